@@ -1,0 +1,4 @@
+//! The reqwest implementation of [`super::KasmApi`].
+
+/// Placeholder until the client lands.
+pub struct KasmClient;

@@ -1,0 +1,14 @@
+//! kasm-mcp: a remote MCP server that lets AI agents drive Kasm Workspaces safely.
+//!
+//! See `docs/ARCHITECTURE.md` for the code map and the invariants.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod http;
+pub mod kasm;
+pub mod mcp;
+pub mod policy;
+pub mod relay;
+pub mod simulator;
+pub mod tools;
+pub mod transport;

@@ -1,0 +1,263 @@
+//! The contract between the MCP router and the tools: what a tool declares and how it is called.
+//!
+//! A tool never sees HTTP. It gets a [`CallContext`] (who is calling, how to report progress
+//! and log messages, and a cancellation token) and returns a [`ToolOutput`].
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::policy::{Principal, Role};
+
+/// The four MCP tool annotations, always all set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolAnnotations {
+    pub read_only_hint: bool,
+    pub destructive_hint: bool,
+    pub idempotent_hint: bool,
+    pub open_world_hint: bool,
+}
+
+/// What `tools/list` shows for a tool, plus the least role allowed to see and call it.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// JSON Schema object for the arguments.
+    pub input_schema: Value,
+    /// JSON Schema object for `structuredContent`, when the result is structured.
+    pub output_schema: Option<Value>,
+    pub annotations: ToolAnnotations,
+    pub min_role: Role,
+}
+
+impl ToolSpec {
+    /// The `Tool` object of `tools/list`.
+    pub fn to_json(&self) -> Value {
+        let mut tool = json!({
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "annotations": {
+                "title": self.title,
+                "readOnlyHint": self.annotations.read_only_hint,
+                "destructiveHint": self.annotations.destructive_hint,
+                "idempotentHint": self.annotations.idempotent_hint,
+                "openWorldHint": self.annotations.open_world_hint,
+            },
+        });
+        if let (Some(schema), Some(obj)) = (&self.output_schema, tool.as_object_mut()) {
+            obj.insert("outputSchema".into(), schema.clone());
+        }
+        tool
+    }
+}
+
+/// One content block of a tool result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Content {
+    Text {
+        text: String,
+    },
+    Image {
+        /// Base64.
+        data: String,
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+    },
+    Audio {
+        data: String,
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+    },
+    /// An embedded resource (`{"uri", "mimeType", "text"|"blob"}`).
+    Resource {
+        resource: Value,
+    },
+    ResourceLink {
+        uri: String,
+        name: String,
+        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+    },
+}
+
+/// The result of a tool call (`CallToolResult`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    pub content: Vec<Content>,
+    pub structured: Option<Value>,
+    pub is_error: bool,
+}
+
+impl ToolOutput {
+    /// A structured result, also serialised into a text block for older clients.
+    pub fn structured(value: Value) -> Self {
+        let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string());
+        ToolOutput {
+            content: vec![Content::Text { text }],
+            structured: Some(value),
+            is_error: false,
+        }
+    }
+
+    /// A plain text result.
+    pub fn text(text: impl Into<String>) -> Self {
+        ToolOutput {
+            content: vec![Content::Text { text: text.into() }],
+            structured: None,
+            is_error: false,
+        }
+    }
+
+    /// A failed call the model can act on (`isError: true`).
+    pub fn error(message: impl Into<String>) -> Self {
+        ToolOutput {
+            content: vec![Content::Text {
+                text: message.into(),
+            }],
+            structured: None,
+            is_error: true,
+        }
+    }
+
+    /// The `CallToolResult` JSON.
+    pub fn to_json(&self) -> Value {
+        let mut result = json!({ "content": self.content, "isError": self.is_error });
+        if let (Some(s), Some(obj)) = (&self.structured, result.as_object_mut()) {
+            obj.insert("structuredContent".into(), s.clone());
+        }
+        result
+    }
+}
+
+/// MCP log levels (syslog order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+    Alert,
+    Emergency,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        Some(match s {
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "notice" => LogLevel::Notice,
+            "warning" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            "critical" => LogLevel::Critical,
+            "alert" => LogLevel::Alert,
+            "emergency" => LogLevel::Emergency,
+            _ => return None,
+        })
+    }
+}
+
+/// Sends notifications that belong to one request (progress, log messages) to its client.
+///
+/// The transport owns the receiving end: it streams them on the request's SSE response, or
+/// on the legacy SSE connection.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    sender: Option<mpsc::UnboundedSender<Value>>,
+    progress_token: Option<Value>,
+    min_log_level: Option<LogLevel>,
+}
+
+impl Notifier {
+    /// A notifier that drops everything (no client listening).
+    pub fn disconnected() -> Self {
+        Notifier {
+            sender: None,
+            progress_token: None,
+            min_log_level: None,
+        }
+    }
+
+    /// `progress_token` from `params._meta.progressToken`; `min_log_level` from
+    /// `logging/setLevel` (None = send no log messages).
+    pub fn new(
+        sender: mpsc::UnboundedSender<Value>,
+        progress_token: Option<Value>,
+        min_log_level: Option<LogLevel>,
+    ) -> Self {
+        Notifier {
+            sender: Some(sender),
+            progress_token,
+            min_log_level,
+        }
+    }
+
+    /// Whether the client asked for progress on this request.
+    pub fn wants_progress(&self) -> bool {
+        self.sender.is_some() && self.progress_token.is_some()
+    }
+
+    /// Send `notifications/progress` (no-op without a progress token). `progress` must increase.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let (Some(sender), Some(token)) = (&self.sender, &self.progress_token) else {
+            return;
+        };
+        let mut params = json!({ "progressToken": token, "progress": progress });
+        if let Some(obj) = params.as_object_mut() {
+            if let Some(total) = total {
+                obj.insert("total".into(), json!(total));
+            }
+            if let Some(message) = message {
+                obj.insert("message".into(), json!(message));
+            }
+        }
+        let _ = sender.send(json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/progress",
+            "params": params,
+        }));
+    }
+
+    /// Send `notifications/message` if `level` is at or above the client's chosen level.
+    pub fn log(&self, level: LogLevel, logger: &str, data: Value) {
+        let (Some(sender), Some(min)) = (&self.sender, self.min_log_level) else {
+            return;
+        };
+        if level < min {
+            return;
+        }
+        let _ = sender.send(json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/message",
+            "params": { "level": level, "logger": logger, "data": data },
+        }));
+    }
+}
+
+/// Everything a tool knows about the call it is serving.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub principal: Principal,
+    pub notifier: Notifier,
+    /// Cancelled on `notifications/cancelled` (or, in 2026-07-28, when the stream closes).
+    pub cancel: CancellationToken,
+}
+
+/// A tool: a declaration and an async call.
+#[async_trait]
+pub trait Tool: Send + Sync {
+    fn spec(&self) -> &ToolSpec;
+    /// Arguments are the raw `params.arguments` object; validate them and answer with
+    /// `ToolOutput::error` (not a panic) on bad input.
+    async fn call(&self, ctx: &CallContext, args: Map<String, Value>) -> ToolOutput;
+}

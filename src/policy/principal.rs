@@ -1,0 +1,63 @@
+//! Who is calling: a named bearer token with a role and the Kasm user it acts as.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// Roles, ordered: each one may do everything the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads state: list, status, screenshots, file reads.
+    Viewer,
+    /// Also changes its own sessions: create, destroy, exec, write files.
+    Operator,
+    /// Also sees every session and manages Kasm users.
+    Admin,
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role {other:?}: use viewer, operator or admin"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+/// An authenticated caller. Never holds the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    /// The token's configured name (shown in audit lines and metrics).
+    pub name: String,
+    pub role: Role,
+    /// Kasm user id (32 hex) this principal acts as, if any.
+    pub kasm_user_id: Option<String>,
+}
+
+impl Principal {
+    /// The principal used when authentication is switched off (loopback only).
+    pub fn anonymous_admin(kasm_user_id: Option<String>) -> Self {
+        Principal {
+            name: "anonymous".into(),
+            role: Role::Admin,
+            kasm_user_id,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The built-in Kasm simulator (an axum app faithful to `reference/kasm-api.md`).

@@ -1,0 +1,1 @@
+//! The tool catalog: one file per tool group, each mapping arguments → policy → Kasm client.

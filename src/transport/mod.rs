@@ -1,0 +1,1 @@
+//! HTTP transports: Streamable HTTP (`/mcp`) and legacy HTTP+SSE (`/sse`, `/messages`).
