@@ -6,3 +6,6 @@ pub mod tool;
 pub use tool::{
     CallContext, Content, LogLevel, Notifier, Tool, ToolAnnotations, ToolOutput, ToolSpec,
 };
+pub mod server;
+
+pub use server::{Handled, McpServer, RequestMeta};

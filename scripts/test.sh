@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's one test command (README, .ci/run): installs what the tests need, then runs
+# formatting, lints, unit + integration tests, the MCP conformance suite and real-client tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+scripts/setup-test-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "unit and integration tests"
+cargo test --all-targets 2>&1 | tee target/cargo-test.log
+grep -q "test result: ok" target/cargo-test.log
