@@ -327,14 +327,12 @@ impl Config {
                 )
             })?;
         }
-        if let Some(ca) = &k.ca_bundle {
-            if !ca.is_file() {
-                return Err(invalid(
-                    "kasm.ca_bundle (KASM_CA_BUNDLE)",
-                    ca.display().to_string(),
-                    "point it at a readable PEM file with the CA certificates to trust",
-                ));
-            }
+        if let Some(ca) = k.ca_bundle.as_ref().filter(|ca| !ca.is_file()) {
+            return Err(invalid(
+                "kasm.ca_bundle (KASM_CA_BUNDLE)",
+                ca.display().to_string(),
+                "point it at a readable PEM file with the CA certificates to trust",
+            ));
         }
         if k.connect_timeout_ms == 0 || k.request_timeout_ms == 0 {
             return Err(invalid(

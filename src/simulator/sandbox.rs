@@ -1,0 +1,491 @@
+//! Really running `exec_command_kasm` commands, one private sandbox per session.
+//!
+//! Layout: `<sandbox_root>/<kasm_id>/home` is the session's `/home/kasm-user`,
+//! `<sandbox_root>/<kasm_id>/tmp` its `/tmp`. With `bwrap`: host files read-only, `/home`
+//! replaced by the session's home only, a private `/tmp`, a private pid namespace, the
+//! network shared (commands reach 127.0.0.1). Without `bwrap`: the command runs in the
+//! session's home directory with `HOME` pointing at it (no filesystem isolation).
+//!
+//! Every exec gets its own process group; the groups are remembered per session and
+//! signalled as a whole (pause = SIGSTOP, resume = SIGCONT, stop/destroy/shutdown = SIGKILL).
+//! No `--die-with-parent`/`PR_SET_PDEATHSIG`: those fire when the spawning *thread* exits.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use super::config::SandboxMode;
+
+/// The in-container home directory of Kasm images.
+pub const KASM_HOME: &str = "/home/kasm-user";
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How commands are isolated, once resolved at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Isolation {
+    Bwrap(PathBuf),
+    Directory,
+    /// `SandboxMode::Bwrap` was asked for but bwrap does not work here: every exec fails.
+    Unavailable,
+}
+
+/// One command to run, as `exec_config` describes it.
+#[derive(Debug, Clone, Default)]
+pub struct ExecSpec {
+    pub argv: Vec<String>,
+    /// Container environment first, then the exec's own `environment`.
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+}
+
+/// Why a command was not started (the API answers `Kasm exec failed`).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("bwrap was required but is not usable on this host")]
+    SandboxUnavailable,
+    #[error("the session already runs {0} processes")]
+    TooManyProcesses(usize),
+    #[error("working directory {0:?} does not exist in the session")]
+    NoWorkdir(String),
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    #[error("invalid environment variable {0:?}")]
+    BadEnvironment(String),
+    #[error("empty command")]
+    EmptyCommand,
+    #[error("could not start the command: {0}")]
+    Spawn(#[from] io::Error),
+}
+
+#[derive(Debug, Default)]
+struct SessionProcesses {
+    /// Process groups that may still have members.
+    groups: HashSet<i32>,
+    /// Group leaders not yet reaped.
+    running: usize,
+}
+
+/// The per-session process and directory registry.
+#[derive(Debug)]
+pub struct Sandbox {
+    root: PathBuf,
+    remove_root_on_shutdown: bool,
+    isolation: Isolation,
+    max_processes: usize,
+    sessions: Mutex<HashMap<String, SessionProcesses>>,
+}
+
+impl Sandbox {
+    /// Create the root directory and decide how to isolate commands.
+    pub async fn new(root: &Path, mode: SandboxMode, max_processes: usize) -> io::Result<Self> {
+        let existed = root.exists();
+        tokio::fs::create_dir_all(root).await?;
+        let root = tokio::fs::canonicalize(root).await?;
+        let isolation = match mode {
+            SandboxMode::Directory => Isolation::Directory,
+            SandboxMode::Bwrap => match usable_bwrap().await {
+                Some(path) => Isolation::Bwrap(path),
+                None => {
+                    tracing::error!(
+                        "simulator sandbox: bwrap was required but does not work here; exec_command_kasm will fail"
+                    );
+                    Isolation::Unavailable
+                }
+            },
+            SandboxMode::Auto => match usable_bwrap().await {
+                Some(path) => Isolation::Bwrap(path),
+                None => {
+                    tracing::warn!(
+                        "simulator sandbox: bwrap not available; commands run in a per-session directory WITHOUT filesystem isolation (install bubblewrap)"
+                    );
+                    Isolation::Directory
+                }
+            },
+        };
+        Ok(Sandbox {
+            root,
+            remove_root_on_shutdown: !existed,
+            isolation,
+            max_processes: max_processes.max(1),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn session_base(&self, kasm_id: &str) -> PathBuf {
+        self.root.join(kasm_id)
+    }
+
+    /// Host directory mounted at `/home/kasm-user` for a session.
+    pub fn home_dir(&self, kasm_id: &str) -> PathBuf {
+        self.session_base(kasm_id).join("home")
+    }
+
+    fn tmp_dir(&self, kasm_id: &str) -> PathBuf {
+        self.session_base(kasm_id).join("tmp")
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, SessionProcesses>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Create a session's directories (at `request_kasm`).
+    pub async fn prepare(&self, kasm_id: &str) -> io::Result<()> {
+        tokio::fs::create_dir_all(self.home_dir(kasm_id)).await?;
+        tokio::fs::create_dir_all(self.tmp_dir(kasm_id)).await
+    }
+
+    /// Process groups currently remembered for a session (for tests and diagnostics).
+    pub fn process_groups(&self, kasm_id: &str) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .lock()
+            .get(kasm_id)
+            .map(|p| p.groups.iter().copied().collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    /// Start a command detached; returns its process-group id.
+    pub fn exec(self: &Arc<Self>, kasm_id: &str, spec: ExecSpec) -> Result<i32, ExecError> {
+        if spec.argv.is_empty() {
+            return Err(ExecError::EmptyCommand);
+        }
+        for (k, v) in &spec.env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+                return Err(ExecError::BadEnvironment(k.clone()));
+            }
+        }
+        let mut command = match &self.isolation {
+            Isolation::Bwrap(bwrap) => self.bwrap_command(bwrap, kasm_id, &spec)?,
+            Isolation::Directory => self.directory_command(kasm_id, &spec)?,
+            Isolation::Unavailable => return Err(ExecError::SandboxUnavailable),
+        };
+        command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(false);
+
+        let mut sessions = self.lock();
+        let procs = sessions.entry(kasm_id.to_string()).or_default();
+        if procs.running >= self.max_processes {
+            return Err(ExecError::TooManyProcesses(procs.running));
+        }
+        let mut child = command.spawn()?;
+        let Some(pgid) = child.id().and_then(|pid| i32::try_from(pid).ok()) else {
+            return Err(ExecError::Spawn(io::Error::other(
+                "spawned process has no pid",
+            )));
+        };
+        procs.groups.insert(pgid);
+        procs.running += 1;
+        drop(sessions);
+
+        let registry = Arc::clone(self);
+        let kasm_id = kasm_id.to_string();
+        let namespaced = matches!(self.isolation, Isolation::Bwrap(_));
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            tracing::debug!(%kasm_id, pgid, ?status, "simulator exec finished");
+            registry.reaped(&kasm_id, pgid, namespaced);
+        });
+        Ok(pgid)
+    }
+
+    /// A group leader exited: forget the group unless members outlive it.
+    fn reaped(&self, kasm_id: &str, pgid: i32, namespaced: bool) {
+        let mut sessions = self.lock();
+        if let Some(procs) = sessions.get_mut(kasm_id) {
+            procs.running = procs.running.saturating_sub(1);
+            // In a bwrap pid namespace every member dies with the leader.
+            if namespaced || !group_alive(pgid) {
+                procs.groups.remove(&pgid);
+            }
+        }
+    }
+
+    /// Signal every process of a session (pause/resume/stop).
+    pub fn signal(&self, kasm_id: &str, signal: Signal) {
+        let mut sessions = self.lock();
+        if let Some(procs) = sessions.get_mut(kasm_id) {
+            procs.groups.retain(|&pgid| signal_group(pgid, signal));
+        }
+    }
+
+    /// Kill a session's processes and remove its directories.
+    pub async fn destroy(&self, kasm_id: &str) {
+        let groups = self.lock().remove(kasm_id).map(|p| p.groups);
+        for pgid in groups.into_iter().flatten() {
+            signal_group(pgid, Signal::SIGKILL);
+        }
+        let base = self.session_base(kasm_id);
+        let removed = tokio::task::spawn_blocking(move || remove_tree(&base)).await;
+        if let Ok(Err(e)) = removed {
+            tracing::warn!(%kasm_id, error = %e, "simulator: could not remove session directory");
+        }
+    }
+
+    /// Kill everything and remove all session directories (synchronous: also used by `Drop`).
+    pub fn kill_all_and_clean(&self) {
+        let all: Vec<(String, SessionProcesses)> = self.lock().drain().collect();
+        for (kasm_id, procs) in all {
+            for pgid in procs.groups {
+                signal_group(pgid, Signal::SIGKILL);
+            }
+            let _ = remove_tree(&self.session_base(&kasm_id));
+        }
+        if self.remove_root_on_shutdown {
+            let _ = remove_tree(&self.root);
+        }
+    }
+
+    fn bwrap_command(
+        &self,
+        bwrap: &Path,
+        kasm_id: &str,
+        spec: &ExecSpec,
+    ) -> Result<tokio::process::Command, ExecError> {
+        let home = self.home_dir(kasm_id);
+        let tmp = self.tmp_dir(kasm_id);
+        let workdir = spec.workdir.clone().unwrap_or_else(|| KASM_HOME.into());
+        let visible = container_path_on_host(&workdir, &home, &tmp, true);
+        if !workdir.starts_with('/') || !visible.is_dir() {
+            return Err(ExecError::NoWorkdir(workdir));
+        }
+        let mut cmd = tokio::process::Command::new(bwrap);
+        cmd.arg("--unshare-pid");
+        if let Some(user) = &spec.user {
+            let (uid, gid) = resolve_user(user)?;
+            cmd.args(["--unshare-user", "--uid", &uid.to_string()]);
+            cmd.args(["--gid", &gid.to_string()]);
+        }
+        cmd.args(["--ro-bind", "/", "/"]);
+        if !self.root.starts_with("/tmp") && !self.root.starts_with("/home") {
+            cmd.arg("--tmpfs").arg(&self.root);
+        }
+        cmd.args(["--tmpfs", "/home"]);
+        cmd.arg("--bind").arg(&home).arg(KASM_HOME);
+        cmd.arg("--bind").arg(&tmp).arg("/tmp");
+        cmd.args([
+            "--dev", "/dev", "--proc", "/proc", "--chdir", &workdir, "--",
+        ]);
+        cmd.args(&spec.argv);
+        cmd.env_clear().envs(container_env(KASM_HOME, &spec.env));
+        Ok(cmd)
+    }
+
+    fn directory_command(
+        &self,
+        kasm_id: &str,
+        spec: &ExecSpec,
+    ) -> Result<tokio::process::Command, ExecError> {
+        let home = self.home_dir(kasm_id);
+        let tmp = self.tmp_dir(kasm_id);
+        let workdir = match &spec.workdir {
+            Some(w) if !w.starts_with('/') => home.join(w),
+            Some(w) => container_path_on_host(w, &home, &tmp, false),
+            None => home.clone(),
+        };
+        if !workdir.is_dir() {
+            return Err(ExecError::NoWorkdir(workdir.display().to_string()));
+        }
+        if let Some(user) = &spec.user {
+            resolve_user(user)?;
+            tracing::debug!(%user, "simulator directory sandbox: exec user ignored");
+        }
+        let (program, args) = spec.argv.split_first().ok_or(ExecError::EmptyCommand)?;
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args).current_dir(&workdir);
+        let home_str = home.to_string_lossy().into_owned();
+        let mut env = container_env(&home_str, &spec.env);
+        env.insert("TMPDIR".into(), tmp.to_string_lossy().into_owned());
+        cmd.env_clear().envs(env);
+        Ok(cmd)
+    }
+}
+
+/// Where a path inside the container lives on the host.
+fn container_path_on_host(path: &str, home: &Path, tmp: &Path, map_tmp: bool) -> PathBuf {
+    let p = Path::new(path);
+    if let Ok(rest) = p.strip_prefix(KASM_HOME) {
+        return home.join(rest);
+    }
+    if map_tmp && let Ok(rest) = p.strip_prefix("/tmp") {
+        return tmp.join(rest);
+    }
+    p.to_path_buf()
+}
+
+/// The environment a Kasm container gives an exec: a clean base, then the session's and the
+/// exec's variables. Nothing of the simulator's own environment (secrets!) leaks in.
+fn container_env(home: &str, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (k, v) in [
+        ("PATH", DEFAULT_PATH),
+        ("HOME", home),
+        ("USER", "kasm-user"),
+        ("LOGNAME", "kasm-user"),
+        ("SHELL", "/bin/bash"),
+        ("LANG", "C.UTF-8"),
+        ("TERM", "xterm"),
+    ] {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// Docker-style `user`: `root`, `kasm-user`, `uid` or `uid:gid`.
+fn resolve_user(user: &str) -> Result<(u32, u32), ExecError> {
+    let unknown = || ExecError::UnknownUser(user.to_string());
+    match user.trim() {
+        "root" => Ok((0, 0)),
+        "kasm-user" | "default" => Ok((1000, 1000)),
+        other => {
+            let (u, g) = other.split_once(':').unwrap_or((other, other));
+            let uid = u.parse::<u32>().map_err(|_| unknown())?;
+            let gid = g.parse::<u32>().map_err(|_| unknown())?;
+            Ok((uid, gid))
+        }
+    }
+}
+
+/// Send a signal to a process group; false when the group no longer exists.
+fn signal_group(pgid: i32, signal: Signal) -> bool {
+    if pgid <= 1 {
+        return false;
+    }
+    !matches!(killpg(Pid::from_raw(pgid), signal), Err(Errno::ESRCH))
+}
+
+/// Whether any process of the group still exists.
+pub fn group_alive(pgid: i32) -> bool {
+    pgid > 1 && !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+fn remove_tree(path: &Path) -> io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// The first `bwrap` on PATH that can actually build a sandbox here.
+async fn usable_bwrap() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let bwrap = std::env::split_paths(&path)
+        .map(|dir| dir.join("bwrap"))
+        .find(|candidate| candidate.is_file())?;
+    let probe = tokio::process::Command::new(&bwrap)
+        .args([
+            "--ro-bind",
+            "/",
+            "/",
+            "--unshare-pid",
+            "--proc",
+            "/proc",
+            "--",
+        ])
+        .arg("true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+    match probe {
+        Ok(status) if status.success() => Some(bwrap),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_container_paths() {
+        let home = Path::new("/sb/k/home");
+        let tmp = Path::new("/sb/k/tmp");
+        assert_eq!(
+            container_path_on_host("/home/kasm-user/a/b", home, tmp, true),
+            PathBuf::from("/sb/k/home/a/b")
+        );
+        assert_eq!(
+            container_path_on_host("/tmp/x", home, tmp, true),
+            PathBuf::from("/sb/k/tmp/x")
+        );
+        assert_eq!(
+            container_path_on_host("/tmp/x", home, tmp, false),
+            PathBuf::from("/tmp/x")
+        );
+        assert_eq!(
+            container_path_on_host("/etc", home, tmp, true),
+            PathBuf::from("/etc")
+        );
+    }
+
+    #[test]
+    fn resolves_docker_users() {
+        assert_eq!(resolve_user("root").unwrap(), (0, 0));
+        assert_eq!(resolve_user("kasm-user").unwrap(), (1000, 1000));
+        assert_eq!(resolve_user("1001:1002").unwrap(), (1001, 1002));
+        assert!(resolve_user("nobody-here").is_err());
+    }
+
+    #[test]
+    fn env_is_clean_and_extendable() {
+        let mut extra = BTreeMap::new();
+        extra.insert("FOO".to_string(), "bar".to_string());
+        let env = container_env("/h", &extra);
+        assert_eq!(env.get("HOME").map(String::as_str), Some("/h"));
+        assert_eq!(env.get("FOO").map(String::as_str), Some("bar"));
+        assert!(!env.contains_key("KASM_SIM_API_SECRET"));
+    }
+
+    #[tokio::test]
+    async fn directory_mode_runs_in_the_session_home() {
+        let root =
+            std::env::temp_dir().join(format!("sbx-{}", super::super::config::random_hex(4)));
+        let sandbox = Arc::new(
+            Sandbox::new(&root, SandboxMode::Directory, 4)
+                .await
+                .unwrap(),
+        );
+        sandbox.prepare("k1").await.unwrap();
+        let spec = ExecSpec {
+            argv: vec!["sh".into(), "-c".into(), "echo $HOME > out".into()],
+            ..ExecSpec::default()
+        };
+        let pgid = sandbox.exec("k1", spec).unwrap();
+        let out = sandbox.home_dir("k1").join("out");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !out.exists() || std::fs::read_to_string(&out).unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "command never ran");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let home = sandbox.home_dir("k1");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap().trim(),
+            home.to_string_lossy()
+        );
+        assert!(pgid > 1);
+        sandbox.kill_all_and_clean();
+        assert!(!root.exists());
+    }
+}
