@@ -1,13 +1,18 @@
 //! The only module that talks to Kasm: a typed client behind the [`KasmApi`] trait.
 //!
-//! `client.rs` is the reqwest implementation (timeouts, pooling, read-only retries, error
-//! mapping); `types.rs` the request/response shapes; `error.rs` the failure taxonomy;
-//! `permissions.rs` the endpoint → permission table; `ids.rs` UUID normalisation.
+//! `client.rs` is the reqwest implementation (one method per endpoint); `http.rs` its transport
+//! (timeouts, pooling, TLS, read-only retries); `response.rs` the mapping of every response to
+//! a value or an error; `types.rs` the request/response shapes; `error.rs` the failure taxonomy;
+//! `permissions.rs` the endpoint → permission table; `ids.rs` UUID normalisation;
+//! `diagnose.rs` side-effect-free permission probes.
 
 pub mod client;
+pub mod diagnose;
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod permissions;
+pub mod response;
 pub mod types;
 
 use async_trait::async_trait;
@@ -16,6 +21,7 @@ use serde_json::{Map, Value};
 
 pub use client::KasmClient;
 pub use error::KasmError;
+pub use http::ClientOptions;
 pub use ids::normalize_id;
 pub use types::*;
 

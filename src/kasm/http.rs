@@ -1,0 +1,401 @@
+//! The transport under [`super::KasmClient`]: one pooled reqwest client, credentials in the
+//! JSON body, connect/total timeouts, TLS settings, a tracing span per call, and retries with
+//! exponential backoff and jitter for the calls that are safe to repeat — and only those.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use super::response::RawResponse;
+use super::{KasmError, KasmResult};
+use crate::config::KasmConfig;
+
+/// Endpoints that may be repeated after a transient failure: they only read.
+///
+/// Kasm's own read-only flag (`permissions::EndpointSpec::read_only`) is only a hint: it marks
+/// `keepalive`, `update_user_attributes` and `add/remove_user_group` read-only although they
+/// change data, and `join_kasm` (may create an anonymous user) and `get_login` (mints a login
+/// token) have side effects. None of those is here; neither is any call that creates or
+/// changes something (`request_kasm`, `exec_command_kasm`, `create_user`, …).
+pub const RETRY_SAFE: &[&str] = &[
+    "get_kasm_status",
+    "get_kasms",
+    "get_user_kasms",
+    "get_kasm_screenshot",
+    "get_kasm_frame_stats",
+    "get_kasm_bottleneck_stats",
+    "get_images",
+    "get_users",
+    "get_user",
+    "get_attributes",
+    "get_session_recordings",
+];
+
+/// Whether a failed call to `endpoint` may be repeated.
+pub fn retry_safe(endpoint: &str) -> bool {
+    RETRY_SAFE.contains(&endpoint)
+}
+
+/// How the client talks to Kasm.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Longest wait for the TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for a whole call, body included (per attempt).
+    pub request_timeout: Duration,
+    /// Extra attempts for [`RETRY_SAFE`] calls after a transient error.
+    pub read_retries: u32,
+    /// First backoff delay; doubles per attempt (capped at 5 s), with jitter.
+    pub retry_base_delay: Duration,
+    /// Verify the server certificate (on by default; off only for lab setups).
+    pub verify_tls: bool,
+    /// Extra CA certificates (PEM) to trust.
+    pub ca_bundle: Option<PathBuf>,
+    pub user_agent: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions::from_config(&KasmConfig::default())
+    }
+}
+
+impl ClientOptions {
+    /// The options a configuration asks for.
+    pub fn from_config(config: &KasmConfig) -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
+            read_retries: config.read_retries,
+            retry_base_delay: Duration::from_millis(200),
+            verify_tls: config.verify_tls,
+            ca_bundle: config.ca_bundle.clone(),
+            user_agent: format!("kasm-mcp/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Sends calls to `{base}/api/public/<endpoint>`.
+pub struct Transport {
+    http: reqwest::Client,
+    base: String,
+    api_key: SecretString,
+    api_secret: SecretString,
+    options: ClientOptions,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("base", &self.base)
+            .field("api_key", &"[redacted]")
+            .field("api_secret", &"[redacted]")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// `https://kasm.example.com/` or `…/api/public` → `https://kasm.example.com`.
+fn normalize_base(base_url: &str) -> KasmResult<String> {
+    let parsed = url::Url::parse(base_url.trim()).map_err(|e| {
+        KasmError::InvalidArgument(format!(
+            "the Kasm URL {base_url:?} is not a URL ({e}); use e.g. https://kasm.example.com"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(KasmError::InvalidArgument(format!(
+            "the Kasm URL {base_url:?} must be an http:// or https:// URL with a host"
+        )));
+    }
+    let mut base = parsed.as_str().trim_end_matches('/').to_string();
+    if let Some(stripped) = base.strip_suffix("/api/public") {
+        base = stripped.to_string();
+    }
+    Ok(base)
+}
+
+fn build_http(options: &ClientOptions) -> KasmResult<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(options.user_agent.clone());
+    if !options.verify_tls {
+        tracing::warn!(
+            "TLS certificate verification of the Kasm server is OFF (kasm.verify_tls = false): anyone on the network path can impersonate Kasm and read the API secret"
+        );
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    if let Some(path) = &options.ca_bundle {
+        let pem = std::fs::read(path).map_err(|e| {
+            KasmError::InvalidArgument(format!("cannot read the CA bundle {}: {e}", path.display()))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            KasmError::InvalidArgument(format!(
+                "the CA bundle {} is not valid PEM: {e}",
+                path.display()
+            ))
+        })?;
+        if certs.is_empty() {
+            return Err(KasmError::InvalidArgument(format!(
+                "the CA bundle {} contains no certificate",
+                path.display()
+            )));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| KasmError::InvalidArgument(format!("cannot set up the HTTP client: {e}")))
+}
+
+/// The full error chain of a reqwest error (the top level alone says little).
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+impl Transport {
+    pub fn new(
+        base_url: &str,
+        api_key: SecretString,
+        api_secret: SecretString,
+        options: ClientOptions,
+    ) -> KasmResult<Self> {
+        Ok(Transport {
+            http: build_http(&options)?,
+            base: normalize_base(base_url)?,
+            api_key,
+            api_secret,
+            options,
+        })
+    }
+
+    /// The Kasm base URL (no `/api/public`).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Call `endpoint` with `fields` (credentials are added) and interpret the response with
+    /// `interpret`; retried per [`retry_safe`] on transient errors.
+    pub async fn call<T>(
+        &self,
+        endpoint: &'static str,
+        fields: Map<String, Value>,
+        interpret: impl Fn(RawResponse) -> KasmResult<T>,
+    ) -> KasmResult<T> {
+        let retries = if retry_safe(endpoint) {
+            self.options.read_retries
+        } else {
+            0
+        };
+        let mut attempt = 0u32;
+        loop {
+            let result = self
+                .attempt(endpoint, &fields, attempt)
+                .await
+                .and_then(&interpret);
+            match result {
+                Err(error) if error.is_transient() && attempt < retries => {
+                    let delay = self.backoff(attempt);
+                    tracing::warn!(
+                        endpoint,
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %error,
+                        "transient Kasm error on a read-only call; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = Duration::from_secs(5);
+        let full = self
+            .options
+            .retry_base_delay
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(cap);
+        let jitter = rand::thread_rng().gen_range(0.5..=1.0);
+        full.mul_f64(jitter)
+    }
+
+    /// One HTTP exchange, inside a span that records endpoint, status and duration.
+    async fn attempt(
+        &self,
+        endpoint: &'static str,
+        fields: &Map<String, Value>,
+        attempt: u32,
+    ) -> KasmResult<RawResponse> {
+        let span = tracing::info_span!(
+            "kasm_call",
+            endpoint,
+            attempt,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let outcome = self
+            .exchange(endpoint, fields)
+            .instrument(span.clone())
+            .await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        span.record("duration_ms", duration_ms);
+        match &outcome {
+            Ok(raw) => {
+                span.record("status", raw.status);
+                span.in_scope(|| tracing::debug!(status = raw.status, duration_ms, "kasm call"));
+            }
+            Err(error) => {
+                span.in_scope(|| tracing::debug!(duration_ms, error = %error, "kasm call failed"));
+            }
+        }
+        outcome
+    }
+
+    async fn exchange(
+        &self,
+        endpoint: &'static str,
+        fields: &Map<String, Value>,
+    ) -> KasmResult<RawResponse> {
+        let mut body = fields.clone();
+        body.insert(
+            "api_key".into(),
+            Value::String(self.api_key.expose_secret().to_string()),
+        );
+        body.insert(
+            "api_key_secret".into(),
+            Value::String(self.api_secret.expose_secret().to_string()),
+        );
+        let url = format!("{}/api/public/{endpoint}", self.base);
+        let sent = self.http.post(url).json(&body).send().await;
+        drop(body);
+        let response = sent.map_err(|e| self.transport_error(endpoint, &e))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(endpoint, &e))?;
+        Ok(RawResponse {
+            status,
+            body: bytes,
+        })
+    }
+
+    fn transport_error(&self, endpoint: &'static str, error: &reqwest::Error) -> KasmError {
+        if error.is_timeout() {
+            KasmError::Timeout {
+                endpoint,
+                timeout_ms: self.options.request_timeout.as_millis() as u64,
+            }
+        } else {
+            // The URL is base + endpoint and the body is never part of an error: no secrets.
+            KasmError::Connect {
+                endpoint,
+                detail: error_chain(error),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kasm::permissions::ENDPOINTS;
+
+    #[test]
+    fn base_urls_are_normalised() {
+        for (given, want) in [
+            ("https://kasm.example.com", "https://kasm.example.com"),
+            ("https://kasm.example.com/", "https://kasm.example.com"),
+            (
+                "https://kasm.example.com/api/public/",
+                "https://kasm.example.com",
+            ),
+            ("http://127.0.0.1:8443/kasm", "http://127.0.0.1:8443/kasm"),
+        ] {
+            assert_eq!(normalize_base(given).unwrap(), want, "{given}");
+        }
+        for bad in ["kasm.example.com", "ftp://kasm", ""] {
+            assert!(normalize_base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_side_effect_free_reads_are_retried() {
+        for name in RETRY_SAFE {
+            let spec = crate::kasm::permissions::endpoint(name).unwrap();
+            assert!(
+                spec.read_only,
+                "{name} is retried but not read-only in Kasm"
+            );
+        }
+        for never in [
+            "request_kasm",
+            "exec_command_kasm",
+            "create_user",
+            "keepalive",
+            "update_user_attributes",
+            "add_user_group",
+            "remove_user_group",
+            "destroy_kasm",
+            "join_kasm",
+            "get_login",
+        ] {
+            assert!(ENDPOINTS.iter().any(|e| e.name == never), "{never}");
+            assert!(!retry_safe(never), "{never} must never be retried");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let options = ClientOptions {
+            retry_base_delay: Duration::from_millis(100),
+            ..ClientOptions::default()
+        };
+        let t = Transport::new(
+            "http://127.0.0.1:1",
+            SecretString::from("k"),
+            SecretString::from("s"),
+            options,
+        )
+        .unwrap();
+        for attempt in 0..8 {
+            let d = t.backoff(attempt);
+            let full = Duration::from_millis(100 * 2u64.pow(attempt)).min(Duration::from_secs(5));
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let t = Transport::new(
+            "http://127.0.0.1:1",
+            SecretString::from("the-key-123"),
+            SecretString::from("the-secret-456"),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let text = format!("{t:?}");
+        assert!(
+            !text.contains("the-key-123") && !text.contains("the-secret-456"),
+            "{text}"
+        );
+    }
+}
