@@ -1,1 +1,68 @@
-//! The tool catalog: one file per tool group, each mapping arguments → policy → Kasm client.
+//! The tool catalog: one file per tool group, each mapping arguments → policy → Kasm client
+//! → result. Tools never see HTTP; command output and file bytes come back through the relay.
+//!
+//! Groups: `sessions` (lifecycle and observation), `exec` (commands), `files` (read, write,
+//! list), `workspaces` (images and image-name resolution), `users` (Kasm user admin and
+//! permission diagnosis). `access` decides which session a principal may touch, `transfer`
+//! runs a relay wrapper and waits for its result, `support` holds the shared plumbing,
+//! `docs` renders `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
+
+mod access;
+pub mod docs;
+mod exec;
+mod files;
+pub mod resources;
+mod sessions;
+mod support;
+mod transfer;
+mod users;
+mod workspaces;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::PolicyConfig;
+use crate::kasm::KasmApi;
+use crate::mcp::Tool;
+use crate::relay::Relay;
+
+pub use support::ToolError;
+
+/// What the tools need to run.
+#[derive(Clone)]
+pub struct ToolDeps {
+    pub kasm: Arc<dyn KasmApi>,
+    /// None when no relay URL is configured: exec is dispatch-only, file tools explain why.
+    pub relay: Option<Arc<Relay>>,
+    pub policy: PolicyConfig,
+    /// The Kasm server's base URL, for the absolute session URLs shown to the model.
+    pub kasm_base_url: String,
+    /// The Kasm user principals without their own `kasm_user_id` act as (`KASM_USER_ID`).
+    pub default_user_id: Option<String>,
+    /// Longest wait for a new session to reach `running`.
+    pub session_start_timeout: Duration,
+}
+
+impl std::fmt::Debug for ToolDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolDeps")
+            .field("relay", &self.relay)
+            .field("policy", &self.policy)
+            .field("kasm_base_url", &self.kasm_base_url)
+            .field("default_user_id", &self.default_user_id)
+            .field("session_start_timeout", &self.session_start_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every tool, in a fixed order (sessions, commands and files, workspaces, users).
+pub fn catalog(deps: ToolDeps) -> Vec<Arc<dyn Tool>> {
+    let deps = Arc::new(deps);
+    let mut tools = Vec::new();
+    tools.extend(sessions::tools(&deps));
+    tools.extend(exec::tools(&deps));
+    tools.extend(files::tools(&deps));
+    tools.extend(workspaces::tools(&deps));
+    tools.extend(users::tools(&deps));
+    tools
+}

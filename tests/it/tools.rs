@@ -1,1 +1,1070 @@
-//! Integration tests: tools.
+//! Integration tests: the real tool catalog and the real relay (served on a loopback axum
+//! listener) against the real Kasm simulator, whose `exec_command_kasm` really runs the
+//! wrapper scripts in a per-session sandbox. Also the tool-schema snapshot and `docs/TOOLS.md`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use kasm_mcp::config::PolicyConfig;
+use kasm_mcp::kasm::{ClientOptions, KasmApi, KasmClient};
+use kasm_mcp::mcp::{CallContext, Content, Notifier, Tool, ToolOutput};
+use kasm_mcp::policy::{Principal, Role};
+use kasm_mcp::relay::{Relay, RelayOptions};
+use kasm_mcp::simulator::{Simulator, SimulatorConfig};
+use kasm_mcp::tools::{ToolDeps, catalog};
+use rand::RngCore;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A simulator, the relay on its own loopback listener, and the catalog wired to both.
+struct Rig {
+    sim: Simulator,
+    tools: HashMap<String, Arc<dyn Tool>>,
+    relay: Option<Arc<Relay>>,
+    principal: Principal,
+    deps: ToolDeps,
+}
+
+async fn rig_with(policy: PolicyConfig, with_relay: bool) -> Rig {
+    rig_on(
+        SimulatorConfig {
+            max_kasms_per_user: 6,
+            start_delay: Duration::from_millis(600),
+            ..SimulatorConfig::default()
+        },
+        policy,
+        with_relay,
+    )
+    .await
+}
+
+async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool) -> Rig {
+    let sim = Simulator::start(config).await.unwrap();
+    let kasm: Arc<dyn KasmApi> = Arc::new(
+        KasmClient::new(
+            &sim.base_url(),
+            sim.api_key().to_string().into(),
+            sim.api_secret().to_string().into(),
+            ClientOptions::default(),
+        )
+        .unwrap(),
+    );
+    let relay = if with_relay {
+        let relay = Arc::new(Relay::new(RelayOptions::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        relay.set_base_url(format!("http://{}", listener.local_addr().unwrap()));
+        let app = kasm_mcp::transport::relay::routes(relay.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Some(relay)
+    } else {
+        None
+    };
+    let deps = ToolDeps {
+        kasm,
+        relay: relay.clone(),
+        policy,
+        kasm_base_url: sim.base_url(),
+        default_user_id: Some(sim.default_user_id()),
+        session_start_timeout: Duration::from_secs(60),
+    };
+    let tools = catalog(deps.clone())
+        .into_iter()
+        .map(|t| (t.spec().name.clone(), t))
+        .collect();
+    let principal = Principal {
+        name: "tester".into(),
+        role: Role::Operator,
+        kasm_user_id: Some(sim.default_user_id()),
+    };
+    Rig {
+        sim,
+        tools,
+        relay,
+        principal,
+        deps,
+    }
+}
+
+async fn rig() -> Rig {
+    rig_with(PolicyConfig::default(), true).await
+}
+
+fn args(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("arguments must be an object, got {other}"),
+    }
+}
+
+fn text_of(out: &ToolOutput) -> String {
+    out.content
+        .iter()
+        .filter_map(|c| match c {
+            Content::Text { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Rig {
+    fn context(&self) -> CallContext {
+        CallContext {
+            principal: self.principal.clone(),
+            notifier: Notifier::disconnected(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    async fn call(&self, tool: &str, arguments: Value) -> ToolOutput {
+        let ctx = self.context();
+        self.call_in(&ctx, tool, arguments).await
+    }
+
+    async fn call_in(&self, ctx: &CallContext, tool: &str, arguments: Value) -> ToolOutput {
+        let t = self
+            .tools
+            .get(tool)
+            .unwrap_or_else(|| panic!("no tool {tool}"));
+        t.call(ctx, args(arguments)).await
+    }
+
+    /// Call and expect success; return structuredContent.
+    async fn ok(&self, tool: &str, arguments: Value) -> Value {
+        let out = self.call(tool, arguments).await;
+        assert!(!out.is_error, "{tool} failed: {}", text_of(&out));
+        out.structured.expect("structured result")
+    }
+
+    async fn session(&self) -> String {
+        let s = self
+            .ok("create_kasm_session", json!({"image_name": "Terminal"}))
+            .await;
+        assert_eq!(s["status"], "running", "{s}");
+        s["kasm_id"].as_str().unwrap().to_string()
+    }
+
+    async fn exec(&self, kasm_id: &str, command: &str, extra: Value) -> Value {
+        let mut a = args(json!({"kasm_id": kasm_id, "command": command}));
+        a.extend(args(extra));
+        self.ok("execute_kasm_command", Value::Object(a)).await
+    }
+
+    fn home(&self, kasm_id: &str) -> PathBuf {
+        self.sim.session_dir(kasm_id).expect("session directory")
+    }
+}
+
+#[tokio::test]
+async fn create_by_friendly_name_reports_progress_and_returns_a_running_session() {
+    let rig = rig().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ctx = CallContext {
+        principal: rig.principal.clone(),
+        notifier: Notifier::new(tx, Some(json!("create-1")), None),
+        cancel: CancellationToken::new(),
+    };
+    let out = rig
+        .call_in(
+            &ctx,
+            "create_kasm_session",
+            json!({"image_name": "terminal"}),
+        )
+        .await;
+    assert!(!out.is_error, "{}", text_of(&out));
+    let s = out.structured.unwrap();
+    assert_eq!(s["status"], "running");
+    assert_eq!(s["image_name"], "Terminal");
+    let url = s["session_url"].as_str().unwrap();
+    assert!(url.starts_with(&rig.sim.base_url()), "{url}");
+    assert!(!s.to_string().contains("session_token"), "{s}");
+    drop(ctx);
+    let mut progress = Vec::new();
+    while let Ok(n) = rx.try_recv() {
+        assert_eq!(n["method"], "notifications/progress");
+        assert_eq!(n["params"]["progressToken"], "create-1");
+        progress.push(n["params"]["progress"].as_f64().unwrap());
+    }
+    assert!(progress.len() >= 3, "start, polls and end: {progress:?}");
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+
+    let ambiguous = rig
+        .call("create_kasm_session", json!({"image_name": "kasmweb"}))
+        .await;
+    assert!(ambiguous.is_error);
+    let msg = text_of(&ambiguous);
+    assert!(
+        msg.contains("ambiguous") && msg.contains("image_id"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn exec_returns_stdout_stderr_and_exit_code() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let r = rig
+        .exec(&id, "echo hello; echo oops >&2; exit 3", json!({}))
+        .await;
+    assert_eq!(r["stdout"], "hello\n");
+    assert_eq!(r["stderr"], "oops\n");
+    assert_eq!(r["exit_code"], 3);
+    assert_eq!(r["timed_out"], false);
+    assert_eq!(r["truncated"], false);
+    assert!(r["duration_ms"].is_u64(), "{r}");
+
+    let r = rig
+        .exec(
+            &id,
+            "pwd; echo \"$GREETING\"",
+            json!({"working_dir": "/tmp", "env": {"GREETING": "hi there"}}),
+        )
+        .await;
+    assert_eq!(r["stdout"], "/tmp\nhi there\n");
+    let r = rig
+        .exec(&id, "true", json!({"working_dir": "/no/such/dir"}))
+        .await;
+    assert_eq!(r["exit_code"], 1);
+    assert!(r["stderr"].as_str().unwrap().contains("working_dir"), "{r}");
+    // The command cannot see its own ticket (or command text) in the environment; the same
+    // pattern does find KMCP_TIMEOUT, so the grep itself works.
+    let r = rig
+        .exec(
+            &id,
+            "env | grep -c '^KMCP_\\(URL\\|CMD\\|TIMEOUT\\)=' || true",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r["stdout"], "1\n", "{r}");
+}
+
+#[tokio::test]
+async fn a_command_that_outlives_its_timeout_is_killed_and_reported() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let started = Instant::now();
+    let r = rig
+        .exec(
+            &id,
+            "echo before; sleep 60; echo after",
+            json!({"timeout_s": 2}),
+        )
+        .await;
+    assert_eq!(r["timed_out"], true, "{r}");
+    assert_eq!(r["stdout"], "before\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // The sleep is gone from the session: a fresh command sees no `sleep 60`.
+    let ps = rig
+        .exec(
+            &id,
+            "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done",
+            json!({}),
+        )
+        .await;
+    assert!(
+        !ps["stdout"].as_str().unwrap().contains("sleep 60"),
+        "{}",
+        ps["stdout"]
+    );
+}
+
+#[tokio::test]
+async fn ten_megabytes_of_output_come_back_capped() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let r = rig
+        .exec(
+            &id,
+            "head -c 10485760 /dev/zero | tr '\\0' a; echo done >&2",
+            json!({"max_output_bytes": 65536}),
+        )
+        .await;
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["truncated"], true);
+    assert_eq!(r["stdout_truncated"], true);
+    assert_eq!(r["stderr"], "done\n");
+    let out = r["stdout"].as_str().unwrap();
+    assert_eq!(out.len(), 65536);
+    assert!(out.bytes().all(|b| b == b'a'));
+    // Nothing is left pending in the relay after the call.
+    assert_eq!(rig.relay.as_ref().unwrap().pending(), 0);
+}
+
+#[tokio::test]
+async fn command_text_arrives_byte_for_byte() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let command = "printf '%s|' 'single' \"double\" $(echo sub) `echo tick` \\back\\\\slash \"$((6*7))\"\n\
+                   echo 'multi\nline' \"tab\there\" é 中文 🦀 \"'\" '\"' ; echo \"${UNSET:-default}\" && echo '$HOME not expanded'";
+    let local = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .unwrap();
+    let r = rig.exec(&id, command, json!({})).await;
+    assert_eq!(r["exit_code"], 0, "{r}");
+    assert_eq!(
+        r["stdout"].as_str().unwrap().as_bytes(),
+        local.stdout.as_slice()
+    );
+    // And the text itself: write it back out through a file and compare byte-for-byte.
+    let r = rig
+        .exec(
+            &id,
+            "printf '%s' \"$PAYLOAD\"",
+            json!({"env": {"PAYLOAD": command}}),
+        )
+        .await;
+    assert_eq!(r["stdout"], command);
+}
+
+#[tokio::test]
+async fn one_mebibyte_of_random_binary_round_trips_with_the_same_sha256() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let mut data = vec![0u8; 1024 * 1024];
+    rand::thread_rng().fill_bytes(&mut data);
+    let sha = hex::encode(Sha256::digest(&data));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
+    let w = rig
+        .ok(
+            "write_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/bin/blob.dat", "content": b64, "encoding": "base64", "mode": "0600"}),
+        )
+        .await;
+    assert_eq!(w["sha256"], sha);
+    assert_eq!(w["verified"], true);
+    assert_eq!(w["size"], 1024 * 1024);
+    // Independently of the tools: the bytes on the session's disk.
+    let on_disk = std::fs::read(rig.home(&id).join("bin/blob.dat")).unwrap();
+    assert_eq!(on_disk, data);
+    let r = rig
+        .ok(
+            "read_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/bin/blob.dat"}),
+        )
+        .await;
+    assert_eq!(r["encoding"], "base64");
+    assert_eq!(r["sha256"], sha);
+    let back = base64::engine::general_purpose::STANDARD
+        .decode(r["content"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(back, data);
+    let mode = rig
+        .exec(&id, "stat -c %a /home/kasm-user/bin/blob.dat", json!({}))
+        .await;
+    assert_eq!(mode["stdout"], "600\n");
+}
+
+#[tokio::test]
+async fn paths_with_spaces_quotes_and_unicode_work() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let dir = "/home/kasm-user/dir with spaces/it's \"quoted\" $(x)";
+    let path = format!("{dir}/résumé 中文 🦀.txt");
+    let content = "line one\nline 'two' \"three\" $HOME\n";
+    rig.ok(
+        "write_kasm_file",
+        json!({"kasm_id": id, "file_path": path, "content": content}),
+    )
+    .await;
+    let r = rig
+        .ok("read_kasm_file", json!({"kasm_id": id, "file_path": path}))
+        .await;
+    assert_eq!(r["content"], content);
+    assert_eq!(r["encoding"], "utf-8");
+    let host = rig
+        .home(&id)
+        .join("dir with spaces/it's \"quoted\" $(x)/résumé 中文 🦀.txt");
+    assert_eq!(std::fs::read_to_string(host).unwrap(), content);
+    let l = rig
+        .ok("list_kasm_files", json!({"kasm_id": id, "path": dir}))
+        .await;
+    assert_eq!(
+        l["entries"],
+        json!([{"name": "résumé 中文 🦀.txt", "type": "file", "size": content.len()}])
+    );
+    // Refusals: outside the roots, `..`, missing parents without create_parents, and a
+    // symlink that escapes the roots (caught by the in-container realpath check).
+    for bad in ["/etc/passwd", "/home/kasm-user/../../etc/passwd"] {
+        let out = rig
+            .call("read_kasm_file", json!({"kasm_id": id, "file_path": bad}))
+            .await;
+        assert!(out.is_error, "{bad}");
+    }
+    let out = rig
+        .call(
+            "write_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/new/dir/f", "content": "x", "create_parents": false}),
+        )
+        .await;
+    assert!(
+        text_of(&out).contains("create_parents"),
+        "{}",
+        text_of(&out)
+    );
+    rig.exec(&id, "ln -s /etc /home/kasm-user/etc-link", json!({}))
+        .await;
+    let out = rig
+        .call(
+            "read_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/etc-link/hostname"}),
+        )
+        .await;
+    assert!(out.is_error);
+    assert!(
+        text_of(&out).contains("outside the allowed roots"),
+        "{}",
+        text_of(&out)
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_commands_across_three_sessions_get_their_own_output() {
+    let rig = Arc::new(rig().await);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(rig.session().await);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let rig = rig.clone();
+        let id = ids[i % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            let command = format!(
+                "sleep 0.$(( {i} % 5 )); echo out-{i}; echo err-{i} >&2; exit {}",
+                i % 7
+            );
+            let r = rig.exec(&id, &command, json!({})).await;
+            (i, r)
+        }));
+    }
+    for task in tasks {
+        let (i, r) = task.await.unwrap();
+        assert_eq!(r["stdout"], format!("out-{i}\n"), "{r}");
+        assert_eq!(r["stderr"], format!("err-{i}\n"), "{r}");
+        assert_eq!(r["exit_code"], i % 7);
+    }
+}
+
+#[tokio::test]
+async fn a_destroyed_session_gets_a_clear_error_from_every_tool() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    rig.ok("destroy_kasm_session", json!({"kasm_id": id})).await;
+    let calls: Vec<(&str, Value)> = vec![
+        ("destroy_kasm_session", json!({"kasm_id": id})),
+        ("get_session_status", json!({"kasm_id": id})),
+        ("pause_kasm_session", json!({"kasm_id": id})),
+        ("resume_kasm_session", json!({"kasm_id": id})),
+        ("keepalive_kasm_session", json!({"kasm_id": id})),
+        ("get_session_screenshot", json!({"kasm_id": id})),
+        ("get_session_share_link", json!({"kasm_id": id})),
+        ("get_session_frame_stats", json!({"kasm_id": id})),
+        ("get_session_bottleneck_stats", json!({"kasm_id": id})),
+        ("get_session_recordings", json!({"kasm_id": id})),
+        (
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "true"}),
+        ),
+        (
+            "read_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/x"}),
+        ),
+        (
+            "write_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/x", "content": ""}),
+        ),
+        (
+            "list_kasm_files",
+            json!({"kasm_id": id, "path": "/home/kasm-user"}),
+        ),
+    ];
+    let with_kasm_id = rig
+        .tools
+        .values()
+        .filter(|t| t.spec().input_schema["properties"].get("kasm_id").is_some())
+        .count();
+    assert_eq!(calls.len(), with_kasm_id, "every kasm_id tool is covered");
+    for (tool, arguments) in calls {
+        let out = rig.call(tool, arguments).await;
+        assert!(out.is_error, "{tool} did not fail");
+        let msg = text_of(&out);
+        assert!(
+            msg.contains(&id)
+                && msg.contains("does not exist")
+                && msg.contains("list_user_sessions"),
+            "{tool}: {msg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_arguments_are_refused_with_the_allowed_names() {
+    let rig = rig().await;
+    let out = rig
+        .call(
+            "execute_kasm_command",
+            json!({"kasm_id": "c7af5cfaf7a649b69afd948f11199bd1", "command": "true", "cwd": "/tmp"}),
+        )
+        .await;
+    assert!(out.is_error);
+    let msg = text_of(&out);
+    assert!(
+        msg.contains("`cwd`") && msg.contains("working_dir") && msg.contains("command"),
+        "{msg}"
+    );
+    for tool in rig.tools.values() {
+        let out = tool
+            .call(
+                &rig.context(),
+                args(json!({"definitely_not_a_parameter": 1})),
+            )
+            .await;
+        assert!(
+            out.is_error,
+            "{} accepted an unknown argument",
+            tool.spec().name
+        );
+        assert!(
+            text_of(&out).contains("definitely_not_a_parameter"),
+            "{}: {}",
+            tool.spec().name,
+            text_of(&out)
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_users_session_is_invisible_to_an_operator() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let mut admin = rig.context();
+    admin.principal.role = Role::Admin;
+    let other = rig
+        .call_in(
+            &admin,
+            "create_kasm_user",
+            json!({"username": "other@example.com", "password": "pw-123456"}),
+        )
+        .await;
+    assert!(!other.is_error, "{}", text_of(&other));
+    let other_id = other.structured.unwrap()["user"]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut stranger = rig.context();
+    stranger.principal.kasm_user_id = Some(other_id);
+    let out = rig
+        .call_in(
+            &stranger,
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "id"}),
+        )
+        .await;
+    assert!(out.is_error);
+    assert!(
+        text_of(&out).contains("does not exist or is not yours"),
+        "{}",
+        text_of(&out)
+    );
+}
+
+#[tokio::test]
+async fn without_a_relay_exec_is_honest_dispatch_only_and_file_tools_explain() {
+    let rig = rig_with(PolicyConfig::default(), false).await;
+    let id = rig.session().await;
+    let r = rig
+        .exec(
+            &id,
+            "echo dispatched > /home/kasm-user/proof.txt",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r["output_available"], false);
+    assert!(r["note"].as_str().unwrap().contains("MCP_RELAY_URL"));
+    let proof = rig.home(&id).join("proof.txt");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proof.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(proof.exists(), "the command really ran");
+    for (tool, a) in [
+        (
+            "read_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/proof.txt"}),
+        ),
+        (
+            "write_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/x", "content": "x"}),
+        ),
+        (
+            "list_kasm_files",
+            json!({"kasm_id": id, "path": "/home/kasm-user"}),
+        ),
+    ] {
+        let out = rig.call(tool, a).await;
+        assert!(
+            out.is_error && text_of(&out).contains("MCP_RELAY_URL"),
+            "{tool}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancellation_stops_the_wait_and_frees_the_ticket() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let ctx = rig.context();
+    let cancel = ctx.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cancel.cancel();
+    });
+    let started = Instant::now();
+    let out = rig
+        .call_in(
+            &ctx,
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "sleep 30"}),
+        )
+        .await;
+    assert!(
+        out.is_error && text_of(&out).contains("cancelled"),
+        "{}",
+        text_of(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(rig.relay.as_ref().unwrap().pending(), 0);
+}
+
+#[tokio::test]
+async fn session_lifecycle_and_observation_tools_work() {
+    let rig = rig().await;
+    let s = rig
+        .ok(
+            "create_kasm_session",
+            json!({"image_name": "Terminal", "enable_sharing": true}),
+        )
+        .await;
+    let id = s["kasm_id"].as_str().unwrap();
+    let listed = rig.ok("list_user_sessions", json!({})).await;
+    assert!(
+        listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kasm_id"] == id)
+    );
+    let st = rig.ok("get_session_status", json!({"kasm_id": id})).await;
+    assert_eq!(st["status"], "running");
+    let shot = rig
+        .call("get_session_screenshot", json!({"kasm_id": id}))
+        .await;
+    assert!(!shot.is_error, "{}", text_of(&shot));
+    match shot.content.first() {
+        Some(Content::Image { data, mime_type }) => {
+            assert_eq!(mime_type, "image/jpeg");
+            let jpeg = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap();
+            assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+        }
+        other => panic!("expected an image, got {other:?}"),
+    }
+    let link = rig
+        .ok("get_session_share_link", json!({"kasm_id": id}))
+        .await;
+    assert!(
+        link["share_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&rig.sim.base_url()),
+        "{link}"
+    );
+    rig.ok("keepalive_kasm_session", json!({"kasm_id": id}))
+        .await;
+    let ws = rig.ok("get_available_workspaces", json!({})).await;
+    assert!(ws["count"].as_u64().unwrap() >= 1);
+}
+
+// ---- tool-schema snapshot and docs/TOOLS.md ------------------------------------------------
+
+fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Fails when a tool's name, schema, annotations or role change without the snapshot being
+/// updated on purpose: `UPDATE_SNAPSHOTS=1 cargo test --test it tools::snapshot`.
+#[tokio::test]
+async fn snapshot_of_tool_schemas_and_docs_is_current() {
+    let deps = ToolDeps {
+        kasm: Arc::new(
+            KasmClient::new(
+                "http://127.0.0.1:9",
+                "k".to_string().into(),
+                "s".to_string().into(),
+                ClientOptions::default(),
+            )
+            .unwrap(),
+        ),
+        relay: None,
+        policy: PolicyConfig::default(),
+        kasm_base_url: "https://kasm.example.com".into(),
+        default_user_id: None,
+        session_start_timeout: Duration::from_secs(300),
+    };
+    let tools = catalog(deps);
+    let snapshot =
+        serde_json::to_string_pretty(&kasm_mcp::tools::docs::snapshot(&tools)).unwrap() + "\n";
+    let markdown = kasm_mcp::tools::docs::markdown(&tools);
+    let snap_path = repo_file("tests/snapshots/tools.json");
+    let doc_path = repo_file("docs/TOOLS.md");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(snap_path.parent().unwrap()).unwrap();
+        std::fs::write(&snap_path, &snapshot).unwrap();
+        std::fs::write(&doc_path, &markdown).unwrap();
+        return;
+    }
+    let hint = "the tool catalog changed: if intended, run `UPDATE_SNAPSHOTS=1 cargo test --test it tools::snapshot` and commit tests/snapshots/tools.json and docs/TOOLS.md";
+    let stored = std::fs::read_to_string(&snap_path).unwrap_or_default();
+    assert!(stored == snapshot, "{hint}");
+    let stored_doc = std::fs::read_to_string(&doc_path).unwrap_or_default();
+    assert!(stored_doc == markdown, "{hint}");
+    // Invariants every tool keeps, independent of the stored snapshot.
+    let mut names = std::collections::HashSet::new();
+    for tool in &tools {
+        let s = tool.spec();
+        assert!(names.insert(s.name.clone()), "duplicate {}", s.name);
+        assert_eq!(s.input_schema["type"], "object", "{}", s.name);
+        assert_eq!(s.input_schema["additionalProperties"], false, "{}", s.name);
+        for (p, schema) in s.input_schema["properties"].as_object().unwrap() {
+            assert!(
+                schema.get("description").is_some(),
+                "{}.{p} lacks a description",
+                s.name
+            );
+        }
+        assert!(
+            !s.title.is_empty() && s.description.len() > 80,
+            "{}",
+            s.name
+        );
+    }
+    for original in [
+        "create_kasm_session",
+        "destroy_kasm_session",
+        "get_session_status",
+        "execute_kasm_command",
+        "read_kasm_file",
+        "write_kasm_file",
+        "get_available_workspaces",
+        "get_kasm_users",
+        "create_kasm_user",
+    ] {
+        assert!(names.contains(original), "{original} missing");
+    }
+}
+
+// ---- wrapper fallbacks: no curl (wget, then python3), no `timeout` (a kill watchdog) -------
+
+/// A PATH directory holding only the named host programs (symlinks).
+fn restricted_path(programs: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for program in programs {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join(program))
+            .find(|p| p.is_file());
+        let target = match (*program, found) {
+            ("python3", _) => PathBuf::from(
+                String::from_utf8(
+                    std::process::Command::new("python3")
+                        .args(["-c", "import sys; print(sys.executable)"])
+                        .output()
+                        .unwrap()
+                        .stdout,
+                )
+                .unwrap()
+                .trim(),
+            ),
+            (_, Some(p)) => p,
+            (p, None) => panic!("{p} is not installed"),
+        };
+        std::os::unix::fs::symlink(target, dir.path().join(program)).unwrap();
+    }
+    dir
+}
+
+const BASE_PROGRAMS: &[&str] = &[
+    "sh", "mktemp", "rm", "mkfifo", "head", "cat", "date", "sleep", "wc", "touch", "tr",
+];
+
+/// Run the exec wrapper on this host with only `programs` on PATH; return the relay's answer.
+async fn run_exec_wrapper(programs: &[&str], command: &str, timeout_s: u64) -> Value {
+    use kasm_mcp::relay::frame::{ExecReport, parse_frame};
+    use kasm_mcp::relay::wrapper::Script;
+    use kasm_mcp::relay::{Purpose, TicketBinding};
+
+    let relay = Arc::new(Relay::new(RelayOptions::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    relay.set_base_url(format!("http://{}", listener.local_addr().unwrap()));
+    let app = kasm_mcp::transport::relay::routes(relay.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut ticket = relay
+        .expect_upload(
+            TicketBinding {
+                principal: "t".into(),
+                kasm_id: "k".into(),
+                purpose: Purpose::ExecResult,
+            },
+            4096,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    let path = restricted_path(programs);
+    let mut child = tokio::process::Command::new(path.path().join("sh"))
+        .arg("-c")
+        .arg(Script::Exec.text())
+        .env_clear()
+        .env("PATH", path.path())
+        .env("KMCP_CMD", command)
+        .env("KMCP_URL", ticket.url())
+        .env("KMCP_TIMEOUT", timeout_s.to_string())
+        .env("KMCP_CAP", "1001")
+        .spawn()
+        .unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(30), ticket.received())
+        .await
+        .expect("the wrapper posted a result")
+        .unwrap();
+    let _ = child.wait().await;
+    let report = ExecReport::parse(&parse_frame(body).unwrap()).unwrap();
+    json!({
+        "exit_code": report.exit_code,
+        "timed_out": report.timed_out,
+        "stdout": String::from_utf8_lossy(&report.stdout),
+        "stderr": String::from_utf8_lossy(&report.stderr),
+    })
+}
+
+#[tokio::test]
+async fn wrapper_posts_with_wget_when_curl_is_missing() {
+    let mut programs = BASE_PROGRAMS.to_vec();
+    programs.extend(["timeout", "wget"]);
+    let r = run_exec_wrapper(&programs, "echo via-wget; exit 4", 10).await;
+    assert_eq!(r["stdout"], "via-wget\n");
+    assert_eq!(r["exit_code"], 4);
+}
+
+#[tokio::test]
+async fn wrapper_posts_with_python3_when_curl_and_wget_are_missing() {
+    let mut programs = BASE_PROGRAMS.to_vec();
+    programs.extend(["timeout", "python3"]);
+    let r = run_exec_wrapper(&programs, "echo via-python >&2", 10).await;
+    assert_eq!(r["stderr"], "via-python\n");
+    assert_eq!(r["exit_code"], 0);
+}
+
+#[tokio::test]
+async fn wrapper_kills_with_its_watchdog_when_timeout_is_missing() {
+    let mut programs = BASE_PROGRAMS.to_vec();
+    programs.push("curl");
+    let started = Instant::now();
+    let r = run_exec_wrapper(&programs, "echo started; exec sleep 30", 1).await;
+    assert_eq!(r["timed_out"], true, "{r}");
+    assert_eq!(r["stdout"], "started\n");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let r = run_exec_wrapper(&programs, "echo quick", 5).await;
+    assert_eq!(r["timed_out"], false, "{r}");
+    assert_eq!(r["stdout"], "quick\n");
+}
+
+#[tokio::test]
+async fn resources_and_completions_expose_sessions_files_and_images() {
+    use kasm_mcp::mcp::completion::{CompletionProvider, CompletionRef, CompletionRequest};
+    use kasm_mcp::mcp::resources::{ResourceContents, ResourceProvider};
+
+    let rig = rig().await;
+    let id = rig.session().await;
+    let provider = kasm_mcp::tools::resources::provider(rig.deps.clone());
+    let listed = provider.list(&rig.principal).await;
+    let uris: Vec<&str> = listed.iter().map(|r| r.uri.as_str()).collect();
+    assert!(uris.contains(&"kasm://workspaces"), "{uris:?}");
+    assert!(
+        uris.contains(&format!("kasm://sessions/{id}").as_str()),
+        "{uris:?}"
+    );
+    assert_eq!(provider.templates(&rig.principal).await.len(), 3);
+
+    let text = |c: &[ResourceContents]| match c.first() {
+        Some(ResourceContents::Text { text, .. }) => text.clone(),
+        other => panic!("expected text, got {other:?}"),
+    };
+    let status = provider
+        .read(&rig.principal, &format!("kasm://sessions/{id}"))
+        .await
+        .unwrap();
+    let status: Value = serde_json::from_str(&text(&status)).unwrap();
+    assert_eq!(status["status"], "running");
+
+    std::fs::write(rig.home(&id).join("notes file.txt"), "from the host\n").unwrap();
+    let file = provider
+        .read(
+            &rig.principal,
+            &format!("kasm://sessions/{id}/files/home/kasm-user/notes%20file.txt"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(text(&file), "from the host\n");
+    let image = provider
+        .read(&rig.principal, "kasm://workspaces/Terminal")
+        .await
+        .unwrap();
+    assert!(text(&image).contains("kasmweb/terminal"));
+    assert!(
+        provider
+            .read(
+                &rig.principal,
+                "kasm://sessions/00000000000000000000000000000000"
+            )
+            .await
+            .is_err()
+    );
+
+    let complete = |name: &str, value: &str| CompletionRequest {
+        reference: CompletionRef::Resource {
+            uri: "kasm://sessions/{kasm_id}".into(),
+        },
+        argument_name: name.into(),
+        argument_value: value.into(),
+        context_arguments: Map::new(),
+    };
+    let ids = provider
+        .complete(&rig.principal, complete("kasm_id", &id[..4]))
+        .await;
+    assert_eq!(ids.values, vec![id.clone()]);
+    let images = provider
+        .complete(&rig.principal, complete("image_name", "ch"))
+        .await;
+    assert_eq!(images.values, vec!["Chrome".to_string()]);
+}
+
+#[tokio::test]
+async fn kasm_1_19_start_shape_and_the_session_limit_are_handled() {
+    let rig = rig_on(
+        SimulatorConfig {
+            kasm_version: kasm_mcp::simulator::KasmVersion::V1_19,
+            max_kasms_per_user: 1,
+            start_delay: Duration::from_millis(600),
+            ..SimulatorConfig::default()
+        },
+        PolicyConfig::default(),
+        true,
+    )
+    .await;
+    let id = rig.session().await;
+    let r = rig.exec(&id, "echo on-1.19", json!({})).await;
+    assert_eq!(r["stdout"], "on-1.19\n");
+    let out = rig
+        .call("create_kasm_session", json!({"image_name": "Terminal"}))
+        .await;
+    assert!(out.is_error);
+    let msg = text_of(&out);
+    assert!(
+        msg.contains("limit") && msg.contains("list_user_sessions"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_works_in_another_users_session_as_its_owner() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let mut admin = rig.context();
+    admin.principal.role = Role::Admin;
+    let other = rig
+        .call_in(
+            &admin,
+            "create_kasm_user",
+            json!({"username": "admin2@example.com", "password": "pw-123456"}),
+        )
+        .await;
+    let other_id = other.structured.unwrap()["user"]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin.principal.kasm_user_id = Some(other_id);
+    let out = rig
+        .call_in(
+            &admin,
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "echo admin-was-here"}),
+        )
+        .await;
+    assert!(!out.is_error, "{}", text_of(&out));
+    assert_eq!(out.structured.unwrap()["stdout"], "admin-was-here\n");
+    let all = rig.call_in(&admin, "list_all_sessions", json!({})).await;
+    assert!(text_of(&all).contains(&id));
+}
+
+#[tokio::test]
+async fn create_stops_waiting_on_cancellation_and_on_its_timeout() {
+    let rig = rig_on(
+        SimulatorConfig {
+            max_kasms_per_user: 6,
+            start_delay: Duration::from_secs(60),
+            ..SimulatorConfig::default()
+        },
+        PolicyConfig::default(),
+        true,
+    )
+    .await;
+    let ctx = rig.context();
+    let cancel = ctx.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        cancel.cancel();
+    });
+    let started = Instant::now();
+    let out = rig
+        .call_in(
+            &ctx,
+            "create_kasm_session",
+            json!({"image_name": "Terminal"}),
+        )
+        .await;
+    assert!(
+        out.is_error && text_of(&out).contains("cancelled"),
+        "{}",
+        text_of(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let out = rig
+        .call(
+            "create_kasm_session",
+            json!({"image_name": "Terminal", "timeout_s": 1}),
+        )
+        .await;
+    let msg = text_of(&out);
+    assert!(
+        out.is_error && msg.contains("still") && msg.contains("destroy_kasm_session"),
+        "{msg}"
+    );
+    let out = rig
+        .call(
+            "create_kasm_session",
+            json!({"image_name": "Terminal", "wait": false}),
+        )
+        .await;
+    assert!(!out.is_error);
+    assert_ne!(out.structured.unwrap()["status"], "running");
+}

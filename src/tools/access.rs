@@ -1,0 +1,189 @@
+//! Which Kasm user a call acts as, and which sessions it may touch: a non-admin principal
+//! sees only the sessions of its own Kasm user; an admin sees every session. A destroyed or
+//! unknown session gets the same clear error from every tool.
+
+use serde_json::{Value, json};
+
+use super::ToolDeps;
+use super::support::ToolError;
+use crate::kasm::{KasmError, Session, normalize_id};
+use crate::mcp::CallContext;
+use crate::policy::Role;
+
+/// The Kasm user this call acts as: the principal's own, else the server default.
+pub fn acting_user(deps: &ToolDeps, ctx: &CallContext) -> Result<String, ToolError> {
+    ctx.principal
+        .kasm_user_id
+        .clone()
+        .or_else(|| deps.default_user_id.clone())
+        .ok_or_else(|| {
+            ToolError::new(
+                "no Kasm user to act as: set KASM_USER_ID (kasm.user_id) on the server, or kasm_user_id on this principal's token",
+            )
+        })
+}
+
+/// A session the caller may touch, with the Kasm user that owns it.
+#[derive(Debug, Clone)]
+pub struct SessionRef {
+    pub kasm_id: String,
+    /// The owner's user id: pass it as `user_id` to Kasm's session endpoints.
+    pub owner: Option<String>,
+    pub session: Session,
+}
+
+impl SessionRef {
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
+    pub fn status(&self) -> &str {
+        self.session
+            .operational_status
+            .as_deref()
+            .unwrap_or("unknown")
+    }
+}
+
+const GONE_STATES: &[&str] = &[
+    "deleting",
+    "delete_pending",
+    "admin_delete_pending",
+    "user_delete_pending",
+    "destroying",
+];
+
+fn not_found(kasm_id: &str) -> ToolError {
+    ToolError::new(format!(
+        "session {kasm_id} does not exist or is not yours: it may have been destroyed, or the id is wrong. Call list_user_sessions to see the sessions you can use, or create_kasm_session to start a new one"
+    ))
+}
+
+/// Find a session the caller may touch (refusing destroyed, unknown and foreign ones).
+pub async fn find_session(
+    deps: &ToolDeps,
+    ctx: &CallContext,
+    raw_kasm_id: &str,
+) -> Result<SessionRef, ToolError> {
+    let kasm_id = normalize_id("kasm_id", raw_kasm_id)?;
+    let sessions = if ctx.principal.role == Role::Admin {
+        match deps.kasm.get_kasms().await {
+            Ok(all) => all,
+            Err(KasmError::MissingPermission { .. }) => {
+                deps.kasm.get_user_kasms(&acting_user(deps, ctx)?).await?
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        deps.kasm.get_user_kasms(&acting_user(deps, ctx)?).await?
+    };
+    let session = sessions
+        .into_iter()
+        .find(|s| normalize_id("kasm_id", &s.kasm_id).ok().as_deref() == Some(kasm_id.as_str()))
+        .ok_or_else(|| not_found(&kasm_id))?;
+    if ctx.principal.role != Role::Admin {
+        let me = acting_user(deps, ctx)?;
+        let me = normalize_id("user_id", &me).unwrap_or(me);
+        let owner = session
+            .user_id
+            .as_deref()
+            .and_then(|u| normalize_id("user_id", u).ok());
+        if owner.is_some_and(|o| o != me) {
+            return Err(not_found(&kasm_id));
+        }
+    }
+    let status = session.operational_status.clone().unwrap_or_default();
+    if GONE_STATES.contains(&status.as_str()) {
+        return Err(ToolError::new(format!(
+            "session {kasm_id} is being destroyed ({status}) and can no longer be used; create_kasm_session starts a new one"
+        )));
+    }
+    let owner = match &session.user_id {
+        Some(u) => Some(u.clone()),
+        None => Some(acting_user(deps, ctx)?),
+    };
+    Ok(SessionRef {
+        kasm_id,
+        owner,
+        session,
+    })
+}
+
+/// Refuse sessions that are not running, saying what to do.
+pub fn require_running(session: &SessionRef) -> Result<(), ToolError> {
+    let status = session.status();
+    if status == "running" {
+        return Ok(());
+    }
+    let hint = match status {
+        "paused" | "stopped" => "call resume_kasm_session first",
+        "requested" | "provisioning" | "assigned" | "starting" => {
+            "wait until it is running (get_session_status shows progress)"
+        }
+        _ => "check it with get_session_status",
+    };
+    Err(ToolError::new(format!(
+        "session {} is {status}, not running: {hint}",
+        session.kasm_id
+    )))
+}
+
+/// An absolute URL from Kasm's relative `kasm_url`.
+pub fn absolute_url(deps: &ToolDeps, relative: &str) -> String {
+    if relative.starts_with("http://") || relative.starts_with("https://") {
+        return relative.to_string();
+    }
+    let base = deps.kasm_base_url.trim_end_matches('/');
+    if relative.starts_with('/') {
+        format!("{base}{relative}")
+    } else {
+        format!("{base}/{relative}")
+    }
+}
+
+/// The model-facing view of a session record (no tokens, no port maps).
+pub fn session_json(session: &Session) -> Value {
+    let image = session.image.as_ref();
+    let username = session
+        .user
+        .as_ref()
+        .and_then(|u| u.get("username"))
+        .and_then(Value::as_str);
+    json!({
+        "kasm_id": session.kasm_id,
+        "user_id": session.user_id,
+        "username": username,
+        "status": session.operational_status,
+        "image_id": session.image_id.clone().or_else(|| image.and_then(|i| i.image_id.clone())),
+        "image_name": image.and_then(|i| i.friendly_name.clone()),
+        "docker_image": image.and_then(|i| i.name.clone()),
+        "hostname": session.hostname,
+        "start_date": session.start_date,
+        "keepalive_date": session.keepalive_date,
+        "expiration_date": session.expiration_date,
+        "share_id": session.share_id,
+    })
+}
+
+/// JSON Schema of [`session_json`].
+pub fn session_schema() -> Value {
+    let nullable = json!({"type": ["string", "null"]});
+    json!({
+        "type": "object",
+        "properties": {
+            "kasm_id": {"type": "string"},
+            "user_id": nullable,
+            "username": nullable,
+            "status": nullable,
+            "image_id": nullable,
+            "image_name": nullable,
+            "docker_image": nullable,
+            "hostname": nullable,
+            "start_date": nullable,
+            "keepalive_date": nullable,
+            "expiration_date": nullable,
+            "share_id": nullable,
+        },
+        "required": ["kasm_id"],
+    })
+}

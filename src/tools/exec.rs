@@ -1,0 +1,331 @@
+//! `execute_kasm_command`: run a shell command in a session and return its real exit code,
+//! stdout and stderr through the relay (or, without a relay, an honest dispatch-only answer).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::ToolDeps;
+use super::access::{find_session, require_running};
+use super::support::{
+    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, kasm_id_param, object_schema,
+    output_schema, parse_args,
+};
+use super::transfer::{Job, RELAY_GRACE, run_and_wait, upload_ticket};
+use crate::mcp::{CallContext, Tool, ToolOutput};
+use crate::policy::Role;
+use crate::policy::paths::normalize_absolute;
+use crate::relay::Purpose;
+use crate::relay::frame::ExecReport;
+use crate::relay::wrapper::{Script, exec_config, is_valid_env_name};
+
+/// Longest command text (Linux refuses single argv/env strings over 128 KiB).
+pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
+
+const NAME: &str = "execute_kasm_command";
+
+pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
+    vec![FnTool::shared(spec(&deps.policy), deps, handler!(execute))]
+}
+
+fn input_schema(policy: &crate::config::PolicyConfig) -> Value {
+    object_schema(
+        json!({
+            "kasm_id": kasm_id_param(),
+            "command": {
+                "type": "string",
+                "description": "Shell command text, run with `sh -c` (POSIX sh) inside the session. Pipes, redirects, `&&`, quotes and multi-line scripts work; the text arrives byte-for-byte. Stdin is empty."
+            },
+            "working_dir": {
+                "type": "string",
+                "description": "Absolute directory to run in (default: the session user's home). The command fails with exit code 1 if it does not exist."
+            },
+            "env": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Extra environment variables for the command, e.g. {\"LANG\": \"C.UTF-8\"}. Names: letters, digits, underscore; KMCP_* is reserved."
+            },
+            "user": {
+                "type": "string",
+                "description": "Container user to run as (e.g. \"root\" or \"1000\"); default: the image's user (kasm-user)."
+            },
+            "timeout_s": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": policy.max_timeout_s,
+                "description": format!("Seconds before the command is killed and reported with timed_out: true (default {}, max {}).", policy.default_timeout_s, policy.max_timeout_s)
+            },
+            "max_output_bytes": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": policy.max_output_bytes,
+                "description": format!("Bytes of stdout and, separately, of stderr to return (default {}, max {}); beyond it the output is cut and truncated: true.", policy.default_max_output_bytes, policy.max_output_bytes)
+            },
+            "explanation": {
+                "type": "string",
+                "description": "One sentence on why this command is run; recorded in the audit log, not executed."
+            }
+        }),
+        &["kasm_id", "command"],
+    )
+}
+
+fn result_schema() -> Value {
+    let nullable_str = json!({"type": ["string", "null"]});
+    output_schema(
+        json!({
+            "kasm_id": {"type": "string"},
+            "dispatched": {"type": "boolean", "description": "Always true: Kasm accepted the command."},
+            "output_available": {"type": "boolean", "description": "False when the server has no relay and cannot return output."},
+            "exit_code": {"type": ["integer", "null"]},
+            "stdout": {"type": "string"},
+            "stderr": {"type": "string"},
+            "truncated": {"type": "boolean"},
+            "stdout_truncated": {"type": "boolean"},
+            "stderr_truncated": {"type": "boolean"},
+            "timed_out": {"type": "boolean"},
+            "duration_ms": {"type": ["integer", "null"]},
+            "stdout_base64": nullable_str,
+            "stderr_base64": nullable_str,
+            "note": nullable_str,
+        }),
+        &["kasm_id", "dispatched", "output_available"],
+    )
+}
+
+fn spec(policy: &crate::config::PolicyConfig) -> crate::mcp::ToolSpec {
+    SpecBuilder {
+        name: NAME,
+        title: "Run a command in a session",
+        description: "Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` is given, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call blocks until the command ends (progress notifications are sent while waiting). Not-UTF-8 output is also returned as base64. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).",
+        input: input_schema(policy),
+        output: Some(result_schema()),
+        annotations: hints(false, true, false, true),
+        min_role: Role::Operator,
+    }
+    .build()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    kasm_id: String,
+    command: String,
+    #[serde(default)]
+    working_dir: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    timeout_s: Option<u64>,
+    #[serde(default)]
+    max_output_bytes: Option<usize>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    explanation: Option<String>,
+}
+
+/// Validated limits and environment for one run.
+struct Plan {
+    timeout_s: u64,
+    max_output: usize,
+    env: BTreeMap<String, String>,
+}
+
+fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
+    let policy = &deps.policy;
+    if args.command.trim().is_empty() {
+        return Err(ToolError::new(
+            "command is empty: give the shell command to run",
+        ));
+    }
+    if args.command.len() > MAX_COMMAND_BYTES || args.command.contains('\0') {
+        return Err(ToolError::new(format!(
+            "command must be at most {MAX_COMMAND_BYTES} bytes without NUL bytes; for longer scripts, write them with write_kasm_file and run the file"
+        )));
+    }
+    let timeout_s = args.timeout_s.unwrap_or(policy.default_timeout_s);
+    if timeout_s == 0 || timeout_s > policy.max_timeout_s {
+        return Err(ToolError::new(format!(
+            "timeout_s must be between 1 and {} (the server's policy.max_timeout_s)",
+            policy.max_timeout_s
+        )));
+    }
+    let max_output = args
+        .max_output_bytes
+        .unwrap_or(policy.default_max_output_bytes);
+    if max_output == 0 || max_output > policy.max_output_bytes {
+        return Err(ToolError::new(format!(
+            "max_output_bytes must be between 1 and {} (the server's policy.max_output_bytes)",
+            policy.max_output_bytes
+        )));
+    }
+    let mut env = BTreeMap::new();
+    for (name, value) in &args.env {
+        if !is_valid_env_name(name) {
+            return Err(ToolError::new(format!(
+                "environment variable name {name:?} is not allowed: use letters, digits and underscores, not starting with a digit or KMCP_"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(ToolError::new(format!(
+                "environment variable {name} contains a NUL byte"
+            )));
+        }
+        env.insert(name.clone(), value.clone());
+    }
+    if let Some(dir) = &args.working_dir {
+        let dir =
+            normalize_absolute(dir).map_err(|e| ToolError::new(format!("working_dir: {e}")))?;
+        env.insert("KMCP_CWD".into(), dir);
+    }
+    if let Some(user) = &args.user {
+        let ok = !user.is_empty()
+            && user.len() <= 64
+            && user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
+        if !ok {
+            return Err(ToolError::new(format!(
+                "user {user:?} is not a valid container user name or uid"
+            )));
+        }
+    }
+    env.insert("KMCP_CMD".into(), args.command.clone());
+    env.insert("KMCP_TIMEOUT".into(), timeout_s.to_string());
+    env.insert("KMCP_CAP".into(), (max_output + 1).to_string());
+    Ok(Plan {
+        timeout_s,
+        max_output,
+        env,
+    })
+}
+
+async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
+    let schema = input_schema(&deps.policy);
+    let args: Args = parse_args(NAME, &schema, args)?;
+    let mut plan = plan(&deps, &args)?;
+    let session = find_session(&deps, &ctx, &args.kasm_id).await?;
+    require_running(&session)?;
+
+    let Some(relay) = deps.relay.clone() else {
+        let config = exec_config(Script::Dispatch, plan.env, args.user.clone());
+        deps.kasm
+            .exec_command_kasm(&session.kasm_id, session.owner(), &config)
+            .await?;
+        return Ok(ToolOutput::structured(json!({
+            "kasm_id": session.kasm_id,
+            "dispatched": true,
+            "output_available": false,
+            "note": "The command was handed to Kasm, which never returns output, exit codes or completion. This server has no relay configured: set MCP_RELAY_URL to a URL at which session containers can reach this server to get real stdout, stderr and exit codes.",
+        })));
+    };
+    let wait = Duration::from_secs(plan.timeout_s) + RELAY_GRACE;
+    let mut ticket = upload_ticket(
+        &relay,
+        &ctx,
+        &session,
+        Purpose::ExecResult,
+        2 * (plan.max_output + 1) + 256,
+        wait,
+    )?;
+    plan.env.insert("KMCP_URL".into(), ticket.url().to_string());
+    let started = std::time::Instant::now();
+    let frame = run_and_wait(
+        &deps,
+        &ctx,
+        &session,
+        &mut ticket,
+        Job {
+            script: Script::Exec,
+            env: plan.env,
+            user: args.user.clone(),
+            wait,
+            what: "the command",
+        },
+    )
+    .await?;
+    let mut report = ExecReport::parse(&frame)?;
+    // Without `date +%s%N` in the container, fall back to the time measured here.
+    report.duration_ms = report
+        .duration_ms
+        .or_else(|| u64::try_from(started.elapsed().as_millis()).ok());
+    Ok(ToolOutput::structured(report_json(
+        &session.kasm_id,
+        &report,
+        plan.max_output,
+    )))
+}
+
+/// Cut `bytes` to `cap`, at a UTF-8 boundary when the text is UTF-8.
+/// Returns (text, truncated, base64 when not UTF-8).
+pub fn decode_output(bytes: &[u8], cap: usize) -> (String, bool, Option<String>) {
+    let truncated = bytes.len() > cap;
+    let kept = bytes.get(..cap.min(bytes.len())).unwrap_or_default();
+    match std::str::from_utf8(kept) {
+        Ok(text) => (text.to_string(), truncated, None),
+        Err(e) if truncated && e.error_len().is_none() => {
+            let valid = kept.get(..e.valid_up_to()).unwrap_or_default();
+            (String::from_utf8_lossy(valid).into_owned(), true, None)
+        }
+        Err(_) => (
+            String::from_utf8_lossy(kept).into_owned(),
+            truncated,
+            Some(base64::engine::general_purpose::STANDARD.encode(kept)),
+        ),
+    }
+}
+
+fn report_json(kasm_id: &str, report: &ExecReport, cap: usize) -> Value {
+    let (stdout, out_cut, out_b64) = decode_output(&report.stdout, cap);
+    let (stderr, err_cut, err_b64) = decode_output(&report.stderr, cap);
+    let mut result = json!({
+        "kasm_id": kasm_id,
+        "dispatched": true,
+        "output_available": true,
+        "exit_code": report.exit_code,
+        "stdout": stdout,
+        "stderr": stderr,
+        "truncated": out_cut || err_cut,
+        "stdout_truncated": out_cut,
+        "stderr_truncated": err_cut,
+        "timed_out": report.timed_out,
+        "duration_ms": report.duration_ms,
+    });
+    if let Some(obj) = result.as_object_mut() {
+        if let Some(b) = out_b64 {
+            obj.insert("stdout_base64".into(), json!(b));
+        }
+        if let Some(b) = err_b64 {
+            obj.insert("stderr_base64".into(), json!(b));
+        }
+        if report.timed_out {
+            obj.insert(
+                "note".into(),
+                json!("The command ran longer than timeout_s and was killed; output up to that point is shown."),
+            );
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_cut_at_the_cap_on_a_character_boundary() {
+        assert_eq!(decode_output(b"hello", 5), ("hello".into(), false, None));
+        assert_eq!(decode_output(b"hello!", 5), ("hello".into(), true, None));
+        let text = "aé"; // 'é' is two bytes: a cap of 2 cuts it in half
+        assert_eq!(decode_output(text.as_bytes(), 2), ("a".into(), true, None));
+        let (_, cut, b64) = decode_output(b"\xff\x00", 10);
+        assert!(!cut);
+        assert_eq!(b64.as_deref(), Some("/wA="));
+    }
+}

@@ -1,0 +1,507 @@
+//! File tools: `read_kasm_file`, `write_kasm_file`, `list_kasm_files`. Bytes travel through
+//! the relay (the wrapper uploads a file, or downloads the content and renames it into
+//! place); paths are checked here against the allowed roots and again with `realpath` in
+//! the session.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::ToolDeps;
+use super::access::{SessionRef, find_session, require_running};
+use super::support::{
+    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, kasm_id_param, object_schema,
+    output_schema, parse_args,
+};
+use super::transfer::{Job, container_error, relay, run_and_wait, upload_ticket};
+use crate::config::PolicyConfig;
+use crate::mcp::{CallContext, Tool, ToolOutput, ToolSpec};
+use crate::policy::Role;
+use crate::policy::paths::check_path;
+use crate::relay::frame::{parse_list, parse_read, parse_write};
+use crate::relay::wrapper::Script;
+use crate::relay::{Purpose, TicketBinding};
+
+/// How long a file transfer may take inside the session.
+const TRANSFER_WAIT: Duration = Duration::from_secs(120);
+/// Default and largest number of directory entries listed.
+const DEFAULT_ENTRIES: usize = 1000;
+const MAX_ENTRIES: usize = 10_000;
+
+pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
+    vec![
+        FnTool::shared(read_spec(&deps.policy), deps, handler!(read)),
+        FnTool::shared(write_spec(&deps.policy), deps, handler!(write)),
+        FnTool::shared(list_spec(&deps.policy), deps, handler!(list)),
+    ]
+}
+
+fn path_param(policy: &PolicyConfig, what: &str) -> Value {
+    json!({
+        "type": "string",
+        "description": format!("Absolute path of the {what} inside the session; must be inside the allowed roots ({}). No `..` components.", policy.allowed_roots.join(", "))
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Validate a path against the policy, as a tool error.
+fn checked_path(policy: &PolicyConfig, raw: &str) -> Result<String, ToolError> {
+    check_path(raw, &policy.allowed_roots).map_err(|e| ToolError::new(e.to_string()))
+}
+
+/// The common environment of the file wrappers.
+fn file_env(policy: &PolicyConfig, path: &str, url: &str) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert("KMCP_PATH".into(), path.to_string());
+    env.insert("KMCP_ROOTS".into(), policy.allowed_roots.join("\n"));
+    env.insert("KMCP_URL".into(), url.to_string());
+    env
+}
+
+async fn running_session(
+    deps: &ToolDeps,
+    ctx: &CallContext,
+    kasm_id: &str,
+) -> Result<SessionRef, ToolError> {
+    let session = find_session(deps, ctx, kasm_id).await?;
+    require_running(&session)?;
+    Ok(session)
+}
+
+// ---- read_kasm_file ------------------------------------------------------------------------
+
+const READ: &str = "read_kasm_file";
+
+fn read_input(policy: &PolicyConfig) -> Value {
+    object_schema(
+        json!({
+            "kasm_id": kasm_id_param(),
+            "file_path": path_param(policy, "file to read"),
+            "max_bytes": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": policy.max_file_bytes,
+                "description": format!("Refuse files larger than this many bytes (default and max {}).", policy.max_file_bytes)
+            },
+            "encoding": {
+                "type": "string",
+                "enum": ["auto", "utf-8", "base64"],
+                "description": "How to return the content: auto (default) gives UTF-8 text when the file is valid UTF-8, else base64; utf-8 fails on binary files; base64 always."
+            }
+        }),
+        &["kasm_id", "file_path"],
+    )
+}
+
+fn read_spec(policy: &PolicyConfig) -> ToolSpec {
+    SpecBuilder {
+        name: READ,
+        title: "Read a file from a session",
+        description: "Read a file inside a running Kasm session and return its content (UTF-8 text, or base64 for binary files) with its size and SHA-256. Use it to look at configuration, logs, results or any file a command produced. The path must be inside the server's allowed roots (symlinks are resolved and re-checked in the session). Costs one Kasm exec call and one upload of the file through the relay; files above max_bytes are refused without transferring them.",
+        input: read_input(policy),
+        output: Some(output_schema(
+            json!({
+                "kasm_id": {"type": "string"},
+                "file_path": {"type": "string"},
+                "size": {"type": "integer"},
+                "sha256": {"type": "string"},
+                "encoding": {"type": "string", "enum": ["utf-8", "base64"]},
+                "content": {"type": "string"},
+            }),
+            &["kasm_id", "file_path", "size", "sha256", "encoding", "content"],
+        )),
+        annotations: hints(true, false, true, false),
+        min_role: Role::Viewer,
+    }
+    .build()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadArgs {
+    kasm_id: String,
+    file_path: String,
+    #[serde(default)]
+    max_bytes: Option<usize>,
+    #[serde(default)]
+    encoding: Option<String>,
+}
+
+pub(super) async fn read(
+    deps: Arc<ToolDeps>,
+    ctx: CallContext,
+    args: Map<String, Value>,
+) -> ToolResult {
+    let args: ReadArgs = parse_args(READ, &read_input(&deps.policy), args)?;
+    let policy = &deps.policy;
+    let path = checked_path(policy, &args.file_path)?;
+    let max = args.max_bytes.unwrap_or(policy.max_file_bytes);
+    if max == 0 || max > policy.max_file_bytes {
+        return Err(ToolError::new(format!(
+            "max_bytes must be between 1 and {} (policy.max_file_bytes)",
+            policy.max_file_bytes
+        )));
+    }
+    let encoding = args.encoding.as_deref().unwrap_or("auto");
+    if !["auto", "utf-8", "base64"].contains(&encoding) {
+        return Err(ToolError::new("encoding must be auto, utf-8 or base64"));
+    }
+    let relay = relay(&deps, READ)?.clone();
+    let session = running_session(&deps, &ctx, &args.kasm_id).await?;
+    let mut ticket = upload_ticket(
+        &relay,
+        &ctx,
+        &session,
+        Purpose::FileUpload,
+        max + 256,
+        TRANSFER_WAIT,
+    )?;
+    let mut env = file_env(policy, &path, ticket.url());
+    env.insert("KMCP_MAX".into(), max.to_string());
+    let frame = run_and_wait(
+        &deps,
+        &ctx,
+        &session,
+        &mut ticket,
+        Job {
+            script: Script::Read,
+            env,
+            user: None,
+            wait: TRANSFER_WAIT,
+            what: "reading the file",
+        },
+    )
+    .await?;
+    let bytes = parse_read(&frame)?.map_err(|e| container_error(&path, e))?;
+    let text = match encoding {
+        "base64" => None,
+        _ => std::str::from_utf8(&bytes).ok().map(str::to_string),
+    };
+    if encoding == "utf-8" && text.is_none() {
+        return Err(ToolError::new(format!(
+            "{path} is not valid UTF-8 text: read it with encoding: base64"
+        )));
+    }
+    let (encoding, content) = match text {
+        Some(t) => ("utf-8", t),
+        None => (
+            "base64",
+            base64::engine::general_purpose::STANDARD.encode(&bytes),
+        ),
+    };
+    Ok(ToolOutput::structured(json!({
+        "kasm_id": session.kasm_id,
+        "file_path": path,
+        "size": bytes.len(),
+        "sha256": sha256_hex(&bytes),
+        "encoding": encoding,
+        "content": content,
+    })))
+}
+
+// ---- write_kasm_file -----------------------------------------------------------------------
+
+const WRITE: &str = "write_kasm_file";
+
+fn write_input(policy: &PolicyConfig) -> Value {
+    object_schema(
+        json!({
+            "kasm_id": kasm_id_param(),
+            "file_path": path_param(policy, "file to write"),
+            "content": {
+                "type": "string",
+                "description": "The new file content: text, or base64 when encoding is base64 (for binary files)."
+            },
+            "encoding": {
+                "type": "string",
+                "enum": ["utf-8", "base64"],
+                "description": "How content is given: utf-8 text (default) or base64."
+            },
+            "create_parents": {
+                "type": "boolean",
+                "description": "Create missing parent directories (like mkdir -p). Default true."
+            },
+            "mode": {
+                "type": "string",
+                "pattern": "^[0-7]{3,4}$",
+                "description": "Octal permission bits such as \"0644\" or \"755\". Default: keep an existing file's mode, else 644."
+            }
+        }),
+        &["kasm_id", "file_path", "content"],
+    )
+}
+
+fn write_spec(policy: &PolicyConfig) -> ToolSpec {
+    SpecBuilder {
+        name: WRITE,
+        title: "Write a file in a session",
+        description: "Create or replace a file inside a running Kasm session, atomically (written to a temporary file in the same directory, then renamed), and report its size and SHA-256 as verified in the session. Use it to put scripts, configuration or data into the session; binary content goes as base64. The path must be inside the server's allowed roots. Overwrites an existing file. Costs one Kasm exec call and one download of the content through the relay.",
+        input: write_input(policy),
+        output: Some(output_schema(
+            json!({
+                "kasm_id": {"type": "string"},
+                "file_path": {"type": "string"},
+                "size": {"type": "integer"},
+                "sha256": {"type": "string"},
+                "verified": {"type": "boolean", "description": "True when the session computed the same SHA-256 after writing."},
+            }),
+            &["kasm_id", "file_path", "size", "sha256", "verified"],
+        )),
+        annotations: hints(false, true, true, false),
+        min_role: Role::Operator,
+    }
+    .build()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteArgs {
+    kasm_id: String,
+    file_path: String,
+    content: String,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    create_parents: Option<bool>,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+fn valid_mode(mode: &str) -> bool {
+    (3..=4).contains(&mode.len()) && mode.chars().all(|c| ('0'..='7').contains(&c))
+}
+
+async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
+    let args: WriteArgs = parse_args(WRITE, &write_input(&deps.policy), args)?;
+    let policy = &deps.policy;
+    let path = checked_path(policy, &args.file_path)?;
+    if path == "/"
+        || policy
+            .allowed_roots
+            .iter()
+            .any(|r| r.trim_end_matches('/') == path)
+    {
+        return Err(ToolError::new(format!(
+            "{path} is an allowed root directory, not a file: give a file path inside it"
+        )));
+    }
+    let bytes = match args.encoding.as_deref().unwrap_or("utf-8") {
+        "utf-8" => Bytes::from(args.content.into_bytes()),
+        "base64" => Bytes::from(
+            base64::engine::general_purpose::STANDARD
+                .decode(args.content.trim())
+                .map_err(|e| ToolError::new(format!("content is not valid base64: {e}")))?,
+        ),
+        _ => return Err(ToolError::new("encoding must be utf-8 or base64")),
+    };
+    if bytes.len() > policy.max_file_bytes {
+        return Err(ToolError::new(format!(
+            "content is {} bytes, more than the {} allowed (policy.max_file_bytes)",
+            bytes.len(),
+            policy.max_file_bytes
+        )));
+    }
+    if let Some(mode) = args.mode.as_deref().filter(|m| !valid_mode(m)) {
+        return Err(ToolError::new(format!(
+            "mode {mode:?} is not octal permission bits: use e.g. \"0644\" or \"755\""
+        )));
+    }
+    let relay = relay(&deps, WRITE)?.clone();
+    let session = running_session(&deps, &ctx, &args.kasm_id).await?;
+    let size = bytes.len();
+    let sha = sha256_hex(&bytes);
+    let download = relay.offer_download(
+        TicketBinding {
+            principal: ctx.principal.name.clone(),
+            kasm_id: session.kasm_id.clone(),
+            purpose: Purpose::FileDownload,
+        },
+        bytes,
+        TRANSFER_WAIT + Duration::from_secs(20),
+    )?;
+    let mut ticket = upload_ticket(
+        &relay,
+        &ctx,
+        &session,
+        Purpose::WriteStatus,
+        1024,
+        TRANSFER_WAIT,
+    )?;
+    let mut env = file_env(policy, &path, ticket.url());
+    env.insert("KMCP_GET_URL".into(), download.url().to_string());
+    env.insert("KMCP_SIZE".into(), size.to_string());
+    env.insert(
+        "KMCP_PARENTS".into(),
+        if args.create_parents.unwrap_or(true) {
+            "1"
+        } else {
+            "0"
+        }
+        .into(),
+    );
+    if let Some(mode) = &args.mode {
+        env.insert("KMCP_MODE".into(), mode.clone());
+    }
+    let frame = run_and_wait(
+        &deps,
+        &ctx,
+        &session,
+        &mut ticket,
+        Job {
+            script: Script::Write,
+            env,
+            user: None,
+            wait: TRANSFER_WAIT,
+            what: "writing the file",
+        },
+    )
+    .await?;
+    drop(download);
+    let remote_sha = parse_write(&frame)?.map_err(|e| container_error(&path, e))?;
+    if remote_sha.as_deref().is_some_and(|r| r != sha) {
+        return Err(ToolError::new(format!(
+            "{path} was written but its SHA-256 in the session differs from the content sent; write it again"
+        )));
+    }
+    Ok(ToolOutput::structured(json!({
+        "kasm_id": session.kasm_id,
+        "file_path": path,
+        "size": size,
+        "sha256": sha,
+        "verified": remote_sha.is_some(),
+    })))
+}
+
+// ---- list_kasm_files -----------------------------------------------------------------------
+
+const LIST: &str = "list_kasm_files";
+
+fn list_input(policy: &PolicyConfig) -> Value {
+    object_schema(
+        json!({
+            "kasm_id": kasm_id_param(),
+            "path": path_param(policy, "directory to list"),
+            "max_entries": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_ENTRIES,
+                "description": format!("Most entries to return (default {DEFAULT_ENTRIES}, max {MAX_ENTRIES}); truncated: true when there were more.")
+            }
+        }),
+        &["kasm_id", "path"],
+    )
+}
+
+fn list_spec(policy: &PolicyConfig) -> ToolSpec {
+    SpecBuilder {
+        name: LIST,
+        title: "List a directory in a session",
+        description: "List the entries of a directory inside a running Kasm session: name, type (file, directory, symlink, other) and size in bytes, sorted by name, hidden files included. Use it to find files before reading or writing them. The path must be inside the server's allowed roots. Costs one Kasm exec call and one small upload through the relay.",
+        input: list_input(policy),
+        output: Some(output_schema(
+            json!({
+                "kasm_id": {"type": "string"},
+                "path": {"type": "string"},
+                "entries": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "type": {"type": "string", "enum": ["file", "directory", "symlink", "other"]},
+                            "size": {"type": ["integer", "null"]},
+                        },
+                        "required": ["name", "type"],
+                    }
+                },
+                "truncated": {"type": "boolean"},
+            }),
+            &["kasm_id", "path", "entries", "truncated"],
+        )),
+        annotations: hints(true, false, true, false),
+        min_role: Role::Viewer,
+    }
+    .build()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListArgs {
+    kasm_id: String,
+    path: String,
+    #[serde(default)]
+    max_entries: Option<usize>,
+}
+
+async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
+    let args: ListArgs = parse_args(LIST, &list_input(&deps.policy), args)?;
+    let policy = &deps.policy;
+    let path = checked_path(policy, &args.path)?;
+    let max = args.max_entries.unwrap_or(DEFAULT_ENTRIES);
+    if max == 0 || max > MAX_ENTRIES {
+        return Err(ToolError::new(format!(
+            "max_entries must be between 1 and {MAX_ENTRIES}"
+        )));
+    }
+    let relay = relay(&deps, LIST)?.clone();
+    let session = running_session(&deps, &ctx, &args.kasm_id).await?;
+    let mut ticket = upload_ticket(
+        &relay,
+        &ctx,
+        &session,
+        Purpose::Listing,
+        max * 4200 + 256,
+        TRANSFER_WAIT,
+    )?;
+    let mut env = file_env(policy, &path, ticket.url());
+    env.insert("KMCP_MAX".into(), max.to_string());
+    let frame = run_and_wait(
+        &deps,
+        &ctx,
+        &session,
+        &mut ticket,
+        Job {
+            script: Script::List,
+            env,
+            user: None,
+            wait: TRANSFER_WAIT,
+            what: "listing the directory",
+        },
+    )
+    .await?;
+    let (entries, truncated) = parse_list(&frame)?.map_err(|e| container_error(&path, e))?;
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|e| json!({"name": e.name, "type": e.kind, "size": e.size}))
+        .collect();
+    Ok(ToolOutput::structured(json!({
+        "kasm_id": session.kasm_id,
+        "path": path,
+        "entries": entries,
+        "truncated": truncated,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        for ok in ["644", "0644", "0755", "4755"] {
+            assert!(valid_mode(ok), "{ok}");
+        }
+        for bad in ["", "64", "0888", "u+x", "07777"] {
+            assert!(!valid_mode(bad), "{bad}");
+        }
+    }
+}

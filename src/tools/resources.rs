@@ -1,0 +1,301 @@
+//! MCP resources backed by the tools' read-only views, and completions for their arguments:
+//!
+//! - `kasm://workspaces` — the workspace images (JSON);
+//! - `kasm://workspaces/{image_name}` — one image, by friendly name, Docker name or id;
+//! - `kasm://sessions` — the caller's sessions (JSON);
+//! - `kasm://sessions/{kasm_id}` — one session's status (JSON);
+//! - `kasm://sessions/{kasm_id}/files/{+path}` — a file inside a session (text or blob),
+//!   read through the relay exactly like `read_kasm_file`.
+//!
+//! Completions offer image names for `image_name` and the caller's session ids for `kasm_id`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::ToolDeps;
+use super::access::{acting_user, find_session, session_json};
+use super::sessions::status_json;
+use super::workspaces::{image_json, resolve_image};
+use crate::mcp::completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
+use crate::mcp::resources::{
+    ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
+};
+use crate::mcp::{CallContext, Notifier};
+use crate::policy::Principal;
+
+const WORKSPACES: &str = "kasm://workspaces";
+const SESSIONS: &str = "kasm://sessions";
+const JSON: &str = "application/json";
+
+/// Resources and completions over the same dependencies as the tools.
+pub struct KasmResources {
+    deps: Arc<ToolDeps>,
+}
+
+/// The provider to register with `McpServerBuilder::resources` and `::completions`.
+pub fn provider(deps: ToolDeps) -> Arc<KasmResources> {
+    Arc::new(KasmResources {
+        deps: Arc::new(deps),
+    })
+}
+
+fn context(principal: &Principal) -> CallContext {
+    CallContext {
+        principal: principal.clone(),
+        notifier: Notifier::disconnected(),
+        cancel: CancellationToken::new(),
+    }
+}
+
+fn json_contents(uri: &str, value: &Value) -> Vec<ResourceContents> {
+    vec![ResourceContents::Text {
+        uri: uri.to_string(),
+        mime_type: Some(JSON.into()),
+        text: serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()),
+    }]
+}
+
+fn failed(e: impl std::fmt::Display) -> ResourceError {
+    ResourceError::Failed(e.to_string())
+}
+
+/// Undo `%XX` escapes (invalid escapes are kept as they are).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl KasmResources {
+    async fn workspaces(&self) -> Result<Value, ResourceError> {
+        let images = self.deps.kasm.get_images().await.map_err(failed)?;
+        let list: Vec<Value> = images
+            .iter()
+            .filter(|i| i.enabled != Some(false))
+            .map(image_json)
+            .collect();
+        Ok(json!({"count": list.len(), "workspaces": list}))
+    }
+
+    async fn my_sessions(&self, principal: &Principal) -> Result<Vec<Value>, ResourceError> {
+        let ctx = context(principal);
+        let user = acting_user(&self.deps, &ctx).map_err(|e| failed(e.0))?;
+        let sessions = self.deps.kasm.get_user_kasms(&user).await.map_err(failed)?;
+        Ok(sessions.iter().map(session_json).collect())
+    }
+
+    async fn read_file(
+        &self,
+        principal: &Principal,
+        uri: &str,
+        kasm_id: &str,
+        path: &str,
+    ) -> Result<Vec<ResourceContents>, ResourceError> {
+        let mut args = Map::new();
+        args.insert("kasm_id".into(), json!(kasm_id));
+        args.insert("file_path".into(), json!(path));
+        let out = super::files::read(self.deps.clone(), context(principal), args)
+            .await
+            .map_err(|e| failed(e.0))?;
+        let file = out
+            .structured
+            .ok_or_else(|| failed("the file read returned no content"))?;
+        let content = file["content"].as_str().unwrap_or_default().to_string();
+        Ok(vec![if file["encoding"] == "base64" {
+            ResourceContents::Blob {
+                uri: uri.to_string(),
+                mime_type: Some("application/octet-stream".into()),
+                blob: content,
+            }
+        } else {
+            ResourceContents::Text {
+                uri: uri.to_string(),
+                mime_type: Some("text/plain".into()),
+                text: content,
+            }
+        }])
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for KasmResources {
+    async fn list(&self, principal: &Principal) -> Vec<ResourceInfo> {
+        let mut list = vec![
+            ResourceInfo {
+                uri: WORKSPACES.into(),
+                name: "workspaces".into(),
+                title: Some("Workspace images".into()),
+                description: Some(
+                    "The workspace images this Kasm offers (as get_available_workspaces).".into(),
+                ),
+                mime_type: Some(JSON.into()),
+            },
+            ResourceInfo {
+                uri: SESSIONS.into(),
+                name: "sessions".into(),
+                title: Some("My sessions".into()),
+                description: Some(
+                    "The sessions of the Kasm user this server acts as (as list_user_sessions)."
+                        .into(),
+                ),
+                mime_type: Some(JSON.into()),
+            },
+        ];
+        if let Ok(sessions) = self.my_sessions(principal).await {
+            for s in sessions {
+                let Some(id) = s["kasm_id"].as_str() else {
+                    continue;
+                };
+                list.push(ResourceInfo {
+                    uri: format!("{SESSIONS}/{id}"),
+                    name: format!("session {id}"),
+                    title: s["image_name"]
+                        .as_str()
+                        .map(|n| format!("{n} session {id}")),
+                    description: Some("Status of this session.".into()),
+                    mime_type: Some(JSON.into()),
+                });
+            }
+        }
+        list
+    }
+
+    async fn templates(&self, _principal: &Principal) -> Vec<ResourceTemplateInfo> {
+        vec![
+            ResourceTemplateInfo {
+                uri_template: format!("{WORKSPACES}/{{image_name}}"),
+                name: "workspace".into(),
+                title: Some("A workspace image".into()),
+                description: Some("One workspace image by friendly name, Docker name or image_id.".into()),
+                mime_type: Some(JSON.into()),
+            },
+            ResourceTemplateInfo {
+                uri_template: format!("{SESSIONS}/{{kasm_id}}"),
+                name: "session-status".into(),
+                title: Some("A session's status".into()),
+                description: Some("Status, image, owner and dates of one session (as get_session_status).".into()),
+                mime_type: Some(JSON.into()),
+            },
+            ResourceTemplateInfo {
+                uri_template: format!("{SESSIONS}/{{kasm_id}}/files/{{+path}}"),
+                name: "session-file".into(),
+                title: Some("A file inside a session".into()),
+                description: Some("A file inside a running session, by absolute path within the allowed roots (as read_kasm_file), e.g. kasm://sessions/<kasm_id>/files/home/kasm-user/notes.txt.".into()),
+                mime_type: None,
+            },
+        ]
+    }
+
+    async fn read(
+        &self,
+        principal: &Principal,
+        uri: &str,
+    ) -> Result<Vec<ResourceContents>, ResourceError> {
+        if uri == WORKSPACES {
+            return Ok(json_contents(uri, &self.workspaces().await?));
+        }
+        if uri == SESSIONS {
+            let list = self.my_sessions(principal).await?;
+            return Ok(json_contents(
+                uri,
+                &json!({"count": list.len(), "sessions": list}),
+            ));
+        }
+        if let Some(name) = uri.strip_prefix(&format!("{WORKSPACES}/")) {
+            let images = self.deps.kasm.get_images().await.map_err(failed)?;
+            let image = resolve_image(&images, &percent_decode(name)).map_err(|e| failed(e.0))?;
+            return Ok(json_contents(uri, &image_json(image)));
+        }
+        let Some(rest) = uri.strip_prefix(&format!("{SESSIONS}/")) else {
+            return Err(ResourceError::NotFound(uri.to_string()));
+        };
+        let (kasm_id, file) = match rest.split_once("/files/") {
+            Some((id, path)) => (id, Some(format!("/{}", percent_decode(path)))),
+            None => (rest, None),
+        };
+        match file {
+            Some(path) => self.read_file(principal, uri, kasm_id, &path).await,
+            None => {
+                let ctx = context(principal);
+                let session = find_session(&self.deps, &ctx, kasm_id)
+                    .await
+                    .map_err(|e| ResourceError::NotFound(e.0))?;
+                let status = status_json(&self.deps, &session)
+                    .await
+                    .map_err(|e| failed(e.0))?;
+                Ok(json_contents(uri, &status))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CompletionProvider for KasmResources {
+    async fn complete(&self, principal: &Principal, request: CompletionRequest) -> Completion {
+        let CompletionRef::Resource { .. } = request.reference else {
+            return Completion::default();
+        };
+        let prefix = request.argument_value.to_lowercase();
+        let candidates: Vec<String> = match request.argument_name.as_str() {
+            "image_name" => match self.deps.kasm.get_images().await {
+                Ok(images) => images
+                    .iter()
+                    .filter(|i| i.enabled != Some(false))
+                    .filter_map(|i| i.friendly_name.clone())
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+            "kasm_id" => self
+                .my_sessions(principal)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|s| s["kasm_id"].as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut values: Vec<String> = candidates
+            .into_iter()
+            .filter(|c| c.to_lowercase().starts_with(&prefix))
+            .collect();
+        values.sort();
+        values.dedup();
+        Completion {
+            total: Some(values.len() as u64),
+            values,
+            has_more: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b/%C3%A9"), "a b/é");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,244 @@
+//! `get_available_workspaces` and image-name resolution for `create_kasm_session`:
+//! exact image id, then exact friendly or Docker name, then a unique substring; an ambiguous
+//! or unknown name is answered with the candidates.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::ToolDeps;
+use super::support::{
+    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, object_schema, output_schema,
+    parse_args,
+};
+use crate::kasm::{Image, normalize_id};
+use crate::mcp::{CallContext, Tool, ToolOutput, ToolSpec};
+use crate::policy::Role;
+
+const NAME: &str = "get_available_workspaces";
+
+pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
+    vec![FnTool::shared(spec(), deps, handler!(list))]
+}
+
+fn input() -> Value {
+    object_schema(
+        json!({
+            "include_disabled": {
+                "type": "boolean",
+                "description": "Also list images an administrator disabled (they cannot be launched). Default false."
+            }
+        }),
+        &[],
+    )
+}
+
+/// JSON view of an image.
+pub fn image_json(image: &Image) -> Value {
+    json!({
+        "image_id": image.image_id,
+        "friendly_name": image.friendly_name,
+        "docker_image": image.name,
+        "description": image.description,
+        "enabled": image.enabled.unwrap_or(true),
+        "cores": image.cores,
+        "memory": image.memory,
+        "categories": image.categories,
+    })
+}
+
+fn spec() -> ToolSpec {
+    let nullable = json!({"type": ["string", "null"]});
+    SpecBuilder {
+        name: NAME,
+        title: "List workspace images",
+        description: "List the workspace images (desktop and app containers) this Kasm offers: image_id, friendly name, Docker image, description, resources and categories. Use it to choose what to pass as image_name or image_id to create_kasm_session. One cheap Kasm call; read-only.",
+        input: input(),
+        output: Some(output_schema(
+            json!({
+                "workspaces": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "image_id": {"type": "string"},
+                            "friendly_name": nullable,
+                            "docker_image": nullable,
+                            "description": nullable,
+                            "enabled": {"type": "boolean"},
+                            "cores": {"type": ["number", "null"]},
+                            "memory": {"type": ["integer", "null"]},
+                            "categories": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "required": ["image_id", "enabled"],
+                    }
+                },
+                "count": {"type": "integer"},
+            }),
+            &["workspaces", "count"],
+        )),
+        annotations: hints(true, false, true, false),
+        min_role: Role::Viewer,
+    }
+    .build()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(default)]
+    include_disabled: bool,
+}
+
+async fn list(deps: Arc<ToolDeps>, _ctx: CallContext, args: Map<String, Value>) -> ToolResult {
+    let args: Args = parse_args(NAME, &input(), args)?;
+    let images = deps.kasm.get_images().await?;
+    let shown: Vec<Value> = images
+        .iter()
+        .filter(|i| args.include_disabled || i.enabled != Some(false))
+        .map(image_json)
+        .collect();
+    Ok(ToolOutput::structured(json!({
+        "count": shown.len(),
+        "workspaces": shown,
+    })))
+}
+
+fn label(image: &Image) -> String {
+    format!(
+        "{} ({}, image_id {})",
+        image.friendly_name.as_deref().unwrap_or("unnamed"),
+        image.name.as_deref().unwrap_or("?"),
+        image.image_id
+    )
+}
+
+fn candidates(images: &[&Image]) -> String {
+    images
+        .iter()
+        .map(|i| label(i))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Pick the image `query` names: exact id, exact friendly/Docker name (case-insensitive),
+/// then a unique case-insensitive substring of friendly name, Docker name or description.
+pub fn resolve_image<'a>(images: &'a [Image], query: &str) -> Result<&'a Image, ToolError> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Err(ToolError::new(
+            "image_name is empty: give an image's friendly name, Docker name or image_id (get_available_workspaces lists them)",
+        ));
+    }
+    let usable: Vec<&Image> = images.iter().filter(|i| i.enabled != Some(false)).collect();
+    if let Some(image) = normalize_id("image_id", query).ok().and_then(|id| {
+        images
+            .iter()
+            .find(|i| normalize_id("image_id", &i.image_id).ok().as_deref() == Some(id.as_str()))
+    }) {
+        return Ok(image);
+    }
+    let q = query.to_lowercase();
+    let eq = |s: &Option<String>| s.as_deref().is_some_and(|s| s.to_lowercase() == q);
+    let exact: Vec<&Image> = usable
+        .iter()
+        .copied()
+        .filter(|i| eq(&i.friendly_name) || eq(&i.name))
+        .collect();
+    match exact.as_slice() {
+        [only] => return Ok(only),
+        [] => {}
+        several => {
+            return Err(ToolError::new(format!(
+                "image name {query:?} matches {} images: {}. Pass image_id to choose one",
+                several.len(),
+                candidates(several)
+            )));
+        }
+    }
+    let contains = |s: &Option<String>| s.as_deref().is_some_and(|s| s.to_lowercase().contains(&q));
+    let partial: Vec<&Image> = usable
+        .iter()
+        .copied()
+        .filter(|i| contains(&i.friendly_name) || contains(&i.name) || contains(&i.description))
+        .collect();
+    match partial.as_slice() {
+        [only] => Ok(only),
+        [] => Err(ToolError::new(format!(
+            "no enabled workspace image matches {query:?}. Available: {}",
+            candidates(&usable)
+        ))),
+        several => Err(ToolError::new(format!(
+            "image name {query:?} is ambiguous ({} matches): {}. Use a more specific name or pass image_id",
+            several.len(),
+            candidates(several)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(id: &str, friendly: &str, docker: &str, enabled: bool) -> Image {
+        Image {
+            image_id: id.into(),
+            friendly_name: Some(friendly.into()),
+            name: Some(docker.into()),
+            enabled: Some(enabled),
+            ..Image::default()
+        }
+    }
+
+    #[test]
+    fn resolution_order_and_ambiguity() {
+        let images = vec![
+            image(
+                "11111111111111111111111111111111",
+                "Terminal",
+                "kasmweb/terminal:1.19.0",
+                true,
+            ),
+            image(
+                "22222222222222222222222222222222",
+                "Chrome",
+                "kasmweb/chrome:1.19.0",
+                true,
+            ),
+            image(
+                "33333333333333333333333333333333",
+                "Chromium",
+                "kasmweb/chromium:1.19.0",
+                true,
+            ),
+            image(
+                "44444444444444444444444444444444",
+                "Old Desktop",
+                "kasmweb/desktop:1.10",
+                false,
+            ),
+        ];
+        let id = |q: &str| resolve_image(&images, q).map(|i| i.image_id.clone());
+        assert_eq!(id("terminal").unwrap(), "11111111111111111111111111111111");
+        assert_eq!(
+            id("kasmweb/chrome:1.19.0").unwrap(),
+            "22222222222222222222222222222222"
+        );
+        assert_eq!(
+            id("chrome").unwrap(),
+            "22222222222222222222222222222222",
+            "exact beats substring"
+        );
+        assert_eq!(
+            id("22222222-2222-2222-2222-222222222222").unwrap(),
+            "22222222222222222222222222222222"
+        );
+        assert_eq!(id("term").unwrap(), "11111111111111111111111111111111");
+        let err = id("chr").unwrap_err().0;
+        assert!(err.contains("Chrome") && err.contains("Chromium"), "{err}");
+        let err = id("desktop").unwrap_err().0;
+        assert!(err.contains("no enabled workspace image"), "{err}");
+        assert!(id("").is_err());
+    }
+}
