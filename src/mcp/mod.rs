@@ -1,11 +1,36 @@
-//! MCP protocol semantics: JSON-RPC envelope, lifecycle, version negotiation, registries.
-//! Knows nothing about HTTP (no axum here).
+//! MCP protocol semantics: JSON-RPC envelope, lifecycle, version negotiation, registries,
+//! both protocol eras (initialize-based and stateless 2026-07-28), progress, logging,
+//! cancellation and server→client requests. Knows nothing about HTTP (no axum here).
 
+pub mod call;
+pub mod client_requests;
+pub mod completion;
+pub mod dispatch;
+pub mod jsonrpc;
+pub mod lifecycle;
+pub mod modern;
+pub mod mrtr;
+pub mod pagination;
+pub mod prompts;
+pub mod registry;
+pub mod resources;
+pub mod server;
+pub mod state;
 pub mod tool;
 
+pub use client_requests::{ClientRequestError, ClientRequester};
+pub use completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
+pub use prompts::{
+    PromptArgument, PromptError, PromptInfo, PromptMessage, PromptProvider, PromptResult,
+    PromptRole,
+};
+pub use resources::{
+    ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
+};
+pub use server::{Handled, McpServer, McpServerBuilder, RequestMeta};
 pub use tool::{
     CallContext, Content, LogLevel, Notifier, Tool, ToolAnnotations, ToolOutput, ToolSpec,
 };
-pub mod server;
 
-pub use server::{Handled, McpServer, RequestMeta};
+#[cfg(test)]
+mod tests;

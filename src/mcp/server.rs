@@ -1,16 +1,38 @@
-//! The JSON-RPC router: one entry point, [`McpServer::handle`], used by every transport.
+//! The JSON-RPC router: one entry point, [`McpServer::handle`], used by every transport, and
+//! the builder that registers tools and the optional resource/prompt/completion providers.
 //!
-//! CONTRACT (stub written before the implementation; the protocol work fills it in and may
-//! extend it additively): transports parse HTTP, authenticate, then call `handle` with one
-//! JSON-RPC message (or a 2025-03-26 batch array) and a [`RequestMeta`]. Notifications that
-//! belong to the request (progress, log messages) are sent on `meta.notifications` while the
-//! future runs; the transport decides whether to stream them (SSE) or not.
+//! CONTRACT for transports: parse HTTP, authenticate, then call `handle` with one JSON-RPC
+//! message (or a 2025-03-26 batch array) and a [`RequestMeta`] (or `handle_bytes` with the raw
+//! body, which also answers invalid JSON with -32700). Messages that belong to the request —
+//! progress, `notifications/message`, and server→client requests such as
+//! `sampling/createMessage` — are sent on `meta.notifications` while the future runs; stream
+//! them (SSE) to the client, and feed the client's POSTed replies back into `handle`.
+//!
+//! What comes back:
+//! - [`Handled::Response`]: a JSON-RPC response (or a batch array of them) → HTTP 200.
+//! - [`Handled::Accepted`]: a notification or a response was accepted → HTTP 202, no body.
+//!   A *request* also yields `Accepted` when it was cancelled by `notifications/cancelled`:
+//!   the spec says the cancelled request gets no response, so send nothing (close the SSE
+//!   stream; on a JSON-only reply answer 202 with no body).
+//! - [`Handled::HttpError`]: an HTTP-level refusal (400 parse/-32600/-32020/-32021/-32022,
+//!   404 for a 2026-07-28 method that does not exist); the body is a JSON-RPC error.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::mcp::client_requests::PendingClientRequests;
+use crate::mcp::completion::CompletionProvider;
+use crate::mcp::jsonrpc::{Incoming, RequestId, RpcError, classify, failure, success};
+use crate::mcp::lifecycle::{BATCH_VERSION, Features, ServerIdentity};
+use crate::mcp::modern::{self, ModernRequest};
+use crate::mcp::mrtr::StateSealer;
+use crate::mcp::pagination::DEFAULT_PAGE_SIZE;
+use crate::mcp::prompts::PromptProvider;
+use crate::mcp::registry::ToolRegistry;
+use crate::mcp::resources::ResourceProvider;
+use crate::mcp::state::{State, owner_key};
 use crate::mcp::tool::Tool;
 use crate::policy::Principal;
 
@@ -18,10 +40,12 @@ use crate::policy::Principal;
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
     pub principal: Principal,
-    /// Notifications related to this request (progress, `notifications/message`).
+    /// Notifications related to this request (progress, `notifications/message`) and
+    /// server→client requests (sampling, elicitation) made while it runs.
     pub notifications: mpsc::UnboundedSender<Value>,
     /// Transport-level session key (legacy SSE connection id or Streamable HTTP session id):
-    /// scopes log level and cancellation. None for stateless requests.
+    /// scopes log level, client capabilities and cancellation. None for stateless requests
+    /// (then the principal's name scopes them).
     pub session_key: Option<String>,
     /// `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` headers (2026-07-28 checks).
     pub protocol_version_header: Option<String>,
@@ -34,30 +58,350 @@ pub struct RequestMeta {
 pub enum Handled {
     /// A JSON-RPC response (or a batch array of them) to send back.
     Response(Value),
-    /// A notification or response was accepted: HTTP 202, no body.
+    /// A notification or response was accepted (HTTP 202, no body) — or a request was
+    /// cancelled and must get no response.
     Accepted,
     /// An HTTP-level refusal (e.g. 400 with -32020 HeaderMismatch, 404 with -32601 for modern
     /// requests); the body is a JSON-RPC error object.
     HttpError { status: u16, body: Value },
 }
 
+/// What a method handler produced, before it becomes a [`Handled`].
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Result(Value),
+    Error(RpcError),
+    /// An HTTP-level refusal (2026-07-28 only).
+    Refused {
+        status: u16,
+        error: RpcError,
+    },
+    /// The request was cancelled: no response at all.
+    NoResponse,
+}
+
 /// The protocol engine shared by all transports.
 pub struct McpServer {
+    pub(crate) identity: ServerIdentity,
     tools: Vec<Arc<dyn Tool>>,
+    pub(crate) registry: ToolRegistry,
+    pub(crate) resources: Option<Arc<dyn ResourceProvider>>,
+    pub(crate) prompts: Option<Arc<dyn PromptProvider>>,
+    pub(crate) completions: Option<Arc<dyn CompletionProvider>>,
+    pub(crate) page_size: usize,
+    pub(crate) state: State,
+    pub(crate) pending: Arc<PendingClientRequests>,
+    pub(crate) sealer: StateSealer,
+}
+
+/// Builds an [`McpServer`].
+pub struct McpServerBuilder {
+    identity: ServerIdentity,
+    tools: Vec<Arc<dyn Tool>>,
+    resources: Option<Arc<dyn ResourceProvider>>,
+    prompts: Option<Arc<dyn PromptProvider>>,
+    completions: Option<Arc<dyn CompletionProvider>>,
+    page_size: usize,
+    request_state_key: Option<[u8; 32]>,
+}
+
+impl McpServerBuilder {
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.identity.title = Some(title.into());
+        self
+    }
+
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.identity.instructions = Some(instructions.into());
+        self
+    }
+
+    pub fn tools(mut self, tools: Vec<Arc<dyn Tool>>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    pub fn resources(mut self, provider: Arc<dyn ResourceProvider>) -> Self {
+        self.resources = Some(provider);
+        self
+    }
+
+    pub fn prompts(mut self, provider: Arc<dyn PromptProvider>) -> Self {
+        self.prompts = Some(provider);
+        self
+    }
+
+    pub fn completions(mut self, provider: Arc<dyn CompletionProvider>) -> Self {
+        self.completions = Some(provider);
+        self
+    }
+
+    /// Items per page of every list method (at least 1; default 100).
+    pub fn page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// Key that seals 2026-07-28 `requestState` values (set the same key on every replica;
+    /// default: random per process, so a restart makes clients start the request over).
+    pub fn request_state_key(mut self, key: [u8; 32]) -> Self {
+        self.request_state_key = Some(key);
+        self
+    }
+
+    pub fn build(self) -> McpServer {
+        let registry = ToolRegistry::new(self.tools);
+        McpServer {
+            identity: self.identity,
+            tools: registry.all(),
+            registry,
+            resources: self.resources,
+            prompts: self.prompts,
+            completions: self.completions,
+            page_size: self.page_size,
+            state: State::default(),
+            pending: Arc::new(PendingClientRequests::default()),
+            sealer: match self.request_state_key {
+                Some(key) => StateSealer::new(key),
+                None => StateSealer::random(),
+            },
+        }
+    }
 }
 
 impl McpServer {
-    pub fn new(tools: Vec<Arc<dyn Tool>>) -> Self {
-        McpServer { tools }
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> McpServerBuilder {
+        McpServerBuilder {
+            identity: ServerIdentity {
+                name: name.into(),
+                version: version.into(),
+                title: None,
+                instructions: None,
+            },
+            tools: Vec::new(),
+            resources: None,
+            prompts: None,
+            completions: None,
+            page_size: DEFAULT_PAGE_SIZE,
+            request_state_key: None,
+        }
     }
 
+    /// A server named after this crate with just these tools.
+    pub fn new(tools: Vec<Arc<dyn Tool>>) -> Self {
+        McpServer::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+            .tools(tools)
+            .build()
+    }
+
+    /// All registered tools, sorted by name.
     pub fn tools(&self) -> &[Arc<dyn Tool>] {
         &self.tools
     }
 
-    /// Handle one incoming message.
+    pub(crate) fn features(&self) -> Features {
+        Features {
+            resources: self.resources.is_some(),
+            resource_subscriptions: self
+                .resources
+                .as_ref()
+                .is_some_and(|r| r.supports_subscribe()),
+            prompts: self.prompts.is_some(),
+            completions: self.completions.is_some(),
+        }
+    }
+
+    /// Forget the per-session state (log level, client capabilities, subscriptions) of a
+    /// transport session that ended.
+    pub fn end_session(&self, session_key: &str) {
+        self.state.forget(&format!("session:{session_key}"));
+    }
+
+    /// Number of tool calls currently running (for metrics and tests).
+    pub fn in_flight_calls(&self) -> usize {
+        self.state.in_flight_count()
+    }
+
+    /// Handle a raw request body: invalid JSON is answered with -32700 (HTTP 400).
+    pub async fn handle_bytes(&self, body: &[u8], meta: RequestMeta) -> Handled {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(message) => self.handle(message, meta).await,
+            Err(e) => Handled::HttpError {
+                status: 400,
+                body: failure(None, &RpcError::parse_error(e)),
+            },
+        }
+    }
+
+    /// Handle one incoming message, or a 2025-03-26 batch array.
     pub async fn handle(&self, message: Value, meta: RequestMeta) -> Handled {
-        let _ = (message, meta);
-        Handled::Accepted
+        self.handle_inner(message, meta, None).await
+    }
+
+    /// [`McpServer::handle`] for transports that forward the request's `Mcp-Param-<Name>`
+    /// headers as (`<Name>`, value) pairs: 2026-07-28 tool calls are then checked against
+    /// the arguments their input schema marks with `x-mcp-header` (-32020 on mismatch).
+    pub async fn handle_with_param_headers(
+        &self,
+        message: Value,
+        meta: RequestMeta,
+        param_headers: Vec<(String, String)>,
+    ) -> Handled {
+        self.handle_inner(message, meta, Some(&param_headers)).await
+    }
+
+    async fn handle_inner(
+        &self,
+        message: Value,
+        meta: RequestMeta,
+        param_headers: Option<&[(String, String)]>,
+    ) -> Handled {
+        match message {
+            Value::Array(batch) => self.handle_batch(batch, meta, param_headers).await,
+            single => {
+                self.handle_single(single, &meta, false, param_headers)
+                    .await
+            }
+        }
+    }
+
+    async fn handle_batch(
+        &self,
+        batch: Vec<Value>,
+        meta: RequestMeta,
+        param_headers: Option<&[(String, String)]>,
+    ) -> Handled {
+        let refuse = |message: &str| Handled::HttpError {
+            status: 400,
+            body: failure(None, &RpcError::invalid_request(message)),
+        };
+        let version = meta.protocol_version_header.as_deref().map(str::trim);
+        if version.is_some_and(|v| v != BATCH_VERSION) {
+            return refuse(
+                "JSON-RPC batches are only allowed in protocol revision 2025-03-26; send one message per request",
+            );
+        }
+        if batch.is_empty() {
+            return refuse("an empty JSON-RPC batch is not a valid request");
+        }
+        let replies = futures::future::join_all(
+            batch
+                .into_iter()
+                .map(|message| self.handle_single(message, &meta, true, param_headers)),
+        )
+        .await;
+        let responses: Vec<Value> = replies
+            .into_iter()
+            .filter_map(|handled| match handled {
+                Handled::Response(v) => Some(v),
+                Handled::HttpError { body, .. } => Some(body),
+                Handled::Accepted => None,
+            })
+            .collect();
+        if responses.is_empty() {
+            Handled::Accepted
+        } else {
+            Handled::Response(Value::Array(responses))
+        }
+    }
+
+    async fn handle_single(
+        &self,
+        message: Value,
+        meta: &RequestMeta,
+        in_batch: bool,
+        param_headers: Option<&[(String, String)]>,
+    ) -> Handled {
+        match classify(&message) {
+            Incoming::Invalid { id, error } => Handled::HttpError {
+                status: 400,
+                body: failure(id.as_ref(), &error),
+            },
+            Incoming::Response { id, outcome } => {
+                // Unknown, late or foreign answers are ignored.
+                self.pending.resolve(&owner_key(meta), &id, outcome);
+                Handled::Accepted
+            }
+            Incoming::Notification { method, params } => {
+                self.handle_notification(&method, params.as_ref(), meta);
+                Handled::Accepted
+            }
+            Incoming::Request { id, method, params } => {
+                if in_batch && method == "initialize" {
+                    return Handled::Response(failure(
+                        Some(&id),
+                        &RpcError::invalid_request("initialize must not be part of a batch"),
+                    ));
+                }
+                self.handle_request(id, &method, params.as_ref(), meta, param_headers)
+                    .await
+            }
+        }
+    }
+
+    fn handle_notification(&self, method: &str, params: Option<&Value>, meta: &RequestMeta) {
+        if method == "notifications/cancelled" {
+            let request_id = params
+                .and_then(|p| p.get("requestId"))
+                .and_then(RequestId::from_json);
+            if let Some(id) = request_id {
+                let cancelled = self.state.cancel(&owner_key(meta), &id);
+                tracing::debug!(?id, cancelled, "notifications/cancelled");
+            }
+        }
+        // notifications/initialized, roots/list_changed, progress from the client, and
+        // unknown notifications need no action.
+    }
+
+    async fn handle_request(
+        &self,
+        id: RequestId,
+        method: &str,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+        param_headers: Option<&[(String, String)]>,
+    ) -> Handled {
+        let modern_request: Option<ModernRequest> = if modern::is_modern(method, params, meta) {
+            match modern::validate(method, params, meta) {
+                Ok(mut m) => {
+                    m.param_headers = param_headers.map(<[(String, String)]>::to_vec);
+                    Some(m)
+                }
+                Err(refusal) => {
+                    return Handled::HttpError {
+                        status: refusal.status,
+                        body: failure(Some(&id), &refusal.error),
+                    };
+                }
+            }
+        } else {
+            None
+        };
+        if modern_request.is_some() && !modern::is_modern_method(method, self.features()) {
+            let refusal = modern::method_not_found(method);
+            return Handled::HttpError {
+                status: refusal.status,
+                body: failure(Some(&id), &refusal.error),
+            };
+        }
+        let reply = self
+            .dispatch(&id, method, params, meta, modern_request.as_ref())
+            .await;
+        match reply {
+            Reply::Result(result) => {
+                let result = if modern_request.is_some() {
+                    modern::decorate_result(method, result)
+                } else {
+                    result
+                };
+                Handled::Response(success(&id, result))
+            }
+            Reply::Error(error) => Handled::Response(failure(Some(&id), &error)),
+            Reply::Refused { status, error } => Handled::HttpError {
+                status,
+                body: failure(Some(&id), &error),
+            },
+            Reply::NoResponse => Handled::Accepted,
+        }
     }
 }

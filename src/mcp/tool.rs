@@ -3,12 +3,16 @@
 //! A tool never sees HTTP. It gets a [`CallContext`] (who is calling, how to report progress
 //! and log messages, and a cancellation token) and returns a [`ToolOutput`].
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::mcp::client_requests::{ClientRequestError, ClientRequester};
+use crate::mcp::mrtr::{InputRound, capability_for};
 use crate::policy::{Principal, Role};
 
 /// The four MCP tool annotations, always all set.
@@ -167,7 +171,9 @@ impl LogLevel {
     }
 }
 
-/// Sends notifications that belong to one request (progress, log messages) to its client.
+/// Sends notifications that belong to one request (progress, log messages) to its client,
+/// and asks the client for input (`request_client`: a server→client request in the legacy
+/// era, an `input_required` round trip in 2026-07-28).
 ///
 /// The transport owns the receiving end: it streams them on the request's SSE response, or
 /// on the legacy SSE connection.
@@ -176,6 +182,10 @@ pub struct Notifier {
     sender: Option<mpsc::UnboundedSender<Value>>,
     progress_token: Option<Value>,
     min_log_level: Option<LogLevel>,
+    /// Set by the router for legacy-era calls that have a way back to the client.
+    client: Option<ClientRequester>,
+    /// Set by the router for 2026-07-28 calls: answers arrive by retry (MRTR).
+    input: Option<Arc<InputRound>>,
 }
 
 impl Notifier {
@@ -185,6 +195,8 @@ impl Notifier {
             sender: None,
             progress_token: None,
             min_log_level: None,
+            client: None,
+            input: None,
         }
     }
 
@@ -199,6 +211,89 @@ impl Notifier {
             sender: Some(sender),
             progress_token,
             min_log_level,
+            client: None,
+            input: None,
+        }
+    }
+
+    /// Allow this call to send requests to the client (sampling, elicitation, roots).
+    pub fn with_client_requests(mut self, client: ClientRequester) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Let a 2026-07-28 call ask the client for input by retry (MRTR).
+    pub fn with_input_round(mut self, round: Arc<InputRound>) -> Self {
+        self.input = Some(round);
+        self
+    }
+
+    /// Whether the client declared `capability` (`None` = not known: a stateless legacy
+    /// request, or no way to reach the client at all).
+    pub fn client_supports(&self, capability: &str) -> Option<bool> {
+        if let Some(round) = &self.input {
+            return Some(round.declares(capability));
+        }
+        self.client
+            .as_ref()
+            .and_then(|c| c.client_supports(capability))
+    }
+
+    /// Ask the client (`sampling/createMessage`, `elicitation/create`, `roots/list`) and get
+    /// its result. Legacy era: a request on the call's stream. 2026-07-28: see
+    /// [`Notifier::request_client_as`] (the key is `input-1`, `input-2`, … in call order).
+    pub async fn request_client(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ClientRequestError> {
+        let key = match &self.input {
+            Some(round) => round.auto_key(),
+            None => String::new(),
+        };
+        self.request_client_as(&key, method, params).await
+    }
+
+    /// Like [`Notifier::request_client`], naming the input request `key` (the key of
+    /// `inputRequests`/`inputResponses` in 2026-07-28). There, a missing answer is recorded
+    /// and `Err(ClientRequestError::InputRequired)` comes back: return early; the router
+    /// answers `input_required` and the client's retry runs the tool again with the answer.
+    /// The legacy era ignores `key`.
+    pub async fn request_client_as(
+        &self,
+        key: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ClientRequestError> {
+        if let Some(round) = &self.input {
+            if let Some(answer) = round.answer(key) {
+                return Ok(answer.clone());
+            }
+            if let Some(capability) = capability_for(method)
+                && !round.declares(capability)
+            {
+                return Err(ClientRequestError::CapabilityMissing(capability.into()));
+            }
+            round.need(key, method, params);
+            return Err(ClientRequestError::InputRequired);
+        }
+        match &self.client {
+            Some(client) => client.request(method, params).await,
+            None => Err(ClientRequestError::Unsupported),
+        }
+    }
+
+    /// 2026-07-28: the state this handler stored in an earlier round of the same request.
+    pub fn request_state(&self) -> Option<Value> {
+        self.input
+            .as_ref()
+            .and_then(|r| r.previous_state().cloned())
+    }
+
+    /// 2026-07-28: state to get back (sealed, via the client) in the next round.
+    pub fn set_request_state(&self, state: Value) {
+        if let Some(round) = &self.input {
+            round.set_state(state);
         }
     }
 
@@ -260,4 +355,10 @@ pub trait Tool: Send + Sync {
     /// Arguments are the raw `params.arguments` object; validate them and answer with
     /// `ToolOutput::error` (not a panic) on bad input.
     async fn call(&self, ctx: &CallContext, args: Map<String, Value>) -> ToolOutput;
+
+    /// Client capabilities (`"sampling"`, `"elicitation"`, `"roots"`) this tool cannot work
+    /// without. A 2026-07-28 request that does not declare them is refused with -32021.
+    fn required_client_capabilities(&self) -> &'static [&'static str] {
+        &[]
+    }
 }

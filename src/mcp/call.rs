@@ -1,0 +1,273 @@
+//! `tools/call`: resolve the tool for the caller's role, build its [`CallContext`] (progress,
+//! log level, cancellation, a way to ask the client), run it — racing cancellation and
+//! catching panics — and write one audit event.
+//!
+//! Tool failures come back as `isError` results; only protocol problems (unknown tool, bad
+//! params) are JSON-RPC errors.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt;
+use serde_json::{Map, Value, json};
+
+use crate::audit::{Decision, Outcome, ToolCallRecord, digest_arguments, record_tool_call};
+use crate::mcp::client_requests::ClientRequester;
+use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
+use crate::mcp::modern::{ModernRequest, check_param_headers};
+use crate::mcp::mrtr::{InputRound, open_round};
+use crate::mcp::registry::Lookup;
+use crate::mcp::server::{McpServer, Reply, RequestMeta};
+use crate::mcp::state::owner_key;
+use crate::mcp::tool::{CallContext, Notifier, Tool, ToolOutput};
+
+/// Longest tool name echoed into an audit event (names come from the client).
+const MAX_AUDITED_NAME: usize = 128;
+
+fn audit(
+    meta: &RequestMeta,
+    tool: &str,
+    args: &Map<String, Value>,
+    decision: Decision,
+    outcome: Outcome,
+    started: Instant,
+) {
+    let tool: String = tool.chars().take(MAX_AUDITED_NAME).collect();
+    record_tool_call(&ToolCallRecord {
+        principal: &meta.principal.name,
+        tool: &tool,
+        arguments_sha256: digest_arguments(args),
+        decision,
+        outcome,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+}
+
+/// `params._meta.progressToken` when it is a string or a number.
+fn progress_token(params: &Map<String, Value>) -> Option<Value> {
+    params
+        .get("_meta")
+        .and_then(|m| m.get("progressToken"))
+        .filter(|t| t.is_string() || t.is_number())
+        .cloned()
+}
+
+/// Why a 2026-07-28 call is refused before it runs (HTTP 400): its `Mcp-Param-*` headers
+/// disagree with the arguments (-32020), or the tool needs client capabilities the request
+/// did not declare (-32021).
+fn modern_refusal(
+    tool: &dyn Tool,
+    args: &Map<String, Value>,
+    modern: &ModernRequest,
+) -> Option<RpcError> {
+    if let Some(headers) = modern.param_headers.as_deref()
+        && let Err(error) = check_param_headers(&tool.spec().input_schema, args, headers)
+    {
+        return Some(error);
+    }
+    let missing: Map<String, Value> = tool
+        .required_client_capabilities()
+        .iter()
+        .filter(|cap| !modern.declares(cap))
+        .map(|cap| (cap.to_string(), json!({})))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<&String> = missing.keys().collect();
+    Some(
+        RpcError::new(
+            code::MISSING_CLIENT_CAPABILITY,
+            format!(
+                "tool {:?} needs client capabilities the request did not declare: {names:?}",
+                tool.spec().name
+            ),
+        )
+        .with_data(json!({ "requiredCapabilities": missing })),
+    )
+}
+
+impl McpServer {
+    /// The call's notifier: progress token, log level (per session in the legacy era, per
+    /// request in 2026-07-28) and the way to ask the client for input (a request on the
+    /// stream, or an MRTR round).
+    fn notifier_for(
+        &self,
+        meta: &RequestMeta,
+        owner: &str,
+        params: &Map<String, Value>,
+        modern: Option<&ModernRequest>,
+        round: Option<Arc<InputRound>>,
+    ) -> Notifier {
+        let log_level = match modern {
+            Some(m) => m.log_level,
+            None => self.state.log_level(owner),
+        };
+        let notifier = Notifier::new(
+            meta.notifications.clone(),
+            progress_token(params),
+            log_level,
+        );
+        match round {
+            Some(round) => notifier.with_input_round(round),
+            None => notifier.with_client_requests(ClientRequester::new(
+                self.pending.clone(),
+                owner.to_string(),
+                meta.notifications.clone(),
+                self.state.client(owner).map(|c| c.capabilities),
+            )),
+        }
+    }
+
+    pub(crate) async fn call_tool(
+        &self,
+        id: &RequestId,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+        modern: Option<&ModernRequest>,
+    ) -> Reply {
+        let started = Instant::now();
+        let params = match params_object(params) {
+            Ok(p) => p,
+            Err(e) => return Reply::Error(e),
+        };
+        let name = match required_str(&params, "name") {
+            Ok(n) => n.to_string(),
+            Err(e) => return Reply::Error(e),
+        };
+        // `arguments` is optional in the spec; when present it must be an object.
+        let args = match params.get("arguments") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(args)) => args.clone(),
+            Some(_) => {
+                return Reply::Error(RpcError::invalid_params(
+                    "params.arguments must be an object",
+                ));
+            }
+        };
+        let tool = match self.registry.lookup(&meta.principal, &name) {
+            Lookup::Found(tool) => tool.clone(),
+            Lookup::Unknown | Lookup::Forbidden => {
+                audit(meta, &name, &args, Decision::Deny, Outcome::Error, started);
+                return Reply::Error(self.registry.unavailable_error(&meta.principal, &name));
+            }
+        };
+        if let Some(error) = modern.and_then(|m| modern_refusal(tool.as_ref(), &args, m)) {
+            audit(meta, &name, &args, Decision::Deny, Outcome::Error, started);
+            return Reply::Refused { status: 400, error };
+        }
+
+        let owner = owner_key(meta);
+        // 2026-07-28: answers to earlier input requests (MRTR), bound to this exact call.
+        let binding = format!(
+            "{}|tools/call|{name}|{}",
+            meta.principal.name,
+            digest_arguments(&args)
+        );
+        let round = match modern {
+            Some(m) => {
+                match open_round(
+                    &self.sealer,
+                    &binding,
+                    &params,
+                    m.client_capabilities.clone(),
+                ) {
+                    Ok(round) => Some(Arc::new(round)),
+                    Err(e) => {
+                        audit(meta, &name, &args, Decision::Deny, Outcome::Error, started);
+                        return Reply::Error(e);
+                    }
+                }
+            }
+            None => None,
+        };
+        let notifier = self.notifier_for(meta, &owner, &params, modern, round.clone());
+        let cancel = self.state.start_call(&owner, id);
+        let mut guard = InFlight {
+            server: self,
+            owner,
+            id: id.clone(),
+            meta,
+            name: &name,
+            args: &args,
+            started,
+            settled: false,
+        };
+        let ctx = CallContext {
+            principal: meta.principal.clone(),
+            notifier,
+            cancel: cancel.clone(),
+        };
+        let run = AssertUnwindSafe(tool.call(&ctx, args.clone())).catch_unwind();
+        let finished = tokio::select! {
+            outcome = run => Some(outcome),
+            _ = cancel.cancelled() => None,
+        };
+
+        let (outcome, reply) = match finished {
+            None => (Outcome::Cancelled, Reply::NoResponse),
+            Some(Err(_panic)) => {
+                tracing::error!(tool = %name, "tool panicked");
+                let output = ToolOutput::error(format!(
+                    "tool {name:?} failed unexpectedly; the server logged the details"
+                ));
+                (Outcome::Error, Reply::Result(output.to_json()))
+            }
+            Some(Ok(output)) => {
+                let input_required = round
+                    .as_ref()
+                    .and_then(|r| r.input_required(&self.sealer, &binding));
+                let outcome = if output.is_error && input_required.is_none() {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                };
+                (
+                    outcome,
+                    Reply::Result(input_required.unwrap_or_else(|| output.to_json())),
+                )
+            }
+        };
+        guard.settle(outcome);
+        reply
+    }
+}
+
+/// Unregisters an in-flight call and writes its audit event exactly once — also when the
+/// transport drops the future mid-call (a 2026-07-28 client closed its stream), which is
+/// recorded as cancelled.
+struct InFlight<'a> {
+    server: &'a McpServer,
+    owner: String,
+    id: RequestId,
+    meta: &'a RequestMeta,
+    name: &'a str,
+    args: &'a Map<String, Value>,
+    started: Instant,
+    settled: bool,
+}
+
+impl InFlight<'_> {
+    fn settle(&mut self, outcome: Outcome) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        self.server.state.finish_call(&self.owner, &self.id);
+        audit(
+            self.meta,
+            self.name,
+            self.args,
+            Decision::Allow,
+            outcome,
+            self.started,
+        );
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.settle(Outcome::Cancelled);
+    }
+}

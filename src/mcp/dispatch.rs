@@ -1,0 +1,291 @@
+//! Method routing: which handler answers which JSON-RPC method, for both eras. `tools/call`
+//! lives in `call.rs`; everything else is small enough to live here.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::audit::digest_arguments;
+use crate::mcp::mrtr::open_round;
+use crate::mcp::tool::Notifier;
+
+use crate::mcp::completion::CompletionRequest;
+use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
+use crate::mcp::lifecycle::{initialize_result, negotiate};
+use crate::mcp::modern::{self, ModernRequest};
+use crate::mcp::pagination::{cursor_param, paginate};
+use crate::mcp::prompts::PromptError;
+use crate::mcp::resources::ResourceError;
+use crate::mcp::server::{McpServer, Reply, RequestMeta};
+use crate::mcp::state::{ClientInfo, owner_key};
+use crate::mcp::tool::LogLevel;
+
+fn list_result(key: &str, items: Vec<Value>, next_cursor: Option<String>) -> Value {
+    let mut result = json!({ key: items });
+    if let (Some(cursor), Some(obj)) = (next_cursor, result.as_object_mut()) {
+        obj.insert("nextCursor".into(), json!(cursor));
+    }
+    result
+}
+
+fn to_reply(result: Result<Value, RpcError>) -> Reply {
+    match result {
+        Ok(v) => Reply::Result(v),
+        Err(e) => Reply::Error(e),
+    }
+}
+
+impl McpServer {
+    pub(crate) async fn dispatch(
+        &self,
+        id: &RequestId,
+        method: &str,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+        modern: Option<&ModernRequest>,
+    ) -> Reply {
+        let unavailable = || Reply::Error(RpcError::method_not_found(method));
+        match method {
+            "initialize" => to_reply(self.initialize(params, meta)),
+            "ping" => Reply::Result(json!({})),
+            "server/discover" => {
+                Reply::Result(modern::discover_result(&self.identity, self.features()))
+            }
+            "tools/list" => to_reply(self.list_tools(params, meta)),
+            "tools/call" => self.call_tool(id, params, meta, modern).await,
+            "logging/setLevel" => to_reply(self.set_log_level(params, meta)),
+            "resources/list" | "resources/templates/list" | "resources/read"
+                if self.resources.is_none() =>
+            {
+                unavailable()
+            }
+            "resources/subscribe" | "resources/unsubscribe"
+                if !self.features().resource_subscriptions =>
+            {
+                unavailable()
+            }
+            "resources/list" => to_reply(self.list_resources(params, meta).await),
+            "resources/templates/list" => {
+                to_reply(self.list_resource_templates(params, meta).await)
+            }
+            "resources/read" => to_reply(self.read_resource(params, meta, modern.is_some()).await),
+            "resources/subscribe" | "resources/unsubscribe" => {
+                to_reply(self.subscription(method, params, meta))
+            }
+            "prompts/list" | "prompts/get" if self.prompts.is_none() => unavailable(),
+            "prompts/list" => to_reply(self.list_prompts(params, meta).await),
+            "prompts/get" => to_reply(self.get_prompt(params, meta, modern).await),
+            "completion/complete" => match &self.completions {
+                None => unavailable(),
+                Some(provider) => match CompletionRequest::parse(params) {
+                    Ok(request) => {
+                        Reply::Result(provider.complete(&meta.principal, request).await.to_json())
+                    }
+                    Err(e) => Reply::Error(e),
+                },
+            },
+            _ => unavailable(),
+        }
+    }
+
+    fn initialize(&self, params: Option<&Value>, meta: &RequestMeta) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let requested = required_str(&params, "protocolVersion")?;
+        let version = negotiate(requested);
+        let capabilities = match params.get("capabilities") {
+            Some(c) if c.is_object() => c.clone(),
+            None | Some(Value::Null) => json!({}),
+            Some(_) => {
+                return Err(RpcError::invalid_params(
+                    "params.capabilities must be an object",
+                ));
+            }
+        };
+        self.state.set_client(
+            &owner_key(meta),
+            ClientInfo {
+                protocol_version: version.to_string(),
+                capabilities,
+            },
+        );
+        Ok(initialize_result(&self.identity, self.features(), version))
+    }
+
+    fn list_tools(&self, params: Option<&Value>, meta: &RequestMeta) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let after = cursor_param(&params)?;
+        let page = self
+            .registry
+            .list_page(&meta.principal, after.as_deref(), self.page_size);
+        Ok(list_result("tools", page.items, page.next_cursor))
+    }
+
+    fn set_log_level(&self, params: Option<&Value>, meta: &RequestMeta) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let level = required_str(&params, "level")?;
+        let level = LogLevel::parse(level).ok_or_else(|| {
+            RpcError::invalid_params(format!(
+                "unknown log level {level:?}: use debug, info, notice, warning, error, critical, alert or emergency"
+            ))
+        })?;
+        self.state.set_log_level(&owner_key(meta), level);
+        Ok(json!({}))
+    }
+
+    async fn list_resources(
+        &self,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+    ) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let after = cursor_param(&params)?;
+        let Some(provider) = &self.resources else {
+            return Err(RpcError::method_not_found("resources/list"));
+        };
+        let all = provider.list(&meta.principal).await;
+        let page = paginate(all, |r| r.uri.clone(), after.as_deref(), self.page_size);
+        let items = page.items.iter().map(|r| r.to_json()).collect();
+        Ok(list_result("resources", items, page.next_cursor))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+    ) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let after = cursor_param(&params)?;
+        let Some(provider) = &self.resources else {
+            return Err(RpcError::method_not_found("resources/templates/list"));
+        };
+        let all = provider.templates(&meta.principal).await;
+        let page = paginate(
+            all,
+            |t| t.uri_template.clone(),
+            after.as_deref(),
+            self.page_size,
+        );
+        let items = page.items.iter().map(|t| t.to_json()).collect();
+        Ok(list_result("resourceTemplates", items, page.next_cursor))
+    }
+
+    async fn read_resource(
+        &self,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+        modern: bool,
+    ) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let uri = required_str(&params, "uri")?;
+        let Some(provider) = &self.resources else {
+            return Err(RpcError::method_not_found("resources/read"));
+        };
+        match provider.read(&meta.principal, uri).await {
+            Ok(contents) => {
+                let contents: Vec<Value> = contents.iter().map(|c| c.to_json()).collect();
+                Ok(json!({ "contents": contents }))
+            }
+            Err(ResourceError::NotFound(uri)) => {
+                // -32002 before 2026-07-28; -32602 from then on.
+                let code = if modern {
+                    code::INVALID_PARAMS
+                } else {
+                    code::RESOURCE_NOT_FOUND
+                };
+                Err(RpcError::new(code, format!("resource not found: {uri}"))
+                    .with_data(json!({ "uri": uri })))
+            }
+            Err(ResourceError::Failed(message)) => Err(RpcError::internal(message)),
+        }
+    }
+
+    fn subscription(
+        &self,
+        method: &str,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+    ) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let uri = required_str(&params, "uri")?;
+        let owner = owner_key(meta);
+        if method == "resources/subscribe" {
+            self.state.subscribe(&owner, uri);
+        } else {
+            self.state.unsubscribe(&owner, uri);
+        }
+        Ok(json!({}))
+    }
+
+    async fn list_prompts(
+        &self,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+    ) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let after = cursor_param(&params)?;
+        let Some(provider) = &self.prompts else {
+            return Err(RpcError::method_not_found("prompts/list"));
+        };
+        let all = provider.list(&meta.principal).await;
+        let page = paginate(all, |p| p.name.clone(), after.as_deref(), self.page_size);
+        let items = page.items.iter().map(|p| p.to_json()).collect();
+        Ok(list_result("prompts", items, page.next_cursor))
+    }
+
+    async fn get_prompt(
+        &self,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+        modern: Option<&ModernRequest>,
+    ) -> Result<Value, RpcError> {
+        let params = params_object(params)?;
+        let name = required_str(&params, "name")?;
+        let arguments = match params.get("arguments") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(args)) => args.clone(),
+            Some(_) => {
+                return Err(RpcError::invalid_params(
+                    "params.arguments must be an object",
+                ));
+            }
+        };
+        let Some(provider) = &self.prompts else {
+            return Err(RpcError::method_not_found("prompts/get"));
+        };
+        let binding = format!(
+            "{}|prompts/get|{name}|{}",
+            meta.principal.name,
+            digest_arguments(&arguments)
+        );
+        let mut notifier = Notifier::disconnected();
+        let round = match modern {
+            Some(m) => {
+                let round = Arc::new(open_round(
+                    &self.sealer,
+                    &binding,
+                    &params,
+                    m.client_capabilities.clone(),
+                )?);
+                notifier = notifier.with_input_round(round.clone());
+                Some(round)
+            }
+            None => None,
+        };
+        let outcome = provider
+            .get_interactive(&meta.principal, name, arguments, &notifier)
+            .await;
+        if let Some(input_required) = round
+            .as_ref()
+            .and_then(|r| r.input_required(&self.sealer, &binding))
+        {
+            return Ok(input_required);
+        }
+        match outcome {
+            Ok(result) => Ok(result.to_json()),
+            Err(e @ (PromptError::NotFound(_) | PromptError::InvalidArguments(_))) => {
+                Err(RpcError::invalid_params(e.to_string()))
+            }
+            Err(PromptError::Failed(message)) => Err(RpcError::internal(message)),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Per-client state the router keeps in memory, keyed by an *owner key*: the transport's
+//! session key when there is one, otherwise the principal's name. It holds the log level
+//! (`logging/setLevel`), what the client declared at `initialize`, resource subscriptions and
+//! the cancellation tokens of in-flight calls. Nothing here is needed to serve a request
+//! correctly after a restart: losing it only resets log levels and subscriptions.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::mcp::jsonrpc::RequestId;
+use crate::mcp::server::RequestMeta;
+use crate::mcp::tool::LogLevel;
+
+/// Owners remembered at most (oldest entries are dropped first when full).
+const MAX_OWNERS: usize = 10_000;
+
+/// The key that scopes state and cancellation for one message.
+pub fn owner_key(meta: &RequestMeta) -> String {
+    match &meta.session_key {
+        Some(session) => format!("session:{session}"),
+        None => format!("principal:{}", meta.principal.name),
+    }
+}
+
+/// What the client told us at `initialize`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientInfo {
+    pub protocol_version: String,
+    pub capabilities: Value,
+}
+
+#[derive(Debug, Default)]
+struct OwnerState {
+    log_level: Option<LogLevel>,
+    client: Option<ClientInfo>,
+    subscriptions: BTreeSet<String>,
+    touched: u64,
+}
+
+/// All per-owner state plus the in-flight call table.
+#[derive(Debug, Default)]
+pub struct State {
+    owners: Mutex<(u64, HashMap<String, OwnerState>)>,
+    in_flight: Mutex<HashMap<(String, RequestId), CancellationToken>>,
+}
+
+impl State {
+    fn with_owner<R>(&self, owner: &str, f: impl FnOnce(&mut OwnerState) -> R) -> R {
+        let mut guard = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let (clock, owners) = &mut *guard;
+        *clock += 1;
+        if !owners.contains_key(owner)
+            && owners.len() >= MAX_OWNERS
+            && let Some(oldest) = owners
+                .iter()
+                .min_by_key(|(_, s)| s.touched)
+                .map(|(k, _)| k.clone())
+        {
+            owners.remove(&oldest);
+        }
+        let state = owners.entry(owner.to_string()).or_default();
+        state.touched = *clock;
+        f(state)
+    }
+
+    fn read_owner<R>(&self, owner: &str, f: impl FnOnce(Option<&OwnerState>) -> R) -> R {
+        let guard = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        f(guard.1.get(owner))
+    }
+
+    pub fn set_log_level(&self, owner: &str, level: LogLevel) {
+        self.with_owner(owner, |s| s.log_level = Some(level));
+    }
+
+    pub fn log_level(&self, owner: &str) -> Option<LogLevel> {
+        self.read_owner(owner, |s| s.and_then(|s| s.log_level))
+    }
+
+    pub fn set_client(&self, owner: &str, client: ClientInfo) {
+        self.with_owner(owner, |s| s.client = Some(client));
+    }
+
+    pub fn client(&self, owner: &str) -> Option<ClientInfo> {
+        self.read_owner(owner, |s| s.and_then(|s| s.client.clone()))
+    }
+
+    pub fn subscribe(&self, owner: &str, uri: &str) {
+        self.with_owner(owner, |s| s.subscriptions.insert(uri.to_string()));
+    }
+
+    pub fn unsubscribe(&self, owner: &str, uri: &str) {
+        self.with_owner(owner, |s| s.subscriptions.remove(uri));
+    }
+
+    pub fn subscriptions(&self, owner: &str) -> Vec<String> {
+        self.read_owner(owner, |s| {
+            s.map(|s| s.subscriptions.iter().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Forget everything about an owner (a transport session ended).
+    pub fn forget(&self, owner: &str) {
+        let mut guard = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        guard.1.remove(owner);
+    }
+
+    /// Register an in-flight request; the token is cancelled by [`State::cancel`].
+    pub fn start_call(&self, owner: &str, id: &RequestId) -> CancellationToken {
+        let token = CancellationToken::new();
+        let mut calls = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        calls.insert((owner.to_string(), id.clone()), token.clone());
+        token
+    }
+
+    pub fn finish_call(&self, owner: &str, id: &RequestId) {
+        let mut calls = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        calls.remove(&(owner.to_string(), id.clone()));
+    }
+
+    /// Cancel an in-flight request. Unknown or finished ids are ignored (returns false).
+    pub fn cancel(&self, owner: &str, id: &RequestId) -> bool {
+        let calls = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        match calls.get(&(owner.to_string(), id.clone())) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn in_flight_count(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_scoped_per_owner() {
+        let s = State::default();
+        s.set_log_level("a", LogLevel::Warning);
+        assert_eq!(s.log_level("a"), Some(LogLevel::Warning));
+        assert_eq!(s.log_level("b"), None);
+        s.subscribe("a", "test://x");
+        s.subscribe("a", "test://x");
+        assert_eq!(s.subscriptions("a"), vec!["test://x".to_string()]);
+        s.unsubscribe("a", "test://x");
+        assert!(s.subscriptions("a").is_empty());
+        s.forget("a");
+        assert_eq!(s.log_level("a"), None);
+    }
+
+    #[test]
+    fn cancel_hits_only_the_matching_in_flight_call() {
+        let s = State::default();
+        let id = RequestId::Number(1);
+        let token = s.start_call("a", &id);
+        assert!(!s.cancel("b", &id), "other owner");
+        assert!(!s.cancel("a", &RequestId::Number(2)), "unknown id");
+        assert!(!token.is_cancelled());
+        assert!(s.cancel("a", &id));
+        assert!(token.is_cancelled());
+        s.finish_call("a", &id);
+        assert!(!s.cancel("a", &id), "finished id is ignored");
+        assert_eq!(s.in_flight_count(), 0);
+    }
+}
