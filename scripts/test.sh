@@ -18,3 +18,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 step "unit and integration tests"
 cargo test --all-targets 2>&1 | tee target/cargo-test.log
 grep -q "test result: ok" target/cargo-test.log
+
+step "real-client tests (Python and TypeScript MCP SDKs over /mcp and /sse)"
+scripts/client-tests.sh
+
+step "MCP conformance suite (fixtures server and kasm-mcp demo --no-auth)"
+scripts/conformance.sh

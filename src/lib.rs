@@ -3,12 +3,17 @@
 //! See `docs/ARCHITECTURE.md` for the code map and the invariants.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod audit;
+pub mod check;
 pub mod config;
 pub mod http;
 pub mod kasm;
+pub mod launch;
 pub mod mcp;
 pub mod policy;
 pub mod relay;
 pub mod simulator;
+pub mod tokens;
 pub mod tools;
 pub mod transport;

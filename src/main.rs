@@ -1,6 +1,7 @@
 //! The `kasm-mcp` binary: command-line parsing only; everything else lives in the library.
 #![forbid(unsafe_code)]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -18,19 +19,242 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve MCP over HTTP (/mcp and legacy /sse) against a real Kasm. Needs KASM_API_URL,
+    /// KASM_API_KEY, KASM_API_SECRET and at least one [[auth.tokens]] entry.
+    Serve {
+        /// Configuration file (default: config/kasm-mcp.toml if present).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Try it out: the built-in Kasm simulator plus the MCP server on 127.0.0.1, with a
+    /// printed bearer token and ready-to-paste client configurations.
+    Demo(DemoArgs),
     /// Mint a bearer token (or hash the given one) and print its SHA-256 digest for the config.
     HashKey {
-        /// The token to hash; without it a random 256-bit token is minted.
+        /// The token to hash (`-` reads it from stdin); without it a random 256-bit token is minted.
         token: Option<String>,
     },
+    /// Print the effective configuration (secrets redacted), reach Kasm and report which
+    /// API-key permissions work. Exits non-zero when Kasm is unreachable or rejects the key.
+    Check {
+        /// Configuration file (default: config/kasm-mcp.toml if present).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Run the built-in Kasm simulator (classic /api/public/* API; exec really runs commands
+    /// in a per-session sandbox). Prints KASM_API_URL/KEY/SECRET/USER_ID lines, runs until Ctrl-C.
+    Simulator(SimulatorArgs),
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Port on 127.0.0.1 (0 picks a free port; the banner shows it).
+    #[arg(long, value_name = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// Bearer token to accept (random when absent).
+    #[arg(long, value_name = "TOKEN", conflicts_with = "no_auth")]
+    token: Option<String>,
+    /// Serve without authentication (for the MCP conformance suite; loopback only).
+    #[arg(long)]
+    no_auth: bool,
+    /// How long a new simulated session stays "starting", in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    start_delay_ms: u64,
+}
+
+#[derive(clap::Args)]
+struct SimulatorArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    listen: std::net::SocketAddr,
+    /// API key of the primary (all-permissions) key; random when absent.
+    #[arg(long, env = "KASM_SIM_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// API secret of the primary key; random when absent.
+    #[arg(long, env = "KASM_SIM_API_SECRET", hide_env_values = true)]
+    api_secret: Option<String>,
+    /// Which Kasm release's quirks to reproduce: 1.15 or 1.19.
+    #[arg(long, value_name = "VERSION", default_value = "1.15")]
+    kasm_version: kasm_mcp::simulator::KasmVersion,
+    /// How long a new or resumed session stays "starting", in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    start_delay_ms: u64,
+    /// Directory holding the per-session sandboxes (default: a fresh temp directory).
+    #[arg(long, value_name = "DIR")]
+    sandbox_root: Option<PathBuf>,
+    /// Kasm's per-user session limit.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    max_kasms_per_user: usize,
+    /// HTTP status for a missing permission (401 as 1.15; 403 as 1.19 was seen to send).
+    #[arg(long, value_name = "STATUS")]
+    missing_permission_status: Option<u16>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::HashKey { token } => {
-            let _ = token;
-            ExitCode::SUCCESS
+        Command::Serve { config } => serve(config),
+        Command::Demo(args) => demo(args),
+        Command::HashKey { token } => hash_key(token),
+        Command::Check { config } => check(config),
+        Command::Simulator(args) => simulator(args),
+    }
+}
+
+fn simulator(args: SimulatorArgs) -> ExitCode {
+    use kasm_mcp::simulator::{KasmVersion, SimulatorConfig, run_until_signal};
+    let defaults = SimulatorConfig::default();
+    let config = SimulatorConfig {
+        listen: args.listen,
+        api_key: args.api_key.unwrap_or(defaults.api_key),
+        api_secret: args.api_secret.unwrap_or(defaults.api_secret),
+        kasm_version: args.kasm_version,
+        start_delay: std::time::Duration::from_millis(args.start_delay_ms),
+        max_kasms_per_user: args.max_kasms_per_user,
+        missing_permission_status: args.missing_permission_status.unwrap_or(
+            match args.kasm_version {
+                KasmVersion::V1_15 => 401,
+                KasmVersion::V1_19 => 403,
+            },
+        ),
+        sandbox_root: args.sandbox_root.unwrap_or(defaults.sandbox_root),
+        ..SimulatorConfig::default()
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_until_signal(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("simulator failed: {e}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn hash_key(token: Option<String>) -> ExitCode {
+    use kasm_mcp::tokens::{mint_token, sha256_hex, toml_snippet};
+    match token.as_deref() {
+        Some("-") => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!("could not read the token from stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+            println!("{}", sha256_hex(line.trim_end_matches(['\r', '\n'])));
+        }
+        Some(token) => println!("{}", sha256_hex(token)),
+        None => {
+            let token = mint_token();
+            let digest = sha256_hex(&token);
+            println!("token:  {token}");
+            println!("sha256: {digest}");
+            println!();
+            println!(
+                "Give the token to the MCP client (Authorization: Bearer <token>); store only the digest:"
+            );
+            println!();
+            print!("{}", toml_snippet("agent", &digest, "operator"));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn check(config_file: Option<PathBuf>) -> ExitCode {
+    init_logging("warn");
+    let config = match kasm_mcp::config::Config::load(config_file.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let source = match &config_file {
+        Some(path) => format!("file {} + environment", path.display()),
+        None if std::path::Path::new(kasm_mcp::config::DEFAULT_CONFIG_FILE).exists() => format!(
+            "file {} + environment",
+            kasm_mcp::config::DEFAULT_CONFIG_FILE
+        ),
+        None => "defaults + environment".into(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match runtime.block_on(kasm_mcp::check::run_check(&config, &source, &mut stdout)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("could not write the report: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(default_filter: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .try_init();
+}
+
+fn run_async<F: std::future::Future<Output = Result<(), kasm_mcp::launch::LaunchError>>>(
+    what: &str,
+    future: F,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(future) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kasm-mcp {what}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config_file: Option<PathBuf>) -> ExitCode {
+    init_logging("info");
+    let config = match kasm_mcp::config::Config::load(config_file.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("kasm-mcp serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = kasm_mcp::launch::serve::preflight(&config) {
+        eprintln!("kasm-mcp serve: {e}");
+        return ExitCode::FAILURE;
+    }
+    run_async("serve", kasm_mcp::launch::run_serve(config))
+}
+
+fn demo(args: DemoArgs) -> ExitCode {
+    init_logging("warn");
+    let options = kasm_mcp::launch::DemoOptions {
+        port: args.port,
+        token: args.token,
+        no_auth: args.no_auth,
+        start_delay: std::time::Duration::from_millis(args.start_delay_ms),
+    };
+    run_async("demo", async move {
+        let mut stdout = std::io::stdout();
+        kasm_mcp::launch::run_demo(options, &mut stdout).await
+    })
 }

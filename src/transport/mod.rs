@@ -1,1 +1,14 @@
-//! HTTP transports: Streamable HTTP (`/mcp`) and legacy HTTP+SSE (`/sse`, `/messages`).
+//! HTTP transports: Streamable HTTP (`/mcp`) and legacy HTTP+SSE (`/sse`, `/messages`), both
+//! feeding [`crate::mcp::McpServer::handle`]; SSE encoding and keep-alives; sealed session ids.
+
+pub mod accounting;
+pub mod answer;
+pub mod legacy_sse;
+pub mod relay;
+pub mod rpc;
+pub mod session;
+pub mod sse;
+pub mod state;
+pub mod streamable;
+
+pub use state::TransportState;

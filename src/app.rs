@@ -1,0 +1,269 @@
+//! The assembled HTTP server: binds the listener, stacks the layers around the transports and
+//! runs until stopped. Used by `serve`, `demo` and the integration tests alike.
+//!
+//! Layer order, outermost first: request id → trace → metrics → Host/Origin guard → per-IP
+//! rate limit → body limit → bearer auth → transport. `extra_routes` (the relay, whose URL
+//! ticket is the credential and which caps each upload itself) sit inside the guard and the
+//! rate limit but outside the body limit and auth; `/healthz` and `/readyz` sit outside the
+//! rate limit so probes are never starved.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+
+use crate::config::Config;
+use crate::http::auth::{self, Authenticator};
+use crate::http::error::json_error;
+use crate::http::health::{self, Readiness};
+use crate::http::host_origin::{self, HostOriginGuard};
+use crate::http::metrics::{self, Metrics};
+use crate::http::rate_limit::{self, RateLimits};
+use crate::http::{body_limit, request_id, trace};
+use crate::mcp::McpServer;
+use crate::transport::session::SessionSealer;
+use crate::transport::{TransportState, legacy_sse, streamable};
+
+/// How long graceful shutdown waits for in-flight requests before giving up on them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A bound, not yet running server.
+pub struct App {
+    listener: std::net::TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    shutdown: CancellationToken,
+    readiness: Arc<Readiness>,
+    limits: Arc<RateLimits>,
+    metrics: Arc<Metrics>,
+}
+
+impl App {
+    /// Bind `server.host:server.port` (port 0 picks a free port) and assemble the router.
+    pub fn build(config: Config, server: Arc<McpServer>, extra_routes: Router) -> io::Result<App> {
+        let authenticator = Authenticator::from_config(&config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let listener =
+            std::net::TcpListener::bind((config.server.host.as_str(), config.server.port))?;
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+
+        let shutdown = CancellationToken::new();
+        let readiness = Arc::new(Readiness::default());
+        let limits = Arc::new(RateLimits::from_config(&config.limits));
+        let metrics = Arc::new(Metrics::default());
+        let max_body = config.server.max_body_bytes;
+        let transport = Arc::new(TransportState::new(
+            server,
+            SessionSealer::new(config.server.session_secret.as_deref()),
+            limits.clone(),
+            metrics.clone(),
+            Duration::from_secs(config.server.sse_keep_alive_s.max(1)),
+            max_body,
+            shutdown.clone(),
+        ));
+
+        let mcp = Router::new()
+            .route(
+                "/mcp",
+                post(streamable::post)
+                    .get(streamable::get)
+                    .delete(streamable::delete),
+            )
+            .route("/sse", get(legacy_sse::connect))
+            .route("/messages", post(legacy_sse::post_message))
+            .with_state(transport)
+            .layer(from_fn_with_state(
+                Arc::new(authenticator),
+                auth::require_bearer,
+            ))
+            .route("/metrics", get(metrics::serve).with_state(metrics.clone()))
+            .layer(from_fn_with_state(max_body, body_limit::reject_oversized))
+            .layer(DefaultBodyLimit::max(max_body));
+        // The relay streams bodies itself under a per-ticket cap, so it sits outside the
+        // global body limit (file transfers are larger than MCP messages).
+        let limited = mcp
+            .merge(extra_routes)
+            .layer(from_fn_with_state(limits.clone(), rate_limit::limit_per_ip));
+        let probes = Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .with_state(readiness.clone());
+        let guard = HostOriginGuard::from_config(&config.server);
+        let router = limited.merge(probes).fallback(not_found).layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(request_id::drop_unacceptable))
+                .layer(request_id::set_layer())
+                .layer(request_id::propagate_layer())
+                .layer(trace::layer())
+                .layer(from_fn_with_state(metrics.clone(), metrics::track))
+                .layer(from_fn_with_state(Arc::new(guard), host_origin::guard)),
+        );
+
+        Ok(App {
+            listener,
+            local_addr,
+            router,
+            shutdown,
+            readiness,
+            limits,
+            metrics,
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<addr>` usable from this machine (an unspecified listen address becomes loopback).
+    pub fn base_url(&self) -> String {
+        base_url(self.local_addr)
+    }
+
+    /// The request and tool-call counters (also served at `/metrics`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.run_until(stop_signal()).await
+    }
+
+    /// Serve until `signal` completes, then shut down gracefully: readiness turns 503, open SSE
+    /// streams end, in-flight requests get [`SHUTDOWN_GRACE`] to finish.
+    pub async fn run_until<F>(self, signal: F) -> io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let shutdown = self.shutdown.clone();
+        let readiness = self.readiness.clone();
+        let limits = self.limits.clone();
+        let janitor_stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = janitor_stop.cancelled() => break,
+                    _ = tick.tick() => limits.retain_recent(),
+                }
+            }
+        });
+        let trigger = shutdown.clone();
+        let graceful = {
+            let readiness = readiness.clone();
+            async move {
+                tokio::select! {
+                    _ = signal => {}
+                    _ = trigger.cancelled() => {}
+                }
+                readiness.set(false);
+                trigger.cancel();
+            }
+        };
+        self.readiness.set(true);
+        let serve = axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful);
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = serve.into_future() => result,
+            _ = deadline => {
+                tracing::warn!("shutdown grace period over; dropping in-flight requests");
+                Ok(())
+            }
+        }
+    }
+
+    /// Run in the background (tests, `demo`).
+    pub fn spawn(self) -> RunningApp {
+        let local_addr = self.local_addr;
+        let stop = self.shutdown.clone();
+        let task = tokio::spawn(self.run_until(std::future::pending()));
+        RunningApp {
+            local_addr,
+            stop,
+            task,
+        }
+    }
+}
+
+/// A server running in the background.
+pub struct RunningApp {
+    local_addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl RunningApp {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn base_url(&self) -> String {
+        base_url(self.local_addr)
+    }
+
+    /// Shut down gracefully and wait until the listener is closed.
+    pub async fn stop(self) -> io::Result<()> {
+        self.stop.cancel();
+        self.task.await.map_err(io::Error::other)?
+    }
+}
+
+fn base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("stop signal received; shutting down");
+}

@@ -1,0 +1,256 @@
+//! DNS-rebinding protection: the `Host` header must name this server (loopback names always,
+//! plus `server.allowed_hosts`), and an `Origin` header, when present, must be a loopback
+//! origin or one of `server.allowed_origins`. Anything else gets 403.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::error::json_error;
+use crate::config::ServerConfig;
+
+const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
+
+/// The Host and Origin allowlists.
+#[derive(Debug, Clone)]
+pub struct HostOriginGuard {
+    any_host: bool,
+    /// Lower-cased entries, each either `name` (any port) or `name:port`.
+    hosts: Vec<String>,
+    any_origin: bool,
+    /// Serialised origins (`scheme://host[:port]`), lower-cased.
+    origins: Vec<String>,
+}
+
+impl HostOriginGuard {
+    /// From `server.allowed_hosts` / `server.allowed_origins` (`*` allows any).
+    pub fn from_config(server: &ServerConfig) -> Self {
+        let mut hosts: Vec<String> = server
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        // Session containers reach the relay by the host of `server.relay_url`.
+        if let Some(relay_host) = server.relay_url.as_deref().and_then(relay_host) {
+            hosts.push(relay_host);
+        }
+        let origins: Vec<String> = server
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .map(|o| normalize_origin(o).unwrap_or_else(|| o.to_ascii_lowercase()))
+            .collect();
+        HostOriginGuard {
+            any_host: hosts.iter().any(|h| h == "*"),
+            hosts,
+            any_origin: origins.iter().any(|o| o == "*"),
+            origins,
+        }
+    }
+
+    /// Whether a `Host` header value (`name[:port]`) is acceptable.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        if self.any_host {
+            return true;
+        }
+        let host = host.trim().to_ascii_lowercase();
+        let Some((name, _port)) = split_host_port(&host) else {
+            return false;
+        };
+        if LOOPBACK_HOSTS.contains(&name) {
+            return true;
+        }
+        self.hosts.iter().any(|allowed| {
+            allowed == &host
+                || split_host_port(allowed)
+                    .is_some_and(|(allowed_name, port)| port.is_none() && allowed_name == name)
+        })
+    }
+
+    /// Whether an `Origin` header value is acceptable.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        if self.any_origin {
+            return true;
+        }
+        let Ok(url) = url::Url::parse(origin.trim()) else {
+            return false;
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return false;
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if loopback {
+            return true;
+        }
+        let serialized = url.origin().ascii_serialization().to_ascii_lowercase();
+        self.origins.iter().any(|o| o == &serialized)
+    }
+}
+
+/// Splits `name[:port]` (IPv6 in brackets); the name comes back without brackets.
+fn split_host_port(host: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (name, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((name, None)),
+            _ => {
+                let port = after.strip_prefix(':')?;
+                port.chars()
+                    .all(|c| c.is_ascii_digit())
+                    .then_some((name, Some(port)))
+            }
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') => {
+            if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            Some((name, Some(port)))
+        }
+        // A bare IPv6 address without brackets (`::1`).
+        Some(_) => Some((host, None)),
+        None if host.is_empty() => None,
+        None => Some((host, None)),
+    }
+}
+
+/// `host[:port]` of the relay URL, as clients put it in `Host`.
+fn relay_host(relay_url: &str) -> Option<String> {
+    let url = url::Url::parse(relay_url).ok()?;
+    let host = match url.host()? {
+        url::Host::Ipv6(ip) => format!("[{ip}]"),
+        other => other.to_string(),
+    };
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}").to_ascii_lowercase(),
+        None => host.to_ascii_lowercase(),
+    })
+}
+
+fn normalize_origin(origin: &str) -> Option<String> {
+    let url = url::Url::parse(origin).ok()?;
+    Some(url.origin().ascii_serialization().to_ascii_lowercase())
+}
+
+/// Middleware: 403 on a foreign `Host` or `Origin`.
+pub async fn guard(
+    State(guard): State<Arc<HostOriginGuard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    let refusal = match host {
+        Some(host) if guard.host_allowed(&host) => None,
+        Some(_) => Some("Host header is not allowed (add it to server.allowed_hosts)"),
+        None => Some("missing Host header"),
+    };
+    let refusal = refusal.or_else(|| {
+        let origin = request.headers().get(header::ORIGIN)?;
+        let allowed = origin
+            .to_str()
+            .map(|o| guard.origin_allowed(o))
+            .unwrap_or(false);
+        (!allowed).then_some("Origin is not allowed (add it to server.allowed_origins)")
+    });
+    match refusal {
+        Some(message) => json_error(StatusCode::FORBIDDEN, message),
+        None => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(hosts: &[&str], origins: &[&str]) -> HostOriginGuard {
+        let server = ServerConfig {
+            allowed_hosts: hosts.iter().map(|s| s.to_string()).collect(),
+            allowed_origins: origins.iter().map(|s| s.to_string()).collect(),
+            ..ServerConfig::default()
+        };
+        HostOriginGuard::from_config(&server)
+    }
+
+    #[test]
+    fn loopback_hosts_always_pass() {
+        let g = guard(&[], &[]);
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:9",
+            "[::1]",
+            "LOCALHOST",
+        ] {
+            assert!(g.host_allowed(h), "{h}");
+        }
+        for h in [
+            "evil.com",
+            "evil.com:8080",
+            "127.0.0.2",
+            "",
+            "localhost:",
+            "localhost:x",
+            "[::1",
+        ] {
+            assert!(!g.host_allowed(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn configured_hosts_with_and_without_port() {
+        let g = guard(&["mcp.example.com", "other.example.com:8443"], &[]);
+        assert!(g.host_allowed("mcp.example.com"));
+        assert!(g.host_allowed("MCP.example.com:443"));
+        assert!(g.host_allowed("other.example.com:8443"));
+        assert!(!g.host_allowed("other.example.com:8444"));
+        assert!(!g.host_allowed("other.example.com"));
+        assert!(guard(&["*"], &[]).host_allowed("anything:1"));
+    }
+
+    #[test]
+    fn relay_url_host_is_allowed() {
+        let server = ServerConfig {
+            relay_url: Some("http://10.1.2.3:8080/".into()),
+            ..ServerConfig::default()
+        };
+        let g = HostOriginGuard::from_config(&server);
+        assert!(g.host_allowed("10.1.2.3:8080"));
+        assert!(!g.host_allowed("10.1.2.3:8081"));
+        let server = ServerConfig {
+            relay_url: Some("https://mcp.example.com".into()),
+            ..ServerConfig::default()
+        };
+        assert!(HostOriginGuard::from_config(&server).host_allowed("mcp.example.com"));
+    }
+
+    #[test]
+    fn origins() {
+        let g = guard(&[], &["https://app.example.com"]);
+        assert!(g.origin_allowed("http://localhost:3000"));
+        assert!(g.origin_allowed("http://127.0.0.1"));
+        assert!(g.origin_allowed("https://app.example.com"));
+        assert!(g.origin_allowed("https://APP.example.com:443"));
+        assert!(!g.origin_allowed("https://app.example.com:8443"));
+        assert!(!g.origin_allowed("https://evil.example.com"));
+        assert!(!g.origin_allowed("null"));
+        assert!(!g.origin_allowed("file:///etc"));
+        assert!(guard(&[], &["*"]).origin_allowed("https://any.example"));
+    }
+}

@@ -1,0 +1,154 @@
+//! Rate limits (governor, GCRA): per client IP before authentication, and per principal for
+//! tool calls after it. Refusals are 429 with `Retry-After`. A configured rate of 0 switches
+//! that limit off.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::error::json_error;
+use crate::config::LimitsConfig;
+
+/// The keyed limiters.
+pub struct RateLimits {
+    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_principal: Option<DefaultKeyedRateLimiter<String>>,
+    clock: DefaultClock,
+}
+
+impl RateLimits {
+    pub fn from_config(limits: &LimitsConfig) -> Self {
+        let per_ip = NonZeroU32::new(limits.per_ip_per_second).map(|rate| {
+            let burst = NonZeroU32::new(limits.per_ip_burst).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        let per_principal = NonZeroU32::new(limits.per_principal_per_minute).map(|rate| {
+            let burst = NonZeroU32::new(limits.per_principal_burst).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
+        });
+        RateLimits {
+            per_ip,
+            per_principal,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// One request from `ip`; `Err(wait)` when over the limit.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
+        match &self.per_ip {
+            Some(limiter) => limiter
+                .check_key(&ip)
+                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
+            None => Ok(()),
+        }
+    }
+
+    /// One tool call by the principal named `name`; `Err(wait)` when over the limit.
+    pub fn check_principal(&self, name: &str) -> Result<(), Duration> {
+        match &self.per_principal {
+            Some(limiter) => limiter
+                .check_key(&name.to_owned())
+                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
+            None => Ok(()),
+        }
+    }
+
+    /// Forget keys whose limits are back to full (bounds memory; call periodically).
+    pub fn retain_recent(&self) {
+        if let Some(l) = &self.per_ip {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.per_principal {
+            l.retain_recent();
+        }
+    }
+}
+
+/// A 429 response with `Retry-After` in whole seconds (at least 1).
+pub fn too_many_requests(wait: Duration, what: &str) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let mut response = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("rate limit exceeded ({what}); retry in {seconds} s"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Middleware: the per-client-IP limit (runs before authentication).
+pub async fn limit_per_ip(
+    State(limits): State<Arc<RateLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let Some(ip) = ip
+        && let Err(wait) = limits.check_ip(ip)
+    {
+        return too_many_requests(wait, "per client address");
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_refusal_with_wait() {
+        let limits = RateLimits::from_config(&LimitsConfig {
+            per_ip_per_second: 1,
+            per_ip_burst: 3,
+            per_principal_per_minute: 1,
+            per_principal_burst: 2,
+        });
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limits.check_ip(ip).is_ok());
+        }
+        let wait = limits.check_ip(ip).unwrap_err();
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(limits.check_ip(other).is_ok(), "limits are per key");
+        assert!(limits.check_principal("a").is_ok());
+        assert!(limits.check_principal("a").is_ok());
+        assert!(limits.check_principal("a").is_err());
+        assert!(limits.check_principal("b").is_ok());
+    }
+
+    #[test]
+    fn zero_rate_disables() {
+        let limits = RateLimits::from_config(&LimitsConfig {
+            per_ip_per_second: 0,
+            per_ip_burst: 0,
+            per_principal_per_minute: 0,
+            per_principal_burst: 0,
+        });
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..1000 {
+            assert!(limits.check_ip(ip).is_ok());
+            assert!(limits.check_principal("a").is_ok());
+        }
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        let r = too_many_requests(Duration::from_millis(1200), "x");
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+    }
+}

@@ -1,0 +1,84 @@
+//! One way to put the product together for `serve` and `demo`: the tool catalog and the
+//! resources/completions over a Kasm client, the relay and its routes, the MCP router, and the
+//! bound [`App`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::kasm::KasmApi;
+use crate::mcp::McpServer;
+use crate::relay::{Relay, RelayOptions};
+use crate::tools::{ToolDeps, catalog};
+
+/// Instructions shown to clients in `initialize`.
+const INSTRUCTIONS: &str = "Drive Kasm Workspaces: start a session with create_kasm_session \
+(from a workspace listed by get_available_workspaces), run commands in it with \
+execute_kasm_command (real stdout, stderr and exit code), read and write files with \
+read_kasm_file / write_kasm_file, and destroy the session when done.";
+
+/// The bound server and the relay, if any.
+pub struct Assembled {
+    pub app: App,
+    pub relay: Option<Arc<Relay>>,
+    pub tool_count: usize,
+}
+
+/// Where session containers send command output and file bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayPlan {
+    /// `server.relay_url` if configured, otherwise no relay: exec is dispatch-only and the
+    /// file tools explain why they cannot work (`serve`).
+    ConfiguredOnly,
+    /// `server.relay_url` if configured, otherwise this server's own loopback URL (`demo`,
+    /// whose simulated sessions run on this machine).
+    ConfiguredOrSelf,
+}
+
+/// Build the tools over `kasm`, the MCP router and the app (bound, not yet running).
+pub fn assemble(
+    config: Config,
+    kasm: Arc<dyn KasmApi>,
+    kasm_base_url: String,
+    plan: RelayPlan,
+) -> std::io::Result<Assembled> {
+    let configured = config.server.relay_url.clone();
+    let relay = (configured.is_some() || plan == RelayPlan::ConfiguredOrSelf).then(|| {
+        Arc::new(Relay::new(RelayOptions {
+            base_url: configured.clone(),
+            ..RelayOptions::default()
+        }))
+    });
+    let deps = ToolDeps {
+        kasm,
+        relay: relay.clone(),
+        policy: config.policy.clone(),
+        kasm_base_url,
+        default_user_id: config.kasm.user_id.clone(),
+        session_start_timeout: Duration::from_secs(config.kasm.session_start_timeout_s),
+    };
+    let resources = crate::tools::resources::provider(deps.clone());
+    let tools = catalog(deps);
+    let tool_count = tools.len();
+    let server = McpServer::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+        .title("Kasm Workspaces")
+        .instructions(INSTRUCTIONS)
+        .tools(tools)
+        .resources(resources.clone())
+        .completions(resources)
+        .build();
+    let routes = match &relay {
+        Some(relay) => crate::transport::relay::routes(relay.clone()),
+        None => axum::Router::new(),
+    };
+    let app = App::build(config, Arc::new(server), routes)?;
+    if let (Some(relay), None) = (&relay, &configured) {
+        relay.set_base_url(app.base_url());
+    }
+    Ok(Assembled {
+        app,
+        relay,
+        tool_count,
+    })
+}

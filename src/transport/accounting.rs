@@ -1,0 +1,85 @@
+//! Per-message bookkeeping shared by both transports: the per-principal tool-call rate limit
+//! (checked before the router runs) and the tool-call counters (settled from its answer).
+//! The tool name comes from the JSON-RPC body, never from a header.
+
+use axum::response::Response;
+use serde_json::Value;
+
+use super::rpc;
+use super::state::TransportState;
+use crate::http::rate_limit::too_many_requests;
+use crate::mcp::Handled;
+use crate::policy::Principal;
+
+/// Tool calls in a message, awaiting their outcome.
+#[derive(Debug, Default)]
+pub struct PendingCalls {
+    /// (request id, metrics label)
+    calls: Vec<(Value, String)>,
+}
+
+fn tool_calls(message: &Value) -> Vec<(Value, &str)> {
+    let items: Vec<&Value> = match message {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .filter(|m| rpc::method(m) == Some("tools/call"))
+        .map(|m| {
+            let name = m
+                .pointer("/params/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            (rpc::id(m), name)
+        })
+        .collect()
+}
+
+/// Count the message's tool calls against the principal's limit: `Err(429)` when over it.
+pub fn admit(
+    state: &TransportState,
+    principal: &Principal,
+    message: &Value,
+) -> Result<PendingCalls, Box<Response>> {
+    let mut pending = PendingCalls::default();
+    for (id, name) in tool_calls(message) {
+        let label = state.tool_label(name);
+        if let Err(wait) = state.limits.check_principal(&principal.name) {
+            state.metrics.record_tool_call(&label, "rate_limited");
+            return Err(Box::new(too_many_requests(
+                wait,
+                "tool calls per principal",
+            )));
+        }
+        pending.calls.push((id, label));
+    }
+    Ok(pending)
+}
+
+/// Record the outcome of each tool call from the router's answer.
+pub fn settle(state: &TransportState, pending: PendingCalls, handled: Option<&Handled>) {
+    for (id, label) in pending.calls {
+        let outcome = match handled {
+            Some(Handled::Response(response)) => outcome_of(response, &id),
+            Some(Handled::HttpError { .. }) => "protocol_error",
+            // A request answered with "accepted" was cancelled (it gets no response).
+            Some(Handled::Accepted) => "cancelled",
+            None => "dropped",
+        };
+        state.metrics.record_tool_call(&label, outcome);
+    }
+}
+
+fn outcome_of(response: &Value, id: &Value) -> &'static str {
+    let single = match response {
+        Value::Array(items) => items.iter().find(|r| r.get("id") == Some(id)),
+        other => Some(other),
+    };
+    match single {
+        None => "dropped",
+        Some(r) if r.get("error").is_some() => "protocol_error",
+        Some(r) if r.pointer("/result/isError") == Some(&Value::Bool(true)) => "tool_error",
+        Some(_) => "ok",
+    }
+}

@@ -1,0 +1,203 @@
+//! The 2024-11-05 HTTP+SSE transport: `GET /sse` opens a stream whose first event, `endpoint`,
+//! names `/messages?sessionId=<id>`; the client POSTs every message there (202), and every
+//! response and notification comes back on the stream as a `message` event. Sessions live in
+//! memory, are bound to the principal that opened them (another principal gets 404), and are
+//! removed — with their in-flight work cancelled — when the stream closes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::sse::Event;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use super::accounting;
+use super::rpc;
+use super::sse::{message_event, sse_response};
+use super::state::TransportState;
+use crate::http::body_limit::rejection_response;
+use crate::http::error::json_error;
+use crate::mcp::{Handled, RequestMeta};
+use crate::policy::Principal;
+
+/// Most legacy SSE connections open at once (all principals).
+pub const MAX_LEGACY_SESSIONS: usize = 1024;
+
+struct LegacySession {
+    principal: Principal,
+    outbound: mpsc::UnboundedSender<Value>,
+    cancel: CancellationToken,
+}
+
+/// The open legacy SSE sessions.
+#[derive(Default)]
+pub struct LegacySessions {
+    sessions: Mutex<HashMap<String, LegacySession>>,
+}
+
+impl LegacySessions {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, LegacySession>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Number of open sessions.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn remove(&self, id: &str) {
+        if let Some(session) = self.lock().remove(id) {
+            session.cancel.cancel();
+        }
+    }
+}
+
+/// Removes the session when its stream is dropped (client gone or server stopping).
+struct SessionGuard {
+    state: Arc<TransportState>,
+    id: String,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.state.legacy.remove(&self.id);
+        self.state.server.end_session(&session_key(&self.id));
+        tracing::debug!("legacy SSE session closed");
+    }
+}
+
+/// The router's session key for a legacy connection.
+fn session_key(id: &str) -> String {
+    format!("sse:{id}")
+}
+
+/// `GET /sse`.
+pub async fn connect(
+    State(state): State<Arc<TransportState>>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (outbound, inbound) = mpsc::unbounded_channel();
+    {
+        let mut sessions = state.legacy.lock();
+        if sessions.len() >= MAX_LEGACY_SESSIONS {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many open SSE connections; retry later or use /mcp",
+            );
+        }
+        sessions.insert(
+            id.clone(),
+            LegacySession {
+                principal,
+                outbound,
+                cancel: CancellationToken::new(),
+            },
+        );
+    }
+    let endpoint = Event::default()
+        .event("endpoint")
+        .data(format!("/messages?sessionId={id}"));
+    let guard = SessionGuard {
+        state: state.clone(),
+        id,
+    };
+    let messages = UnboundedReceiverStream::new(inbound).map(move |message| {
+        let _keep_session_while_streaming = &guard;
+        message_event(&message)
+    });
+    let stream = futures::stream::once(async move { endpoint }).chain(messages);
+    sse_response(stream, state.keep_alive, &state.shutdown)
+}
+
+fn session_id_from(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "sessionId" || k == "session_id")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `POST /messages?sessionId=<id>`.
+pub async fn post_message(
+    State(state): State<Arc<TransportState>>,
+    Extension(principal): Extension<Principal>,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(session_id) = session_id_from(query.as_deref()) else {
+        return json_error(StatusCode::BAD_REQUEST, "missing sessionId query parameter");
+    };
+    let (outbound, cancel) = {
+        let sessions = state.legacy.lock();
+        match sessions.get(&session_id) {
+            Some(s) if s.principal == principal => (s.outbound.clone(), s.cancel.clone()),
+            // Unknown, closed, or another principal's session: indistinguishable on purpose.
+            _ => {
+                return json_error(
+                    StatusCode::NOT_FOUND,
+                    "unknown session: open a new SSE connection at /sse",
+                );
+            }
+        }
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejection_response(rejection, state.max_body_bytes),
+    };
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(rpc::error_body(
+                    Value::Null,
+                    rpc::PARSE_ERROR,
+                    &format!("parse error: {error}"),
+                    None,
+                )),
+            )
+                .into_response();
+        }
+    };
+    let pending = match accounting::admit(&state, &principal, &message) {
+        Ok(pending) => pending,
+        Err(response) => return *response,
+    };
+    let meta = RequestMeta {
+        principal,
+        notifications: outbound.clone(),
+        session_key: Some(session_key(&session_id)),
+        protocol_version_header: None,
+        mcp_method_header: None,
+        mcp_name_header: None,
+    };
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        let handled = tokio::select! {
+            _ = cancel.cancelled() => None,
+            handled = task_state.server.handle(message, meta) => Some(handled),
+        };
+        accounting::settle(&task_state, pending, handled.as_ref());
+        match handled {
+            Some(Handled::Response(body)) | Some(Handled::HttpError { body, .. }) => {
+                let _ = outbound.send(body);
+            }
+            Some(Handled::Accepted) | None => {}
+        }
+    });
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}

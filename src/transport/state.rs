@@ -1,0 +1,67 @@
+//! What the transport handlers share: the MCP router, session sealing, the legacy SSE session
+//! table, limits, metrics and the shutdown signal.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::legacy_sse::LegacySessions;
+use super::session::SessionSealer;
+use crate::http::metrics::Metrics;
+use crate::http::rate_limit::RateLimits;
+use crate::mcp::McpServer;
+
+/// Shared state of `/mcp`, `/sse` and `/messages`.
+pub struct TransportState {
+    pub server: Arc<McpServer>,
+    pub sessions: SessionSealer,
+    pub legacy: LegacySessions,
+    pub limits: Arc<RateLimits>,
+    pub metrics: Arc<Metrics>,
+    pub keep_alive: Duration,
+    pub max_body_bytes: usize,
+    /// Cancelled when the server shuts down: open SSE streams end.
+    pub shutdown: CancellationToken,
+    tool_names: HashSet<String>,
+}
+
+impl TransportState {
+    pub fn new(
+        server: Arc<McpServer>,
+        sessions: SessionSealer,
+        limits: Arc<RateLimits>,
+        metrics: Arc<Metrics>,
+        keep_alive: Duration,
+        max_body_bytes: usize,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let tool_names = server
+            .tools()
+            .iter()
+            .map(|t| t.spec().name.clone())
+            .collect();
+        TransportState {
+            server,
+            sessions,
+            legacy: LegacySessions::default(),
+            limits,
+            metrics,
+            keep_alive,
+            max_body_bytes,
+            shutdown,
+            tool_names,
+        }
+    }
+
+    /// The metrics label for a tool name taken from a request body: the name itself when it
+    /// is a registered tool, `unknown` otherwise (keeps the label set bounded).
+    pub fn tool_label(&self, name: &str) -> String {
+        if self.tool_names.contains(name) {
+            name.to_owned()
+        } else {
+            "unknown".to_owned()
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Streamable HTTP on `/mcp` (2025-03-26 … 2025-11-25, and stateless 2026-07-28).
+//!
+//! POST carries one JSON-RPC message (or a 2025-03-26 batch). A request is answered with
+//! `application/json`, unless the router emits a notification (progress, log message, or a
+//! server→client request) before it finishes, or is still running after one keep-alive
+//! interval: then the answer switches to a `text/event-stream` that carries those messages,
+//! keep-alive comments, and then the response (see [`super::answer`]). Notifications and
+//! responses from the client get 202. GET gets 405 (no standalone stream); DELETE ends a
+//! session.
+//!
+//! Sessions: `initialize` (legacy revisions) returns a sealed `Mcp-Session-Id` (see
+//! [`super::session`]); a later request with a forged, foreign or expired id gets 404 so the
+//! client re-initializes; requests without an id are served statelessly. 2026-07-28 requests
+//! ignore the header, and closing their response stream cancels the work (the task is aborted);
+//! for older revisions a closed stream does not cancel (the spec says so): the work finishes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinError;
+
+use super::accounting::{self, PendingCalls};
+use super::answer::{Streaming, Work, final_answer};
+use super::rpc;
+use super::sse::{message_event, sse_response};
+use super::state::TransportState;
+use crate::http::body_limit::rejection_response;
+use crate::mcp::{Handled, RequestMeta};
+use crate::policy::Principal;
+
+/// `Mcp-Session-Id`.
+pub const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+/// `MCP-Protocol-Version`.
+pub const PROTOCOL_VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const MCP_METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn header_str(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+}
+
+/// The `Mcp-Param-<Name>` headers (2026-07-28 `x-mcp-header` arguments) as (`<Name>`, value)
+/// pairs, for the router to check against the tool-call arguments.
+fn param_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let suffix = name.as_str().strip_prefix("mcp-param-")?;
+            Some((
+                suffix.to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// What the client's `Accept` header allows.
+#[derive(Debug, Clone, Copy)]
+struct Accepts {
+    json: bool,
+    sse: bool,
+}
+
+fn accepts(headers: &HeaderMap) -> Accepts {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Accepts {
+            json: true,
+            sse: false,
+        };
+    };
+    let mut result = Accepts {
+        json: false,
+        sse: false,
+    };
+    for item in accept.split(',') {
+        let mime = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match mime.as_str() {
+            "*/*" => {
+                result.json = true;
+                result.sse = true;
+            }
+            "application/json" | "application/*" => result.json = true,
+            "text/event-stream" | "text/*" => result.sse = true,
+            _ => {}
+        }
+    }
+    result
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `POST /mcp`.
+pub async fn post(
+    State(state): State<Arc<TransportState>>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !is_json_content_type(&headers) {
+        return json_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &rpc::error_body(
+                Value::Null,
+                rpc::INVALID_REQUEST,
+                "Content-Type must be application/json",
+                None,
+            ),
+        );
+    }
+    let accepts = accepts(&headers);
+    if !accepts.json && !accepts.sse {
+        return json_response(
+            StatusCode::NOT_ACCEPTABLE,
+            &rpc::error_body(
+                Value::Null,
+                rpc::INVALID_REQUEST,
+                "Accept must include application/json and text/event-stream",
+                None,
+            ),
+        );
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejection_response(rejection, state.max_body_bytes),
+    };
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(error) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &rpc::error_body(
+                    Value::Null,
+                    rpc::PARSE_ERROR,
+                    &format!("parse error: {error}"),
+                    None,
+                ),
+            );
+        }
+    };
+    let version = header_str(&headers, &PROTOCOL_VERSION_HEADER);
+    if let Some(v) = &version
+        && !rpc::SUPPORTED_VERSIONS.contains(&v.as_str())
+    {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &rpc::error_body(
+                rpc::id(&message),
+                rpc::UNSUPPORTED_PROTOCOL_VERSION,
+                &format!("unsupported MCP-Protocol-Version {v:?}"),
+                Some(json!({ "supported": rpc::SUPPORTED_VERSIONS, "requested": v })),
+            ),
+        );
+    }
+    let modern = rpc::closing_stream_cancels(version.as_deref());
+    let is_initialize = rpc::method(&message) == Some("initialize");
+
+    let mut session_key = None;
+    if !modern
+        && !is_initialize
+        && let Some(presented) = header_str(&headers, &SESSION_HEADER)
+    {
+        match state.sessions.verify(&presented, &principal.name) {
+            Ok(session) => session_key = Some(self::session_key(&principal, &session.nonce)),
+            Err(error) => {
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    &rpc::error_body(
+                        rpc::id(&message),
+                        rpc::INVALID_REQUEST,
+                        &format!("unknown session ({error}); send initialize again"),
+                        None,
+                    ),
+                );
+            }
+        }
+    }
+
+    let pending = match accounting::admit(&state, &principal, &message) {
+        Ok(pending) => pending,
+        Err(response) => return *response,
+    };
+
+    let id = rpc::id(&message);
+    let is_request = rpc::contains_request(&message);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let meta = RequestMeta {
+        principal: principal.clone(),
+        notifications: tx,
+        session_key,
+        protocol_version_header: version,
+        mcp_method_header: header_str(&headers, &MCP_METHOD_HEADER),
+        mcp_name_header: header_str(&headers, &MCP_NAME_HEADER),
+    };
+    let mut work = Work::spawn(
+        state.server.clone(),
+        message,
+        meta,
+        param_headers(&headers),
+        modern,
+    );
+
+    // Stream only when the client takes SSE, the message is a request, and it is not
+    // `initialize` (whose response must carry the session header).
+    let may_stream = accepts.sse && is_request && !is_initialize;
+    if !may_stream {
+        drop(rx);
+        let outcome = (&mut work).await;
+        return finish_json(
+            &state,
+            pending,
+            outcome,
+            &id,
+            is_initialize,
+            &principal,
+            accepts,
+        );
+    }
+
+    // A call still running after one keep-alive interval also switches to SSE, so that
+    // keep-alive comments flow and idle-timeout proxies do not cut a long call.
+    let first = tokio::select! {
+        biased;
+        Some(note) = rx.recv() => First::Note(note),
+        outcome = &mut work => First::Done(outcome),
+        _ = tokio::time::sleep(state.keep_alive) => First::Slow,
+    };
+    match first {
+        First::Slow => {
+            let streaming = Streaming {
+                state: state.clone(),
+                rx,
+                work: Some(work),
+                queue: VecDeque::new(),
+                pending: Some(pending),
+                id,
+            };
+            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+        }
+        First::Done(outcome) => {
+            let mut queued: VecDeque<Value> = VecDeque::new();
+            while let Ok(note) = rx.try_recv() {
+                queued.push_back(note);
+            }
+            if queued.is_empty() {
+                return finish_json(&state, pending, outcome, &id, false, &principal, accepts);
+            }
+            let (_, answer) = final_answer(&outcome, &id);
+            accounting::settle(&state, pending, outcome.as_ref().ok());
+            queued.extend(answer);
+            let streaming = Streaming {
+                state: state.clone(),
+                rx,
+                work: None,
+                queue: queued,
+                pending: None,
+                id,
+            };
+            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+        }
+        First::Note(note) => {
+            let streaming = Streaming {
+                state: state.clone(),
+                rx,
+                work: Some(work),
+                queue: VecDeque::from([note]),
+                pending: Some(pending),
+                id,
+            };
+            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+        }
+    }
+}
+
+/// How the first wait on a request ended.
+enum First {
+    /// The router emitted a notification (or a server→client request): stream.
+    Note(Value),
+    /// The router finished without emitting anything.
+    Done(Result<Handled, JoinError>),
+    /// Still running after a keep-alive interval: stream.
+    Slow,
+}
+
+fn finish_json(
+    state: &TransportState,
+    pending: PendingCalls,
+    outcome: Result<Handled, JoinError>,
+    id: &Value,
+    is_initialize: bool,
+    principal: &Principal,
+    accepts: Accepts,
+) -> Response {
+    let (status, answer) = final_answer(&outcome, id);
+    accounting::settle(state, pending, outcome.as_ref().ok());
+    let Some(body) = answer else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    if !accepts.json && status == StatusCode::OK {
+        // The client takes only SSE: one event with the response.
+        let stream = futures::stream::iter([message_event(&body)]);
+        return sse_response(stream, state.keep_alive, &state.shutdown);
+    }
+    let mut response = json_response(status, &body);
+    let succeeded = body.get("result").is_some();
+    if is_initialize && succeeded {
+        let session = state.sessions.mint(&principal.name);
+        if let Ok(value) = HeaderValue::from_str(&session) {
+            response.headers_mut().insert(SESSION_HEADER, value);
+        }
+    }
+    response
+}
+
+fn method_not_allowed() -> Response {
+    let mut response = json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &json!({ "error": "this endpoint takes POST only (no standalone SSE stream)" }),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+/// `GET /mcp`: 405 (no standalone server-to-client stream).
+pub async fn get() -> Response {
+    method_not_allowed()
+}
+
+/// `DELETE /mcp` with `Mcp-Session-Id`: end the session (204); later requests with its id get
+/// 404. Without a (valid) id: 400 / 404.
+pub async fn delete(
+    State(state): State<Arc<TransportState>>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(presented) = header_str(&headers, &SESSION_HEADER) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "DELETE needs the Mcp-Session-Id header of the session to end" }),
+        );
+    };
+    match state.sessions.verify(&presented, &principal.name) {
+        Ok(session) => {
+            state.sessions.terminate(&session);
+            state
+                .server
+                .end_session(&session_key(&principal, &session.nonce));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(error) => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": format!("unknown session ({error})") }),
+        ),
+    }
+}
+
+/// The router's session key for a Streamable HTTP session.
+fn session_key(principal: &Principal, nonce: &str) -> String {
+    format!("{}:{nonce}", principal.name)
+}

@@ -1,0 +1,161 @@
+"""Fixtures for the real-client tests.
+
+`demo_server` starts `kasm-mcp demo --port 0 --token <random>` once per test session and
+yields a `DemoServer` (URLs, token, headers). `open_session` (in mcp_clients.py) connects the
+official Python SDK over either transport. Add a `test_*.py` file here to add tests; the
+closing line `client tests: N passed, M failed` is printed by the hook at the bottom.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE = 30.0
+
+
+@dataclass
+class DemoServer:
+    base_url: str
+    mcp_url: str
+    sse_url: str
+    token: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _binary() -> str:
+    explicit = os.environ.get("KASM_MCP_BIN")
+    if explicit:
+        return explicit
+    return str(REPO / "target" / "debug" / "kasm-mcp")
+
+
+def _start_demo(
+    tmp_dir: Path, port: int = 0, token: str | None = None, extra_args: list[str] | None = None
+) -> DemoServer:
+    token = token or "kmcp_test_" + secrets.token_urlsafe(24)
+    log_path = tmp_dir / f"demo-{secrets.token_hex(4)}.log"
+    log = open(log_path, "w")
+    args = [_binary(), "demo", "--port", str(port), "--token", token, "--start-delay-ms", "300"]
+    args += extra_args or []
+    env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=REPO
+    )
+    banner: list[str] = []
+    found: dict[str, str] = {}
+
+    def read_banner() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            banner.append(line)
+            m = re.search(r"(http://127\.0\.0\.1:\d+)/mcp\s*$", line)
+            if m and "base" not in found:
+                found["base"] = m.group(1)
+        # keep draining until the process exits so it never blocks on a full pipe
+
+    threading.Thread(target=read_banner, daemon=True).start()
+    start = time.monotonic()
+    while "base" not in found:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"kasm-mcp demo exited with {process.returncode}:\n{''.join(banner)}\n{log_path.read_text()}"
+            )
+        if time.monotonic() - start > DEADLINE:
+            process.kill()
+            raise RuntimeError(f"kasm-mcp demo printed no URL within {DEADLINE}s:\n{''.join(banner)}")
+        time.sleep(0.05)
+    base = found["base"]
+    # Wait until it answers (the banner is printed after binding, so this is quick).
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() - start > DEADLINE:
+            process.kill()
+            raise RuntimeError("kasm-mcp demo never became ready")
+        time.sleep(0.05)
+    return DemoServer(base, f"{base}/mcp", f"{base}/sse", token, process, log_path)
+
+
+def _stop(server: DemoServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory):
+    """One `kasm-mcp demo` for the whole test session."""
+    server = _start_demo(tmp_path_factory.mktemp("demo"))
+    yield server
+    _stop(server)
+
+
+@pytest.fixture
+def fresh_demo_server(tmp_path: Path):
+    """A `kasm-mcp demo` of the test's own (for tests that change server state)."""
+    server = _start_demo(tmp_path)
+    yield server
+    _stop(server)
+
+
+class DemoFactory:
+    """Starts and stops demo servers on demand (e.g. to restart one on the same port)."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.tmp_dir = tmp_dir
+        self.running: list[DemoServer] = []
+
+    def start(self, port: int = 0, token: str | None = None) -> DemoServer:
+        server = _start_demo(self.tmp_dir, port=port, token=token)
+        self.running.append(server)
+        return server
+
+    def stop(self, server: DemoServer) -> None:
+        _stop(server)
+        self.running.remove(server)
+
+
+@pytest.fixture
+def demo_factory(tmp_path: Path):
+    factory = DemoFactory(tmp_path)
+    yield factory
+    for server in list(factory.running):
+        factory.stop(server)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    stats = terminalreporter.stats
+    passed = len(stats.get("passed", []))
+    failed = len(stats.get("failed", [])) + len(stats.get("error", []))
+    terminalreporter.write_line(f"client tests: {passed} passed, {failed} failed")

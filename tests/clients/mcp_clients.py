@@ -1,0 +1,38 @@
+"""Helpers that connect the official Python MCP SDK (1.x) to a running server."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from mcp import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamablehttp_client
+
+TRANSPORTS = ["streamable-http", "sse"]
+
+
+@asynccontextmanager
+async def open_session(server, transport: str, headers: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
+    """An initialized `ClientSession` over `transport` ("streamable-http" or "sse")."""
+    headers = server.headers if headers is None else headers
+    if transport == "streamable-http":
+        async with streamablehttp_client(server.mcp_url, headers=headers) as (read, write, _sid):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+    elif transport == "sse":
+        async with sse_client(server.sse_url, headers=headers) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+    else:
+        raise ValueError(f"unknown transport {transport!r}")
+
+
+def structured(result) -> dict:
+    """The structured content of a tool result (falls back to parsing the first text block)."""
+    if getattr(result, "structuredContent", None) is not None:
+        return result.structuredContent
+    return json.loads(result.content[0].text)

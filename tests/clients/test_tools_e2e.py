@@ -1,0 +1,177 @@
+"""The tool catalog end to end: the official Python SDK (mcp 1.x) drives `kasm-mcp demo`
+over /mcp and /sse. Commands really run in the simulator's session sandboxes and their output
+comes back through the relay.
+
+The demo's simulated Kasm allows 2 sessions per user (Kasm's default), so every test destroys
+the sessions it creates; the 3-session concurrency case lives in tests/it/tools.rs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+
+from mcp_clients import TRANSPORTS, open_session, structured
+
+pytestmark = pytest.mark.anyio
+
+
+async def call_ok(session, tool: str, arguments: dict, **kwargs) -> dict:
+    result = await session.call_tool(tool, arguments, **kwargs)
+    assert not result.isError, f"{tool} failed: {result.content}"
+    return structured(result)
+
+
+async def call_err(session, tool: str, arguments: dict) -> str:
+    result = await session.call_tool(tool, arguments)
+    assert result.isError, f"{tool} unexpectedly succeeded: {result}"
+    return " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+
+
+@asynccontextmanager
+async def kasm_session(session, image_name: str = "Terminal", progress=None):
+    """A running session, destroyed afterwards."""
+    created = await call_ok(
+        session, "create_kasm_session", {"image_name": image_name}, progress_callback=progress
+    )
+    assert created["status"] == "running", created
+    try:
+        yield created["kasm_id"]
+    finally:
+        await session.call_tool("destroy_kasm_session", {"kasm_id": created["kasm_id"]})
+
+
+async def run(session, kasm_id: str, command: str, **extra) -> dict:
+    return await call_ok(session, "execute_kasm_command", {"kasm_id": kasm_id, "command": command, **extra})
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_create_by_friendly_name_with_progress_then_exec(demo_server, transport):
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with open_session(demo_server, transport) as session:
+        async with kasm_session(session, "terminal", progress=on_progress) as kasm_id:
+            assert len(seen) >= 2, seen
+            assert [p for p, _, _ in seen] == sorted(p for p, _, _ in seen), seen
+            r = await run(session, kasm_id, "echo hello; echo oops >&2; exit 3")
+            assert r["stdout"] == "hello\n"
+            assert r["stderr"] == "oops\n"
+            assert r["exit_code"] == 3
+            assert r["timed_out"] is False
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_timeout_and_output_cap(demo_server, transport):
+    async with open_session(demo_server, transport) as session:
+        async with kasm_session(session) as kasm_id:
+            with anyio.fail_after(30):
+                r = await run(session, kasm_id, "echo before; sleep 60", timeout_s=2)
+            assert r["timed_out"] is True, r
+            assert r["stdout"] == "before\n"
+            r = await run(
+                session,
+                kasm_id,
+                "head -c 10485760 /dev/zero | tr '\\0' x",
+                max_output_bytes=100000,
+            )
+            assert r["truncated"] is True
+            assert r["exit_code"] == 0
+            assert r["stdout"] == "x" * 100000
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_binary_round_trip_awkward_paths_and_exact_command_text(demo_server, transport):
+    async with open_session(demo_server, transport) as session:
+        async with kasm_session(session) as kasm_id:
+            data = os.urandom(1024 * 1024)
+            sha = hashlib.sha256(data).hexdigest()
+            w = await call_ok(
+                session,
+                "write_kasm_file",
+                {
+                    "kasm_id": kasm_id,
+                    "file_path": "/home/kasm-user/blobs/random.bin",
+                    "content": base64.b64encode(data).decode(),
+                    "encoding": "base64",
+                },
+            )
+            assert w["sha256"] == sha and w["verified"] is True
+            r = await call_ok(
+                session, "read_kasm_file", {"kasm_id": kasm_id, "file_path": "/home/kasm-user/blobs/random.bin"}
+            )
+            assert r["sha256"] == sha
+            assert base64.b64decode(r["content"]) == data
+
+            path = "/home/kasm-user/a dir/it's \"q\" $(x)/naïve 中文 🦀.txt"
+            await call_ok(session, "write_kasm_file", {"kasm_id": kasm_id, "file_path": path, "content": "ünïcode\n"})
+            r = await call_ok(session, "read_kasm_file", {"kasm_id": kasm_id, "file_path": path})
+            assert r["content"] == "ünïcode\n"
+            listing = await call_ok(
+                session, "list_kasm_files", {"kasm_id": kasm_id, "path": "/home/kasm-user/a dir/it's \"q\" $(x)"}
+            )
+            assert [e["name"] for e in listing["entries"]] == ["naïve 中文 🦀.txt"]
+
+            command = (
+                "printf '%s|' 'single' \"double\" $(echo sub) `echo tick` \\back\\\\slash \"$((6*7))\"\n"
+                "echo 'multi\nline' \"tab\there\" é 中文 🦀 \"'\" '\"'; echo \"${UNSET:-default}\""
+            )
+            local = subprocess.run(["sh", "-c", command], capture_output=True, check=True).stdout.decode()
+            r = await run(session, kasm_id, command)
+            assert r["stdout"] == local
+            r = await run(session, kasm_id, 'printf "%s" "$PAYLOAD"', env={"PAYLOAD": command})
+            assert r["stdout"] == command
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_twenty_concurrent_commands_each_get_their_own_output(demo_server, transport):
+    async with open_session(demo_server, transport) as session:
+        async with kasm_session(session) as first, kasm_session(session) as second:
+            ids = [first, second]
+            results: dict[int, dict] = {}
+
+            async def one(i: int) -> None:
+                results[i] = await run(
+                    session, ids[i % 2], f"sleep 0.$(( {i} % 4 )); echo out-{i}; echo err-{i} >&2; exit {i % 5}"
+                )
+
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as tg:
+                    for i in range(20):
+                        tg.start_soon(one, i)
+            for i in range(20):
+                assert results[i]["stdout"] == f"out-{i}\n", results[i]
+                assert results[i]["stderr"] == f"err-{i}\n", results[i]
+                assert results[i]["exit_code"] == i % 5
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_destroyed_session_and_unknown_argument_get_clear_errors(demo_server, transport):
+    async with open_session(demo_server, transport) as session:
+        created = await call_ok(session, "create_kasm_session", {"image_name": "Terminal"})
+        kasm_id = created["kasm_id"]
+        await call_ok(session, "destroy_kasm_session", {"kasm_id": kasm_id})
+        for tool, extra in [
+            ("get_session_status", {}),
+            ("execute_kasm_command", {"command": "true"}),
+            ("read_kasm_file", {"file_path": "/home/kasm-user/x"}),
+            ("write_kasm_file", {"file_path": "/home/kasm-user/x", "content": "x"}),
+            ("list_kasm_files", {"path": "/home/kasm-user"}),
+            ("get_session_screenshot", {}),
+            ("destroy_kasm_session", {}),
+        ]:
+            message = await call_err(session, tool, {"kasm_id": kasm_id, **extra})
+            assert kasm_id in message and "does not exist" in message, (tool, message)
+
+        message = await call_err(
+            session, "execute_kasm_command", {"kasm_id": kasm_id, "command": "true", "cwd": "/tmp"}
+        )
+        assert "cwd" in message and "working_dir" in message, message
