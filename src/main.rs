@@ -48,7 +48,11 @@ enum Command {
 
 #[derive(clap::Args)]
 struct DemoArgs {
-    /// Port on 127.0.0.1 (0 picks a free port; the banner shows it).
+    /// Address to listen on. Keep loopback unless inside a container; any other address
+    /// requires a token (no --no-auth).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    host: String,
+    /// Port (0 picks a free port; the banner shows it).
     #[arg(long, value_name = "PORT", default_value_t = 8080)]
     port: u16,
     /// Bearer token to accept (random when absent).
@@ -60,6 +64,9 @@ struct DemoArgs {
     /// How long a new simulated session stays "starting", in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     start_delay_ms: u64,
+    /// The simulated Kasm's per-user session limit (real Kasm defaults to 2).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    max_sessions_per_user: usize,
 }
 
 #[derive(clap::Args)]
@@ -248,10 +255,12 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
 fn demo(args: DemoArgs) -> ExitCode {
     init_logging("warn");
     let options = kasm_mcp::launch::DemoOptions {
+        host: args.host,
         port: args.port,
         token: args.token,
         no_auth: args.no_auth,
         start_delay: std::time::Duration::from_millis(args.start_delay_ms),
+        max_sessions_per_user: args.max_sessions_per_user,
     };
     run_async("demo", async move {
         let mut stdout = std::io::stdout();

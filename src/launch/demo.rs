@@ -19,7 +19,10 @@ use super::serve::LaunchError;
 /// `demo` options.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// Port for the MCP server on 127.0.0.1 (0 = any free port).
+    /// Address to listen on: loopback by default; anything else requires a token (the
+    /// configuration refuses `--no-auth` off loopback).
+    pub host: String,
+    /// Port for the MCP server (0 = any free port).
     pub port: u16,
     /// Bearer token to accept; random when None.
     pub token: Option<String>,
@@ -27,15 +30,19 @@ pub struct DemoOptions {
     pub no_auth: bool,
     /// How long simulated sessions stay `starting`.
     pub start_delay: Duration,
+    /// The simulated Kasm's per-user session limit.
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
+            host: "127.0.0.1".into(),
             port: 8080,
             token: None,
             no_auth: false,
             start_delay: Duration::from_millis(1000),
+            max_sessions_per_user: 3,
         }
     }
 }
@@ -43,7 +50,7 @@ impl Default for DemoOptions {
 /// The configuration the demo server runs with.
 fn demo_config(sim: &Simulator, options: &DemoOptions, token: Option<&str>) -> Config {
     let mut config = Config::default();
-    config.server.host = "127.0.0.1".into();
+    config.server.host = options.host.clone();
     config.server.port = options.port;
     config.kasm.api_url = Some(sim.base_url());
     config.kasm.api_key = Some(sim.api_key().to_owned().into());
@@ -75,6 +82,7 @@ pub async fn run_demo(
 ) -> Result<(), LaunchError> {
     let sim = Simulator::start(SimulatorConfig {
         start_delay: options.start_delay,
+        max_kasms_per_user: options.max_sessions_per_user,
         ..SimulatorConfig::default()
     })
     .await
@@ -90,7 +98,7 @@ pub async fn run_demo(
         .map_err(|e| LaunchError::Other(e.to_string()))?;
     let kasm =
         KasmClient::from_config(&config.kasm).map_err(|e| LaunchError::Kasm(e.to_string()))?;
-    let addr = format!("127.0.0.1:{}", options.port);
+    let addr = format!("{}:{}", options.host, options.port);
     let assembled = assemble(
         config,
         Arc::new(kasm),

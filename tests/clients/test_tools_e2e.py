@@ -2,8 +2,8 @@
 over /mcp and /sse. Commands really run in the simulator's session sandboxes and their output
 comes back through the relay.
 
-The demo's simulated Kasm allows 2 sessions per user (Kasm's default), so every test destroys
-the sessions it creates; the 3-session concurrency case lives in tests/it/tools.rs.
+The demo's simulated Kasm allows 3 sessions per user (`demo --max-sessions-per-user`), so
+every test destroys the sessions it creates.
 """
 
 from __future__ import annotations
@@ -134,21 +134,30 @@ async def test_binary_round_trip_awkward_paths_and_exact_command_text(demo_serve
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_twenty_concurrent_commands_each_get_their_own_output(demo_server, transport):
     async with open_session(demo_server, transport) as session:
-        async with kasm_session(session) as first, kasm_session(session) as second:
-            ids = [first, second]
+        async with (
+            kasm_session(session) as first,
+            kasm_session(session) as second,
+            kasm_session(session) as third,
+        ):
+            ids = [first, second, third]
             results: dict[int, dict] = {}
 
             async def one(i: int) -> None:
                 results[i] = await run(
-                    session, ids[i % 2], f"sleep 0.$(( {i} % 4 )); echo out-{i}; echo err-{i} >&2; exit {i % 5}"
+                    session,
+                    ids[i % 3],
+                    f"sleep 0.$(( {i} % 4 )); echo out-{i} $(cat ~/.whoami); echo err-{i} >&2; exit {i % 5}",
                 )
+
+            for n, kasm_id in enumerate(ids):
+                await run(session, kasm_id, f"echo session-{n} > ~/.whoami")
 
             with anyio.fail_after(60):
                 async with anyio.create_task_group() as tg:
                     for i in range(20):
                         tg.start_soon(one, i)
             for i in range(20):
-                assert results[i]["stdout"] == f"out-{i}\n", results[i]
+                assert results[i]["stdout"] == f"out-{i} session-{i % 3}\n", results[i]
                 assert results[i]["stderr"] == f"err-{i}\n", results[i]
                 assert results[i]["exit_code"] == i % 5
 
@@ -175,3 +184,35 @@ async def test_destroyed_session_and_unknown_argument_get_clear_errors(demo_serv
             session, "execute_kasm_command", {"kasm_id": kasm_id, "command": "true", "cwd": "/tmp"}
         )
         assert "cwd" in message and "working_dir" in message, message
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident set size (VmHWM), in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_huge_output_keeps_server_memory_bounded(demo_server, transport):
+    """50 MB of stdout at the largest allowed cap: the result is capped and the server's peak
+    memory grows by far less than the output (it never buffers what the cap drops)."""
+    async with open_session(demo_server, transport) as session:
+        async with kasm_session(session) as kasm_id:
+            before = peak_rss_kib(demo_server.process.pid)
+            for _ in range(3):
+                r = await run(
+                    session,
+                    kasm_id,
+                    "head -c 52428800 /dev/zero | tr '\\0' y; head -c 52428800 /dev/zero | tr '\\0' z >&2",
+                    max_output_bytes=1048576,
+                    timeout_s=120,
+                )
+                assert r["truncated"] is True, r
+                assert r["stdout"] == "y" * 1048576
+                assert r["stderr"] == "z" * 1048576
+            grown_mib = (peak_rss_kib(demo_server.process.pid) - before) / 1024
+            print(f"peak RSS of kasm-mcp demo grew by {grown_mib:.1f} MiB over 3 x 100 MB of output")
+            assert grown_mib < 32, f"peak RSS grew by {grown_mib:.1f} MiB for 3 x 100 MB of output"
