@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::permissions::{self, names};
-use super::{KasmError, KasmResult, Session, SessionStatus};
+use super::{ConnectUrl, KasmError, KasmResult, Session, SessionStatus};
 
 /// How many characters of an unexpected body an error quotes.
 const SNIPPET_CHARS: usize = 120;
@@ -356,7 +356,7 @@ pub fn session_status(
             };
             Ok(SessionStatus::Running {
                 session: Box::new(session),
-                kasm_url: text_field(value, "kasm_url"),
+                kasm_url: text_field(value, "kasm_url").map(ConnectUrl::from),
             })
         }
         Phase::Inactive => Ok(SessionStatus::Inactive { status }),

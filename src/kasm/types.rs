@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -37,11 +37,48 @@ pub struct RequestKasmResponse {
     /// Logs in as the whole user: never shown to a model or written to a log.
     #[serde(default)]
     pub session_token: Option<SecretString>,
-    /// Relative (`/#/connect/kasm/…`): append it to the Kasm base URL.
+    /// Relative (`/#/connect/kasm/…`): append it to the Kasm base URL. Carries a login token.
     #[serde(default)]
-    pub kasm_url: Option<String>,
+    pub kasm_url: Option<ConnectUrl>,
     #[serde(default)]
     pub share_id: Option<String>,
+}
+
+/// Kasm's relative connect URL (`/#/connect/kasm/<kasm_id>/<user_id>/<session_token>` or
+/// `/#/connect/join/…`). It embeds a session login token — whoever opens it controls the
+/// desktop as that user — so `Debug` redacts it and the text is reachable only through
+/// [`ConnectUrl::expose`], used where a URL is handed to an authorised caller.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectUrl(SecretString);
+
+impl ConnectUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        ConnectUrl(SecretString::from(url.into()))
+    }
+
+    /// The URL with its token: only for building the URL shown to an authorised caller.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<String> for ConnectUrl {
+    fn from(url: String) -> Self {
+        ConnectUrl::new(url)
+    }
+}
+
+impl std::fmt::Debug for ConnectUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectUrl([REDACTED])")
+    }
+}
+
+impl PartialEq for ConnectUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
 }
 
 /// The image summary nested in session records.
@@ -94,7 +131,7 @@ pub enum SessionStatus {
     /// `running`, with the session record and a fresh relative connect URL.
     Running {
         session: Box<Session>,
-        kasm_url: Option<String>,
+        kasm_url: Option<ConnectUrl>,
     },
     /// requested / provisioning / assigned / starting (both the 1.15 error-only shape and the
     /// 1.19 `kasm`-object shape) and pausing / stopping: poll again.
@@ -256,8 +293,9 @@ pub struct UserUpdate {
 pub struct JoinKasmResponse {
     #[serde(default)]
     pub kasm: Option<Value>,
+    /// Relative join URL; carries a login token of the joining user.
     #[serde(default)]
-    pub kasm_url: Option<String>,
+    pub kasm_url: Option<ConnectUrl>,
     #[serde(default)]
     pub user_id: Option<String>,
     #[serde(default)]
@@ -296,5 +334,48 @@ pub(crate) fn expose_opt_secret<S: serde::Serializer>(
     match value {
         Some(secret) => serializer.serialize_some(secret.expose_secret()),
         None => serializer.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const URL: &str = "/#/connect/kasm/8f6c1d2e/4bbb6998/tok-5d6e7f80-secret";
+
+    #[test]
+    fn connect_urls_deserialize_from_kasm_json_and_never_print_their_token() {
+        let created: RequestKasmResponse =
+            serde_json::from_value(json!({"kasm_id": "k", "kasm_url": URL})).unwrap();
+        assert_eq!(created.kasm_url.as_ref().map(ConnectUrl::expose), Some(URL));
+        assert!(
+            !format!("{created:?}").contains("tok-5d6e7f80"),
+            "{created:?}"
+        );
+
+        let joined: JoinKasmResponse = serde_json::from_value(json!({"kasm_url": URL})).unwrap();
+        assert_eq!(joined.kasm_url.as_ref().map(ConnectUrl::expose), Some(URL));
+        assert!(
+            !format!("{joined:?}").contains("tok-5d6e7f80"),
+            "{joined:?}"
+        );
+
+        let running = SessionStatus::Running {
+            session: Box::default(),
+            kasm_url: Some(ConnectUrl::from(URL.to_string())),
+        };
+        let printed = format!("{running:?}");
+        assert!(
+            !printed.contains("tok-5d6e7f80") && printed.contains("REDACTED"),
+            "{printed}"
+        );
+        assert_eq!(
+            running,
+            SessionStatus::Running {
+                session: Box::default(),
+                kasm_url: Some(ConnectUrl::new(URL)),
+            }
+        );
     }
 }

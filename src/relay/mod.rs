@@ -167,6 +167,15 @@ impl Relay {
         self.tickets.lock().map(|t| t.len()).unwrap_or(0)
     }
 
+    /// How long a pending ticket has left, and whom it is bound to (`None` once it is used,
+    /// dropped or expired).
+    pub fn lifetime(&self, ticket: &str) -> Option<(TicketBinding, Duration)> {
+        let tickets = self.tickets.lock().ok()?;
+        let entry = tickets.get(ticket)?;
+        let left = entry.deadline.checked_duration_since(Instant::now())?;
+        Some((entry.binding.clone(), left))
+    }
+
     /// Create a ticket the container will POST at most `max_bytes` to.
     pub fn expect_upload(
         self: &Arc<Self>,
@@ -195,7 +204,7 @@ impl Relay {
     ) -> Result<DownloadTicket, RelayError> {
         let (id, url) = self.insert(binding, ttl, Slot::Download { bytes })?;
         Ok(DownloadTicket {
-            _guard: TicketGuard {
+            guard: TicketGuard {
                 relay: self.clone(),
                 id,
             },
@@ -336,7 +345,7 @@ impl UploadTicket {
 
 /// A ticket the container GETs its bytes from.
 pub struct DownloadTicket {
-    _guard: TicketGuard,
+    guard: TicketGuard,
     url: String,
 }
 
@@ -349,6 +358,11 @@ impl fmt::Debug for DownloadTicket {
 impl DownloadTicket {
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The ticket id.
+    pub fn id(&self) -> &str {
+        &self.guard.id
     }
 }
 
@@ -378,6 +392,12 @@ mod tests {
             .expect_upload(binding(Purpose::ExecResult), 10, Duration::from_secs(5))
             .unwrap();
         assert_eq!(t.id().len(), 43);
+        let (bound, left) = relay.lifetime(t.id()).unwrap();
+        assert_eq!(bound, binding(Purpose::ExecResult));
+        assert!(
+            left <= Duration::from_secs(5) && left > Duration::from_secs(4),
+            "{left:?}"
+        );
         assert_eq!(t.url(), format!("http://127.0.0.1:9/relay/{}", t.id()));
         assert!(relay.take_download(t.id()).is_none(), "wrong method");
         let sink = relay.begin_upload(t.id()).unwrap();
@@ -406,6 +426,8 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let id = d.url().rsplit('/').next().unwrap().to_string();
+        assert_eq!(d.id(), id);
+        assert!(relay.lifetime(&id).is_none(), "expired");
         assert!(relay.take_download(&id).is_none(), "expired");
     }
 

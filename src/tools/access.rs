@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::ToolDeps;
 use super::support::ToolError;
-use crate::kasm::{KasmError, Session, normalize_id};
+use crate::kasm::{ConnectUrl, KasmError, Session, normalize_id};
 use crate::mcp::CallContext;
 use crate::policy::Role;
 
@@ -128,8 +128,10 @@ pub fn require_running(session: &SessionRef) -> Result<(), ToolError> {
     )))
 }
 
-/// An absolute URL from Kasm's relative `kasm_url`.
-pub fn absolute_url(deps: &ToolDeps, relative: &str) -> String {
+/// An absolute URL from Kasm's relative `kasm_url`. The result carries the session's login
+/// token: hand it only to principals allowed to control the session ([`may_see_session_url`]).
+pub fn absolute_url(deps: &ToolDeps, url: &ConnectUrl) -> String {
+    let relative = url.expose();
     if relative.starts_with("http://") || relative.starts_with("https://") {
         return relative.to_string();
     }
@@ -140,6 +142,15 @@ pub fn absolute_url(deps: &ToolDeps, relative: &str) -> String {
         format!("{base}/{relative}")
     }
 }
+
+/// Whether a principal may receive a session URL: it embeds a Kasm login token that gives
+/// full interactive control of the desktop, so only roles that may change sessions get it.
+pub fn may_see_session_url(role: Role) -> bool {
+    role >= Role::Operator
+}
+
+/// Why a session URL was left out of a viewer's result.
+pub const SESSION_URL_WITHHELD: &str = "session_url is left out: it embeds a Kasm login token that gives full control of the desktop, so only operator and admin principals receive it";
 
 /// The model-facing view of a session record (no tokens, no port maps).
 pub fn session_json(session: &Session) -> Value {

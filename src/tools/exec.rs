@@ -15,7 +15,7 @@ use super::support::{
     FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, kasm_id_param, object_schema,
     output_schema, parse_args,
 };
-use super::transfer::{Job, RELAY_GRACE, run_and_wait, upload_ticket};
+use super::transfer::{RELAY_GRACE, RoundTrip, round_trip};
 use crate::mcp::{CallContext, Tool, ToolOutput};
 use crate::policy::Role;
 use crate::policy::paths::normalize_absolute;
@@ -51,7 +51,7 @@ fn input_schema(policy: &crate::config::PolicyConfig) -> Value {
             },
             "user": {
                 "type": "string",
-                "description": "Container user to run as (e.g. \"root\" or \"1000\"); default: the image's user (kasm-user)."
+                "description": user_description(policy)
             },
             "timeout_s": {
                 "type": "integer",
@@ -71,6 +71,18 @@ fn input_schema(policy: &crate::config::PolicyConfig) -> Value {
             }
         }),
         &["kasm_id", "command"],
+    )
+}
+
+/// The `user` parameter's description: which users the server's policy allows.
+fn user_description(policy: &crate::config::PolicyConfig) -> String {
+    let allowed = if policy.allowed_exec_users.is_empty() {
+        "none: omit it".to_string()
+    } else {
+        policy.allowed_exec_users.join(", ")
+    };
+    format!(
+        "Container user to run as instead of the image's own user (kasm-user), e.g. \"root\" or \"1000\". A user such as root gets full control of the container, so only users the server's policy.allowed_exec_users lists are accepted (here: {allowed}); default: the image's user."
     )
 }
 
@@ -101,7 +113,7 @@ fn spec(policy: &crate::config::PolicyConfig) -> crate::mcp::ToolSpec {
     SpecBuilder {
         name: NAME,
         title: "Run a command in a session",
-        description: "Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` is given, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call blocks until the command ends (progress notifications are sent while waiting). Not-UTF-8 output is also returned as base64. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).",
+        description: "Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` names one the server's policy.allowed_exec_users allows, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call blocks until the command ends (progress notifications are sent while waiting). Not-UTF-8 output is also returned as base64. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).",
         input: input_schema(policy),
         output: Some(result_schema()),
         annotations: hints(false, true, false, true),
@@ -195,6 +207,16 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
                 "user {user:?} is not a valid container user name or uid"
             )));
         }
+        if !policy.allowed_exec_users.iter().any(|u| u == user) {
+            let allowed = if policy.allowed_exec_users.is_empty() {
+                "none, so commands run only as the image's own user".to_string()
+            } else {
+                policy.allowed_exec_users.join(", ")
+            };
+            return Err(ToolError::new(format!(
+                "running commands as user {user:?} is not allowed on this server: the server's policy.allowed_exec_users lists the users execute_kasm_command may run as (now: {allowed}). Omit `user` to run as the image's own user, or ask the server's operator to add {user:?} to policy.allowed_exec_users"
+            )));
+        }
     }
     env.insert("KMCP_CMD".into(), args.command.clone());
     env.insert("KMCP_TIMEOUT".into(), timeout_s.to_string());
@@ -209,11 +231,11 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
 async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let schema = input_schema(&deps.policy);
     let args: Args = parse_args(NAME, &schema, args)?;
-    let mut plan = plan(&deps, &args)?;
+    let plan = plan(&deps, &args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
     require_running(&session)?;
 
-    let Some(relay) = deps.relay.clone() else {
+    if deps.relay.is_none() {
         let config = exec_config(Script::Dispatch, plan.env, args.user.clone());
         deps.kasm
             .exec_command_kasm(&session.kasm_id, session.owner(), &config)
@@ -224,28 +246,19 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
             "output_available": false,
             "note": "The command was handed to Kasm, which never returns output, exit codes or completion. This server has no relay configured: set MCP_RELAY_URL to a URL at which session containers can reach this server to get real stdout, stderr and exit codes.",
         })));
-    };
-    let wait = Duration::from_secs(plan.timeout_s) + RELAY_GRACE;
-    let mut ticket = upload_ticket(
-        &relay,
-        &ctx,
-        &session,
-        Purpose::ExecResult,
-        2 * (plan.max_output + 1) + 256,
-        wait,
-    )?;
-    plan.env.insert("KMCP_URL".into(), ticket.url().to_string());
+    }
     let started = std::time::Instant::now();
-    let frame = run_and_wait(
+    let frame = round_trip(
         &deps,
         &ctx,
         &session,
-        &mut ticket,
-        Job {
+        RoundTrip {
             script: Script::Exec,
+            purpose: Purpose::ExecResult,
+            cap: 2 * (plan.max_output + 1) + 256,
             env: plan.env,
             user: args.user.clone(),
-            wait,
+            wait: Duration::from_secs(plan.timeout_s) + RELAY_GRACE,
             what: "the command",
         },
     )

@@ -19,14 +19,14 @@ use super::support::{
     FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, kasm_id_param, object_schema,
     output_schema, parse_args,
 };
-use super::transfer::{Job, container_error, relay, run_and_wait, upload_ticket};
+use super::transfer::{RoundTrip, container_error, download_ticket, relay, round_trip};
 use crate::config::PolicyConfig;
 use crate::mcp::{CallContext, Tool, ToolOutput, ToolSpec};
 use crate::policy::Role;
 use crate::policy::paths::check_path;
+use crate::relay::Purpose;
 use crate::relay::frame::{parse_list, parse_read, parse_write};
 use crate::relay::wrapper::Script;
-use crate::relay::{Purpose, TicketBinding};
 
 /// How long a file transfer may take inside the session.
 const TRANSFER_WAIT: Duration = Duration::from_secs(120);
@@ -37,7 +37,7 @@ const MAX_ENTRIES: usize = 10_000;
 pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
     vec![
         FnTool::shared(read_spec(&deps.policy), deps, handler!(read)),
-        FnTool::shared(write_spec(&deps.policy), deps, handler!(write)),
+        FnTool::shared(write_spec(deps), deps, handler!(write)),
         FnTool::shared(list_spec(&deps.policy), deps, handler!(list)),
     ]
 }
@@ -58,12 +58,11 @@ fn checked_path(policy: &PolicyConfig, raw: &str) -> Result<String, ToolError> {
     check_path(raw, &policy.allowed_roots).map_err(|e| ToolError::new(e.to_string()))
 }
 
-/// The common environment of the file wrappers.
-fn file_env(policy: &PolicyConfig, path: &str, url: &str) -> BTreeMap<String, String> {
+/// The common environment of the file wrappers (the relay URL is added by `round_trip`).
+fn file_env(policy: &PolicyConfig, path: &str) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     env.insert("KMCP_PATH".into(), path.to_string());
     env.insert("KMCP_ROOTS".into(), policy.allowed_roots.join("\n"));
-    env.insert("KMCP_URL".into(), url.to_string());
     env
 }
 
@@ -155,25 +154,18 @@ pub(super) async fn read(
     if !["auto", "utf-8", "base64"].contains(&encoding) {
         return Err(ToolError::new("encoding must be auto, utf-8 or base64"));
     }
-    let relay = relay(&deps, READ)?.clone();
+    relay(&deps, READ)?;
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
-    let mut ticket = upload_ticket(
-        &relay,
-        &ctx,
-        &session,
-        Purpose::FileUpload,
-        max + 256,
-        TRANSFER_WAIT,
-    )?;
-    let mut env = file_env(policy, &path, ticket.url());
+    let mut env = file_env(policy, &path);
     env.insert("KMCP_MAX".into(), max.to_string());
-    let frame = run_and_wait(
+    let frame = round_trip(
         &deps,
         &ctx,
         &session,
-        &mut ticket,
-        Job {
+        RoundTrip {
             script: Script::Read,
+            purpose: Purpose::FileUpload,
+            cap: max + 256,
             env,
             user: None,
             wait: TRANSFER_WAIT,
@@ -212,14 +204,39 @@ pub(super) async fn read(
 
 const WRITE: &str = "write_kasm_file";
 
-fn write_input(policy: &PolicyConfig) -> Value {
+/// Room in a request body for everything around the base64 content (JSON-RPC envelope,
+/// the other arguments, escaping of the path).
+const REQUEST_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// The largest content one `write_kasm_file` call can carry: it arrives base64-encoded (4
+/// bytes per 3) inside one MCP request body, which `server.max_body_bytes` caps, and it is
+/// also capped by `policy.max_file_bytes`.
+pub fn max_write_bytes(policy: &PolicyConfig, max_request_bytes: usize) -> usize {
+    let fits_in_request = max_request_bytes
+        .saturating_sub(REQUEST_OVERHEAD_BYTES)
+        .saturating_mul(3)
+        / 4;
+    policy.max_file_bytes.min(fits_in_request)
+}
+
+/// Which setting makes [`max_write_bytes`] what it is, phrased for the model and operator.
+fn write_limit_reason(policy: &PolicyConfig, max_request_bytes: usize) -> String {
+    format!(
+        "the smaller of policy.max_file_bytes ({}) and what fits base64-encoded in one request of at most server.max_body_bytes ({max_request_bytes}, less {} KiB for the rest of the request, times 3/4)",
+        policy.max_file_bytes,
+        REQUEST_OVERHEAD_BYTES / 1024,
+    )
+}
+
+fn write_input(deps: &ToolDeps) -> Value {
+    let policy = &deps.policy;
     object_schema(
         json!({
             "kasm_id": kasm_id_param(),
             "file_path": path_param(policy, "file to write"),
             "content": {
                 "type": "string",
-                "description": "The new file content: text, or base64 when encoding is base64 (for binary files)."
+                "description": format!("The new file content: text, or base64 when encoding is base64 (for binary files). At most {} bytes once decoded (larger content is refused: write it in parts).", max_write_bytes(policy, deps.max_request_bytes))
             },
             "encoding": {
                 "type": "string",
@@ -240,12 +257,12 @@ fn write_input(policy: &PolicyConfig) -> Value {
     )
 }
 
-fn write_spec(policy: &PolicyConfig) -> ToolSpec {
-    SpecBuilder {
+fn write_spec(deps: &ToolDeps) -> ToolSpec {
+    let mut spec = SpecBuilder {
         name: WRITE,
         title: "Write a file in a session",
         description: "Create or replace a file inside a running Kasm session, atomically (written to a temporary file in the same directory, then renamed), and report its size and SHA-256 as verified in the session. Use it to put scripts, configuration or data into the session; binary content goes as base64. The path must be inside the server's allowed roots. Overwrites an existing file. Costs one Kasm exec call and one download of the content through the relay.",
-        input: write_input(policy),
+        input: write_input(deps),
         output: Some(output_schema(
             json!({
                 "kasm_id": {"type": "string"},
@@ -259,7 +276,14 @@ fn write_spec(policy: &PolicyConfig) -> ToolSpec {
         annotations: hints(false, true, true, false),
         min_role: Role::Operator,
     }
-    .build()
+    .build();
+    spec.description = format!(
+        "{} Content is limited to {} bytes per call: {}.",
+        spec.description,
+        max_write_bytes(&deps.policy, deps.max_request_bytes),
+        write_limit_reason(&deps.policy, deps.max_request_bytes),
+    );
+    spec
 }
 
 #[derive(Deserialize)]
@@ -281,7 +305,7 @@ fn valid_mode(mode: &str) -> bool {
 }
 
 async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: WriteArgs = parse_args(WRITE, &write_input(&deps.policy), args)?;
+    let args: WriteArgs = parse_args(WRITE, &write_input(&deps), args)?;
     let policy = &deps.policy;
     let path = checked_path(policy, &args.file_path)?;
     if path == "/"
@@ -303,11 +327,12 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
         ),
         _ => return Err(ToolError::new("encoding must be utf-8 or base64")),
     };
-    if bytes.len() > policy.max_file_bytes {
+    let limit = max_write_bytes(policy, deps.max_request_bytes);
+    if bytes.len() > limit {
         return Err(ToolError::new(format!(
-            "content is {} bytes, more than the {} allowed (policy.max_file_bytes)",
+            "content is {} bytes, more than the {limit} this server accepts in one write: {}. Write the file in parts (then join them with execute_kasm_command, e.g. cat part1 part2 > file)",
             bytes.len(),
-            policy.max_file_bytes
+            write_limit_reason(policy, deps.max_request_bytes),
         )));
     }
     if let Some(mode) = args.mode.as_deref().filter(|m| !valid_mode(m)) {
@@ -319,24 +344,8 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
     let size = bytes.len();
     let sha = sha256_hex(&bytes);
-    let download = relay.offer_download(
-        TicketBinding {
-            principal: ctx.principal.name.clone(),
-            kasm_id: session.kasm_id.clone(),
-            purpose: Purpose::FileDownload,
-        },
-        bytes,
-        TRANSFER_WAIT + Duration::from_secs(20),
-    )?;
-    let mut ticket = upload_ticket(
-        &relay,
-        &ctx,
-        &session,
-        Purpose::WriteStatus,
-        1024,
-        TRANSFER_WAIT,
-    )?;
-    let mut env = file_env(policy, &path, ticket.url());
+    let download = download_ticket(&relay, &ctx, &session, bytes, TRANSFER_WAIT)?;
+    let mut env = file_env(policy, &path);
     env.insert("KMCP_GET_URL".into(), download.url().to_string());
     env.insert("KMCP_SIZE".into(), size.to_string());
     env.insert(
@@ -351,13 +360,14 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     if let Some(mode) = &args.mode {
         env.insert("KMCP_MODE".into(), mode.clone());
     }
-    let frame = run_and_wait(
+    let frame = round_trip(
         &deps,
         &ctx,
         &session,
-        &mut ticket,
-        Job {
+        RoundTrip {
             script: Script::Write,
+            purpose: Purpose::WriteStatus,
+            cap: 1024,
             env,
             user: None,
             wait: TRANSFER_WAIT,
@@ -452,25 +462,18 @@ async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -
             "max_entries must be between 1 and {MAX_ENTRIES}"
         )));
     }
-    let relay = relay(&deps, LIST)?.clone();
+    relay(&deps, LIST)?;
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
-    let mut ticket = upload_ticket(
-        &relay,
-        &ctx,
-        &session,
-        Purpose::Listing,
-        max * 4200 + 256,
-        TRANSFER_WAIT,
-    )?;
-    let mut env = file_env(policy, &path, ticket.url());
+    let mut env = file_env(policy, &path);
     env.insert("KMCP_MAX".into(), max.to_string());
-    let frame = run_and_wait(
+    let frame = round_trip(
         &deps,
         &ctx,
         &session,
-        &mut ticket,
-        Job {
+        RoundTrip {
             script: Script::List,
+            purpose: Purpose::Listing,
+            cap: max * 4200 + 256,
             env,
             user: None,
             wait: TRANSFER_WAIT,
@@ -494,6 +497,27 @@ async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_write_limit_is_what_fits_base64_in_one_request_body() {
+        let policy = PolicyConfig::default();
+        // The defaults: a 4 MiB body carries (4 MiB - 64 KiB) * 3 / 4 decoded bytes.
+        assert_eq!(
+            max_write_bytes(&policy, 4 * 1024 * 1024),
+            (4 * 1024 * 1024 - 64 * 1024) * 3 / 4
+        );
+        // A large body leaves policy.max_file_bytes as the limit.
+        assert_eq!(
+            max_write_bytes(&policy, 64 * 1024 * 1024),
+            policy.max_file_bytes
+        );
+        // Smaller than the overhead: nothing fits.
+        assert_eq!(max_write_bytes(&policy, 1000), 0);
+        // Whatever fits by the rule, base64 plus the overhead stays within the body limit.
+        let body = 4 * 1024 * 1024;
+        let limit = max_write_bytes(&policy, body);
+        assert!(limit.div_ceil(3) * 4 + REQUEST_OVERHEAD_BYTES <= body + 4);
+    }
 
     #[test]
     fn modes() {

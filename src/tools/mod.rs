@@ -41,6 +41,9 @@ pub struct ToolDeps {
     pub default_user_id: Option<String>,
     /// Longest wait for a new session to reach `running`.
     pub session_start_timeout: Duration,
+    /// Largest MCP request body the server accepts (`server.max_body_bytes`): file content
+    /// written by `write_kasm_file` travels base64 inside it, which caps the write size.
+    pub max_request_bytes: usize,
 }
 
 impl std::fmt::Debug for ToolDeps {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for ToolDeps {
             .field("kasm_base_url", &self.kasm_base_url)
             .field("default_user_id", &self.default_user_id)
             .field("session_start_timeout", &self.session_start_timeout)
+            .field("max_request_bytes", &self.max_request_bytes)
             .finish_non_exhaustive()
     }
 }

@@ -5,11 +5,13 @@
 //! - `kasm://sessions` — the caller's sessions (JSON);
 //! - `kasm://sessions/{kasm_id}` — one session's status (JSON);
 //! - `kasm://sessions/{kasm_id}/files/{+path}` — a file inside a session (text or blob),
-//!   read through the relay exactly like `read_kasm_file`.
+//!   read through the relay exactly like `read_kasm_file`, and audited like a tool call
+//!   (tool `resources/read`).
 //!
 //! Completions offer image names for `image_name` and the caller's session ids for `kasm_id`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
@@ -19,6 +21,7 @@ use super::ToolDeps;
 use super::access::{acting_user, find_session, session_json};
 use super::sessions::status_json;
 use super::workspaces::{image_json, resolve_image};
+use crate::audit::{Decision, Outcome, ToolCallRecord, audit_digest, record_tool_call};
 use crate::mcp::completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
 use crate::mcp::resources::{
     ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
@@ -29,6 +32,8 @@ use crate::policy::Principal;
 const WORKSPACES: &str = "kasm://workspaces";
 const SESSIONS: &str = "kasm://sessions";
 const JSON: &str = "application/json";
+/// The `tool` named in the audit event of a resource read that runs in a session.
+const AUDITED_AS: &str = "resources/read";
 
 /// Resources and completions over the same dependencies as the tools.
 pub struct KasmResources {
@@ -114,9 +119,22 @@ impl KasmResources {
         let mut args = Map::new();
         args.insert("kasm_id".into(), json!(kasm_id));
         args.insert("file_path".into(), json!(path));
-        let out = super::files::read(self.deps.clone(), context(principal), args)
-            .await
-            .map_err(|e| failed(e.0))?;
+        let arguments_sha256 = audit_digest(&args);
+        let started = Instant::now();
+        let read = super::files::read(self.deps.clone(), context(principal), args).await;
+        record_tool_call(&ToolCallRecord {
+            principal: &principal.name,
+            tool: AUDITED_AS,
+            arguments_sha256,
+            decision: Decision::Allow,
+            outcome: if read.is_ok() {
+                Outcome::Ok
+            } else {
+                Outcome::Error
+            },
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+        let out = read.map_err(|e| failed(e.0))?;
         let file = out
             .structured
             .ok_or_else(|| failed("the file read returned no content"))?;
@@ -193,7 +211,7 @@ impl ResourceProvider for KasmResources {
                 uri_template: format!("{SESSIONS}/{{kasm_id}}"),
                 name: "session-status".into(),
                 title: Some("A session's status".into()),
-                description: Some("Status, image, owner and dates of one session (as get_session_status).".into()),
+                description: Some("Status, image, owner and dates of one session (as get_session_status; the session URL, a login credential, only for operator and admin principals).".into()),
                 mime_type: Some(JSON.into()),
             },
             ResourceTemplateInfo {
@@ -240,7 +258,7 @@ impl ResourceProvider for KasmResources {
                 let session = find_session(&self.deps, &ctx, kasm_id)
                     .await
                     .map_err(|e| ResourceError::NotFound(e.0))?;
-                let status = status_json(&self.deps, &session)
+                let status = status_json(&self.deps, &session, principal.role)
                     .await
                     .map_err(|e| failed(e.0))?;
                 Ok(json_contents(uri, &status))

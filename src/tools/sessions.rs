@@ -10,15 +10,17 @@ use serde_json::{Map, Value, json};
 
 use super::ToolDeps;
 use super::access::{
-    SessionRef, absolute_url, acting_user, find_session, require_running, session_json,
-    session_schema,
+    SESSION_URL_WITHHELD, SessionRef, absolute_url, acting_user, find_session, may_see_session_url,
+    require_running, session_json, session_schema,
 };
 use super::support::{
-    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, kasm_id_param, object_schema,
-    output_schema, parse_args,
+    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, kasm_id_param, no_args, no_input,
+    object_schema, output_schema, parse_args,
 };
 use super::workspaces::resolve_image;
-use crate::kasm::{KasmError, RequestKasm, SessionStatus, normalize_id};
+use crate::kasm::{
+    ConnectUrl, KasmApi, KasmError, KasmResult, RequestKasm, SessionStatus, normalize_id,
+};
 use crate::mcp::{CallContext, Content, Tool, ToolOutput, ToolSpec};
 use crate::policy::Role;
 
@@ -111,7 +113,7 @@ fn create_spec(deps: &ToolDeps) -> ToolSpec {
     SpecBuilder {
         name: CREATE,
         title: "Start a workspace session",
-        description: "Start a new Kasm session (a container desktop or app) from a workspace image and, by default, wait until it is running. Give the image by friendly name, Docker name or image_id (get_available_workspaces lists them). Returns the kasm_id that every other session tool takes, the status, and the session URL a human can open. Starting takes from seconds to a few minutes (progress notifications are sent while waiting; the wait honours cancellation and timeout_s) and uses one of the user's session slots until destroy_kasm_session.",
+        description: "Start a new Kasm session (a container desktop or app) from a workspace image and, by default, wait until it is running. Give the image by friendly name, Docker name or image_id (get_available_workspaces lists them). Returns the kasm_id that every other session tool takes, the status, and the session URL a human can open. The session URL is a login credential: it embeds a Kasm session token, and whoever opens it controls the desktop as the session's owner, so do not paste it into shared places. Starting takes from seconds to a few minutes (progress notifications are sent while waiting; the wait honours cancellation and timeout_s) and uses one of the user's session slots until destroy_kasm_session.",
         input: create_input(deps),
         output: Some(output_schema(
             json!({
@@ -207,7 +209,7 @@ async fn create(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>)
     let mut result = json!({
         "kasm_id": kasm_id,
         "status": created.status.clone().unwrap_or_else(|| "starting".into()),
-        "session_url": created.kasm_url.as_deref().map(|u| absolute_url(&deps, u)),
+        "session_url": created.kasm_url.as_ref().map(|u| absolute_url(&deps, u)),
         "image_id": image.image_id,
         "image_name": image.friendly_name,
         "share_id": created.share_id,
@@ -231,7 +233,7 @@ async fn create(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>)
     Ok(ToolOutput::structured(result))
 }
 
-/// Poll until running; returns (status, fresh relative kasm_url).
+/// Poll until running; returns (status, fresh relative connect URL).
 async fn wait_until_running(
     deps: &ToolDeps,
     ctx: &CallContext,
@@ -239,7 +241,7 @@ async fn wait_until_running(
     user: &str,
     timeout_s: u64,
     started: Instant,
-) -> Result<(String, Option<String>), ToolError> {
+) -> Result<(String, Option<ConnectUrl>), ToolError> {
     let deadline = started + Duration::from_secs(timeout_s);
     let total = timeout_s as f64;
     let mut delay = Duration::from_millis(250);
@@ -290,9 +292,73 @@ async fn wait_until_running(
 
 // ---- destroy / pause / resume / keepalive --------------------------------------------------
 
+/// The lifecycle tools that are one Kasm call on a session and a fixed answer.
+#[derive(Clone, Copy)]
+enum Lifecycle {
+    Destroy,
+    Pause,
+    Resume,
+}
+
+impl Lifecycle {
+    fn tool(self) -> &'static str {
+        match self {
+            Lifecycle::Destroy => "destroy_kasm_session",
+            Lifecycle::Pause => "pause_kasm_session",
+            Lifecycle::Resume => "resume_kasm_session",
+        }
+    }
+
+    /// The `status` and `message` of a successful call.
+    fn answer(self) -> (&'static str, &'static str) {
+        match self {
+            Lifecycle::Destroy => (
+                "destroyed",
+                "The session is being destroyed; its kasm_id can no longer be used.",
+            ),
+            Lifecycle::Pause => (
+                "paused",
+                "The session is pausing; resume_kasm_session continues it.",
+            ),
+            Lifecycle::Resume => (
+                "resuming",
+                "The session is resuming; get_session_status shows when it is running.",
+            ),
+        }
+    }
+
+    async fn call(self, kasm: &dyn KasmApi, kasm_id: &str, owner: Option<&str>) -> KasmResult<()> {
+        match self {
+            Lifecycle::Destroy => kasm.destroy_kasm(kasm_id, owner).await,
+            Lifecycle::Pause => kasm.pause_kasm(kasm_id, owner).await,
+            Lifecycle::Resume => kasm.resume_kasm(kasm_id, owner).await,
+        }
+    }
+}
+
+/// Run one lifecycle action on a session the caller may touch.
+async fn session_action(
+    deps: Arc<ToolDeps>,
+    ctx: CallContext,
+    args: Map<String, Value>,
+    action: Lifecycle,
+) -> ToolResult {
+    let args: IdArgs = parse_args(action.tool(), &id_input(), args)?;
+    let session = find_session(&deps, &ctx, &args.kasm_id).await?;
+    action
+        .call(deps.kasm.as_ref(), &session.kasm_id, session.owner())
+        .await?;
+    let (status, message) = action.answer();
+    Ok(ToolOutput::structured(json!({
+        "kasm_id": session.kasm_id,
+        "status": status,
+        "message": message,
+    })))
+}
+
 fn destroy_spec() -> ToolSpec {
     SpecBuilder {
-        name: "destroy_kasm_session",
+        name: Lifecycle::Destroy.tool(),
         title: "Destroy a session",
         description: "Destroy a Kasm session: its container and everything in it that is not in a persistent profile are deleted, and the user's session slot is freed. Use it when work in the session is finished. Irreversible; one Kasm call.",
         input: id_input(),
@@ -304,21 +370,12 @@ fn destroy_spec() -> ToolSpec {
 }
 
 async fn destroy(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: IdArgs = parse_args("destroy_kasm_session", &id_input(), args)?;
-    let session = find_session(&deps, &ctx, &args.kasm_id).await?;
-    deps.kasm
-        .destroy_kasm(&session.kasm_id, session.owner())
-        .await?;
-    Ok(ToolOutput::structured(json!({
-        "kasm_id": session.kasm_id,
-        "status": "destroyed",
-        "message": "The session is being destroyed; its kasm_id can no longer be used.",
-    })))
+    session_action(deps, ctx, args, Lifecycle::Destroy).await
 }
 
 fn pause_spec() -> ToolSpec {
     SpecBuilder {
-        name: "pause_kasm_session",
+        name: Lifecycle::Pause.tool(),
         title: "Pause a session",
         description: "Pause a running Kasm session: its processes are frozen and it stops using CPU, but memory and files are kept. Use resume_kasm_session to continue. Kasm group settings may forbid pausing unless the API key has Sessions Modify. One Kasm call.",
         input: id_input(),
@@ -330,21 +387,12 @@ fn pause_spec() -> ToolSpec {
 }
 
 async fn pause(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: IdArgs = parse_args("pause_kasm_session", &id_input(), args)?;
-    let session = find_session(&deps, &ctx, &args.kasm_id).await?;
-    deps.kasm
-        .pause_kasm(&session.kasm_id, session.owner())
-        .await?;
-    Ok(ToolOutput::structured(json!({
-        "kasm_id": session.kasm_id,
-        "status": "paused",
-        "message": "The session is pausing; resume_kasm_session continues it.",
-    })))
+    session_action(deps, ctx, args, Lifecycle::Pause).await
 }
 
 fn resume_spec() -> ToolSpec {
     SpecBuilder {
-        name: "resume_kasm_session",
+        name: Lifecycle::Resume.tool(),
         title: "Resume a session",
         description: "Resume a paused or stopped Kasm session so that commands, files and screenshots work again. The session goes through starting back to running (get_session_status shows when). One Kasm call.",
         input: id_input(),
@@ -356,16 +404,7 @@ fn resume_spec() -> ToolSpec {
 }
 
 async fn resume(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: IdArgs = parse_args("resume_kasm_session", &id_input(), args)?;
-    let session = find_session(&deps, &ctx, &args.kasm_id).await?;
-    deps.kasm
-        .resume_kasm(&session.kasm_id, session.owner())
-        .await?;
-    Ok(ToolOutput::structured(json!({
-        "kasm_id": session.kasm_id,
-        "status": "resuming",
-        "message": "The session is resuming; get_session_status shows when it is running.",
-    })))
+    session_action(deps, ctx, args, Lifecycle::Resume).await
 }
 
 fn keepalive_spec() -> ToolSpec {
@@ -403,13 +442,14 @@ fn status_spec() -> ToolSpec {
     let mut schema = session_schema();
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         props.insert("session_url".into(), nullable());
+        props.insert("note".into(), nullable());
         props.insert("message".into(), nullable());
         props.insert("progress".into(), json!({"type": ["integer", "null"]}));
     }
     SpecBuilder {
         name: "get_session_status",
         title: "Get a session's status",
-        description: "Show one session's state: status (requested, starting, running, paused, stopped…), image, owner, start/keepalive/expiration dates and a fresh session URL when running. Use it to check a session before working in it, or to follow a start. One or two cheap Kasm calls; read-only.",
+        description: "Show one session's state: status (requested, starting, running, paused, stopped…), image, owner, start/keepalive/expiration dates and, when running, a fresh session URL. The session URL is a login credential (it embeds a Kasm session token; whoever opens it controls the desktop), so it is returned only to operator and admin callers: viewers get a note instead. Use it to check a session before working in it, or to follow a start. One or two cheap Kasm calls; read-only.",
         input: id_input(),
         output: Some(schema),
         annotations: hints(true, false, true, false),
@@ -421,11 +461,18 @@ fn status_spec() -> ToolSpec {
 async fn status(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: IdArgs = parse_args("get_session_status", &id_input(), args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
-    Ok(ToolOutput::structured(status_json(&deps, &session).await?))
+    Ok(ToolOutput::structured(
+        status_json(&deps, &session, ctx.principal.role).await?,
+    ))
 }
 
-/// The status view of a session (shared with the session-status resource).
-pub async fn status_json(deps: &ToolDeps, session: &SessionRef) -> Result<Value, ToolError> {
+/// The status view of a session (shared with the session-status resource). The session URL
+/// is included only for roles that [`may_see_session_url`]; others get a `note` saying why.
+pub async fn status_json(
+    deps: &ToolDeps,
+    session: &SessionRef,
+    role: Role,
+) -> Result<Value, ToolError> {
     let mut view = session_json(&session.session);
     let (status, url, message, progress) = match deps
         .kasm
@@ -446,10 +493,14 @@ pub async fn status_json(deps: &ToolDeps, session: &SessionRef) -> Result<Value,
     };
     if let Some(obj) = view.as_object_mut() {
         obj.insert("status".into(), json!(status));
-        obj.insert(
-            "session_url".into(),
-            json!(url.as_deref().map(|u| absolute_url(deps, u))),
-        );
+        if may_see_session_url(role) {
+            obj.insert(
+                "session_url".into(),
+                json!(url.as_ref().map(|u| absolute_url(deps, u))),
+            );
+        } else {
+            obj.insert("note".into(), json!(SESSION_URL_WITHHELD));
+        }
         obj.insert("message".into(), json!(message));
         obj.insert("progress".into(), json!(progress));
     }
@@ -525,7 +576,7 @@ fn list_all_spec() -> ToolSpec {
         name: "list_all_sessions",
         title: "List all sessions (admin)",
         description: "List every session on the Kasm installation, of all users, with owner, status, image and dates. For administrators auditing usage or cleaning up. One Kasm call (needs the API key's Sessions View permission); read-only.",
-        input: object_schema(json!({}), &[]),
+        input: no_input(),
         output: Some(sessions_output()),
         annotations: hints(true, false, true, false),
         min_role: Role::Admin,
@@ -533,12 +584,8 @@ fn list_all_spec() -> ToolSpec {
     .build()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoArgs {}
-
 async fn list_all(deps: Arc<ToolDeps>, _ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let _: NoArgs = parse_args("list_all_sessions", &object_schema(json!({}), &[]), args)?;
+    no_args("list_all_sessions", args)?;
     let sessions = deps.kasm.get_kasms().await?;
     Ok(sessions_result(&sessions))
 }
@@ -614,7 +661,7 @@ fn share_spec() -> ToolSpec {
     SpecBuilder {
         name: "get_session_share_link",
         title: "Get a session's share link",
-        description: "Get a URL through which another person can join a session (view-only unless the Kasm group allows full control). The session must have been created with enable_sharing: true. Each call creates a join login for the acting user; hand the URL only to people who may see the session. One or two Kasm calls.",
+        description: "Get a URL through which another person can join a session (view-only unless the Kasm group allows full control). The session must have been created with enable_sharing: true. Each call creates a join login for the acting user: the URL is a login credential (it embeds a Kasm session token), so hand it only to people who may see the session. One or two Kasm calls.",
         input: id_input(),
         output: Some(output_schema(
             json!({
@@ -645,7 +692,7 @@ async fn share_link(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Val
     Ok(ToolOutput::structured(json!({
         "kasm_id": session.kasm_id,
         "share_id": share_id,
-        "share_url": joined.kasm_url.as_deref().map(|u| absolute_url(&deps, u)),
+        "share_url": joined.kasm_url.as_ref().map(|u| absolute_url(&deps, u)),
     })))
 }
 

@@ -86,36 +86,74 @@ pub fn parse_args<T: DeserializeOwned>(
     schema: &Value,
     args: Map<String, Value>,
 ) -> Result<T, ToolError> {
-    serde_json::from_value(Value::Object(args)).map_err(|e| {
-        let allowed: Vec<String> = schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.keys().cloned().collect())
-            .unwrap_or_default();
-        let required: Vec<String> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let allowed = if allowed.is_empty() {
-            "none".to_string()
-        } else {
-            allowed.join(", ")
-        };
-        let required = if required.is_empty() {
-            "none".to_string()
-        } else {
-            required.join(", ")
-        };
-        ToolError(format!(
-            "invalid arguments for {tool}: {e}. Accepted parameters: {allowed} (required: {required})"
-        ))
-    })
+    serde_json::from_value(Value::Object(args)).map_err(|e| argument_error(tool, schema, e))
+}
+
+/// [`parse_args`] for argument structs that `#[serde(flatten)]` a shared part: serde cannot
+/// deny unknown fields through `flatten`, so arguments the schema does not list are refused
+/// here first, with the same message.
+pub fn parse_flattened_args<T: DeserializeOwned>(
+    tool: &str,
+    schema: &Value,
+    args: Map<String, Value>,
+) -> Result<T, ToolError> {
+    let listed = schema.get("properties").and_then(Value::as_object);
+    if let Some(unknown) = args
+        .keys()
+        .find(|k| !listed.is_some_and(|p| p.contains_key(k.as_str())))
+    {
+        return Err(argument_error(
+            tool,
+            schema,
+            format!("unknown field `{unknown}`"),
+        ));
+    }
+    parse_args(tool, schema, args)
+}
+
+/// "invalid arguments for {tool}: {problem}. Accepted parameters: … (required: …)".
+pub fn argument_error(tool: &str, schema: &Value, problem: impl std::fmt::Display) -> ToolError {
+    let allowed: Vec<String> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let required: Vec<String> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let allowed = if allowed.is_empty() {
+        "none".to_string()
+    } else {
+        allowed.join(", ")
+    };
+    let required = if required.is_empty() {
+        "none".to_string()
+    } else {
+        required.join(", ")
+    };
+    ToolError(format!(
+        "invalid arguments for {tool}: {problem}. Accepted parameters: {allowed} (required: {required})"
+    ))
+}
+
+/// The input schema of a tool that takes no arguments.
+pub fn no_input() -> Value {
+    object_schema(json!({}), &[])
+}
+
+/// Refuse every argument of a tool that takes none, with the same message as [`parse_args`].
+pub fn no_args(tool: &str, args: Map<String, Value>) -> Result<(), ToolError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoArgs {}
+    parse_args::<NoArgs>(tool, &no_input(), args).map(|NoArgs {}| ())
 }
 
 /// An object schema that refuses unknown properties.
@@ -212,5 +250,17 @@ mod tests {
         assert!(err.contains("kasm_id, timeout_s"), "{err}");
         let err = parse_args::<Args>("t", &schema, Map::new()).unwrap_err().0;
         assert!(err.contains("missing field `kasm_id`"), "{err}");
+    }
+
+    #[test]
+    fn a_tool_without_parameters_refuses_any_argument_and_accepts_none() {
+        assert_eq!(no_args("t", Map::new()), Ok(()));
+        let mut args = Map::new();
+        args.insert("bogus".into(), json!(1));
+        let err = no_args("get_kasm_users", args).unwrap_err().0;
+        assert!(
+            err.contains("get_kasm_users") && err.contains("bogus") && err.contains("none"),
+            "{err}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use super::support::ToolError;
 use crate::mcp::CallContext;
 use crate::relay::frame::{ContainerError, Frame, FrameError, parse_frame};
 use crate::relay::wrapper::{Script, exec_config};
-use crate::relay::{Purpose, Relay, RelayError, TicketBinding, UploadTicket};
+use crate::relay::{DownloadTicket, Purpose, Relay, RelayError, TicketBinding, UploadTicket};
 
 /// Time allowed on top of a command's own timeout for the kill, the upload and Kasm's
 /// hand-off.
@@ -40,8 +40,35 @@ impl From<FrameError> for ToolError {
     }
 }
 
-/// A ticket for one upload from `session`.
-pub fn upload_ticket(
+/// How long a ticket lives for a transfer that may take `wait`: the same rule for every
+/// upload and download ticket, so neither can expire before the wrapper uses it.
+fn ticket_ttl(wait: Duration) -> Duration {
+    wait + RELAY_GRACE
+}
+
+fn binding(ctx: &CallContext, session: &SessionRef, purpose: Purpose) -> TicketBinding {
+    TicketBinding {
+        principal: ctx.principal.name.clone(),
+        kasm_id: session.kasm_id.clone(),
+        purpose,
+    }
+}
+
+/// A ticket from which a wrapper in `session` downloads `bytes` once, valid for a transfer
+/// that may take `wait`.
+pub fn download_ticket(
+    relay: &Arc<Relay>,
+    ctx: &CallContext,
+    session: &SessionRef,
+    bytes: Bytes,
+    wait: Duration,
+) -> Result<DownloadTicket, ToolError> {
+    let binding = binding(ctx, session, Purpose::FileDownload);
+    Ok(relay.offer_download(binding, bytes, ticket_ttl(wait))?)
+}
+
+/// A ticket for one upload of at most `max_bytes` from `session`.
+fn upload_ticket(
     relay: &Arc<Relay>,
     ctx: &CallContext,
     session: &SessionRef,
@@ -49,39 +76,45 @@ pub fn upload_ticket(
     max_bytes: usize,
     wait: Duration,
 ) -> Result<UploadTicket, ToolError> {
-    let binding = TicketBinding {
-        principal: ctx.principal.name.clone(),
-        kasm_id: session.kasm_id.clone(),
-        purpose,
-    };
-    Ok(relay.expect_upload(binding, max_bytes, wait + RELAY_GRACE)?)
+    let binding = binding(ctx, session, purpose);
+    Ok(relay.expect_upload(binding, max_bytes, ticket_ttl(wait))?)
 }
 
-/// One wrapper run: which script, its environment, the container user, how long to wait
-/// for its upload, and what it does (for messages).
-pub struct Job<'a> {
+/// One wrapper run that sends its result back through the relay: which script, what the
+/// upload is for and its largest size, the script's environment (without `KMCP_URL`, which
+/// [`round_trip`] adds), the container user, how long to wait for the upload, and what it
+/// does (for messages).
+pub struct RoundTrip<'a> {
     pub script: Script,
+    pub purpose: Purpose,
+    pub cap: usize,
     pub env: BTreeMap<String, String>,
     pub user: Option<String>,
     pub wait: Duration,
     pub what: &'a str,
 }
 
-/// Send the job's script to the session, then wait for its upload on `ticket`.
-pub async fn run_and_wait(
+/// Create the upload ticket, send the script to the session with `KMCP_URL` pointing at
+/// it, and wait for the upload (progress every second; cancellation and the deadline
+/// honoured). The ticket is gone when this returns, whatever the outcome.
+pub async fn round_trip(
     deps: &ToolDeps,
     ctx: &CallContext,
     session: &SessionRef,
-    ticket: &mut UploadTicket,
-    job: Job<'_>,
+    trip: RoundTrip<'_>,
 ) -> Result<Frame, ToolError> {
-    let Job {
+    let RoundTrip {
         script,
-        env,
+        purpose,
+        cap,
+        mut env,
         user,
         wait,
         what,
-    } = job;
+    } = trip;
+    let relay = relay(deps, what)?;
+    let mut ticket = upload_ticket(relay, ctx, session, purpose, cap, wait)?;
+    env.insert("KMCP_URL".into(), ticket.url().to_string());
     let config = exec_config(script, env, user);
     deps.kasm
         .exec_command_kasm(&session.kasm_id, session.owner(), &config)
@@ -144,4 +177,61 @@ pub fn container_error(path: &str, error: ContainerError) -> ToolError {
         other => format!("the session reported {other} for {path} {}", error.detail),
     };
     ToolError::new(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kasm::Session;
+    use crate::mcp::Notifier;
+    use crate::policy::{Principal, Role};
+    use crate::relay::RelayOptions;
+    use tokio_util::sync::CancellationToken;
+
+    #[test]
+    fn download_and_upload_tickets_live_by_the_same_rule_and_are_bound_to_the_call() {
+        let relay = Arc::new(Relay::new(RelayOptions {
+            base_url: Some("http://127.0.0.1:9".into()),
+            ..RelayOptions::default()
+        }));
+        let ctx = CallContext {
+            principal: Principal {
+                name: "ops".into(),
+                role: Role::Operator,
+                kasm_user_id: None,
+            },
+            notifier: Notifier::disconnected(),
+            cancel: CancellationToken::new(),
+        };
+        let session = SessionRef {
+            kasm_id: "k1".into(),
+            owner: None,
+            session: Session::default(),
+        };
+        let wait = Duration::from_secs(120);
+        let down = download_ticket(&relay, &ctx, &session, Bytes::from_static(b"x"), wait).unwrap();
+        let up = upload_ticket(&relay, &ctx, &session, Purpose::WriteStatus, 1, wait).unwrap();
+        let (down_binding, down_left) = relay.lifetime(down.id()).unwrap();
+        let (up_binding, up_left) = relay.lifetime(up.id()).unwrap();
+        for left in [down_left, up_left] {
+            assert!(
+                left > wait + RELAY_GRACE - Duration::from_secs(2),
+                "{left:?}"
+            );
+            assert!(left <= wait + RELAY_GRACE, "{left:?}");
+        }
+        assert_eq!(
+            down_binding,
+            TicketBinding {
+                principal: "ops".into(),
+                kasm_id: "k1".into(),
+                purpose: Purpose::FileDownload,
+            }
+        );
+        assert_eq!(up_binding.purpose, Purpose::WriteStatus);
+        assert_eq!(
+            (up_binding.principal, up_binding.kasm_id),
+            ("ops".into(), "k1".into())
+        );
+    }
 }

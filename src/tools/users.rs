@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 
 use super::ToolDeps;
 use super::support::{
-    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, object_schema, output_schema,
-    parse_args,
+    FnTool, SpecBuilder, ToolError, ToolResult, argument_error, handler, hints, no_args, no_input,
+    object_schema, output_schema, parse_args, parse_flattened_args,
 };
 use crate::kasm::diagnose::diagnose_permissions;
 use crate::kasm::{NewUser, User, UserRef, UserUpdate, normalize_id};
@@ -99,7 +99,7 @@ fn list_spec() -> ToolSpec {
         name: "get_kasm_users",
         title: "List Kasm users (admin)",
         description: "List the Kasm installation's users: user_id, username, names, lock/disable flags, groups and number of sessions. For administrators. One Kasm call (needs Users View); read-only.",
-        input: object_schema(json!({}), &[]),
+        input: no_input(),
         output: Some(output_schema(
             json!({"users": {"type": "array", "items": user_schema()}, "count": {"type": "integer"}}),
             &["users", "count"],
@@ -110,12 +110,8 @@ fn list_spec() -> ToolSpec {
     .build()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoArgs {}
-
 async fn list(deps: Arc<ToolDeps>, _ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let _: NoArgs = parse_args("get_kasm_users", &object_schema(json!({}), &[]), args)?;
+    no_args("get_kasm_users", args)?;
     let users = deps.kasm.get_users().await?;
     let list: Vec<Value> = users.iter().map(user_json).collect();
     Ok(ToolOutput::structured(
@@ -195,7 +191,7 @@ fn create_input() -> Value {
 
 fn create_spec() -> ToolSpec {
     SpecBuilder {
-        name: "create_kasm_user",
+        name: CREATE,
         title: "Create a Kasm user (admin)",
         description: "Create a Kasm user with a username and password (and optional names, organization, phone, locked/disabled flags); the user joins the default groups. Returns the new user_id. For administrators. One Kasm call (needs Users Create); not idempotent — a second call with the same username fails.",
         input: create_input(),
@@ -206,11 +202,12 @@ fn create_spec() -> ToolSpec {
     .build()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateArgs {
-    username: String,
-    password: String,
+/// The profile fields `create_kasm_user` and `update_kasm_user` share
+/// ([`profile_properties`]); flattened into both tools' arguments.
+#[derive(Deserialize, Default)]
+struct ProfileArgs {
+    #[serde(default)]
+    password: Option<String>,
     #[serde(default)]
     first_name: Option<String>,
     #[serde(default)]
@@ -220,28 +217,63 @@ struct CreateArgs {
     #[serde(default)]
     phone: Option<String>,
     #[serde(default)]
-    locked: bool,
+    locked: Option<bool>,
     #[serde(default)]
-    disabled: bool,
+    disabled: Option<bool>,
 }
 
+impl ProfileArgs {
+    /// A new user: unset flags are false.
+    fn into_new_user(self, username: String) -> NewUser {
+        NewUser {
+            username,
+            password: self.password.map(SecretString::from),
+            first_name: self.first_name,
+            last_name: self.last_name,
+            organization: self.organization,
+            phone: self.phone,
+            locked: self.locked.unwrap_or(false),
+            disabled: self.disabled.unwrap_or(false),
+        }
+    }
+
+    /// A change: only the fields given are set.
+    fn into_update(self, user_id: String, username: Option<String>) -> UserUpdate {
+        UserUpdate {
+            user_id,
+            username,
+            password: self.password.map(SecretString::from),
+            first_name: self.first_name,
+            last_name: self.last_name,
+            organization: self.organization,
+            phone: self.phone,
+            locked: self.locked,
+            disabled: self.disabled,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateArgs {
+    username: String,
+    #[serde(flatten)]
+    profile: ProfileArgs,
+}
+
+const CREATE: &str = "create_kasm_user";
+
 async fn create(deps: Arc<ToolDeps>, _ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: CreateArgs = parse_args("create_kasm_user", &create_input(), args)?;
-    if args.username.trim().is_empty() || args.password.is_empty() {
+    let schema = create_input();
+    let args: CreateArgs = parse_flattened_args(CREATE, &schema, args)?;
+    if args.profile.password.is_none() {
+        return Err(argument_error(CREATE, &schema, "missing field `password`"));
+    }
+    if args.username.trim().is_empty() || args.profile.password.as_deref() == Some("") {
         return Err(ToolError::new("username and password must not be empty"));
     }
     let user = deps
         .kasm
-        .create_user(&NewUser {
-            username: args.username,
-            password: Some(SecretString::from(args.password)),
-            first_name: args.first_name,
-            last_name: args.last_name,
-            organization: args.organization,
-            phone: args.phone,
-            locked: args.locked,
-            disabled: args.disabled,
-        })
+        .create_user(&args.profile.into_new_user(args.username))
         .await?;
     Ok(ToolOutput::structured(json!({"user": user_json(&user)})))
 }
@@ -270,42 +302,20 @@ fn update_spec() -> ToolSpec {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct UpdateArgs {
     user_id: String,
     #[serde(default)]
     username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    first_name: Option<String>,
-    #[serde(default)]
-    last_name: Option<String>,
-    #[serde(default)]
-    organization: Option<String>,
-    #[serde(default)]
-    phone: Option<String>,
-    #[serde(default)]
-    locked: Option<bool>,
-    #[serde(default)]
-    disabled: Option<bool>,
+    #[serde(flatten)]
+    profile: ProfileArgs,
 }
 
 async fn update(deps: Arc<ToolDeps>, _ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: UpdateArgs = parse_args("update_kasm_user", &update_input(), args)?;
+    let args: UpdateArgs = parse_flattened_args("update_kasm_user", &update_input(), args)?;
+    let user_id = normalize_id("user_id", &args.user_id)?;
     let user = deps
         .kasm
-        .update_user(&UserUpdate {
-            user_id: normalize_id("user_id", &args.user_id)?,
-            username: args.username,
-            password: args.password.map(SecretString::from),
-            first_name: args.first_name,
-            last_name: args.last_name,
-            organization: args.organization,
-            phone: args.phone,
-            locked: args.locked,
-            disabled: args.disabled,
-        })
+        .update_user(&args.profile.into_update(user_id, args.username))
         .await?;
     Ok(ToolOutput::structured(json!({"user": user_json(&user)})))
 }
@@ -391,7 +401,7 @@ fn diagnose_spec() -> ToolSpec {
         name: "diagnose_kasm_permissions",
         title: "Diagnose Kasm API permissions",
         description: "Find out which Kasm API-key permissions this server has and which are missing, with probes that change nothing (reads, and session calls on a kasm_id that matches no session). Use it when tools fail with permission errors, or once after setup. About eight cheap Kasm calls; read-only.",
-        input: object_schema(json!({}), &[]),
+        input: no_input(),
         output: Some(output_schema(
             json!({
                 "verdict": {"type": "string", "enum": ["ok", "missing_permissions", "bad_credentials", "unreachable"]},
@@ -410,11 +420,7 @@ fn diagnose_spec() -> ToolSpec {
 }
 
 async fn diagnose(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let _: NoArgs = parse_args(
-        "diagnose_kasm_permissions",
-        &object_schema(json!({}), &[]),
-        args,
-    )?;
+    no_args("diagnose_kasm_permissions", args)?;
     let user = ctx
         .principal
         .kasm_user_id
@@ -424,4 +430,78 @@ async fn diagnose(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value
     let value = serde_json::to_value(&report)
         .map_err(|e| ToolError::new(format!("could not encode the report: {e}")))?;
     Ok(ToolOutput::structured(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn create_and_update_map_every_profile_field_the_same_way() {
+        let profile = json!({
+            "password": "pw-1", "first_name": "Ada", "last_name": "Lovelace",
+            "organization": "Engines", "phone": "+44 1", "locked": true, "disabled": true,
+        });
+        let mut create = args(profile.clone());
+        create.insert("username".into(), json!("ada"));
+        let create: CreateArgs = parse_flattened_args(CREATE, &create_input(), create).unwrap();
+        let new = create.profile.into_new_user(create.username);
+        let mut update = args(profile.clone());
+        update.insert("user_id".into(), json!("u1"));
+        let update: UpdateArgs =
+            parse_flattened_args("update_kasm_user", &update_input(), update).unwrap();
+        let change = update.profile.into_update(update.user_id, update.username);
+        // The request bodies Kasm gets (passwords are exposed only there).
+        let new = serde_json::to_value(&new).unwrap();
+        let change = serde_json::to_value(&change).unwrap();
+        for (field, value) in args(profile) {
+            assert_eq!(new[&field], value, "create: {field}");
+            assert_eq!(change[&field], value, "update: {field}");
+        }
+        assert_eq!(new["username"], "ada");
+        assert_eq!(change["user_id"], "u1");
+        assert!(change.get("username").is_none(), "{change}");
+
+        // An update changes only what it names; a new user's unset flags are false.
+        let only: UpdateArgs = parse_flattened_args(
+            "update_kasm_user",
+            &update_input(),
+            args(json!({"user_id": "u1", "phone": "1"})),
+        )
+        .unwrap();
+        let only = only.profile.into_update(only.user_id, only.username);
+        assert_eq!(only.phone.as_deref(), Some("1"));
+        assert!(only.password.is_none() && only.first_name.is_none() && only.locked.is_none());
+        let plain = ProfileArgs::default().into_new_user("b".into());
+        assert!(!plain.locked && !plain.disabled);
+    }
+
+    #[test]
+    fn flattened_arguments_still_refuse_unknown_and_missing_ones() {
+        let err = parse_flattened_args::<CreateArgs>(
+            CREATE,
+            &create_input(),
+            args(json!({"username": "a", "password": "p", "user_id": "x"})),
+        )
+        .err()
+        .unwrap()
+        .0;
+        assert!(
+            err.contains("unknown field `user_id`") && err.contains("first_name"),
+            "{err}"
+        );
+        let err = parse_flattened_args::<UpdateArgs>(
+            "update_kasm_user",
+            &update_input(),
+            args(json!({"first_name": "a"})),
+        )
+        .err()
+        .unwrap()
+        .0;
+        assert!(err.contains("missing field `user_id`"), "{err}");
+    }
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import subprocess
 from contextlib import asynccontextmanager
 
@@ -184,6 +185,44 @@ async def test_destroyed_session_and_unknown_argument_get_clear_errors(demo_serv
             session, "execute_kasm_command", {"kasm_id": kasm_id, "command": "true", "cwd": "/tmp"}
         )
         assert "cwd" in message and "working_dir" in message, message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_exec_user_policy_write_limit_and_session_url_as_the_tools_state_them(demo_server, transport):
+    """`user` needs policy.allowed_exec_users (empty in the demo); the write limit the tool states
+    is what really arrives (one byte more reaches the tool and gets its message, not HTTP 413);
+    the demo's admin token gets the session URL, a login credential."""
+    async with open_session(demo_server, transport) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        user_doc = tools["execute_kasm_command"].inputSchema["properties"]["user"]["description"]
+        assert "policy.allowed_exec_users" in user_doc, user_doc
+        stated = re.search(r"Content is limited to (\d+) bytes", tools["write_kasm_file"].description)
+        assert stated, tools["write_kasm_file"].description
+        limit = int(stated.group(1))
+        assert "login credential" in tools["get_session_status"].description
+        async with kasm_session(session) as kasm_id:
+            message = await call_err(
+                session, "execute_kasm_command", {"kasm_id": kasm_id, "command": "id -u", "user": "root"}
+            )
+            assert "policy.allowed_exec_users" in message, message
+
+            path = "/home/kasm-user/at-limit.bin"
+            for size, ok in [(limit + 1, False), (limit, True)]:
+                arguments = {
+                    "kasm_id": kasm_id,
+                    "file_path": path,
+                    "content": base64.b64encode(b"w" * size).decode(),
+                    "encoding": "base64",
+                }
+                if ok:
+                    w = await call_ok(session, "write_kasm_file", arguments)
+                    assert w["size"] == limit and w["verified"] is True, w
+                else:
+                    message = await call_err(session, "write_kasm_file", arguments)
+                    assert "server.max_body_bytes" in message and str(limit) in message, message
+
+            status = await call_ok(session, "get_session_status", {"kasm_id": kasm_id})
+            assert status["session_url"].startswith("http") and "/#/connect/" in status["session_url"], status
 
 
 def peak_rss_kib(pid: int) -> int:

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use kasm_mcp::config::PolicyConfig;
+use kasm_mcp::config::{PolicyConfig, ServerConfig};
 use kasm_mcp::kasm::{ClientOptions, KasmApi, KasmClient};
 use kasm_mcp::mcp::{CallContext, Content, Notifier, Tool, ToolOutput};
 use kasm_mcp::policy::{Principal, Role};
@@ -71,6 +71,7 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         kasm_base_url: sim.base_url(),
         default_user_id: Some(sim.default_user_id()),
         session_start_timeout: Duration::from_secs(60),
+        max_request_bytes: ServerConfig::default().max_body_bytes,
     };
     let tools = catalog(deps.clone())
         .into_iter()
@@ -113,6 +114,16 @@ fn text_of(out: &ToolOutput) -> String {
 }
 
 impl Rig {
+    /// The same rig with changed dependencies (the catalog is rebuilt over them).
+    fn with_deps(mut self, change: impl FnOnce(&mut ToolDeps)) -> Rig {
+        change(&mut self.deps);
+        self.tools = catalog(self.deps.clone())
+            .into_iter()
+            .map(|t| (t.spec().name.clone(), t))
+            .collect();
+        self
+    }
+
     fn context(&self) -> CallContext {
         CallContext {
             principal: self.principal.clone(),
@@ -722,6 +733,7 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         kasm_base_url: "https://kasm.example.com".into(),
         default_user_id: None,
         session_start_timeout: Duration::from_secs(300),
+        max_request_bytes: ServerConfig::default().max_body_bytes,
     };
     let tools = catalog(deps);
     let snapshot =
@@ -1067,4 +1079,245 @@ async fn create_stops_waiting_on_cancellation_and_on_its_timeout() {
         .await;
     assert!(!out.is_error);
     assert_ne!(out.structured.unwrap()["status"], "running");
+}
+
+// ---- session URLs are login credentials: operators and admins only ------------------------
+
+#[tokio::test]
+async fn a_viewer_never_receives_the_session_url_and_is_told_why() {
+    use kasm_mcp::mcp::resources::{ResourceContents, ResourceProvider};
+
+    let rig = rig().await;
+    let id = rig.session().await;
+    let mut viewer = rig.context();
+    viewer.principal.role = Role::Viewer;
+
+    let operator = rig.ok("get_session_status", json!({"kasm_id": id})).await;
+    let url = operator["session_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&rig.sim.base_url()) && url.contains("/#/connect/"),
+        "{operator}"
+    );
+
+    let out = rig
+        .call_in(&viewer, "get_session_status", json!({"kasm_id": id}))
+        .await;
+    assert!(!out.is_error, "{}", text_of(&out));
+    let seen = out.structured.clone().unwrap();
+    assert_eq!(seen["status"], "running");
+    assert!(seen.get("session_url").is_none(), "{seen}");
+    assert!(
+        seen["note"].as_str().unwrap().contains("login token"),
+        "{seen}"
+    );
+    assert!(!text_of(&out).contains("/#/connect"), "{}", text_of(&out));
+
+    let provider = kasm_mcp::tools::resources::provider(rig.deps.clone());
+    let uri = format!("kasm://sessions/{id}");
+    let read = |contents: Vec<ResourceContents>| match contents.into_iter().next() {
+        Some(ResourceContents::Text { text, .. }) => text,
+        other => panic!("expected text, got {other:?}"),
+    };
+    let as_viewer = read(provider.read(&viewer.principal, &uri).await.unwrap());
+    assert!(!as_viewer.contains("/#/connect"), "{as_viewer}");
+    let as_viewer: Value = serde_json::from_str(&as_viewer).unwrap();
+    assert!(
+        as_viewer["note"].as_str().unwrap().contains("operator"),
+        "{as_viewer}"
+    );
+    let as_operator = read(provider.read(&rig.principal, &uri).await.unwrap());
+    assert!(as_operator.contains("/#/connect/"), "{as_operator}");
+
+    for tool in [
+        "create_kasm_session",
+        "get_session_status",
+        "get_session_share_link",
+    ] {
+        let description = &rig.tools[tool].spec().description;
+        assert!(
+            description.contains("login credential"),
+            "{tool}: {description}"
+        );
+    }
+}
+
+// ---- execute_kasm_command `user`: only users the policy lists ------------------------------
+
+#[tokio::test]
+async fn exec_as_another_user_needs_policy_allowed_exec_users() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let out = rig
+        .call(
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "id -u", "user": "root"}),
+        )
+        .await;
+    assert!(out.is_error, "root was accepted: {}", text_of(&out));
+    let msg = text_of(&out);
+    assert!(
+        msg.contains("\"root\"")
+            && msg.contains("policy.allowed_exec_users")
+            && msg.contains("Omit `user`"),
+        "{msg}"
+    );
+    let described =
+        &rig.tools["execute_kasm_command"].spec().input_schema["properties"]["user"]["description"];
+    assert!(
+        described
+            .as_str()
+            .unwrap()
+            .contains("policy.allowed_exec_users"),
+        "{described}"
+    );
+    // Without `user`, commands still run as the image's user.
+    let r = rig.exec(&id, "echo as-default", json!({})).await;
+    assert_eq!(r["stdout"], "as-default\n");
+
+    let rig = rig.with_deps(|deps| deps.policy.allowed_exec_users = vec!["root".into()]);
+    let r = rig.exec(&id, "echo as-root", json!({"user": "root"})).await;
+    assert_eq!(
+        (r["exit_code"].as_i64(), r["stdout"].as_str()),
+        (Some(0), Some("as-root\n")),
+        "{r}"
+    );
+    let other = rig
+        .call(
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "true", "user": "1000"}),
+        )
+        .await;
+    assert!(other.is_error, "an unlisted uid was accepted");
+    assert!(text_of(&other).contains("now: root"), "{}", text_of(&other));
+}
+
+// ---- write_kasm_file: the limit is what fits base64 in one request body -------------------
+
+#[tokio::test]
+async fn writes_larger_than_the_request_body_allows_are_refused_with_the_reason() {
+    let body_limit = 256 * 1024;
+    let limit = (body_limit - 64 * 1024) * 3 / 4;
+    let rig = rig()
+        .await
+        .with_deps(|deps| deps.max_request_bytes = body_limit);
+    let spec = rig.tools["write_kasm_file"].spec();
+    assert!(
+        spec.description.contains(&limit.to_string()),
+        "{}",
+        spec.description
+    );
+    assert!(
+        spec.input_schema["properties"]["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(&limit.to_string())
+    );
+    let id = rig.session().await;
+    let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![b'w'; n]);
+    let out = rig
+        .call(
+            "write_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/big.bin", "content": b64(limit + 1), "encoding": "base64"}),
+        )
+        .await;
+    assert!(out.is_error, "a write over the body limit was accepted");
+    let msg = text_of(&out);
+    assert!(
+        msg.contains(&(limit + 1).to_string())
+            && msg.contains(&limit.to_string())
+            && msg.contains("server.max_body_bytes")
+            && msg.contains("policy.max_file_bytes"),
+        "{msg}"
+    );
+    assert!(!rig.home(&id).join("big.bin").exists());
+    let w = rig
+        .ok(
+            "write_kasm_file",
+            json!({"kasm_id": id, "file_path": "/home/kasm-user/big.bin", "content": b64(limit), "encoding": "base64"}),
+        )
+        .await;
+    assert_eq!(w["size"], limit);
+    assert_eq!(
+        std::fs::metadata(rig.home(&id).join("big.bin"))
+            .unwrap()
+            .len(),
+        limit as u64
+    );
+}
+
+// ---- resource reads that run in a session are audited like tool calls ---------------------
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn audit_events(&self) -> Vec<Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["target"] == "audit")
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn reading_a_session_file_as_a_resource_leaves_an_audit_event() {
+    use kasm_mcp::mcp::resources::ResourceProvider;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    // tokio::test runs every task on this thread, so the thread's default subscriber sees all.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let rig = rig().await;
+    let id = rig.session().await;
+    std::fs::write(rig.home(&id).join("audited.txt"), "audited\n").unwrap();
+    let provider = kasm_mcp::tools::resources::provider(rig.deps.clone());
+    assert!(captured.audit_events().is_empty());
+    provider
+        .read(
+            &rig.principal,
+            &format!("kasm://sessions/{id}/files/home/kasm-user/audited.txt"),
+        )
+        .await
+        .unwrap();
+    let missing = provider
+        .read(
+            &rig.principal,
+            &format!("kasm://sessions/{id}/files/home/kasm-user/missing.txt"),
+        )
+        .await;
+    assert!(missing.is_err());
+
+    let events = captured.audit_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let expected = |path: &str| {
+        kasm_mcp::audit::audit_digest(&args(json!({"kasm_id": id, "file_path": path})))
+    };
+    for (event, path, outcome) in [
+        (&events[0], "/home/kasm-user/audited.txt", "ok"),
+        (&events[1], "/home/kasm-user/missing.txt", "error"),
+    ] {
+        let fields = &event["fields"];
+        assert_eq!(fields["tool"], "resources/read", "{event}");
+        assert_eq!(fields["principal"], "tester", "{event}");
+        assert_eq!(fields["decision"], "allow", "{event}");
+        assert_eq!(fields["outcome"], outcome, "{event}");
+        assert_eq!(fields["arguments_sha256"], expected(path), "{event}");
+    }
 }

@@ -40,7 +40,13 @@ async fn session_lifecycle_end_to_end() {
     match seen.last().unwrap() {
         SessionStatus::Running { session, kasm_url } => {
             assert_eq!(session.kasm_id, kasm);
-            assert!(kasm_url.as_deref().unwrap().starts_with("/#/connect/kasm/"));
+            assert!(
+                kasm_url
+                    .as_ref()
+                    .unwrap()
+                    .expose()
+                    .starts_with("/#/connect/kasm/")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -356,7 +362,7 @@ async fn shared_sessions_and_recordings() {
     let share = created.share_id.expect("sharing was enabled");
     let joined = api.join_kasm(&share, Some(&user)).await.unwrap();
     assert!(joined.kasm.is_some());
-    assert!(joined.kasm_url.unwrap().contains(&share));
+    assert!(joined.kasm_url.unwrap().expose().contains(&share));
     assert!(matches!(
         api.join_kasm("not a share id!", Some(&user))
             .await
