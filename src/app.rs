@@ -66,7 +66,7 @@ impl App {
         let max_body = config.server.max_body_bytes;
         let transport = Arc::new(TransportState::new(
             server,
-            SessionSealer::new(config.server.session_secret.as_deref()),
+            SessionSealer::from_secret(config.server.session_secret.as_ref()),
             limits.clone(),
             metrics.clone(),
             Duration::from_secs(config.server.sse_keep_alive_s.max(1)),

@@ -1,10 +1,23 @@
 //! The audit trail: one structured `tracing` event (target `"audit"`) per tool call.
 //!
-//! An event names the principal, the tool, a SHA-256 digest of the canonical arguments (never
+//! An event names the principal, the tool, a keyed digest of the canonical arguments (never
 //! the arguments themselves: they may hold secrets or file contents), the policy decision,
 //! the outcome and the duration. Operators route the target to a file or a collector with
 //! `RUST_LOG`/the tracing subscriber (e.g. `audit=info`).
+//!
+//! The digest (`arguments_sha256`) is HMAC-SHA256 of the canonical arguments with every
+//! secret-looking field blanked (`password`, and any key containing `secret`, `token` or
+//! `password`, at any depth), keyed by a random key drawn once per process. Its only job is to
+//! correlate events *within one process lifetime* ("the same arguments again"); a plain hash
+//! would let anyone who reads the log confirm a guessed password by hashing candidates. The
+//! key is deliberately not `server.session_secret`: that one is optional, shared by every
+//! replica and long-lived, so a leak of it (or of one replica's memory) would make every
+//! replica's old audit lines guessable again; a per-process key dies with the process.
+//! The price: digests from different processes or replicas cannot be compared.
 
+use std::sync::OnceLock;
+
+use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -50,7 +63,7 @@ impl Outcome {
 pub struct ToolCallRecord<'a> {
     pub principal: &'a str,
     pub tool: &'a str,
-    /// From [`digest_arguments`].
+    /// From [`audit_digest`].
     pub arguments_sha256: String,
     pub decision: Decision,
     pub outcome: Outcome,
@@ -71,9 +84,63 @@ pub fn record_tool_call(record: &ToolCallRecord<'_>) {
     );
 }
 
+/// The value secret fields are replaced with before [`audit_digest`] hashes.
+const BLANKED: &str = "";
+
+/// Whether an argument key names a secret whose value must not influence the audit digest.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// `value` with every secret field (at any depth, also inside arrays) blanked.
+fn without_secrets(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if is_secret_key(k) {
+                        Value::String(BLANKED.into())
+                    } else {
+                        without_secrets(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_secrets).collect()),
+        scalar => scalar.clone(),
+    }
+}
+
+/// The per-process audit key (see the module doc for why not the session secret).
+fn audit_key() -> &'static [u8; 32] {
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    KEY.get_or_init(rand::random)
+}
+
+/// Hex HMAC-SHA256, under the per-process audit key, of the canonical JSON of `arguments` with
+/// secret fields blanked: equal arguments give equal digests in one process whatever their key
+/// order, and the digest cannot be used to test guesses of a secret.
+pub fn audit_digest(arguments: &Map<String, Value>) -> String {
+    let mut canonical = String::new();
+    write_canonical(
+        &without_secrets(&Value::Object(arguments.clone())),
+        &mut canonical,
+    );
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(audit_key())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(canonical.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// Hex SHA-256 of the canonical JSON of `arguments` (object keys sorted at every depth, no
-/// whitespace), so equal arguments always give equal digests whatever their key order.
-pub fn digest_arguments(arguments: &Map<String, Value>) -> String {
+/// whitespace), secrets included: it binds a sealed request state to the exact arguments of
+/// the request that made it. It goes back only to the client that sent those arguments; never
+/// log it (use [`audit_digest`]).
+pub fn canonical_sha256(arguments: &Map<String, Value>) -> String {
     let mut canonical = String::new();
     write_canonical(&Value::Object(arguments.clone()), &mut canonical);
     hex::encode(Sha256::digest(canonical.as_bytes()))
@@ -123,17 +190,53 @@ mod tests {
     }
 
     #[test]
-    fn digest_ignores_key_order_but_not_values() {
-        let a = digest_arguments(&obj(json!({"b":1,"a":{"y":[1,2],"x":"s"}})));
-        let b = digest_arguments(&obj(json!({"a":{"x":"s","y":[1,2]},"b":1})));
-        let c = digest_arguments(&obj(json!({"a":{"x":"s","y":[2,1]},"b":1})));
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert_eq!(a.len(), 64);
-        // The digest of {} is the SHA-256 of the two bytes "{}".
+    fn digests_ignore_key_order_but_not_values() {
+        for digest in [audit_digest, canonical_sha256] {
+            let a = digest(&obj(json!({"b":1,"a":{"y":[1,2],"x":"s"}})));
+            let b = digest(&obj(json!({"a":{"x":"s","y":[1,2]},"b":1})));
+            let c = digest(&obj(json!({"a":{"x":"s","y":[2,1]},"b":1})));
+            assert_eq!(a, b);
+            assert_ne!(a, c);
+            assert_eq!(a.len(), 64);
+        }
+        // The binding digest of {} is the SHA-256 of the two bytes "{}".
         assert_eq!(
-            digest_arguments(&Map::new()),
+            canonical_sha256(&Map::new()),
             hex::encode(Sha256::digest(b"{}"))
+        );
+    }
+
+    #[test]
+    fn audit_digest_is_keyed_and_blind_to_secrets() {
+        let args = obj(json!({"username":"bob","password":"hunter2"}));
+        let digest = audit_digest(&args);
+        // Not the plain (dictionary-attackable) SHA-256 of the arguments, with or without
+        // the password.
+        assert_ne!(digest, canonical_sha256(&args));
+        assert_ne!(
+            digest,
+            canonical_sha256(&obj(json!({"username":"bob","password":""})))
+        );
+        // Secret fields at any depth do not change it: a guessed password cannot be confirmed.
+        assert_eq!(
+            digest,
+            audit_digest(&obj(json!({"username":"bob","password":"letmein"})))
+        );
+        let nested = |v: &str| {
+            obj(json!({
+                "env": {"API_TOKEN": v, "Client_Secret": v, "db_password": v, "keep": "x"},
+                "list": [{"session_token": v}],
+            }))
+        };
+        assert_eq!(audit_digest(&nested("a")), audit_digest(&nested("b")));
+        // Everything else still does.
+        assert_ne!(
+            digest,
+            audit_digest(&obj(json!({"username":"eve","password":"hunter2"})))
+        );
+        assert_ne!(
+            audit_digest(&obj(json!({"env": {"keep": "x"}}))),
+            audit_digest(&obj(json!({"env": {"keep": "y"}})))
         );
     }
 
@@ -163,7 +266,7 @@ mod tests {
             record_tool_call(&ToolCallRecord {
                 principal: "ops",
                 tool: "execute_kasm_command",
-                arguments_sha256: digest_arguments(&args),
+                arguments_sha256: audit_digest(&args),
                 decision: Decision::Allow,
                 outcome: Outcome::Cancelled,
                 duration_ms: 12,
@@ -177,7 +280,7 @@ mod tests {
         assert_eq!(line["fields"]["decision"], "allow");
         assert_eq!(line["fields"]["outcome"], "cancelled");
         assert_eq!(line["fields"]["duration_ms"], 12);
-        assert_eq!(line["fields"]["arguments_sha256"], digest_arguments(&args));
+        assert_eq!(line["fields"]["arguments_sha256"], audit_digest(&args));
         assert!(!text.contains("hunter2"), "{text}");
     }
 }

@@ -51,7 +51,9 @@ pub struct ServerConfig {
     /// Seconds between SSE keep-alive comments.
     pub sse_keep_alive_s: u64,
     /// Key that seals Streamable HTTP session ids (HMAC). Unset: random per process.
-    pub session_secret: Option<String>,
+    /// A `SecretString`, so `Debug` redacts it; never serialized (it has no default).
+    #[serde(skip_serializing)]
+    pub session_secret: Option<SecretString>,
 }
 
 impl Default for ServerConfig {
@@ -171,6 +173,9 @@ pub struct PolicyConfig {
     pub max_output_bytes: usize,
     /// Largest file read or written through the relay.
     pub max_file_bytes: usize,
+    /// Container users `execute_kasm_command` may run as (`user` argument). Empty: only the
+    /// image's default user (the argument is refused).
+    pub allowed_exec_users: Vec<String>,
 }
 
 impl Default for PolicyConfig {
@@ -182,6 +187,7 @@ impl Default for PolicyConfig {
             default_max_output_bytes: 64 * 1024,
             max_output_bytes: 1024 * 1024,
             max_file_bytes: 16 * 1024 * 1024,
+            allowed_exec_users: Vec::new(),
         }
     }
 }
@@ -221,6 +227,20 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("MCP_ALLOWED_HOSTS", "server.allowed_hosts"),
     ("MCP_ALLOWED_ORIGINS", "server.allowed_origins"),
     ("ALLOWED_ROOTS", "policy.allowed_roots"),
+];
+
+/// Keys whose environment value is taken verbatim as a string, never type-guessed: a secret or
+/// id that happens to look like a number, a bool or an array must still load, and figment's
+/// "invalid type: found …" error would quote it on stderr.
+const STRING_KEYS: &[&str] = &[
+    "kasm.api_url",
+    "kasm.api_key",
+    "kasm.api_secret",
+    "kasm.user_id",
+    "kasm.ca_bundle",
+    "server.host",
+    "server.relay_url",
+    "server.session_secret",
 ];
 
 /// Keys whose environment value is a comma-separated list.
@@ -341,7 +361,17 @@ impl Config {
                 "timeouts must be greater than zero",
             ));
         }
+        let mut names = std::collections::HashSet::new();
         for token in &self.auth.tokens {
+            if !names.insert(token.name.as_str()) {
+                return Err(invalid(
+                    "auth.tokens[].name",
+                    &token.name,
+                    "token names must be unique: the name is the principal's identity (rate \
+                     limits, session ids, cancellation, audit), so give each [[auth.tokens]] \
+                     entry its own name",
+                ));
+            }
             let digest_ok =
                 token.sha256.len() == 64 && token.sha256.chars().all(|c| c.is_ascii_hexdigit());
             if !digest_ok {
@@ -413,6 +443,24 @@ impl Config {
                 .unwrap_or(false)
     }
 
+    /// Names of the non-admin tokens that have no `kasm_user_id`, when there are two or more.
+    /// They all act as `kasm.user_id` and so can see, exec in and destroy each other's sessions;
+    /// `serve` warns about this at start-up (it is allowed: one shared user may be intended).
+    pub fn shared_user_principals(&self) -> Vec<&str> {
+        let sharing: Vec<&str> = self
+            .auth
+            .tokens
+            .iter()
+            .filter(|t| t.role != "admin" && t.kasm_user_id.is_none())
+            .map(|t| t.name.as_str())
+            .collect();
+        if sharing.len() > 1 {
+            sharing
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The names of the Kasm settings `serve` needs that are missing.
     pub fn missing_kasm_settings(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
@@ -447,6 +495,9 @@ fn env_value(key: &str, raw: &str) -> figment::value::Value {
             .map(|s| Value::from(s.to_string()))
             .collect();
         return Value::from(items);
+    }
+    if STRING_KEYS.contains(&key) {
+        return Value::from(raw.to_string());
     }
     // Let figment's own parser turn "8080" into a number and "false" into a bool.
     raw.parse::<figment::value::Value>()
@@ -564,11 +615,96 @@ mod tests {
         assert!(Config::load_from(None, &env(&[("KASM_MCP_AUTH__DISABLED", "true")])).is_ok());
     }
 
+    fn token(name: &str, role: &str, kasm_user_id: Option<&str>) -> TokenConfig {
+        TokenConfig {
+            name: name.into(),
+            sha256: "a".repeat(64),
+            role: role.into(),
+            kasm_user_id: kasm_user_id.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn token_names_must_be_unique() {
+        let mut c = Config::default();
+        c.auth.tokens = vec![token("ops", "operator", None), token("ops", "viewer", None)];
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("auth.tokens[].name") && err.contains("\"ops\"") && err.contains("unique"),
+            "{err}"
+        );
+        c.auth.tokens[1].name = "ops2".into();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn shared_kasm_user_principals_are_reported_not_refused() {
+        let uid = "0123456789abcdef0123456789abcdef";
+        let mut c = Config::default();
+        c.auth.tokens = vec![
+            token("a", "operator", None),
+            token("root", "admin", None),
+            token("own", "operator", Some(uid)),
+        ];
+        assert!(
+            c.shared_user_principals().is_empty(),
+            "one sharer is no sharing"
+        );
+        c.auth.tokens.push(token("b", "viewer", None));
+        c.validate().unwrap();
+        assert_eq!(c.shared_user_principals(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn string_keys_from_env_are_never_type_guessed() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("KASM_API_URL", "https://kasm.example.com"),
+                ("KASM_API_KEY", "1234567890"),
+                ("KASM_API_SECRET", "12345678901234567890123456789012"),
+                ("KASM_USER_ID", "01234567890123456789012345678901"),
+                ("KASM_MCP_SERVER__SESSION_SECRET", "1e10"),
+            ]),
+        )
+        .unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(c.kasm.api_key.unwrap().expose_secret(), "1234567890");
+        assert_eq!(
+            c.kasm.api_secret.unwrap().expose_secret(),
+            "12345678901234567890123456789012"
+        );
+        assert_eq!(
+            c.kasm.user_id.as_deref(),
+            Some("01234567890123456789012345678901")
+        );
+        assert_eq!(c.server.session_secret.unwrap().expose_secret(), "1e10");
+        // A non-string key is still type-checked, and a bad secret-free value is still named.
+        let err = Config::load_from(
+            None,
+            &env(&[("KASM_API_SECRET", "true"), ("MCP_SERVER_PORT", "x")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("server.port") && !err.contains("api_secret"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn secrets_are_redacted_in_debug() {
         let c =
             Config::load_from(None, &env(&[("KASM_API_SECRET", "hunter2-very-secret")])).unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
+        let c = Config::load_from(
+            None,
+            &env(&[("KASM_MCP_SERVER__SESSION_SECRET", "sealing-key-hunter3")]),
+        )
+        .unwrap();
+        assert!(c.server.session_secret.is_some());
+        let dbg = format!("{c:?} {:?}", c.server);
+        assert!(!dbg.contains("hunter3"), "{dbg}");
     }
 }

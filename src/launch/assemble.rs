@@ -57,6 +57,7 @@ pub fn assemble(
         kasm_base_url,
         default_user_id: config.kasm.user_id.clone(),
         session_start_timeout: Duration::from_secs(config.kasm.session_start_timeout_s),
+        max_request_bytes: config.server.max_body_bytes,
     };
     let resources = crate::tools::resources::provider(deps.clone());
     let tools = catalog(deps);

@@ -60,7 +60,7 @@ fn demo_config(sim: &Simulator, options: &DemoOptions, token: Option<&str>) -> C
     // Session ids survive a restart of the demo with the same token (clients keep working);
     // the secret is derived from the token, so it is as secret as the token itself.
     config.server.session_secret =
-        token.map(|t| sha256_hex(&format!("kasm-mcp demo session key\n{t}")));
+        token.map(|t| sha256_hex(&format!("kasm-mcp demo session key\n{t}")).into());
     match token {
         Some(token) => {
             config.auth.tokens = vec![TokenConfig {

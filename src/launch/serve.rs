@@ -42,6 +42,20 @@ pub fn preflight(config: &Config) -> Result<(), LaunchError> {
     Ok(())
 }
 
+/// The start-up warning for non-admin principals that share `kasm.user_id` (and so each
+/// other's sessions), if there are any. Sharing is allowed (one team, one Kasm user), so it is
+/// a warning, never a refusal.
+pub fn shared_user_warning(config: &Config) -> Option<String> {
+    let sharing = config.shared_user_principals();
+    if sharing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "tokens {} have no kasm_user_id, so they all act as kasm.user_id (KASM_USER_ID) and can list, exec in, read files of and destroy each other's sessions; give each its own kasm_user_id if they must be kept apart",
+        sharing.join(", ")
+    ))
+}
+
 /// Run `serve` until SIGTERM/Ctrl-C.
 pub async fn run_serve(config: Config) -> Result<(), LaunchError> {
     preflight(&config)?;
@@ -51,6 +65,7 @@ pub async fn run_serve(config: Config) -> Result<(), LaunchError> {
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let relay_configured = config.server.relay_url.is_some();
     let auth_disabled = config.auth.disabled;
+    let shared_user_warning = shared_user_warning(&config);
     let assembled = assemble(
         config,
         Arc::new(kasm),
@@ -67,6 +82,9 @@ pub async fn run_serve(config: Config) -> Result<(), LaunchError> {
     );
     if auth_disabled {
         tracing::warn!("authentication is DISABLED (auth.disabled = true, loopback only)");
+    }
+    if let Some(warning) = shared_user_warning {
+        tracing::warn!("{warning}");
     }
     if !relay_configured {
         tracing::warn!(
@@ -114,5 +132,26 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(preflight(&config), Err(LaunchError::NoTokens)));
+    }
+
+    #[test]
+    fn warns_about_principals_sharing_the_default_kasm_user() {
+        let token = |name: &str, role: &str| crate::config::TokenConfig {
+            name: name.into(),
+            sha256: "a".repeat(64),
+            role: role.into(),
+            kasm_user_id: None,
+        };
+        let mut config = Config::default();
+        config.auth.tokens = vec![token("alice", "operator"), token("root", "admin")];
+        assert_eq!(shared_user_warning(&config), None);
+        config.auth.tokens.push(token("bob", "viewer"));
+        let warning = shared_user_warning(&config).unwrap();
+        assert!(
+            warning.contains("alice, bob")
+                && warning.contains("kasm_user_id")
+                && !warning.contains("root"),
+            "{warning}"
+        );
     }
 }

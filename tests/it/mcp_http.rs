@@ -1026,7 +1026,7 @@ async fn delete_ends_a_session() {
 async fn restart_keeps_sealed_sessions_or_answers_404() {
     for secret in [Some("a-shared-session-secret"), None] {
         let mut config = test_config();
-        config.server.session_secret = secret.map(str::to_owned);
+        config.server.session_secret = secret.map(|s| s.to_owned().into());
         let h = Harness::start(config.clone()).await;
         let (session, _) = h.initialize().await;
         let (status, _) = h
@@ -1188,6 +1188,56 @@ async fn legacy_sse_refuses_unknown_foreign_and_bad_posts() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn legacy_sse_caps_open_streams_per_principal() {
+    use kasm_mcp::transport::legacy_sse::MAX_LEGACY_SESSIONS_PER_PRINCIPAL;
+    let h = Harness::start(test_config()).await;
+    let mut open = Vec::new();
+    for _ in 0..MAX_LEGACY_SESSIONS_PER_PRINCIPAL {
+        open.push(open_legacy(&h, TOKEN).await);
+    }
+    let refused = h
+        .http
+        .get(h.url("/sse"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("alice")
+            && message.contains(&MAX_LEGACY_SESSIONS_PER_PRINCIPAL.to_string())
+            && message.contains("/mcp"),
+        "{message}"
+    );
+    // Another principal is not locked out.
+    let bob = open_legacy(&h, OTHER_TOKEN).await;
+    drop(bob);
+    // Closing one of alice's streams frees a slot.
+    drop(open.pop());
+    let start = tokio::time::Instant::now();
+    loop {
+        let resp = h
+            .http
+            .get(h.url("/sse"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            start.elapsed() < DEADLINE,
+            "closed stream did not free a slot"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
