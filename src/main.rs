@@ -188,22 +188,14 @@ fn check(config_file: Option<PathBuf>) -> ExitCode {
         ),
         None => "defaults + environment".into(),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let report = async {
+        let mut stdout = std::io::stdout();
+        kasm_mcp::check::run_check(&config, &source, &mut stdout)
+            .await
+            .map_err(|e| format!("could not write the report: {e}"))
     };
-    let mut stdout = std::io::stdout();
-    match runtime.block_on(kasm_mcp::check::run_check(&config, &source, &mut stdout)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("could not write the report: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    // `Some(false)`: Kasm unreachable or the key rejected; the report already says why.
+    exit_code(run_async("check", report) == Some(true))
 }
 
 fn init_logging(default_filter: &str) {
@@ -216,23 +208,33 @@ fn init_logging(default_filter: &str) {
         .try_init();
 }
 
-fn run_async<F: std::future::Future<Output = Result<(), kasm_mcp::launch::LaunchError>>>(
+/// Run `future` to completion on a fresh multi-threaded runtime. A runtime that cannot start,
+/// or an error, is printed to stderr (as `kasm-mcp <what>: <error>`) and gives `None`.
+fn run_async<T, E: std::fmt::Display>(
     what: &str,
-    future: F,
-) -> ExitCode {
+    future: impl std::future::Future<Output = Result<T, E>>,
+) -> Option<T> {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return None;
         }
     };
     match runtime.block_on(future) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(value) => Some(value),
         Err(e) => {
             eprintln!("kasm-mcp {what}: {e}");
-            ExitCode::FAILURE
+            None
         }
+    }
+}
+
+fn exit_code(success: bool) -> ExitCode {
+    if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -249,7 +251,7 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         eprintln!("kasm-mcp serve: {e}");
         return ExitCode::FAILURE;
     }
-    run_async("serve", kasm_mcp::launch::run_serve(config))
+    exit_code(run_async("serve", kasm_mcp::launch::run_serve(config)).is_some())
 }
 
 fn demo(args: DemoArgs) -> ExitCode {
@@ -262,8 +264,9 @@ fn demo(args: DemoArgs) -> ExitCode {
         start_delay: std::time::Duration::from_millis(args.start_delay_ms),
         max_sessions_per_user: args.max_sessions_per_user,
     };
-    run_async("demo", async move {
+    let demo = async move {
         let mut stdout = std::io::stdout();
         kasm_mcp::launch::run_demo(options, &mut stdout).await
-    })
+    };
+    exit_code(run_async("demo", demo).is_some())
 }

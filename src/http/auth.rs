@@ -72,16 +72,6 @@ impl Authenticator {
         })
     }
 
-    /// Whether requests are accepted without a token.
-    pub fn is_disabled(&self) -> bool {
-        self.anonymous.is_some()
-    }
-
-    /// Number of configured tokens.
-    pub fn token_count(&self) -> usize {
-        self.tokens.len()
-    }
-
     /// Check an `Authorization` header value.
     pub fn authenticate(
         &self,

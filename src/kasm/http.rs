@@ -1,6 +1,9 @@
 //! The transport under [`super::KasmClient`]: one pooled reqwest client, credentials in the
 //! JSON body, connect/total timeouts, TLS settings, a tracing span per call, and retries with
 //! exponential backoff and jitter for the calls that are safe to repeat — and only those.
+//! Response bodies are read chunk by chunk and refused above
+//! [`ClientOptions::max_response_bytes`], so a wrong `KASM_API_URL` (a file server) or a
+//! hostile proxy cannot exhaust memory.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use super::response::RawResponse;
+use super::response::{RawResponse, snippet};
 use super::{KasmError, KasmResult};
 use crate::config::KasmConfig;
 
@@ -40,6 +43,10 @@ pub fn retry_safe(endpoint: &str) -> bool {
     RETRY_SAFE.contains(&endpoint)
 }
 
+/// Default cap on one Kasm response body. The largest real answers (screenshots, long
+/// session lists) are a few MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
 /// How the client talks to Kasm.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -56,6 +63,8 @@ pub struct ClientOptions {
     /// Extra CA certificates (PEM) to trust.
     pub ca_bundle: Option<PathBuf>,
     pub user_agent: String,
+    /// Largest response body accepted (the call fails, quoting its start, above it).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientOptions {
@@ -75,6 +84,7 @@ impl ClientOptions {
             verify_tls: config.verify_tls,
             ca_bundle: config.ca_bundle.clone(),
             user_agent: format!("kasm-mcp/{}", env!("CARGO_PKG_VERSION")),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -286,15 +296,34 @@ impl Transport {
         let url = format!("{}/api/public/{endpoint}", self.base);
         let sent = self.http.post(url).json(&body).send().await;
         drop(body);
-        let response = sent.map_err(|e| self.transport_error(endpoint, &e))?;
+        let mut response = sent.map_err(|e| self.transport_error(endpoint, &e))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
+        let limit = self.options.max_response_bytes;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(endpoint, &e))?;
+            .map_err(|e| self.transport_error(endpoint, &e))?
+        {
+            if body.len().saturating_add(chunk.len()) > limit {
+                let start = if body.is_empty() {
+                    &chunk[..]
+                } else {
+                    &body[..]
+                };
+                return Err(KasmError::Decode {
+                    endpoint,
+                    detail: format!(
+                        "the HTTP {status} response is larger than the {limit}-byte limit (is KASM_API_URL the Kasm server's base URL?); it starts with {:?}",
+                        snippet(&start[..start.len().min(1024)])
+                    ),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(RawResponse {
             status,
-            body: bytes,
+            body: body.into(),
         })
     }
 
@@ -381,6 +410,78 @@ mod tests {
             let full = Duration::from_millis(100 * 2u64.pow(attempt)).min(Duration::from_secs(5));
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }
+    }
+
+    /// A loopback HTTP server that answers every connection with an HTML page of `total`
+    /// bytes, streamed without a Content-Length; returns its base URL.
+    async fn streaming_server(total: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body>directory listing";
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let block = vec![b'x'; 64 * 1024];
+                    let mut sent = 0;
+                    while sent < total {
+                        if socket.write_all(&block).await.is_err() {
+                            return; // the client gave up: good
+                        }
+                        sent += block.len();
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_refused_while_reading() {
+        let base = streaming_server(256 * 1024 * 1024).await;
+        let options = ClientOptions {
+            max_response_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            read_retries: 0,
+            ..ClientOptions::default()
+        };
+        let t = Transport::new(&base, "k".into(), "s".into(), options).unwrap();
+        let started = Instant::now();
+        let err = t.call("get_kasms", Map::new(), Ok).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, KasmError::Decode { .. }), "{err:?}");
+        assert!(
+            text.contains("1048576-byte limit")
+                && text.contains("KASM_API_URL")
+                && text.contains("<html><body>directory listing"),
+            "{text}"
+        );
+        assert!(text.len() < 1024, "the error quotes only the start: {text}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+        // A body under the cap is still read whole.
+        let small = streaming_server(128 * 1024).await;
+        let t = Transport::new(
+            &small,
+            "k".into(),
+            "s".into(),
+            ClientOptions {
+                max_response_bytes: 1024 * 1024,
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap();
+        let raw = t.call("get_kasms", Map::new(), Ok).await.unwrap();
+        assert_eq!(raw.status, 200);
+        assert!(raw.body.len() > 128 * 1024, "{}", raw.body.len());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use std::time::Instant;
 use futures::FutureExt;
 use serde_json::{Map, Value, json};
 
-use crate::audit::{Decision, Outcome, ToolCallRecord, digest_arguments, record_tool_call};
+use crate::audit::{
+    Decision, Outcome, ToolCallRecord, audit_digest, canonical_sha256, record_tool_call,
+};
 use crate::mcp::client_requests::ClientRequester;
 use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
 use crate::mcp::modern::{ModernRequest, check_param_headers};
@@ -37,7 +39,7 @@ fn audit(
     record_tool_call(&ToolCallRecord {
         principal: &meta.principal.name,
         tool: &tool,
-        arguments_sha256: digest_arguments(args),
+        arguments_sha256: audit_digest(args),
         decision,
         outcome,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -163,7 +165,7 @@ impl McpServer {
         let binding = format!(
             "{}|tools/call|{name}|{}",
             meta.principal.name,
-            digest_arguments(&args)
+            canonical_sha256(&args)
         );
         let round = match modern {
             Some(m) => {
@@ -183,11 +185,12 @@ impl McpServer {
             None => None,
         };
         let notifier = self.notifier_for(meta, &owner, &params, modern, round.clone());
-        let cancel = self.state.start_call(&owner, id);
+        let (cancel, serial) = self.state.start_call(&owner, id);
         let mut guard = InFlight {
             server: self,
             owner,
             id: id.clone(),
+            serial,
             meta,
             name: &name,
             args: &args,
@@ -241,6 +244,8 @@ struct InFlight<'a> {
     server: &'a McpServer,
     owner: String,
     id: RequestId,
+    /// From `State::start_call`: which of the calls under `(owner, id)` this is.
+    serial: u64,
     meta: &'a RequestMeta,
     name: &'a str,
     args: &'a Map<String, Value>,
@@ -254,7 +259,9 @@ impl InFlight<'_> {
             return;
         }
         self.settled = true;
-        self.server.state.finish_call(&self.owner, &self.id);
+        self.server
+            .state
+            .finish_call(&self.owner, &self.id, self.serial);
         audit(
             self.meta,
             self.name,

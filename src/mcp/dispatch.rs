@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::audit::digest_arguments;
+use crate::audit::canonical_sha256;
 use crate::mcp::mrtr::open_round;
 use crate::mcp::tool::Notifier;
 
@@ -26,6 +26,11 @@ fn list_result(key: &str, items: Vec<Value>, next_cursor: Option<String>) -> Val
         obj.insert("nextCursor".into(), json!(cursor));
     }
     result
+}
+
+/// The `after` key of a `*/list` request's `cursor` (params must be an object or absent).
+fn page_after(params: Option<&Value>) -> Result<Option<String>, RpcError> {
+    cursor_param(&params_object(params)?)
 }
 
 fn to_reply(result: Result<Value, RpcError>) -> Reply {
@@ -111,9 +116,23 @@ impl McpServer {
         Ok(initialize_result(&self.identity, self.features(), version))
     }
 
+    /// One page of a `*/list` result: `all` sorted by `key`, the page after `after`, each item
+    /// rendered by `to_json`, under `result_key` (plus `nextCursor` when more follow).
+    fn paged<T>(
+        &self,
+        result_key: &str,
+        after: Option<String>,
+        all: Vec<T>,
+        key: impl Fn(&T) -> String,
+        to_json: impl Fn(&T) -> Value,
+    ) -> Value {
+        let page = paginate(all, key, after.as_deref(), self.page_size);
+        let items = page.items.iter().map(to_json).collect();
+        list_result(result_key, items, page.next_cursor)
+    }
+
     fn list_tools(&self, params: Option<&Value>, meta: &RequestMeta) -> Result<Value, RpcError> {
-        let params = params_object(params)?;
-        let after = cursor_param(&params)?;
+        let after = page_after(params)?;
         let page = self
             .registry
             .list_page(&meta.principal, after.as_deref(), self.page_size);
@@ -137,15 +156,13 @@ impl McpServer {
         params: Option<&Value>,
         meta: &RequestMeta,
     ) -> Result<Value, RpcError> {
-        let params = params_object(params)?;
-        let after = cursor_param(&params)?;
-        let Some(provider) = &self.resources else {
-            return Err(RpcError::method_not_found("resources/list"));
-        };
+        let after = page_after(params)?;
+        let provider = self
+            .resources
+            .as_ref()
+            .ok_or_else(|| RpcError::method_not_found("resources/list"))?;
         let all = provider.list(&meta.principal).await;
-        let page = paginate(all, |r| r.uri.clone(), after.as_deref(), self.page_size);
-        let items = page.items.iter().map(|r| r.to_json()).collect();
-        Ok(list_result("resources", items, page.next_cursor))
+        Ok(self.paged("resources", after, all, |r| r.uri.clone(), |r| r.to_json()))
     }
 
     async fn list_resource_templates(
@@ -153,20 +170,19 @@ impl McpServer {
         params: Option<&Value>,
         meta: &RequestMeta,
     ) -> Result<Value, RpcError> {
-        let params = params_object(params)?;
-        let after = cursor_param(&params)?;
-        let Some(provider) = &self.resources else {
-            return Err(RpcError::method_not_found("resources/templates/list"));
-        };
+        let after = page_after(params)?;
+        let provider = self
+            .resources
+            .as_ref()
+            .ok_or_else(|| RpcError::method_not_found("resources/templates/list"))?;
         let all = provider.templates(&meta.principal).await;
-        let page = paginate(
+        Ok(self.paged(
+            "resourceTemplates",
+            after,
             all,
             |t| t.uri_template.clone(),
-            after.as_deref(),
-            self.page_size,
-        );
-        let items = page.items.iter().map(|t| t.to_json()).collect();
-        Ok(list_result("resourceTemplates", items, page.next_cursor))
+            |t| t.to_json(),
+        ))
     }
 
     async fn read_resource(
@@ -221,15 +237,13 @@ impl McpServer {
         params: Option<&Value>,
         meta: &RequestMeta,
     ) -> Result<Value, RpcError> {
-        let params = params_object(params)?;
-        let after = cursor_param(&params)?;
-        let Some(provider) = &self.prompts else {
-            return Err(RpcError::method_not_found("prompts/list"));
-        };
+        let after = page_after(params)?;
+        let provider = self
+            .prompts
+            .as_ref()
+            .ok_or_else(|| RpcError::method_not_found("prompts/list"))?;
         let all = provider.list(&meta.principal).await;
-        let page = paginate(all, |p| p.name.clone(), after.as_deref(), self.page_size);
-        let items = page.items.iter().map(|p| p.to_json()).collect();
-        Ok(list_result("prompts", items, page.next_cursor))
+        Ok(self.paged("prompts", after, all, |p| p.name.clone(), |p| p.to_json()))
     }
 
     async fn get_prompt(
@@ -255,7 +269,7 @@ impl McpServer {
         let binding = format!(
             "{}|prompts/get|{name}|{}",
             meta.principal.name,
-            digest_arguments(&arguments)
+            canonical_sha256(&arguments)
         );
         let mut notifier = Notifier::disconnected();
         let round = match modern {

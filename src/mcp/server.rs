@@ -222,17 +222,6 @@ impl McpServer {
         self.state.in_flight_count()
     }
 
-    /// Handle a raw request body: invalid JSON is answered with -32700 (HTTP 400).
-    pub async fn handle_bytes(&self, body: &[u8], meta: RequestMeta) -> Handled {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(message) => self.handle(message, meta).await,
-            Err(e) => Handled::HttpError {
-                status: 400,
-                body: failure(None, &RpcError::parse_error(e)),
-            },
-        }
-    }
-
     /// Handle one incoming message, or a 2025-03-26 batch array.
     pub async fn handle(&self, message: Value, meta: RequestMeta) -> Handled {
         self.handle_inner(message, meta, None).await

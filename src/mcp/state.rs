@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -40,11 +41,15 @@ struct OwnerState {
     touched: u64,
 }
 
+/// `(owner, id)` → the calls in flight under it, each with its serial.
+type CallsInFlight = HashMap<(String, RequestId), Vec<(u64, CancellationToken)>>;
+
 /// All per-owner state plus the in-flight call table.
 #[derive(Debug, Default)]
 pub struct State {
     owners: Mutex<(u64, HashMap<String, OwnerState>)>,
-    in_flight: Mutex<HashMap<(String, RequestId), CancellationToken>>,
+    in_flight: Mutex<CallsInFlight>,
+    next_serial: AtomicU64,
 }
 
 impl State {
@@ -108,28 +113,45 @@ impl State {
         guard.1.remove(owner);
     }
 
-    /// Register an in-flight request; the token is cancelled by [`State::cancel`].
-    pub fn start_call(&self, owner: &str, id: &RequestId) -> CancellationToken {
+    /// Register an in-flight request; the token is cancelled by [`State::cancel`]. The serial
+    /// tells this call apart from another in flight under the same `(owner, id)` (two stateless
+    /// clients of one principal, or a client reusing ids): pass it to [`State::finish_call`].
+    pub fn start_call(&self, owner: &str, id: &RequestId) -> (CancellationToken, u64) {
         let token = CancellationToken::new();
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         let mut calls = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        calls.insert((owner.to_string(), id.clone()), token.clone());
-        token
+        calls
+            .entry((owner.to_string(), id.clone()))
+            .or_default()
+            .push((serial, token.clone()));
+        (token, serial)
     }
 
-    pub fn finish_call(&self, owner: &str, id: &RequestId) {
+    /// Unregister the call [`State::start_call`] returned `serial` for (and only that one).
+    pub fn finish_call(&self, owner: &str, id: &RequestId, serial: u64) {
         let mut calls = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        calls.remove(&(owner.to_string(), id.clone()));
+        let key = (owner.to_string(), id.clone());
+        if let Some(entries) = calls.get_mut(&key) {
+            entries.retain(|(s, _)| *s != serial);
+            if entries.is_empty() {
+                calls.remove(&key);
+            }
+        }
     }
 
-    /// Cancel an in-flight request. Unknown or finished ids are ignored (returns false).
+    /// Cancel the in-flight request(s) with this id: the client cannot tell two calls under
+    /// one `(owner, id)` apart, so all of them stop. Unknown or finished ids are ignored
+    /// (returns false).
     pub fn cancel(&self, owner: &str, id: &RequestId) -> bool {
         let calls = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         match calls.get(&(owner.to_string(), id.clone())) {
-            Some(token) => {
-                token.cancel();
+            Some(entries) if !entries.is_empty() => {
+                for (_, token) in entries {
+                    token.cancel();
+                }
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -137,7 +159,9 @@ impl State {
         self.in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .len()
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -164,14 +188,40 @@ mod tests {
     fn cancel_hits_only_the_matching_in_flight_call() {
         let s = State::default();
         let id = RequestId::Number(1);
-        let token = s.start_call("a", &id);
+        let (token, serial) = s.start_call("a", &id);
         assert!(!s.cancel("b", &id), "other owner");
         assert!(!s.cancel("a", &RequestId::Number(2)), "unknown id");
         assert!(!token.is_cancelled());
         assert!(s.cancel("a", &id));
         assert!(token.is_cancelled());
-        s.finish_call("a", &id);
+        s.finish_call("a", &id, serial);
         assert!(!s.cancel("a", &id), "finished id is ignored");
         assert_eq!(s.in_flight_count(), 0);
+    }
+
+    #[test]
+    fn calls_sharing_owner_and_id_are_tracked_apart() {
+        let s = State::default();
+        let id = RequestId::Number(1);
+        let (first, first_serial) = s.start_call("principal:p", &id);
+        let (second, second_serial) = s.start_call("principal:p", &id);
+        assert_ne!(first_serial, second_serial);
+        assert_eq!(s.in_flight_count(), 2);
+        // The first call ends: the second one must still be cancellable.
+        s.finish_call("principal:p", &id, first_serial);
+        assert_eq!(s.in_flight_count(), 1);
+        assert!(s.cancel("principal:p", &id));
+        assert!(second.is_cancelled());
+        assert!(!first.is_cancelled(), "a finished call is not touched");
+        s.finish_call("principal:p", &id, second_serial);
+        assert_eq!(s.in_flight_count(), 0);
+        // Both in flight at once: a cancel stops both, since the client cannot tell them apart.
+        let (a, a_serial) = s.start_call("principal:p", &id);
+        let (b, b_serial) = s.start_call("principal:p", &id);
+        assert!(s.cancel("principal:p", &id));
+        assert!(a.is_cancelled() && b.is_cancelled());
+        s.finish_call("principal:p", &id, b_serial);
+        s.finish_call("principal:p", &id, a_serial);
+        assert!(!s.cancel("principal:p", &id));
     }
 }

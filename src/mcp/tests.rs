@@ -365,18 +365,6 @@ async fn protocol_error_codes_table() {
 }
 
 #[tokio::test]
-async fn invalid_json_is_a_parse_error() {
-    let h = harness(100);
-    let Handled::HttpError { status, body } = h.server.handle_bytes(b"{not json", admin()).await
-    else {
-        panic!("expected an HTTP error");
-    };
-    assert_eq!(status, 400);
-    assert_eq!(error_code(&body), Some(-32700));
-    assert_eq!(body["id"], Value::Null);
-}
-
-#[tokio::test]
 async fn initialize_negotiates_and_advertises() {
     let h = harness(100);
     for (requested, answered) in [

@@ -2,7 +2,8 @@
 //! names `/messages?sessionId=<id>`; the client POSTs every message there (202), and every
 //! response and notification comes back on the stream as a `message` event. Sessions live in
 //! memory, are bound to the principal that opened them (another principal gets 404), and are
-//! removed — with their in-flight work cancelled — when the stream closes.
+//! removed — with their in-flight work cancelled — when the stream closes. Open streams are
+//! capped server-wide and per principal (429), so one token cannot lock the others out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,13 +25,15 @@ use super::accounting;
 use super::rpc;
 use super::sse::{message_event, sse_response};
 use super::state::TransportState;
-use crate::http::body_limit::rejection_response;
 use crate::http::error::json_error;
 use crate::mcp::{Handled, RequestMeta};
 use crate::policy::Principal;
 
 /// Most legacy SSE connections open at once (all principals).
 pub const MAX_LEGACY_SESSIONS: usize = 1024;
+/// Most legacy SSE connections one principal may hold open, so that a single token cannot
+/// take all [`MAX_LEGACY_SESSIONS`] and lock every other principal out.
+pub const MAX_LEGACY_SESSIONS_PER_PRINCIPAL: usize = 32;
 
 struct LegacySession {
     principal: Principal,
@@ -101,6 +104,19 @@ pub async fn connect(
                 "too many open SSE connections; retry later or use /mcp",
             );
         }
+        let own = sessions
+            .values()
+            .filter(|s| s.principal.name == principal.name)
+            .count();
+        if own >= MAX_LEGACY_SESSIONS_PER_PRINCIPAL {
+            return json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "principal {:?} already has {own} open SSE connections (the limit is {MAX_LEGACY_SESSIONS_PER_PRINCIPAL}); close one, or use /mcp",
+                    principal.name
+                ),
+            );
+        }
         sessions.insert(
             id.clone(),
             LegacySession {
@@ -154,24 +170,9 @@ pub async fn post_message(
             }
         }
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return rejection_response(rejection, state.max_body_bytes),
-    };
-    let message: Value = match serde_json::from_slice(&body) {
+    let message = match rpc::parse_body(body, state.max_body_bytes) {
         Ok(message) => message,
-        Err(error) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(rpc::error_body(
-                    Value::Null,
-                    rpc::PARSE_ERROR,
-                    &format!("parse error: {error}"),
-                    None,
-                )),
-            )
-                .into_response();
-        }
+        Err(response) => return *response,
     };
     let pending = match accounting::admit(&state, &principal, &message) {
         Ok(pending) => pending,

@@ -1,7 +1,14 @@
-//! The few JSON-RPC bits the transports need before a message reaches the router: error
-//! bodies for HTTP-level refusals and peeking at `method`/`id`.
+//! The few JSON-RPC bits the transports need before a message reaches the router: reading a
+//! request body into one JSON message, error bodies for HTTP-level refusals and peeking at
+//! `method`/`id`.
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+use crate::http::body_limit::rejection_response;
 
 /// Invalid JSON.
 pub const PARSE_ERROR: i64 = -32700;
@@ -22,6 +29,37 @@ pub const SUPPORTED_VERSIONS: [&str; 5] = [
 /// Revisions where closing a response stream cancels the request.
 pub fn closing_stream_cancels(version: Option<&str>) -> bool {
     matches!(version, Some(v) if v >= "2026-07-28")
+}
+
+/// An `application/json` response with `body`.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The POSTed body as one JSON value (a message or a batch), for both transports: a body that
+/// could not be read is refused as [`rejection_response`] says (413 above `max_body_bytes`),
+/// and invalid JSON gets 400 with a JSON-RPC -32700 error (`id: null`).
+pub fn parse_body(
+    body: Result<Bytes, BytesRejection>,
+    max_body_bytes: usize,
+) -> Result<Value, Box<Response>> {
+    let body = body.map_err(|rejection| Box::new(rejection_response(rejection, max_body_bytes)))?;
+    serde_json::from_slice(&body).map_err(|error| {
+        Box::new(json_response(
+            StatusCode::BAD_REQUEST,
+            &error_body(
+                Value::Null,
+                PARSE_ERROR,
+                &format!("parse error: {error}"),
+                None,
+            ),
+        ))
+    })
 }
 
 /// `{"jsonrpc":"2.0","id":id,"error":{code,message,data?}}`.
@@ -48,5 +86,40 @@ pub fn contains_request(message: &Value) -> bool {
     match message {
         Value::Array(items) => items.iter().any(contains_request),
         other => method(other).is_some() && other.get("id").is_some_and(|id| !id.is_null()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_json(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn invalid_json_is_a_parse_error() {
+        let response = *parse_body(Ok(Bytes::from_static(b"{not json")), 1024).unwrap_err();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = body_json(response).await;
+        assert_eq!(body["error"]["code"], PARSE_ERROR);
+        assert_eq!(body["id"], Value::Null);
+        assert_eq!(body["jsonrpc"], "2.0");
+    }
+
+    #[tokio::test]
+    async fn valid_json_passes_through() {
+        let message = parse_body(
+            Ok(Bytes::from_static(br#"{"jsonrpc":"2.0","method":"x"}"#)),
+            1024,
+        )
+        .unwrap();
+        assert_eq!(method(&message), Some("x"));
+        let batch = parse_body(Ok(Bytes::from_static(b"[1,2]")), 1024).unwrap();
+        assert_eq!(batch, json!([1, 2]));
     }
 }

@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -56,6 +57,11 @@ pub struct SessionSealer {
 }
 
 impl SessionSealer {
+    /// [`SessionSealer::new`] from the configured `server.session_secret`.
+    pub fn from_secret(secret: Option<&SecretString>) -> Self {
+        Self::new(secret.map(|s| s.expose_secret()))
+    }
+
     /// Key = SHA-256 of the configured secret, or 32 random bytes.
     pub fn new(secret: Option<&str>) -> Self {
         let key = match secret {

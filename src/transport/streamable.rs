@@ -29,10 +29,9 @@ use tokio::task::JoinError;
 
 use super::accounting::{self, PendingCalls};
 use super::answer::{Streaming, Work, final_answer};
-use super::rpc;
+use super::rpc::{self, json_response};
 use super::sse::{message_event, sse_response};
 use super::state::TransportState;
-use crate::http::body_limit::rejection_response;
 use crate::mcp::{Handled, RequestMeta};
 use crate::policy::Principal;
 
@@ -42,15 +41,6 @@ pub const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id")
 pub const PROTOCOL_VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const MCP_METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
 const MCP_NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
 
 fn header_str(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     headers
@@ -150,23 +140,9 @@ pub async fn post(
             ),
         );
     }
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return rejection_response(rejection, state.max_body_bytes),
-    };
-    let message: Value = match serde_json::from_slice(&body) {
+    let message = match rpc::parse_body(body, state.max_body_bytes) {
         Ok(message) => message,
-        Err(error) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &rpc::error_body(
-                    Value::Null,
-                    rpc::PARSE_ERROR,
-                    &format!("parse error: {error}"),
-                    None,
-                ),
-            );
-        }
+        Err(response) => return *response,
     };
     let version = header_str(&headers, &PROTOCOL_VERSION_HEADER);
     if let Some(v) = &version
