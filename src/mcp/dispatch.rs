@@ -21,11 +21,13 @@ use crate::mcp::state::{ClientInfo, owner_key};
 use crate::mcp::tool::LogLevel;
 
 fn list_result(key: &str, items: Vec<Value>, next_cursor: Option<String>) -> Value {
-    let mut result = json!({ key: items });
-    if let (Some(cursor), Some(obj)) = (next_cursor, result.as_object_mut()) {
-        obj.insert("nextCursor".into(), json!(cursor));
+    // Built by moving `items` in: `json!` would serialize a deep copy of every item.
+    let mut result = serde_json::Map::with_capacity(2);
+    result.insert(key.into(), Value::Array(items));
+    if let Some(cursor) = next_cursor {
+        result.insert("nextCursor".into(), Value::String(cursor));
     }
-    result
+    Value::Object(result)
 }
 
 /// The `after` key of a `*/list` request's `cursor` (params must be an object or absent).

@@ -199,7 +199,12 @@ pub fn classify(message: &Value) -> Incoming {
 
 /// `{"jsonrpc":"2.0","id":…,"result":…}`.
 pub fn success(id: &RequestId, result: Value) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id.to_json(), "result": result })
+    // Built by moving `result` in: `json!` would serialize a deep copy of it.
+    let mut envelope = serde_json::Map::with_capacity(3);
+    envelope.insert("jsonrpc".into(), Value::from("2.0"));
+    envelope.insert("id".into(), id.to_json());
+    envelope.insert("result".into(), result);
+    Value::Object(envelope)
 }
 
 /// `{"jsonrpc":"2.0","id":…|null,"error":…}`.

@@ -42,11 +42,11 @@ pub struct ToolSpec {
 impl ToolSpec {
     /// The `Tool` object of `tools/list`.
     pub fn to_json(&self) -> Value {
+        // Schemas are cloned, not passed to `json!` (which would serialize them into a copy).
         let mut tool = json!({
             "name": self.name,
             "title": self.title,
             "description": self.description,
-            "inputSchema": self.input_schema,
             "annotations": {
                 "title": self.title,
                 "readOnlyHint": self.annotations.read_only_hint,
@@ -55,8 +55,11 @@ impl ToolSpec {
                 "openWorldHint": self.annotations.open_world_hint,
             },
         });
-        if let (Some(schema), Some(obj)) = (&self.output_schema, tool.as_object_mut()) {
-            obj.insert("outputSchema".into(), schema.clone());
+        if let Some(obj) = tool.as_object_mut() {
+            obj.insert("inputSchema".into(), self.input_schema.clone());
+            if let Some(schema) = &self.output_schema {
+                obj.insert("outputSchema".into(), schema.clone());
+            }
         }
         tool
     }
