@@ -113,11 +113,11 @@ elif [ $((s1 - s0)) -ge "$KMCP_TIMEOUT" ]; then
 fi
 i=0
 while [ ! -e "$d/out.done" ] || [ ! -e "$d/err.done" ]; do
-  if [ "$i" -ge 60 ]; then
+  if [ "$i" -ge 300 ]; then
     kill "$r1" "$r2" 2>/dev/null
     break
   fi
-  sleep 0.05 2>/dev/null || sleep 1
+  sleep 0.01 2>/dev/null || sleep 1
   i=$((i + 1))
 done
 dur=-
