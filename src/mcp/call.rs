@@ -203,9 +203,12 @@ impl McpServer {
             cancel: cancel.clone(),
         };
         let run = AssertUnwindSafe(tool.call(&ctx, args.clone())).catch_unwind();
+        // `biased`: a cancellation that has arrived wins over a result that is ready in the
+        // same poll, so a cancelled request never gets a response.
         let finished = tokio::select! {
-            outcome = run => Some(outcome),
+            biased;
             _ = cancel.cancelled() => None,
+            outcome = run => Some(outcome),
         };
 
         let (outcome, reply) = match finished {
