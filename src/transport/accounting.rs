@@ -1,5 +1,6 @@
-//! Per-message bookkeeping shared by both transports: the per-principal tool-call rate limit
-//! (checked before the router runs) and the tool-call counters (settled from its answer).
+//! Per-message bookkeeping shared by both transports: the per-principal rate limit on tool
+//! calls and resource reads (checked before the router runs) and their counters (settled from
+//! the router's answer).
 //! The tool name comes from the JSON-RPC body, never from a header.
 
 use axum::response::Response;
@@ -18,33 +19,47 @@ pub struct PendingCalls {
     calls: Vec<(Value, String)>,
 }
 
-fn tool_calls(message: &Value) -> Vec<(Value, &str)> {
+/// The metrics label of resource reads: they count against the same per-principal budget
+/// as tool calls, because reading a session-file resource runs a command in the session.
+const RESOURCE_READ: &str = "resources/read";
+
+/// The metered messages in a message (or batch): tool calls with their tool name, and
+/// resource reads under [`RESOURCE_READ`].
+fn metered_calls(message: &Value) -> Vec<(Value, &str)> {
     let items: Vec<&Value> = match message {
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
     items
         .into_iter()
-        .filter(|m| rpc::method(m) == Some("tools/call"))
-        .map(|m| {
-            let name = m
-                .pointer("/params/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            (rpc::id(m), name)
+        .filter_map(|m| match rpc::method(m) {
+            Some("tools/call") => {
+                let name = m
+                    .pointer("/params/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                Some((rpc::id(m), name))
+            }
+            Some(RESOURCE_READ) => Some((rpc::id(m), RESOURCE_READ)),
+            _ => None,
         })
         .collect()
 }
 
-/// Count the message's tool calls against the principal's limit: `Err(429)` when over it.
+/// Count the message's tool calls and resource reads against the principal's limit:
+/// `Err(429)` when over it.
 pub fn admit(
     state: &TransportState,
     principal: &Principal,
     message: &Value,
 ) -> Result<PendingCalls, Box<Response>> {
     let mut pending = PendingCalls::default();
-    for (id, name) in tool_calls(message) {
-        let label = state.tool_label(name);
+    for (id, name) in metered_calls(message) {
+        let label = if name == RESOURCE_READ {
+            RESOURCE_READ.to_owned()
+        } else {
+            state.tool_label(name)
+        };
         if let Err(wait) = state.limits.check_principal(&principal.name) {
             state.metrics.record_tool_call(&label, "rate_limited");
             return Err(Box::new(too_many_requests(
@@ -81,5 +96,23 @@ fn outcome_of(response: &Value, id: &Value) -> &'static str {
         Some(r) if r.get("error").is_some() => "protocol_error",
         Some(r) if r.pointer("/result/isError") == Some(&Value::Bool(true)) => "tool_error",
         Some(_) => "ok",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tool_calls_and_resource_reads_are_metered_other_methods_are_not() {
+        let batch = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo"}},
+            {"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "kasm://sessions"}},
+            {"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        ]);
+        let metered = metered_calls(&batch);
+        assert_eq!(metered, vec![(json!(1), "echo"), (json!(2), RESOURCE_READ)]);
     }
 }
