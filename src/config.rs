@@ -693,6 +693,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_file_loads_and_matches_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kasm-mcp.example.toml");
+        let c = Config::load_from(Some(&example), &[]).unwrap();
+        let d = Config::load_from(None, &[]).unwrap();
+        assert_eq!(c.server.port, d.server.port);
+        assert_eq!(c.server.max_body_bytes, d.server.max_body_bytes);
+        assert_eq!(c.policy.allowed_roots, d.policy.allowed_roots);
+        assert_eq!(c.policy.max_file_bytes, d.policy.max_file_bytes);
+        assert_eq!(c.limits.per_ip_burst, d.limits.per_ip_burst);
+        assert_eq!(c.kasm.request_timeout_ms, d.kasm.request_timeout_ms);
+        assert!(!c.auth.disabled && c.auth.tokens.is_empty());
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let c =
             Config::load_from(None, &env(&[("KASM_API_SECRET", "hunter2-very-secret")])).unwrap();
