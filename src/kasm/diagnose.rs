@@ -14,7 +14,7 @@ use super::{ExecConfig, KasmApi, KasmError, UserRef};
 pub const NO_SUCH_KASM: &str = "00000000000000000000000000000000";
 
 /// What one probe found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeOutcome {
     /// Kasm got past its permission check.
@@ -26,7 +26,7 @@ pub enum ProbeOutcome {
 }
 
 /// One probe call and its result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Probe {
     /// The endpoint called.
     pub call: &'static str,
@@ -40,7 +40,7 @@ pub struct Probe {
 }
 
 /// The overall answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Reachable, credentials valid, every probed permission present.
@@ -54,7 +54,7 @@ pub enum Verdict {
 }
 
 /// Everything `diagnose_permissions` found, ready to print or to return as JSON.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PermissionReport {
     pub verdict: Verdict,
     /// The fatal problem (unreachable / bad credentials), in plain words.

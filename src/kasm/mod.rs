@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 pub use client::KasmClient;
 pub use error::KasmError;
 pub use http::ClientOptions;
-pub use ids::normalize_id;
+pub use ids::{ImageId, KasmId, UserId, normalize_id};
 pub use types::*;
 
 /// Result of a Kasm call.

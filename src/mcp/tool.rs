@@ -16,6 +16,10 @@ use crate::mcp::mrtr::{InputRound, capability_for};
 use crate::policy::{Principal, Role};
 
 /// The four MCP tool annotations, always all set.
+///
+/// Built by name, never from positional booleans: start from [`ToolAnnotations::read_only`]
+/// or [`ToolAnnotations::writes`] and add what applies, e.g.
+/// `ToolAnnotations::writes().destructive().idempotent()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolAnnotations {
@@ -23,6 +27,52 @@ pub struct ToolAnnotations {
     pub destructive_hint: bool,
     pub idempotent_hint: bool,
     pub open_world_hint: bool,
+}
+
+impl ToolAnnotations {
+    /// Changes nothing, so calling it again is harmless (read-only, idempotent, closed world).
+    pub const fn read_only() -> Self {
+        ToolAnnotations {
+            read_only_hint: true,
+            destructive_hint: false,
+            idempotent_hint: true,
+            open_world_hint: false,
+        }
+    }
+
+    /// Changes something, only by adding (not destructive, not idempotent, closed world).
+    pub const fn writes() -> Self {
+        ToolAnnotations {
+            read_only_hint: false,
+            destructive_hint: false,
+            idempotent_hint: false,
+            open_world_hint: false,
+        }
+    }
+
+    /// May delete or overwrite things.
+    pub const fn destructive(mut self) -> Self {
+        self.destructive_hint = true;
+        self
+    }
+
+    /// Calling it again with the same arguments has no further effect.
+    pub const fn idempotent(mut self) -> Self {
+        self.idempotent_hint = true;
+        self
+    }
+
+    /// Each call gives a new answer (e.g. a fresh screenshot) even though nothing changes.
+    pub const fn not_idempotent(mut self) -> Self {
+        self.idempotent_hint = false;
+        self
+    }
+
+    /// Reaches an open set of things outside the server's knowledge (e.g. arbitrary commands).
+    pub const fn open_world(mut self) -> Self {
+        self.open_world_hint = true;
+        self
+    }
 }
 
 /// What `tools/list` shows for a tool, plus the least role allowed to see and call it.
@@ -39,7 +89,62 @@ pub struct ToolSpec {
     pub min_role: Role,
 }
 
+/// Builds a [`ToolSpec`]: `ToolSpec::builder(name, min_role).title(..).description(..)
+/// .input_schema(..).output_schema(..).annotations(..).build()`. Without an input schema the
+/// tool takes no arguments; without annotations it is [`ToolAnnotations::read_only`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ToolSpecBuilder {
+    spec: ToolSpec,
+}
+
+impl ToolSpecBuilder {
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.spec.title = title.into();
+        self
+    }
+
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.spec.description = description.into();
+        self
+    }
+
+    pub fn input_schema(mut self, schema: Value) -> Self {
+        self.spec.input_schema = schema;
+        self
+    }
+
+    pub fn output_schema(mut self, schema: Value) -> Self {
+        self.spec.output_schema = Some(schema);
+        self
+    }
+
+    pub fn annotations(mut self, annotations: ToolAnnotations) -> Self {
+        self.spec.annotations = annotations;
+        self
+    }
+
+    pub fn build(self) -> ToolSpec {
+        self.spec
+    }
+}
+
 impl ToolSpec {
+    /// Start a spec for the tool `name`, visible to `min_role` and above.
+    pub fn builder(name: impl Into<String>, min_role: Role) -> ToolSpecBuilder {
+        ToolSpecBuilder {
+            spec: ToolSpec {
+                name: name.into(),
+                title: String::new(),
+                description: String::new(),
+                input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
+                output_schema: None,
+                annotations: ToolAnnotations::read_only(),
+                min_role,
+            },
+        }
+    }
+
     /// The `Tool` object of `tools/list`.
     pub fn to_json(&self) -> Value {
         // Schemas are cloned, not passed to `json!` (which would serialize them into a copy).

@@ -2,39 +2,39 @@
 //! sees only the sessions of its own Kasm user; an admin sees every session. A destroyed or
 //! unknown session gets the same clear error from every tool.
 
-use serde_json::{Value, json};
-
 use super::ToolDeps;
 use super::support::ToolError;
-use crate::kasm::{ConnectUrl, KasmError, Session, normalize_id};
+use crate::kasm::{ConnectUrl, KasmError, KasmId, Session, UserId};
 use crate::mcp::CallContext;
 use crate::policy::Role;
 
 /// The Kasm user this call acts as: the principal's own, else the server default.
-pub fn acting_user(deps: &ToolDeps, ctx: &CallContext) -> Result<String, ToolError> {
-    ctx.principal
+pub fn acting_user(deps: &ToolDeps, ctx: &CallContext) -> Result<UserId, ToolError> {
+    let raw = ctx
+        .principal
         .kasm_user_id
-        .clone()
-        .or_else(|| deps.default_user_id.clone())
+        .as_deref()
+        .or(deps.default_user_id.as_deref())
         .ok_or_else(|| {
             ToolError::new(
                 "no Kasm user to act as: set KASM_USER_ID (kasm.user_id) on the server, or kasm_user_id on this principal's token",
             )
-        })
+        })?;
+    Ok(UserId::parse(raw)?)
 }
 
 /// A session the caller may touch, with the Kasm user that owns it.
 #[derive(Debug, Clone)]
 pub struct SessionRef {
-    pub kasm_id: String,
+    pub kasm_id: KasmId,
     /// The owner's user id: pass it as `user_id` to Kasm's session endpoints.
-    pub owner: Option<String>,
+    pub owner: Option<UserId>,
     pub session: Session,
 }
 
 impl SessionRef {
     pub fn owner(&self) -> Option<&str> {
-        self.owner.as_deref()
+        self.owner.as_ref().map(UserId::as_str)
     }
 
     pub fn status(&self) -> &str {
@@ -53,7 +53,7 @@ const GONE_STATES: &[&str] = &[
     "destroying",
 ];
 
-fn not_found(kasm_id: &str) -> ToolError {
+fn not_found(kasm_id: &KasmId) -> ToolError {
     ToolError::new(format!(
         "session {kasm_id} does not exist or is not yours: it may have been destroyed, or the id is wrong. Call list_user_sessions to see the sessions you can use, or create_kasm_session to start a new one"
     ))
@@ -63,33 +63,35 @@ fn not_found(kasm_id: &str) -> ToolError {
 pub async fn find_session(
     deps: &ToolDeps,
     ctx: &CallContext,
-    raw_kasm_id: &str,
+    kasm_id: &KasmId,
 ) -> Result<SessionRef, ToolError> {
-    let kasm_id = normalize_id("kasm_id", raw_kasm_id)?;
     let sessions = if ctx.principal.role == Role::Admin {
         match deps.kasm.get_kasms().await {
             Ok(all) => all,
             Err(KasmError::MissingPermission { .. }) => {
-                deps.kasm.get_user_kasms(&acting_user(deps, ctx)?).await?
+                deps.kasm
+                    .get_user_kasms(acting_user(deps, ctx)?.as_str())
+                    .await?
             }
             Err(e) => return Err(e.into()),
         }
     } else {
-        deps.kasm.get_user_kasms(&acting_user(deps, ctx)?).await?
+        deps.kasm
+            .get_user_kasms(acting_user(deps, ctx)?.as_str())
+            .await?
     };
     let session = sessions
         .into_iter()
-        .find(|s| normalize_id("kasm_id", &s.kasm_id).ok().as_deref() == Some(kasm_id.as_str()))
-        .ok_or_else(|| not_found(&kasm_id))?;
+        .find(|s| kasm_id.matches(&s.kasm_id))
+        .ok_or_else(|| not_found(kasm_id))?;
     if ctx.principal.role != Role::Admin {
         let me = acting_user(deps, ctx)?;
-        let me = normalize_id("user_id", &me).unwrap_or(me);
         let owner = session
             .user_id
             .as_deref()
-            .and_then(|u| normalize_id("user_id", u).ok());
+            .and_then(|u| UserId::parse(u).ok());
         if owner.is_some_and(|o| o != me) {
-            return Err(not_found(&kasm_id));
+            return Err(not_found(kasm_id));
         }
     }
     let status = session.operational_status.clone().unwrap_or_default();
@@ -98,12 +100,12 @@ pub async fn find_session(
             "session {kasm_id} is being destroyed ({status}) and can no longer be used; create_kasm_session starts a new one"
         )));
     }
-    let owner = match &session.user_id {
-        Some(u) => Some(u.clone()),
-        None => Some(acting_user(deps, ctx)?),
+    let owner = match session.user_id.as_deref().map(UserId::parse) {
+        Some(Ok(u)) => Some(u),
+        Some(Err(_)) | None => Some(acting_user(deps, ctx)?),
     };
     Ok(SessionRef {
-        kasm_id,
+        kasm_id: kasm_id.clone(),
         owner,
         session,
     })
@@ -151,50 +153,3 @@ pub fn may_see_session_url(role: Role) -> bool {
 
 /// Why a session URL was left out of a viewer's result.
 pub const SESSION_URL_WITHHELD: &str = "session_url is left out: it embeds a Kasm login token that gives full control of the desktop, so only operator and admin principals receive it";
-
-/// The model-facing view of a session record (no tokens, no port maps).
-pub fn session_json(session: &Session) -> Value {
-    let image = session.image.as_ref();
-    let username = session
-        .user
-        .as_ref()
-        .and_then(|u| u.get("username"))
-        .and_then(Value::as_str);
-    json!({
-        "kasm_id": session.kasm_id,
-        "user_id": session.user_id,
-        "username": username,
-        "status": session.operational_status,
-        "image_id": session.image_id.clone().or_else(|| image.and_then(|i| i.image_id.clone())),
-        "image_name": image.and_then(|i| i.friendly_name.clone()),
-        "docker_image": image.and_then(|i| i.name.clone()),
-        "hostname": session.hostname,
-        "start_date": session.start_date,
-        "keepalive_date": session.keepalive_date,
-        "expiration_date": session.expiration_date,
-        "share_id": session.share_id,
-    })
-}
-
-/// JSON Schema of [`session_json`].
-pub fn session_schema() -> Value {
-    let nullable = json!({"type": ["string", "null"]});
-    json!({
-        "type": "object",
-        "properties": {
-            "kasm_id": {"type": "string"},
-            "user_id": nullable,
-            "username": nullable,
-            "status": nullable,
-            "image_id": nullable,
-            "image_name": nullable,
-            "docker_image": nullable,
-            "hostname": nullable,
-            "start_date": nullable,
-            "keepalive_date": nullable,
-            "expiration_date": nullable,
-            "share_id": nullable,
-        },
-        "required": ["kasm_id"],
-    })
-}

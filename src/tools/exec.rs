@@ -6,17 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::ToolDeps;
 use super::access::{find_session, require_running};
-use super::support::{
-    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, kasm_id_param, object_schema,
-    output_schema, parse_args,
-};
+use super::schema::{self, parse_args};
+use super::support::{FnTool, ToolError, ToolResult, handler};
 use super::transfer::{RELAY_GRACE, RoundTrip, round_trip};
-use crate::mcp::{CallContext, Tool, ToolOutput};
+use crate::config::PolicyConfig;
+use crate::kasm::KasmId;
+use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
 use crate::policy::paths::normalize_absolute;
 use crate::relay::Purpose;
@@ -32,50 +33,69 @@ pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
     vec![FnTool::shared(spec(&deps.policy), deps, handler!(execute))]
 }
 
-fn input_schema(policy: &crate::config::PolicyConfig) -> Value {
-    object_schema(
-        json!({
-            "kasm_id": kasm_id_param(),
-            "command": {
-                "type": "string",
-                "description": "Shell command text, run with `sh -c` (POSIX sh) inside the session. Pipes, redirects, `&&`, quotes and multi-line scripts work; the text arrives byte-for-byte. Stdin is empty."
-            },
-            "working_dir": {
-                "type": "string",
-                "description": "Absolute directory to run in (default: the session user's home). The command fails with exit code 1 if it does not exist."
-            },
-            "env": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "Extra environment variables for the command, e.g. {\"LANG\": \"C.UTF-8\"}. Names: letters, digits, underscore; KMCP_* is reserved."
-            },
-            "user": {
-                "type": "string",
-                "description": user_description(policy)
-            },
-            "timeout_s": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": policy.max_timeout_s,
-                "description": format!("Seconds before the command is killed and reported with timed_out: true (default {}, max {}).", policy.default_timeout_s, policy.max_timeout_s)
-            },
-            "max_output_bytes": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": policy.max_output_bytes,
-                "description": format!("Bytes of stdout and, separately, of stderr to return (default {}, max {}); beyond it the output is cut and truncated: true.", policy.default_max_output_bytes, policy.max_output_bytes)
-            },
-            "explanation": {
-                "type": "string",
-                "description": "One sentence on why this command is run; recorded in the audit log, not executed."
-            }
-        }),
-        &["kasm_id", "command"],
+/// Arguments of `execute_kasm_command`. The server's policy adds its limits (defaults and
+/// maxima of `timeout_s` and `max_output_bytes`, the allowed `user`s) in [`input_schema`].
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    kasm_id: KasmId,
+    /// Shell command text, run with `sh -c` (POSIX sh) inside the session. Pipes, redirects,
+    /// `&&`, quotes and multi-line scripts work; the text arrives byte-for-byte. Stdin is empty.
+    command: String,
+    /// Absolute directory to run in (default: the session user's home). The command fails
+    /// with exit code 1 if it does not exist.
+    #[serde(default)]
+    working_dir: Option<String>,
+    /// Extra environment variables for the command, e.g. {"LANG": "C.UTF-8"}. Names: letters,
+    /// digits, underscore; KMCP_* is reserved.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Container user to run as instead of the image's own user (kasm-user), e.g. "root" or
+    /// "1000". Only users the server's policy.allowed_exec_users lists are accepted.
+    #[serde(default)]
+    user: Option<String>,
+    /// Seconds before the command is killed and reported with timed_out: true (the server's
+    /// policy sets the default and the maximum).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    timeout_s: Option<u64>,
+    /// Bytes of stdout and, separately, of stderr to return (the server's policy sets the
+    /// default and the maximum); beyond it the output is cut and truncated: true.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    max_output_bytes: Option<usize>,
+    /// One sentence on why this command is run; recorded in the audit log, not executed.
+    #[serde(default)]
+    #[allow(dead_code)]
+    explanation: Option<String>,
+}
+
+/// The input schema: [`Args`] with the limits of this server's policy.
+fn input_schema(policy: &PolicyConfig) -> Value {
+    let schema = schema::input::<Args>();
+    let schema = schema::with_default(schema, "timeout_s", json!(policy.default_timeout_s));
+    let schema = schema::with_keyword(schema, "timeout_s", "maximum", json!(policy.max_timeout_s));
+    let schema = schema::with_default(
+        schema,
+        "max_output_bytes",
+        json!(policy.default_max_output_bytes),
+    );
+    let schema = schema::with_keyword(
+        schema,
+        "max_output_bytes",
+        "maximum",
+        json!(policy.max_output_bytes),
+    );
+    schema::with_keyword(
+        schema,
+        "user",
+        "description",
+        json!(user_description(policy)),
     )
 }
 
 /// The `user` parameter's description: which users the server's policy allows.
-fn user_description(policy: &crate::config::PolicyConfig) -> String {
+fn user_description(policy: &PolicyConfig) -> String {
     let allowed = if policy.allowed_exec_users.is_empty() {
         "none: omit it".to_string()
     } else {
@@ -86,60 +106,58 @@ fn user_description(policy: &crate::config::PolicyConfig) -> String {
     )
 }
 
-fn result_schema() -> Value {
-    let nullable_str = json!({"type": ["string", "null"]});
-    output_schema(
-        json!({
-            "kasm_id": {"type": "string"},
-            "dispatched": {"type": "boolean", "description": "Always true: Kasm accepted the command."},
-            "output_available": {"type": "boolean", "description": "False when the server has no relay and cannot return output."},
-            "exit_code": {"type": ["integer", "null"]},
-            "stdout": {"type": "string"},
-            "stderr": {"type": "string"},
-            "truncated": {"type": "boolean"},
-            "stdout_truncated": {"type": "boolean"},
-            "stderr_truncated": {"type": "boolean"},
-            "timed_out": {"type": "boolean"},
-            "duration_ms": {"type": ["integer", "null"]},
-            "stdout_base64": nullable_str,
-            "stderr_base64": nullable_str,
-            "note": nullable_str,
-        }),
-        &["kasm_id", "dispatched", "output_available"],
-    )
+/// The shape of `structuredContent` (built by `report_json` and the dispatch-only answer;
+/// a unit test keeps them in step).
+#[derive(Debug, Serialize, JsonSchema)]
+#[allow(dead_code)]
+struct ExecResult {
+    kasm_id: KasmId,
+    /// Always true: Kasm accepted the command.
+    dispatched: bool,
+    /// False when the server has no relay and cannot return output.
+    output_available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    stdout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    stderr: Option<String>,
+    /// Either stream was cut at max_output_bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    truncated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    stdout_truncated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    stderr_truncated: Option<bool>,
+    /// The command ran longer than timeout_s and was killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    timed_out: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
+    /// stdout as base64 when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout_base64: Option<String>,
+    /// stderr as base64 when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stderr_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
-fn spec(policy: &crate::config::PolicyConfig) -> crate::mcp::ToolSpec {
-    SpecBuilder {
-        name: NAME,
-        title: "Run a command in a session",
-        description: "Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` names one the server's policy.allowed_exec_users allows, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call blocks until the command ends (progress notifications are sent while waiting). Not-UTF-8 output is also returned as base64. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).",
-        input: input_schema(policy),
-        output: Some(result_schema()),
-        annotations: hints(false, true, false, true),
-        min_role: Role::Operator,
-    }
-    .build()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    kasm_id: String,
-    command: String,
-    #[serde(default)]
-    working_dir: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    timeout_s: Option<u64>,
-    #[serde(default)]
-    max_output_bytes: Option<usize>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    explanation: Option<String>,
+fn spec(policy: &PolicyConfig) -> ToolSpec {
+    ToolSpec::builder(NAME, Role::Operator)
+        .title("Run a command in a session")
+        .description("Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` names one the server's policy.allowed_exec_users allows, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call blocks until the command ends (progress notifications are sent while waiting). Not-UTF-8 output is also returned as base64. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).")
+        .input_schema(input_schema(policy))
+        .output_schema(schema::output::<ExecResult>())
+        .annotations(ToolAnnotations::writes().destructive().open_world())
+        .build()
 }
 
 /// Validated limits and environment for one run.
@@ -229,8 +247,7 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
 }
 
 async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let schema = input_schema(&deps.policy);
-    let args: Args = parse_args(NAME, &schema, args)?;
+    let args: Args = parse_args(NAME, args)?;
     let plan = plan(&deps, &args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
     require_running(&session)?;
@@ -238,7 +255,7 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
     if deps.relay.is_none() {
         let config = exec_config(Script::Dispatch, plan.env, args.user.clone());
         deps.kasm
-            .exec_command_kasm(&session.kasm_id, session.owner(), &config)
+            .exec_command_kasm(session.kasm_id.as_str(), session.owner(), &config)
             .await?;
         return Ok(ToolOutput::structured(json!({
             "kasm_id": session.kasm_id,
@@ -269,7 +286,7 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
         .duration_ms
         .or_else(|| u64::try_from(started.elapsed().as_millis()).ok());
     Ok(ToolOutput::structured(report_json(
-        &session.kasm_id,
+        session.kasm_id.as_str(),
         &report,
         plan.max_output,
     )))
@@ -330,6 +347,27 @@ fn report_json(kasm_id: &str, report: &ExecReport, cap: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_result_field_is_in_the_output_schema() {
+        let schema = schema::output::<ExecResult>();
+        let listed = schema["properties"].as_object().unwrap();
+        let report = ExecReport {
+            exit_code: 1,
+            stdout: bytes::Bytes::from_static(b"\xff"),
+            stderr: bytes::Bytes::from_static(b"\xfe"),
+            timed_out: true,
+            duration_ms: Some(5),
+        };
+        let value = report_json("8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f", &report, 10);
+        for key in value.as_object().unwrap().keys() {
+            assert!(listed.contains_key(key), "{key} is not in {schema}");
+        }
+        assert_eq!(
+            schema["required"],
+            json!(["kasm_id", "dispatched", "output_available"])
+        );
+    }
 
     #[test]
     fn output_is_cut_at_the_cap_on_a_character_boundary() {

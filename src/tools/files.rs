@@ -9,19 +9,19 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ToolDeps;
 use super::access::{SessionRef, find_session, require_running};
-use super::support::{
-    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, kasm_id_param, object_schema,
-    output_schema, parse_args,
-};
+use super::schema::{self, parse_args};
+use super::support::{FnTool, ToolError, ToolResult, handler};
 use super::transfer::{RoundTrip, container_error, download_ticket, relay, round_trip};
 use crate::config::PolicyConfig;
-use crate::mcp::{CallContext, Tool, ToolOutput, ToolSpec};
+use crate::kasm::KasmId;
+use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
 use crate::policy::paths::check_path;
 use crate::relay::Purpose;
@@ -42,11 +42,13 @@ pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
     ]
 }
 
-fn path_param(policy: &PolicyConfig, what: &str) -> Value {
-    json!({
-        "type": "string",
-        "description": format!("Absolute path of the {what} inside the session; must be inside the allowed roots ({}). No `..` components.", policy.allowed_roots.join(", "))
-    })
+/// Describe the path parameter `name` with this server's allowed roots.
+fn with_path_description(schema: Value, policy: &PolicyConfig, name: &str, what: &str) -> Value {
+    let description = format!(
+        "Absolute path of the {what} inside the session; must be inside the allowed roots ({}). No `..` components.",
+        policy.allowed_roots.join(", ")
+    );
+    schema::with_keyword(schema, name, "description", json!(description))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -69,7 +71,7 @@ fn file_env(policy: &PolicyConfig, path: &str) -> BTreeMap<String, String> {
 async fn running_session(
     deps: &ToolDeps,
     ctx: &CallContext,
-    kasm_id: &str,
+    kasm_id: &KasmId,
 ) -> Result<SessionRef, ToolError> {
     let session = find_session(deps, ctx, kasm_id).await?;
     require_running(&session)?;
@@ -80,59 +82,100 @@ async fn running_session(
 
 const READ: &str = "read_kasm_file";
 
+/// How `read_kasm_file` returns the content.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+enum ReadEncoding {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+impl ReadEncoding {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReadEncoding::Auto => "auto",
+            ReadEncoding::Utf8 => "utf-8",
+            ReadEncoding::Base64 => "base64",
+        }
+    }
+}
+
+/// How file content is carried in a tool result or argument.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
+enum ContentEncoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+impl ContentEncoding {
+    fn as_str(self) -> &'static str {
+        match self {
+            ContentEncoding::Utf8 => "utf-8",
+            ContentEncoding::Base64 => "base64",
+        }
+    }
+}
+
+/// Arguments of `read_kasm_file` (the server's policy adds the allowed roots and the size
+/// limit in [`read_input`]).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReadArgs {
+    kasm_id: KasmId,
+    /// Absolute path of the file to read inside the session.
+    file_path: String,
+    /// Refuse files larger than this many bytes (the server's policy.max_file_bytes is the
+    /// default and the maximum).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    max_bytes: Option<usize>,
+    /// How to return the content: auto gives UTF-8 text when the file is valid UTF-8, else
+    /// base64; utf-8 fails on binary files; base64 always.
+    #[serde(default)]
+    encoding: ReadEncoding,
+}
+
 fn read_input(policy: &PolicyConfig) -> Value {
-    object_schema(
-        json!({
-            "kasm_id": kasm_id_param(),
-            "file_path": path_param(policy, "file to read"),
-            "max_bytes": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": policy.max_file_bytes,
-                "description": format!("Refuse files larger than this many bytes (default and max {}).", policy.max_file_bytes)
-            },
-            "encoding": {
-                "type": "string",
-                "enum": ["auto", "utf-8", "base64"],
-                "description": "How to return the content: auto (default) gives UTF-8 text when the file is valid UTF-8, else base64; utf-8 fails on binary files; base64 always."
-            }
-        }),
-        &["kasm_id", "file_path"],
-    )
+    let schema = with_path_description(
+        schema::input::<ReadArgs>(),
+        policy,
+        "file_path",
+        "file to read",
+    );
+    let schema = schema::with_default(schema, "max_bytes", json!(policy.max_file_bytes));
+    schema::with_keyword(schema, "max_bytes", "maximum", json!(policy.max_file_bytes))
+}
+
+/// Result of `read_kasm_file` (built in [`read`]).
+#[derive(Debug, Serialize, JsonSchema)]
+#[allow(dead_code)]
+struct ReadResult {
+    kasm_id: KasmId,
+    file_path: String,
+    /// Size of the file in bytes.
+    size: usize,
+    /// SHA-256 of the file's bytes, in hex.
+    sha256: String,
+    /// How content is given.
+    encoding: ContentEncoding,
+    content: String,
 }
 
 fn read_spec(policy: &PolicyConfig) -> ToolSpec {
-    SpecBuilder {
-        name: READ,
-        title: "Read a file from a session",
-        description: "Read a file inside a running Kasm session and return its content (UTF-8 text, or base64 for binary files) with its size and SHA-256. Use it to look at configuration, logs, results or any file a command produced. The path must be inside the server's allowed roots (symlinks are resolved and re-checked in the session). Costs one Kasm exec call and one upload of the file through the relay; files above max_bytes are refused without transferring them.",
-        input: read_input(policy),
-        output: Some(output_schema(
-            json!({
-                "kasm_id": {"type": "string"},
-                "file_path": {"type": "string"},
-                "size": {"type": "integer"},
-                "sha256": {"type": "string"},
-                "encoding": {"type": "string", "enum": ["utf-8", "base64"]},
-                "content": {"type": "string"},
-            }),
-            &["kasm_id", "file_path", "size", "sha256", "encoding", "content"],
-        )),
-        annotations: hints(true, false, true, false),
-        min_role: Role::Viewer,
-    }
-    .build()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadArgs {
-    kasm_id: String,
-    file_path: String,
-    #[serde(default)]
-    max_bytes: Option<usize>,
-    #[serde(default)]
-    encoding: Option<String>,
+    ToolSpec::builder(READ, Role::Viewer)
+        .title("Read a file from a session")
+        .description("Read a file inside a running Kasm session and return its content (UTF-8 text, or base64 for binary files) with its size and SHA-256. Use it to look at configuration, logs, results or any file a command produced. The path must be inside the server's allowed roots (symlinks are resolved and re-checked in the session). Costs one Kasm exec call and one upload of the file through the relay; files above max_bytes are refused without transferring them.")
+        .input_schema(read_input(policy))
+        .output_schema(schema::output::<ReadResult>())
+        .annotations(ToolAnnotations::read_only())
+        .build()
 }
 
 pub(super) async fn read(
@@ -140,7 +183,7 @@ pub(super) async fn read(
     ctx: CallContext,
     args: Map<String, Value>,
 ) -> ToolResult {
-    let args: ReadArgs = parse_args(READ, &read_input(&deps.policy), args)?;
+    let args: ReadArgs = parse_args(READ, args)?;
     let policy = &deps.policy;
     let path = checked_path(policy, &args.file_path)?;
     let max = args.max_bytes.unwrap_or(policy.max_file_bytes);
@@ -150,10 +193,7 @@ pub(super) async fn read(
             policy.max_file_bytes
         )));
     }
-    let encoding = args.encoding.as_deref().unwrap_or("auto");
-    if !["auto", "utf-8", "base64"].contains(&encoding) {
-        return Err(ToolError::new("encoding must be auto, utf-8 or base64"));
-    }
+    let encoding = args.encoding.as_str();
     relay(&deps, READ)?;
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
     let mut env = file_env(policy, &path);
@@ -228,76 +268,75 @@ fn write_limit_reason(policy: &PolicyConfig, max_request_bytes: usize) -> String
     )
 }
 
+fn yes() -> bool {
+    true
+}
+
+/// Arguments of `write_kasm_file` (the server adds the allowed roots and the size limit in
+/// [`write_input`]).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WriteArgs {
+    kasm_id: KasmId,
+    /// Absolute path of the file to write inside the session.
+    file_path: String,
+    /// The new file content: text, or base64 when encoding is base64 (for binary files).
+    content: String,
+    /// How content is given: utf-8 text or base64.
+    #[serde(default)]
+    encoding: ContentEncoding,
+    /// Create missing parent directories (like mkdir -p).
+    #[serde(default = "yes")]
+    create_parents: bool,
+    /// Octal permission bits such as "0644" or "755". Default: keep an existing file's mode,
+    /// else 644.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-7]{3,4}$"))]
+    mode: Option<String>,
+}
+
 fn write_input(deps: &ToolDeps) -> Value {
     let policy = &deps.policy;
-    object_schema(
-        json!({
-            "kasm_id": kasm_id_param(),
-            "file_path": path_param(policy, "file to write"),
-            "content": {
-                "type": "string",
-                "description": format!("The new file content: text, or base64 when encoding is base64 (for binary files). At most {} bytes once decoded (larger content is refused: write it in parts).", max_write_bytes(policy, deps.max_request_bytes))
-            },
-            "encoding": {
-                "type": "string",
-                "enum": ["utf-8", "base64"],
-                "description": "How content is given: utf-8 text (default) or base64."
-            },
-            "create_parents": {
-                "type": "boolean",
-                "description": "Create missing parent directories (like mkdir -p). Default true."
-            },
-            "mode": {
-                "type": "string",
-                "pattern": "^[0-7]{3,4}$",
-                "description": "Octal permission bits such as \"0644\" or \"755\". Default: keep an existing file's mode, else 644."
-            }
-        }),
-        &["kasm_id", "file_path", "content"],
-    )
+    let schema = with_path_description(
+        schema::input::<WriteArgs>(),
+        policy,
+        "file_path",
+        "file to write",
+    );
+    let content = format!(
+        "The new file content: text, or base64 when encoding is base64 (for binary files). At most {} bytes once decoded (larger content is refused: write it in parts).",
+        max_write_bytes(policy, deps.max_request_bytes)
+    );
+    schema::with_keyword(schema, "content", "description", json!(content))
+}
+
+/// Result of `write_kasm_file` (built in [`write`]).
+#[derive(Debug, Serialize, JsonSchema)]
+#[allow(dead_code)]
+struct WriteResult {
+    kasm_id: KasmId,
+    file_path: String,
+    /// Bytes written.
+    size: usize,
+    /// SHA-256 of the content sent, in hex.
+    sha256: String,
+    /// True when the session computed the same SHA-256 after writing.
+    verified: bool,
 }
 
 fn write_spec(deps: &ToolDeps) -> ToolSpec {
-    let mut spec = SpecBuilder {
-        name: WRITE,
-        title: "Write a file in a session",
-        description: "Create or replace a file inside a running Kasm session, atomically (written to a temporary file in the same directory, then renamed), and report its size and SHA-256 as verified in the session. Use it to put scripts, configuration or data into the session; binary content goes as base64. The path must be inside the server's allowed roots. Overwrites an existing file. Costs one Kasm exec call and one download of the content through the relay.",
-        input: write_input(deps),
-        output: Some(output_schema(
-            json!({
-                "kasm_id": {"type": "string"},
-                "file_path": {"type": "string"},
-                "size": {"type": "integer"},
-                "sha256": {"type": "string"},
-                "verified": {"type": "boolean", "description": "True when the session computed the same SHA-256 after writing."},
-            }),
-            &["kasm_id", "file_path", "size", "sha256", "verified"],
-        )),
-        annotations: hints(false, true, true, false),
-        min_role: Role::Operator,
-    }
-    .build();
-    spec.description = format!(
-        "{} Content is limited to {} bytes per call: {}.",
-        spec.description,
+    let description = format!(
+        "Create or replace a file inside a running Kasm session, atomically (written to a temporary file in the same directory, then renamed), and report its size and SHA-256 as verified in the session. Use it to put scripts, configuration or data into the session; binary content goes as base64. The path must be inside the server's allowed roots. Overwrites an existing file. Costs one Kasm exec call and one download of the content through the relay. Content is limited to {} bytes per call: {}.",
         max_write_bytes(&deps.policy, deps.max_request_bytes),
         write_limit_reason(&deps.policy, deps.max_request_bytes),
     );
-    spec
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WriteArgs {
-    kasm_id: String,
-    file_path: String,
-    content: String,
-    #[serde(default)]
-    encoding: Option<String>,
-    #[serde(default)]
-    create_parents: Option<bool>,
-    #[serde(default)]
-    mode: Option<String>,
+    ToolSpec::builder(WRITE, Role::Operator)
+        .title("Write a file in a session")
+        .description(description)
+        .input_schema(write_input(deps))
+        .output_schema(schema::output::<WriteResult>())
+        .annotations(ToolAnnotations::writes().destructive().idempotent())
+        .build()
 }
 
 fn valid_mode(mode: &str) -> bool {
@@ -305,7 +344,7 @@ fn valid_mode(mode: &str) -> bool {
 }
 
 async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: WriteArgs = parse_args(WRITE, &write_input(&deps), args)?;
+    let args: WriteArgs = parse_args(WRITE, args)?;
     let policy = &deps.policy;
     let path = checked_path(policy, &args.file_path)?;
     if path == "/"
@@ -318,7 +357,7 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
             "{path} is an allowed root directory, not a file: give a file path inside it"
         )));
     }
-    let bytes = match args.encoding.as_deref().unwrap_or("utf-8") {
+    let bytes = match args.encoding.as_str() {
         "utf-8" => Bytes::from(args.content.into_bytes()),
         "base64" => Bytes::from(
             base64::engine::general_purpose::STANDARD
@@ -350,12 +389,7 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     env.insert("KMCP_SIZE".into(), size.to_string());
     env.insert(
         "KMCP_PARENTS".into(),
-        if args.create_parents.unwrap_or(true) {
-            "1"
-        } else {
-            "0"
-        }
-        .into(),
+        if args.create_parents { "1" } else { "0" }.into(),
     );
     if let Some(mode) = &args.mode {
         env.insert("KMCP_MODE".into(), mode.clone());
@@ -395,65 +429,75 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
 
 const LIST: &str = "list_kasm_files";
 
-fn list_input(policy: &PolicyConfig) -> Value {
-    object_schema(
-        json!({
-            "kasm_id": kasm_id_param(),
-            "path": path_param(policy, "directory to list"),
-            "max_entries": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": MAX_ENTRIES,
-                "description": format!("Most entries to return (default {DEFAULT_ENTRIES}, max {MAX_ENTRIES}); truncated: true when there were more.")
-            }
-        }),
-        &["kasm_id", "path"],
-    )
-}
-
-fn list_spec(policy: &PolicyConfig) -> ToolSpec {
-    SpecBuilder {
-        name: LIST,
-        title: "List a directory in a session",
-        description: "List the entries of a directory inside a running Kasm session: name, type (file, directory, symlink, other) and size in bytes, sorted by name, hidden files included. Use it to find files before reading or writing them. The path must be inside the server's allowed roots. Costs one Kasm exec call and one small upload through the relay.",
-        input: list_input(policy),
-        output: Some(output_schema(
-            json!({
-                "kasm_id": {"type": "string"},
-                "path": {"type": "string"},
-                "entries": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "name": {"type": "string"},
-                            "type": {"type": "string", "enum": ["file", "directory", "symlink", "other"]},
-                            "size": {"type": ["integer", "null"]},
-                        },
-                        "required": ["name", "type"],
-                    }
-                },
-                "truncated": {"type": "boolean"},
-            }),
-            &["kasm_id", "path", "entries", "truncated"],
-        )),
-        annotations: hints(true, false, true, false),
-        min_role: Role::Viewer,
-    }
-    .build()
-}
-
-#[derive(Deserialize)]
+/// Arguments of `list_kasm_files` (the server adds the allowed roots in [`list_input`]).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListArgs {
-    kasm_id: String,
+    kasm_id: KasmId,
+    /// Absolute path of the directory to list inside the session.
     path: String,
+    /// Most entries to return; truncated: true when there were more.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_ENTRIES))]
     max_entries: Option<usize>,
 }
 
+fn list_input(policy: &PolicyConfig) -> Value {
+    let schema = with_path_description(
+        schema::input::<ListArgs>(),
+        policy,
+        "path",
+        "directory to list",
+    );
+    schema::with_default(schema, "max_entries", json!(DEFAULT_ENTRIES))
+}
+
+/// The kind of a directory entry.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum EntryKind {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+/// One directory entry.
+#[derive(Debug, Serialize, JsonSchema)]
+#[allow(dead_code)]
+struct Entry {
+    name: String,
+    #[serde(rename = "type")]
+    kind: EntryKind,
+    /// Size in bytes.
+    size: Option<u64>,
+}
+
+/// Result of `list_kasm_files` (built in [`list`]).
+#[derive(Debug, Serialize, JsonSchema)]
+#[allow(dead_code)]
+struct ListResult {
+    kasm_id: KasmId,
+    path: String,
+    /// Sorted by name, hidden files included.
+    entries: Vec<Entry>,
+    /// There were more than max_entries entries.
+    truncated: bool,
+}
+
+fn list_spec(policy: &PolicyConfig) -> ToolSpec {
+    ToolSpec::builder(LIST, Role::Viewer)
+        .title("List a directory in a session")
+        .description("List the entries of a directory inside a running Kasm session: name, type (file, directory, symlink, other) and size in bytes, sorted by name, hidden files included. Use it to find files before reading or writing them. The path must be inside the server's allowed roots. Costs one Kasm exec call and one small upload through the relay.")
+        .input_schema(list_input(policy))
+        .output_schema(schema::output::<ListResult>())
+        .annotations(ToolAnnotations::read_only())
+        .build()
+}
+
 async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: ListArgs = parse_args(LIST, &list_input(&deps.policy), args)?;
+    let args: ListArgs = parse_args(LIST, args)?;
     let policy = &deps.policy;
     let path = checked_path(policy, &args.path)?;
     let max = args.max_entries.unwrap_or(DEFAULT_ENTRIES);

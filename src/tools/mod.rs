@@ -8,10 +8,13 @@
 //! `docs` renders `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
 
 mod access;
+mod diagnose;
 pub mod docs;
 mod exec;
 mod files;
 pub mod resources;
+mod schema;
+mod session_view;
 mod sessions;
 mod support;
 mod transfer;
@@ -68,5 +71,6 @@ pub fn catalog(deps: ToolDeps) -> Vec<Arc<dyn Tool>> {
     tools.extend(files::tools(&deps));
     tools.extend(workspaces::tools(&deps));
     tools.extend(users::tools(&deps));
+    tools.extend(diagnose::tools(&deps));
     tools
 }

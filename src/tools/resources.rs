@@ -18,10 +18,12 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::ToolDeps;
-use super::access::{acting_user, find_session, session_json};
+use super::access::{acting_user, find_session};
+use super::session_view::{SessionList, SessionView};
 use super::sessions::status_json;
-use super::workspaces::{image_json, resolve_image};
+use super::workspaces::{ImageList, ImageView, resolve_image};
 use crate::audit::{Decision, Outcome, ToolCallRecord, audit_digest, record_tool_call};
+use crate::kasm::KasmId;
 use crate::mcp::completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
 use crate::mcp::resources::{
     ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
@@ -63,6 +65,10 @@ fn json_contents(uri: &str, value: &Value) -> Vec<ResourceContents> {
     }]
 }
 
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ResourceError> {
+    serde_json::to_value(value).map_err(failed)
+}
+
 fn failed(e: impl std::fmt::Display) -> ResourceError {
     ResourceError::Failed(e.to_string())
 }
@@ -94,19 +100,19 @@ fn percent_decode(raw: &str) -> String {
 impl KasmResources {
     async fn workspaces(&self) -> Result<Value, ResourceError> {
         let images = self.deps.kasm.get_images().await.map_err(failed)?;
-        let list: Vec<Value> = images
-            .iter()
-            .filter(|i| i.enabled != Some(false))
-            .map(image_json)
-            .collect();
-        Ok(json!({"count": list.len(), "workspaces": list}))
+        to_json(&ImageList::of(&images, false))
     }
 
-    async fn my_sessions(&self, principal: &Principal) -> Result<Vec<Value>, ResourceError> {
+    async fn my_sessions(&self, principal: &Principal) -> Result<SessionList, ResourceError> {
         let ctx = context(principal);
         let user = acting_user(&self.deps, &ctx).map_err(|e| failed(e.0))?;
-        let sessions = self.deps.kasm.get_user_kasms(&user).await.map_err(failed)?;
-        Ok(sessions.iter().map(session_json).collect())
+        let sessions = self
+            .deps
+            .kasm
+            .get_user_kasms(user.as_str())
+            .await
+            .map_err(failed)?;
+        Ok(SessionList::of(&sessions))
     }
 
     async fn read_file(
@@ -180,16 +186,16 @@ impl ResourceProvider for KasmResources {
             },
         ];
         if let Ok(sessions) = self.my_sessions(principal).await {
-            for s in sessions {
-                let Some(id) = s["kasm_id"].as_str() else {
-                    continue;
-                };
+            for SessionView {
+                kasm_id: id,
+                image_name,
+                ..
+            } in sessions.sessions
+            {
                 list.push(ResourceInfo {
                     uri: format!("{SESSIONS}/{id}"),
                     name: format!("session {id}"),
-                    title: s["image_name"]
-                        .as_str()
-                        .map(|n| format!("{n} session {id}")),
+                    title: image_name.map(|n| format!("{n} session {id}")),
                     description: Some("Status of this session.".into()),
                     mime_type: Some(JSON.into()),
                 });
@@ -234,15 +240,12 @@ impl ResourceProvider for KasmResources {
         }
         if uri == SESSIONS {
             let list = self.my_sessions(principal).await?;
-            return Ok(json_contents(
-                uri,
-                &json!({"count": list.len(), "sessions": list}),
-            ));
+            return Ok(json_contents(uri, &to_json(&list)?));
         }
         if let Some(name) = uri.strip_prefix(&format!("{WORKSPACES}/")) {
             let images = self.deps.kasm.get_images().await.map_err(failed)?;
             let image = resolve_image(&images, &percent_decode(name)).map_err(|e| failed(e.0))?;
-            return Ok(json_contents(uri, &image_json(image)));
+            return Ok(json_contents(uri, &to_json(&ImageView::of(image))?));
         }
         let Some(rest) = uri.strip_prefix(&format!("{SESSIONS}/")) else {
             return Err(ResourceError::NotFound(uri.to_string()));
@@ -255,13 +258,15 @@ impl ResourceProvider for KasmResources {
             Some(path) => self.read_file(principal, uri, kasm_id, &path).await,
             None => {
                 let ctx = context(principal);
-                let session = find_session(&self.deps, &ctx, kasm_id)
+                let kasm_id =
+                    KasmId::parse(kasm_id).map_err(|e| ResourceError::NotFound(e.to_string()))?;
+                let session = find_session(&self.deps, &ctx, &kasm_id)
                     .await
                     .map_err(|e| ResourceError::NotFound(e.0))?;
                 let status = status_json(&self.deps, &session, principal.role)
                     .await
                     .map_err(|e| failed(e.0))?;
-                Ok(json_contents(uri, &status))
+                Ok(json_contents(uri, &to_json(&status)?))
             }
         }
     }
@@ -286,10 +291,8 @@ impl CompletionProvider for KasmResources {
             "kasm_id" => self
                 .my_sessions(principal)
                 .await
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|s| s["kasm_id"].as_str().map(str::to_string))
-                .collect(),
+                .map(|list| list.sessions.into_iter().map(|s| s.kasm_id).collect())
+                .unwrap_or_default(),
             _ => Vec::new(),
         };
         let mut values: Vec<String> = candidates

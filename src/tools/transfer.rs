@@ -49,7 +49,7 @@ fn ticket_ttl(wait: Duration) -> Duration {
 fn binding(ctx: &CallContext, session: &SessionRef, purpose: Purpose) -> TicketBinding {
     TicketBinding {
         principal: ctx.principal.name.clone(),
-        kasm_id: session.kasm_id.clone(),
+        kasm_id: session.kasm_id.to_string(),
         purpose,
     }
 }
@@ -117,7 +117,7 @@ pub async fn round_trip(
     env.insert("KMCP_URL".into(), ticket.url().to_string());
     let config = exec_config(script, env, user);
     deps.kasm
-        .exec_command_kasm(&session.kasm_id, session.owner(), &config)
+        .exec_command_kasm(session.kasm_id.as_str(), session.owner(), &config)
         .await?;
     let started = Instant::now();
     let deadline = tokio::time::sleep(wait);
@@ -188,6 +188,8 @@ mod tests {
     use crate::relay::RelayOptions;
     use tokio_util::sync::CancellationToken;
 
+    const K1: &str = "8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f";
+
     #[test]
     fn download_and_upload_tickets_live_by_the_same_rule_and_are_bound_to_the_call() {
         let relay = Arc::new(Relay::new(RelayOptions {
@@ -204,7 +206,7 @@ mod tests {
             cancel: CancellationToken::new(),
         };
         let session = SessionRef {
-            kasm_id: "k1".into(),
+            kasm_id: crate::kasm::KasmId::parse(K1).unwrap(),
             owner: None,
             session: Session::default(),
         };
@@ -224,14 +226,14 @@ mod tests {
             down_binding,
             TicketBinding {
                 principal: "ops".into(),
-                kasm_id: "k1".into(),
+                kasm_id: K1.into(),
                 purpose: Purpose::FileDownload,
             }
         );
         assert_eq!(up_binding.purpose, Purpose::WriteStatus);
         assert_eq!(
             (up_binding.principal, up_binding.kasm_id),
-            ("ops".into(), "k1".into())
+            ("ops".into(), K1.into())
         );
     }
 }

@@ -4,16 +4,15 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::ToolDeps;
-use super::support::{
-    FnTool, SpecBuilder, ToolError, ToolResult, handler, hints, object_schema, output_schema,
-    parse_args,
-};
-use crate::kasm::{Image, normalize_id};
-use crate::mcp::{CallContext, Tool, ToolOutput, ToolSpec};
+use super::schema::{self, parse_args};
+use super::support::{FnTool, ToolError, ToolResult, handler, structured};
+use crate::kasm::{Image, ImageId};
+use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolSpec};
 use crate::policy::Role;
 
 const NAME: &str = "get_available_workspaces";
@@ -22,87 +21,85 @@ pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
     vec![FnTool::shared(spec(), deps, handler!(list))]
 }
 
-fn input() -> Value {
-    object_schema(
-        json!({
-            "include_disabled": {
-                "type": "boolean",
-                "description": "Also list images an administrator disabled (they cannot be launched). Default false."
-            }
-        }),
-        &[],
-    )
-}
-
-/// JSON view of an image.
-pub fn image_json(image: &Image) -> Value {
-    json!({
-        "image_id": image.image_id,
-        "friendly_name": image.friendly_name,
-        "docker_image": image.name,
-        "description": image.description,
-        "enabled": image.enabled.unwrap_or(true),
-        "cores": image.cores,
-        "memory": image.memory,
-        "categories": image.categories,
-    })
-}
-
-fn spec() -> ToolSpec {
-    let nullable = json!({"type": ["string", "null"]});
-    SpecBuilder {
-        name: NAME,
-        title: "List workspace images",
-        description: "List the workspace images (desktop and app containers) this Kasm offers: image_id, friendly name, Docker image, description, resources and categories. Use it to choose what to pass as image_name or image_id to create_kasm_session. One cheap Kasm call; read-only.",
-        input: input(),
-        output: Some(output_schema(
-            json!({
-                "workspaces": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "image_id": {"type": "string"},
-                            "friendly_name": nullable,
-                            "docker_image": nullable,
-                            "description": nullable,
-                            "enabled": {"type": "boolean"},
-                            "cores": {"type": ["number", "null"]},
-                            "memory": {"type": ["integer", "null"]},
-                            "categories": {"type": "array", "items": {"type": "string"}},
-                        },
-                        "required": ["image_id", "enabled"],
-                    }
-                },
-                "count": {"type": "integer"},
-            }),
-            &["workspaces", "count"],
-        )),
-        annotations: hints(true, false, true, false),
-        min_role: Role::Viewer,
-    }
-    .build()
-}
-
-#[derive(Deserialize)]
+/// Arguments of `get_available_workspaces`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// Also list images an administrator disabled (they cannot be launched).
     #[serde(default)]
     include_disabled: bool,
 }
 
+/// One workspace image.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ImageView {
+    /// Pass it as image_id to create_kasm_session.
+    pub image_id: String,
+    /// Pass it as image_name to create_kasm_session.
+    pub friendly_name: Option<String>,
+    /// The Docker image reference, e.g. kasmweb/terminal:1.19.0.
+    pub docker_image: Option<String>,
+    pub description: Option<String>,
+    /// False when an administrator disabled the image (it cannot be launched).
+    pub enabled: bool,
+    /// CPU cores a session of this image gets.
+    pub cores: Option<f64>,
+    /// Memory a session of this image gets, in bytes.
+    pub memory: Option<i64>,
+    pub categories: Vec<String>,
+}
+
+impl ImageView {
+    pub fn of(image: &Image) -> Self {
+        ImageView {
+            image_id: image.image_id.clone(),
+            friendly_name: image.friendly_name.clone(),
+            docker_image: image.name.clone(),
+            description: image.description.clone(),
+            enabled: image.enabled.unwrap_or(true),
+            cores: image.cores,
+            memory: image.memory,
+            categories: image.categories.clone(),
+        }
+    }
+}
+
+/// The workspace images (`get_available_workspaces`, `kasm://workspaces`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ImageList {
+    pub workspaces: Vec<ImageView>,
+    pub count: usize,
+}
+
+impl ImageList {
+    /// The images, without disabled ones unless `include_disabled`.
+    pub fn of(images: &[Image], include_disabled: bool) -> Self {
+        let workspaces: Vec<ImageView> = images
+            .iter()
+            .filter(|i| include_disabled || i.enabled != Some(false))
+            .map(ImageView::of)
+            .collect();
+        ImageList {
+            count: workspaces.len(),
+            workspaces,
+        }
+    }
+}
+
+fn spec() -> ToolSpec {
+    ToolSpec::builder(NAME, Role::Viewer)
+        .title("List workspace images")
+        .description("List the workspace images (desktop and app containers) this Kasm offers: image_id, friendly name, Docker image, description, resources and categories. Use it to choose what to pass as image_name or image_id to create_kasm_session. One cheap Kasm call; read-only.")
+        .input_schema(schema::input::<Args>())
+        .output_schema(schema::output::<ImageList>())
+        .annotations(ToolAnnotations::read_only())
+        .build()
+}
+
 async fn list(deps: Arc<ToolDeps>, _ctx: CallContext, args: Map<String, Value>) -> ToolResult {
-    let args: Args = parse_args(NAME, &input(), args)?;
+    let args: Args = parse_args(NAME, args)?;
     let images = deps.kasm.get_images().await?;
-    let shown: Vec<Value> = images
-        .iter()
-        .filter(|i| args.include_disabled || i.enabled != Some(false))
-        .map(image_json)
-        .collect();
-    Ok(ToolOutput::structured(json!({
-        "count": shown.len(),
-        "workspaces": shown,
-    })))
+    structured(&ImageList::of(&images, args.include_disabled))
 }
 
 fn label(image: &Image) -> String {
@@ -132,11 +129,10 @@ pub fn resolve_image<'a>(images: &'a [Image], query: &str) -> Result<&'a Image, 
         ));
     }
     let usable: Vec<&Image> = images.iter().filter(|i| i.enabled != Some(false)).collect();
-    if let Some(image) = normalize_id("image_id", query).ok().and_then(|id| {
-        images
-            .iter()
-            .find(|i| normalize_id("image_id", &i.image_id).ok().as_deref() == Some(id.as_str()))
-    }) {
+    if let Some(image) = ImageId::parse(query)
+        .ok()
+        .and_then(|id| images.iter().find(|i| id.matches(&i.image_id)))
+    {
         return Ok(image);
     }
     let q = query.to_lowercase();
