@@ -1,12 +1,15 @@
 //! The tool catalog: one file per tool group, each mapping arguments → policy → Kasm client
 //! → result. Tools never see HTTP; command output and file bytes come back through the relay.
 //!
-//! Groups: `sessions` (lifecycle and observation), `exec` (commands), `files` (read, write,
-//! list), `workspaces` (images and image-name resolution), `users` (Kasm user admin and
-//! permission diagnosis). `access` decides which session a principal may touch, `transfer`
-//! runs a relay wrapper and waits for its result, `support` holds the shared plumbing,
-//! `docs` renders `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
-
+//! Groups: `sessions/` (one file per job: lifecycle, status, observation, stats), `exec`
+//! (commands), `files` (read, write, list), `workspaces` (images and image-name resolution),
+//! `users` (Kasm user admin), `diagnose` (API-key permission probes). Each tool's argument
+//! and result types derive `JsonSchema`: `schema` turns them into the input/output schemas
+//! and parses arguments against them, so a new parameter is a new field with a doc comment.
+//! `access` decides which session a principal may touch, `session_view` is the model-facing
+//! session record, `transfer` runs a relay wrapper and waits for its result, `support` holds
+//! the shared plumbing (`FnTool`, `ToolError`, typed results), `docs` renders
+//! `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
 mod access;
 mod diagnose;
 pub mod docs;
