@@ -16,7 +16,8 @@ use crate::mcp::modern::{self, ModernRequest};
 use crate::mcp::pagination::{cursor_param, paginate};
 use crate::mcp::prompts::PromptError;
 use crate::mcp::resources::ResourceError;
-use crate::mcp::server::{McpServer, Reply, RequestMeta};
+use crate::mcp::meta::RequestMeta;
+use crate::mcp::server::{McpServer, Reply};
 use crate::mcp::state::{ClientInfo, owner_key};
 use crate::mcp::tool::LogLevel;
 

@@ -8,6 +8,7 @@ pub mod completion;
 pub mod dispatch;
 pub mod jsonrpc;
 pub mod lifecycle;
+pub mod meta;
 pub mod modern;
 pub mod mrtr;
 pub mod pagination;
@@ -27,7 +28,8 @@ pub use prompts::{
 pub use resources::{
     ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
 };
-pub use server::{Handled, McpServer, McpServerBuilder, RequestMeta};
+pub use meta::RequestMeta;
+pub use server::{Handled, McpServer, McpServerBuilder};
 pub use tool::{
     CallContext, Content, LogLevel, Notifier, Tool, ToolAnnotations, ToolOutput, ToolSpec,
 };

@@ -12,7 +12,7 @@ use crate::mcp::jsonrpc::{RpcError, code};
 use crate::mcp::lifecycle::{
     Features, MODERN_VERSION, ServerIdentity, capabilities, is_legacy_version, supported_versions,
 };
-use crate::mcp::server::RequestMeta;
+use crate::mcp::meta::RequestMeta;
 use crate::mcp::tool::LogLevel;
 
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";

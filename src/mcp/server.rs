@@ -20,12 +20,12 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::mcp::client_requests::PendingClientRequests;
 use crate::mcp::completion::CompletionProvider;
 use crate::mcp::jsonrpc::{Incoming, RequestId, RpcError, classify, failure, success};
 use crate::mcp::lifecycle::{BATCH_VERSION, Features, ServerIdentity};
+use crate::mcp::meta::RequestMeta;
 use crate::mcp::modern::{self, ModernRequest};
 use crate::mcp::mrtr::StateSealer;
 use crate::mcp::pagination::DEFAULT_PAGE_SIZE;
@@ -34,24 +34,6 @@ use crate::mcp::registry::ToolRegistry;
 use crate::mcp::resources::ResourceProvider;
 use crate::mcp::state::{State, owner_key};
 use crate::mcp::tool::Tool;
-use crate::policy::Principal;
-
-/// What the transport knows about the HTTP request that carried a message.
-#[derive(Debug, Clone)]
-pub struct RequestMeta {
-    pub principal: Principal,
-    /// Notifications related to this request (progress, `notifications/message`) and
-    /// server→client requests (sampling, elicitation) made while it runs.
-    pub notifications: mpsc::UnboundedSender<Value>,
-    /// Transport-level session key (legacy SSE connection id or Streamable HTTP session id):
-    /// scopes log level, client capabilities and cancellation. None for stateless requests
-    /// (then the principal's name scopes them).
-    pub session_key: Option<String>,
-    /// `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` headers (2026-07-28 checks).
-    pub protocol_version_header: Option<String>,
-    pub mcp_method_header: Option<String>,
-    pub mcp_name_header: Option<String>,
-}
 
 /// The outcome of one message.
 #[derive(Debug, Clone, PartialEq)]

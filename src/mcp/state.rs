@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::mcp::jsonrpc::RequestId;
-use crate::mcp::server::RequestMeta;
+use crate::mcp::meta::RequestMeta;
 use crate::mcp::tool::LogLevel;
 
 /// Owners remembered at most (oldest entries are dropped first when full).

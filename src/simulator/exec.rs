@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::api::Ctx;
+use super::ctx::Ctx;
 use super::render::{self, normalized_kasm};
 use super::reply::Reply;
 use super::sandbox::ExecSpec;

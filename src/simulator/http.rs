@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Map, Value, json};
 
-use super::api::{self, Shared};
+use super::api;
+use super::ctx::Shared;
 use super::auth;
 use super::config::Faults;
 use super::reply::{Reply, cherrypy_page};

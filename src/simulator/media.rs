@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::api::{Ctx, IdField};
+use super::ctx::{Ctx, IdField};
 use super::reply::Reply;
 use super::screenshot;
 use super::sessions::{kasm_id, owns};

@@ -31,6 +31,7 @@ pub mod sandbox;
 mod api;
 mod auth;
 mod cli;
+mod ctx;
 mod exec;
 mod http;
 mod images;
@@ -57,7 +58,7 @@ pub use images::TERMINAL_IMAGE_ID;
 pub use sandbox::Isolation;
 pub use state::{DEFAULT_USER_ID, DEFAULT_USERNAME};
 
-use api::Shared;
+use ctx::Shared;
 use auth::KeyInfo;
 use sandbox::Sandbox;
 use state::Store;

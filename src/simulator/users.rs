@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::api::{Ctx, IdField};
+use super::ctx::{Ctx, IdField};
 use super::render::{listed_user, user_kasm_summary, user_record};
 use super::reply::Reply;
 use super::state::{Store, UserRecord, group};

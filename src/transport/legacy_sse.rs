@@ -5,8 +5,7 @@
 //! removed — with their in-flight work cancelled — when the stream closes. Open streams are
 //! capped server-wide and per principal (429), so one token cannot lock the others out.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -16,12 +15,12 @@ use axum::http::StatusCode;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::accounting;
+use super::legacy_sessions::LegacySession;
 use super::rpc;
 use super::sse::{message_event, sse_response};
 use super::state::TransportState;
@@ -34,41 +33,6 @@ pub const MAX_LEGACY_SESSIONS: usize = 1024;
 /// Most legacy SSE connections one principal may hold open, so that a single token cannot
 /// take all [`MAX_LEGACY_SESSIONS`] and lock every other principal out.
 pub const MAX_LEGACY_SESSIONS_PER_PRINCIPAL: usize = 32;
-
-struct LegacySession {
-    principal: Principal,
-    outbound: mpsc::UnboundedSender<Value>,
-    cancel: CancellationToken,
-}
-
-/// The open legacy SSE sessions.
-#[derive(Default)]
-pub struct LegacySessions {
-    sessions: Mutex<HashMap<String, LegacySession>>,
-}
-
-impl LegacySessions {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, LegacySession>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Number of open sessions.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn remove(&self, id: &str) {
-        if let Some(session) = self.lock().remove(id) {
-            session.cancel.cancel();
-        }
-    }
-}
 
 /// Removes the session when its stream is dropped (client gone or server stopping).
 struct SessionGuard {

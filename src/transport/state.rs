@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::legacy_sse::LegacySessions;
+use super::legacy_sessions::LegacySessions;
 use super::session::SessionSealer;
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimits;
