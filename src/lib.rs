@@ -5,7 +5,6 @@
 
 pub mod app;
 pub mod audit;
-pub mod check;
 pub mod config;
 pub mod http;
 pub mod kasm;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kasm_mcp::launch::{init_logging, run_async};
 
 #[derive(Parser)]
 #[command(
@@ -109,7 +110,7 @@ fn main() -> ExitCode {
 }
 
 fn simulator(args: SimulatorArgs) -> ExitCode {
-    use kasm_mcp::simulator::{KasmVersion, SimulatorConfig, run_until_signal};
+    use kasm_mcp::simulator::{SimulatorConfig, run_until_signal};
     let defaults = SimulatorConfig::default();
     let config = SimulatorConfig {
         listen: args.listen,
@@ -118,57 +119,28 @@ fn simulator(args: SimulatorArgs) -> ExitCode {
         kasm_version: args.kasm_version,
         start_delay: std::time::Duration::from_millis(args.start_delay_ms),
         max_kasms_per_user: args.max_kasms_per_user,
-        missing_permission_status: args.missing_permission_status.unwrap_or(
-            match args.kasm_version {
-                KasmVersion::V1_15 => 401,
-                KasmVersion::V1_19 => 403,
-            },
-        ),
+        missing_permission_status: args
+            .missing_permission_status
+            .unwrap_or(args.kasm_version.missing_permission_status()),
         sandbox_root: args.sandbox_root.unwrap_or(defaults.sandbox_root),
-        ..SimulatorConfig::default()
+        ..defaults
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run_until_signal(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("simulator failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(run_async("simulator", run_until_signal(config)).is_some())
 }
 
 fn hash_key(token: Option<String>) -> ExitCode {
-    use kasm_mcp::tokens::{mint_token, sha256_hex, toml_snippet};
-    match token.as_deref() {
-        Some("-") => {
-            let mut line = String::new();
-            if let Err(e) = std::io::stdin().read_line(&mut line) {
-                eprintln!("could not read the token from stdin: {e}");
-                return ExitCode::FAILURE;
-            }
-            println!("{}", sha256_hex(line.trim_end_matches(['\r', '\n'])));
-        }
-        Some(token) => println!("{}", sha256_hex(token)),
-        None => {
-            let token = mint_token();
-            let digest = sha256_hex(&token);
-            println!("token:  {token}");
-            println!("sha256: {digest}");
-            println!();
-            println!(
-                "Give the token to the MCP client (Authorization: Bearer <token>); store only the digest:"
-            );
-            println!();
-            print!("{}", toml_snippet("agent", &digest, "operator"));
+    let written = kasm_mcp::launch::hash_key(
+        token.as_deref(),
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout(),
+    );
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kasm-mcp hash-key: {e}");
+            ExitCode::FAILURE
         }
     }
-    ExitCode::SUCCESS
 }
 
 fn check(config_file: Option<PathBuf>) -> ExitCode {
@@ -180,54 +152,15 @@ fn check(config_file: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let source = match &config_file {
-        Some(path) => format!("file {} + environment", path.display()),
-        None if std::path::Path::new(kasm_mcp::config::DEFAULT_CONFIG_FILE).exists() => format!(
-            "file {} + environment",
-            kasm_mcp::config::DEFAULT_CONFIG_FILE
-        ),
-        None => "defaults + environment".into(),
-    };
+    let source = kasm_mcp::launch::check::config_source(config_file.as_deref());
     let report = async {
         let mut stdout = std::io::stdout();
-        kasm_mcp::check::run_check(&config, &source, &mut stdout)
+        kasm_mcp::launch::check::run_check(&config, &source, &mut stdout)
             .await
             .map_err(|e| format!("could not write the report: {e}"))
     };
     // `Some(false)`: Kasm unreachable or the key rejected; the report already says why.
     exit_code(run_async("check", report) == Some(true))
-}
-
-fn init_logging(default_filter: &str) {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .try_init();
-}
-
-/// Run `future` to completion on a fresh multi-threaded runtime. A runtime that cannot start,
-/// or an error, is printed to stderr (as `kasm-mcp <what>: <error>`) and gives `None`.
-fn run_async<T, E: std::fmt::Display>(
-    what: &str,
-    future: impl std::future::Future<Output = Result<T, E>>,
-) -> Option<T> {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return None;
-        }
-    };
-    match runtime.block_on(future) {
-        Ok(value) => Some(value),
-        Err(e) => {
-            eprintln!("kasm-mcp {what}: {e}");
-            None
-        }
-    }
 }
 
 fn exit_code(success: bool) -> ExitCode {
@@ -237,7 +170,6 @@ fn exit_code(success: bool) -> ExitCode {
         ExitCode::FAILURE
     }
 }
-
 fn serve(config_file: Option<PathBuf>) -> ExitCode {
     init_logging("info");
     let config = match kasm_mcp::config::Config::load(config_file.as_deref()) {

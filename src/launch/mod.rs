@@ -1,12 +1,18 @@
 //! Starting the product: `serve` (real Kasm from configuration) and `demo` (the built-in
-//! simulator plus the server on loopback), sharing one way of assembling the MCP server.
+//! simulator plus the server on loopback), sharing one way of assembling the MCP server; and
+//! the other commands' work (`check`, `hash-key`) and the runtime they all run on.
 
 mod assemble;
+pub mod check;
 mod client_configs;
 pub mod demo;
+pub mod hash_key;
+pub mod runtime;
 pub mod serve;
 
 pub use assemble::{Assembled, RelayPlan, assemble};
 pub use client_configs::client_configs;
 pub use demo::{DemoOptions, run_demo};
+pub use hash_key::hash_key;
+pub use runtime::{init_logging, run_async};
 pub use serve::{LaunchError, run_serve};

@@ -17,10 +17,10 @@ use crate::audit::{
 };
 use crate::mcp::client_requests::ClientRequester;
 use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
+use crate::mcp::meta::RequestMeta;
 use crate::mcp::modern::{ModernRequest, check_param_headers};
 use crate::mcp::mrtr::{InputRound, open_round};
 use crate::mcp::registry::Lookup;
-use crate::mcp::meta::RequestMeta;
 use crate::mcp::server::{McpServer, Reply};
 use crate::mcp::state::owner_key;
 use crate::mcp::tool::{CallContext, Notifier, Tool, ToolOutput};

@@ -24,4 +24,3 @@ pub struct RequestMeta {
     pub mcp_method_header: Option<String>,
     pub mcp_name_header: Option<String>,
 }
-

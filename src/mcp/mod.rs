@@ -21,6 +21,7 @@ pub mod tool;
 
 pub use client_requests::{ClientRequestError, ClientRequester};
 pub use completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
+pub use meta::RequestMeta;
 pub use prompts::{
     PromptArgument, PromptError, PromptInfo, PromptMessage, PromptProvider, PromptResult,
     PromptRole,
@@ -28,7 +29,6 @@ pub use prompts::{
 pub use resources::{
     ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
 };
-pub use meta::RequestMeta;
 pub use server::{Handled, McpServer, McpServerBuilder};
 pub use tool::{
     CallContext, Content, LogLevel, Notifier, Tool, ToolAnnotations, ToolOutput, ToolSpec,

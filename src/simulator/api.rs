@@ -1,7 +1,6 @@
 //! One classic API call: authentication, authorisation, the acting user and the dispatch from
 //! endpoint name to handler (the state and context the handlers see are in `ctx.rs`).
 
-
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 

@@ -27,6 +27,15 @@ impl KasmVersion {
             KasmVersion::V1_19 => "1.19",
         }
     }
+
+    /// The HTTP status this release answers "key lacks the endpoint's permission" with:
+    /// 401 (1.15) or 403 (1.19 was seen to send).
+    pub fn missing_permission_status(self) -> u16 {
+        match self {
+            KasmVersion::V1_15 => 401,
+            KasmVersion::V1_19 => 403,
+        }
+    }
 }
 
 impl std::str::FromStr for KasmVersion {

@@ -95,4 +95,3 @@ impl Ctx<'_> {
         self.key.has(permission)
     }
 }
-

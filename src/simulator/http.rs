@@ -14,9 +14,9 @@ use axum::routing::{any, get};
 use serde_json::{Map, Value, json};
 
 use super::api;
-use super::ctx::Shared;
 use super::auth;
 use super::config::Faults;
+use super::ctx::Shared;
 use super::reply::{Reply, cherrypy_page};
 
 /// The simulator's routes over its shared state.

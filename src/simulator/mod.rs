@@ -58,8 +58,8 @@ pub use images::TERMINAL_IMAGE_ID;
 pub use sandbox::Isolation;
 pub use state::{DEFAULT_USER_ID, DEFAULT_USERNAME};
 
-use ctx::Shared;
 use auth::KeyInfo;
+use ctx::Shared;
 use sandbox::Sandbox;
 use state::Store;
 

@@ -8,8 +8,8 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::ctx::{Ctx, IdField};
 use super::config::{KasmVersion, random_hex};
+use super::ctx::{Ctx, IdField};
 use super::images::{self, TERMINAL_IMAGE_ID};
 use super::render::{self, connect_url, normalized_kasm};
 use super::reply::Reply;

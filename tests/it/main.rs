@@ -3,6 +3,7 @@
 //! against the simulator), `mcp_http` (the MCP server over HTTP), `tools` (tools end to end).
 
 mod kasm_client;
+mod layers;
 mod mcp_http;
 mod simulator;
 mod tools;

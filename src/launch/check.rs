@@ -5,7 +5,7 @@ use std::io::Write;
 
 use secrecy::SecretString;
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_CONFIG_FILE};
 use crate::kasm::KasmClient;
 use crate::kasm::diagnose::{PermissionReport, ProbeOutcome, Verdict, diagnose_permissions};
 
@@ -151,6 +151,17 @@ pub fn render_report(report: &PermissionReport) -> String {
 
 /// Run the whole check, writing as it goes. Returns whether Kasm was reachable with valid
 /// credentials (the exit status of `kasm-mcp check`).
+/// Where the configuration came from, as the report's heading says it.
+pub fn config_source(config_file: Option<&std::path::Path>) -> String {
+    match config_file {
+        Some(path) => format!("file {} + environment", path.display()),
+        None if std::path::Path::new(DEFAULT_CONFIG_FILE).exists() => {
+            format!("file {DEFAULT_CONFIG_FILE} + environment")
+        }
+        None => "defaults + environment".into(),
+    }
+}
+
 pub async fn run_check(
     config: &Config,
     source: &str,
