@@ -52,8 +52,7 @@ pub struct App {
 impl App {
     /// Bind `server.host:server.port` (port 0 picks a free port) and assemble the router.
     pub fn build(config: Config, server: Arc<McpServer>, extra_routes: Router) -> io::Result<App> {
-        let authenticator = Authenticator::from_config(&config)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let authenticator = Authenticator::from_config(&config);
         let listener =
             std::net::TcpListener::bind((config.server.host.as_str(), config.server.port))?;
         listener.set_nonblocking(true)?;

@@ -4,7 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// Prefix of minted tokens, so secret scanners and humans recognise them.
 pub const TOKEN_PREFIX: &str = "kmcp_";
@@ -12,6 +14,68 @@ pub const TOKEN_PREFIX: &str = "kmcp_";
 /// The lowercase hex SHA-256 digest of a token (what `[[auth.tokens]] sha256` holds).
 pub fn sha256_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The SHA-256 digest of a bearer token, as `[[auth.tokens]] sha256` stores it: parsed once
+/// from 64 hex digits while the configuration loads, compared in constant time.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TokenDigest([u8; 32]);
+
+/// A `sha256` value that is not 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a SHA-256 digest: store the token's SHA-256 hex digest (64 hex digits), as printed by `kasm-mcp hash-key`"
+)]
+pub struct NotADigest(String);
+
+impl TokenDigest {
+    /// The digest of `token`.
+    pub fn of(token: &str) -> Self {
+        TokenDigest(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Whether `token` hashes to this digest, in time that does not depend on where they differ.
+    pub fn matches(&self, token: &str) -> bool {
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        bool::from(presented.ct_eq(&self.0))
+    }
+
+    /// The lowercase hex form (64 digits).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl std::str::FromStr for TokenDigest {
+    type Err = NotADigest;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.trim();
+        let mut bytes = [0u8; 32];
+        match hex::decode_to_slice(trimmed, &mut bytes) {
+            Ok(()) if trimmed.len() == 64 => Ok(TokenDigest(bytes)),
+            _ => Err(NotADigest(s.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for TokenDigest {
+    type Error = NotADigest;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl std::fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenDigest({})", self.to_hex())
+    }
+}
+
+impl std::fmt::Display for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
 }
 
 /// A new random token: `kmcp_` + 256 bits from the OS-seeded CSPRNG, base64url without padding.
@@ -62,7 +126,22 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, &snippet).unwrap();
         let config = crate::config::Config::load_from(Some(&path), &[]).unwrap();
-        assert_eq!(config.auth.tokens[0].sha256, digest);
-        assert_eq!(config.auth.tokens[0].role, "operator");
+        assert_eq!(config.auth.tokens[0].sha256.to_hex(), digest);
+        assert_eq!(config.auth.tokens[0].role, crate::policy::Role::Operator);
+    }
+
+    #[test]
+    fn digests_parse_once_and_match_only_their_token() {
+        let digest: TokenDigest = sha256_hex("abc").parse().unwrap();
+        assert!(digest.matches("abc"));
+        assert!(!digest.matches("abd"));
+        assert!(!digest.matches(""));
+        assert_eq!(digest, TokenDigest::of("abc"));
+        let upper: TokenDigest = sha256_hex("abc").to_uppercase().parse().unwrap();
+        assert_eq!(upper.to_hex(), sha256_hex("abc"), "stored lowercase");
+        for bad in ["", "abc", &"g".repeat(64), &"a".repeat(63), &"a".repeat(66)] {
+            let err = bad.parse::<TokenDigest>().unwrap_err().to_string();
+            assert!(err.contains("hash-key"), "{bad:?}: {err}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Bearer-token authentication. Tokens are configured only as SHA-256 hex digests; the
-//! presented token is hashed and compared in constant time against every digest. The result is
+//! Bearer-token authentication. Tokens are configured only as SHA-256 digests (parsed once, as
+//! [`TokenDigest`]s, while the configuration loads); the presented token is hashed and compared
+//! in constant time against every digest. The result is
 //! a [`Principal`] request extension. Failures are 401 `{"error": …}` with no OAuth metadata or
 //! challenge (which would make some clients start an OAuth flow instead of sending the header).
 
@@ -9,15 +10,14 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::error::json_error;
 use crate::config::Config;
-use crate::policy::{Principal, Role};
+use crate::policy::Principal;
+use crate::tokens::TokenDigest;
 
 struct TokenEntry {
-    digest: [u8; 32],
+    digest: TokenDigest,
     principal: Principal,
 }
 
@@ -40,36 +40,32 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// From `auth.tokens` (digest, role, Kasm user falling back to `kasm.user_id`).
-    pub fn from_config(config: &Config) -> Result<Self, String> {
-        let default_user = config.kasm.user_id.clone();
+    /// From `auth.tokens` (digest, role, the principal's own Kasm user; which Kasm user a
+    /// principal without one acts as is decided per call by `policy::acting_kasm_user`).
+    pub fn from_config(config: &Config) -> Self {
         if config.auth.disabled {
-            return Ok(Authenticator {
+            return Authenticator {
                 tokens: Vec::new(),
-                anonymous: Some(Principal::anonymous_admin(default_user)),
-            });
+                anonymous: Some(Principal::anonymous_admin(None)),
+            };
         }
-        let mut tokens = Vec::with_capacity(config.auth.tokens.len());
-        for token in &config.auth.tokens {
-            let bytes = hex::decode(token.sha256.trim())
-                .map_err(|_| format!("auth token {:?}: sha256 is not hex", token.name))?;
-            let digest: [u8; 32] = bytes.try_into().map_err(|_| {
-                format!("auth token {:?}: sha256 must be 64 hex digits", token.name)
-            })?;
-            let role: Role = token.role.parse()?;
-            tokens.push(TokenEntry {
-                digest,
+        let tokens = config
+            .auth
+            .tokens
+            .iter()
+            .map(|token| TokenEntry {
+                digest: token.sha256.clone(),
                 principal: Principal {
                     name: token.name.clone(),
-                    role,
-                    kasm_user_id: token.kasm_user_id.clone().or_else(|| default_user.clone()),
+                    role: token.role,
+                    kasm_user_id: token.kasm_user_id.clone(),
                 },
-            });
-        }
-        Ok(Authenticator {
+            })
+            .collect();
+        Authenticator {
             tokens,
             anonymous: None,
-        })
+        }
     }
 
     /// Check an `Authorization` header value.
@@ -90,11 +86,10 @@ impl Authenticator {
         if token.is_empty() {
             return Err(AuthError::Malformed);
         }
-        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Compare against every digest so the time taken does not depend on which matched.
         let mut found: Option<&TokenEntry> = None;
         for entry in &self.tokens {
-            if bool::from(presented.ct_eq(&entry.digest)) {
+            if entry.digest.matches(token) {
                 found = Some(entry);
             }
         }
@@ -123,6 +118,7 @@ pub async fn require_bearer(
 mod tests {
     use super::*;
     use crate::config::TokenConfig;
+    use crate::policy::Role;
     use crate::tokens::sha256_hex;
 
     fn config(tokens: &[(&str, &str, &str)]) -> Config {
@@ -132,8 +128,8 @@ mod tests {
             .iter()
             .map(|(name, token, role)| TokenConfig {
                 name: name.to_string(),
-                sha256: sha256_hex(token),
-                role: role.to_string(),
+                sha256: sha256_hex(token).parse().unwrap(),
+                role: role.parse().unwrap(),
                 kasm_user_id: None,
             })
             .collect();
@@ -149,22 +145,18 @@ mod tests {
         let auth = Authenticator::from_config(&config(&[
             ("alice", "tok-a", "viewer"),
             ("bob", "tok-b", "admin"),
-        ]))
-        .unwrap();
+        ]));
         let p = auth.authenticate(Some(&header("Bearer tok-b"))).unwrap();
         assert_eq!(p.name, "bob");
         assert_eq!(p.role, Role::Admin);
-        assert_eq!(
-            p.kasm_user_id.as_deref(),
-            Some("0123456789abcdef0123456789abcdef")
-        );
+        assert_eq!(p.kasm_user_id, None, "the principal's own Kasm user only");
         let p = auth.authenticate(Some(&header("bearer  tok-a "))).unwrap();
         assert_eq!(p.name, "alice");
     }
 
     #[test]
     fn wrong_missing_and_malformed_tokens_fail() {
-        let auth = Authenticator::from_config(&config(&[("alice", "tok-a", "viewer")])).unwrap();
+        let auth = Authenticator::from_config(&config(&[("alice", "tok-a", "viewer")]));
         assert_eq!(auth.authenticate(None), Err(AuthError::Missing));
         assert_eq!(
             auth.authenticate(Some(&header("Bearer tok-b"))),
@@ -188,7 +180,7 @@ mod tests {
     fn disabled_auth_is_anonymous_admin() {
         let mut c = config(&[]);
         c.auth.disabled = true;
-        let auth = Authenticator::from_config(&c).unwrap();
+        let auth = Authenticator::from_config(&c);
         let p = auth.authenticate(None).unwrap();
         assert_eq!(p.role, Role::Admin);
         assert_eq!(p.name, "anonymous");

@@ -87,7 +87,7 @@ pub fn render_config(config: &Config) -> String {
         lines.push(("auth.tokens", "none".into()));
     }
     for token in &config.auth.tokens {
-        let digest: String = token.sha256.chars().take(8).collect();
+        let digest: String = token.sha256.to_hex().chars().take(8).collect();
         lines.push((
             "auth.tokens[]",
             format!(

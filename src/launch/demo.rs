@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use crate::config::{Config, TokenConfig};
 use crate::kasm::KasmClient;
+use crate::policy::Role;
 use crate::simulator::{Simulator, SimulatorConfig};
-use crate::tokens::{mint_token, sha256_hex};
+use crate::tokens::{TokenDigest, mint_token, sha256_hex};
 
 use super::assemble::{RelayPlan, assemble};
 use super::client_configs::client_configs;
@@ -65,8 +66,8 @@ fn demo_config(sim: &Simulator, options: &DemoOptions, token: Option<&str>) -> C
         Some(token) => {
             config.auth.tokens = vec![TokenConfig {
                 name: "demo".into(),
-                sha256: sha256_hex(token),
-                role: "admin".into(),
+                sha256: TokenDigest::of(token),
+                role: Role::Admin,
                 kasm_user_id: None,
             }]
         }

@@ -138,8 +138,8 @@ mod tests {
     fn warns_about_principals_sharing_the_default_kasm_user() {
         let token = |name: &str, role: &str| crate::config::TokenConfig {
             name: name.into(),
-            sha256: "a".repeat(64),
-            role: role.into(),
+            sha256: "a".repeat(64).parse().unwrap(),
+            role: role.parse().unwrap(),
             kasm_user_id: None,
         };
         let mut config = Config::default();

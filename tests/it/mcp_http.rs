@@ -129,8 +129,8 @@ impl Tool for Slow {
 fn token(name: &str, token: &str, role: &str) -> TokenConfig {
     TokenConfig {
         name: name.into(),
-        sha256: sha256_hex(token),
-        role: role.into(),
+        sha256: sha256_hex(token).parse().expect("a digest"),
+        role: role.parse().expect("a role"),
         kasm_user_id: None,
     }
 }

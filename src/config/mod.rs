@@ -1,0 +1,85 @@
+//! Configuration: built-in defaults < `config/kasm-mcp.toml` (or `--config FILE`) < environment.
+//!
+//! The original product's variable names are honoured (`KASM_API_URL`, `KASM_API_KEY`,
+//! `KASM_API_SECRET`, `KASM_USER_ID`, `MCP_SERVER_HOST`, `MCP_SERVER_PORT`, `ALLOWED_ROOTS`,
+//! `KASM_VERIFY_TLS`, `KASM_CA_BUNDLE`, `MCP_RELAY_URL`); every other key can be set as
+//! `KASM_MCP_<SECTION>__<KEY>`. [`Config::validate`] turns every bad value into a message that
+//! names the key, the value and the fix. Secrets are `SecretString`s: redacted in `Debug`.
+//!
+//! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`), each with
+//! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
+//! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
+
+use serde::Deserialize;
+
+mod auth;
+mod errors;
+mod kasm;
+mod limits;
+mod load;
+mod policy;
+mod server;
+#[cfg(test)]
+mod tests;
+
+pub use auth::{AuthConfig, TokenConfig};
+pub use errors::ConfigError;
+pub use kasm::KasmConfig;
+pub use limits::LimitsConfig;
+pub use policy::PolicyConfig;
+pub use server::ServerConfig;
+
+/// Default location of the optional configuration file.
+pub const DEFAULT_CONFIG_FILE: &str = "config/kasm-mcp.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub kasm: KasmConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+impl Config {
+    /// Check every value that can be checked without I/O, section by section.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate()?;
+        if self.auth.disabled && !self.listens_on_loopback() {
+            return Err(errors::invalid(
+                "auth.disabled",
+                "true",
+                format!(
+                    "authentication may only be switched off on a loopback listener, but server.host is {}",
+                    self.server.host
+                ),
+            ));
+        }
+        self.kasm.validate()?;
+        self.auth.validate()?;
+        self.policy.validate()?;
+        Ok(())
+    }
+
+    /// Whether the configured listen address is a loopback address.
+    pub fn listens_on_loopback(&self) -> bool {
+        self.server.listens_on_loopback()
+    }
+
+    /// See [`AuthConfig::shared_user_principals`].
+    pub fn shared_user_principals(&self) -> Vec<&str> {
+        self.auth.shared_user_principals()
+    }
+
+    /// The names of the Kasm settings `serve` needs that are missing.
+    pub fn missing_kasm_settings(&self) -> Vec<&'static str> {
+        self.kasm.missing_settings()
+    }
+}
