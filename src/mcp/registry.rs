@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::mcp::jsonrpc::RpcError;
 use crate::mcp::pagination::{Page, paginate};
 use crate::mcp::tool::Tool;
-use crate::policy::Principal;
+use crate::policy::{Principal, may_use_tool};
 
 /// What a name resolves to for one principal.
 pub enum Lookup<'a> {
@@ -43,12 +43,12 @@ impl ToolRegistry {
     pub fn visible_to(&self, principal: &Principal) -> impl Iterator<Item = &Arc<dyn Tool>> {
         self.tools
             .values()
-            .filter(move |tool| principal.role >= tool.spec().min_role)
+            .filter(move |tool| may_use_tool(principal.role, tool.spec().min_role))
     }
 
     pub fn lookup(&self, principal: &Principal, name: &str) -> Lookup<'_> {
         match self.tools.get(name) {
-            Some(tool) if principal.role >= tool.spec().min_role => Lookup::Found(tool),
+            Some(tool) if may_use_tool(principal.role, tool.spec().min_role) => Lookup::Found(tool),
             Some(_) => Lookup::Forbidden,
             None => Lookup::Unknown,
         }

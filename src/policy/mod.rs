@@ -1,6 +1,16 @@
-//! Pure decisions: principal × tool × arguments → allow or deny with a reason. No I/O here.
+//! Pure decisions, the one place each is made: who is calling (principal, role), which tools a
+//! role may use, which Kasm user a principal acts as, which sessions it may touch, which
+//! container users exec may run as, which paths file tools may touch. Tools fetch the facts
+//! (from Kasm, from the configuration), ask here, and act. No I/O here, and nothing imported
+//! from the layers above (`tests/it/layers.rs` checks).
 
+pub mod exec_users;
+pub mod ownership;
 pub mod paths;
 pub mod principal;
+pub mod roles;
 
+pub use exec_users::may_run_as;
+pub use ownership::{NoKasmUser, acting_kasm_user, may_touch_session};
 pub use principal::{Principal, Role};
+pub use roles::{may_see_session_url, may_use_tool, sees_every_session};

@@ -1,25 +1,20 @@
-//! Which Kasm user a call acts as, and which sessions it may touch: a non-admin principal
-//! sees only the sessions of its own Kasm user; an admin sees every session. A destroyed or
-//! unknown session gets the same clear error from every tool.
+//! Finding the session a call names: fetch the caller's sessions from Kasm and ask `policy`
+//! which Kasm user the call acts as and whether the caller may touch the session (a non-admin
+//! principal only its own Kasm user's; an admin every one). A destroyed, unknown or foreign
+//! session gets the same clear error from every tool.
 
 use super::ToolDeps;
 use super::support::ToolError;
 use crate::kasm::{ConnectUrl, KasmError, KasmId, Session, UserId};
 use crate::mcp::CallContext;
-use crate::policy::Role;
+use crate::policy;
 
-/// The Kasm user this call acts as: the principal's own, else the server default.
+pub use crate::policy::may_see_session_url;
+
+/// The Kasm user this call acts as (decided by [`policy::acting_kasm_user`]).
 pub fn acting_user(deps: &ToolDeps, ctx: &CallContext) -> Result<UserId, ToolError> {
-    let raw = ctx
-        .principal
-        .kasm_user_id
-        .as_deref()
-        .or(deps.default_user_id.as_deref())
-        .ok_or_else(|| {
-            ToolError::new(
-                "no Kasm user to act as: set KASM_USER_ID (kasm.user_id) on the server, or kasm_user_id on this principal's token",
-            )
-        })?;
+    let raw = policy::acting_kasm_user(&ctx.principal, deps.default_user_id.as_deref())
+        .map_err(|e| ToolError::new(e.to_string()))?;
     Ok(UserId::parse(raw)?)
 }
 
@@ -65,7 +60,7 @@ pub async fn find_session(
     ctx: &CallContext,
     kasm_id: &KasmId,
 ) -> Result<SessionRef, ToolError> {
-    let sessions = if ctx.principal.role == Role::Admin {
+    let sessions = if policy::sees_every_session(ctx.principal.role) {
         match deps.kasm.get_kasms().await {
             Ok(all) => all,
             Err(KasmError::MissingPermission { .. }) => {
@@ -84,15 +79,21 @@ pub async fn find_session(
         .into_iter()
         .find(|s| kasm_id.matches(&s.kasm_id))
         .ok_or_else(|| not_found(kasm_id))?;
-    if ctx.principal.role != Role::Admin {
-        let me = acting_user(deps, ctx)?;
-        let owner = session
-            .user_id
-            .as_deref()
-            .and_then(|u| UserId::parse(u).ok());
-        if owner.is_some_and(|o| o != me) {
-            return Err(not_found(kasm_id));
-        }
+    let owner = session
+        .user_id
+        .as_deref()
+        .and_then(|u| UserId::parse(u).ok());
+    let allowed = match acting_user(deps, ctx) {
+        Ok(me) => policy::may_touch_session(
+            &ctx.principal,
+            me.as_str(),
+            owner.as_ref().map(UserId::as_str),
+        ),
+        // No Kasm user to act as: only a principal that sees every session may go on.
+        Err(_) => policy::sees_every_session(ctx.principal.role),
+    };
+    if !allowed {
+        return Err(not_found(kasm_id));
     }
     let status = session.operational_status.clone().unwrap_or_default();
     if GONE_STATES.contains(&status.as_str()) {
@@ -143,12 +144,6 @@ pub fn absolute_url(deps: &ToolDeps, url: &ConnectUrl) -> String {
     } else {
         format!("{base}/{relative}")
     }
-}
-
-/// Whether a principal may receive a session URL: it embeds a Kasm login token that gives
-/// full interactive control of the desktop, so only roles that may change sessions get it.
-pub fn may_see_session_url(role: Role) -> bool {
-    role >= Role::Operator
 }
 
 /// Why a session URL was left out of a viewer's result.

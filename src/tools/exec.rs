@@ -225,7 +225,7 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
                 "user {user:?} is not a valid container user name or uid"
             )));
         }
-        if !policy.allowed_exec_users.iter().any(|u| u == user) {
+        if !crate::policy::may_run_as(&policy.allowed_exec_users, Some(user)) {
             let allowed = if policy.allowed_exec_users.is_empty() {
                 "none, so commands run only as the image's own user".to_string()
             } else {
