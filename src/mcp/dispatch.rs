@@ -13,6 +13,7 @@ use crate::mcp::completion::CompletionRequest;
 use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
 use crate::mcp::lifecycle::{initialize_result, negotiate};
 use crate::mcp::meta::RequestMeta;
+use crate::mcp::method::Method;
 use crate::mcp::modern::{self, ModernRequest};
 use crate::mcp::pagination::{cursor_param, paginate};
 use crate::mcp::prompts::PromptError;
@@ -53,37 +54,42 @@ impl McpServer {
         modern: Option<&ModernRequest>,
     ) -> Reply {
         let unavailable = || Reply::Error(RpcError::method_not_found(method));
-        match method {
-            "initialize" => to_reply(self.initialize(params, meta)),
-            "ping" => Reply::Result(json!({})),
-            "server/discover" => {
+        let Some(known) = Method::parse(method) else {
+            return unavailable();
+        };
+        match known {
+            Method::Initialize => to_reply(self.initialize(params, meta)),
+            Method::Ping => Reply::Result(json!({})),
+            Method::ServerDiscover => {
                 Reply::Result(modern::discover_result(&self.identity, self.features()))
             }
-            "tools/list" => to_reply(self.list_tools(params, meta)),
-            "tools/call" => self.call_tool(id, params, meta, modern).await,
-            "logging/setLevel" => to_reply(self.set_log_level(params, meta)),
-            "resources/list" | "resources/templates/list" | "resources/read"
+            Method::ToolsList => to_reply(self.list_tools(params, meta)),
+            Method::ToolsCall => self.call_tool(id, params, meta, modern).await,
+            Method::LoggingSetLevel => to_reply(self.set_log_level(params, meta)),
+            Method::ResourcesList | Method::ResourcesTemplatesList | Method::ResourcesRead
                 if self.resources.is_none() =>
             {
                 unavailable()
             }
-            "resources/subscribe" | "resources/unsubscribe"
+            Method::ResourcesSubscribe | Method::ResourcesUnsubscribe
                 if !self.features().resource_subscriptions =>
             {
                 unavailable()
             }
-            "resources/list" => to_reply(self.list_resources(params, meta).await),
-            "resources/templates/list" => {
+            Method::ResourcesList => to_reply(self.list_resources(params, meta).await),
+            Method::ResourcesTemplatesList => {
                 to_reply(self.list_resource_templates(params, meta).await)
             }
-            "resources/read" => to_reply(self.read_resource(params, meta, modern.is_some()).await),
-            "resources/subscribe" | "resources/unsubscribe" => {
-                to_reply(self.subscription(method, params, meta))
+            Method::ResourcesRead => {
+                to_reply(self.read_resource(params, meta, modern.is_some()).await)
             }
-            "prompts/list" | "prompts/get" if self.prompts.is_none() => unavailable(),
-            "prompts/list" => to_reply(self.list_prompts(params, meta).await),
-            "prompts/get" => to_reply(self.get_prompt(params, meta, modern).await),
-            "completion/complete" => match &self.completions {
+            Method::ResourcesSubscribe | Method::ResourcesUnsubscribe => {
+                to_reply(self.subscription(known, params, meta))
+            }
+            Method::PromptsList | Method::PromptsGet if self.prompts.is_none() => unavailable(),
+            Method::PromptsList => to_reply(self.list_prompts(params, meta).await),
+            Method::PromptsGet => to_reply(self.get_prompt(params, meta, modern).await),
+            Method::CompletionComplete => match &self.completions {
                 None => unavailable(),
                 Some(provider) => match CompletionRequest::parse(params) {
                     Ok(request) => {
@@ -92,7 +98,8 @@ impl McpServer {
                     Err(e) => Reply::Error(e),
                 },
             },
-            _ => unavailable(),
+            // Notifications sent as requests.
+            Method::NotificationsInitialized | Method::NotificationsCancelled => unavailable(),
         }
     }
 
@@ -163,7 +170,7 @@ impl McpServer {
         let provider = self
             .resources
             .as_ref()
-            .ok_or_else(|| RpcError::method_not_found("resources/list"))?;
+            .ok_or_else(|| RpcError::method_not_found(Method::ResourcesList.as_str()))?;
         let all = provider.list(&meta.principal).await;
         Ok(self.paged("resources", after, all, |r| r.uri.clone(), |r| r.to_json()))
     }
@@ -177,7 +184,7 @@ impl McpServer {
         let provider = self
             .resources
             .as_ref()
-            .ok_or_else(|| RpcError::method_not_found("resources/templates/list"))?;
+            .ok_or_else(|| RpcError::method_not_found(Method::ResourcesTemplatesList.as_str()))?;
         let all = provider.templates(&meta.principal).await;
         Ok(self.paged(
             "resourceTemplates",
@@ -197,7 +204,7 @@ impl McpServer {
         let params = params_object(params)?;
         let uri = required_str(&params, "uri")?;
         let Some(provider) = &self.resources else {
-            return Err(RpcError::method_not_found("resources/read"));
+            return Err(RpcError::method_not_found(Method::ResourcesRead.as_str()));
         };
         match provider.read(&meta.principal, uri).await {
             Ok(contents) => {
@@ -220,14 +227,14 @@ impl McpServer {
 
     fn subscription(
         &self,
-        method: &str,
+        method: Method,
         params: Option<&Value>,
         meta: &RequestMeta,
     ) -> Result<Value, RpcError> {
         let params = params_object(params)?;
         let uri = required_str(&params, "uri")?;
         let owner = owner_key(meta);
-        if method == "resources/subscribe" {
+        if method == Method::ResourcesSubscribe {
             self.state.subscribe(&owner, uri);
         } else {
             self.state.unsubscribe(&owner, uri);
@@ -244,7 +251,7 @@ impl McpServer {
         let provider = self
             .prompts
             .as_ref()
-            .ok_or_else(|| RpcError::method_not_found("prompts/list"))?;
+            .ok_or_else(|| RpcError::method_not_found(Method::PromptsList.as_str()))?;
         let all = provider.list(&meta.principal).await;
         Ok(self.paged("prompts", after, all, |p| p.name.clone(), |p| p.to_json()))
     }
@@ -267,7 +274,7 @@ impl McpServer {
             }
         };
         let Some(provider) = &self.prompts else {
-            return Err(RpcError::method_not_found("prompts/get"));
+            return Err(RpcError::method_not_found(Method::PromptsGet.as_str()));
         };
         let binding = format!(
             "{}|prompts/get|{name}|{}",

@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod meta;
+pub mod method;
 pub mod modern;
 pub mod mrtr;
 pub mod pagination;
@@ -22,6 +23,7 @@ pub mod tool;
 pub use client_requests::{ClientRequestError, ClientRequester};
 pub use completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
 pub use meta::RequestMeta;
+pub use method::Method;
 pub use prompts::{
     PromptArgument, PromptError, PromptInfo, PromptMessage, PromptProvider, PromptResult,
     PromptRole,

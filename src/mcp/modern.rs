@@ -13,6 +13,7 @@ use crate::mcp::lifecycle::{
     Features, MODERN_VERSION, ServerIdentity, capabilities, is_legacy_version, supported_versions,
 };
 use crate::mcp::meta::RequestMeta;
+use crate::mcp::method::Method;
 use crate::mcp::tool::LogLevel;
 
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -23,19 +24,6 @@ pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
 /// How long clients may cache list results and resource reads (milliseconds).
 pub const LIST_TTL_MS: u64 = 60_000;
-
-/// Methods a 2026-07-28 client may call (before filtering by registered features).
-const MODERN_METHODS: [&str; 9] = [
-    "server/discover",
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-];
 
 /// What a validated modern request declared.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,18 +77,22 @@ pub fn is_modern(method: &str, params: Option<&Value>, meta: &RequestMeta) -> bo
     {
         return true;
     }
-    method == "server/discover"
+    Method::parse(method) == Some(Method::ServerDiscover)
 }
 
 /// Whether `method` exists in 2026-07-28 for a server with `features`.
 pub fn is_modern_method(method: &str, features: Features) -> bool {
-    MODERN_METHODS.contains(&method)
-        && match method {
-            m if m.starts_with("resources/") => features.resources,
-            m if m.starts_with("prompts/") => features.prompts,
-            "completion/complete" => features.completions,
-            _ => true,
+    let Some(method) = Method::parse(method).filter(|m| m.is_modern()) else {
+        return false;
+    };
+    match method {
+        Method::ResourcesList | Method::ResourcesTemplatesList | Method::ResourcesRead => {
+            features.resources
         }
+        Method::PromptsList | Method::PromptsGet => features.prompts,
+        Method::CompletionComplete => features.completions,
+        _ => true,
+    }
 }
 
 /// Validate `_meta` and the headers of a modern request, in the order the spec's checks
@@ -175,11 +167,7 @@ pub fn validate(
         }
         None => return Err(mismatch("the Mcp-Method header is required".to_string())),
     }
-    let name_field = match method {
-        "tools/call" | "prompts/get" => Some("name"),
-        "resources/read" => Some("uri"),
-        _ => None,
-    };
+    let name_field = Method::parse(method).and_then(Method::name_field);
     if let Some(field) = name_field {
         let body_name = params.and_then(|p| p.get(field)).and_then(Value::as_str);
         match (header(&meta.mcp_name_header), body_name) {
@@ -288,15 +276,7 @@ pub fn decorate_result(method: &str, mut result: Value) -> Value {
             return result;
         }
         obj.insert("resultType".into(), json!("complete"));
-        let cacheable = matches!(
-            method,
-            "tools/list"
-                | "prompts/list"
-                | "resources/list"
-                | "resources/templates/list"
-                | "resources/read"
-                | "server/discover"
-        );
+        let cacheable = Method::parse(method).is_some_and(Method::is_cacheable);
         if cacheable {
             obj.insert("ttlMs".into(), json!(LIST_TTL_MS));
             obj.insert("cacheScope".into(), json!("private"));

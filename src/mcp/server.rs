@@ -26,6 +26,7 @@ use crate::mcp::completion::CompletionProvider;
 use crate::mcp::jsonrpc::{Incoming, RequestId, RpcError, classify, failure, success};
 use crate::mcp::lifecycle::{BATCH_VERSION, Features, ServerIdentity};
 use crate::mcp::meta::RequestMeta;
+use crate::mcp::method::Method;
 use crate::mcp::modern::{self, ModernRequest};
 use crate::mcp::mrtr::StateSealer;
 use crate::mcp::pagination::DEFAULT_PAGE_SIZE;
@@ -298,7 +299,7 @@ impl McpServer {
                 Handled::Accepted
             }
             Incoming::Request { id, method, params } => {
-                if in_batch && method == "initialize" {
+                if in_batch && Method::parse(&method) == Some(Method::Initialize) {
                     return Handled::Response(failure(
                         Some(&id),
                         &RpcError::invalid_request("initialize must not be part of a batch"),
@@ -311,7 +312,7 @@ impl McpServer {
     }
 
     fn handle_notification(&self, method: &str, params: Option<&Value>, meta: &RequestMeta) {
-        if method == "notifications/cancelled" {
+        if Method::parse(method) == Some(Method::NotificationsCancelled) {
             let request_id = params
                 .and_then(|p| p.get("requestId"))
                 .and_then(RequestId::from_json);

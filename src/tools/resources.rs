@@ -28,14 +28,14 @@ use crate::mcp::completion::{Completion, CompletionProvider, CompletionRef, Comp
 use crate::mcp::resources::{
     ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
 };
-use crate::mcp::{CallContext, Notifier};
+use crate::mcp::{CallContext, Method, Notifier};
 use crate::policy::Principal;
 
 const WORKSPACES: &str = "kasm://workspaces";
 const SESSIONS: &str = "kasm://sessions";
 const JSON: &str = "application/json";
 /// The `tool` named in the audit event of a resource read that runs in a session.
-const AUDITED_AS: &str = "resources/read";
+const AUDITED_AS: &str = Method::ResourcesRead.as_str();
 
 /// Resources and completions over the same dependencies as the tools.
 pub struct KasmResources {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::rpc;
 use super::state::TransportState;
 use crate::http::rate_limit::too_many_requests;
-use crate::mcp::Handled;
+use crate::mcp::{Handled, Method};
 use crate::policy::Principal;
 
 /// Tool calls in a message, awaiting their outcome.
@@ -21,7 +21,7 @@ pub struct PendingCalls {
 
 /// The metrics label of resource reads: they count against the same per-principal budget
 /// as tool calls, because reading a session-file resource runs a command in the session.
-const RESOURCE_READ: &str = "resources/read";
+const RESOURCE_READ: &str = Method::ResourcesRead.as_str();
 
 /// The metered messages in a message (or batch): tool calls with their tool name, and
 /// resource reads under [`RESOURCE_READ`].
@@ -32,15 +32,15 @@ fn metered_calls(message: &Value) -> Vec<(Value, &str)> {
     };
     items
         .into_iter()
-        .filter_map(|m| match rpc::method(m) {
-            Some("tools/call") => {
+        .filter_map(|m| match rpc::method(m).and_then(Method::parse) {
+            Some(Method::ToolsCall) => {
                 let name = m
                     .pointer("/params/name")
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 Some((rpc::id(m), name))
             }
-            Some(RESOURCE_READ) => Some((rpc::id(m), RESOURCE_READ)),
+            Some(Method::ResourcesRead) => Some((rpc::id(m), RESOURCE_READ)),
             _ => None,
         })
         .collect()

@@ -32,7 +32,7 @@ use super::answer::{Streaming, Work, final_answer};
 use super::rpc::{self, json_response};
 use super::sse::{message_event, sse_response};
 use super::state::TransportState;
-use crate::mcp::{Handled, RequestMeta};
+use crate::mcp::{Handled, Method, RequestMeta};
 use crate::policy::Principal;
 
 /// `Mcp-Session-Id`.
@@ -159,7 +159,7 @@ pub async fn post(
         );
     }
     let modern = rpc::closing_stream_cancels(version.as_deref());
-    let is_initialize = rpc::method(&message) == Some("initialize");
+    let is_initialize = rpc::method(&message).and_then(Method::parse) == Some(Method::Initialize);
 
     let mut session_key = None;
     if !modern
