@@ -99,11 +99,7 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
     for cycle in loops(&edges) {
         problems.push(format!(
             "import loop: {}: move the shared item into a file both import",
-            cycle
-                .iter()
-                .map(|m| show(m))
-                .collect::<Vec<_>>()
-                .join(" -> ")
+            cycle.iter().map(show).collect::<Vec<_>>().join(" -> ")
         ));
     }
     problems
