@@ -1321,3 +1321,38 @@ async fn reading_a_session_file_as_a_resource_leaves_an_audit_event() {
         assert_eq!(fields["arguments_sha256"], expected(path), "{event}");
     }
 }
+
+/// `policy::acting_kasm_user` end to end: a principal without its own Kasm user acts as the
+/// server's default one (it sees the default user's session); with neither, the tool says
+/// which setting to add.
+#[tokio::test]
+async fn a_principal_without_its_own_kasm_user_acts_as_the_server_default() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let mut borrower = rig.context();
+    borrower.principal.kasm_user_id = None;
+    let out = rig
+        .call_in(&borrower, "list_user_sessions", json!({}))
+        .await;
+    assert!(!out.is_error, "{}", text_of(&out));
+    let listed = out.structured.unwrap();
+    assert!(
+        listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["kasm_id"] == json!(id)),
+        "{listed}"
+    );
+
+    let rig = rig.with_deps(|deps| deps.default_user_id = None);
+    let out = rig
+        .call_in(&borrower, "list_user_sessions", json!({}))
+        .await;
+    assert!(out.is_error);
+    assert!(
+        text_of(&out).contains("no Kasm user to act as") && text_of(&out).contains("KASM_USER_ID"),
+        "{}",
+        text_of(&out)
+    );
+}
