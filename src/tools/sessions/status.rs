@@ -136,7 +136,7 @@ async fn list_user_sessions(
     let args: ListUserArgs = parse_args(LIST_USER, args)?;
     let user = match args.user_id {
         Some(other) => {
-            if ctx.principal.role != Role::Admin {
+            if !crate::policy::sees_every_session(ctx.principal.role) {
                 return Err(ToolError::new(
                     "only admin principals may list another user's sessions; omit user_id to list your own",
                 ));
