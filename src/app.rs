@@ -1,11 +1,12 @@
 //! The assembled HTTP server: binds the listener, stacks the layers around the transports and
 //! runs until stopped. Used by `serve`, `demo` and the integration tests alike.
 //!
-//! Layer order, outermost first: request id → trace → metrics → Host/Origin guard → per-IP
-//! rate limit → body limit → bearer auth → transport. `extra_routes` (the relay, whose URL
-//! ticket is the credential and which caps each upload itself) sit inside the guard and the
-//! rate limit but outside the body limit and auth; `/healthz` and `/readyz` sit outside the
-//! rate limit so probes are never starved.
+//! Layer order, outermost first: leftover-body drain → request id → trace → metrics →
+//! Host/Origin guard → per-IP rate limit → body limit → bearer auth → transport.
+//! `extra_routes` (the relay, whose URL ticket is the credential and which caps each upload
+//! and rate-limits itself) sit inside the guard but outside the per-IP rate limit, the body
+//! limit and auth; `/healthz` and `/readyz` sit outside the rate limit so probes are never
+//! starved. Connections are accepted by [`crate::http::serve`] under `[connections]`.
 
 use std::future::Future;
 use std::io;
@@ -30,6 +31,9 @@ use crate::http::health::{self, Readiness};
 use crate::http::host_origin::{self, HostOriginGuard};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{self, RateLimits};
+use crate::http::conn_limits::raise_fd_limit;
+use crate::http::drain::{self, DrainLimits};
+use crate::http::serve::{self, ServeLimits};
 use crate::http::{body_limit, request_id, trace};
 use crate::mcp::McpServer;
 use crate::transport::session::SessionSealer;
@@ -47,6 +51,7 @@ pub struct App {
     readiness: Arc<Readiness>,
     limits: Arc<RateLimits>,
     metrics: Arc<Metrics>,
+    connections: ServeLimits,
 }
 
 impl App {
@@ -91,17 +96,22 @@ impl App {
             .layer(from_fn_with_state(max_body, body_limit::reject_oversized))
             .layer(DefaultBodyLimit::max(max_body));
         // The relay streams bodies itself under a per-ticket cap, so it sits outside the
-        // global body limit (file transfers are larger than MCP messages).
-        let limited = mcp
-            .merge(extra_routes)
-            .layer(from_fn_with_state(limits.clone(), rate_limit::limit_per_ip));
+        // global body limit (file transfers are larger than MCP messages); it has its own
+        // rate limits (`[relay_limits]`), so that sessions sharing an egress address do not
+        // share — and cannot exhaust — the per-IP budget of each other's result uploads.
+        let limited = mcp.layer(from_fn_with_state(limits.clone(), rate_limit::limit_per_ip));
         let probes = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
             .with_state(readiness.clone());
         let guard = HostOriginGuard::from_config(&config.server);
-        let router = limited.merge(probes).fallback(not_found).layer(
+        let drain_limits = DrainLimits {
+            max_bytes: max_body,
+            max_time: Duration::from_millis(config.connections.refused_body_read_ms),
+        };
+        let router = limited.merge(extra_routes).merge(probes).fallback(not_found).layer(
             ServiceBuilder::new()
+                .layer(from_fn_with_state(drain_limits, drain::drain_leftover_body))
                 .layer(axum::middleware::from_fn(request_id::drop_unacceptable))
                 .layer(request_id::set_layer())
                 .layer(request_id::propagate_layer())
@@ -110,6 +120,7 @@ impl App {
                 .layer(from_fn_with_state(Arc::new(guard), host_origin::guard)),
         );
 
+        let connections = ServeLimits::from_config(&config.connections, raise_fd_limit());
         Ok(App {
             listener,
             local_addr,
@@ -118,6 +129,7 @@ impl App {
             readiness,
             limits,
             metrics,
+            connections,
         })
     }
 
@@ -174,18 +186,13 @@ impl App {
             }
         };
         self.readiness.set(true);
-        let serve = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful);
+        let serve = serve::serve(listener, self.router, self.connections, graceful);
         let deadline = async {
             shutdown.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         tokio::select! {
-            result = serve.into_future() => result,
+            result = serve => result,
             _ = deadline => {
                 tracing::warn!("shutdown grace period over; dropping in-flight requests");
                 Ok(())

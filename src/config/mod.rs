@@ -6,27 +6,36 @@
 //! `KASM_MCP_<SECTION>__<KEY>`. [`Config::validate`] turns every bad value into a message that
 //! names the key, the value and the fix. Secrets are `SecretString`s: redacted in `Debug`.
 //!
-//! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`), each with
+//! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`,
+//! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
 
 use serde::Deserialize;
 
 mod auth;
+mod batch;
+mod connections;
 mod errors;
 mod kasm;
+mod legacy_sse;
 mod limits;
 mod load;
 mod policy;
+mod relay_limits;
 mod server;
 #[cfg(test)]
 mod tests;
 
 pub use auth::{AuthConfig, TokenConfig};
+pub use batch::BatchConfig;
+pub use connections::ConnectionsConfig;
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;
+pub use legacy_sse::LegacySseConfig;
 pub use limits::LimitsConfig;
 pub use policy::PolicyConfig;
+pub use relay_limits::RelayLimitsConfig;
 pub use server::ServerConfig;
 
 /// Default location of the optional configuration file.
@@ -46,6 +55,14 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    #[serde(default)]
+    pub legacy_sse: LegacySseConfig,
+    #[serde(default)]
+    pub relay_limits: RelayLimitsConfig,
 }
 
 impl Config {
@@ -65,6 +82,10 @@ impl Config {
         self.kasm.validate()?;
         self.auth.validate()?;
         self.policy.validate()?;
+        self.connections.validate()?;
+        self.batch.validate()?;
+        self.legacy_sse.validate()?;
+        self.relay_limits.validate()?;
         Ok(())
     }
 

@@ -174,6 +174,77 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
     assert_eq!(c.limits.per_ip_burst, d.limits.per_ip_burst);
     assert_eq!(c.kasm.request_timeout_ms, d.kasm.request_timeout_ms);
     assert!(!c.auth.disabled && c.auth.tokens.is_empty());
+    let sections = [
+        ("connections", json_of(&c.connections), json_of(&d.connections)),
+        ("batch", json_of(&c.batch), json_of(&d.batch)),
+        ("legacy_sse", json_of(&c.legacy_sse), json_of(&d.legacy_sse)),
+        ("relay_limits", json_of(&c.relay_limits), json_of(&d.relay_limits)),
+    ];
+    let text = std::fs::read_to_string(&example).unwrap();
+    for (section, shipped, default) in sections {
+        assert_eq!(shipped, default, "[{section}] states the defaults");
+        let keys = figment::Figment::from(figment::providers::Toml::string(&text))
+            .find_value(section)
+            .ok()
+            .and_then(|v| v.into_dict())
+            .map(|d| d.len())
+            .unwrap_or(0);
+        let expected = default.as_object().map(|o| o.len()).unwrap_or(0);
+        assert_eq!(keys, expected, "every [{section}] key is in the example file");
+    }
+}
+
+fn json_of<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
+
+#[test]
+fn connection_batch_queue_and_relay_limits_are_validated() {
+    for (var, value, key) in [
+        (
+            "KASM_MCP_CONNECTIONS__HEADER_READ_TIMEOUT_S",
+            "0",
+            "connections.header_read_timeout_s",
+        ),
+        (
+            "KASM_MCP_CONNECTIONS__IDLE_TIMEOUT_S",
+            "0",
+            "connections.idle_timeout_s",
+        ),
+        ("KASM_MCP_CONNECTIONS__MAX_OPEN", "0", "connections.max_open"),
+        (
+            "KASM_MCP_CONNECTIONS__MAX_OPEN_PER_IP",
+            "99999",
+            "connections.max_open_per_ip",
+        ),
+        ("KASM_MCP_BATCH__MAX_ITEMS", "0", "batch.max_items"),
+        ("KASM_MCP_BATCH__CONCURRENCY", "0", "batch.concurrency"),
+        (
+            "KASM_MCP_LEGACY_SSE__QUEUE_MESSAGES",
+            "0",
+            "legacy_sse.queue_messages",
+        ),
+        (
+            "KASM_MCP_RELAY_LIMITS__UNKNOWN_TICKET_PER_SECOND",
+            "0",
+            "relay_limits.unknown_ticket_per_second",
+        ),
+    ] {
+        let err = Config::load_from(None, &env(&[(var, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key) && err.contains("use "), "{var}: {err}");
+    }
+    let c = Config::load_from(
+        None,
+        &env(&[
+            ("KASM_MCP_CONNECTIONS__MAX_OPEN_PER_IP", "0"),
+            ("KASM_MCP_BATCH__MAX_ITEMS", "7"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.connections.max_open_per_ip, 0);
+    assert_eq!(c.batch.max_items, 7);
 }
 
 #[test]

@@ -1,13 +1,18 @@
 //! The HTTP edge: tower layers (request id, tracing, body limit, Host/Origin guard, bearer
-//! auth, rate limits), health, readiness and metrics. Knows nothing of tool semantics; the
+//! auth, rate limits, draining refused bodies), health, readiness and metrics, and the accept
+//! loop with its connection limits (`serve`). Knows nothing of tool semantics; the
 //! router that stacks these layers is assembled in `crate::app`.
 
+pub mod activity;
 pub mod auth;
 pub mod body_limit;
+pub mod conn_limits;
+pub mod drain;
 pub mod error;
 pub mod health;
 pub mod host_origin;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+pub mod serve;
 pub mod trace;

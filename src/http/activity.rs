@@ -1,0 +1,342 @@
+//! What one connection is doing, for the accept loop's timeouts: whether a request is in
+//! progress (from its complete headers until its response body is finished), and when the
+//! connection last went quiet or started sending the next request's headers.
+//!
+//! [`Watched`] wraps the socket and notes the first byte of each new request; [`Tracked`]
+//! wraps the router and counts requests in progress. Neither looks at any content.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response, header};
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use super::conn_limits::ConnectionPermit;
+
+/// How long a closing connection keeps reading (and discarding) what the client still sends
+/// after a `Connection: close` answer, so the kernel does not reset the connection and throw
+/// away the answer before the client has read it.
+const LINGER: Duration = Duration::from_secs(2);
+/// Most bytes read while lingering.
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// The timeouts of [`Activity::deadline`].
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub header_read: Duration,
+    pub idle: Duration,
+}
+
+#[derive(Debug)]
+struct Phase {
+    /// Requests whose response is not finished.
+    active: usize,
+    /// When the connection went quiet, or when the first byte of the next request came.
+    since: Instant,
+    /// Bytes of a new request have arrived, its headers are not complete yet.
+    reading_headers: bool,
+    /// An answer said `Connection: close`: linger when closing.
+    closing: bool,
+}
+
+/// The state of one connection.
+pub struct Activity {
+    phase: Mutex<Phase>,
+    changed: Notify,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Activity {
+            phase: Mutex::new(Phase {
+                active: 0,
+                since: Instant::now(),
+                reading_headers: false,
+                closing: false,
+            }),
+            changed: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the connection must be closed if nothing changes: None while a request is in
+    /// progress; else `header_read` after the first byte of a request whose headers are not
+    /// complete, or `idle` after the connection went quiet.
+    pub fn deadline(&self, timeouts: Timeouts) -> Option<Instant> {
+        let phase = self.lock();
+        if phase.active > 0 {
+            None
+        } else if phase.reading_headers {
+            Some(phase.since + timeouts.header_read)
+        } else {
+            Some(phase.since + timeouts.idle)
+        }
+    }
+
+    /// Which timeout a deadline from [`Activity::deadline`] belongs to (for the log).
+    pub fn waiting_for_headers(&self) -> bool {
+        self.lock().reading_headers
+    }
+
+    /// Completes when [`Activity::deadline`] may have changed.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    fn saw_bytes(&self) {
+        let mut phase = self.lock();
+        if phase.active == 0 && !phase.reading_headers {
+            phase.reading_headers = true;
+            phase.since = Instant::now();
+            drop(phase);
+            self.changed.notify_one();
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> InProgress {
+        let mut phase = self.lock();
+        phase.active += 1;
+        phase.reading_headers = false;
+        drop(phase);
+        self.changed.notify_one();
+        InProgress(self.clone())
+    }
+
+    fn end(&self) {
+        let mut phase = self.lock();
+        phase.active = phase.active.saturating_sub(1);
+        if phase.active == 0 {
+            phase.since = Instant::now();
+            phase.reading_headers = false;
+        }
+        drop(phase);
+        self.changed.notify_one();
+    }
+
+    fn mark_closing(&self) {
+        self.lock().closing = true;
+    }
+
+    fn closing(&self) -> bool {
+        self.lock().closing
+    }
+}
+
+/// A request in progress; dropping it (response body finished or abandoned) ends it.
+struct InProgress(Arc<Activity>);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// The client socket, noting when a new request starts to arrive. It also holds the
+/// connection's slot: after a `Connection: close` answer it lingers (reads and discards for
+/// [`LINGER`]) before the socket and the slot are let go.
+pub struct Watched {
+    stream: Option<TcpStream>,
+    activity: Arc<Activity>,
+    permit: Option<ConnectionPermit>,
+}
+
+impl Watched {
+    pub fn new(stream: TcpStream, activity: Arc<Activity>, permit: ConnectionPermit) -> Self {
+        Watched {
+            stream: Some(stream),
+            activity,
+            permit: Some(permit),
+        }
+    }
+
+    fn stream(&mut self) -> io::Result<&mut TcpStream> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let (Some(stream), Some(permit)) = (self.stream.take(), self.permit.take()) else {
+            return;
+        };
+        if !self.activity.closing() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(stream, permit));
+        }
+    }
+}
+
+async fn linger(mut stream: TcpStream, permit: ConnectionPermit) {
+    let mut buffer = [0u8; 8192];
+    let mut read = 0usize;
+    let _ = tokio::time::timeout(LINGER, async {
+        while read < LINGER_BYTES {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
+    drop(stream);
+    drop(permit);
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let stream = match this.stream() {
+            Ok(stream) => stream,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let result = Pin::new(stream).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.activity.saw_bytes();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_write(cx, data),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+/// The router as a hyper service for one connection: adds the peer address (`ConnectInfo`)
+/// and counts the request as in progress until its response body is finished.
+#[derive(Clone)]
+pub struct Tracked {
+    router: Router,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+}
+
+impl Tracked {
+    pub fn new(router: Router, peer: SocketAddr, activity: Arc<Activity>) -> Self {
+        Tracked {
+            router,
+            peer,
+            activity,
+        }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for Tracked {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let in_progress = self.activity.begin();
+        let router = self.router.clone();
+        let activity = self.activity.clone();
+        Box::pin(async move {
+            let response = router.oneshot(request.map(Body::new)).await?;
+            let closes = response
+                .headers()
+                .get(header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            if closes {
+                activity.mark_closing();
+            }
+            Ok(response.map(|body| {
+                Body::new(Finishing {
+                    body,
+                    _in_progress: in_progress,
+                })
+            }))
+        })
+    }
+}
+
+/// A response body that ends its request's [`InProgress`] when it is dropped.
+struct Finishing {
+    body: Body,
+    _in_progress: InProgress,
+}
+
+impl http_body::Body for Finishing {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
