@@ -6,4 +6,5 @@ mod kasm_client;
 mod layers;
 mod mcp_http;
 mod simulator;
+mod hardening;
 mod tools;
