@@ -183,7 +183,7 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
     let text = std::fs::read_to_string(&example).unwrap();
     for (section, shipped, default) in sections {
         assert_eq!(shipped, default, "[{section}] states the defaults");
-        let keys = figment::Figment::from(figment::providers::Toml::string(&text))
+        let keys = figment::Figment::from(<figment::providers::Toml as figment::providers::Format>::string(&text))
             .find_value(section)
             .ok()
             .and_then(|v| v.into_dict())

@@ -61,6 +61,21 @@ impl RateLimits {
         }
     }
 
+    /// `n` metered calls at once by the principal named `name`, all or none: nothing is spent
+    /// when they do not all fit, so a refused batch leaves the budget as it was.
+    pub fn check_principal_n(&self, name: &str, n: u32) -> Result<(), PrincipalRefusal> {
+        let (Some(limiter), Some(n)) = (&self.per_principal, NonZeroU32::new(n)) else {
+            return Ok(());
+        };
+        match limiter.check_key_n(&name.to_owned(), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(PrincipalRefusal::Wait(
+                not_until.wait_time_from(self.clock.now()),
+            )),
+            Err(governor::InsufficientCapacity(burst)) => Err(PrincipalRefusal::NeverFits(burst)),
+        }
+    }
+
     /// Forget keys whose limits are back to full (bounds memory; call periodically).
     pub fn retain_recent(&self) {
         if let Some(l) = &self.per_ip {
@@ -70,6 +85,15 @@ impl RateLimits {
             l.retain_recent();
         }
     }
+}
+
+/// Why a group of metered calls was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalRefusal {
+    /// Over the limit now; this long until they would fit.
+    Wait(Duration),
+    /// More calls than the burst allows at once: they can never fit together.
+    NeverFits(u32),
 }
 
 /// A 429 response with `Retry-After` in whole seconds (at least 1).
@@ -128,6 +152,28 @@ mod tests {
         assert!(limits.check_principal("a").is_ok());
         assert!(limits.check_principal("a").is_err());
         assert!(limits.check_principal("b").is_ok());
+    }
+
+    #[test]
+    fn a_group_that_does_not_fit_spends_nothing() {
+        let limits = RateLimits::from_config(&LimitsConfig {
+            per_ip_per_second: 1,
+            per_ip_burst: 1,
+            per_principal_per_minute: 1,
+            per_principal_burst: 5,
+        });
+        assert_eq!(
+            limits.check_principal_n("a", 6),
+            Err(PrincipalRefusal::NeverFits(5))
+        );
+        assert!(limits.check_principal_n("a", 3).is_ok());
+        assert!(matches!(
+            limits.check_principal_n("a", 3),
+            Err(PrincipalRefusal::Wait(_))
+        ));
+        // The refused group of 3 spent nothing: 2 still fit.
+        assert!(limits.check_principal_n("a", 2).is_ok());
+        assert!(limits.check_principal("a").is_err());
     }
 
     #[test]

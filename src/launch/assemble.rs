@@ -68,6 +68,10 @@ pub fn assemble(
         .tools(tools)
         .resources(resources.clone())
         .completions(resources)
+        .batch_limits(crate::mcp::BatchLimits {
+            max_items: config.batch.max_items,
+            concurrency: config.batch.concurrency,
+        })
         .build();
     let routes = match &relay {
         Some(relay) => crate::transport::relay::routes(relay.clone()),

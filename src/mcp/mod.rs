@@ -31,7 +31,7 @@ pub use prompts::{
 pub use resources::{
     ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
 };
-pub use server::{Handled, McpServer, McpServerBuilder};
+pub use server::{BatchLimits, Handled, McpServer, McpServerBuilder};
 pub use tool::{
     CallContext, Content, LogLevel, Notifier, Tool, ToolAnnotations, ToolOutput, ToolSpec,
 };

@@ -19,6 +19,7 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use serde_json::Value;
 
 use crate::mcp::client_requests::PendingClientRequests;
@@ -35,6 +36,22 @@ use crate::mcp::registry::ToolRegistry;
 use crate::mcp::resources::ResourceProvider;
 use crate::mcp::state::{State, owner_key};
 use crate::mcp::tool::Tool;
+
+/// How large a batch may be and how many of its items run at once (`[batch]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub max_items: usize,
+    pub concurrency: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_items: 50,
+            concurrency: 4,
+        }
+    }
+}
 
 /// The outcome of one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +92,7 @@ pub struct McpServer {
     pub(crate) state: State,
     pub(crate) pending: Arc<PendingClientRequests>,
     pub(crate) sealer: StateSealer,
+    batch: BatchLimits,
 }
 
 /// Builds an [`McpServer`].
@@ -86,9 +104,19 @@ pub struct McpServerBuilder {
     completions: Option<Arc<dyn CompletionProvider>>,
     page_size: usize,
     request_state_key: Option<[u8; 32]>,
+    batch: BatchLimits,
 }
 
 impl McpServerBuilder {
+    /// Batch length cap and concurrency (each at least 1; default 50 and 4).
+    pub fn batch_limits(mut self, limits: BatchLimits) -> Self {
+        self.batch = BatchLimits {
+            max_items: limits.max_items.max(1),
+            concurrency: limits.concurrency.max(1),
+        };
+        self
+    }
+
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.identity.title = Some(title.into());
         self
@@ -148,6 +176,7 @@ impl McpServerBuilder {
                 Some(key) => StateSealer::new(key),
                 None => StateSealer::random(),
             },
+            batch: self.batch,
         }
     }
 }
@@ -167,6 +196,7 @@ impl McpServer {
             completions: None,
             page_size: DEFAULT_PAGE_SIZE,
             request_state_key: None,
+            batch: BatchLimits::default(),
         }
     }
 
@@ -203,6 +233,28 @@ impl McpServer {
     /// Number of tool calls currently running (for metrics and tests).
     pub fn in_flight_calls(&self) -> usize {
         self.state.in_flight_count()
+    }
+
+    /// The refusal of a batch longer than `batch.max_items` (HTTP 400, -32600), for transports
+    /// to check before anything else is spent on it; None for anything else.
+    pub fn refuse_long_batch(&self, message: &Value) -> Option<Handled> {
+        match message {
+            Value::Array(batch) => self.long_batch_refusal(batch.len()),
+            _ => None,
+        }
+    }
+
+    fn long_batch_refusal(&self, len: usize) -> Option<Handled> {
+        (len > self.batch.max_items).then(|| Handled::HttpError {
+            status: 400,
+            body: failure(
+                None,
+                &RpcError::invalid_request(format!(
+                    "this JSON-RPC batch has {len} messages; at most {} are allowed per batch (batch.max_items): send fewer messages per request",
+                    self.batch.max_items
+                )),
+            ),
+        })
     }
 
     /// Handle one incoming message, or a 2025-03-26 batch array.
@@ -256,11 +308,17 @@ impl McpServer {
         if batch.is_empty() {
             return refuse("an empty JSON-RPC batch is not a valid request");
         }
-        let replies = futures::future::join_all(
+        if let Some(refusal) = self.long_batch_refusal(batch.len()) {
+            return refusal;
+        }
+        // At most `concurrency` items run at once; answers keep the batch's order.
+        let replies: Vec<Handled> = futures::stream::iter(
             batch
                 .into_iter()
                 .map(|message| self.handle_single(message, &meta, true, param_headers)),
         )
+        .buffered(self.batch.concurrency)
+        .collect()
         .await;
         let responses: Vec<Value> = replies
             .into_iter()

@@ -1,14 +1,15 @@
-//! Per-message bookkeeping shared by both transports: the per-principal rate limit on tool
-//! calls and resource reads (checked before the router runs) and their counters (settled from
-//! the router's answer).
-//! The tool name comes from the JSON-RPC body, never from a header.
+//! Per-message bookkeeping shared by both transports: the batch length cap, the per-principal
+//! rate limit on every method that reaches Kasm — one token per item, all of a batch's tokens
+//! or none, checked before the router runs — and their counters (settled from the router's
+//! answer). The tool name comes from the JSON-RPC body, never from a header.
 
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
 use super::rpc;
 use super::state::TransportState;
-use crate::http::rate_limit::too_many_requests;
+use crate::http::rate_limit::{PrincipalRefusal, too_many_requests};
 use crate::mcp::{Handled, Method};
 use crate::policy::Principal;
 
@@ -19,57 +20,92 @@ pub struct PendingCalls {
     calls: Vec<(Value, String)>,
 }
 
-/// The metrics label of resource reads: they count against the same per-principal budget
-/// as tool calls, because reading a session-file resource runs a command in the session.
-const RESOURCE_READ: &str = Method::ResourcesRead.as_str();
+/// The methods other than `tools/call` that reach Kasm, metered against the same
+/// per-principal budget as tool calls (their metrics label is the method name): listing
+/// resources lists the principal's sessions, reading one may run a command in a session,
+/// and completing an argument lists images or sessions.
+const KASM_METHODS: [Method; 3] = [
+    Method::ResourcesRead,
+    Method::ResourcesList,
+    Method::CompletionComplete,
+];
 
-/// The metered messages in a message (or batch): tool calls with their tool name, and
-/// resource reads under [`RESOURCE_READ`].
-fn metered_calls(message: &Value) -> Vec<(Value, &str)> {
+/// What a metered message is: a tool call (by the tool name in its body) or another method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metered<'a> {
+    Tool(&'a str),
+    Method(Method),
+}
+
+/// The metered messages in a message (or batch): tool calls with their tool name, and the
+/// other [`KASM_METHODS`] under their method name.
+fn metered_calls(message: &Value) -> Vec<(Value, Metered<'_>)> {
     let items: Vec<&Value> = match message {
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
     items
         .into_iter()
-        .filter_map(|m| match rpc::method(m).and_then(Method::parse) {
-            Some(Method::ToolsCall) => {
+        .filter_map(|m| {
+            let method = rpc::method(m).and_then(Method::parse)?;
+            if method == Method::ToolsCall {
                 let name = m
                     .pointer("/params/name")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                Some((rpc::id(m), name))
+                return Some((rpc::id(m), Metered::Tool(name)));
             }
-            Some(Method::ResourcesRead) => Some((rpc::id(m), RESOURCE_READ)),
-            _ => None,
+            KASM_METHODS
+                .contains(&method)
+                .then(|| (rpc::id(m), Metered::Method(method)))
         })
         .collect()
 }
 
-/// Count the message's tool calls and resource reads against the principal's limit:
-/// `Err(429)` when over it.
+/// Refuse a batch longer than `batch.max_items`, then count the message's metered calls
+/// against the principal's limit — all of them or none, so a refused batch spends nothing:
+/// `Err(400)` for a batch that is too long or can never fit the burst, `Err(429)` when over
+/// the limit now.
 pub fn admit(
     state: &TransportState,
     principal: &Principal,
     message: &Value,
 ) -> Result<PendingCalls, Box<Response>> {
-    let mut pending = PendingCalls::default();
-    for (id, name) in metered_calls(message) {
-        let label = if name == RESOURCE_READ {
-            RESOURCE_READ.to_owned()
-        } else {
-            state.tool_label(name)
-        };
-        if let Err(wait) = state.limits.check_principal(&principal.name) {
-            state.metrics.record_tool_call(&label, "rate_limited");
-            return Err(Box::new(too_many_requests(
-                wait,
-                "tool calls per principal",
-            )));
-        }
-        pending.calls.push((id, label));
+    if let Some(Handled::HttpError { status, body }) = state.server.refuse_long_batch(message) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        return Err(Box::new(rpc::json_response(status, &body)));
     }
-    Ok(pending)
+    let calls: Vec<(Value, String)> = metered_calls(message)
+        .into_iter()
+        .map(|(id, metered)| {
+            let label = match metered {
+                Metered::Tool(name) => state.tool_label(name),
+                Metered::Method(method) => method.as_str().to_owned(),
+            };
+            (id, label)
+        })
+        .collect();
+    let count = u32::try_from(calls.len()).unwrap_or(u32::MAX);
+    if let Err(refusal) = state.limits.check_principal_n(&principal.name, count) {
+        for (_, label) in &calls {
+            state.metrics.record_tool_call(label, "rate_limited");
+        }
+        return Err(Box::new(match refusal {
+            PrincipalRefusal::Wait(wait) => too_many_requests(wait, "tool calls per principal"),
+            PrincipalRefusal::NeverFits(burst) => rpc::json_response(
+                StatusCode::BAD_REQUEST,
+                &rpc::error_body(
+                    Value::Null,
+                    rpc::INVALID_REQUEST,
+                    &format!(
+                        "this batch has {count} calls that reach Kasm, more than the {burst} a principal may make at once (limits.per_principal_burst); split it"
+                    ),
+                    None,
+                ),
+            ),
+        }));
+    }
+    Ok(PendingCalls { calls })
 }
 
 /// Record the outcome of each tool call from the router's answer.
@@ -105,7 +141,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn tool_calls_and_resource_reads_are_metered_other_methods_are_not() {
+    fn every_method_that_reaches_kasm_is_metered_other_methods_are_not() {
         let batch = json!([
             {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo"}},
             {"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "kasm://sessions"}},
@@ -113,6 +149,25 @@ mod tests {
             {"jsonrpc": "2.0", "method": "notifications/initialized"}
         ]);
         let metered = metered_calls(&batch);
-        assert_eq!(metered, vec![(json!(1), "echo"), (json!(2), RESOURCE_READ)]);
+        assert_eq!(
+            metered,
+            vec![
+                (json!(1), Metered::Tool("echo")),
+                (json!(2), Metered::Method(Method::ResourcesRead))
+            ]
+        );
+        let batch = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "resources/list"},
+            {"jsonrpc": "2.0", "id": 2, "method": "completion/complete", "params": {}},
+            {"jsonrpc": "2.0", "id": 3, "method": "resources/templates/list"},
+            {"jsonrpc": "2.0", "id": 4, "method": "prompts/list"}
+        ]);
+        assert_eq!(
+            metered_calls(&batch),
+            vec![
+                (json!(1), Metered::Method(Method::ResourcesList)),
+                (json!(2), Metered::Method(Method::CompletionComplete))
+            ]
+        );
     }
 }

@@ -10,6 +10,25 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 pub const TOKEN: &str = "hardening-token";
 
+/// Where the child's Kasm is.
+pub struct Kasm {
+    pub url: String,
+    pub key: String,
+    pub secret: String,
+    pub user_id: String,
+}
+
+impl Kasm {
+    pub fn simulator(sim: &kasm_mcp::simulator::Simulator) -> Kasm {
+        Kasm {
+            url: sim.base_url(),
+            key: sim.api_key().to_owned(),
+            secret: sim.api_secret().to_owned(),
+            user_id: sim.default_user_id(),
+        }
+    }
+}
+
 pub struct ChildServer {
     child: tokio::process::Child,
     pub base_url: String,
@@ -19,13 +38,28 @@ pub struct ChildServer {
 
 impl ChildServer {
     /// Start `serve` with `extra` TOML appended to a base configuration (one admin token,
-    /// Kasm at `kasm_url`), under `ulimit -n fd_limit` when given.
-    pub async fn start(kasm_url: &str, extra: &str, fd_limit: Option<u32>) -> ChildServer {
+    /// a Kasm that is never reached), under `ulimit -n fd_limit` when given.
+    pub async fn start(extra: &str, fd_limit: Option<u32>) -> ChildServer {
+        let kasm = Kasm {
+            url: "http://127.0.0.1:9".into(),
+            key: "k".into(),
+            secret: "s".into(),
+            user_id: "0123456789abcdef0123456789abcdef".into(),
+        };
+        ChildServer::start_with(&kasm, extra, fd_limit).await
+    }
+
+    /// [`ChildServer::start`] against `kasm` (e.g. the simulator).
+    pub async fn start_with(kasm: &Kasm, extra: &str, fd_limit: Option<u32>) -> ChildServer {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
-            "[server]\nport = 0\n\n[kasm]\napi_url = \"{kasm_url}\"\napi_key = \"k\"\napi_secret = \"s\"\n\
-             user_id = \"0123456789abcdef0123456789abcdef\"\n\n\
+            "[server]\nport = 0\n\n[kasm]\napi_url = \"{}\"\napi_key = \"{}\"\napi_secret = \"{}\"\n\
+             user_id = \"{}\"\n\n\
              [[auth.tokens]]\nname = \"alice\"\nsha256 = \"{}\"\nrole = \"admin\"\n\n{extra}\n",
+            kasm.url,
+            kasm.key,
+            kasm.secret,
+            kasm.user_id,
             sha256_hex(TOKEN)
         );
         std::fs::write(dir.path().join("serve.toml"), config).unwrap();
@@ -80,6 +114,18 @@ impl ChildServer {
 
     pub fn port(&self) -> u16 {
         self.base_url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// POST `body` to `/mcp` as the admin token (protocol 2025-03-26, which allows batches).
+    pub async fn mcp(&self, http: &reqwest::Client, body: &serde_json::Value) -> reqwest::Response {
+        http.post(format!("{}/mcp", self.base_url))
+            .bearer_auth(TOKEN)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-03-26")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn log(&self) -> String {

@@ -92,7 +92,6 @@ async fn idle_keep_alive(port: u16, give_up: Duration) -> Idle {
 async fn slow_and_idle_connections_are_closed_on_time_under_a_low_fd_limit() {
     kasm_mcp::http::conn_limits::raise_fd_limit();
     let server = ChildServer::start(
-        "http://127.0.0.1:9",
         "[connections]\nheader_read_timeout_s = 2\nidle_timeout_s = 3\nmax_open_per_ip = 60\n",
         Some(256),
     )
