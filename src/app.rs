@@ -37,6 +37,7 @@ use crate::http::serve::{self, ServeLimits};
 use crate::http::{body_limit, request_id, trace};
 use crate::mcp::McpServer;
 use crate::transport::session::SessionSealer;
+use crate::transport::legacy_sessions::LegacySessions;
 use crate::transport::{TransportState, legacy_sse, streamable};
 
 /// How long graceful shutdown waits for in-flight requests before giving up on them.
@@ -68,7 +69,7 @@ impl App {
         let limits = Arc::new(RateLimits::from_config(&config.limits));
         let metrics = Arc::new(Metrics::default());
         let max_body = config.server.max_body_bytes;
-        let transport = Arc::new(TransportState::new(
+        let mut transport = TransportState::new(
             server,
             SessionSealer::from_secret(config.server.session_secret.as_ref()),
             limits.clone(),
@@ -76,7 +77,9 @@ impl App {
             Duration::from_secs(config.server.sse_keep_alive_s.max(1)),
             max_body,
             shutdown.clone(),
-        ));
+        );
+        transport.legacy = LegacySessions::new(config.legacy_sse.queue_messages);
+        let transport = Arc::new(transport);
 
         let mcp = Router::new()
             .route(

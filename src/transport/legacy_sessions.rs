@@ -14,17 +14,33 @@ use crate::policy::Principal;
 /// One open legacy connection: who opened it, where its events go, and how to stop its work.
 pub(super) struct LegacySession {
     pub(super) principal: Principal,
-    pub(super) outbound: mpsc::UnboundedSender<Value>,
+    /// Bounded: at most `queue_messages` messages wait for the client to read them.
+    pub(super) outbound: mpsc::Sender<Value>,
     pub(super) cancel: CancellationToken,
 }
 
 /// The open legacy SSE sessions.
-#[derive(Default)]
 pub struct LegacySessions {
     sessions: Mutex<HashMap<String, LegacySession>>,
+    /// Messages one stream may have waiting (`legacy_sse.queue_messages`).
+    pub(super) queue_messages: usize,
+}
+
+impl Default for LegacySessions {
+    fn default() -> Self {
+        LegacySessions::new(64)
+    }
 }
 
 impl LegacySessions {
+    /// No sessions yet; each stream will queue at most `queue_messages` (at least 1).
+    pub fn new(queue_messages: usize) -> Self {
+        LegacySessions {
+            sessions: Mutex::new(HashMap::new()),
+            queue_messages: queue_messages.max(1),
+        }
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<String, LegacySession>> {
         self.sessions
             .lock()

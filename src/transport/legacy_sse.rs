@@ -4,6 +4,11 @@
 //! memory, are bound to the principal that opened them (another principal gets 404), and are
 //! removed — with their in-flight work cancelled — when the stream closes. Open streams are
 //! capped server-wide and per principal (429), so one token cannot lock the others out.
+//!
+//! Each stream has a bounded queue (`legacy_sse.queue_messages`): a POSTed request reserves
+//! the slot of its answer up front, so a client that does not read its stream gets 429 on
+//! its next request instead of making the server buffer without end; a notification that
+//! finds the queue full ends the stream (the client reconnects and starts over).
 
 use std::sync::Arc;
 
@@ -15,8 +20,10 @@ use axum::http::StatusCode;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::accounting;
@@ -59,7 +66,8 @@ pub async fn connect(
     Extension(principal): Extension<Principal>,
 ) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let (outbound, inbound) = mpsc::unbounded_channel();
+    let (outbound, inbound) = mpsc::channel(state.legacy.queue_messages);
+    let cancel = CancellationToken::new();
     {
         let mut sessions = state.legacy.lock();
         if sessions.len() >= MAX_LEGACY_SESSIONS {
@@ -86,7 +94,7 @@ pub async fn connect(
             LegacySession {
                 principal,
                 outbound,
-                cancel: CancellationToken::new(),
+                cancel: cancel.clone(),
             },
         );
     }
@@ -97,10 +105,13 @@ pub async fn connect(
         state: state.clone(),
         id,
     };
-    let messages = UnboundedReceiverStream::new(inbound).map(move |message| {
-        let _keep_session_while_streaming = &guard;
-        message_event(&message)
-    });
+    // The stream also ends when the session is cancelled (its queue overflowed).
+    let messages = ReceiverStream::new(inbound)
+        .map(move |message| {
+            let _keep_session_while_streaming = &guard;
+            message_event(&message)
+        })
+        .take_until(cancel.cancelled_owned());
     let stream = futures::stream::once(async move { endpoint }).chain(messages);
     sse_response(stream, state.keep_alive, &state.shutdown)
 }
@@ -138,13 +149,38 @@ pub async fn post_message(
         Ok(message) => message,
         Err(response) => return *response,
     };
+    // A request's answer gets its queue slot now, or the request is refused: a client that
+    // does not read its stream cannot make the server hold more than the queue.
+    let answer_slot = if rpc::contains_request(&message) {
+        match outbound.clone().try_reserve_owned() {
+            Ok(permit) => Some(permit),
+            Err(TrySendError::Full(_)) => {
+                return json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "this session's SSE stream has {} messages waiting to be read (legacy_sse.queue_messages); read the stream before sending more",
+                        state.legacy.queue_messages
+                    ),
+                );
+            }
+            Err(TrySendError::Closed(_)) => {
+                return json_error(
+                    StatusCode::NOT_FOUND,
+                    "unknown session: open a new SSE connection at /sse",
+                );
+            }
+        }
+    } else {
+        None
+    };
     let pending = match accounting::admit(&state, &principal, &message) {
         Ok(pending) => pending,
         Err(response) => return *response,
     };
+    let (notifications, mut notes) = mpsc::unbounded_channel();
     let meta = RequestMeta {
         principal,
-        notifications: outbound.clone(),
+        notifications,
         session_key: Some(session_key(&session_id)),
         protocol_version_header: None,
         mcp_method_header: None,
@@ -152,17 +188,45 @@ pub async fn post_message(
     };
     let task_state = state.clone();
     tokio::spawn(async move {
-        let handled = tokio::select! {
-            _ = cancel.cancelled() => None,
-            handled = task_state.server.handle(message, meta) => Some(handled),
+        let work = task_state.server.handle(message, meta);
+        tokio::pin!(work);
+        let handled = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break None,
+                Some(note) = notes.recv() => {
+                    if !forward_note(&outbound, note) {
+                        tracing::info!("legacy SSE client is not reading its stream; ending the stream");
+                        cancel.cancel();
+                    }
+                }
+                handled = &mut work => break Some(handled),
+            }
         };
         accounting::settle(&task_state, pending, handled.as_ref());
+        // Notifications emitted just before the answer go first.
+        while let Ok(note) = notes.try_recv() {
+            if !forward_note(&outbound, note) {
+                cancel.cancel();
+            }
+        }
         match handled {
             Some(Handled::Response(body)) | Some(Handled::HttpError { body, .. }) => {
-                let _ = outbound.send(body);
+                match answer_slot {
+                    Some(slot) => {
+                        slot.send(body);
+                    }
+                    None => {
+                        let _ = forward_note(&outbound, body);
+                    }
+                }
             }
             Some(Handled::Accepted) | None => {}
         }
     });
     (StatusCode::ACCEPTED, "Accepted").into_response()
+}
+
+/// Queue a message for the stream; false when the queue is full (the reader is not keeping up).
+fn forward_note(outbound: &mpsc::Sender<Value>, message: Value) -> bool {
+    !matches!(outbound.try_send(message), Err(TrySendError::Full(_)))
 }
