@@ -74,7 +74,9 @@ pub fn assemble(
         })
         .build();
     let routes = match &relay {
-        Some(relay) => crate::transport::relay::routes(relay.clone()),
+        Some(relay) => {
+            crate::transport::relay::routes_with_limits(relay.clone(), &config.relay_limits)
+        }
         None => axum::Router::new(),
     };
     let app = App::build(config, Arc::new(server), routes)?;

@@ -5,33 +5,134 @@
 //! bearer auth and outside the global body limit: each ticket carries its own size cap,
 //! enforced while streaming, before the body is buffered). Unknown, used, expired or
 //! wrong-method tickets all get the same 404.
+//!
+//! The relay has its own request limits (`[relay_limits]`) instead of the per-IP limit of the
+//! MCP endpoints: session containers that share an egress address would share that budget,
+//! so one session's flood could make another principal's result upload fail. A live ticket
+//! is limited per ticket, so nothing but its own holder can use up its attempts. A request
+//! naming an unknown ticket is limited per client address and always answered with
+//! `Connection: close` (its body unread): each guess costs the sender a new connection, the
+//! server a table lookup.
 
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::BytesMut;
 use futures::StreamExt;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::config::RelayLimitsConfig;
+use crate::http::drain::close_after;
+use crate::http::rate_limit::too_many_requests;
 use crate::relay::{Relay, UploadError};
 
-/// The relay routes, with their state applied.
+/// The relay and its request limits.
+pub struct RelayState {
+    relay: Arc<Relay>,
+    unknown_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_ticket: DefaultKeyedRateLimiter<String>,
+    requests: AtomicU64,
+    clock: DefaultClock,
+}
+
+impl RelayState {
+    pub fn new(relay: Arc<Relay>, limits: &RelayLimitsConfig) -> Self {
+        let quota = |rate: u32, burst: u32, per_minute: bool| {
+            let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+            let burst = NonZeroU32::new(burst).unwrap_or(rate);
+            let quota = if per_minute {
+                Quota::per_minute(rate)
+            } else {
+                Quota::per_second(rate)
+            };
+            quota.allow_burst(burst)
+        };
+        RelayState {
+            relay,
+            unknown_per_ip: RateLimiter::keyed(quota(
+                limits.unknown_ticket_per_second,
+                limits.unknown_ticket_burst,
+                false,
+            )),
+            per_ticket: RateLimiter::keyed(quota(
+                limits.per_ticket_per_minute,
+                limits.per_ticket_burst,
+                true,
+            )),
+            requests: AtomicU64::new(0),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Let `ticket` be tried, or answer: a live ticket within its own budget passes; an
+    /// unknown one gets 404, or 429 when its sender is over the unknown-ticket budget.
+    fn admit(&self, ticket: &str, request: &Request) -> Result<(), Response> {
+        // Forget limiter keys that are back to full now and then (bounds memory).
+        if self.requests.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.unknown_per_ip.retain_recent();
+            self.per_ticket.retain_recent();
+        }
+        if self.relay.lifetime(ticket).is_some() {
+            return match self.per_ticket.check_key(&ticket.to_owned()) {
+                Ok(()) => Ok(()),
+                Err(not_until) => Err(too_many_requests(
+                    not_until.wait_time_from(self.clock.now()),
+                    "attempts for this relay ticket",
+                )),
+            };
+        }
+        let ip = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let mut response = match ip.map(|ip| self.unknown_per_ip.check_key(&ip)) {
+            Some(Err(not_until)) => too_many_requests(
+                not_until.wait_time_from(self.clock.now()),
+                "unknown relay tickets per client address",
+            ),
+            _ => not_found(),
+        };
+        close_after(&mut response);
+        Err(response)
+    }
+}
+
+/// The relay routes with the default `[relay_limits]`.
 pub fn routes(relay: Arc<Relay>) -> Router {
+    routes_with_limits(relay, &RelayLimitsConfig::default())
+}
+
+/// The relay routes, with their state and limits applied.
+pub fn routes_with_limits(relay: Arc<Relay>, limits: &RelayLimitsConfig) -> Router {
     Router::new()
         .route("/relay/{ticket}", get(download).post(upload))
-        .with_state(relay)
+        .with_state(Arc::new(RelayState::new(relay, limits)))
 }
 
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "unknown or expired relay ticket\n").into_response()
+    let mut response =
+        (StatusCode::NOT_FOUND, "unknown or expired relay ticket\n").into_response();
+    close_after(&mut response);
+    response
 }
 
-async fn download(State(relay): State<Arc<Relay>>, Path(ticket): Path<String>) -> Response {
-    match relay.take_download(&ticket) {
+async fn download(
+    State(state): State<Arc<RelayState>>,
+    Path(ticket): Path<String>,
+    request: Request,
+) -> Response {
+    if let Err(refusal) = state.admit(&ticket, &request) {
+        return refusal;
+    }
+    match state.relay.take_download(&ticket) {
         Some((binding, bytes)) => {
             tracing::debug!(kasm_id = %binding.kasm_id, principal = %binding.principal, bytes = bytes.len(), "relay download");
             ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
@@ -41,14 +142,18 @@ async fn download(State(relay): State<Arc<Relay>>, Path(ticket): Path<String>) -
 }
 
 async fn upload(
-    State(relay): State<Arc<Relay>>,
+    State(state): State<Arc<RelayState>>,
     Path(ticket): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let Some(sink) = relay.begin_upload(&ticket) else {
+    if let Err(refusal) = state.admit(&ticket, &request) {
+        return refusal;
+    }
+    let Some(sink) = state.relay.begin_upload(&ticket) else {
         return not_found();
     };
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let limit = sink.max_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -56,7 +161,10 @@ async fn upload(
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
         sink.fail(UploadError::TooLarge { limit });
-        return (StatusCode::PAYLOAD_TOO_LARGE, "relay upload too large\n").into_response();
+        let mut response =
+            (StatusCode::PAYLOAD_TOO_LARGE, "relay upload too large\n").into_response();
+        close_after(&mut response);
+        return response;
     }
     let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     let mut stream = body.into_data_stream();
@@ -88,6 +196,7 @@ async fn upload(
 mod tests {
     use std::time::Duration;
 
+    use axum::body::Body;
     use axum::http::Request;
     use bytes::Bytes;
     use tower::ServiceExt;
