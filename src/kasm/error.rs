@@ -80,11 +80,18 @@ pub enum KasmError {
         detail: String,
     },
 
-    /// The call did not complete within the configured timeout.
-    #[error("Kasm did not answer {endpoint} within {timeout_ms} ms")]
+    /// The call did not complete within the configured timeout, in any of its attempts.
+    #[error(
+        "Kasm did not answer {endpoint}: {attempts} attempt(s) of up to {timeout_ms} ms each (kasm.request_timeout_ms), {elapsed_ms} ms in all"
+    )]
     Timeout {
         endpoint: &'static str,
+        /// The per-attempt limit.
         timeout_ms: u64,
+        /// Attempts made (retries of read-only calls included).
+        attempts: u32,
+        /// Time from the first attempt to giving up, backoff included.
+        elapsed_ms: u64,
     },
 
     /// Connection refused, DNS failure, TLS failure…

@@ -212,11 +212,26 @@ impl Transport {
             0
         };
         let mut attempt = 0u32;
+        let started = Instant::now();
         loop {
             let result = self
                 .attempt(endpoint, &fields, attempt)
                 .await
                 .and_then(&interpret);
+            let result = match result {
+                // Say what the whole call cost, not just the last attempt.
+                Err(KasmError::Timeout {
+                    endpoint,
+                    timeout_ms,
+                    ..
+                }) => Err(KasmError::Timeout {
+                    endpoint,
+                    timeout_ms,
+                    attempts: attempt.saturating_add(1),
+                    elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                }),
+                other => other,
+            };
             match result {
                 Err(error) if error.is_transient() && attempt < retries => {
                     let delay = self.backoff(attempt);
@@ -329,9 +344,12 @@ impl Transport {
 
     fn transport_error(&self, endpoint: &'static str, error: &reqwest::Error) -> KasmError {
         if error.is_timeout() {
+            let timeout_ms = self.options.request_timeout.as_millis() as u64;
             KasmError::Timeout {
                 endpoint,
-                timeout_ms: self.options.request_timeout.as_millis() as u64,
+                timeout_ms,
+                attempts: 1,
+                elapsed_ms: timeout_ms,
             }
         } else {
             // The URL is base + endpoint and the body is never part of an error: no secrets.

@@ -73,10 +73,24 @@ async fn a_hanging_kasm_times_out_and_only_reads_are_repeated() {
             err,
             KasmError::Timeout {
                 endpoint: "get_images",
-                timeout_ms: 300
+                timeout_ms: 300,
+                attempts: 2,
+                ..
             }
         ),
         "{err:?}"
+    );
+    // The message states the whole budget spent, not only one attempt's limit.
+    let message = err.to_string();
+    let KasmError::Timeout { elapsed_ms, .. } = err else {
+        unreachable!()
+    };
+    assert!(elapsed_ms >= 600, "{message}");
+    assert!(
+        message.contains("2 attempt(s)")
+            && message.contains("300 ms each")
+            && message.contains(&format!("{elapsed_ms} ms in all")),
+        "{message}"
     );
     assert!(
         elapsed >= timeout * 2 && elapsed < Duration::from_secs(5),
