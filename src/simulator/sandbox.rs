@@ -1,7 +1,8 @@
 //! Really running `exec_command_kasm` commands, one private sandbox per session.
 //!
 //! Layout: `<sandbox_root>/<kasm_id>/home` is the session's `/home/kasm-user`,
-//! `<sandbox_root>/<kasm_id>/tmp` its `/tmp`. With `bwrap`: host files read-only, `/home`
+//! `<sandbox_root>/<kasm_id>/tmp` its `/tmp`. With `bwrap`: no capabilities (`--cap-drop ALL`,
+//! also for `root` and when the simulator runs as root), host files read-only, `/home`
 //! replaced by the session's home only, a private `/tmp`, a private pid namespace, the
 //! network shared (commands reach 127.0.0.1). Without `bwrap`: the command runs in the
 //! session's home directory with `HOME` pointing at it (no filesystem isolation).
@@ -269,7 +270,9 @@ impl Sandbox {
             return Err(ExecError::NoWorkdir(workdir));
         }
         let mut cmd = tokio::process::Command::new(bwrap);
-        cmd.arg("--unshare-pid");
+        // No capabilities inside, even when the simulator runs as root: otherwise a session
+        // command keeps CAP_SYS_ADMIN and can remount the read-only host files writable.
+        cmd.args(["--cap-drop", "ALL", "--unshare-pid"]);
         if let Some(user) = &spec.user {
             let (uid, gid) = resolve_user(user)?;
             cmd.args(["--unshare-user", "--uid", &uid.to_string()]);

@@ -799,6 +799,35 @@ async fn wait_for_file(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
+/// Session commands run without capabilities, also as `root` and when the simulator itself
+/// runs as root, so the read-only host view cannot be remounted writable.
+#[tokio::test]
+async fn bwrap_session_commands_have_no_capabilities() {
+    let api = sandboxed(SandboxMode::Bwrap).await;
+    let a = api.running_session().await;
+    let dir = api.sim.session_dir(&a).unwrap();
+    let marker = format!("kasm-sim-caps-{}", std::process::id());
+    for (user, name) in [(None, "default"), (Some("root"), "root")] {
+        let script = format!(
+            "grep CapEff /proc/self/status > /home/kasm-user/caps-{name}; \
+             mount -o remount,rw / 2>/dev/null; echo $? > /home/kasm-user/remount-{name}; \
+             touch /etc/{marker} 2>/dev/null; echo done > /home/kasm-user/done-{name}"
+        );
+        let mut config = json!({"cmd": format!("sh -c '{script}'")});
+        if let Some(user) = user {
+            config["user"] = json!(user);
+        }
+        api.exec(&a, config).await;
+        wait_for_file(&dir.join(format!("done-{name}"))).await;
+        let caps = std::fs::read_to_string(dir.join(format!("caps-{name}"))).unwrap();
+        assert_eq!(caps.split_whitespace().nth(1), Some("0000000000000000"), "{name}: {caps}");
+        let remount = std::fs::read_to_string(dir.join(format!("remount-{name}"))).unwrap();
+        assert_ne!(remount.trim(), "0", "{name}: the host view was remounted writable");
+        assert!(!Path::new("/etc").join(&marker).exists());
+    }
+    api.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn bwrap_exec_writes_into_its_own_session_only() {
     let api = sandboxed(SandboxMode::Bwrap).await;
