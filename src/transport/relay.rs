@@ -245,6 +245,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unknown_tickets_are_limited_per_address_and_never_block_a_live_ticket() {
+        let relay = relay();
+        let mut ticket = relay
+            .expect_upload(binding(Purpose::ExecResult), 100, Duration::from_secs(5))
+            .unwrap();
+        let limits = RelayLimitsConfig {
+            unknown_ticket_per_second: 1,
+            unknown_ticket_burst: 3,
+            ..RelayLimitsConfig::default()
+        };
+        let app = routes_with_limits(relay.clone(), &limits);
+        let from = |id: &str, ip: [u8; 4]| {
+            let mut request = post(id, Body::from("x"));
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from((ip, 4000))));
+            request
+        };
+        let mut statuses = Vec::new();
+        for i in 0..10 {
+            let r = app
+                .clone()
+                .oneshot(from(&format!("guess{i}"), [10, 0, 0, 2]))
+                .await
+                .unwrap();
+            assert_eq!(r.headers()[header::CONNECTION], "close");
+            statuses.push(r.status().as_u16());
+        }
+        assert_eq!(&statuses[..3], &[404, 404, 404]);
+        assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+        // The same address still delivers a live ticket's upload.
+        let r = app
+            .clone()
+            .oneshot(from(ticket.id(), [10, 0, 0, 2]))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(ticket.received().await.unwrap(), Bytes::from_static(b"x"));
+        // Another address has its own budget.
+        let r = app.oneshot(from("guess", [10, 0, 0, 3])).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
     async fn tickets_are_single_use_and_method_bound() {
         let relay = relay();
         let mut ticket = relay
