@@ -26,18 +26,18 @@ use tower::ServiceBuilder;
 
 use crate::config::Config;
 use crate::http::auth::{self, Authenticator};
+use crate::http::conn_limits::raise_fd_limit;
+use crate::http::drain::{self, DrainLimits};
 use crate::http::error::json_error;
 use crate::http::health::{self, Readiness};
 use crate::http::host_origin::{self, HostOriginGuard};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{self, RateLimits};
-use crate::http::conn_limits::raise_fd_limit;
-use crate::http::drain::{self, DrainLimits};
 use crate::http::serve::{self, ServeLimits};
 use crate::http::{body_limit, request_id, trace};
 use crate::mcp::McpServer;
-use crate::transport::session::SessionSealer;
 use crate::transport::legacy_sessions::LegacySessions;
+use crate::transport::session::SessionSealer;
 use crate::transport::{TransportState, legacy_sse, streamable};
 
 /// How long graceful shutdown waits for in-flight requests before giving up on them.
@@ -112,16 +112,20 @@ impl App {
             max_bytes: max_body,
             max_time: Duration::from_millis(config.connections.refused_body_read_ms),
         };
-        let router = limited.merge(extra_routes).merge(probes).fallback(not_found).layer(
-            ServiceBuilder::new()
-                .layer(from_fn_with_state(drain_limits, drain::drain_leftover_body))
-                .layer(axum::middleware::from_fn(request_id::drop_unacceptable))
-                .layer(request_id::set_layer())
-                .layer(request_id::propagate_layer())
-                .layer(trace::layer())
-                .layer(from_fn_with_state(metrics.clone(), metrics::track))
-                .layer(from_fn_with_state(Arc::new(guard), host_origin::guard)),
-        );
+        let router = limited
+            .merge(extra_routes)
+            .merge(probes)
+            .fallback(not_found)
+            .layer(
+                ServiceBuilder::new()
+                    .layer(from_fn_with_state(drain_limits, drain::drain_leftover_body))
+                    .layer(axum::middleware::from_fn(request_id::drop_unacceptable))
+                    .layer(request_id::set_layer())
+                    .layer(request_id::propagate_layer())
+                    .layer(trace::layer())
+                    .layer(from_fn_with_state(metrics.clone(), metrics::track))
+                    .layer(from_fn_with_state(Arc::new(guard), host_origin::guard)),
+            );
 
         let connections = ServeLimits::from_config(&config.connections, raise_fd_limit());
         Ok(App {

@@ -43,7 +43,10 @@ impl RelayLimitsConfig {
                 "relay_limits.unknown_ticket_burst",
                 self.unknown_ticket_burst,
             ),
-            ("relay_limits.per_ticket_per_minute", self.per_ticket_per_minute),
+            (
+                "relay_limits.per_ticket_per_minute",
+                self.per_ticket_per_minute,
+            ),
             ("relay_limits.per_ticket_burst", self.per_ticket_burst),
         ] {
             if value == 0 {

@@ -175,22 +175,35 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
     assert_eq!(c.kasm.request_timeout_ms, d.kasm.request_timeout_ms);
     assert!(!c.auth.disabled && c.auth.tokens.is_empty());
     let sections = [
-        ("connections", json_of(&c.connections), json_of(&d.connections)),
+        (
+            "connections",
+            json_of(&c.connections),
+            json_of(&d.connections),
+        ),
         ("batch", json_of(&c.batch), json_of(&d.batch)),
         ("legacy_sse", json_of(&c.legacy_sse), json_of(&d.legacy_sse)),
-        ("relay_limits", json_of(&c.relay_limits), json_of(&d.relay_limits)),
+        (
+            "relay_limits",
+            json_of(&c.relay_limits),
+            json_of(&d.relay_limits),
+        ),
     ];
     let text = std::fs::read_to_string(&example).unwrap();
     for (section, shipped, default) in sections {
         assert_eq!(shipped, default, "[{section}] states the defaults");
-        let keys = figment::Figment::from(<figment::providers::Toml as figment::providers::Format>::string(&text))
-            .find_value(section)
-            .ok()
-            .and_then(|v| v.into_dict())
-            .map(|d| d.len())
-            .unwrap_or(0);
+        let keys = figment::Figment::from(
+            <figment::providers::Toml as figment::providers::Format>::string(&text),
+        )
+        .find_value(section)
+        .ok()
+        .and_then(|v| v.into_dict())
+        .map(|d| d.len())
+        .unwrap_or(0);
         let expected = default.as_object().map(|o| o.len()).unwrap_or(0);
-        assert_eq!(keys, expected, "every [{section}] key is in the example file");
+        assert_eq!(
+            keys, expected,
+            "every [{section}] key is in the example file"
+        );
     }
 }
 
@@ -211,7 +224,11 @@ fn connection_batch_queue_and_relay_limits_are_validated() {
             "0",
             "connections.idle_timeout_s",
         ),
-        ("KASM_MCP_CONNECTIONS__MAX_OPEN", "0", "connections.max_open"),
+        (
+            "KASM_MCP_CONNECTIONS__MAX_OPEN",
+            "0",
+            "connections.max_open",
+        ),
         (
             "KASM_MCP_CONNECTIONS__MAX_OPEN_PER_IP",
             "99999",

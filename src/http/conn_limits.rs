@@ -44,8 +44,8 @@ impl ConnectionLimits {
     pub fn new(config: &ConnectionsConfig, fd_limit: Option<u64>) -> Self {
         let mut max_open = config.max_open;
         if let Some(limit) = fd_limit {
-            let usable = usize::try_from(limit.saturating_sub(RESERVED_FDS).max(1))
-                .unwrap_or(usize::MAX);
+            let usable =
+                usize::try_from(limit.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX);
             if usable < max_open {
                 tracing::warn!(
                     configured = max_open,

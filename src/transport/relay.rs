@@ -72,9 +72,10 @@ impl RelayState {
         }
     }
 
-    /// Let `ticket` be tried, or answer: a live ticket within its own budget passes; an
-    /// unknown one gets 404, or 429 when its sender is over the unknown-ticket budget.
-    fn admit(&self, ticket: &str, request: &Request) -> Result<(), Response> {
+    /// None when `ticket` may be tried; else the answer: a live ticket over its own budget
+    /// gets 429; an unknown one gets 404, or 429 when its sender is over the unknown-ticket
+    /// budget.
+    fn refusal(&self, ticket: &str, request: &Request) -> Option<Response> {
         // Forget limiter keys that are back to full now and then (bounds memory).
         if self.requests.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.unknown_per_ip.retain_recent();
@@ -82,8 +83,8 @@ impl RelayState {
         }
         if self.relay.lifetime(ticket).is_some() {
             return match self.per_ticket.check_key(&ticket.to_owned()) {
-                Ok(()) => Ok(()),
-                Err(not_until) => Err(too_many_requests(
+                Ok(()) => None,
+                Err(not_until) => Some(too_many_requests(
                     not_until.wait_time_from(self.clock.now()),
                     "attempts for this relay ticket",
                 )),
@@ -101,7 +102,7 @@ impl RelayState {
             _ => not_found(),
         };
         close_after(&mut response);
-        Err(response)
+        Some(response)
     }
 }
 
@@ -118,8 +119,7 @@ pub fn routes_with_limits(relay: Arc<Relay>, limits: &RelayLimitsConfig) -> Rout
 }
 
 fn not_found() -> Response {
-    let mut response =
-        (StatusCode::NOT_FOUND, "unknown or expired relay ticket\n").into_response();
+    let mut response = (StatusCode::NOT_FOUND, "unknown or expired relay ticket\n").into_response();
     close_after(&mut response);
     response
 }
@@ -129,7 +129,7 @@ async fn download(
     Path(ticket): Path<String>,
     request: Request,
 ) -> Response {
-    if let Err(refusal) = state.admit(&ticket, &request) {
+    if let Some(refusal) = state.refusal(&ticket, &request) {
         return refusal;
     }
     match state.relay.take_download(&ticket) {
@@ -146,7 +146,7 @@ async fn upload(
     Path(ticket): Path<String>,
     request: Request,
 ) -> Response {
-    if let Err(refusal) = state.admit(&ticket, &request) {
+    if let Some(refusal) = state.refusal(&ticket, &request) {
         return refusal;
     }
     let Some(sink) = state.relay.begin_upload(&ticket) else {

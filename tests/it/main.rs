@@ -2,9 +2,9 @@
 //! Modules: `simulator` (the Kasm simulator over raw HTTP), `kasm_client` (the typed client
 //! against the simulator), `mcp_http` (the MCP server over HTTP), `tools` (tools end to end).
 
+mod hardening;
 mod kasm_client;
 mod layers;
 mod mcp_http;
 mod simulator;
-mod hardening;
 mod tools;

@@ -820,9 +820,17 @@ async fn bwrap_session_commands_have_no_capabilities() {
         api.exec(&a, config).await;
         wait_for_file(&dir.join(format!("done-{name}"))).await;
         let caps = std::fs::read_to_string(dir.join(format!("caps-{name}"))).unwrap();
-        assert_eq!(caps.split_whitespace().nth(1), Some("0000000000000000"), "{name}: {caps}");
+        assert_eq!(
+            caps.split_whitespace().nth(1),
+            Some("0000000000000000"),
+            "{name}: {caps}"
+        );
         let remount = std::fs::read_to_string(dir.join(format!("remount-{name}"))).unwrap();
-        assert_ne!(remount.trim(), "0", "{name}: the host view was remounted writable");
+        assert_ne!(
+            remount.trim(),
+            "0",
+            "{name}: the host view was remounted writable"
+        );
         assert!(!Path::new("/etc").join(&marker).exists());
     }
     api.sim.shutdown().await;

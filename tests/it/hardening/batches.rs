@@ -34,7 +34,9 @@ async fn an_oversized_batch_is_refused_and_allowed_batches_keep_memory_bounded()
     let baseline = server.rss_kib();
 
     // 1,000 items (the attack: ~23 MiB of answers, RSS +445 MB before the cap).
-    let r = server.mcp(&http, &batch("tools/list", json!({}), 1000)).await;
+    let r = server
+        .mcp(&http, &batch("tools/list", json!({}), 1000))
+        .await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32600, "{body}");
@@ -110,7 +112,9 @@ async fn batch_items_reaching_kasm_are_metered_and_a_refused_batch_spends_nothin
     );
 
     // 40 resources/list: each item lists the principal's sessions in Kasm, each is metered.
-    let r = server.mcp(&http, &batch("resources/list", json!({}), 40)).await;
+    let r = server
+        .mcp(&http, &batch("resources/list", json!({}), 40))
+        .await;
     assert_eq!(r.status(), 200);
     let _ = r.bytes().await;
     // 40 completion/complete: only 20 calls are left, so the batch is refused (429) …

@@ -64,7 +64,9 @@ impl ChildServer {
         );
         std::fs::write(dir.path().join("serve.toml"), config).unwrap();
         let binary = env!("CARGO_BIN_EXE_kasm-mcp");
-        let limit = fd_limit.map(|n| format!("ulimit -n {n} && ")).unwrap_or_default();
+        let limit = fd_limit
+            .map(|n| format!("ulimit -n {n} && "))
+            .unwrap_or_default();
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(format!("{limit}exec \"$0\" serve --config serve.toml"))
@@ -94,7 +96,10 @@ impl ChildServer {
                     }
                 }
             }
-            panic!("serve exited before logging its URL: {}", log.lock().unwrap());
+            panic!(
+                "serve exited before logging its URL: {}",
+                log.lock().unwrap()
+            );
         })
         .await
         .expect("serve logs its URL");
@@ -135,8 +140,9 @@ impl ChildServer {
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let pid = self.child.id().expect("the server is running");
-        let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
-            .unwrap();
+        let status =
+            std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
+                .unwrap();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))

@@ -192,5 +192,8 @@ async fn slow_and_idle_connections_are_closed_on_time_under_a_low_fd_limit() {
     );
     let log = server.log();
     assert!(!log.contains("Too many open files"), "{log}");
-    assert!(log.contains("open-file limit"), "the server says it fitted its cap: {log}");
+    assert!(
+        log.contains("open-file limit"),
+        "the server says it fitted its cap: {log}"
+    );
 }

@@ -135,15 +135,17 @@ async fn a_keep_alive_burst_of_refusals_loses_no_request() {
         role: "admin".into(),
         kasm_user_id: None,
     }];
-    let app = App::build(config, Arc::new(McpServer::new(vec![])), axum::Router::new())
-        .unwrap()
-        .spawn();
+    let app = App::build(
+        config,
+        Arc::new(McpServer::new(vec![])),
+        axum::Router::new(),
+    )
+    .unwrap()
+    .spawn();
     let port = app.local_addr().port();
 
     let started = Instant::now();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| tokio::spawn(burst(port, c)))
-        .collect();
+    let clients: Vec<_> = (0..CLIENTS).map(|c| tokio::spawn(burst(port, c))).collect();
     let mut counts = std::collections::BTreeMap::<u16, usize>::new();
     let (mut lost, mut connections) = (0usize, 0usize);
     for client in clients {
@@ -155,7 +157,9 @@ async fn a_keep_alive_burst_of_refusals_loses_no_request() {
         connections += n;
     }
     let elapsed = started.elapsed();
-    eprintln!("{REQUESTS} requests in {elapsed:?} over {connections} connections: {counts:?}, lost {lost}");
+    eprintln!(
+        "{REQUESTS} requests in {elapsed:?} over {connections} connections: {counts:?}, lost {lost}"
+    );
     assert_eq!(lost, 0, "requests lost: {lost} ({counts:?})");
     for status in [401, 413, 429] {
         assert!(

@@ -64,8 +64,13 @@ async fn a_relay_flood_from_one_session_does_not_lose_another_principals_result(
         })
         .collect();
     let kasm = KasmClient::from_config(&config.kasm).unwrap();
-    let assembled = assemble(config, Arc::new(kasm), sim.base_url(), RelayPlan::ConfiguredOrSelf)
-        .unwrap();
+    let assembled = assemble(
+        config,
+        Arc::new(kasm),
+        sim.base_url(),
+        RelayPlan::ConfiguredOrSelf,
+    )
+    .unwrap();
     let app = assembled.app.spawn();
     let base = app.base_url();
     let mcp = format!("{base}/mcp");
@@ -73,9 +78,21 @@ async fn a_relay_flood_from_one_session_does_not_lose_another_principals_result(
 
     let mut sessions = Vec::new();
     for token in [TOKEN_A, TOKEN_B] {
-        let created = call(&http, &mcp, token, "create_kasm_session", json!({"image_name": "Terminal"})).await;
+        let created = call(
+            &http,
+            &mcp,
+            token,
+            "create_kasm_session",
+            json!({"image_name": "Terminal"}),
+        )
+        .await;
         assert_eq!(created["isError"], false, "{created}");
-        sessions.push(created["structuredContent"]["kasm_id"].as_str().unwrap().to_owned());
+        sessions.push(
+            created["structuredContent"]["kasm_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
 
     // B: six parallel curl loops POSTing to unknown tickets, counting the answers.
@@ -85,15 +102,27 @@ async fn a_relay_flood_from_one_session_does_not_lose_another_principals_result(
     let flood_task = {
         let (http, mcp, kasm_id) = (http.clone(), mcp.clone(), sessions[1].clone());
         tokio::spawn(async move {
-            call(&http, &mcp, TOKEN_B, "execute_kasm_command",
-                 json!({"kasm_id": kasm_id, "command": flood, "timeout_s": 120})).await
+            call(
+                &http,
+                &mcp,
+                TOKEN_B,
+                "execute_kasm_command",
+                json!({"kasm_id": kasm_id, "command": flood, "timeout_s": 120}),
+            )
+            .await
         })
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // A, while the flood runs (several times, to overlap it).
     for round in 0..3 {
-        let result = call(&http, &mcp, TOKEN_A, "execute_kasm_command",
-                          json!({"kasm_id": sessions[0], "command": "echo hello-from-A"})).await;
+        let result = call(
+            &http,
+            &mcp,
+            TOKEN_A,
+            "execute_kasm_command",
+            json!({"kasm_id": sessions[0], "command": "echo hello-from-A"}),
+        )
+        .await;
         assert_eq!(result["isError"], false, "round {round}: {result}");
         assert_eq!(stdout(&result), "hello-from-A\n", "round {round}: {result}");
     }
@@ -115,7 +144,10 @@ async fn a_relay_flood_from_one_session_does_not_lose_another_principals_result(
             .sum()
     };
     assert!(count_of("429") > 1000, "the flood was limited: {counts}");
-    assert!(count_of("404") > 0, "unknown tickets get 404 within the budget: {counts}");
+    assert!(
+        count_of("404") > 0,
+        "unknown tickets get 404 within the budget: {counts}"
+    );
     app.stop().await.unwrap();
     sim.shutdown().await;
 }
