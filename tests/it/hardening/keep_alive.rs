@@ -131,8 +131,8 @@ async fn a_keep_alive_burst_of_refusals_loses_no_request() {
     config.limits.per_ip_burst = 100;
     config.auth.tokens = vec![TokenConfig {
         name: "alice".into(),
-        sha256: sha256_hex(TOKEN),
-        role: "admin".into(),
+        sha256: sha256_hex(TOKEN).parse().unwrap(),
+        role: "admin".parse().unwrap(),
         kasm_user_id: None,
     }];
     let app = App::build(

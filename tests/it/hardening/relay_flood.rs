@@ -58,8 +58,8 @@ async fn a_relay_flood_from_one_session_does_not_lose_another_principals_result(
         .into_iter()
         .map(|(name, token)| TokenConfig {
             name: name.into(),
-            sha256: sha256_hex(token),
-            role: "admin".into(),
+            sha256: sha256_hex(token).parse().unwrap(),
+            role: "admin".parse().unwrap(),
             kasm_user_id: None,
         })
         .collect();
