@@ -2,11 +2,13 @@
 //! runs until stopped. Used by `serve`, `demo` and the integration tests alike.
 //!
 //! Layer order, outermost first: request id → trace → metrics → Host/Origin guard → per-IP
-//! rate limit → body limit → bearer auth → transport. `extra_routes` (the relay, whose URL
+//! rate limit → body limit → bearer auth → OAuth step-up (only with `[oauth]`) → transport.
+//! The OAuth protected-resource metadata (only with `[oauth]`) sits beside the relay routes. `extra_routes` (the relay, whose URL
 //! ticket is the credential and which caps each upload itself) sit inside the guard and the
 //! rate limit but outside the body limit and auth; `/healthz` and `/readyz` sit outside the
 //! rate limit so probes are never starved.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -30,8 +32,12 @@ use crate::http::health::{self, Readiness};
 use crate::http::host_origin::{self, HostOriginGuard};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{self, RateLimits};
+use crate::http::step_up::{self, StepUp};
 use crate::http::{body_limit, request_id, trace};
+use crate::kasm::KasmApi;
 use crate::mcp::McpServer;
+use crate::oauth::OAuthVerifier;
+use crate::policy::Role;
 use crate::transport::session::SessionSealer;
 use crate::transport::{TransportState, legacy_sse, streamable};
 
@@ -52,7 +58,38 @@ pub struct App {
 impl App {
     /// Bind `server.host:server.port` (port 0 picks a free port) and assemble the router.
     pub fn build(config: Config, server: Arc<McpServer>, extra_routes: Router) -> io::Result<App> {
-        let authenticator = Authenticator::from_config(&config);
+        App::build_with(config, server, extra_routes, None)
+    }
+
+    /// [`App::build`] with the Kasm client that OAuth username lookups use
+    /// (`oauth.kasm_username_claim`).
+    pub fn build_with(
+        config: Config,
+        server: Arc<McpServer>,
+        extra_routes: Router,
+        kasm: Option<Arc<dyn KasmApi>>,
+    ) -> io::Result<App> {
+        let invalid_input = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let oauth = match config
+            .oauth
+            .parse()
+            .map_err(|e| invalid_input(e.to_string()))?
+        {
+            Some(settings) => Some(Arc::new(
+                OAuthVerifier::new(settings, kasm).map_err(invalid_input)?,
+            )),
+            None => None,
+        };
+        let mut authenticator = Authenticator::from_config(&config);
+        if let Some(verifier) = &oauth {
+            authenticator = authenticator.with_oauth(verifier.clone());
+        }
+        let min_roles: HashMap<String, Role> = server
+            .registry
+            .all()
+            .iter()
+            .map(|tool| (tool.spec().name.clone(), tool.spec().min_role))
+            .collect();
         let listener =
             std::net::TcpListener::bind((config.server.host.as_str(), config.server.port))?;
         listener.set_nonblocking(true)?;
@@ -73,7 +110,7 @@ impl App {
             shutdown.clone(),
         ));
 
-        let mcp = Router::new()
+        let mut transports = Router::new()
             .route(
                 "/mcp",
                 post(streamable::post)
@@ -82,7 +119,17 @@ impl App {
             )
             .route("/sse", get(legacy_sse::connect))
             .route("/messages", post(legacy_sse::post_message))
-            .with_state(transport)
+            .with_state(transport);
+        if let Some(verifier) = &oauth {
+            // Inside authentication: it reads the principal the bearer check inserted.
+            let step_up = Arc::new(StepUp {
+                verifier: verifier.clone(),
+                min_roles,
+                max_body,
+            });
+            transports = transports.layer(from_fn_with_state(step_up, step_up::check));
+        }
+        let mcp = transports
             .layer(from_fn_with_state(
                 Arc::new(authenticator),
                 auth::require_bearer,
@@ -92,9 +139,11 @@ impl App {
             .layer(DefaultBodyLimit::max(max_body));
         // The relay streams bodies itself under a per-ticket cap, so it sits outside the
         // global body limit (file transfers are larger than MCP messages).
-        let limited = mcp
-            .merge(extra_routes)
-            .layer(from_fn_with_state(limits.clone(), rate_limit::limit_per_ip));
+        let mut limited = mcp.merge(extra_routes);
+        if let Some(verifier) = &oauth {
+            limited = limited.merge(crate::oauth::metadata::routes(verifier.clone()));
+        }
+        let limited = limited.layer(from_fn_with_state(limits.clone(), rate_limit::limit_per_ip));
         let probes = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))

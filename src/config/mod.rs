@@ -6,7 +6,7 @@
 //! `KASM_MCP_<SECTION>__<KEY>`. [`Config::validate`] turns every bad value into a message that
 //! names the key, the value and the fix. Secrets are `SecretString`s: redacted in `Debug`.
 //!
-//! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`), each with
+//! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`, `oauth.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
 
@@ -17,6 +17,7 @@ mod errors;
 mod kasm;
 mod limits;
 mod load;
+mod oauth;
 mod policy;
 mod server;
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use auth::{AuthConfig, TokenConfig};
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;
 pub use limits::LimitsConfig;
+pub use oauth::{IntrospectionSettings, KasmUserSource, OAuthConfig, OAuthSettings};
 pub use policy::PolicyConfig;
 pub use server::ServerConfig;
 
@@ -46,6 +48,9 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[oauth]`: the OAuth 2.1 resource server (`oauth.rs`).
+    #[serde(default)]
+    pub oauth: OAuthConfig,
 }
 
 impl Config {
@@ -65,6 +70,15 @@ impl Config {
         self.kasm.validate()?;
         self.auth.validate()?;
         self.policy.validate()?;
+        self.oauth.parse()?;
+        if self.oauth.enabled && self.auth.disabled {
+            return Err(errors::invalid(
+                "auth.disabled",
+                "true",
+                "switch auth.disabled off when [oauth] is enabled: with authentication off no \
+                 token would be checked",
+            ));
+        }
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! The HTTP edge: tower layers (request id, tracing, body limit, Host/Origin guard, bearer
-//! auth, rate limits), health, readiness and metrics. Knows nothing of tool semantics; the
+//! auth, OAuth step-up, rate limits), health, readiness and metrics. Knows nothing of tool semantics; the
 //! router that stacks these layers is assembled in `crate::app`.
 
 pub mod auth;
@@ -10,4 +10,5 @@ pub mod host_origin;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+pub mod step_up;
 pub mod trace;
