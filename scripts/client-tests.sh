@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-client tests: the official Python SDK (mcp 1.x) and TypeScript SDK connect to
 # `kasm-mcp demo` over Streamable HTTP (/mcp) and legacy HTTP+SSE (/sse), list the tools and
-# call them. Ends with `client tests: N passed, M failed`; exits non-zero on any failure.
+# call them; and the OAuth flow (oidc-provider + the TypeScript SDK's OAuth client).
+# Ends with `client tests: N passed, M failed`; exits non-zero on any failure.
 # Extra arguments go to pytest (e.g. `-k sse`, `-x`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

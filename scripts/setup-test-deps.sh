@@ -33,6 +33,14 @@ if [ ! -f tests/clients/ts/node_modules/@modelcontextprotocol/sdk/package.json ]
   npm ci --prefix tests/clients/ts --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
+# The OAuth flow test (tests/clients/oauth): oidc-provider (a real authorization server) and the
+# TypeScript SDK with its OAuth client, pinned in tests/clients/oauth/package-lock.json.
+if [ ! -f tests/clients/oauth/node_modules/oidc-provider/package.json ] \
+  || [ ! -f tests/clients/oauth/node_modules/@modelcontextprotocol/sdk/package.json ]; then
+  echo "installing oidc-provider and the TypeScript MCP SDK for tests/clients/oauth"
+  npm ci --prefix tests/clients/oauth --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 # Python virtualenv with the pinned MCP 1.x SDK and pytest for tests/clients (gitignored .venv).
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest' 2>/dev/null \
   || ! cmp -s tests/clients/requirements.txt .venv/.requirements.txt; then

@@ -19,7 +19,7 @@ step "unit and integration tests"
 cargo test --all-targets 2>&1 | tee target/cargo-test.log
 grep -q "test result: ok" target/cargo-test.log
 
-step "real-client tests (Python and TypeScript MCP SDKs over /mcp and /sse)"
+step "real-client tests (Python and TypeScript MCP SDKs over /mcp and /sse; the OAuth flow with oidc-provider)"
 scripts/client-tests.sh
 
 step "MCP conformance suite (fixtures server and kasm-mcp demo --no-auth)"

@@ -2,12 +2,15 @@
 //! runs until stopped. Used by `serve`, `demo` and the integration tests alike.
 //!
 //! Layer order, outermost first: leftover-body drain → request id → trace → metrics →
-//! Host/Origin guard → per-IP rate limit → body limit → bearer auth → transport.
-//! `extra_routes` (the relay, whose URL ticket is the credential and which caps each upload
-//! and rate-limits itself) sit inside the guard but outside the per-IP rate limit, the body
-//! limit and auth; `/healthz` and `/readyz` sit outside the rate limit so probes are never
-//! starved. Connections are accepted by [`crate::http::serve`] under `[connections]`.
+//! Host/Origin guard → per-IP rate limit → body limit → bearer auth → OAuth step-up (only
+//! with `[oauth]`) → transport. The OAuth protected-resource metadata (only with `[oauth]`)
+//! sits under the per-IP limit but outside auth. `extra_routes` (the relay, whose URL ticket
+//! is the credential and which caps each upload and rate-limits itself) sit inside the guard
+//! but outside the per-IP rate limit, the body limit and auth; `/healthz` and `/readyz` sit
+//! outside the rate limit so probes are never starved. Connections are accepted by
+//! [`crate::http::serve`] under `[connections]`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -34,8 +37,12 @@ use crate::http::host_origin::{self, HostOriginGuard};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{self, RateLimits};
 use crate::http::serve::{self, ServeLimits};
+use crate::http::step_up::{self, StepUp};
 use crate::http::{body_limit, request_id, trace};
+use crate::kasm::KasmApi;
 use crate::mcp::McpServer;
+use crate::oauth::OAuthVerifier;
+use crate::policy::Role;
 use crate::transport::legacy_sessions::LegacySessions;
 use crate::transport::session::SessionSealer;
 use crate::transport::{TransportState, legacy_sse, streamable};
@@ -58,7 +65,38 @@ pub struct App {
 impl App {
     /// Bind `server.host:server.port` (port 0 picks a free port) and assemble the router.
     pub fn build(config: Config, server: Arc<McpServer>, extra_routes: Router) -> io::Result<App> {
-        let authenticator = Authenticator::from_config(&config);
+        App::build_with(config, server, extra_routes, None)
+    }
+
+    /// [`App::build`] with the Kasm client that OAuth username lookups use
+    /// (`oauth.kasm_username_claim`).
+    pub fn build_with(
+        config: Config,
+        server: Arc<McpServer>,
+        extra_routes: Router,
+        kasm: Option<Arc<dyn KasmApi>>,
+    ) -> io::Result<App> {
+        let invalid_input = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let oauth = match config
+            .oauth
+            .parse()
+            .map_err(|e| invalid_input(e.to_string()))?
+        {
+            Some(settings) => Some(Arc::new(
+                OAuthVerifier::new(settings, kasm).map_err(invalid_input)?,
+            )),
+            None => None,
+        };
+        let mut authenticator = Authenticator::from_config(&config);
+        if let Some(verifier) = &oauth {
+            authenticator = authenticator.with_oauth(verifier.clone());
+        }
+        let min_roles: HashMap<String, Role> = server
+            .registry
+            .all()
+            .iter()
+            .map(|tool| (tool.spec().name.clone(), tool.spec().min_role))
+            .collect();
         let listener =
             std::net::TcpListener::bind((config.server.host.as_str(), config.server.port))?;
         listener.set_nonblocking(true)?;
@@ -81,7 +119,7 @@ impl App {
         transport.legacy = LegacySessions::new(config.legacy_sse.queue_messages);
         let transport = Arc::new(transport);
 
-        let mcp = Router::new()
+        let mut transports = Router::new()
             .route(
                 "/mcp",
                 post(streamable::post)
@@ -90,7 +128,17 @@ impl App {
             )
             .route("/sse", get(legacy_sse::connect))
             .route("/messages", post(legacy_sse::post_message))
-            .with_state(transport)
+            .with_state(transport);
+        if let Some(verifier) = &oauth {
+            // Inside authentication: it reads the principal the bearer check inserted.
+            let step_up = Arc::new(StepUp {
+                verifier: verifier.clone(),
+                min_roles,
+                max_body,
+            });
+            transports = transports.layer(from_fn_with_state(step_up, step_up::check));
+        }
+        let mcp = transports
             .layer(from_fn_with_state(
                 Arc::new(authenticator),
                 auth::require_bearer,
@@ -102,7 +150,12 @@ impl App {
         // global body limit (file transfers are larger than MCP messages); it has its own
         // rate limits (`[relay_limits]`), so that sessions sharing an egress address do not
         // share — and cannot exhaust — the per-IP budget of each other's result uploads.
-        let limited = mcp.layer(from_fn_with_state(limits.clone(), rate_limit::limit_per_ip));
+        // The OAuth protected-resource metadata (only with `[oauth]`) is under the per-IP limit.
+        let mut limited = mcp;
+        if let Some(verifier) = &oauth {
+            limited = limited.merge(crate::oauth::metadata::routes(verifier.clone()));
+        }
+        let limited = limited.layer(from_fn_with_state(limits.clone(), rate_limit::limit_per_ip));
         let probes = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))

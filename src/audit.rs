@@ -1,6 +1,7 @@
 //! The audit trail: one structured `tracing` event (target `"audit"`) per tool call.
 //!
-//! An event names the principal, the tool, a keyed digest of the canonical arguments (never
+//! An event names the principal (and for OAuth principals the client id and the token's
+//! scopes — never the token), the tool, a keyed digest of the canonical arguments (never
 //! the arguments themselves: they may hold secrets or file contents), the policy decision,
 //! the outcome and the duration. Operators route the target to a file or a collector with
 //! `RUST_LOG`/the tracing subscriber (e.g. `audit=info`).
@@ -62,6 +63,10 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolCallRecord<'a> {
     pub principal: &'a str,
+    /// The OAuth client the principal's token was issued to (`None` for static tokens).
+    pub client_id: Option<&'a str>,
+    /// The OAuth token's scopes (`None` for static tokens).
+    pub scopes: Option<&'a [String]>,
     pub tool: &'a str,
     /// From [`audit_digest`].
     pub arguments_sha256: String,
@@ -75,6 +80,8 @@ pub fn record_tool_call(record: &ToolCallRecord<'_>) {
     tracing::info!(
         target: "audit",
         principal = record.principal,
+        client_id = record.client_id,
+        scopes = record.scopes.map(|s| s.join(" ")),
         tool = record.tool,
         arguments_sha256 = record.arguments_sha256.as_str(),
         decision = record.decision.as_str(),
@@ -264,7 +271,9 @@ mod tests {
         let args = obj(json!({"password":"hunter2-secret"}));
         tracing::subscriber::with_default(subscriber, || {
             record_tool_call(&ToolCallRecord {
-                principal: "ops",
+                principal: "oauth:ops",
+                client_id: Some("client-7"),
+                scopes: Some(&["kasm:read".to_owned(), "kasm:operate".to_owned()]),
                 tool: "execute_kasm_command",
                 arguments_sha256: audit_digest(&args),
                 decision: Decision::Allow,
@@ -275,7 +284,9 @@ mod tests {
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         let line: Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(line["target"], "audit");
-        assert_eq!(line["fields"]["principal"], "ops");
+        assert_eq!(line["fields"]["principal"], "oauth:ops");
+        assert_eq!(line["fields"]["client_id"], "client-7");
+        assert_eq!(line["fields"]["scopes"], "kasm:read kasm:operate");
         assert_eq!(line["fields"]["tool"], "execute_kasm_command");
         assert_eq!(line["fields"]["decision"], "allow");
         assert_eq!(line["fields"]["outcome"], "cancelled");

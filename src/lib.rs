@@ -10,6 +10,7 @@ pub mod http;
 pub mod kasm;
 pub mod launch;
 pub mod mcp;
+pub mod oauth;
 pub mod policy;
 pub mod relay;
 pub mod simulator;

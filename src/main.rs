@@ -68,6 +68,10 @@ struct DemoArgs {
     /// The simulated Kasm's per-user session limit (real Kasm defaults to 2).
     #[arg(long, value_name = "N", default_value_t = 3)]
     max_sessions_per_user: usize,
+    /// Also accept OAuth access tokens: a TOML file with an `[oauth]` table (issuer,
+    /// resource, …; see docs/OAUTH.md). The static token keeps working beside it.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_auth")]
+    oauth: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -188,7 +192,20 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
 
 fn demo(args: DemoArgs) -> ExitCode {
     init_logging("warn");
+    let oauth = match args
+        .oauth
+        .as_deref()
+        .map(kasm_mcp::config::OAuthConfig::from_toml_file)
+    {
+        Some(Err(e)) => {
+            eprintln!("kasm-mcp demo: {e}");
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(oauth)) => Some(oauth),
+        None => None,
+    };
     let options = kasm_mcp::launch::DemoOptions {
+        oauth,
         host: args.host,
         port: args.port,
         token: args.token,

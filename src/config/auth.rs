@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::errors::{ConfigError, invalid};
 use super::kasm::is_kasm_uuid;
-use crate::policy::Role;
+use crate::policy::{OAUTH_PRINCIPAL_PREFIX, Role};
 use crate::tokens::TokenDigest;
 
 /// Bearer-token principals.
@@ -48,6 +48,14 @@ impl AuthConfig {
                     "token names must be unique: the name is the principal's identity (rate \
                      limits, session ids, cancellation, audit), so give each [[auth.tokens]] \
                      entry its own name",
+                ));
+            }
+            if token.name.starts_with(OAUTH_PRINCIPAL_PREFIX) {
+                return Err(invalid(
+                    "auth.tokens[].name",
+                    &token.name,
+                    "names starting with `oauth:` are reserved for OAuth principals \
+                     (`oauth:<sub>`): rename the token",
                 ));
             }
             if let Some(user) = token.kasm_user_id.as_deref().filter(|u| !is_kasm_uuid(u)) {

@@ -38,6 +38,15 @@ const STRING_KEYS: &[&str] = &[
     "server.host",
     "server.relay_url",
     "server.session_secret",
+    "oauth.issuer",
+    "oauth.resource",
+    "oauth.discovery_url",
+    "oauth.jwks_uri",
+    "oauth.kasm_user_id_claim",
+    "oauth.kasm_username_claim",
+    "oauth.introspection_endpoint",
+    "oauth.introspection_client_id",
+    "oauth.introspection_client_secret",
 ];
 
 /// Keys whose environment value is a comma-separated list.
@@ -45,6 +54,8 @@ const LIST_KEYS: &[&str] = &[
     "server.allowed_hosts",
     "server.allowed_origins",
     "policy.allowed_roots",
+    "oauth.algorithms",
+    "oauth.challenge_scopes",
 ];
 
 impl Config {

@@ -7,7 +7,7 @@
 //! names the key, the value and the fix. Secrets are `SecretString`s: redacted in `Debug`.
 //!
 //! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`,
-//! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`), each with
+//! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`, `oauth.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
 
@@ -21,6 +21,7 @@ mod kasm;
 mod legacy_sse;
 mod limits;
 mod load;
+mod oauth;
 mod policy;
 mod relay_limits;
 mod server;
@@ -34,6 +35,7 @@ pub use errors::ConfigError;
 pub use kasm::KasmConfig;
 pub use legacy_sse::LegacySseConfig;
 pub use limits::LimitsConfig;
+pub use oauth::{IntrospectionSettings, KasmUserSource, OAuthConfig, OAuthSettings};
 pub use policy::PolicyConfig;
 pub use relay_limits::RelayLimitsConfig;
 pub use server::ServerConfig;
@@ -63,6 +65,9 @@ pub struct Config {
     pub legacy_sse: LegacySseConfig,
     #[serde(default)]
     pub relay_limits: RelayLimitsConfig,
+    /// `[oauth]`: the OAuth 2.1 resource server (`oauth.rs`).
+    #[serde(default)]
+    pub oauth: OAuthConfig,
 }
 
 impl Config {
@@ -86,6 +91,15 @@ impl Config {
         self.batch.validate()?;
         self.legacy_sse.validate()?;
         self.relay_limits.validate()?;
+        self.oauth.parse()?;
+        if self.oauth.enabled && self.auth.disabled {
+            return Err(errors::invalid(
+                "auth.disabled",
+                "true",
+                "switch auth.disabled off when [oauth] is enabled: with authentication off no \
+                 token would be checked",
+            ));
+        }
         Ok(())
     }
 

@@ -105,6 +105,9 @@ fn token_names_must_be_unique() {
     );
     c.auth.tokens[1].name = "ops2".into();
     c.validate().unwrap();
+    c.auth.tokens[1].name = "oauth:alice".into();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("reserved for OAuth principals"), "{err}");
 }
 
 #[test]
@@ -174,6 +177,11 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
     assert_eq!(c.limits.per_ip_burst, d.limits.per_ip_burst);
     assert_eq!(c.kasm.request_timeout_ms, d.kasm.request_timeout_ms);
     assert!(!c.auth.disabled && c.auth.tokens.is_empty());
+    assert_eq!(
+        format!("{:?}", c.oauth),
+        format!("{:?}", d.oauth),
+        "the [oauth] example must show the defaults"
+    );
     let sections = [
         (
             "connections",

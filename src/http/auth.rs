@@ -1,8 +1,11 @@
-//! Bearer-token authentication. Tokens are configured only as SHA-256 digests (parsed once, as
-//! [`TokenDigest`]s, while the configuration loads); the presented token is hashed and compared
-//! in constant time against every digest. The result is
-//! a [`Principal`] request extension. Failures are 401 `{"error": …}` with no OAuth metadata or
-//! challenge (which would make some clients start an OAuth flow instead of sending the header).
+//! Bearer-token authentication. Static tokens are configured only as SHA-256 digests (parsed
+//! once, as [`TokenDigest`]s, while the configuration loads); the presented token is hashed and
+//! compared in constant time against every digest. A token that is not one of them is validated
+//! as an OAuth access token when `[oauth]` is enabled ([`OAuthVerifier`]). The result is a
+//! [`Principal`] request extension. Failures are 401 `{"error": …}` with `WWW-Authenticate`:
+//! without OAuth a plain `Bearer realm="kasm-mcp"` (no metadata, which would make some clients
+//! start an OAuth flow instead of sending the header); with OAuth the `resource_metadata`
+//! challenge of RFC 9728.
 
 use std::sync::Arc;
 
@@ -13,7 +16,8 @@ use axum::response::Response;
 
 use super::error::json_error;
 use crate::config::Config;
-use crate::policy::Principal;
+use crate::oauth::{OAuthVerifier, Refusal, challenge};
+use crate::policy::{Principal, Role};
 use crate::tokens::TokenDigest;
 
 struct TokenEntry {
@@ -37,6 +41,8 @@ pub struct Authenticator {
     tokens: Vec<TokenEntry>,
     /// `auth.disabled`: everyone is this principal (config validation allows it on loopback only).
     anonymous: Option<Principal>,
+    /// `[oauth]` enabled: bearer values that are not static tokens are validated here.
+    oauth: Option<Arc<OAuthVerifier>>,
 }
 
 impl Authenticator {
@@ -47,6 +53,7 @@ impl Authenticator {
             return Authenticator {
                 tokens: Vec::new(),
                 anonymous: Some(Principal::anonymous_admin(None)),
+                oauth: None,
             };
         }
         let tokens = config
@@ -59,13 +66,44 @@ impl Authenticator {
                     name: token.name.clone(),
                     role: token.role,
                     kasm_user_id: token.kasm_user_id.clone(),
+                    oauth: None,
                 },
             })
             .collect();
         Authenticator {
             tokens,
             anonymous: None,
+            oauth: None,
         }
+    }
+
+    /// Also accept OAuth access tokens; static tokens stay only if `oauth.static_tokens`.
+    pub fn with_oauth(mut self, verifier: Arc<OAuthVerifier>) -> Self {
+        if !verifier.settings().static_tokens {
+            self.tokens.clear();
+        }
+        self.oauth = Some(verifier);
+        self
+    }
+
+    /// The `WWW-Authenticate` value of a 401; `invalid` describes a refused token.
+    fn challenge(&self, invalid: Option<&str>) -> HeaderValue {
+        match &self.oauth {
+            Some(oauth) => oauth.unauthorized(invalid),
+            None => challenge::plain(),
+        }
+    }
+
+    /// The static principal whose digest `token` matches.
+    fn static_principal(&self, token: &str) -> Option<Principal> {
+        // Compare against every digest so the time taken does not depend on which matched.
+        let mut found: Option<&TokenEntry> = None;
+        for entry in &self.tokens {
+            if entry.digest.matches(token) {
+                found = Some(entry);
+            }
+        }
+        found.map(|entry| entry.principal.clone())
     }
 
     /// Check an `Authorization` header value.
@@ -76,41 +114,83 @@ impl Authenticator {
         if let Some(anonymous) = &self.anonymous {
             return Ok(anonymous.clone());
         }
-        let value = authorization.ok_or(AuthError::Missing)?;
-        let value = value.to_str().map_err(|_| AuthError::Malformed)?.trim();
-        let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Malformed);
-        }
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(AuthError::Malformed);
-        }
-        // Compare against every digest so the time taken does not depend on which matched.
-        let mut found: Option<&TokenEntry> = None;
-        for entry in &self.tokens {
-            if entry.digest.matches(token) {
-                found = Some(entry);
-            }
-        }
-        found
-            .map(|entry| entry.principal.clone())
-            .ok_or(AuthError::Invalid)
+        let token = bearer(authorization)?;
+        self.static_principal(token).ok_or(AuthError::Invalid)
     }
 }
 
-/// Middleware: authenticate, insert the [`Principal`] extension, or answer 401.
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(authorization: Option<&HeaderValue>) -> Result<&str, AuthError> {
+    let value = authorization.ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?.trim();
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Malformed);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token)
+}
+
+/// Middleware: authenticate, insert the [`Principal`] extension, or answer 401 (403/503 for
+/// a valid OAuth token that grants no role or names no usable Kasm user).
 pub async fn require_bearer(
     State(auth): State<Arc<Authenticator>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match auth.authenticate(request.headers().get(header::AUTHORIZATION)) {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
+    let principal = match (
+        &auth.oauth,
+        auth.authenticate(request.headers().get(header::AUTHORIZATION)),
+    ) {
+        (_, Ok(principal)) => principal,
+        (Some(oauth), Err(AuthError::Invalid)) => {
+            let Ok(token) = bearer(request.headers().get(header::AUTHORIZATION)) else {
+                return unauthorized(&auth, AuthError::Malformed.to_string(), None);
+            };
+            match oauth.verify(token).await {
+                Ok(principal) => principal,
+                Err(refusal) => return refused(&auth, oauth, refusal),
+            }
         }
-        Err(error) => json_error(StatusCode::UNAUTHORIZED, error.to_string()),
+        (_, Err(error)) => return unauthorized(&auth, error.to_string(), None),
+    };
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+fn unauthorized(auth: &Authenticator, message: String, invalid: Option<&str>) -> Response {
+    let mut response = json_error(StatusCode::UNAUTHORIZED, message);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, auth.challenge(invalid));
+    response
+}
+
+/// The answer to an OAuth token that gave no principal. The reason is logged (never the token).
+fn refused(auth: &Authenticator, oauth: &OAuthVerifier, refusal: Refusal) -> Response {
+    let reason = refusal.to_string();
+    tracing::info!(target: "audit", reason = reason.as_str(), decision = "deny", "OAuth token refused");
+    match refusal {
+        Refusal::Token(_) => unauthorized(
+            auth,
+            format!("invalid bearer token: {reason}"),
+            Some(&reason),
+        ),
+        Refusal::NoRole => {
+            let mut response = json_error(StatusCode::FORBIDDEN, reason);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                oauth.insufficient(Role::Viewer, &[]),
+            );
+            response
+        }
+        Refusal::KasmUser(_) => json_error(StatusCode::FORBIDDEN, reason),
+        Refusal::Unavailable(_) | Refusal::IntrospectionUnavailable(_) => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, reason)
+        }
     }
 }
 

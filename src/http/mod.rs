@@ -1,6 +1,6 @@
 //! The HTTP edge: tower layers (request id, tracing, body limit, Host/Origin guard, bearer
-//! auth, rate limits, draining refused bodies), health, readiness and metrics, and the accept
-//! loop with its connection limits (`serve`). Knows nothing of tool semantics; the
+//! auth, OAuth step-up, rate limits, draining refused bodies), health, readiness and metrics,
+//! and the accept loop with its connection limits (`serve`). Knows nothing of tool semantics; the
 //! router that stacks these layers is assembled in `crate::app`.
 
 pub mod activity;
@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
 pub mod serve;
+pub mod step_up;
 pub mod trace;

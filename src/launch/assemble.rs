@@ -50,6 +50,7 @@ pub fn assemble(
             ..RelayOptions::default()
         }))
     });
+    let kasm_for_oauth = kasm.clone();
     let deps = ToolDeps {
         kasm,
         relay: relay.clone(),
@@ -79,7 +80,7 @@ pub fn assemble(
         }
         None => axum::Router::new(),
     };
-    let app = App::build(config, Arc::new(server), routes)?;
+    let app = App::build_with(config, Arc::new(server), routes, Some(kasm_for_oauth))?;
     if let (Some(relay), None) = (&relay, &configured) {
         relay.set_base_url(app.base_url());
     }

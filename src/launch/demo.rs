@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, TokenConfig};
+use crate::config::{Config, OAuthConfig, TokenConfig};
 use crate::kasm::KasmClient;
 use crate::policy::Role;
 use crate::simulator::{Simulator, SimulatorConfig};
@@ -33,6 +33,8 @@ pub struct DemoOptions {
     pub start_delay: Duration,
     /// The simulated Kasm's per-user session limit.
     pub max_sessions_per_user: usize,
+    /// `[oauth]` to enable beside the static token (`--oauth FILE`).
+    pub oauth: Option<OAuthConfig>,
 }
 
 impl Default for DemoOptions {
@@ -44,6 +46,7 @@ impl Default for DemoOptions {
             no_auth: false,
             start_delay: Duration::from_millis(1000),
             max_sessions_per_user: 3,
+            oauth: None,
         }
     }
 }
@@ -72,6 +75,9 @@ fn demo_config(sim: &Simulator, options: &DemoOptions, token: Option<&str>) -> C
             }]
         }
         None => config.auth.disabled = true,
+    }
+    if let Some(oauth) = &options.oauth {
+        config.oauth = oauth.clone();
     }
     config
 }
@@ -110,13 +116,23 @@ pub async fn run_demo(
     let base = assembled.app.base_url();
     let mcp_url = format!("{base}/mcp");
     let sse_url = format!("{base}/sse");
-    let banner = banner(
+    let mut banner = banner(
         &sim,
         &mcp_url,
         &sse_url,
         token.as_deref(),
         assembled.tool_count,
     );
+    if let Some(oauth) = options.oauth.as_ref().filter(|o| o.enabled) {
+        let line = format!(
+            "OAuth: access tokens from {} for {} are accepted beside the static token\n\n",
+            oauth.issuer.as_deref().unwrap_or("?"),
+            oauth.resource.as_deref().unwrap_or("?"),
+        );
+        if let Some(at) = banner.rfind("Press Ctrl-C") {
+            banner.insert_str(at, &line);
+        }
+    }
     out.write_all(banner.as_bytes())
         .and_then(|_| out.flush())
         .map_err(|e| LaunchError::Other(format!("cannot print the banner: {e}")))?;

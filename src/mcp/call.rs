@@ -39,6 +39,12 @@ fn audit(
     let tool: String = tool.chars().take(MAX_AUDITED_NAME).collect();
     record_tool_call(&ToolCallRecord {
         principal: &meta.principal.name,
+        client_id: meta
+            .principal
+            .oauth
+            .as_ref()
+            .and_then(|g| g.client_id.as_deref()),
+        scopes: meta.principal.oauth.as_ref().map(|g| g.scopes.as_slice()),
         tool: &tool,
         arguments_sha256: audit_digest(args),
         decision,

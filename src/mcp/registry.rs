@@ -144,6 +144,7 @@ pub(crate) mod tests {
             name: format!("{role}-user"),
             role,
             kasm_user_id: None,
+            oauth: None,
         }
     }
 

@@ -234,6 +234,7 @@ fn principal(role: Role) -> Principal {
         name: format!("{role}-token"),
         role,
         kasm_user_id: None,
+        oauth: None,
     }
 }
 

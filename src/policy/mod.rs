@@ -12,5 +12,5 @@ pub mod roles;
 
 pub use exec_users::may_run_as;
 pub use ownership::{NoKasmUser, acting_kasm_user, may_touch_session};
-pub use principal::{Principal, Role};
+pub use principal::{OAUTH_PRINCIPAL_PREFIX, OAuthGrant, Principal, Role};
 pub use roles::{may_see_session_url, may_use_tool, sees_every_session};

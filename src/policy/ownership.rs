@@ -42,6 +42,7 @@ mod tests {
             name: "p".into(),
             role,
             kasm_user_id: own.map(str::to_owned),
+            oauth: None,
         }
     }
 

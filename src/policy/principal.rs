@@ -1,4 +1,5 @@
-//! Who is calling: a named bearer token with a role and the Kasm user it acts as.
+//! Who is calling: a named bearer token (static, or an OAuth access token's subject) with a
+//! role and the Kasm user it acts as.
 
 use std::fmt;
 use std::str::FromStr;
@@ -49,6 +50,21 @@ pub struct Principal {
     pub role: Role,
     /// Kasm user id (32 hex) this principal acts as, if any.
     pub kasm_user_id: Option<String>,
+    /// What the OAuth access token granted; `None` for static tokens and anonymous access.
+    pub oauth: Option<OAuthGrant>,
+}
+
+/// The name prefix of OAuth principals (`oauth:<sub>`); static token names may not use it, so
+/// the two kinds never share a principal identity (sessions, rate limits, audit).
+pub const OAUTH_PRINCIPAL_PREFIX: &str = "oauth:";
+
+/// The audit-relevant part of an OAuth access token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuthGrant {
+    /// The OAuth client the token was issued to (`client_id` or `azp`).
+    pub client_id: Option<String>,
+    /// The token's scopes.
+    pub scopes: Vec<String>,
 }
 
 impl Principal {
@@ -58,6 +74,7 @@ impl Principal {
             name: "anonymous".into(),
             role: Role::Admin,
             kasm_user_id,
+            oauth: None,
         }
     }
 }

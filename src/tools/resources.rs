@@ -130,6 +130,11 @@ impl KasmResources {
         let read = super::files::read(self.deps.clone(), context(principal), args).await;
         record_tool_call(&ToolCallRecord {
             principal: &principal.name,
+            client_id: principal
+                .oauth
+                .as_ref()
+                .and_then(|g| g.client_id.as_deref()),
+            scopes: principal.oauth.as_ref().map(|g| g.scopes.as_slice()),
             tool: AUDITED_AS,
             arguments_sha256,
             decision: Decision::Allow,

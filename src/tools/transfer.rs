@@ -201,6 +201,7 @@ mod tests {
                 name: "ops".into(),
                 role: Role::Operator,
                 kasm_user_id: None,
+                oauth: None,
             },
             notifier: Notifier::disconnected(),
             cancel: CancellationToken::new(),

@@ -70,7 +70,10 @@ async def test_raw_http_refusals(demo_server):
     async with httpx.AsyncClient() as http:
         resp = await http.post(demo_server.mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
         assert resp.status_code == 401
-        assert "www-authenticate" not in resp.headers
+        # RFC 6750 challenge, without OAuth discovery metadata (no [oauth] in the demo).
+        assert resp.headers["www-authenticate"] == 'Bearer realm="kasm-mcp"'
+        for path in ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]:
+            assert (await http.get(demo_server.base_url + path)).status_code == 404
         resp = await http.post(
             demo_server.mcp_url,
             headers={**demo_server.headers, "Origin": "https://evil.example.com"},

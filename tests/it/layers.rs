@@ -26,6 +26,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("kasm", 2),
     ("relay", 3),
     ("simulator", 3),
+    // The OAuth resource server (token validation over HTTP, Kasm user lookups).
+    ("oauth", 3),
     // The MCP protocol, then the tools that plug into it; HTTP building blocks beside them.
     ("mcp", 4),
     ("tools", 5),

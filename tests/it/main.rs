@@ -1,10 +1,12 @@
 //! The one integration-test binary: every test spawns real servers on loopback port 0.
 //! Modules: `simulator` (the Kasm simulator over raw HTTP), `kasm_client` (the typed client
-//! against the simulator), `mcp_http` (the MCP server over HTTP), `tools` (tools end to end).
+//! against the simulator), `mcp_http` (the MCP server over HTTP), `oauth` (the OAuth resource
+//! server against a loopback issuer), `tools` (tools end to end).
 
 mod hardening;
 mod kasm_client;
 mod layers;
 mod mcp_http;
+mod oauth;
 mod simulator;
 mod tools;

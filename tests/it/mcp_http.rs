@@ -348,9 +348,13 @@ async fn bearer_auth_refuses_missing_and_wrong_tokens() {
     for token in [None, Some("wrong-token")] {
         let resp = h.mcp_post(token).json(&init).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "token {token:?}");
-        assert!(
-            resp.headers().get("www-authenticate").is_none(),
-            "no OAuth challenge with static tokens"
+        // RFC 6750 challenge, but no OAuth discovery metadata without [oauth].
+        assert_eq!(
+            resp.headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
+            Some("Bearer realm=\"kasm-mcp\""),
+            "plain challenge with static tokens"
         );
         let body: Value = resp.json().await.unwrap();
         assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
@@ -363,6 +367,21 @@ async fn bearer_auth_refuses_missing_and_wrong_tokens() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer realm=\"kasm-mcp\""
+    );
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let resp = h.http.get(h.url(path)).send().await.unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::NOT_FOUND,
+            "{path} without [oauth]"
+        );
+    }
     let resp = h.mcp_post(Some(TOKEN)).json(&init).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = h

@@ -81,6 +81,7 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         name: "tester".into(),
         role: Role::Operator,
         kasm_user_id: Some(sim.default_user_id()),
+        oauth: None,
     };
     Rig {
         sim,
