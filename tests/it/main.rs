@@ -6,5 +6,6 @@ mod hardening;
 mod kasm_client;
 mod layers;
 mod mcp_http;
+mod sealing;
 mod simulator;
 mod tools;
