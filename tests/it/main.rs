@@ -6,6 +6,7 @@ mod hardening;
 mod kasm_client;
 mod layers;
 mod mcp_http;
+mod relay_integrity;
 mod sealing;
 mod simulator;
 mod tools;

@@ -114,7 +114,7 @@ async fn modern_call(base: &str, extra: Value) -> Value {
         let data = text
             .lines()
             .filter_map(|l| l.strip_prefix("data:"))
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("no answer in {text}"));
         serde_json::from_str(data.trim()).unwrap()
     })
