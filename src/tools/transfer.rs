@@ -236,6 +236,32 @@ mod tests {
     const K1: &str = "8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f";
 
     #[test]
+    fn a_missing_result_says_what_happened_to_the_uploads() {
+        let wait = Duration::from_secs(30);
+        let msg = |refusals| no_result("the command", "k1", wait, refusals, "http://relay").0;
+        let none = msg(Refusals::default());
+        assert!(
+            none.contains("no upload at all") && none.contains("http://relay"),
+            "{none}"
+        );
+        let limited = msg(Refusals {
+            rate_limited: 3,
+            wrong_key: 0,
+        });
+        assert!(
+            limited.contains("rate-limited") && limited.contains("429"),
+            "{limited}"
+        );
+        let forged = msg(Refusals {
+            rate_limited: 0,
+            wrong_key: 2,
+        });
+        assert!(forged.contains("lacked its key"), "{forged}");
+        // Saturating deadlines: no panic for the longest waits.
+        assert_eq!(ticket_ttl(Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
     fn download_and_upload_tickets_live_by_the_same_rule_and_are_bound_to_the_call() {
         let relay = Arc::new(Relay::new(RelayOptions {
             base_url: Some("http://127.0.0.1:9".into()),
