@@ -782,3 +782,49 @@ async fn a_rate_limited_result_upload_is_retried_until_it_arrives() {
         assert_eq!(&report.stdout[..], b"retried\n", "{uploader}");
     }
 }
+
+/// Images where `sh` is bash (in POSIX mode) run the same wrapper: tickets on fd 3, readers,
+/// retries and the `--` all work there too.
+#[tokio::test]
+async fn the_wrapper_also_runs_where_sh_is_bash() {
+    let relay = host_relay().await;
+    let mut ticket = relay
+        .expect_upload(binding(Purpose::ExecResult), 4096, Duration::from_secs(60))
+        .unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(which("bash"), bin.path().join("sh")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut job = exec_job(
+        "-x 2>/dev/null; echo \"$GREETING\"; env | grep -c '^KMCP_'; exit 4",
+        10,
+        1001,
+    );
+    if let Job::Exec(c) = &mut job {
+        c.env.insert("GREETING".into(), "hi from bash".into());
+    }
+    let input = WrapperInput {
+        job,
+        tickets: Some(Tickets {
+            upload: endpoint(ticket.url(), ticket.key()),
+            download: None,
+        }),
+        budget_s: 30,
+        stale_after_s: 700,
+    };
+    let path = format!("{}:{}", bin.path().display(), host_path());
+    let mut child = spawn_wrapper(&input, &path, tmp.path());
+    let body = tokio::time::timeout(Duration::from_secs(30), ticket.received())
+        .await
+        .expect("a result arrived")
+        .unwrap();
+    let report = ExecReport::parse(&parse_frame(body).unwrap()).unwrap();
+    assert_eq!(report.exit_code, 4);
+    assert_eq!(&report.stdout[..], b"hi from bash\n0\n");
+    assert!(!report.incomplete);
+    let _ = child.wait().await;
+    assert!(
+        names_in(tmp.path()).is_empty(),
+        "{:?}",
+        names_in(tmp.path())
+    );
+}
