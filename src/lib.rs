@@ -8,6 +8,7 @@ pub mod audit;
 pub mod config;
 pub mod http;
 pub mod kasm;
+pub mod keys;
 pub mod launch;
 pub mod mcp;
 pub mod oauth;

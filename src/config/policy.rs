@@ -5,13 +5,17 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::{ConfigError, invalid};
 
+/// The largest `policy.max_timeout_s` accepted: one day. Deadlines are computed from it, so
+/// it must stay far from `u64::MAX`.
+pub const MAX_TIMEOUT_S: u64 = 86_400;
+
 /// What tools may do inside sessions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// Absolute directories inside sessions that file tools may touch.
     pub allowed_roots: Vec<String>,
-    /// Default and maximum command timeout.
+    /// Default and maximum command timeout (`max_timeout_s` at most [`MAX_TIMEOUT_S`]).
     pub default_timeout_s: u64,
     pub max_timeout_s: u64,
     /// Default and maximum bytes of stdout (and, separately, stderr) returned.
@@ -50,13 +54,26 @@ impl PolicyConfig {
             ));
         }
         for root in &p.allowed_roots {
-            if !root.starts_with('/') || root.split('/').any(|c| c == "..") || root.contains('\0') {
+            // The same check as every file path (absolute, no `..`, no NUL or other control
+            // character: a newline would split the root in two inside the container).
+            if let Err(e) = crate::policy::paths::normalize_absolute(root) {
                 return Err(invalid(
                     "policy.allowed_roots (ALLOWED_ROOTS)",
-                    root,
-                    "each root must be an absolute path without `..`, e.g. /home/kasm-user",
+                    root.escape_debug().to_string(),
+                    format!(
+                        "each root must be an absolute path without `..` or control characters, e.g. /home/kasm-user ({e})"
+                    ),
                 ));
             }
+        }
+        if p.max_timeout_s == 0 || p.max_timeout_s > MAX_TIMEOUT_S {
+            return Err(invalid(
+                "policy.max_timeout_s",
+                p.max_timeout_s.to_string(),
+                format!(
+                    "use 1..={MAX_TIMEOUT_S} (one day); a command that must run longer should be started in the background and polled"
+                ),
+            ));
         }
         if p.default_timeout_s == 0 || p.default_timeout_s > p.max_timeout_s {
             return Err(invalid(

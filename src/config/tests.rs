@@ -166,6 +166,27 @@ fn string_keys_from_env_are_never_type_guessed() {
 }
 
 #[test]
+fn huge_timeouts_and_control_characters_in_roots_are_refused() {
+    let err = Config::load_from(
+        None,
+        &env(&[("KASM_MCP_POLICY__MAX_TIMEOUT_S", "18446744073709551615")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("policy.max_timeout_s") && err.contains("86400"),
+        "{err}"
+    );
+    let err = Config::load_from(None, &env(&[("ALLOWED_ROOTS", "/home/kasm-user\n/etc")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("policy.allowed_roots") && err.contains("control character"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_shipped_example_file_loads_and_matches_the_defaults() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kasm-mcp.example.toml");
     let c = Config::load_from(Some(&example), &[]).unwrap();

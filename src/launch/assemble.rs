@@ -73,6 +73,10 @@ pub fn assemble(
             max_items: config.batch.max_items,
             concurrency: config.batch.concurrency,
         })
+        .request_state_key(crate::keys::from_secret(
+            config.server.session_secret.as_ref(),
+            crate::keys::KeyUse::RequestState,
+        ))
         .build();
     let routes = match &relay {
         Some(relay) => {

@@ -11,8 +11,13 @@
 //!
 //! `requestState` is sealed with HMAC-SHA256 and bound to the principal, the method and its
 //! target (tool or prompt name), and expires: a tampered, foreign or stale state is refused.
+//! The key is derived from `server.session_secret` with HKDF (`crate::keys`), so a retry
+//! that reaches another replica or a restarted process still opens. Each state carries a
+//! random nonce and opens once: a replay is refused (per process — a replay sent to another
+//! replica within the state's lifetime is not detected).
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -36,9 +41,15 @@ pub fn capability_for(method: &str) -> Option<&'static str> {
     }
 }
 
+/// Most used nonces remembered at once (expired ones are pruned first); past it a state is
+/// refused rather than risk a replay.
+const MAX_USED: usize = 100_000;
+
 /// Seals and opens `requestState` values.
 pub struct StateSealer {
     key: [u8; 32],
+    /// Nonces of states already opened → when the state expires anyway.
+    used: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for StateSealer {
@@ -56,7 +67,33 @@ fn now_s() -> u64 {
 
 impl StateSealer {
     pub fn new(key: [u8; 32]) -> Self {
-        StateSealer { key }
+        StateSealer {
+            key,
+            used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn used(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record `nonce` as used; false when it was used before (a replay) or the table is full.
+    fn spend(&self, nonce: &str, exp: u64) -> Result<(), &'static str> {
+        let mut used = self.used();
+        if used.contains_key(nonce) {
+            return Err(
+                "it was already used; a requestState opens once — retry the request without it",
+            );
+        }
+        if used.len() >= MAX_USED {
+            let now = now_s();
+            used.retain(|_, exp| *exp >= now);
+        }
+        if used.len() >= MAX_USED {
+            return Err("too many request states are in flight; retry the request without it");
+        }
+        used.insert(nonce.to_string(), exp);
+        Ok(())
     }
 
     pub fn random() -> Self {
@@ -73,8 +110,8 @@ impl StateSealer {
     pub fn seal(&self, binding: &str, payload: Value) -> String {
         let body = json!({
             "b": binding,
-            "exp": now_s() + REQUEST_STATE_TTL_S,
-            "n": hex::encode(rand::random::<[u8; 8]>()),
+            "exp": now_s().saturating_add(REQUEST_STATE_TTL_S),
+            "n": hex::encode(rand::random::<[u8; 16]>()),
             "p": payload,
         });
         let body = URL_SAFE_NO_PAD.encode(body.to_string());
@@ -84,7 +121,8 @@ impl StateSealer {
         format!("{body}.{tag}")
     }
 
-    /// Open a sealed state; -32602 when it was altered, made for another binding, or expired.
+    /// Open a sealed state, once; -32602 when it was altered, made for another binding,
+    /// expired or already opened.
     pub fn open(&self, binding: &str, sealed: &str) -> Result<Value, RpcError> {
         let refuse = |why: &str| RpcError::invalid_params(format!("requestState rejected: {why}"));
         let (body, tag) = sealed.split_once('.').ok_or_else(|| refuse("malformed"))?;
@@ -102,9 +140,11 @@ impl StateSealer {
         if body["b"].as_str() != Some(binding) {
             return Err(refuse("it belongs to another request or principal"));
         }
-        if body["exp"].as_u64().is_none_or(|exp| exp < now_s()) {
+        let Some(exp) = body["exp"].as_u64().filter(|exp| *exp >= now_s()) else {
             return Err(refuse("expired; retry the request without it"));
-        }
+        };
+        let nonce = body["n"].as_str().ok_or_else(|| refuse("malformed"))?;
+        self.spend(nonce, exp).map_err(refuse)?;
         Ok(body["p"].clone())
     }
 }
@@ -249,6 +289,22 @@ pub fn open_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_opens_once_and_on_a_sealer_with_the_same_key() {
+        let key = crate::keys::derive(b"secret", crate::keys::KeyUse::RequestState);
+        let sealed = StateSealer::new(key).seal("b", json!({"x": 1}));
+        // Another process (a restart, another replica) with the same key opens it...
+        let restarted = StateSealer::new(key);
+        assert_eq!(restarted.open("b", &sealed).unwrap(), json!({"x": 1}));
+        // ...once.
+        let replay = restarted.open("b", &sealed).unwrap_err();
+        assert!(
+            replay.message.contains("already used"),
+            "{}",
+            replay.message
+        );
+    }
 
     #[test]
     fn sealed_state_round_trips_and_resists_tampering() {

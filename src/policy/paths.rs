@@ -1,5 +1,8 @@
 //! Path policy for file tools: a pure check that a path inside a session is absolute,
-//! normalised, free of `..` and NUL, and inside one of the allowed roots.
+//! normalised, free of `..`, NUL and other control characters, and inside one of the allowed
+//! roots. Control characters are refused because shells and tools in the container treat
+//! them specially (`$(…)` strips trailing newlines, a newline splits the roots list), so
+//! a path containing one could end up naming another file.
 //!
 //! This is the server-side half; the relay wrapper re-checks the resolved path with
 //! `realpath` inside the container, where symlinks are visible.
@@ -11,6 +14,15 @@ pub enum PathError {
     Empty,
     #[error("the path contains a NUL byte")]
     Nul,
+    #[error(
+        "the path {path:?} contains the control character {character} at byte {at}; paths with control characters (newline, tab, escape, …) are refused because tools in the session would not see them as written: rename the file with execute_kasm_command first"
+    )]
+    ControlCharacter {
+        path: String,
+        /// `U+000A` and so on.
+        character: String,
+        at: usize,
+    },
     #[error("the path {0:?} is relative: give an absolute path such as /home/kasm-user/notes.txt")]
     Relative(String),
     #[error("the path {0:?} contains a `..` component, which is not allowed")]
@@ -27,13 +39,21 @@ pub enum PathError {
 pub const MAX_PATH_BYTES: usize = 4096;
 
 /// Normalise an absolute path: collapse repeated `/`, drop `.` components and a trailing `/`.
-/// Refuses relative paths, `..` components and NUL bytes.
+/// Refuses relative paths, `..` components, NUL bytes and other control characters
+/// (`char::is_control`: C0, DEL and C1).
 pub fn normalize_absolute(raw: &str) -> Result<String, PathError> {
     if raw.is_empty() {
         return Err(PathError::Empty);
     }
     if raw.contains('\0') {
         return Err(PathError::Nul);
+    }
+    if let Some((at, c)) = raw.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(PathError::ControlCharacter {
+            path: raw.chars().take(256).collect(),
+            character: format!("U+{:04X}", u32::from(c)),
+            at,
+        });
     }
     if raw.len() > MAX_PATH_BYTES {
         return Err(PathError::TooLong(raw.chars().take(64).collect()));
@@ -135,6 +155,24 @@ mod tests {
                 matches!(check_path(outside, &r), Err(PathError::OutsideRoots { .. })),
                 "{outside}"
             );
+        }
+        for (bad, at, character) in [
+            ("/home/kasm-user/b\n", 17, "U+000A"),
+            ("/home/kasm-user/d\n/f", 17, "U+000A"),
+            ("/home/kasm-user/a\tb", 17, "U+0009"),
+            ("/home/kasm-user/\u{1b}[31m", 16, "U+001B"),
+            ("/home/kasm-user/x\u{7f}", 17, "U+007F"),
+            ("/home/kasm-user/é\u{85}", 18, "U+0085"),
+            ("/home/kasm-user/cr\r", 18, "U+000D"),
+        ] {
+            match check_path(bad, &r) {
+                Err(PathError::ControlCharacter {
+                    at: got_at,
+                    character: got,
+                    ..
+                }) => assert_eq!((got_at, got.as_str()), (at, character), "{bad:?}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
         let long = format!("/home/kasm-user/{}", "a".repeat(5000));
         assert!(matches!(check_path(&long, &r), Err(PathError::TooLong(_))));

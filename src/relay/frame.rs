@@ -1,7 +1,8 @@
 //! The format the wrapper scripts POST back: one ASCII header line of space-separated words,
 //! `\n`, then raw bytes. Binary-safe and trivially produced with `printf` and `cat`.
 //!
-//! - exec: `EXEC <exit_code> <timed_out 0|1> <duration_ms|-> <stdout_len> <stderr_len>` + stdout + stderr
+//! - exec: `EXEC <exit_code> <timed_out 0|1> <duration_ms|-> <stdout_len> <stderr_len> <incomplete 0|1>`
+//!   + stdout + stderr (`incomplete`: processes the command left behind still held its output)
 //! - read: `READ ok <size>` + bytes
 //! - write status: `WRITE ok <sha256|->`
 //! - listing: `LIST ok <truncated 0|1>` + `type\tsize\tname\0` records
@@ -94,6 +95,8 @@ pub struct ExecReport {
     pub duration_ms: Option<u64>,
     pub stdout: Bytes,
     pub stderr: Bytes,
+    /// The command left writers behind: output they wrote after the snapshot is missing.
+    pub incomplete: bool,
 }
 
 impl ExecReport {
@@ -112,6 +115,11 @@ impl ExecReport {
         let duration_ms = frame.word(3)?.parse().ok();
         let out_len = usize::try_from(frame.number(4)?).map_err(|_| bad("length"))?;
         let err_len = usize::try_from(frame.number(5)?).map_err(|_| bad("length"))?;
+        let incomplete = match frame.word(6)? {
+            "0" => false,
+            "1" => true,
+            other => return Err(bad(format!("incomplete flag is not 0 or 1: {other:?}"))),
+        };
         if out_len.checked_add(err_len) != Some(frame.payload.len()) {
             return Err(bad(format!(
                 "lengths {out_len}+{err_len} do not match the {} payload bytes",
@@ -124,6 +132,7 @@ impl ExecReport {
             duration_ms,
             stdout: frame.payload.slice(..out_len),
             stderr: frame.payload.slice(out_len..),
+            incomplete,
         })
     }
 }
@@ -190,24 +199,30 @@ mod tests {
 
     #[test]
     fn exec_record_splits_stdout_and_stderr() {
-        let f = frame(b"EXEC 3 0 12  6  5\nhello\noops\n");
+        let f = frame(b"EXEC 3 0 12  6  5 0\nhello\noops\n");
         let r = ExecReport::parse(&f).unwrap();
         assert_eq!(r.exit_code, 3);
         assert!(!r.timed_out);
         assert_eq!(r.duration_ms, Some(12));
         assert_eq!(&r.stdout[..], b"hello\n");
         assert_eq!(&r.stderr[..], b"oops\n");
-        let f = frame(b"EXEC 124 1 - 0 0\n");
+        assert!(!r.incomplete);
+        let f = frame(b"EXEC 124 1 - 0 0 1\n");
         let r = ExecReport::parse(&f).unwrap();
-        assert!(r.timed_out && r.duration_ms.is_none());
+        assert!(r.timed_out && r.duration_ms.is_none() && r.incomplete);
     }
 
     #[test]
     fn malformed_records_are_refused() {
         assert!(parse_frame(Bytes::from_static(b"no newline")).is_err());
-        assert!(ExecReport::parse(&frame(b"EXEC 0 0 1 5 5\nshort")).is_err());
+        assert!(ExecReport::parse(&frame(b"EXEC 0 0 1 5 5 0\nshort")).is_err());
+        assert!(
+            ExecReport::parse(&frame(b"EXEC 0 0 1 0 0\n")).is_err(),
+            "no flag"
+        );
+        assert!(ExecReport::parse(&frame(b"EXEC 0 0 1 0 0 x\n")).is_err());
         assert!(ExecReport::parse(&frame(b"READ ok 1\nx")).is_err());
-        assert!(ExecReport::parse(&frame(b"EXEC x 0 1 0 0\n")).is_err());
+        assert!(ExecReport::parse(&frame(b"EXEC x 0 1 0 0 0\n")).is_err());
     }
 
     #[test]

@@ -5,8 +5,12 @@
 //! [`DownloadTicket`] (the container GETs bytes from it). A ticket is 256 random bits,
 //! bound to one call (principal, session, purpose), expires with the call's timeout, and is
 //! removed when the ticket value is dropped — so a finished or cancelled call leaves nothing
-//! behind. `wrapper.rs` writes the scripts, `frame.rs` reads what they send back; the HTTP
-//! side lives in `transport::relay`.
+//! behind. Each ticket also has a second secret, its *key* (256 bits), which the wrapper
+//! sends in the [`KEY_HEADER`] header: a request that knows the ticket URL but not the key is
+//! refused and does not use the ticket up, so a leaked URL can neither forge a result nor
+//! take the bytes of a write. Refusals are counted per ticket, so a tool that gets no result
+//! can say why. `wrapper.rs` writes the scripts, `frame.rs` reads what they send back; the
+//! HTTP side lives in `transport::relay`.
 
 pub mod frame;
 pub mod wrapper;
@@ -19,7 +23,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
+
+/// The request header that carries a ticket's key.
+pub const KEY_HEADER: &str = "x-relay-key";
 
 /// What a ticket is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +87,31 @@ pub enum UploadError {
     Broken(String),
 }
 
+/// Why a request to a live ticket was turned away (counted on the ticket, which stays live).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The key header was missing or wrong.
+    WrongKey,
+    /// A rate limit refused the request before it reached the ticket.
+    RateLimited,
+}
+
+/// What happened to a ticket's requests that did not deliver anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refusals {
+    pub wrong_key: u32,
+    pub rate_limited: u32,
+}
+
+/// Why `begin_upload` / `take_download` gave nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketRefused {
+    /// Unknown, used, expired, or the wrong method: answered like an unknown ticket.
+    Unknown,
+    /// The ticket is live but the key is missing or wrong; the ticket stays usable.
+    WrongKey,
+}
+
 /// Why a ticket could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RelayError {
@@ -87,6 +121,8 @@ pub enum RelayError {
     NoBaseUrl,
     #[error("too many relay transfers are in progress ({0}); try again shortly")]
     Busy(usize),
+    #[error("a relay ticket cannot live {0:?}: use a shorter timeout")]
+    TooLong(Duration),
 }
 
 type UploadResult = Result<Bytes, UploadError>;
@@ -104,6 +140,9 @@ enum Slot {
 struct Entry {
     binding: TicketBinding,
     deadline: Instant,
+    /// SHA-256 of the ticket's key (compared in constant time).
+    key_digest: [u8; 32],
+    refusals: Refusals,
     slot: Slot,
 }
 
@@ -184,13 +223,14 @@ impl Relay {
         ttl: Duration,
     ) -> Result<UploadTicket, RelayError> {
         let (sender, receiver) = oneshot::channel();
-        let (id, url) = self.insert(binding, ttl, Slot::Upload { max_bytes, sender })?;
+        let (id, url, key) = self.insert(binding, ttl, Slot::Upload { max_bytes, sender })?;
         Ok(UploadTicket {
             guard: TicketGuard {
                 relay: self.clone(),
                 id,
             },
             url,
+            key,
             receiver,
         })
     }
@@ -202,55 +242,101 @@ impl Relay {
         bytes: Bytes,
         ttl: Duration,
     ) -> Result<DownloadTicket, RelayError> {
-        let (id, url) = self.insert(binding, ttl, Slot::Download { bytes })?;
+        let (id, url, key) = self.insert(binding, ttl, Slot::Download { bytes })?;
         Ok(DownloadTicket {
             guard: TicketGuard {
                 relay: self.clone(),
                 id,
             },
             url,
+            key,
         })
     }
 
-    /// Used by `GET /relay/{ticket}`: the bytes of a live download ticket, consuming it.
-    pub fn take_download(&self, ticket: &str) -> Option<(TicketBinding, Bytes)> {
-        let entry = self.take(ticket, true)?;
+    /// Used by `GET /relay/{ticket}`: the bytes of a live download ticket, consuming it when
+    /// `key` is its key.
+    pub fn take_download(
+        &self,
+        ticket: &str,
+        key: Option<&str>,
+    ) -> Result<(TicketBinding, Bytes), TicketRefused> {
+        let entry = self.take(ticket, key, true)?;
         match entry.slot {
-            Slot::Download { bytes } => Some((entry.binding, bytes)),
-            Slot::Upload { .. } => None,
+            Slot::Download { bytes } => Ok((entry.binding, bytes)),
+            Slot::Upload { .. } => Err(TicketRefused::Unknown),
         }
     }
 
-    /// Used by `POST /relay/{ticket}`: the sink of a live upload ticket, consuming it.
-    pub fn begin_upload(&self, ticket: &str) -> Option<UploadSink> {
-        let entry = self.take(ticket, false)?;
+    /// Used by `POST /relay/{ticket}`: the sink of a live upload ticket, consuming it when
+    /// `key` is its key.
+    pub fn begin_upload(
+        &self,
+        ticket: &str,
+        key: Option<&str>,
+    ) -> Result<UploadSink, TicketRefused> {
+        let entry = self.take(ticket, key, false)?;
         match entry.slot {
-            Slot::Upload { max_bytes, sender } => Some(UploadSink {
+            Slot::Upload { max_bytes, sender } => Ok(UploadSink {
                 binding: entry.binding,
                 max_bytes,
                 sender,
             }),
-            Slot::Download { .. } => None,
+            Slot::Download { .. } => Err(TicketRefused::Unknown),
         }
     }
 
-    fn take(&self, ticket: &str, download: bool) -> Option<Entry> {
-        let mut tickets = self.tickets.lock().ok()?;
-        let live = tickets.get(ticket).is_some_and(|e| {
-            e.deadline > Instant::now() && e.binding.purpose.is_download() == download
-        });
-        if live {
-            tickets.remove(ticket)
-        } else {
-            // Expired tickets go; a wrong-method request leaves a live ticket alone.
-            if tickets
-                .get(ticket)
-                .is_some_and(|e| e.deadline <= Instant::now())
-            {
-                tickets.remove(ticket);
-            }
-            None
+    /// Count a request to `ticket` that a rate limit turned away (for the tool's message when
+    /// no result arrives). Unknown tickets are ignored.
+    pub fn note_rate_limited(&self, ticket: &str) {
+        self.note(ticket, Refusal::RateLimited);
+    }
+
+    /// The refusals counted on a pending ticket so far.
+    pub fn refusals(&self, ticket: &str) -> Refusals {
+        self.tickets
+            .lock()
+            .ok()
+            .and_then(|t| t.get(ticket).map(|e| e.refusals))
+            .unwrap_or_default()
+    }
+
+    fn note(&self, ticket: &str, refusal: Refusal) {
+        if let Ok(mut tickets) = self.tickets.lock()
+            && let Some(entry) = tickets.get_mut(ticket)
+        {
+            let count = match refusal {
+                Refusal::WrongKey => &mut entry.refusals.wrong_key,
+                Refusal::RateLimited => &mut entry.refusals.rate_limited,
+            };
+            *count = count.saturating_add(1);
         }
+    }
+
+    fn take(
+        &self,
+        ticket: &str,
+        key: Option<&str>,
+        download: bool,
+    ) -> Result<Entry, TicketRefused> {
+        let mut tickets = self.tickets.lock().map_err(|_| TicketRefused::Unknown)?;
+        let now = Instant::now();
+        let Some(entry) = tickets.get_mut(ticket) else {
+            return Err(TicketRefused::Unknown);
+        };
+        if entry.deadline <= now {
+            tickets.remove(ticket);
+            return Err(TicketRefused::Unknown);
+        }
+        if entry.binding.purpose.is_download() != download {
+            // A wrong-method request leaves a live ticket alone.
+            return Err(TicketRefused::Unknown);
+        }
+        let presented = Sha256::digest(key.unwrap_or_default().as_bytes());
+        if !bool::from(presented.as_slice().ct_eq(&entry.key_digest)) {
+            entry.refusals.wrong_key = entry.refusals.wrong_key.saturating_add(1);
+            return Err(TicketRefused::WrongKey);
+        }
+        tickets.remove(ticket).ok_or(TicketRefused::Unknown)
     }
 
     fn insert(
@@ -258,25 +344,29 @@ impl Relay {
         binding: TicketBinding,
         ttl: Duration,
         slot: Slot,
-    ) -> Result<(String, String), RelayError> {
+    ) -> Result<(String, String, String), RelayError> {
         let base = self.base_url().ok_or(RelayError::NoBaseUrl)?;
-        let mut tickets = self.tickets.lock().map_err(|_| RelayError::Busy(0))?;
         let now = Instant::now();
+        let deadline = now.checked_add(ttl).ok_or(RelayError::TooLong(ttl))?;
+        let mut tickets = self.tickets.lock().map_err(|_| RelayError::Busy(0))?;
         tickets.retain(|_, e| e.deadline > now);
         if tickets.len() >= self.max_pending {
             return Err(RelayError::Busy(tickets.len()));
         }
         let id = new_ticket_id();
+        let key = new_ticket_id();
         let url = format!("{base}/relay/{id}");
         tickets.insert(
             id.clone(),
             Entry {
                 binding,
-                deadline: now + ttl,
+                deadline,
+                key_digest: Sha256::digest(key.as_bytes()).into(),
+                refusals: Refusals::default(),
                 slot,
             },
         );
-        Ok((id, url))
+        Ok((id, url, key))
     }
 
     fn remove(&self, id: &str) {
@@ -313,6 +403,7 @@ impl Drop for TicketGuard {
 pub struct UploadTicket {
     guard: TicketGuard,
     url: String,
+    key: String,
     receiver: oneshot::Receiver<UploadResult>,
 }
 
@@ -333,6 +424,16 @@ impl UploadTicket {
         &self.guard.id
     }
 
+    /// The key the upload must carry in [`KEY_HEADER`] (secret).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Requests to this ticket turned away so far.
+    pub fn refusals(&self) -> Refusals {
+        self.guard.relay.refusals(&self.guard.id)
+    }
+
     /// Wait for the upload. Cancel-safe; combine with a timeout and the call's cancellation.
     /// `Err(Broken)` also means the ticket was dropped from the table (it expired).
     pub async fn received(&mut self) -> UploadResult {
@@ -347,6 +448,7 @@ impl UploadTicket {
 pub struct DownloadTicket {
     guard: TicketGuard,
     url: String,
+    key: String,
 }
 
 impl fmt::Debug for DownloadTicket {
@@ -363,6 +465,11 @@ impl DownloadTicket {
     /// The ticket id.
     pub fn id(&self) -> &str {
         &self.guard.id
+    }
+
+    /// The key the download must carry in [`KEY_HEADER`] (secret).
+    pub fn key(&self) -> &str {
+        &self.key
     }
 }
 
@@ -399,9 +506,27 @@ mod tests {
             "{left:?}"
         );
         assert_eq!(t.url(), format!("http://127.0.0.1:9/relay/{}", t.id()));
-        assert!(relay.take_download(t.id()).is_none(), "wrong method");
-        let sink = relay.begin_upload(t.id()).unwrap();
-        assert!(relay.begin_upload(t.id()).is_none(), "second use");
+        assert!(
+            relay.take_download(t.id(), Some(t.key())).is_err(),
+            "wrong method"
+        );
+        assert_eq!(
+            relay.begin_upload(t.id(), None).err(),
+            Some(TicketRefused::WrongKey),
+            "no key"
+        );
+        assert_eq!(
+            relay.begin_upload(t.id(), Some("forged")).err(),
+            Some(TicketRefused::WrongKey),
+            "wrong key"
+        );
+        assert_eq!(t.refusals().wrong_key, 2);
+        let sink = relay.begin_upload(t.id(), Some(t.key())).ok().unwrap();
+        assert_eq!(
+            relay.begin_upload(t.id(), Some(t.key())).err(),
+            Some(TicketRefused::Unknown),
+            "second use"
+        );
         assert!(sink.deliver(Bytes::from_static(b"hi")));
         assert_eq!(t.received().await.unwrap(), Bytes::from_static(b"hi"));
     }
@@ -415,7 +540,7 @@ mod tests {
         let id = t.id().to_string();
         drop(t);
         assert_eq!(relay.pending(), 0);
-        assert!(relay.begin_upload(&id).is_none());
+        assert!(relay.begin_upload(&id, None).is_err());
 
         let d = relay
             .offer_download(
@@ -428,7 +553,7 @@ mod tests {
         let id = d.url().rsplit('/').next().unwrap().to_string();
         assert_eq!(d.id(), id);
         assert!(relay.lifetime(&id).is_none(), "expired");
-        assert!(relay.take_download(&id).is_none(), "expired");
+        assert!(relay.take_download(&id, Some(d.key())).is_err(), "expired");
     }
 
     #[test]
@@ -456,5 +581,9 @@ mod tests {
             bare.expect_upload(binding(Purpose::Listing), 1, Duration::from_secs(5))
                 .is_ok()
         );
+        assert!(matches!(
+            bare.expect_upload(binding(Purpose::Listing), 1, Duration::MAX),
+            Err(RelayError::TooLong(_))
+        ));
     }
 }

@@ -272,7 +272,10 @@ impl Sandbox {
         let mut cmd = tokio::process::Command::new(bwrap);
         // No capabilities inside, even when the simulator runs as root: otherwise a session
         // command keeps CAP_SYS_ADMIN and can remount the read-only host files writable.
-        cmd.args(["--cap-drop", "ALL", "--unshare-pid"]);
+        // `--as-pid-1`: the exec'd command is the namespace's first process, as with
+        // `docker exec`, where no other process in the container holds a copy of the exec's
+        // environment (bwrap's default reaper would keep one, readable by the command).
+        cmd.args(["--cap-drop", "ALL", "--unshare-pid", "--as-pid-1"]);
         if let Some(user) = &spec.user {
             let (uid, gid) = resolve_user(user)?;
             cmd.args(["--unshare-user", "--uid", &uid.to_string()]);

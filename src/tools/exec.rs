@@ -22,10 +22,16 @@ use crate::policy::Role;
 use crate::policy::paths::normalize_absolute;
 use crate::relay::Purpose;
 use crate::relay::frame::ExecReport;
-use crate::relay::wrapper::{Script, exec_config, is_valid_env_name};
+use crate::relay::wrapper::{CommandJob, Job, WrapperInput, is_valid_env_name};
 
 /// Longest command text (Linux refuses single argv/env strings over 128 KiB).
 pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
+
+/// Most bytes the command and the caller's `env` (names and values) may take together. The
+/// wrapper passes both to the container in the exec's environment and again as arguments,
+/// and Linux refuses a single string over 128 KiB and an `execve` whose arguments and
+/// environment outgrow its limit — which the container reports as a bare exec failure.
+pub const MAX_COMMAND_AND_ENV_BYTES: usize = 120 * 1024;
 
 const NAME: &str = "execute_kasm_command";
 
@@ -138,6 +144,11 @@ struct ExecResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "bool")]
     timed_out: Option<bool>,
+    /// True when processes the command left running still held its stdout/stderr after it
+    /// exited: their later output is not included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    output_incomplete: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_ms: Option<u64>,
     /// stdout as base64 when it is not UTF-8.
@@ -160,11 +171,11 @@ fn spec(policy: &PolicyConfig) -> ToolSpec {
         .build()
 }
 
-/// Validated limits and environment for one run.
+/// Validated limits and the job for one run.
 struct Plan {
     timeout_s: u64,
     max_output: usize,
-    env: BTreeMap<String, String>,
+    job: CommandJob,
 }
 
 fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
@@ -196,6 +207,7 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
         )));
     }
     let mut env = BTreeMap::new();
+    let mut total = args.command.len();
     for (name, value) in &args.env {
         if !is_valid_env_name(name) {
             return Err(ToolError::new(format!(
@@ -207,13 +219,23 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
                 "environment variable {name} contains a NUL byte"
             )));
         }
+        total = total
+            .saturating_add(name.len())
+            .saturating_add(value.len())
+            .saturating_add(2);
         env.insert(name.clone(), value.clone());
     }
-    if let Some(dir) = &args.working_dir {
-        let dir =
-            normalize_absolute(dir).map_err(|e| ToolError::new(format!("working_dir: {e}")))?;
-        env.insert("KMCP_CWD".into(), dir);
+    if total > MAX_COMMAND_AND_ENV_BYTES {
+        return Err(ToolError::new(format!(
+            "the command and env together take {total} bytes, more than the {MAX_COMMAND_AND_ENV_BYTES} a container exec accepts: pass large data as a file (write_kasm_file) and read it from the command instead"
+        )));
     }
+    let cwd = match &args.working_dir {
+        Some(dir) => {
+            Some(normalize_absolute(dir).map_err(|e| ToolError::new(format!("working_dir: {e}")))?)
+        }
+        None => None,
+    };
     if let Some(user) = &args.user {
         let ok = !user.is_empty()
             && user.len() <= 64
@@ -236,13 +258,16 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
             )));
         }
     }
-    env.insert("KMCP_CMD".into(), args.command.clone());
-    env.insert("KMCP_TIMEOUT".into(), timeout_s.to_string());
-    env.insert("KMCP_CAP".into(), (max_output + 1).to_string());
     Ok(Plan {
         timeout_s,
         max_output,
-        env,
+        job: CommandJob {
+            command: args.command.clone(),
+            cwd,
+            timeout_s,
+            cap: max_output.saturating_add(1),
+            env,
+        },
     })
 }
 
@@ -253,7 +278,13 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
     require_running(&session)?;
 
     if deps.relay.is_none() {
-        let config = exec_config(Script::Dispatch, plan.env, args.user.clone());
+        let input = WrapperInput {
+            job: Job::Dispatch(plan.job),
+            tickets: None,
+            budget_s: 0,
+            stale_after_s: 0,
+        };
+        let config = input.exec_config(args.user.clone());
         deps.kasm
             .exec_command_kasm(session.kasm_id.as_str(), session.owner(), &config)
             .await?;
@@ -270,12 +301,16 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
         &ctx,
         &session,
         RoundTrip {
-            script: Script::Exec,
+            job: Job::Exec(plan.job),
             purpose: Purpose::ExecResult,
-            cap: 2 * (plan.max_output + 1) + 256,
-            env: plan.env,
+            cap: plan
+                .max_output
+                .saturating_add(1)
+                .saturating_mul(2)
+                .saturating_add(256),
+            download: None,
             user: args.user.clone(),
-            wait: Duration::from_secs(plan.timeout_s) + RELAY_GRACE,
+            wait: Duration::from_secs(plan.timeout_s).saturating_add(RELAY_GRACE),
             what: "the command",
         },
     )
@@ -325,6 +360,7 @@ fn report_json(kasm_id: &str, report: &ExecReport, cap: usize) -> Value {
         "stdout_truncated": out_cut,
         "stderr_truncated": err_cut,
         "timed_out": report.timed_out,
+        "output_incomplete": report.incomplete,
         "duration_ms": report.duration_ms,
     });
     if let Some(obj) = result.as_object_mut() {
@@ -338,6 +374,11 @@ fn report_json(kasm_id: &str, report: &ExecReport, cap: usize) -> Value {
             obj.insert(
                 "note".into(),
                 json!("The command ran longer than timeout_s and was killed; output up to that point is shown."),
+            );
+        } else if report.incomplete {
+            obj.insert(
+                "note".into(),
+                json!("The command exited but left processes running that still held its stdout/stderr; the output shown is what had arrived when the command ended (plus a short grace period), and those processes lose their output pipe. Redirect a background program's output (e.g. `prog > /tmp/prog.log 2>&1 &`) and read the file instead."),
             );
         }
     }
@@ -358,6 +399,7 @@ mod tests {
             stderr: bytes::Bytes::from_static(b"\xfe"),
             timed_out: true,
             duration_ms: Some(5),
+            incomplete: true,
         };
         let value = report_json("8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f", &report, 10);
         for key in value.as_object().unwrap().keys() {

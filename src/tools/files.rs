@@ -3,7 +3,6 @@
 //! place); paths are checked here against the allowed roots and again with `realpath` in
 //! the session.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ use crate::policy::Role;
 use crate::policy::paths::check_path;
 use crate::relay::Purpose;
 use crate::relay::frame::{parse_list, parse_read, parse_write};
-use crate::relay::wrapper::Script;
+use crate::relay::wrapper::{Job, PathJob, WriteJob};
 
 /// How long a file transfer may take inside the session.
 const TRANSFER_WAIT: Duration = Duration::from_secs(120);
@@ -60,12 +59,13 @@ fn checked_path(policy: &PolicyConfig, raw: &str) -> Result<String, ToolError> {
     check_path(raw, &policy.allowed_roots).map_err(|e| ToolError::new(e.to_string()))
 }
 
-/// The common environment of the file wrappers (the relay URL is added by `round_trip`).
-fn file_env(policy: &PolicyConfig, path: &str) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    env.insert("KMCP_PATH".into(), path.to_string());
-    env.insert("KMCP_ROOTS".into(), policy.allowed_roots.join("\n"));
-    env
+/// A read or list job on `path` (the tickets are added by `round_trip`).
+fn path_job(policy: &PolicyConfig, path: &str, max: usize) -> PathJob {
+    PathJob {
+        path: path.to_string(),
+        roots: policy.allowed_roots.clone(),
+        max,
+    }
 }
 
 async fn running_session(
@@ -196,17 +196,15 @@ pub(super) async fn read(
     let encoding = args.encoding.as_str();
     relay(&deps, READ)?;
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
-    let mut env = file_env(policy, &path);
-    env.insert("KMCP_MAX".into(), max.to_string());
     let frame = round_trip(
         &deps,
         &ctx,
         &session,
         RoundTrip {
-            script: Script::Read,
+            job: Job::Read(path_job(policy, &path, max)),
             purpose: Purpose::FileUpload,
-            cap: max + 256,
-            env,
+            cap: max.saturating_add(256),
+            download: None,
             user: None,
             wait: TRANSFER_WAIT,
             what: "reading the file",
@@ -288,8 +286,9 @@ struct WriteArgs {
     /// Create missing parent directories (like mkdir -p).
     #[serde(default = "yes")]
     create_parents: bool,
-    /// Octal permission bits such as "0644" or "755". Default: keep an existing file's mode,
-    /// else 644.
+    /// Octal permission bits such as "0644" or "755". Default: keep an existing regular
+    /// file's mode, else the session's umask default (usually 644); a symlink at the path is
+    /// replaced, never its mode copied.
     #[serde(default)]
     #[schemars(regex(pattern = r"^[0-7]{3,4}$"))]
     mode: Option<String>,
@@ -384,25 +383,22 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     let size = bytes.len();
     let sha = sha256_hex(&bytes);
     let download = download_ticket(&relay, &ctx, &session, bytes, TRANSFER_WAIT)?;
-    let mut env = file_env(policy, &path);
-    env.insert("KMCP_GET_URL".into(), download.url().to_string());
-    env.insert("KMCP_SIZE".into(), size.to_string());
-    env.insert(
-        "KMCP_PARENTS".into(),
-        if args.create_parents { "1" } else { "0" }.into(),
-    );
-    if let Some(mode) = &args.mode {
-        env.insert("KMCP_MODE".into(), mode.clone());
-    }
+    let job = WriteJob {
+        path: path.clone(),
+        roots: policy.allowed_roots.clone(),
+        size,
+        create_parents: args.create_parents,
+        mode: args.mode.clone(),
+    };
     let frame = round_trip(
         &deps,
         &ctx,
         &session,
         RoundTrip {
-            script: Script::Write,
+            job: Job::Write(job),
             purpose: Purpose::WriteStatus,
             cap: 1024,
-            env,
+            download: Some(&download),
             user: None,
             wait: TRANSFER_WAIT,
             what: "writing the file",
@@ -508,17 +504,15 @@ async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -
     }
     relay(&deps, LIST)?;
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
-    let mut env = file_env(policy, &path);
-    env.insert("KMCP_MAX".into(), max.to_string());
     let frame = round_trip(
         &deps,
         &ctx,
         &session,
         RoundTrip {
-            script: Script::List,
+            job: Job::List(path_job(policy, &path, max)),
             purpose: Purpose::Listing,
-            cap: max * 4200 + 256,
-            env,
+            cap: max.saturating_mul(4200).saturating_add(256),
+            download: None,
             user: None,
             wait: TRANSFER_WAIT,
             what: "listing the directory",

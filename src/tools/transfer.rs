@@ -1,7 +1,6 @@
 //! Running a relay wrapper in a session and waiting for what it sends back, with progress
 //! notifications while waiting, the call's cancellation honoured, and a deadline.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,8 +11,10 @@ use super::access::SessionRef;
 use super::support::ToolError;
 use crate::mcp::CallContext;
 use crate::relay::frame::{ContainerError, Frame, FrameError, parse_frame};
-use crate::relay::wrapper::{Script, exec_config};
-use crate::relay::{DownloadTicket, Purpose, Relay, RelayError, TicketBinding, UploadTicket};
+use crate::relay::wrapper::{Endpoint, Job, Tickets, WrapperInput};
+use crate::relay::{
+    DownloadTicket, Purpose, Refusals, Relay, RelayError, TicketBinding, UploadTicket,
+};
 
 /// Time allowed on top of a command's own timeout for the kill, the upload and Kasm's
 /// hand-off.
@@ -43,7 +44,16 @@ impl From<FrameError> for ToolError {
 /// How long a ticket lives for a transfer that may take `wait`: the same rule for every
 /// upload and download ticket, so neither can expire before the wrapper uses it.
 fn ticket_ttl(wait: Duration) -> Duration {
-    wait + RELAY_GRACE
+    wait.saturating_add(RELAY_GRACE)
+}
+
+/// How old a killed wrapper's temp files must be before another run removes them when the
+/// container has no `flock` (with it, any unlocked one goes): longer than any wrapper lives.
+fn stale_after_s(deps: &ToolDeps, wait: Duration) -> u64 {
+    deps.policy
+        .max_timeout_s
+        .max(wait.as_secs())
+        .saturating_add(RELAY_GRACE.as_secs().saturating_mul(2))
 }
 
 fn binding(ctx: &CallContext, session: &SessionRef, purpose: Purpose) -> TicketBinding {
@@ -80,22 +90,47 @@ fn upload_ticket(
     Ok(relay.expect_upload(binding, max_bytes, ticket_ttl(wait))?)
 }
 
-/// One wrapper run that sends its result back through the relay: which script, what the
-/// upload is for and its largest size, the script's environment (without `KMCP_URL`, which
-/// [`round_trip`] adds), the container user, how long to wait for the upload, and what it
-/// does (for messages).
+/// One wrapper run that sends its result back through the relay: the job, what the upload
+/// is for and its largest size, the download ticket a write fetches from, the container
+/// user, how long to wait for the upload, and what it does (for messages).
 pub struct RoundTrip<'a> {
-    pub script: Script,
+    pub job: Job,
     pub purpose: Purpose,
     pub cap: usize,
-    pub env: BTreeMap<String, String>,
+    pub download: Option<&'a DownloadTicket>,
     pub user: Option<String>,
     pub wait: Duration,
     pub what: &'a str,
 }
 
-/// Create the upload ticket, send the script to the session with `KMCP_URL` pointing at
-/// it, and wait for the upload (progress every second; cancellation and the deadline
+/// Why no result came back, from what the relay saw of the ticket.
+fn no_result(
+    what: &str,
+    kasm_id: &str,
+    wait: Duration,
+    refusals: Refusals,
+    base: &str,
+) -> ToolError {
+    let secs = wait.as_secs();
+    if refusals.rate_limited > 0 {
+        return ToolError::new(format!(
+            "{what}: no result came back from session {kasm_id} within {secs} s because this server rate-limited the result upload {} time(s) (HTTP 429); the wrapper retried with backoff until the deadline. Make fewer calls at once from sessions behind the same address, or raise the relay rate limits",
+            refusals.rate_limited
+        ));
+    }
+    if refusals.wrong_key > 0 {
+        return ToolError::new(format!(
+            "{what}: no result came back from session {kasm_id} within {secs} s, and {} request(s) to this call's relay ticket were refused because they lacked its key: something other than the wrapper (e.g. a process in the session) tried to use the ticket. The real result did not arrive; run the call again",
+            refusals.wrong_key
+        ));
+    }
+    ToolError::new(format!(
+        "{what}: no upload at all reached this server from session {kasm_id} within {secs} s. Either the session container cannot reach this server's relay URL ({base}) — check MCP_RELAY_URL is reachable from inside sessions — or the container has none of curl, GNU wget or python3, or the wrapper was killed (the session was stopped or paused)"
+    ))
+}
+
+/// Create the upload ticket, send the wrapper for `job` to the session with the tickets,
+/// and wait for the upload (progress every second; cancellation and the deadline
 /// honoured). The ticket is gone when this returns, whatever the outcome.
 pub async fn round_trip(
     deps: &ToolDeps,
@@ -104,18 +139,32 @@ pub async fn round_trip(
     trip: RoundTrip<'_>,
 ) -> Result<Frame, ToolError> {
     let RoundTrip {
-        script,
+        job,
         purpose,
         cap,
-        mut env,
+        download,
         user,
         wait,
         what,
     } = trip;
     let relay = relay(deps, what)?;
     let mut ticket = upload_ticket(relay, ctx, session, purpose, cap, wait)?;
-    env.insert("KMCP_URL".into(), ticket.url().to_string());
-    let config = exec_config(script, env, user);
+    let input = WrapperInput {
+        job,
+        tickets: Some(Tickets {
+            upload: Endpoint {
+                url: ticket.url().to_string(),
+                key: ticket.key().to_string(),
+            },
+            download: download.map(|d| Endpoint {
+                url: d.url().to_string(),
+                key: d.key().to_string(),
+            }),
+        }),
+        budget_s: wait.as_secs(),
+        stale_after_s: stale_after_s(deps, wait),
+    };
+    let config = input.exec_config(user);
     deps.kasm
         .exec_command_kasm(session.kasm_id.as_str(), session.owner(), &config)
         .await?;
@@ -135,12 +184,8 @@ pub async fn round_trip(
                 return Err(ToolError::new(format!("{what} was cancelled by the client; anything already started in session {} keeps running until it ends or times out", session.kasm_id)));
             }
             _ = &mut deadline => {
-                return Err(ToolError::new(format!(
-                    "{what}: no result came back from session {} within {} s. Either the session container cannot reach this server's relay URL ({}) — check MCP_RELAY_URL is reachable from inside sessions — or the container has none of curl, wget or python3",
-                    session.kasm_id,
-                    wait.as_secs(),
-                    ticket.url().split("/relay/").next().unwrap_or_default(),
-                )));
+                let base = ticket.url().split("/relay/").next().unwrap_or_default();
+                return Err(no_result(what, session.kasm_id.as_str(), wait, ticket.refusals(), base));
             }
             _ = tick.tick() => {
                 let elapsed = started.elapsed().as_secs_f64();
@@ -169,7 +214,7 @@ pub fn container_error(path: &str, error: ContainerError) -> ToolError {
         "too_large" => format!("{path} is {} bytes, more than the allowed maximum: pass a larger max_bytes (up to the server's policy.max_file_bytes) or read it in parts with execute_kasm_command (e.g. head -c / tail -c)", error.detail),
         "parent_missing" => format!("the parent directory of {path} does not exist: pass create_parents: true to create it"),
         "mkdir_failed" => format!("could not create the parent directories of {path}"),
-        "download_failed" => "the session could not download the file content from this server's relay URL (check MCP_RELAY_URL is reachable from inside sessions)".to_string(),
+        "download_failed" => "the session could not download the file content from this server's relay URL (check MCP_RELAY_URL is reachable from inside sessions; the wrapper retried until the deadline)".to_string(),
         "size_mismatch" => format!("the bytes written to {path} did not match the content size ({}); nothing was replaced", error.detail),
         "rename_failed" | "chmod_failed" | "read_failed" | "resolve_failed" => {
             format!("{} on {path} failed in the session", error.code.replace('_', " "))
@@ -189,6 +234,32 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     const K1: &str = "8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f";
+
+    #[test]
+    fn a_missing_result_says_what_happened_to_the_uploads() {
+        let wait = Duration::from_secs(30);
+        let msg = |refusals| no_result("the command", "k1", wait, refusals, "http://relay").0;
+        let none = msg(Refusals::default());
+        assert!(
+            none.contains("no upload at all") && none.contains("http://relay"),
+            "{none}"
+        );
+        let limited = msg(Refusals {
+            rate_limited: 3,
+            wrong_key: 0,
+        });
+        assert!(
+            limited.contains("rate-limited") && limited.contains("429"),
+            "{limited}"
+        );
+        let forged = msg(Refusals {
+            rate_limited: 0,
+            wrong_key: 2,
+        });
+        assert!(forged.contains("lacked its key"), "{forged}");
+        // Saturating deadlines: no panic for the longest waits.
+        assert_eq!(ticket_ttl(Duration::MAX), Duration::MAX);
+    }
 
     #[test]
     fn download_and_upload_tickets_live_by_the_same_rule_and_are_bound_to_the_call() {

@@ -4,7 +4,9 @@
 //! bytes or a listing. The ticket in the path is the credential (mount these routes outside
 //! bearer auth and outside the global body limit: each ticket carries its own size cap,
 //! enforced while streaming, before the body is buffered). Unknown, used, expired or
-//! wrong-method tickets all get the same 404.
+//! wrong-method tickets all get the same 404. A live ticket asked for without its key (the
+//! `X-Relay-Key` header) gets 403 and stays usable: knowing a ticket's URL is not enough to
+//! forge a result or take a write's bytes.
 //!
 //! The relay has its own request limits (`[relay_limits]`) instead of the per-IP limit of the
 //! MCP endpoints: session containers that share an egress address would share that budget,
@@ -32,7 +34,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::RelayLimitsConfig;
 use crate::http::drain::close_after;
 use crate::http::rate_limit::too_many_requests;
-use crate::relay::{Relay, UploadError};
+use crate::relay::{KEY_HEADER, Relay, TicketRefused, UploadError};
 
 /// The relay and its request limits.
 pub struct RelayState {
@@ -84,10 +86,15 @@ impl RelayState {
         if self.relay.lifetime(ticket).is_some() {
             return match self.per_ticket.check_key(&ticket.to_owned()) {
                 Ok(()) => None,
-                Err(not_until) => Some(too_many_requests(
-                    not_until.wait_time_from(self.clock.now()),
-                    "attempts for this relay ticket",
-                )),
+                // Counted on the ticket, so the waiting tool can say its result was rate
+                // limited rather than never sent.
+                Err(not_until) => {
+                    self.relay.note_rate_limited(ticket);
+                    Some(too_many_requests(
+                        not_until.wait_time_from(self.clock.now()),
+                        "attempts for this relay ticket",
+                    ))
+                }
             };
         }
         let ip = request
@@ -124,6 +131,24 @@ fn not_found() -> Response {
     response
 }
 
+fn refused(why: TicketRefused) -> Response {
+    match why {
+        TicketRefused::Unknown => not_found(),
+        TicketRefused::WrongKey => {
+            tracing::warn!("relay request with a missing or wrong key refused");
+            (
+                StatusCode::FORBIDDEN,
+                "missing or wrong relay key for this ticket\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(KEY_HEADER).and_then(|v| v.to_str().ok())
+}
+
 async fn download(
     State(state): State<Arc<RelayState>>,
     Path(ticket): Path<String>,
@@ -132,12 +157,15 @@ async fn download(
     if let Some(refusal) = state.refusal(&ticket, &request) {
         return refusal;
     }
-    match state.relay.take_download(&ticket) {
-        Some((binding, bytes)) => {
+    match state
+        .relay
+        .take_download(&ticket, presented_key(request.headers()))
+    {
+        Ok((binding, bytes)) => {
             tracing::debug!(kasm_id = %binding.kasm_id, principal = %binding.principal, bytes = bytes.len(), "relay download");
             ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
         }
-        None => not_found(),
+        Err(why) => refused(why),
     }
 }
 
@@ -149,8 +177,12 @@ async fn upload(
     if let Some(refusal) = state.refusal(&ticket, &request) {
         return refusal;
     }
-    let Some(sink) = state.relay.begin_upload(&ticket) else {
-        return not_found();
+    let sink = match state
+        .relay
+        .begin_upload(&ticket, presented_key(request.headers()))
+    {
+        Ok(sink) => sink,
+        Err(why) => return refused(why),
     };
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
@@ -219,8 +251,11 @@ mod tests {
         }
     }
 
-    fn post(id: &str, body: Body) -> Request<Body> {
-        Request::post(format!("/relay/{id}")).body(body).unwrap()
+    fn post(id: &str, key: &str, body: Body) -> Request<Body> {
+        Request::post(format!("/relay/{id}"))
+            .header(KEY_HEADER, key)
+            .body(body)
+            .unwrap()
     }
 
     #[tokio::test]
@@ -234,7 +269,7 @@ mod tests {
             (0..10).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'a'; 600]))),
         );
         let response = routes(relay.clone())
-            .oneshot(post(ticket.id(), Body::from_stream(chunks)))
+            .oneshot(post(ticket.id(), ticket.key(), Body::from_stream(chunks)))
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -256,8 +291,9 @@ mod tests {
             ..RelayLimitsConfig::default()
         };
         let app = routes_with_limits(relay.clone(), &limits);
+        let key = ticket.key().to_string();
         let from = |id: &str, ip: [u8; 4]| {
-            let mut request = post(id, Body::from("x"));
+            let mut request = post(id, &key, Body::from("x"));
             request
                 .extensions_mut()
                 .insert(ConnectInfo(SocketAddr::from((ip, 4000))));
@@ -289,32 +325,83 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rate_limited_upload_is_counted_on_its_ticket() {
+        let relay = relay();
+        let ticket = relay
+            .expect_upload(binding(Purpose::ExecResult), 100, Duration::from_secs(5))
+            .unwrap();
+        let limits = RelayLimitsConfig {
+            per_ticket_per_minute: 1,
+            per_ticket_burst: 1,
+            ..RelayLimitsConfig::default()
+        };
+        let app = routes_with_limits(relay.clone(), &limits);
+        let r = app
+            .clone()
+            .oneshot(post(ticket.id(), "wrong", Body::from("x")))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = app
+            .oneshot(post(ticket.id(), ticket.key(), Body::from("x")))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(ticket.refusals().rate_limited, 1);
+        assert_eq!(ticket.refusals().wrong_key, 1);
+    }
+
+    #[tokio::test]
     async fn tickets_are_single_use_and_method_bound() {
         let relay = relay();
         let mut ticket = relay
             .expect_upload(binding(Purpose::ExecResult), 100, Duration::from_secs(5))
             .unwrap();
         let id = ticket.id().to_string();
+        let key = ticket.key().to_string();
         let app = routes(relay.clone());
         let get = Request::get(format!("/relay/{id}"))
+            .header(KEY_HEADER, &key)
             .body(Body::empty())
             .unwrap();
         let r = app.clone().oneshot(get).await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "GET on an upload ticket");
+        // The URL alone (a stolen ticket) is refused and does not use the ticket up.
+        for forged_key in ["", "forged"] {
+            let r = app
+                .clone()
+                .oneshot(post(
+                    &id,
+                    forged_key,
+                    Body::from("EXEC 0 0 1 7 0 0\nFORGED\n"),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        }
+        let no_header = Request::post(format!("/relay/{id}"))
+            .body(Body::from("x"))
+            .unwrap();
+        let r = app.clone().oneshot(no_header).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(ticket.refusals().wrong_key, 3);
         let r = app
             .clone()
-            .oneshot(post(&id, Body::from("ok")))
+            .oneshot(post(&id, &key, Body::from("ok")))
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         assert_eq!(ticket.received().await.unwrap(), Bytes::from_static(b"ok"));
         let r = app
             .clone()
-            .oneshot(post(&id, Body::from("again")))
+            .oneshot(post(&id, &key, Body::from("again")))
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "second use");
-        let r = app.oneshot(post("nonsense", Body::empty())).await.unwrap();
+        let r = app
+            .oneshot(post("nonsense", &key, Body::empty()))
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
         let download = relay
@@ -326,16 +413,19 @@ mod tests {
             .unwrap();
         let id = download.url().rsplit('/').next().unwrap().to_string();
         let app = routes(relay);
-        let get = || {
+        let get = |key: &str| {
             Request::get(format!("/relay/{id}"))
+                .header(KEY_HEADER, key)
                 .body(Body::empty())
                 .unwrap()
         };
-        let r = app.clone().oneshot(get()).await.unwrap();
+        let r = app.clone().oneshot(get("stolen-url-only")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "the bytes need the key");
+        let r = app.clone().oneshot(get(download.key())).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let body = axum::body::to_bytes(r.into_body(), 100).await.unwrap();
         assert_eq!(&body[..], b"bytes");
-        let r = app.oneshot(get()).await.unwrap();
+        let r = app.oneshot(get(download.key())).await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -1,6 +1,7 @@
 //! Streamable HTTP session ids that need no server-side state: `v1.<issued>.<nonce>.<mac>`,
-//! where the MAC is HMAC-SHA256 over the id and the principal's name, keyed by
-//! `server.session_secret` (random per process when unset). With a configured secret an id
+//! where the MAC is HMAC-SHA256 over the id and the principal's name, keyed by a key derived
+//! from `server.session_secret` with HKDF and a label of its own (`crate::keys`; random per
+//! process when unset). With a configured secret an id
 //! survives restarts and works on every replica; a forged, foreign, expired or (without a
 //! secret) pre-restart id is refused, and the transport answers 404 so the client re-initializes.
 //! `DELETE /mcp` ends a session early: its nonce is remembered (in memory, per process, until
@@ -15,7 +16,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+
+use crate::keys::{self, KeyUse};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -62,10 +65,11 @@ impl SessionSealer {
         Self::new(secret.map(|s| s.expose_secret()))
     }
 
-    /// Key = SHA-256 of the configured secret, or 32 random bytes.
+    /// Key = HKDF-SHA256 of the configured secret with the session-id label, or 32 random
+    /// bytes.
     pub fn new(secret: Option<&str>) -> Self {
         let key = match secret {
-            Some(secret) => Sha256::digest(secret.as_bytes()).into(),
+            Some(secret) => keys::derive(secret.as_bytes(), KeyUse::SessionId),
             None => {
                 let mut key = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut key);
@@ -189,6 +193,34 @@ mod tests {
         );
         let id = SessionSealer::new(None).mint("alice");
         assert!(SessionSealer::new(None).verify(&id, "alice").is_err());
+    }
+
+    #[test]
+    fn the_key_is_derived_with_its_own_label_not_a_raw_hash() {
+        use sha2::Digest;
+        // An id sealed with the old key (plain SHA-256 of the secret) is refused; one sealed
+        // with the HKDF session-id key is accepted.
+        let body = format!("v1.{}.{}", now_secs(), "cd".repeat(16));
+        let seal = |key: [u8; 32]| {
+            let sealer = SessionSealer {
+                key,
+                terminated: Mutex::new(HashMap::new()),
+            };
+            format!(
+                "{body}.{}",
+                URL_SAFE_NO_PAD.encode(sealer.mac(&body, "alice"))
+            )
+        };
+        let sealer = SessionSealer::new(Some("secret"));
+        let old = seal(Sha256::digest(b"secret").into());
+        assert_eq!(
+            sealer.verify(&old, "alice"),
+            Err(SessionError::BadSignature)
+        );
+        let derived = seal(keys::derive(b"secret", KeyUse::SessionId));
+        assert!(sealer.verify(&derived, "alice").is_ok());
+        let request_state_key = seal(keys::derive(b"secret", KeyUse::RequestState));
+        assert!(sealer.verify(&request_state_key, "alice").is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("policy", 0),
     ("tokens", 0),
     ("audit", 0),
+    ("keys", 0),
     // The configuration (uses policy's `Role` and the token digest type).
     ("config", 1),
     // The Kasm client, then what is built on it.

@@ -22,15 +22,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// A simulator, the relay on its own loopback listener, and the catalog wired to both.
-struct Rig {
-    sim: Simulator,
+pub(crate) struct Rig {
+    pub(crate) sim: Simulator,
     tools: HashMap<String, Arc<dyn Tool>>,
     relay: Option<Arc<Relay>>,
     principal: Principal,
     deps: ToolDeps,
 }
 
-async fn rig_with(policy: PolicyConfig, with_relay: bool) -> Rig {
+pub(crate) async fn rig_with(policy: PolicyConfig, with_relay: bool) -> Rig {
     rig_on(
         SimulatorConfig {
             max_kasms_per_user: 6,
@@ -92,7 +92,7 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
     }
 }
 
-async fn rig() -> Rig {
+pub(crate) async fn rig() -> Rig {
     rig_with(PolicyConfig::default(), true).await
 }
 
@@ -103,7 +103,7 @@ fn args(value: Value) -> Map<String, Value> {
     }
 }
 
-fn text_of(out: &ToolOutput) -> String {
+pub(crate) fn text_of(out: &ToolOutput) -> String {
     out.content
         .iter()
         .filter_map(|c| match c {
@@ -116,7 +116,7 @@ fn text_of(out: &ToolOutput) -> String {
 
 impl Rig {
     /// The same rig with changed dependencies (the catalog is rebuilt over them).
-    fn with_deps(mut self, change: impl FnOnce(&mut ToolDeps)) -> Rig {
+    pub(crate) fn with_deps(mut self, change: impl FnOnce(&mut ToolDeps)) -> Rig {
         change(&mut self.deps);
         self.tools = catalog(self.deps.clone())
             .into_iter()
@@ -133,7 +133,7 @@ impl Rig {
         }
     }
 
-    async fn call(&self, tool: &str, arguments: Value) -> ToolOutput {
+    pub(crate) async fn call(&self, tool: &str, arguments: Value) -> ToolOutput {
         let ctx = self.context();
         self.call_in(&ctx, tool, arguments).await
     }
@@ -147,13 +147,13 @@ impl Rig {
     }
 
     /// Call and expect success; return structuredContent.
-    async fn ok(&self, tool: &str, arguments: Value) -> Value {
+    pub(crate) async fn ok(&self, tool: &str, arguments: Value) -> Value {
         let out = self.call(tool, arguments).await;
         assert!(!out.is_error, "{tool} failed: {}", text_of(&out));
         out.structured.expect("structured result")
     }
 
-    async fn session(&self) -> String {
+    pub(crate) async fn session(&self) -> String {
         let s = self
             .ok("create_kasm_session", json!({"image_name": "Terminal"}))
             .await;
@@ -161,13 +161,13 @@ impl Rig {
         s["kasm_id"].as_str().unwrap().to_string()
     }
 
-    async fn exec(&self, kasm_id: &str, command: &str, extra: Value) -> Value {
+    pub(crate) async fn exec(&self, kasm_id: &str, command: &str, extra: Value) -> Value {
         let mut a = args(json!({"kasm_id": kasm_id, "command": command}));
         a.extend(args(extra));
         self.ok("execute_kasm_command", Value::Object(a)).await
     }
 
-    fn home(&self, kasm_id: &str) -> PathBuf {
+    pub(crate) fn home(&self, kasm_id: &str) -> PathBuf {
         self.sim.session_dir(kasm_id).expect("session directory")
     }
 }
@@ -243,16 +243,16 @@ async fn exec_returns_stdout_stderr_and_exit_code() {
         .await;
     assert_eq!(r["exit_code"], 1);
     assert!(r["stderr"].as_str().unwrap().contains("working_dir"), "{r}");
-    // The command cannot see its own ticket (or command text) in the environment; the same
-    // pattern does find KMCP_TIMEOUT, so the grep itself works.
+    // The command inherits none of the wrapper's inputs (no ticket, no command text); the
+    // same grep finds HOME, so it works.
     let r = rig
         .exec(
             &id,
-            "env | grep -c '^KMCP_\\(URL\\|CMD\\|TIMEOUT\\)=' || true",
+            "env | grep -c '^KMCP_' || true; env | grep -c '^HOME='",
             json!({}),
         )
         .await;
-    assert_eq!(r["stdout"], "1\n", "{r}");
+    assert_eq!(r["stdout"], "0\n1\n", "{r}");
 }
 
 #[tokio::test]
@@ -791,7 +791,7 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
 // ---- wrapper fallbacks: no curl (wget, then python3), no `timeout` (a kill watchdog) -------
 
 /// A PATH directory holding only the named host programs (symlinks).
-fn restricted_path(programs: &[&str]) -> tempfile::TempDir {
+pub(crate) fn restricted_path(programs: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for program in programs {
         let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
@@ -818,13 +818,14 @@ fn restricted_path(programs: &[&str]) -> tempfile::TempDir {
 }
 
 const BASE_PROGRAMS: &[&str] = &[
-    "sh", "mktemp", "rm", "mkfifo", "head", "cat", "date", "sleep", "wc", "touch", "tr",
+    "sh", "mktemp", "rm", "mkfifo", "head", "cat", "date", "sleep", "wc", "touch", "tr", "env",
+    "mv",
 ];
 
 /// Run the exec wrapper on this host with only `programs` on PATH; return the relay's answer.
 async fn run_exec_wrapper(programs: &[&str], command: &str, timeout_s: u64) -> Value {
     use kasm_mcp::relay::frame::{ExecReport, parse_frame};
-    use kasm_mcp::relay::wrapper::Script;
+    use kasm_mcp::relay::wrapper::{CommandJob, Endpoint, Job, Tickets, WrapperInput};
     use kasm_mcp::relay::{Purpose, TicketBinding};
 
     let relay = Arc::new(Relay::new(RelayOptions::default()));
@@ -843,16 +844,31 @@ async fn run_exec_wrapper(programs: &[&str], command: &str, timeout_s: u64) -> V
             Duration::from_secs(60),
         )
         .unwrap();
+    let input = WrapperInput {
+        job: Job::Exec(CommandJob {
+            command: command.into(),
+            cwd: None,
+            timeout_s,
+            cap: 1001,
+            env: Default::default(),
+        }),
+        tickets: Some(Tickets {
+            upload: Endpoint {
+                url: ticket.url().into(),
+                key: ticket.key().into(),
+            },
+            download: None,
+        }),
+        budget_s: 30,
+        stale_after_s: 700,
+    };
     let path = restricted_path(programs);
     let mut child = tokio::process::Command::new(path.path().join("sh"))
         .arg("-c")
-        .arg(Script::Exec.text())
+        .arg(input.script().text())
         .env_clear()
         .env("PATH", path.path())
-        .env("KMCP_CMD", command)
-        .env("KMCP_URL", ticket.url())
-        .env("KMCP_TIMEOUT", timeout_s.to_string())
-        .env("KMCP_CAP", "1001")
+        .envs(input.environment())
         .spawn()
         .unwrap();
     let body = tokio::time::timeout(Duration::from_secs(30), ticket.received())
