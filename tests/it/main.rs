@@ -2,6 +2,7 @@
 //! Modules: `simulator` (the Kasm simulator over raw HTTP), `kasm_client` (the typed client
 //! against the simulator), `mcp_http` (the MCP server over HTTP), `tools` (tools end to end).
 
+mod command_policy;
 mod hardening;
 mod kasm_client;
 mod layers;
