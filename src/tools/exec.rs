@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::ToolDeps;
 use super::access::{find_session, require_running};
+use super::approval::{check_env_names, vet_command};
 use super::schema::{self, parse_args};
 use super::support::{FnTool, ToolError, ToolResult, handler};
 use super::transfer::{RELAY_GRACE, RoundTrip, round_trip};
@@ -248,9 +249,12 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
 
 async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: Args = parse_args(NAME, args)?;
+    check_env_names(&deps, args.env.keys())?;
     let plan = plan(&deps, &args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
     require_running(&session)?;
+    // The command policy decides (and asks a person when it says `confirm`) before Kasm sees it.
+    vet_command(&deps, &ctx, &session, &args.command).await?;
 
     if deps.relay.is_none() {
         let config = exec_config(Script::Dispatch, plan.env, args.user.clone());

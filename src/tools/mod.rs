@@ -11,6 +11,7 @@
 //! the shared plumbing (`FnTool`, `ToolError`, typed results), `docs` renders
 //! `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
 mod access;
+mod approval;
 mod diagnose;
 pub mod docs;
 mod exec;
