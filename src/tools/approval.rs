@@ -157,9 +157,21 @@ async fn approve(
             // 2026-07-28: the router answers `input_required`; the retry brings the answer.
             return Err(ToolError::new("waiting for the user's approval"));
         }
-        Err(ClientRequestError::CapabilityMissing(_) | ClientRequestError::Unsupported) => {
+        Err(
+            error @ (ClientRequestError::CapabilityMissing(_)
+            | ClientRequestError::Unsupported
+            | ClientRequestError::ClientError(_)),
+        ) => {
+            // A client that never declared elicitation, has no channel back, or answered the
+            // request with an error ("Elicitation not supported") cannot ask its user.
+            let detail = match &error {
+                ClientRequestError::ClientError(answer) => {
+                    format!("it answered the approval request with an error: {answer}")
+                }
+                _ => "it did not declare the `elicitation` capability, or has no channel back from the server".to_string(),
+            };
             return Err(ToolError::new(format!(
-                "command refused: it needs a person's approval under {}, and this MCP client cannot ask for it (it did not declare the `elicitation` capability, or has no channel back from the server). Nothing was run. Use a client that supports elicitation, or {}.",
+                "command refused: it needs a person's approval under {}, and this MCP client cannot ask for it ({detail}). Nothing was run. Use a client that supports elicitation, or {}.",
                 about(finding),
                 how_to_allow(finding)
             )));

@@ -7,5 +7,6 @@ mod hardening;
 mod kasm_client;
 mod layers;
 mod mcp_http;
+mod properties;
 mod simulator;
 mod tools;

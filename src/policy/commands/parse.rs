@@ -202,20 +202,32 @@ fn walk(root: Node<'_>, src: &[u8], pipe_base: usize, budget: usize, mut out: Pa
 }
 
 /// `argv` of a `command` node: the name, then every argument (assignments skipped).
+///
+/// Word nodes that touch (no blank between them) are one shell word: the grammar sometimes
+/// splits a word the shell keeps whole (`r''\m` comes out as `r''` and `\m`), and judging
+/// the pieces would miss `rm`.
 fn command_words(node: Node<'_>, src: &[u8]) -> Vec<Word> {
-    let mut words = Vec::new();
+    let mut words: Vec<Word> = Vec::new();
+    let mut last_end = None;
     for i in 0..node.child_count() {
         let (Ok(index), Some(child)) = (u32::try_from(i), node.child(i)) else {
             continue;
         };
-        match node.field_name_for_child(index) {
-            Some("name") => {
-                let inner = child.named_child(0).unwrap_or(child);
-                words.push(word_text(inner, src));
+        let word = match node.field_name_for_child(index) {
+            Some("name") => word_text(child.named_child(0).unwrap_or(child), src),
+            Some("argument") => word_text(child, src),
+            _ => {
+                last_end = None;
+                continue;
             }
-            Some("argument") => words.push(word_text(child, src)),
-            _ => {}
+        };
+        match words.last_mut() {
+            Some(previous) if last_end == Some(child.start_byte()) => {
+                *previous = previous.take().zip(word).map(|(a, b)| a + &b);
+            }
+            _ => words.push(word),
         }
+        last_end = Some(child.end_byte());
     }
     words
 }
@@ -386,6 +398,8 @@ mod tests {
         assert_eq!(names("r''m -rf /"), vec![w(&["rm", "-rf", "/"])]);
         assert_eq!(names("\"rm\" -rf /"), vec![w(&["rm", "-rf", "/"])]);
         assert_eq!(names("\\rm -rf /"), vec![w(&["rm", "-rf", "/"])]);
+        assert_eq!(names("r''\\m -rf /"), vec![w(&["rm", "-rf", "/"])]);
+        assert_eq!(names("\"r\"\\m x\\ y"), vec![w(&["rm", "x y"])]);
         assert_eq!(names("$'r\\x6d' x"), vec![w(&["rm", "x"])]);
         assert_eq!(
             names("echo \"a\\\"b\" 'c d'"),
