@@ -63,29 +63,64 @@ pub fn extract(text: &str) -> Extraction {
             }
         }
     }
-    link_pipelines(&mut out.commands, &pipes);
+    if let Some(why) = link_pipelines(&mut out.commands, &pipes) {
+        out.unresolved.push(why);
+    }
     out.unresolved.dedup();
     out
 }
 
-/// Fill `piped_from`: the programs of the earlier elements of the same pipeline.
-fn link_pipelines(commands: &mut [SimpleCommand], pipes: &[(usize, usize, usize)]) {
+/// Most different programs remembered upstream in one pipeline.
+pub const MAX_PIPE_SOURCES: usize = 64;
+
+/// Fill `piped_from`: the distinct programs of the earlier elements of the same pipeline (one
+/// pass per pipeline, so a 10,000-element pipeline costs 10,000 steps, not 10,000²). Returns
+/// why, when a pipeline feeds from more programs than are remembered.
+fn link_pipelines(
+    commands: &mut [SimpleCommand],
+    pipes: &[(usize, usize, usize)],
+) -> Option<String> {
     let mut by_pipe: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
     for &(id, position, index) in pipes {
         by_pipe.entry(id).or_default().push((position, index));
     }
-    for members in by_pipe.values() {
-        for &(position, index) in members {
-            let upstream: Vec<String> = members
+    let mut overflow = None;
+    for members in by_pipe.values_mut() {
+        members.sort_unstable();
+        let mut upstream: Vec<String> = Vec::new();
+        let mut at = 0;
+        while let Some(&(position, _)) = members.get(at) {
+            // Every member at this position sees the programs of the earlier positions.
+            let same: Vec<usize> = members
                 .iter()
-                .filter(|(p, _)| *p < position)
-                .filter_map(|(_, i)| commands.get(*i).map(|c| c.program.clone()))
+                .skip(at)
+                .take_while(|(p, _)| *p == position)
+                .map(|(_, i)| *i)
                 .collect();
-            if let Some(command) = commands.get_mut(index) {
-                command.piped_from = upstream;
+            at += same.len();
+            for &index in &same {
+                if let Some(command) = commands.get_mut(index) {
+                    command.piped_from = upstream.clone();
+                }
+            }
+            for &index in &same {
+                let Some(program) = commands.get(index).map(|c| c.program.clone()) else {
+                    continue;
+                };
+                if upstream.contains(&program) {
+                    continue;
+                }
+                if upstream.len() >= MAX_PIPE_SOURCES {
+                    overflow = Some(format!(
+                        "a pipeline feeds from more than {MAX_PIPE_SOURCES} different programs"
+                    ));
+                    continue;
+                }
+                upstream.push(program);
             }
         }
     }
+    overflow
 }
 
 #[cfg(test)]
@@ -136,6 +171,18 @@ mod tests {
         assert_eq!(sh.piped_from, vec!["wget".to_string(), "tee".to_string()]);
         let b = ex.commands.iter().find(|c| c.program == "b").unwrap();
         assert_eq!(b.piped_from, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn long_pipelines_are_linked_in_linear_time() {
+        let text = format!("curl u | {}sh", "cat | ".repeat(900));
+        let started = std::time::Instant::now();
+        let ex = extract(&text);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let sh = ex.commands.iter().find(|c| c.program == "sh").unwrap();
+        assert_eq!(sh.piped_from, vec!["curl".to_string(), "cat".to_string()]);
+        let many: String = (0..100).map(|i| format!("p{i} | ")).collect::<String>() + "sh";
+        assert!(!extract(&many).unresolved.is_empty());
     }
 
     #[test]

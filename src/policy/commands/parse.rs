@@ -8,7 +8,9 @@
 
 use std::rc::Rc;
 
-use tree_sitter::{Node, Parser};
+use std::time::Instant;
+
+use tree_sitter::{Node, ParseOptions, ParseState, Parser};
 
 use super::model::{Redirect, Word};
 
@@ -18,6 +20,15 @@ pub const MAX_SCRIPT_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_NESTING: usize = 256;
 /// Most simple commands recorded from one text (all levels of `sh -c` included).
 pub const MAX_COMMANDS: usize = 10_000;
+/// Most here-documents (`<<`) in one text: tree-sitter-bash's scanner slows down
+/// quadratically with pending here-documents (3,000 take seconds).
+pub const MAX_HEREDOCS: usize = 64;
+/// Most `|` characters in one text: tree-sitter-bash parses long pipelines in quadratic
+/// time (4,000 elements ending in a command with arguments take seconds).
+pub const MAX_PIPE_CHARS: usize = 1_000;
+/// Longest the parser may work on one text (checked every 100 parser operations, so it can
+/// be overshot); beyond it the text is unresolved.
+pub const PARSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A simple command as written: every word, `argv[0]` first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +99,16 @@ pub fn parse_script(text: &str, pipe_base: usize, budget: usize) -> Parsed {
             "the command nests brackets or substitutions more than {MAX_NESTING} levels deep"
         ));
     }
+    if text.bytes().filter(|b| *b == b'|').count() > MAX_PIPE_CHARS {
+        return parsed.unresolved(format!(
+            "the command holds more than {MAX_PIPE_CHARS} pipes (|)"
+        ));
+    }
+    if text.matches("<<").count() > MAX_HEREDOCS {
+        return parsed.unresolved(format!(
+            "the command holds more than {MAX_HEREDOCS} here-documents (<<)"
+        ));
+    }
     let mut parser = Parser::new();
     if parser
         .set_language(&tree_sitter_bash::LANGUAGE.into())
@@ -95,8 +116,19 @@ pub fn parse_script(text: &str, pipe_base: usize, budget: usize) -> Parsed {
     {
         return parsed.unresolved("the shell parser could not be loaded");
     }
-    let Some(tree) = parser.parse(text, None) else {
-        return parsed.unresolved("the shell parser gave up on the command text");
+    let bytes = text.as_bytes();
+    let started = Instant::now();
+    // Returning true stops the parse: a bound on CPU for any input.
+    let mut past_deadline = |_: &ParseState| started.elapsed() > PARSE_DEADLINE;
+    let tree = parser.parse_with_options(
+        &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+        None,
+        Some(ParseOptions::new().progress_callback(&mut past_deadline)),
+    );
+    let Some(tree) = tree else {
+        return parsed.unresolved(format!(
+            "the shell parser did not finish within {PARSE_DEADLINE:?}"
+        ));
     };
     walk(tree.root_node(), text.as_bytes(), pipe_base, budget, parsed)
 }
@@ -438,5 +470,9 @@ mod tests {
         let deep = format!("{}echo{}", "$(".repeat(300), ")".repeat(300));
         assert!(!parse_script(&deep, 0, 100).unresolved.is_empty());
         assert!(parse_script("echo ok", 0, 100).unresolved.is_empty());
+        let pipes = format!("{}rm -rf /", "a |& ".repeat(MAX_PIPE_CHARS + 1));
+        assert!(!parse_script(&pipes, 0, 100_000).unresolved.is_empty());
+        let heredocs = "cat <<EOF\nx\nEOF\n".repeat(MAX_HEREDOCS + 1);
+        assert!(!parse_script(&heredocs, 0, 100).unresolved.is_empty());
     }
 }

@@ -274,7 +274,9 @@ fn wrapper(program: &str, words: &[Word], open_args: bool, depth: usize) -> Step
                 )]),
             };
         }
-        "busybox" => Scan::Operand(1),
+        // Reserved words the grammar sometimes leaves in command position (`! ! rm`).
+        "busybox" | "!" | "{" | "}" | "do" | "then" | "else" | "elif" | "if" | "while"
+        | "until" | "coproc" => Scan::Operand(1),
         "watch" => {
             return match scan(plain("nqg", &["interval"]), &mut seen) {
                 Scan::Operand(i) => {
@@ -494,6 +496,8 @@ mod tests {
             ("xargs -0 -n 1 rm -rf", cmd("rm", &["-rf"], true)),
             ("xargs", cmd("echo", &[], true)),
             ("busybox rm -rf /", cmd("rm", &["-rf", "/"], false)),
+            ("! rm -rf /", cmd("rm", &["-rf", "/"], false)),
+            ("coproc rm x", cmd("rm", &["x"], false)),
             ("command rm x", cmd("rm", &["x"], false)),
             ("exec -a foo rm x", cmd("rm", &["x"], false)),
             ("time -p rm x", cmd("rm", &["x"], false)),
