@@ -127,3 +127,95 @@ async def test_a_client_without_elicitation_gets_the_administrator_message(demo_
             for part in ["pipe-to-shell", "elicitation", "administrator", "disabled_rules"]:
                 assert part in message, message
             assert exec_requests(demo_server) == before
+
+
+def modern_call(server, arguments: dict, extra: dict | None = None, capabilities: dict | None = None) -> dict:
+    """One stateless 2026-07-28 `tools/call` of execute_kasm_command over raw HTTP (the Python
+    SDK 1.x does not speak this revision): the JSON-RPC result (a JSON-RPC error raises)."""
+    import httpx
+
+    params = {
+        "name": "execute_kasm_command",
+        "arguments": arguments,
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": capabilities if capabilities is not None else {"elicitation": {}},
+            "io.modelcontextprotocol/clientInfo": {"name": "policy-test", "version": "0"},
+        },
+        **(extra or {}),
+    }
+    response = httpx.post(
+        server.mcp_url,
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params},
+        headers={
+            **server.headers,
+            "accept": "application/json, text/event-stream",
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/call",
+            "mcp-name": "execute_kasm_command",
+        },
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        messages = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+        body = next(m for m in messages if m.get("id") == 1)
+    else:
+        body = response.json()
+    if "error" in body:
+        raise RpcErrorAnswer(body["error"])
+    return body["result"]
+
+
+class RpcErrorAnswer(Exception):
+    pass
+
+
+async def test_2026_07_28_clients_approve_through_the_input_required_round_trip(demo_server):
+    async with open_session(demo_server, "streamable-http") as session:
+        async with running_session(session) as kasm_id:
+            arguments = {"kasm_id": kasm_id, "command": CONFIRM_COMMAND}
+            before = exec_requests(demo_server)
+            first = modern_call(demo_server, arguments)
+            assert first.get("resultType") == "input_required", first
+            request = first["inputRequests"]["approve-command"]
+            assert request["method"] == "elicitation/create"
+            assert CONFIRM_COMMAND in request["params"]["message"]
+            assert exec_requests(demo_server) == before
+
+            declined = modern_call(
+                demo_server,
+                arguments,
+                {"inputResponses": {"approve-command": {"action": "decline"}}, "requestState": first["requestState"]},
+            )
+            assert declined.get("isError") is True, declined
+            assert exec_requests(demo_server) == before
+
+            accepted = modern_call(
+                demo_server,
+                arguments,
+                {
+                    "inputResponses": {"approve-command": {"action": "accept", "content": {"approve": True}}},
+                    "requestState": first["requestState"],
+                },
+            )
+            assert not accepted.get("isError"), accepted
+            assert accepted["structuredContent"]["stdout"] == "approved-by-a-person\n"
+            assert exec_requests(demo_server) == before + 1
+
+            # The approval is bound to the exact arguments: another command cannot reuse it.
+            with pytest.raises(RpcErrorAnswer) as refused:
+                modern_call(
+                    demo_server,
+                    {"kasm_id": kasm_id, "command": "echo 'echo other' | sh"},
+                    {
+                        "inputResponses": {"approve-command": {"action": "accept", "content": {"approve": True}}},
+                        "requestState": first["requestState"],
+                    },
+                )
+            assert refused.value.args[0]["code"] == -32602
+            assert exec_requests(demo_server) == before + 1
+
+            no_elicitation = modern_call(demo_server, arguments, capabilities={})
+            assert no_elicitation.get("isError") is True, no_elicitation
+            assert "administrator" in no_elicitation["content"][0]["text"]
