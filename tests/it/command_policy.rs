@@ -175,7 +175,7 @@ fn a_megabyte_of_text_is_judged_quickly() {
         let took = started.elapsed();
         assert_eq!(
             verdict.decision,
-            *&want,
+            want,
             "{} bytes: {:?}",
             text.len(),
             verdict.decisive()

@@ -89,10 +89,11 @@ impl Glob {
                 }
                 single_token => {
                     for (t, &c) in text.iter().enumerate() {
-                        if reach.get(t).copied().unwrap_or(false) && single(single_token, c) {
-                            if let Some(slot) = next.get_mut(t + 1) {
-                                *slot = true;
-                            }
+                        if reach.get(t).copied().unwrap_or(false)
+                            && single(single_token, c)
+                            && let Some(slot) = next.get_mut(t + 1)
+                        {
+                            *slot = true;
                         }
                     }
                 }
