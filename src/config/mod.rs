@@ -6,7 +6,8 @@
 //! `KASM_MCP_<SECTION>__<KEY>`. [`Config::validate`] turns every bad value into a message that
 //! names the key, the value and the fix. Secrets are `SecretString`s: redacted in `Debug`.
 //!
-//! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`,
+//! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs` with
+//! `commands.rs` for `[policy.commands]`,
 //! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`, `oauth.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 mod auth;
 mod batch;
+pub mod commands;
 mod connections;
 mod errors;
 mod kasm;
@@ -30,6 +32,7 @@ mod tests;
 
 pub use auth::{AuthConfig, TokenConfig};
 pub use batch::BatchConfig;
+pub use commands::CommandsConfig;
 pub use connections::ConnectionsConfig;
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;

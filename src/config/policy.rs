@@ -1,9 +1,13 @@
 //! `[policy]`: what tools may do inside sessions — the allowed roots of the file tools, command
-//! timeouts and output caps, the largest file, and the container users exec may run as.
+//! timeouts and output caps, the largest file, the container users exec may run as, the
+//! command rules (`[policy.commands]`, in `commands.rs`) and the environment names exec may
+//! not set (`[policy.env]`).
 
 use serde::{Deserialize, Serialize};
 
+use super::commands::CommandsConfig;
 use super::errors::{ConfigError, invalid};
+use crate::policy::env::EnvNamePolicy;
 
 /// The largest `policy.max_timeout_s` accepted: one day. Deadlines are computed from it, so
 /// it must stay far from `u64::MAX`.
@@ -26,6 +30,10 @@ pub struct PolicyConfig {
     /// Container users `execute_kasm_command` may run as (`user` argument). Empty: only the
     /// image's default user (the argument is refused).
     pub allowed_exec_users: Vec<String>,
+    /// `[policy.commands]`: command rules (see config/policy.example.toml).
+    pub commands: CommandsConfig,
+    /// `[policy.env]`: environment variable names callers may not set.
+    pub env: EnvNamePolicy,
 }
 
 impl Default for PolicyConfig {
@@ -38,6 +46,8 @@ impl Default for PolicyConfig {
             max_output_bytes: 1024 * 1024,
             max_file_bytes: 16 * 1024 * 1024,
             allowed_exec_users: Vec::new(),
+            commands: CommandsConfig::default(),
+            env: EnvNamePolicy::default(),
         }
     }
 }
@@ -89,6 +99,9 @@ impl PolicyConfig {
                 format!("use 1..={} (policy.max_output_bytes)", p.max_output_bytes),
             ));
         }
+        p.env
+            .validate()
+            .map_err(|fix| invalid("policy.env", "", fix))?;
         Ok(())
     }
 }

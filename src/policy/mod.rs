@@ -1,9 +1,12 @@
 //! Pure decisions, the one place each is made: who is calling (principal, role), which tools a
 //! role may use, which Kasm user a principal acts as, which sessions it may touch, which
-//! container users exec may run as, which paths file tools may touch. Tools fetch the facts
+//! container users exec may run as, which paths file tools may touch, which commands exec may
+//! run (`commands`) and which environment names it may set (`env`). Tools fetch the facts
 //! (from Kasm, from the configuration), ask here, and act. No I/O here, and nothing imported
 //! from the layers above (`tests/it/layers.rs` checks).
 
+pub mod commands;
+pub mod env;
 pub mod exec_users;
 pub mod ownership;
 pub mod paths;

@@ -27,6 +27,9 @@ pub struct Shared {
     pub store: Mutex<Store>,
     pub sandbox: Arc<Sandbox>,
     pub faults: watch::Sender<Faults>,
+    /// Requests to `exec_command_kasm` received, whatever their outcome (tests check that a
+    /// refused command never reached Kasm).
+    pub exec_requests: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {

@@ -25,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/public/{endpoint}", any(api_call))
         .route("/api/{endpoint}", any(api_call))
         .route("/__simulator/faults", get(get_faults).post(set_faults))
+        .route("/__simulator/stats", get(get_stats))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -95,6 +96,11 @@ async fn api_call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if endpoint == "exec_command_kasm" {
+        shared
+            .exec_requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     if let Some(fault) = apply_faults(&shared).await {
         return fault;
     }
@@ -126,6 +132,14 @@ fn primary_only(
     } else {
         Err(Reply::status_error(StatusCode::FORBIDDEN, "Access Denied"))
     }
+}
+
+/// Counters tests read: how many `exec_command_kasm` requests arrived.
+async fn get_stats(State(shared): State<Arc<Shared>>) -> Response {
+    let exec_requests = shared
+        .exec_requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    axum::Json(json!({ "exec_requests": exec_requests })).into_response()
 }
 
 async fn get_faults(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

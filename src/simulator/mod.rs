@@ -20,6 +20,9 @@
 //!   the primary key, e.g.
 //!   `curl -H "api-key: $KEY" -H "api-key-secret: $SECRET" -H 'content-type: application/json'
 //!   -d '{"hang":true}' $URL/__simulator/faults`. Hanging calls resume when `hang` is cleared.
+//! * `GET /__simulator/stats`: `{"exec_requests": N}`, the number of `exec_command_kasm`
+//!   requests received (no credentials needed: it is a count, nothing more). Tests use it to
+//!   show that a command refused by the server's policy never reached Kasm.
 //! * The group settings `allow_kasm_stop`/`allow_kasm_pause` are off, as Kasm's defaults: only
 //!   keys with "Sessions Modify" may stop or pause.
 //!
@@ -109,6 +112,7 @@ impl Simulator {
             store: Mutex::new(Store::seeded()),
             sandbox: Arc::new(sandbox),
             faults,
+            exec_requests: Default::default(),
         });
         let listener = match tokio::net::TcpListener::bind(config.listen).await {
             Ok(l) => l,
@@ -164,6 +168,13 @@ impl Simulator {
     /// Change the fault knobs (releases hanging calls when `hang` goes false).
     pub fn set_faults(&self, faults: Faults) {
         self.shared.faults.send_replace(faults);
+    }
+
+    /// Requests to `exec_command_kasm` received so far (any outcome).
+    pub fn exec_requests(&self) -> u64 {
+        self.shared
+            .exec_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Host directory mounted at `/home/kasm-user` in the session (ids with or without dashes);

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::ToolDeps;
 use super::access::{find_session, require_running};
+use super::approval::{check_env_names, vet_command};
 use super::schema::{self, parse_args};
 use super::support::{FnTool, ToolError, ToolResult, handler};
 use super::transfer::{RELAY_GRACE, RoundTrip, round_trip};
@@ -164,7 +165,7 @@ struct ExecResult {
 fn spec(policy: &PolicyConfig) -> ToolSpec {
     ToolSpec::builder(NAME, Role::Operator)
         .title("Run a command in a session")
-        .description("Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` names one the server's policy.allowed_exec_users allows, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call blocks until the command ends (progress notifications are sent while waiting). Not-UTF-8 output is also returned as base64. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).")
+        .description("Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` names one the server's policy.allowed_exec_users allows, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call blocks until the command ends (progress notifications are sent while waiting). Not-UTF-8 output is also returned as base64. The server's command policy judges the command first: a denied command is refused with the rule and its reason and never runs, and some commands (e.g. piping into a shell, `eval` of a variable) run only after the user approves them when asked. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).")
         .input_schema(input_schema(policy))
         .output_schema(schema::output::<ExecResult>())
         .annotations(ToolAnnotations::writes().destructive().open_world())
@@ -273,9 +274,12 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
 
 async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: Args = parse_args(NAME, args)?;
+    check_env_names(&deps, args.env.keys())?;
     let plan = plan(&deps, &args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
     require_running(&session)?;
+    // The command policy decides (and asks a person when it says `confirm`) before Kasm sees it.
+    vet_command(&deps, &ctx, &session, &args.command).await?;
 
     if deps.relay.is_none() {
         let input = WrapperInput {

@@ -6,11 +6,14 @@
 //! `users` (Kasm user admin), `diagnose` (API-key permission probes). Each tool's argument
 //! and result types derive `JsonSchema`: `schema` turns them into the input/output schemas
 //! and parses arguments against them, so a new parameter is a new field with a doc comment.
+//! `approval` runs the command and environment-name policy at the start of exec and asks
+//! the user for approval (elicitation) when a rule says `confirm`.
 //! `access` decides which session a principal may touch, `session_view` is the model-facing
 //! session record, `transfer` runs a relay wrapper and waits for its result, `support` holds
 //! the shared plumbing (`FnTool`, `ToolError`, typed results), `docs` renders
 //! `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
 mod access;
+mod approval;
 mod diagnose;
 pub mod docs;
 mod exec;

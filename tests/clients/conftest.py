@@ -32,6 +32,8 @@ class DemoServer:
     token: str
     process: subprocess.Popen
     log_path: Path
+    # The demo's built-in Kasm simulator (its /__simulator/stats counts exec requests).
+    simulator_url: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -70,6 +72,9 @@ def _start_demo(
             m = re.search(r"(http://127\.0\.0\.1:\d+)/mcp\s*$", line)
             if m and "base" not in found:
                 found["base"] = m.group(1)
+            sim = re.search(r"Kasm simulator:\s+(http://127\.0\.0\.1:\d+)", line)
+            if sim:
+                found["simulator"] = sim.group(1)
         # keep draining until the process exits so it never blocks on a full pipe
 
     threading.Thread(target=read_banner, daemon=True).start()
@@ -96,7 +101,9 @@ def _start_demo(
             process.kill()
             raise RuntimeError("kasm-mcp demo never became ready")
         time.sleep(0.05)
-    return DemoServer(base, f"{base}/mcp", f"{base}/sse", token, process, log_path)
+    return DemoServer(
+        base, f"{base}/mcp", f"{base}/sse", token, process, log_path, found.get("simulator")
+    )
 
 
 def _stop(server: DemoServer) -> None:

@@ -14,17 +14,20 @@ TRANSPORTS = ["streamable-http", "sse"]
 
 
 @asynccontextmanager
-async def open_session(server, transport: str, headers: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
-    """An initialized `ClientSession` over `transport` ("streamable-http" or "sse")."""
+async def open_session(
+    server, transport: str, headers: dict[str, str] | None = None, **session_options
+) -> AsyncIterator[ClientSession]:
+    """An initialized `ClientSession` over `transport` ("streamable-http" or "sse").
+    `session_options` go to `ClientSession` (e.g. `elicitation_callback=`)."""
     headers = server.headers if headers is None else headers
     if transport == "streamable-http":
         async with streamablehttp_client(server.mcp_url, headers=headers) as (read, write, _sid):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, **session_options) as session:
                 await session.initialize()
                 yield session
     elif transport == "sse":
         async with sse_client(server.sse_url, headers=headers) as (read, write):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, **session_options) as session:
                 await session.initialize()
                 yield session
     else:

@@ -3,6 +3,7 @@
 //! against the simulator), `mcp_http` (the MCP server over HTTP), `oauth` (the OAuth resource
 //! server against a loopback issuer), `tools` (tools end to end).
 
+mod command_policy;
 mod hardening;
 mod kasm_client;
 mod layers;
@@ -10,5 +11,6 @@ mod mcp_http;
 mod oauth;
 mod relay_integrity;
 mod sealing;
+mod properties;
 mod simulator;
 mod tools;

@@ -1,0 +1,216 @@
+//! The command policy at the door of `execute_kasm_command`: judge the command text
+//! (`policy::commands`), and for `confirm` ask a human through MCP elicitation — a
+//! server→client `elicitation/create` request for 2025-06-18…2025-11-25 clients that declared
+//! the capability, the `input_required` round trip for 2026-07-28 — before anything is sent
+//! to Kasm. Also the environment-name policy (`policy::env`).
+
+use serde_json::{Value, json};
+
+use super::ToolDeps;
+use super::access::SessionRef;
+use super::support::ToolError;
+use crate::mcp::{CallContext, ClientRequestError};
+use crate::policy::commands::{Decision, Finding, Scope, UNRESOLVED_RULE};
+
+/// The MRTR key of the approval request (stable, so the retry finds its answer).
+const APPROVAL_KEY: &str = "approve-command";
+
+/// Longest command text quoted back in messages.
+const SHOWN_COMMAND_CHARS: usize = 2_000;
+
+/// Refuse environment names the policy does not allow (`policy.env`).
+pub fn check_env_names<'a>(
+    deps: &ToolDeps,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<(), ToolError> {
+    for name in names {
+        deps.policy
+            .env
+            .check(name)
+            .map_err(|e| ToolError::new(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The session image's identifiers rules can be scoped to: friendly name, image id, Docker
+/// image name.
+fn image_identifiers(session: &SessionRef) -> Vec<String> {
+    let s = &session.session;
+    let image = s.image.as_ref();
+    [
+        image.and_then(|i| i.friendly_name.clone()),
+        image.and_then(|i| i.image_id.clone()),
+        s.image_id.clone(),
+        image.and_then(|i| i.name.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn shown(command: &str) -> String {
+    if command.chars().count() <= SHOWN_COMMAND_CHARS {
+        return command.to_string();
+    }
+    let cut: String = command.chars().take(SHOWN_COMMAND_CHARS).collect();
+    format!("{cut}… ({} bytes in all)", command.len())
+}
+
+fn about(finding: &Finding) -> String {
+    if finding.subject.is_empty() {
+        format!("rule \"{}\": {}", finding.rule_id, finding.reason)
+    } else {
+        format!(
+            "rule \"{}\": {} (`{}`)",
+            finding.rule_id, finding.reason, finding.subject
+        )
+    }
+}
+
+/// How an administrator could let this through.
+fn how_to_allow(finding: &Finding) -> String {
+    if finding.rule_id == UNRESOLVED_RULE {
+        "rewrite the command so every command name is written out (no eval, no $VAR or $(…) as a command), or ask an administrator to set policy.commands.unresolved = \"allow\"".to_string()
+    } else {
+        format!(
+            "ask an administrator to allow it: in [policy.commands] of the server's configuration, add a [[policy.commands.rules]] entry with id = \"{id}\" and decision = \"allow\" (optionally limited with roles or images), or list \"{id}\" in disabled_rules",
+            id = finding.rule_id
+        )
+    }
+}
+
+/// Decide on `command` for this caller and session; ask for approval when the policy says
+/// `confirm`. `Ok(())` means the command may run.
+pub async fn vet_command(
+    deps: &ToolDeps,
+    ctx: &CallContext,
+    session: &SessionRef,
+    command: &str,
+) -> Result<(), ToolError> {
+    let image = image_identifiers(session);
+    let verdict = deps.policy.commands.policy().evaluate(
+        command,
+        Scope {
+            role: ctx.principal.role,
+            image: &image,
+        },
+    );
+    let Some(finding) = verdict.decisive().cloned() else {
+        return Ok(());
+    };
+    match verdict.decision {
+        Decision::Allow => Ok(()),
+        Decision::Deny => {
+            tracing::info!(
+                principal = %ctx.principal.name,
+                rule = %finding.rule_id,
+                "command denied by policy"
+            );
+            Err(ToolError::new(format!(
+                "command refused by the server's policy, {}. Nothing was run. If this is needed, {}.",
+                about(&finding),
+                how_to_allow(&finding)
+            )))
+        }
+        Decision::Confirm => approve(ctx, session, command, &finding).await,
+    }
+}
+
+fn elicitation(session: &SessionRef, command: &str, finding: &Finding) -> Value {
+    json!({
+        "message": format!(
+            "An agent wants to run this command in Kasm session {}:\n\n{}\n\nThe server's policy asks for your approval under {}.\nRun it?",
+            session.kasm_id, shown(command), about(finding)
+        ),
+        "requestedSchema": {
+            "type": "object",
+            "properties": {
+                "approve": {
+                    "type": "boolean",
+                    "title": "Run this command",
+                    "description": format!("Approve running the command shown (rule {}).", finding.rule_id),
+                    "default": false
+                }
+            },
+            "required": ["approve"]
+        }
+    })
+}
+
+async fn approve(
+    ctx: &CallContext,
+    session: &SessionRef,
+    command: &str,
+    finding: &Finding,
+) -> Result<(), ToolError> {
+    let asked = ctx
+        .notifier
+        .request_client_as(
+            APPROVAL_KEY,
+            "elicitation/create",
+            elicitation(session, command, finding),
+        )
+        .await;
+    let answer = match asked {
+        Ok(answer) => answer,
+        Err(ClientRequestError::InputRequired) => {
+            // 2026-07-28: the router answers `input_required`; the retry brings the answer.
+            return Err(ToolError::new("waiting for the user's approval"));
+        }
+        Err(
+            error @ (ClientRequestError::CapabilityMissing(_)
+            | ClientRequestError::Unsupported
+            | ClientRequestError::ClientError(_)),
+        ) => {
+            // A client that never declared elicitation, has no channel back, or answered the
+            // request with an error ("Elicitation not supported") cannot ask its user.
+            let detail = match &error {
+                ClientRequestError::ClientError(answer) => {
+                    format!("it answered the approval request with an error: {answer}")
+                }
+                _ => "it did not declare the `elicitation` capability, or has no channel back from the server".to_string(),
+            };
+            return Err(ToolError::new(format!(
+                "command refused: it needs a person's approval under {}, and this MCP client cannot ask for it ({detail}). Nothing was run. Use a client that supports elicitation, or {}.",
+                about(finding),
+                how_to_allow(finding)
+            )));
+        }
+        Err(other) => {
+            return Err(ToolError::new(format!(
+                "command not run: it needs a person's approval under {}, and asking failed: {other}",
+                about(finding)
+            )));
+        }
+    };
+    let action = answer.get("action").and_then(Value::as_str).unwrap_or("");
+    let ticked = answer
+        .get("content")
+        .and_then(|c| c.get("approve"))
+        .and_then(Value::as_bool);
+    let approved = action == "accept" && ticked != Some(false);
+    tracing::info!(
+        principal = %ctx.principal.name,
+        rule = %finding.rule_id,
+        action,
+        approved,
+        "command approval answered"
+    );
+    if approved {
+        return Ok(());
+    }
+    Err(ToolError::new(match action {
+        "decline" | "accept" => format!(
+            "command refused: the user declined to run it ({}). Nothing was run.",
+            about(finding)
+        ),
+        "cancel" => format!(
+            "command not run: the approval request was cancelled ({}). Nothing was run.",
+            about(finding)
+        ),
+        other => format!(
+            "command not run: the client answered the approval request with {other:?}, not accept ({}).",
+            about(finding)
+        ),
+    }))
+}
