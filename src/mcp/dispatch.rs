@@ -121,6 +121,7 @@ impl McpServer {
             ClientInfo {
                 protocol_version: version.to_string(),
                 capabilities,
+                name: client_name(&params),
             },
         );
         Ok(initialize_result(&self.identity, self.features(), version))
@@ -312,4 +313,19 @@ impl McpServer {
             Err(PromptError::Failed(message)) => Err(RpcError::internal(message)),
         }
     }
+}
+
+/// `clientInfo` of `initialize` as `name/version` (each cut to 64 characters: it is echoed
+/// into audit events).
+fn client_name(params: &serde_json::Map<String, Value>) -> Option<String> {
+    let info = params.get("clientInfo")?;
+    let part = |key: &str| -> String {
+        info.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .chars()
+            .take(64)
+            .collect()
+    };
+    Some(format!("{}/{}", part("name"), part("version")))
 }

@@ -247,6 +247,7 @@ fn meta_for(role: Role) -> (RequestMeta, mpsc::UnboundedReceiver<Value>) {
             protocol_version_header: None,
             mcp_method_header: None,
             mcp_name_header: None,
+            origin: Default::default(),
         },
         rx,
     )

@@ -4,6 +4,7 @@
 //! (from Kasm, from the configuration), ask here, and act. No I/O here, and nothing imported
 //! from the layers above (`tests/it/layers.rs` checks).
 
+pub mod client_roots;
 pub mod exec_users;
 pub mod ownership;
 pub mod paths;

@@ -66,7 +66,6 @@ struct Args {
     max_output_bytes: Option<usize>,
     /// One sentence on why this command is run; recorded in the audit log, not executed.
     #[serde(default)]
-    #[allow(dead_code)]
     explanation: Option<String>,
 }
 
@@ -248,6 +247,8 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
 
 async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: Args = parse_args(NAME, args)?;
+    ctx.audit
+        .command(&args.command, args.explanation.as_deref());
     let plan = plan(&deps, &args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
     require_running(&session)?;

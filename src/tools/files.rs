@@ -18,12 +18,12 @@ use super::ToolDeps;
 use super::access::{SessionRef, find_session, require_running};
 use super::schema::{self, parse_args};
 use super::support::{FnTool, ToolError, ToolResult, handler};
+use super::roots::{CheckedPath, check_file_path};
 use super::transfer::{RoundTrip, container_error, download_ticket, relay, round_trip};
 use crate::config::PolicyConfig;
 use crate::kasm::KasmId;
 use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
-use crate::policy::paths::check_path;
 use crate::relay::Purpose;
 use crate::relay::frame::{parse_list, parse_read, parse_write};
 use crate::relay::wrapper::Script;
@@ -55,16 +55,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Validate a path against the policy, as a tool error.
-fn checked_path(policy: &PolicyConfig, raw: &str) -> Result<String, ToolError> {
-    check_path(raw, &policy.allowed_roots).map_err(|e| ToolError::new(e.to_string()))
-}
-
-/// The common environment of the file wrappers (the relay URL is added by `round_trip`).
-fn file_env(policy: &PolicyConfig, path: &str) -> BTreeMap<String, String> {
+/// The common environment of the file wrappers (the relay URL is added by `round_trip`):
+/// the path and the roots the wrapper re-checks its `realpath` against.
+fn file_env(checked: &CheckedPath) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    env.insert("KMCP_PATH".into(), path.to_string());
-    env.insert("KMCP_ROOTS".into(), policy.allowed_roots.join("\n"));
+    env.insert("KMCP_PATH".into(), checked.path.clone());
+    env.insert("KMCP_ROOTS".into(), checked.roots.join("\n"));
     env
 }
 
@@ -185,7 +181,8 @@ pub(super) async fn read(
 ) -> ToolResult {
     let args: ReadArgs = parse_args(READ, args)?;
     let policy = &deps.policy;
-    let path = checked_path(policy, &args.file_path)?;
+    let checked = check_file_path(&deps, &ctx, &args.file_path).await?;
+    let path = checked.path.clone();
     let max = args.max_bytes.unwrap_or(policy.max_file_bytes);
     if max == 0 || max > policy.max_file_bytes {
         return Err(ToolError::new(format!(
@@ -196,7 +193,7 @@ pub(super) async fn read(
     let encoding = args.encoding.as_str();
     relay(&deps, READ)?;
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
-    let mut env = file_env(policy, &path);
+    let mut env = file_env(&checked);
     env.insert("KMCP_MAX".into(), max.to_string());
     let frame = round_trip(
         &deps,
@@ -346,7 +343,8 @@ fn valid_mode(mode: &str) -> bool {
 async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: WriteArgs = parse_args(WRITE, args)?;
     let policy = &deps.policy;
-    let path = checked_path(policy, &args.file_path)?;
+    let checked = check_file_path(&deps, &ctx, &args.file_path).await?;
+    let path = checked.path.clone();
     if path == "/"
         || policy
             .allowed_roots
@@ -384,7 +382,7 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     let size = bytes.len();
     let sha = sha256_hex(&bytes);
     let download = download_ticket(&relay, &ctx, &session, bytes, TRANSFER_WAIT)?;
-    let mut env = file_env(policy, &path);
+    let mut env = file_env(&checked);
     env.insert("KMCP_GET_URL".into(), download.url().to_string());
     env.insert("KMCP_SIZE".into(), size.to_string());
     env.insert(
@@ -498,8 +496,8 @@ fn list_spec(policy: &PolicyConfig) -> ToolSpec {
 
 async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: ListArgs = parse_args(LIST, args)?;
-    let policy = &deps.policy;
-    let path = checked_path(policy, &args.path)?;
+    let checked = check_file_path(&deps, &ctx, &args.path).await?;
+    let path = checked.path.clone();
     let max = args.max_entries.unwrap_or(DEFAULT_ENTRIES);
     if max == 0 || max > MAX_ENTRIES {
         return Err(ToolError::new(format!(
@@ -508,7 +506,7 @@ async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -
     }
     relay(&deps, LIST)?;
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
-    let mut env = file_env(policy, &path);
+    let mut env = file_env(&checked);
     env.insert("KMCP_MAX".into(), max.to_string());
     let frame = round_trip(
         &deps,

@@ -16,6 +16,7 @@ pub mod docs;
 mod exec;
 mod files;
 pub mod resources;
+mod roots;
 mod schema;
 mod session_view;
 mod sessions;

@@ -54,6 +54,7 @@ fn context(principal: &Principal) -> CallContext {
         principal: principal.clone(),
         notifier: Notifier::disconnected(),
         cancel: CancellationToken::new(),
+        audit: Default::default(),
     }
 }
 
@@ -127,18 +128,26 @@ impl KasmResources {
         args.insert("file_path".into(), json!(path));
         let arguments_sha256 = audit_digest(&args);
         let started = Instant::now();
-        let read = super::files::read(self.deps.clone(), context(principal), args).await;
+        let ctx = context(principal);
+        let notes = ctx.audit.clone();
+        let read = super::files::read(self.deps.clone(), ctx, args).await;
+        let details = notes.snapshot();
         record_tool_call(&ToolCallRecord {
             principal: &principal.name,
             tool: AUDITED_AS,
             arguments_sha256,
-            decision: Decision::Allow,
+            decision: if details.rule.is_some() {
+                Decision::Deny
+            } else {
+                Decision::Allow
+            },
             outcome: if read.is_ok() {
                 Outcome::Ok
             } else {
                 Outcome::Error
             },
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            details,
         });
         let out = read.map_err(|e| failed(e.0))?;
         let file = out

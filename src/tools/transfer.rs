@@ -204,6 +204,7 @@ mod tests {
             },
             notifier: Notifier::disconnected(),
             cancel: CancellationToken::new(),
+            audit: Default::default(),
         };
         let session = SessionRef {
             kasm_id: crate::kasm::KasmId::parse(K1).unwrap(),

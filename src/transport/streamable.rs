@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinError;
 
 use super::accounting::{self, PendingCalls};
+use super::origin::{Peer, origin};
 use super::answer::{Streaming, Work, final_answer};
 use super::rpc::{self, json_response};
 use super::sse::{message_event, sse_response};
@@ -114,6 +115,7 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
 pub async fn post(
     State(state): State<Arc<TransportState>>,
     Extension(principal): Extension<Principal>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -197,6 +199,7 @@ pub async fn post(
         protocol_version_header: version,
         mcp_method_header: header_str(&headers, &MCP_METHOD_HEADER),
         mcp_name_header: header_str(&headers, &MCP_NAME_HEADER),
+        origin: origin(&headers, &peer),
     };
     let mut work = Work::spawn(
         state.server.clone(),

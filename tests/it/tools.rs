@@ -129,6 +129,7 @@ impl Rig {
             principal: self.principal.clone(),
             notifier: Notifier::disconnected(),
             cancel: CancellationToken::new(),
+            audit: Default::default(),
         }
     }
 
@@ -179,6 +180,7 @@ async fn create_by_friendly_name_reports_progress_and_returns_a_running_session(
         principal: rig.principal.clone(),
         notifier: Notifier::new(tx, Some(json!("create-1")), None),
         cancel: CancellationToken::new(),
+        audit: Default::default(),
     };
     let out = rig
         .call_in(
