@@ -68,6 +68,10 @@ struct DemoArgs {
     /// The simulated Kasm's per-user session limit (real Kasm defaults to 2).
     #[arg(long, value_name = "N", default_value_t = 3)]
     max_sessions_per_user: usize,
+    /// A TOML file whose [policy], [images], [quotas] and [audit] replace the demo's and
+    /// whose [[auth.tokens]] are accepted besides the demo token.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -195,6 +199,7 @@ fn demo(args: DemoArgs) -> ExitCode {
         no_auth: args.no_auth,
         start_delay: std::time::Duration::from_millis(args.start_delay_ms),
         max_sessions_per_user: args.max_sessions_per_user,
+        policy_file: args.policy,
     };
     let demo = async move {
         let mut stdout = std::io::stdout();

@@ -16,6 +16,7 @@ use serde::Deserialize;
 mod auth;
 mod batch;
 mod connections;
+mod controls;
 mod errors;
 mod kasm;
 mod legacy_sse;
@@ -30,6 +31,7 @@ mod tests;
 pub use auth::{AuthConfig, TokenConfig};
 pub use batch::BatchConfig;
 pub use connections::ConnectionsConfig;
+pub use controls::{AuditConfig, AuditSinkKind, ImagesConfig, QuotasConfig};
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;
 pub use legacy_sse::LegacySseConfig;
@@ -63,6 +65,12 @@ pub struct Config {
     pub legacy_sse: LegacySseConfig,
     #[serde(default)]
     pub relay_limits: RelayLimitsConfig,
+    #[serde(default)]
+    pub images: ImagesConfig,
+    #[serde(default)]
+    pub quotas: QuotasConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 impl Config {
@@ -86,6 +94,8 @@ impl Config {
         self.batch.validate()?;
         self.legacy_sse.validate()?;
         self.relay_limits.validate()?;
+        self.quotas.validate()?;
+        self.audit.validate()?;
         Ok(())
     }
 

@@ -33,6 +33,10 @@ pub struct DemoOptions {
     pub start_delay: Duration,
     /// The simulated Kasm's per-user session limit.
     pub max_sessions_per_user: usize,
+    /// A configuration file whose `[policy]`, `[images]`, `[quotas]` and `[audit]` replace
+    /// the demo's and whose `[[auth.tokens]]` are accepted besides the demo token (to try
+    /// roles, image rules, quotas and lifetimes against the simulator).
+    pub policy_file: Option<std::path::PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -44,6 +48,7 @@ impl Default for DemoOptions {
             no_auth: false,
             start_delay: Duration::from_millis(1000),
             max_sessions_per_user: 3,
+            policy_file: None,
         }
     }
 }
@@ -93,7 +98,16 @@ pub async fn run_demo(
         (Some(t), false) => Some(t.clone()),
         (None, false) => Some(mint_token()),
     };
-    let config = demo_config(&sim, &options, token.as_deref());
+    let mut config = demo_config(&sim, &options, token.as_deref());
+    if let Some(file) = &options.policy_file {
+        let extra =
+            Config::load_from(Some(file), &[]).map_err(|e| LaunchError::Other(e.to_string()))?;
+        config.policy = extra.policy;
+        config.images = extra.images;
+        config.quotas = extra.quotas;
+        config.audit = extra.audit;
+        config.auth.tokens.extend(extra.auth.tokens);
+    }
     config
         .validate()
         .map_err(|e| LaunchError::Other(e.to_string()))?;

@@ -6,9 +6,12 @@
 
 pub mod client_roots;
 pub mod exec_users;
+pub mod images;
+pub mod lifetimes;
 pub mod ownership;
 pub mod paths;
 pub mod principal;
+pub mod quotas;
 pub mod roles;
 
 pub use exec_users::may_run_as;

@@ -103,6 +103,7 @@ pub async fn find_session(
         );
         return Err(error);
     }
+    deps.usage.touch(kasm_id.as_str(), std::time::Instant::now());
     let status = session.operational_status.clone().unwrap_or_default();
     if GONE_STATES.contains(&status.as_str()) {
         return Err(ToolError::new(format!(

@@ -12,6 +12,7 @@
 //! `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
 mod access;
 mod diagnose;
+pub mod reaper;
 pub mod docs;
 mod exec;
 mod files;
@@ -23,15 +24,17 @@ mod sessions;
 mod support;
 mod transfer;
 mod users;
+mod usage_guard;
 mod workspaces;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::PolicyConfig;
+use crate::config::{ImagesConfig, PolicyConfig, QuotasConfig};
 use crate::kasm::KasmApi;
 use crate::mcp::Tool;
 use crate::relay::Relay;
+use crate::usage::UsageStore;
 
 pub use support::ToolError;
 
@@ -51,6 +54,12 @@ pub struct ToolDeps {
     /// Largest MCP request body the server accepts (`server.max_body_bytes`): file content
     /// written by `write_kasm_file` travels base64 inside it, which caps the write size.
     pub max_request_bytes: usize,
+    /// The images each role may launch (`[images]`).
+    pub images: ImagesConfig,
+    /// Per-principal caps and session lifetimes (`[quotas]`).
+    pub quotas: QuotasConfig,
+    /// What each principal holds now, and the sessions created through this server.
+    pub usage: Arc<dyn UsageStore>,
 }
 
 impl std::fmt::Debug for ToolDeps {
