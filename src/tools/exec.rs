@@ -250,7 +250,8 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
     ctx.audit
         .command(&args.command, args.explanation.as_deref());
     let plan = plan(&deps, &args)?;
-    let _exec = super::usage_guard::take(&deps, &ctx, crate::policy::quotas::Quota::Exec)?;
+    let _exec = super::usage_guard::take(&deps, &ctx, crate::policy::quotas::Quota::Exec)
+        .map_err(ToolError::new)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
     require_running(&session)?;
 

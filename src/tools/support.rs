@@ -67,7 +67,7 @@ impl Tool for FnTool {
         // Held for the whole call: the principal's concurrent-call quota.
         let _call = match super::usage_guard::take(&self.deps, ctx, Quota::Calls) {
             Ok(permit) => permit,
-            Err(ToolError(message)) => return ToolOutput::error(message),
+            Err(message) => return ToolOutput::error(message),
         };
         match (self.handler)(self.deps.clone(), ctx.clone(), args).await {
             Ok(output) => output,

@@ -113,7 +113,8 @@ pub async fn round_trip(
         what,
     } = trip;
     let relay = relay(deps, what)?;
-    let _tickets = super::usage_guard::take(deps, ctx, crate::policy::quotas::Quota::Tickets)?;
+    let _tickets = super::usage_guard::take(deps, ctx, crate::policy::quotas::Quota::Tickets)
+        .map_err(ToolError::new)?;
     let mut ticket = upload_ticket(relay, ctx, session, purpose, cap, wait)?;
     env.insert("KMCP_URL".into(), ticket.url().to_string());
     let config = exec_config(script, env, user);

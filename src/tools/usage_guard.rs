@@ -5,8 +5,6 @@
 use serde_json::json;
 
 use super::ToolDeps;
-use super::access::denied;
-use super::support::ToolError;
 use crate::mcp::CallContext;
 use crate::policy::quotas::Quota;
 use crate::usage::{Permit, acquire};
@@ -22,8 +20,9 @@ fn cap(deps: &ToolDeps, quota: Quota) -> Option<u32> {
     }
 }
 
-/// Take one `quota` slot for the caller.
-pub fn take(deps: &ToolDeps, ctx: &CallContext, quota: Quota) -> Result<Permit, ToolError> {
+/// Take one `quota` slot for the caller; the refusal is the message for the caller
+/// (`ToolError::new` it).
+pub fn take(deps: &ToolDeps, ctx: &CallContext, quota: Quota) -> Result<Permit, String> {
     let principal = &ctx.principal.name;
     acquire(&deps.usage, principal, quota, cap(deps, quota)).map_err(|e| {
         crate::audit::record_event(
@@ -31,6 +30,8 @@ pub fn take(deps: &ToolDeps, ctx: &CallContext, quota: Quota) -> Result<Permit, 
             principal,
             json!({ "decision": "deny", "rule": quota.key(), "max": e.max, "reason": e.to_string() }),
         );
-        denied(ctx, quota.key(), e.to_string())
+        let message = e.to_string();
+        ctx.audit.deny(quota.key(), &message);
+        message
     })
 }
