@@ -28,8 +28,12 @@ pub struct TrackedSession {
 pub trait UsageStore: Send + Sync + std::fmt::Debug {
     /// Take one `quota` slot for `principal` if it holds fewer than `max` (sessions count
     /// the tracked sessions too). Give it back with [`UsageStore::release`].
-    fn try_take(&self, principal: &str, quota: Quota, max: Option<u32>)
-    -> Result<(), QuotaExceeded>;
+    fn try_take(
+        &self,
+        principal: &str,
+        quota: Quota,
+        max: Option<u32>,
+    ) -> Result<(), QuotaExceeded>;
     fn release(&self, principal: &str, quota: Quota);
     /// Record a new session created through this server.
     fn track(&self, session: TrackedSession);
@@ -145,7 +149,9 @@ impl UsageStore for MemoryUsage {
     }
 
     fn track(&self, session: TrackedSession) {
-        self.lock().sessions.insert(session.kasm_id.clone(), session);
+        self.lock()
+            .sessions
+            .insert(session.kasm_id.clone(), session);
     }
 
     fn touch(&self, kasm_id: &str, now: Instant) {
@@ -177,7 +183,10 @@ mod tests {
         let a = acquire(&store, "p", Quota::Exec, Some(2)).unwrap();
         let _b = acquire(&store, "p", Quota::Exec, Some(2)).unwrap();
         assert!(acquire(&store, "p", Quota::Exec, Some(2)).is_err());
-        assert!(acquire(&store, "q", Quota::Exec, Some(2)).is_ok(), "per principal");
+        assert!(
+            acquire(&store, "q", Quota::Exec, Some(2)).is_ok(),
+            "per principal"
+        );
         drop(a);
         assert!(acquire(&store, "p", Quota::Exec, Some(2)).is_ok());
 

@@ -156,10 +156,12 @@ fn banner(
          Legacy HTTP+SSE endpoint:      {sse_url}\n\
          {auth}\
          Tools:                         {tools}\n\
-         Kasm simulator:                {}\n\n\
+         Kasm simulator:                {}\n\
+         Kasm simulator API secret:     {}\n\n\
          {}\n\
          Press Ctrl-C to stop.\n",
         sim.base_url(),
+        sim.api_secret(),
         client_configs(mcp_url, sse_url, token),
     )
 }

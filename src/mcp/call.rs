@@ -116,6 +116,27 @@ fn modern_refusal(
 }
 
 impl McpServer {
+    /// Remember what the client of owner `from` declared at `initialize` also under owner
+    /// `to` (Streamable HTTP: the session is minted after `initialize` was handled).
+    pub fn copy_client(&self, from: &str, to: &str) {
+        if let Some(client) = self.state.client(from) {
+            self.state.set_client(to, client);
+        }
+    }
+
+    /// The context of a `resources/read`: the caller, a way back to its client (legacy era)
+    /// and audit notes pre-filled with the request's facts.
+    pub(crate) fn resource_context(&self, meta: &RequestMeta) -> CallContext {
+        let owner = owner_key(meta);
+        let params = Map::new();
+        CallContext {
+            principal: meta.principal.clone(),
+            notifier: self.notifier_for(meta, &owner, &params, None, None),
+            cancel: tokio_util::sync::CancellationToken::new(),
+            audit: notes_for(meta, self.state.client(&owner).and_then(|c| c.name)),
+        }
+    }
+
     /// The call's notifier: progress token, log level (per session in the legacy era, per
     /// request in 2026-07-28) and the way to ask the client for input (a request on the
     /// stream, or an MRTR round).

@@ -207,7 +207,8 @@ impl McpServer {
         let Some(provider) = &self.resources else {
             return Err(RpcError::method_not_found(Method::ResourcesRead.as_str()));
         };
-        match provider.read(&meta.principal, uri).await {
+        let ctx = self.resource_context(meta);
+        match provider.read(&ctx, uri).await {
             Ok(contents) => {
                 let contents: Vec<Value> = contents.iter().map(|c| c.to_json()).collect();
                 Ok(json!({ "contents": contents }))

@@ -142,7 +142,7 @@ impl ResourceProvider for Docs {
     }
     async fn read(
         &self,
-        _p: &Principal,
+        _ctx: &crate::mcp::CallContext,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, ResourceError> {
         if uri == "test://doc" {

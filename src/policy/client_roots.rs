@@ -72,7 +72,10 @@ mod tests {
     fn root_uris() {
         // (uri, path)
         let table = [
-            ("file:///home/kasm-user/project", Some("/home/kasm-user/project")),
+            (
+                "file:///home/kasm-user/project",
+                Some("/home/kasm-user/project"),
+            ),
             ("file://localhost/home/u/", Some("/home/u")),
             ("file:///home/u/my%20dir", Some("/home/u/my dir")),
             ("file:///home/u/../etc", None),
@@ -91,12 +94,18 @@ mod tests {
         let server = vec!["/home/kasm-user".to_string(), "/tmp/work".to_string()];
         // (client roots, effective roots)
         let table: [(&[&str], &[&str]); 6] = [
-            (&["file:///home/kasm-user/project"], &["/home/kasm-user/project"]),
+            (
+                &["file:///home/kasm-user/project"],
+                &["/home/kasm-user/project"],
+            ),
             (&["file:///home"], &["/home/kasm-user"]),
             (&["file:///"], &["/home/kasm-user", "/tmp/work"]),
             (&["file:///etc"], &[]),
             (&["file:///home/kasm-username"], &[]),
-            (&["https://x/home/kasm-user", "file:///tmp/work/a"], &["/tmp/work/a"]),
+            (
+                &["https://x/home/kasm-user", "file:///tmp/work/a"],
+                &["/tmp/work/a"],
+            ),
         ];
         for (client, want) in table {
             let client: Vec<String> = client.iter().map(|s| s.to_string()).collect();

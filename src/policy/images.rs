@@ -68,20 +68,39 @@ mod tests {
             (Some(&list), "11", Some("Terminal"), true),
             (Some(&list), "11", Some("terminal"), true),
             (Some(&list), "11", Some("Terminal Pro"), false),
-            (Some(&list), "22222222222222222222222222222222", Some("Chrome"), true),
-            (Some(&list), "33333333333333333333333333333333", Some("Chrome"), false),
+            (
+                Some(&list),
+                "22222222222222222222222222222222",
+                Some("Chrome"),
+                true,
+            ),
+            (
+                Some(&list),
+                "33333333333333333333333333333333",
+                Some("Chrome"),
+                false,
+            ),
             (Some(&list), "33", None, false),
             (Some(&empty), "11", Some("Terminal"), false),
         ];
         for (allowed, id, name, may) in table {
-            assert_eq!(may_launch(allowed, id, name), may, "{allowed:?} {id} {name:?}");
+            assert_eq!(
+                may_launch(allowed, id, name),
+                may,
+                "{allowed:?} {id} {name:?}"
+            );
         }
         let err = check_launch(Some(&list), "operator", "33", Some("Chrome")).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("images.operator") && text.contains("Chrome"), "{text}");
-        assert!(check_launch(Some(&empty), "viewer", "x", None)
-            .unwrap_err()
-            .to_string()
-            .contains("(none)"));
+        assert!(
+            text.contains("images.operator") && text.contains("Chrome"),
+            "{text}"
+        );
+        assert!(
+            check_launch(Some(&empty), "viewer", "x", None)
+                .unwrap_err()
+                .to_string()
+                .contains("(none)")
+        );
     }
 }

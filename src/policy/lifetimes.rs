@@ -85,7 +85,11 @@ mod tests {
             (s(20), s(20), Some(s(5)), Some(s(10)), Expiry::Absolute),
         ];
         for (age, idle, t, max, want) in table {
-            assert_eq!(expiry(age, idle, t, max), want, "{age:?} {idle:?} {t:?} {max:?}");
+            assert_eq!(
+                expiry(age, idle, t, max),
+                want,
+                "{age:?} {idle:?} {t:?} {max:?}"
+            );
         }
     }
 

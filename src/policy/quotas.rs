@@ -42,9 +42,7 @@ impl Quota {
             Quota::Sessions => {
                 "destroy a session you no longer need (list_user_sessions shows them) and try again"
             }
-            Quota::Calls | Quota::Exec | Quota::Tickets => {
-                "wait for one to finish and try again"
-            }
+            Quota::Calls | Quota::Exec | Quota::Tickets => "wait for one to finish and try again",
         }
     }
 }
@@ -85,12 +83,22 @@ mod tests {
         ];
         for quota in [Quota::Sessions, Quota::Calls, Quota::Exec, Quota::Tickets] {
             for (max, in_use, ok) in table {
-                assert_eq!(admit(quota, max, in_use).is_ok(), ok, "{quota:?} {max:?} {in_use}");
+                assert_eq!(
+                    admit(quota, max, in_use).is_ok(),
+                    ok,
+                    "{quota:?} {max:?} {in_use}"
+                );
             }
         }
         let text = admit(Quota::Exec, Some(2), 2).unwrap_err().to_string();
-        assert!(text.contains("quotas.max_concurrent_exec") && text.contains("at most 2"), "{text}");
+        assert!(
+            text.contains("quotas.max_concurrent_exec") && text.contains("at most 2"),
+            "{text}"
+        );
         let text = admit(Quota::Sessions, Some(1), 1).unwrap_err().to_string();
-        assert!(text.contains("quotas.max_sessions") && text.contains("destroy"), "{text}");
+        assert!(
+            text.contains("quotas.max_sessions") && text.contains("destroy"),
+            "{text}"
+        );
     }
 }

@@ -79,7 +79,15 @@ pub async fn find_session(
     let session = sessions
         .into_iter()
         .find(|s| kasm_id.matches(&s.kasm_id))
-        .ok_or_else(|| not_found(kasm_id))?;
+        .ok_or_else(|| {
+            // A non-admin's listing holds only its own Kasm user's sessions: another user's
+            // session lands here, as does an unknown id; both are refused by ownership.
+            ctx.audit.deny(
+                "session_ownership",
+                "the session is not among those of the Kasm user this principal acts as (another user's, destroyed, or unknown)",
+            );
+            not_found(kasm_id)
+        })?;
     let owner = session
         .user_id
         .as_deref()
@@ -103,7 +111,8 @@ pub async fn find_session(
         );
         return Err(error);
     }
-    deps.usage.touch(kasm_id.as_str(), std::time::Instant::now());
+    deps.usage
+        .touch(kasm_id.as_str(), std::time::Instant::now());
     let status = session.operational_status.clone().unwrap_or_default();
     if GONE_STATES.contains(&status.as_str()) {
         return Err(ToolError::new(format!(

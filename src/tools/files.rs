@@ -16,9 +16,9 @@ use sha2::{Digest, Sha256};
 
 use super::ToolDeps;
 use super::access::{SessionRef, find_session, require_running};
+use super::roots::{CheckedPath, check_file_path};
 use super::schema::{self, parse_args};
 use super::support::{FnTool, ToolError, ToolResult, handler};
-use super::roots::{CheckedPath, check_file_path};
 use super::transfer::{RoundTrip, container_error, download_ticket, relay, round_trip};
 use crate::config::PolicyConfig;
 use crate::kasm::KasmId;

@@ -12,10 +12,10 @@
 //! `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
 mod access;
 mod diagnose;
-pub mod reaper;
 pub mod docs;
 mod exec;
 mod files;
+pub mod reaper;
 pub mod resources;
 mod roots;
 mod schema;
@@ -23,8 +23,8 @@ mod session_view;
 mod sessions;
 mod support;
 mod transfer;
-mod users;
 mod usage_guard;
+mod users;
 mod workspaces;
 
 use std::sync::Arc;

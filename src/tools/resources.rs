@@ -21,7 +21,7 @@ use super::ToolDeps;
 use super::access::{acting_user, find_session};
 use super::session_view::{SessionList, SessionView};
 use super::sessions::status_json;
-use super::workspaces::{ImageList, ImageView, resolve_image};
+use super::workspaces::{ImageList, ImageView, launchable, resolve_image};
 use crate::audit::{Decision, Outcome, ToolCallRecord, audit_digest, record_tool_call};
 use crate::kasm::KasmId;
 use crate::mcp::completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
@@ -99,8 +99,9 @@ fn percent_decode(raw: &str) -> String {
 }
 
 impl KasmResources {
-    async fn workspaces(&self) -> Result<Value, ResourceError> {
+    async fn workspaces(&self, principal: &Principal) -> Result<Value, ResourceError> {
         let images = self.deps.kasm.get_images().await.map_err(failed)?;
+        let images = launchable(&self.deps, principal.role, images);
         to_json(&ImageList::of(&images, false))
     }
 
@@ -118,7 +119,7 @@ impl KasmResources {
 
     async fn read_file(
         &self,
-        principal: &Principal,
+        ctx: &CallContext,
         uri: &str,
         kasm_id: &str,
         path: &str,
@@ -128,9 +129,9 @@ impl KasmResources {
         args.insert("file_path".into(), json!(path));
         let arguments_sha256 = audit_digest(&args);
         let started = Instant::now();
-        let ctx = context(principal);
+        let principal = &ctx.principal;
         let notes = ctx.audit.clone();
-        let read = super::files::read(self.deps.clone(), ctx, args).await;
+        let read = super::files::read(self.deps.clone(), ctx.clone(), args).await;
         let details = notes.snapshot();
         record_tool_call(&ToolCallRecord {
             principal: &principal.name,
@@ -241,11 +242,12 @@ impl ResourceProvider for KasmResources {
 
     async fn read(
         &self,
-        principal: &Principal,
+        ctx: &CallContext,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, ResourceError> {
+        let principal = &ctx.principal;
         if uri == WORKSPACES {
-            return Ok(json_contents(uri, &self.workspaces().await?));
+            return Ok(json_contents(uri, &self.workspaces(principal).await?));
         }
         if uri == SESSIONS {
             let list = self.my_sessions(principal).await?;
@@ -253,6 +255,7 @@ impl ResourceProvider for KasmResources {
         }
         if let Some(name) = uri.strip_prefix(&format!("{WORKSPACES}/")) {
             let images = self.deps.kasm.get_images().await.map_err(failed)?;
+            let images = launchable(&self.deps, principal.role, images);
             let image = resolve_image(&images, &percent_decode(name)).map_err(|e| failed(e.0))?;
             return Ok(json_contents(uri, &to_json(&ImageView::of(image))?));
         }
@@ -264,12 +267,11 @@ impl ResourceProvider for KasmResources {
             None => (rest, None),
         };
         match file {
-            Some(path) => self.read_file(principal, uri, kasm_id, &path).await,
+            Some(path) => self.read_file(ctx, uri, kasm_id, &path).await,
             None => {
-                let ctx = context(principal);
                 let kasm_id =
                     KasmId::parse(kasm_id).map_err(|e| ResourceError::NotFound(e.to_string()))?;
-                let session = find_session(&self.deps, &ctx, &kasm_id)
+                let session = find_session(&self.deps, ctx, &kasm_id)
                     .await
                     .map_err(|e| ResourceError::NotFound(e.0))?;
                 let status = status_json(&self.deps, &session, principal.role)

@@ -28,7 +28,13 @@ pub fn take(deps: &ToolDeps, ctx: &CallContext, quota: Quota) -> Result<Permit, 
         crate::audit::record_event(
             "quota",
             principal,
-            json!({ "decision": "deny", "rule": quota.key(), "max": e.max, "reason": e.to_string() }),
+            json!({
+                "decision": "deny",
+                "rule": quota.key(),
+                "max": e.max,
+                "reason": e.to_string(),
+                "request_id": ctx.audit.snapshot().request_id,
+            }),
         );
         let message = e.to_string();
         ctx.audit.deny(quota.key(), &message);

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,7 @@ class DemoServer:
     token: str
     process: subprocess.Popen
     log_path: Path
+    banner: list[str] = field(default_factory=list)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -96,7 +97,7 @@ def _start_demo(
             process.kill()
             raise RuntimeError("kasm-mcp demo never became ready")
         time.sleep(0.05)
-    return DemoServer(base, f"{base}/mcp", f"{base}/sse", token, process, log_path)
+    return DemoServer(base, f"{base}/mcp", f"{base}/sse", token, process, log_path, banner)
 
 
 def _stop(server: DemoServer) -> None:

@@ -930,7 +930,7 @@ async fn resources_and_completions_expose_sessions_files_and_images() {
         other => panic!("expected text, got {other:?}"),
     };
     let status = provider
-        .read(&rig.principal, &format!("kasm://sessions/{id}"))
+        .read(&rig.context(), &format!("kasm://sessions/{id}"))
         .await
         .unwrap();
     let status: Value = serde_json::from_str(&text(&status)).unwrap();
@@ -939,21 +939,21 @@ async fn resources_and_completions_expose_sessions_files_and_images() {
     std::fs::write(rig.home(&id).join("notes file.txt"), "from the host\n").unwrap();
     let file = provider
         .read(
-            &rig.principal,
+            &rig.context(),
             &format!("kasm://sessions/{id}/files/home/kasm-user/notes%20file.txt"),
         )
         .await
         .unwrap();
     assert_eq!(text(&file), "from the host\n");
     let image = provider
-        .read(&rig.principal, "kasm://workspaces/Terminal")
+        .read(&rig.context(), "kasm://workspaces/Terminal")
         .await
         .unwrap();
     assert!(text(&image).contains("kasmweb/terminal"));
     assert!(
         provider
             .read(
-                &rig.principal,
+                &rig.context(),
                 "kasm://sessions/00000000000000000000000000000000"
             )
             .await
@@ -1126,14 +1126,14 @@ async fn a_viewer_never_receives_the_session_url_and_is_told_why() {
         Some(ResourceContents::Text { text, .. }) => text,
         other => panic!("expected text, got {other:?}"),
     };
-    let as_viewer = read(provider.read(&viewer.principal, &uri).await.unwrap());
+    let as_viewer = read(provider.read(&viewer, &uri).await.unwrap());
     assert!(!as_viewer.contains("/#/connect"), "{as_viewer}");
     let as_viewer: Value = serde_json::from_str(&as_viewer).unwrap();
     assert!(
         as_viewer["note"].as_str().unwrap().contains("operator"),
         "{as_viewer}"
     );
-    let as_operator = read(provider.read(&rig.principal, &uri).await.unwrap());
+    let as_operator = read(provider.read(&rig.context(), &uri).await.unwrap());
     assert!(as_operator.contains("/#/connect/"), "{as_operator}");
 
     for tool in [
@@ -1299,14 +1299,14 @@ async fn reading_a_session_file_as_a_resource_leaves_an_audit_event() {
     assert!(captured.audit_events().is_empty());
     provider
         .read(
-            &rig.principal,
+            &rig.context(),
             &format!("kasm://sessions/{id}/files/home/kasm-user/audited.txt"),
         )
         .await
         .unwrap();
     let missing = provider
         .read(
-            &rig.principal,
+            &rig.context(),
             &format!("kasm://sessions/{id}/files/home/kasm-user/missing.txt"),
         )
         .await;

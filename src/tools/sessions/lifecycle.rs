@@ -19,13 +19,13 @@ use crate::policy::Role;
 use crate::policy::images::check_launch;
 use crate::policy::lifetimes;
 use crate::policy::quotas::Quota;
-use crate::tools::usage_guard::take;
-use crate::usage::TrackedSession;
 use crate::tools::ToolDeps;
 use crate::tools::access::{absolute_url, acting_user, denied, find_session};
 use crate::tools::schema::{self, parse_args};
 use crate::tools::support::{FnTool, ToolError, ToolResult, handler, structured};
+use crate::tools::usage_guard::take;
 use crate::tools::workspaces::resolve_image;
+use crate::usage::TrackedSession;
 
 // ---- create_kasm_session -------------------------------------------------------------------
 
@@ -125,7 +125,8 @@ async fn create_session(
     let user = acting_user(&deps, &ctx)?;
     let images = deps.kasm.get_images().await?;
     let image = resolve_image(&images, query)?.clone();
-    ctx.audit.image(image.friendly_name.as_deref().unwrap_or(&image.image_id));
+    ctx.audit
+        .image(image.friendly_name.as_deref().unwrap_or(&image.image_id));
     let role = ctx.principal.role;
     check_launch(
         deps.images.allowed_for(role),
