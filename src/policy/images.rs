@@ -63,7 +63,8 @@ mod tests {
         ];
         let empty: Vec<String> = Vec::new();
         // (allowed, image id, friendly name, may launch)
-        let table: [(Option<&[String]>, &str, Option<&str>, bool); 8] = [
+        type Row<'a> = (Option<&'a [String]>, &'a str, Option<&'a str>, bool);
+        let table: [Row; 8] = [
             (None, "aa", Some("Anything"), true),
             (Some(&list), "11", Some("Terminal"), true),
             (Some(&list), "11", Some("terminal"), true),
