@@ -334,3 +334,27 @@ async def test_the_reaper_destroys_idle_sessions(short_lived):
     assert re.search(r"^kasm_mcp_sessions_reaped_total 1$", metrics, re.M), metrics
     reaped = [e for e in p.audit() if e.get("event") == "reaper"]
     assert reaped and reaped[0]["kasm_id"] == kasm_id and reaped[0]["reason"] == "idle_timeout", reaped
+
+
+@pytest.fixture
+def max_lifetime(tmp_path: Path):
+    # The reaper's first look is at start-up, the next an hour later: the session outlives
+    # its absolute lifetime, and keepalive must not extend it.
+    p = Policied(tmp_path, "session_max_lifetime_s = 2\nreaper_interval_s = 3600\n")
+    yield p
+    _stop(p.server)
+
+
+async def test_keepalive_cannot_extend_past_the_absolute_lifetime(max_lifetime):
+    p = max_lifetime
+    async with p.session("alice") as alice:
+        kasm_id = await create(alice)
+        try:
+            kept = await ok(alice, "keepalive_kasm_session", {"kasm_id": kasm_id})
+            assert kept["kasm_id"] == kasm_id
+            await anyio.sleep(2.2)
+            text = await refused(alice, "keepalive_kasm_session", {"kasm_id": kasm_id})
+            assert "quotas.session_max_lifetime_s" in text, text
+        finally:
+            await ok(alice, "destroy_kasm_session", {"kasm_id": kasm_id})
+    assert any(e.get("rule") == "quotas.session_max_lifetime_s" for e in p.audit())
