@@ -15,11 +15,26 @@
 //! replica and long-lived, so a leak of it (or of one replica's memory) would make every
 //! replica's old audit lines guessable again; a per-process key dies with the process.
 //! The price: digests from different processes or replicas cannot be compared.
+//!
+//! Besides the digest, an event carries what an investigator needs ([`Details`], filled by the
+//! router and the tools through the call's [`Notes`]): the request id (joins the HTTP trace),
+//! the client's IP and its MCP name/version, the session id, the image, the path(s), the
+//! command text (capped at [`MAX_AUDITED_TEXT`] bytes, with its full length), the
+//! `explanation` argument, bytes in and out, the rule and reason of a refusal, and the approval
+//! (filled by the command-approval flow). Never tokens, Kasm secrets, file contents or relay
+//! tickets: no field takes them. Quota and reaper events are [`record_event`]s.
+//!
+//! Where events go is the [`Sink`] chosen at start-up (`[audit]` in the configuration): the
+//! `tracing` event of target `audit` (default), JSON lines on stdout, or an append-only file.
 
-use std::sync::OnceLock;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 /// Whether the call was allowed to run.
@@ -59,6 +74,125 @@ impl Outcome {
     }
 }
 
+/// Longest command text or explanation kept in an event (the full length is recorded too).
+pub const MAX_AUDITED_TEXT: usize = 2048;
+
+/// What an event records beyond principal, tool and digest. Every field is optional: the
+/// router fills the request's facts, the tools what they touched and decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Details {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// The MCP client's `clientInfo` as `name/version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kasm_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// The command text, cut at [`MAX_AUDITED_TEXT`] bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The command's full length in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_len: Option<usize>,
+    /// The `explanation` argument of `execute_kasm_command`, cut like the command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
+    /// The rule that refused the call (`role`, `session_ownership`, `path`, `image`,
+    /// `quota.sessions`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Why, as told to the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who approved a command that needed approval (filled by the approval flow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+}
+
+/// `text` cut at [`MAX_AUDITED_TEXT`] bytes on a character boundary.
+pub fn capped(text: &str) -> String {
+    if text.len() <= MAX_AUDITED_TEXT {
+        return text.to_string();
+    }
+    let mut end = MAX_AUDITED_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// The call's notebook: a shared, cheap-to-clone handle the router creates for each call and
+/// the tools write into ([`Notes::deny`] turns the event's decision into `deny`).
+#[derive(Debug, Clone, Default)]
+pub struct Notes(Arc<Mutex<Details>>);
+
+impl Notes {
+    /// Change the details in place.
+    pub fn update(&self, f: impl FnOnce(&mut Details)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// A copy of what has been noted.
+    pub fn snapshot(&self) -> Details {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Record that a policy rule refused the call.
+    pub fn deny(&self, rule: &str, reason: &str) {
+        self.update(|d| {
+            d.rule = Some(rule.to_string());
+            d.reason = Some(reason.to_string());
+        });
+    }
+
+    pub fn kasm_id(&self, kasm_id: &str) {
+        self.update(|d| d.kasm_id = Some(kasm_id.to_string()));
+    }
+
+    pub fn path(&self, path: &str) {
+        self.update(|d| d.paths.push(path.to_string()));
+    }
+
+    pub fn image(&self, image: &str) {
+        self.update(|d| d.image = Some(image.to_string()));
+    }
+
+    /// The command text (capped) and its length, and the explanation (capped).
+    pub fn command(&self, command: &str, explanation: Option<&str>) {
+        self.update(|d| {
+            d.command = Some(capped(command));
+            d.command_len = Some(command.len());
+            d.explanation = explanation.map(capped);
+        });
+    }
+
+    pub fn bytes(&self, bytes_in: Option<u64>, bytes_out: Option<u64>) {
+        self.update(|d| {
+            d.bytes_in = bytes_in.or(d.bytes_in);
+            d.bytes_out = bytes_out.or(d.bytes_out);
+        });
+    }
+
+    /// Whether a rule refused the call.
+    pub fn denied(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rule
+            .is_some()
+    }
+}
+
 /// One tool call, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolCallRecord<'a> {
@@ -73,22 +207,128 @@ pub struct ToolCallRecord<'a> {
     pub decision: Decision,
     pub outcome: Outcome,
     pub duration_ms: u64,
+    pub details: Details,
+}
+
+/// Where audit events go.
+#[derive(Debug)]
+pub enum Sink {
+    /// A `tracing` event of target `audit` (routed by the log subscriber).
+    Log,
+    /// One JSON object per line on stdout.
+    Stdout,
+    /// One JSON object per line appended to a file.
+    File(Mutex<File>),
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Open `path` for appending (created with mode 0600 when missing).
+pub fn file_sink(path: &Path) -> std::io::Result<Sink> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    Ok(Sink::File(Mutex::new(options.open(path)?)))
+}
+
+/// Choose the sink once, at start-up (later calls are ignored: the first wins).
+pub fn install(sink: Sink) {
+    let _ = SINK.set(sink);
+}
+
+fn emit(event: &Value, log: impl FnOnce()) {
+    match SINK.get().unwrap_or(&Sink::Log) {
+        Sink::Log => log(),
+        Sink::Stdout => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{event}");
+        }
+        Sink::File(file) => {
+            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = writeln!(file, "{event}") {
+                tracing::error!(error = %e, "cannot append to the audit file");
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The event of one tool call as one JSON object.
+pub fn tool_call_json(record: &ToolCallRecord<'_>) -> Value {
+    let mut event = json!({
+        "ts_ms": now_ms(),
+        "event": "tool_call",
+        "principal": record.principal,
+        "client_id": record.client_id,
+        "scopes": record.scopes.map(|s| s.join(" ")),
+        "tool": record.tool,
+        "arguments_sha256": record.arguments_sha256,
+        "decision": record.decision.as_str(),
+        "outcome": record.outcome.as_str(),
+        "duration_ms": record.duration_ms,
+    });
+    if let (Some(obj), Ok(Value::Object(details))) =
+        (event.as_object_mut(), serde_json::to_value(&record.details))
+    {
+        obj.extend(details);
+    }
+    event
 }
 
 /// Emit the audit event for one tool call.
 pub fn record_tool_call(record: &ToolCallRecord<'_>) {
-    tracing::info!(
-        target: "audit",
-        principal = record.principal,
-        client_id = record.client_id,
-        scopes = record.scopes.map(|s| s.join(" ")),
-        tool = record.tool,
-        arguments_sha256 = record.arguments_sha256.as_str(),
-        decision = record.decision.as_str(),
-        outcome = record.outcome.as_str(),
-        duration_ms = record.duration_ms,
-        "tool call"
-    );
+    let event = tool_call_json(record);
+    emit(&event, || {
+        let d = &record.details;
+        tracing::info!(
+            target: "audit",
+            principal = record.principal,
+            client_id = record.client_id,
+            scopes = record.scopes.map(|s| s.join(" ")),
+            tool = record.tool,
+            arguments_sha256 = record.arguments_sha256.as_str(),
+            decision = record.decision.as_str(),
+            outcome = record.outcome.as_str(),
+            duration_ms = record.duration_ms,
+            request_id = d.request_id.as_deref(),
+            client_ip = d.client_ip.as_deref(),
+            client = d.client.as_deref(),
+            kasm_id = d.kasm_id.as_deref(),
+            image = d.image.as_deref(),
+            paths = (!d.paths.is_empty()).then(|| d.paths.join(" ")),
+            command = d.command.as_deref(),
+            command_len = d.command_len,
+            explanation = d.explanation.as_deref(),
+            bytes_in = d.bytes_in,
+            bytes_out = d.bytes_out,
+            rule = d.rule.as_deref(),
+            reason = d.reason.as_deref(),
+            approval = d.approval.as_deref(),
+            "tool call"
+        );
+    });
+}
+
+/// Emit an event that is not a tool call (`quota`, `reaper`): `fields` is a JSON object of
+/// plain facts (never secrets).
+pub fn record_event(kind: &str, principal: &str, fields: Value) {
+    let mut event = json!({ "ts_ms": now_ms(), "event": kind, "principal": principal });
+    if let (Some(obj), Value::Object(fields)) = (event.as_object_mut(), &fields) {
+        obj.extend(fields.clone());
+    }
+    emit(&event, || {
+        tracing::info!(target: "audit", event = kind, principal, details = %fields, "{kind}");
+    });
 }
 
 /// The value secret fields are replaced with before [`audit_digest`] hashes.
@@ -279,6 +519,11 @@ mod tests {
                 decision: Decision::Allow,
                 outcome: Outcome::Cancelled,
                 duration_ms: 12,
+                details: Details {
+                    kasm_id: Some("k1".into()),
+                    rule: Some("path".into()),
+                    ..Details::default()
+                },
             });
         });
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -292,6 +537,36 @@ mod tests {
         assert_eq!(line["fields"]["outcome"], "cancelled");
         assert_eq!(line["fields"]["duration_ms"], 12);
         assert_eq!(line["fields"]["arguments_sha256"], audit_digest(&args));
+        assert_eq!(line["fields"]["kasm_id"], "k1");
+        assert_eq!(line["fields"]["rule"], "path");
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn commands_are_capped_with_their_length_and_denials_are_noted() {
+        let notes = Notes::default();
+        let long = "é".repeat(MAX_AUDITED_TEXT);
+        notes.command(&long, Some("why"));
+        notes.deny("path", "outside the roots");
+        let d = notes.snapshot();
+        assert!(d.command.as_ref().unwrap().len() <= MAX_AUDITED_TEXT);
+        assert_eq!(d.command_len, Some(long.len()));
+        assert_eq!(d.explanation.as_deref(), Some("why"));
+        assert!(notes.denied());
+        let record = ToolCallRecord {
+            principal: "p",
+            client_id: None,
+            scopes: None,
+            tool: "t",
+            arguments_sha256: String::new(),
+            decision: Decision::Deny,
+            outcome: Outcome::Error,
+            duration_ms: 1,
+            details: d,
+        };
+        let event = tool_call_json(&record);
+        assert_eq!(event["rule"], "path");
+        assert_eq!(event["decision"], "deny");
+        assert!(event.get("approval").is_none());
     }
 }

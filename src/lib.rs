@@ -18,3 +18,4 @@ pub mod simulator;
 pub mod tokens;
 pub mod tools;
 pub mod transport;
+pub mod usage;

@@ -72,6 +72,10 @@ struct DemoArgs {
     /// resource, …; see docs/OAUTH.md). The static token keeps working beside it.
     #[arg(long, value_name = "FILE", conflicts_with = "no_auth")]
     oauth: Option<PathBuf>,
+    /// A TOML file whose [policy], [images], [quotas] and [audit] replace the demo's and
+    /// whose [[auth.tokens]] are accepted besides the demo token.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -212,6 +216,7 @@ fn demo(args: DemoArgs) -> ExitCode {
         no_auth: args.no_auth,
         start_delay: std::time::Duration::from_millis(args.start_delay_ms),
         max_sessions_per_user: args.max_sessions_per_user,
+        policy_file: args.policy,
     };
     let demo = async move {
         let mut stdout = std::io::stdout();

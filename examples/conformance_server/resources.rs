@@ -67,7 +67,7 @@ impl ResourceProvider for FixtureResources {
 
     async fn read(
         &self,
-        _principal: &Principal,
+        _ctx: &kasm_mcp::mcp::CallContext,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, ResourceError> {
         let text = |mime: &str, text: String| {

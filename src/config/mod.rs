@@ -18,6 +18,7 @@ mod auth;
 mod batch;
 pub mod commands;
 mod connections;
+mod controls;
 mod errors;
 mod kasm;
 mod legacy_sse;
@@ -34,6 +35,7 @@ pub use auth::{AuthConfig, TokenConfig};
 pub use batch::BatchConfig;
 pub use commands::CommandsConfig;
 pub use connections::ConnectionsConfig;
+pub use controls::{AuditConfig, AuditSinkKind, ImagesConfig, QuotasConfig};
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;
 pub use legacy_sse::LegacySseConfig;
@@ -71,6 +73,12 @@ pub struct Config {
     /// `[oauth]`: the OAuth 2.1 resource server (`oauth.rs`).
     #[serde(default)]
     pub oauth: OAuthConfig,
+    #[serde(default)]
+    pub images: ImagesConfig,
+    #[serde(default)]
+    pub quotas: QuotasConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 impl Config {
@@ -103,6 +111,8 @@ impl Config {
                  token would be checked",
             ));
         }
+        self.quotas.validate()?;
+        self.audit.validate()?;
         Ok(())
     }
 

@@ -203,6 +203,10 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
         format!("{:?}", d.oauth),
         "the [oauth] example must show the defaults"
     );
+    assert_eq!(c.quotas.reaper_interval_s, d.quotas.reaper_interval_s);
+    assert_eq!(c.quotas.max_sessions, d.quotas.max_sessions);
+    assert_eq!(c.audit.sink, d.audit.sink);
+    assert_eq!(c.images.operator, d.images.operator);
     let sections = [
         (
             "connections",
@@ -291,6 +295,39 @@ fn connection_batch_queue_and_relay_limits_are_validated() {
     .unwrap();
     assert_eq!(c.connections.max_open_per_ip, 0);
     assert_eq!(c.batch.max_items, 7);
+}
+
+#[test]
+fn quota_audit_and_image_sections_are_checked_and_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let table = [
+        ("[quotas]\nmax_sessions = 0\n", Some("quotas.max_sessions")),
+        (
+            "[quotas]\nreaper_interval_s = 0\n",
+            Some("quotas.reaper_interval_s"),
+        ),
+        ("[audit]\nsink = \"file\"\n", Some("audit.file")),
+        ("[audit]\nsink = \"file\"\nfile = \"/tmp/a.jsonl\"\n", None),
+        ("[images]\noperator = [\"Terminal\"]\n", None),
+        (
+            "[quotas]\nmax_concurrent_exec = 2\nsession_max_lifetime_s = 60\n",
+            None,
+        ),
+    ];
+    for (text, bad_key) in table {
+        std::fs::write(&path, text).unwrap();
+        let result = Config::load_from(Some(&path), &[]).and_then(|c| c.validate().map(|_| c));
+        match bad_key {
+            Some(key) => {
+                let err = result.map(|_| ()).unwrap_err().to_string();
+                assert!(err.contains(key), "{text}: {err}");
+            }
+            None => assert!(result.is_ok(), "{text}: {:?}", result.err()),
+        }
+    }
+    let c = Config::load_from(Some(&path), &[]).unwrap();
+    assert_eq!(c.quotas.max_concurrent_exec, Some(2));
 }
 
 #[test]

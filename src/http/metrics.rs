@@ -68,6 +68,15 @@ impl Metrics {
                 escape(tool)
             );
         }
+        out.push_str(
+            "# HELP kasm_mcp_sessions_reaped_total Sessions the lifetime reaper destroyed.\n",
+        );
+        out.push_str("# TYPE kasm_mcp_sessions_reaped_total counter\n");
+        let _ = writeln!(
+            out,
+            "kasm_mcp_sessions_reaped_total {}",
+            crate::usage::reaped_total()
+        );
         out
     }
 }

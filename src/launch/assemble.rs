@@ -43,6 +43,7 @@ pub fn assemble(
     kasm_base_url: String,
     plan: RelayPlan,
 ) -> std::io::Result<Assembled> {
+    install_audit_sink(&config)?;
     let configured = config.server.relay_url.clone();
     let relay = (configured.is_some() || plan == RelayPlan::ConfiguredOrSelf).then(|| {
         Arc::new(Relay::new(RelayOptions {
@@ -59,8 +60,12 @@ pub fn assemble(
         default_user_id: config.kasm.user_id.clone(),
         session_start_timeout: Duration::from_secs(config.kasm.session_start_timeout_s),
         max_request_bytes: config.server.max_body_bytes,
+        images: config.images.clone(),
+        quotas: config.quotas.clone(),
+        usage: Arc::new(crate::usage::MemoryUsage::default()),
     };
     let resources = crate::tools::resources::provider(deps.clone());
+    let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));
     let tools = catalog(deps);
     let tool_count = tools.len();
     let server = McpServer::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
@@ -93,4 +98,23 @@ pub fn assemble(
         relay,
         tool_count,
     })
+}
+
+/// Send audit events where `[audit]` says (the first assembly in a process decides).
+fn install_audit_sink(config: &Config) -> std::io::Result<()> {
+    use crate::audit::{Sink, file_sink, install};
+    use crate::config::AuditSinkKind;
+    let sink = match (config.audit.sink, &config.audit.file) {
+        (AuditSinkKind::Log, _) => Sink::Log,
+        (AuditSinkKind::Stdout, _) => Sink::Stdout,
+        (AuditSinkKind::File, Some(path)) => file_sink(path).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot open audit.file {}: {e}", path.display()),
+            )
+        })?,
+        (AuditSinkKind::File, None) => Sink::Log,
+    };
+    install(sink);
+    Ok(())
 }

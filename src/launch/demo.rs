@@ -35,6 +35,10 @@ pub struct DemoOptions {
     pub max_sessions_per_user: usize,
     /// `[oauth]` to enable beside the static token (`--oauth FILE`).
     pub oauth: Option<OAuthConfig>,
+    /// A configuration file whose `[policy]`, `[images]`, `[quotas]` and `[audit]` replace
+    /// the demo's and whose `[[auth.tokens]]` are accepted besides the demo token (to try
+    /// roles, image rules, quotas and lifetimes against the simulator).
+    pub policy_file: Option<std::path::PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -47,6 +51,7 @@ impl Default for DemoOptions {
             start_delay: Duration::from_millis(1000),
             max_sessions_per_user: 3,
             oauth: None,
+            policy_file: None,
         }
     }
 }
@@ -99,7 +104,16 @@ pub async fn run_demo(
         (Some(t), false) => Some(t.clone()),
         (None, false) => Some(mint_token()),
     };
-    let config = demo_config(&sim, &options, token.as_deref());
+    let mut config = demo_config(&sim, &options, token.as_deref());
+    if let Some(file) = &options.policy_file {
+        let extra =
+            Config::load_from(Some(file), &[]).map_err(|e| LaunchError::Other(e.to_string()))?;
+        config.policy = extra.policy;
+        config.images = extra.images;
+        config.quotas = extra.quotas;
+        config.audit = extra.audit;
+        config.auth.tokens.extend(extra.auth.tokens);
+    }
     config
         .validate()
         .map_err(|e| LaunchError::Other(e.to_string()))?;
@@ -158,10 +172,12 @@ fn banner(
          Legacy HTTP+SSE endpoint:      {sse_url}\n\
          {auth}\
          Tools:                         {tools}\n\
-         Kasm simulator:                {}\n\n\
+         Kasm simulator:                {}\n\
+         Kasm simulator API secret:     {}\n\n\
          {}\n\
          Press Ctrl-C to stop.\n",
         sim.base_url(),
+        sim.api_secret(),
         client_configs(mcp_url, sse_url, token),
     )
 }

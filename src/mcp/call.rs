@@ -13,7 +13,8 @@ use futures::FutureExt;
 use serde_json::{Map, Value, json};
 
 use crate::audit::{
-    Decision, Outcome, ToolCallRecord, audit_digest, canonical_sha256, record_tool_call,
+    Decision, Details, Notes, Outcome, ToolCallRecord, audit_digest, canonical_sha256,
+    record_tool_call,
 };
 use crate::mcp::client_requests::ClientRequester;
 use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
@@ -28,15 +29,23 @@ use crate::mcp::tool::{CallContext, Notifier, Tool, ToolOutput};
 /// Longest tool name echoed into an audit event (names come from the client).
 const MAX_AUDITED_NAME: usize = 128;
 
+/// One call's audit event. A call some rule refused (the router's own checks, or a tool that
+/// noted `ctx.audit.deny`) is recorded as `decision = "deny"` with the rule and reason.
 fn audit(
     meta: &RequestMeta,
     tool: &str,
     args: &Map<String, Value>,
-    decision: Decision,
+    notes: &Notes,
     outcome: Outcome,
     started: Instant,
 ) {
     let tool: String = tool.chars().take(MAX_AUDITED_NAME).collect();
+    let details = notes.snapshot();
+    let decision = if details.rule.is_some() {
+        Decision::Deny
+    } else {
+        Decision::Allow
+    };
     record_tool_call(&ToolCallRecord {
         principal: &meta.principal.name,
         client_id: meta
@@ -50,7 +59,22 @@ fn audit(
         decision,
         outcome,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        details,
     });
+}
+
+/// The audit notes of a call, pre-filled with the request's facts.
+fn notes_for(meta: &RequestMeta, client: Option<String>) -> Notes {
+    let notes = Notes::default();
+    notes.update(|d| {
+        *d = Details {
+            request_id: meta.origin.request_id.clone(),
+            client_ip: meta.origin.client_ip.clone(),
+            client,
+            ..Details::default()
+        }
+    });
+    notes
 }
 
 /// `params._meta.progressToken` when it is a string or a number.
@@ -98,6 +122,27 @@ fn modern_refusal(
 }
 
 impl McpServer {
+    /// Remember what the client of owner `from` declared at `initialize` also under owner
+    /// `to` (Streamable HTTP: the session is minted after `initialize` was handled).
+    pub fn copy_client(&self, from: &str, to: &str) {
+        if let Some(client) = self.state.client(from) {
+            self.state.set_client(to, client);
+        }
+    }
+
+    /// The context of a `resources/read`: the caller, a way back to its client (legacy era)
+    /// and audit notes pre-filled with the request's facts.
+    pub(crate) fn resource_context(&self, meta: &RequestMeta) -> CallContext {
+        let owner = owner_key(meta);
+        let params = Map::new();
+        CallContext {
+            principal: meta.principal.clone(),
+            notifier: self.notifier_for(meta, &owner, &params, None, None),
+            cancel: tokio_util::sync::CancellationToken::new(),
+            audit: notes_for(meta, self.state.client(&owner).and_then(|c| c.name)),
+        }
+    }
+
     /// The call's notifier: progress token, log level (per session in the legacy era, per
     /// request in 2026-07-28) and the way to ask the client for input (a request on the
     /// stream, or an MRTR round).
@@ -155,19 +200,28 @@ impl McpServer {
                 ));
             }
         };
+        let owner = owner_key(meta);
+        let notes = notes_for(meta, self.state.client(&owner).and_then(|c| c.name));
         let tool = match self.registry.lookup(&meta.principal, &name) {
             Lookup::Found(tool) => tool.clone(),
-            Lookup::Unknown | Lookup::Forbidden => {
-                audit(meta, &name, &args, Decision::Deny, Outcome::Error, started);
-                return Reply::Error(self.registry.unavailable_error(&meta.principal, &name));
+            found @ (Lookup::Unknown | Lookup::Forbidden) => {
+                let error = self.registry.unavailable_error(&meta.principal, &name);
+                let rule = if matches!(found, Lookup::Forbidden) {
+                    "role"
+                } else {
+                    "unknown_tool"
+                };
+                notes.deny(rule, &error.message);
+                audit(meta, &name, &args, &notes, Outcome::Error, started);
+                return Reply::Error(error);
             }
         };
         if let Some(error) = modern.and_then(|m| modern_refusal(tool.as_ref(), &args, m)) {
-            audit(meta, &name, &args, Decision::Deny, Outcome::Error, started);
+            notes.deny("protocol", &error.message);
+            audit(meta, &name, &args, &notes, Outcome::Error, started);
             return Reply::Refused { status: 400, error };
         }
 
-        let owner = owner_key(meta);
         // 2026-07-28: answers to earlier input requests (MRTR), bound to this exact call.
         let binding = format!(
             "{}|tools/call|{name}|{}",
@@ -184,7 +238,8 @@ impl McpServer {
                 ) {
                     Ok(round) => Some(Arc::new(round)),
                     Err(e) => {
-                        audit(meta, &name, &args, Decision::Deny, Outcome::Error, started);
+                        notes.deny("protocol", &e.message);
+                        audit(meta, &name, &args, &notes, Outcome::Error, started);
                         return Reply::Error(e);
                     }
                 }
@@ -201,6 +256,7 @@ impl McpServer {
             meta,
             name: &name,
             args: &args,
+            notes: notes.clone(),
             started,
             settled: false,
         };
@@ -208,6 +264,7 @@ impl McpServer {
             principal: meta.principal.clone(),
             notifier,
             cancel: cancel.clone(),
+            audit: notes,
         };
         let run = AssertUnwindSafe(tool.call(&ctx, args.clone())).catch_unwind();
         // `biased`: a cancellation that has arrived wins over a result that is ready in the
@@ -259,6 +316,7 @@ struct InFlight<'a> {
     meta: &'a RequestMeta,
     name: &'a str,
     args: &'a Map<String, Value>,
+    notes: Notes,
     started: Instant,
     settled: bool,
 }
@@ -276,7 +334,7 @@ impl InFlight<'_> {
             self.meta,
             self.name,
             self.args,
-            Decision::Allow,
+            &self.notes,
             outcome,
             self.started,
         );

@@ -121,6 +121,7 @@ impl McpServer {
             ClientInfo {
                 protocol_version: version.to_string(),
                 capabilities,
+                name: client_name(&params),
             },
         );
         Ok(initialize_result(&self.identity, self.features(), version))
@@ -206,7 +207,8 @@ impl McpServer {
         let Some(provider) = &self.resources else {
             return Err(RpcError::method_not_found(Method::ResourcesRead.as_str()));
         };
-        match provider.read(&meta.principal, uri).await {
+        let ctx = self.resource_context(meta);
+        match provider.read(&ctx, uri).await {
             Ok(contents) => {
                 let contents: Vec<Value> = contents.iter().map(|c| c.to_json()).collect();
                 Ok(json!({ "contents": contents }))
@@ -312,4 +314,19 @@ impl McpServer {
             Err(PromptError::Failed(message)) => Err(RpcError::internal(message)),
         }
     }
+}
+
+/// `clientInfo` of `initialize` as `name/version` (each cut to 64 characters: it is echoed
+/// into audit events).
+fn client_name(params: &serde_json::Map<String, Value>) -> Option<String> {
+    let info = params.get("clientInfo")?;
+    let part = |key: &str| -> String {
+        info.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .chars()
+            .take(64)
+            .collect()
+    };
+    Some(format!("{}/{}", part("name"), part("version")))
 }

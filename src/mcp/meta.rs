@@ -23,4 +23,14 @@ pub struct RequestMeta {
     pub protocol_version_header: Option<String>,
     pub mcp_method_header: Option<String>,
     pub mcp_name_header: Option<String>,
+    /// Where the request came from, for the audit trail.
+    pub origin: Origin,
+}
+
+/// The HTTP facts an audit event carries: the request id (joins the HTTP trace) and the
+/// client's IP address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
 }

@@ -22,7 +22,7 @@ pub mod tool;
 
 pub use client_requests::{ClientRequestError, ClientRequester};
 pub use completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
-pub use meta::RequestMeta;
+pub use meta::{Origin, RequestMeta};
 pub use method::Method;
 pub use prompts::{
     PromptArgument, PromptError, PromptInfo, PromptMessage, PromptProvider, PromptResult,

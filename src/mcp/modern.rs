@@ -314,6 +314,7 @@ mod tests {
             protocol_version_header: version.map(String::from),
             mcp_method_header: method.map(String::from),
             mcp_name_header: name.map(String::from),
+            origin: Default::default(),
         }
     }
 

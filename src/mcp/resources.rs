@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use crate::mcp::tool::CallContext;
 use crate::policy::Principal;
 
 /// A direct resource as listed by `resources/list`.
@@ -112,9 +113,10 @@ pub trait ResourceProvider: Send + Sync {
         Vec::new()
     }
 
+    /// `ctx` carries the principal, a way to ask the client (its roots) and the audit notes.
     async fn read(
         &self,
-        principal: &Principal,
+        ctx: &CallContext,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, ResourceError>;
 

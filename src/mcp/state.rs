@@ -31,6 +31,8 @@ pub fn owner_key(meta: &RequestMeta) -> String {
 pub struct ClientInfo {
     pub protocol_version: String,
     pub capabilities: Value,
+    /// `clientInfo` as `name/version` (for the audit trail), when the client sent it.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Default)]

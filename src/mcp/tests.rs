@@ -142,7 +142,7 @@ impl ResourceProvider for Docs {
     }
     async fn read(
         &self,
-        _p: &Principal,
+        _ctx: &crate::mcp::CallContext,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, ResourceError> {
         if uri == "test://doc" {
@@ -248,6 +248,7 @@ fn meta_for(role: Role) -> (RequestMeta, mpsc::UnboundedReceiver<Value>) {
             protocol_version_header: None,
             mcp_method_header: None,
             mcp_name_header: None,
+            origin: Default::default(),
         },
         rx,
     )

@@ -454,6 +454,9 @@ pub struct CallContext {
     pub notifier: Notifier,
     /// Cancelled on `notifications/cancelled` (or, in 2026-07-28, when the stream closes).
     pub cancel: CancellationToken,
+    /// What the call's audit event records: tools note the session, paths, command and
+    /// every refusal (`ctx.audit.deny(rule, reason)`) here.
+    pub audit: crate::audit::Notes,
 }
 
 /// A tool: a declaration and an async call.

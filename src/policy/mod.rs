@@ -5,12 +5,16 @@
 //! (from Kasm, from the configuration), ask here, and act. No I/O here, and nothing imported
 //! from the layers above (`tests/it/layers.rs` checks).
 
+pub mod client_roots;
 pub mod commands;
 pub mod env;
 pub mod exec_users;
+pub mod images;
+pub mod lifetimes;
 pub mod ownership;
 pub mod paths;
 pub mod principal;
+pub mod quotas;
 pub mod roles;
 
 pub use exec_users::may_run_as;

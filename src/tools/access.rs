@@ -60,6 +60,7 @@ pub async fn find_session(
     ctx: &CallContext,
     kasm_id: &KasmId,
 ) -> Result<SessionRef, ToolError> {
+    ctx.audit.kasm_id(kasm_id.as_str());
     let sessions = if policy::sees_every_session(ctx.principal.role) {
         match deps.kasm.get_kasms().await {
             Ok(all) => all,
@@ -78,7 +79,15 @@ pub async fn find_session(
     let session = sessions
         .into_iter()
         .find(|s| kasm_id.matches(&s.kasm_id))
-        .ok_or_else(|| not_found(kasm_id))?;
+        .ok_or_else(|| {
+            // A non-admin's listing holds only its own Kasm user's sessions: another user's
+            // session lands here, as does an unknown id; both are refused by ownership.
+            ctx.audit.deny(
+                "session_ownership",
+                "the session is not among those of the Kasm user this principal acts as (another user's, destroyed, or unknown)",
+            );
+            not_found(kasm_id)
+        })?;
     let owner = session
         .user_id
         .as_deref()
@@ -93,8 +102,17 @@ pub async fn find_session(
         Err(_) => policy::sees_every_session(ctx.principal.role),
     };
     if !allowed {
-        return Err(not_found(kasm_id));
+        // The caller is told what an unknown id gets (no probing of other users' ids); the
+        // audit trail says what happened.
+        let error = not_found(kasm_id);
+        ctx.audit.deny(
+            "session_ownership",
+            "the session belongs to another Kasm user than the one this principal acts as",
+        );
+        return Err(error);
     }
+    deps.usage
+        .touch(kasm_id.as_str(), std::time::Instant::now());
     let status = session.operational_status.clone().unwrap_or_default();
     if GONE_STATES.contains(&status.as_str()) {
         return Err(ToolError::new(format!(
@@ -148,3 +166,11 @@ pub fn absolute_url(deps: &ToolDeps, url: &ConnectUrl) -> String {
 
 /// Why a session URL was left out of a viewer's result.
 pub const SESSION_URL_WITHHELD: &str = "session_url is left out: it embeds a Kasm login token that gives full control of the desktop, so only operator and admin principals receive it";
+
+/// A refusal by a policy rule: recorded in the call's audit event as `decision = "deny"` with
+/// `rule` and the message, and returned as the tool's error.
+pub fn denied(ctx: &CallContext, rule: &str, message: impl Into<String>) -> ToolError {
+    let message = message.into();
+    ctx.audit.deny(rule, &message);
+    ToolError::new(message)
+}

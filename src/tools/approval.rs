@@ -21,13 +21,14 @@ const SHOWN_COMMAND_CHARS: usize = 2_000;
 /// Refuse environment names the policy does not allow (`policy.env`).
 pub fn check_env_names<'a>(
     deps: &ToolDeps,
+    ctx: &CallContext,
     names: impl IntoIterator<Item = &'a String>,
 ) -> Result<(), ToolError> {
     for name in names {
-        deps.policy
-            .env
-            .check(name)
-            .map_err(|e| ToolError::new(e.to_string()))?;
+        if let Err(e) = deps.policy.env.check(name) {
+            ctx.audit.deny("policy.env", &e.to_string());
+            return Err(ToolError::new(e.to_string()));
+        }
     }
     Ok(())
 }
@@ -101,11 +102,8 @@ pub async fn vet_command(
     match verdict.decision {
         Decision::Allow => Ok(()),
         Decision::Deny => {
-            tracing::info!(
-                principal = %ctx.principal.name,
-                rule = %finding.rule_id,
-                "command denied by policy"
-            );
+            ctx.audit
+                .deny(&format!("commands:{}", finding.rule_id), &finding.reason);
             Err(ToolError::new(format!(
                 "command refused by the server's policy, {}. Nothing was run. If this is needed, {}.",
                 about(&finding),
@@ -170,6 +168,10 @@ async fn approve(
                 }
                 _ => "it did not declare the `elicitation` capability, or has no channel back from the server".to_string(),
             };
+            ctx.audit.deny(
+                &format!("commands:{}", finding.rule_id),
+                &format!("needs approval, client cannot ask: {}", finding.reason),
+            );
             return Err(ToolError::new(format!(
                 "command refused: it needs a person's approval under {}, and this MCP client cannot ask for it ({detail}). Nothing was run. Use a client that supports elicitation, or {}.",
                 about(finding),
@@ -189,16 +191,21 @@ async fn approve(
         .and_then(|c| c.get("approve"))
         .and_then(Value::as_bool);
     let approved = action == "accept" && ticked != Some(false);
-    tracing::info!(
-        principal = %ctx.principal.name,
-        rule = %finding.rule_id,
-        action,
-        approved,
-        "command approval answered"
-    );
+    // The audit event records who approved what: the client's answer under this rule.
+    ctx.audit.update(|d| {
+        d.approval = Some(format!(
+            "{} by the client's user (elicitation) under rule {}",
+            if approved { "approved" } else { "refused" },
+            finding.rule_id
+        ))
+    });
     if approved {
         return Ok(());
     }
+    ctx.audit.deny(
+        &format!("commands:{}", finding.rule_id),
+        &format!("approval {action:?}: {}", finding.reason),
+    );
     Err(ToolError::new(match action {
         "decline" | "accept" => format!(
             "command refused: the user declined to run it ({}). Nothing was run.",

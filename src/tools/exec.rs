@@ -73,7 +73,6 @@ struct Args {
     max_output_bytes: Option<usize>,
     /// One sentence on why this command is run; recorded in the audit log, not executed.
     #[serde(default)]
-    #[allow(dead_code)]
     explanation: Option<String>,
 }
 
@@ -274,8 +273,20 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
 
 async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: Args = parse_args(NAME, args)?;
-    check_env_names(&deps, args.env.keys())?;
+    ctx.audit
+        .command(&args.command, args.explanation.as_deref());
+    check_env_names(&deps, &ctx, args.env.keys())?;
+    if let Some(user) = args.user.as_deref()
+        && !crate::policy::may_run_as(&deps.policy.allowed_exec_users, Some(user))
+    {
+        ctx.audit.deny(
+            "policy.allowed_exec_users",
+            &format!("user {user:?} is not in policy.allowed_exec_users"),
+        );
+    }
     let plan = plan(&deps, &args)?;
+    let _exec = super::usage_guard::take(&deps, &ctx, crate::policy::quotas::Quota::Exec)
+        .map_err(ToolError::new)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
     require_running(&session)?;
     // The command policy decides (and asks a person when it says `confirm`) before Kasm sees it.

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::ToolDeps;
 use super::access::{SessionRef, find_session, require_running};
+use super::roots::{CheckedPath, check_file_path};
 use super::schema::{self, parse_args};
 use super::support::{FnTool, ToolError, ToolResult, handler};
 use super::transfer::{RoundTrip, container_error, download_ticket, relay, round_trip};
@@ -22,7 +23,6 @@ use crate::config::PolicyConfig;
 use crate::kasm::KasmId;
 use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
-use crate::policy::paths::check_path;
 use crate::relay::Purpose;
 use crate::relay::frame::{parse_list, parse_read, parse_write};
 use crate::relay::wrapper::{Job, PathJob, WriteJob};
@@ -54,16 +54,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Validate a path against the policy, as a tool error.
-fn checked_path(policy: &PolicyConfig, raw: &str) -> Result<String, ToolError> {
-    check_path(raw, &policy.allowed_roots).map_err(|e| ToolError::new(e.to_string()))
-}
-
-/// A read or list job on `path` (the tickets are added by `round_trip`).
-fn path_job(policy: &PolicyConfig, path: &str, max: usize) -> PathJob {
+/// A read or list job on the checked path (the tickets are added by `round_trip`): the
+/// wrapper re-checks its `realpath` against the same roots the path was checked against.
+fn path_job(checked: &CheckedPath, max: usize) -> PathJob {
     PathJob {
-        path: path.to_string(),
-        roots: policy.allowed_roots.clone(),
+        path: checked.path.clone(),
+        roots: checked.roots.clone(),
         max,
     }
 }
@@ -185,7 +181,8 @@ pub(super) async fn read(
 ) -> ToolResult {
     let args: ReadArgs = parse_args(READ, args)?;
     let policy = &deps.policy;
-    let path = checked_path(policy, &args.file_path)?;
+    let checked = check_file_path(&deps, &ctx, &args.file_path).await?;
+    let path = checked.path.clone();
     let max = args.max_bytes.unwrap_or(policy.max_file_bytes);
     if max == 0 || max > policy.max_file_bytes {
         return Err(ToolError::new(format!(
@@ -201,7 +198,7 @@ pub(super) async fn read(
         &ctx,
         &session,
         RoundTrip {
-            job: Job::Read(path_job(policy, &path, max)),
+            job: Job::Read(path_job(&checked, max)),
             purpose: Purpose::FileUpload,
             cap: max.saturating_add(256),
             download: None,
@@ -345,7 +342,8 @@ fn valid_mode(mode: &str) -> bool {
 async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: WriteArgs = parse_args(WRITE, args)?;
     let policy = &deps.policy;
-    let path = checked_path(policy, &args.file_path)?;
+    let checked = check_file_path(&deps, &ctx, &args.file_path).await?;
+    let path = checked.path.clone();
     if path == "/"
         || policy
             .allowed_roots
@@ -385,7 +383,7 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     let download = download_ticket(&relay, &ctx, &session, bytes, TRANSFER_WAIT)?;
     let job = WriteJob {
         path: path.clone(),
-        roots: policy.allowed_roots.clone(),
+        roots: checked.roots.clone(),
         size,
         create_parents: args.create_parents,
         mode: args.mode.clone(),
@@ -494,8 +492,8 @@ fn list_spec(policy: &PolicyConfig) -> ToolSpec {
 
 async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: ListArgs = parse_args(LIST, args)?;
-    let policy = &deps.policy;
-    let path = checked_path(policy, &args.path)?;
+    let checked = check_file_path(&deps, &ctx, &args.path).await?;
+    let path = checked.path.clone();
     let max = args.max_entries.unwrap_or(DEFAULT_ENTRIES);
     if max == 0 || max > MAX_ENTRIES {
         return Err(ToolError::new(format!(
@@ -509,7 +507,7 @@ async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -
         &ctx,
         &session,
         RoundTrip {
-            job: Job::List(path_job(policy, &path, max)),
+            job: Job::List(path_job(&checked, max)),
             purpose: Purpose::Listing,
             cap: max.saturating_mul(4200).saturating_add(256),
             download: None,

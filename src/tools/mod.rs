@@ -18,22 +18,26 @@ mod diagnose;
 pub mod docs;
 mod exec;
 mod files;
+pub mod reaper;
 pub mod resources;
+mod roots;
 mod schema;
 mod session_view;
 mod sessions;
 mod support;
 mod transfer;
+mod usage_guard;
 mod users;
 mod workspaces;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::PolicyConfig;
+use crate::config::{ImagesConfig, PolicyConfig, QuotasConfig};
 use crate::kasm::KasmApi;
 use crate::mcp::Tool;
 use crate::relay::Relay;
+use crate::usage::UsageStore;
 
 pub use support::ToolError;
 
@@ -53,6 +57,12 @@ pub struct ToolDeps {
     /// Largest MCP request body the server accepts (`server.max_body_bytes`): file content
     /// written by `write_kasm_file` travels base64 inside it, which caps the write size.
     pub max_request_bytes: usize,
+    /// The images each role may launch (`[images]`).
+    pub images: ImagesConfig,
+    /// Per-principal caps and session lifetimes (`[quotas]`).
+    pub quotas: QuotasConfig,
+    /// What each principal holds now, and the sessions created through this server.
+    pub usage: Arc<dyn UsageStore>,
 }
 
 impl std::fmt::Debug for ToolDeps {

@@ -21,7 +21,7 @@ use super::ToolDeps;
 use super::access::{acting_user, find_session};
 use super::session_view::{SessionList, SessionView};
 use super::sessions::status_json;
-use super::workspaces::{ImageList, ImageView, resolve_image};
+use super::workspaces::{ImageList, ImageView, launchable, resolve_image};
 use crate::audit::{Decision, Outcome, ToolCallRecord, audit_digest, record_tool_call};
 use crate::kasm::KasmId;
 use crate::mcp::completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
@@ -54,6 +54,7 @@ fn context(principal: &Principal) -> CallContext {
         principal: principal.clone(),
         notifier: Notifier::disconnected(),
         cancel: CancellationToken::new(),
+        audit: Default::default(),
     }
 }
 
@@ -98,8 +99,9 @@ fn percent_decode(raw: &str) -> String {
 }
 
 impl KasmResources {
-    async fn workspaces(&self) -> Result<Value, ResourceError> {
+    async fn workspaces(&self, principal: &Principal) -> Result<Value, ResourceError> {
         let images = self.deps.kasm.get_images().await.map_err(failed)?;
+        let images = launchable(&self.deps, principal.role, images);
         to_json(&ImageList::of(&images, false))
     }
 
@@ -117,7 +119,7 @@ impl KasmResources {
 
     async fn read_file(
         &self,
-        principal: &Principal,
+        ctx: &CallContext,
         uri: &str,
         kasm_id: &str,
         path: &str,
@@ -127,7 +129,10 @@ impl KasmResources {
         args.insert("file_path".into(), json!(path));
         let arguments_sha256 = audit_digest(&args);
         let started = Instant::now();
-        let read = super::files::read(self.deps.clone(), context(principal), args).await;
+        let principal = &ctx.principal;
+        let notes = ctx.audit.clone();
+        let read = super::files::read(self.deps.clone(), ctx.clone(), args).await;
+        let details = notes.snapshot();
         record_tool_call(&ToolCallRecord {
             principal: &principal.name,
             client_id: principal
@@ -137,13 +142,18 @@ impl KasmResources {
             scopes: principal.oauth.as_ref().map(|g| g.scopes.as_slice()),
             tool: AUDITED_AS,
             arguments_sha256,
-            decision: Decision::Allow,
+            decision: if details.rule.is_some() {
+                Decision::Deny
+            } else {
+                Decision::Allow
+            },
             outcome: if read.is_ok() {
                 Outcome::Ok
             } else {
                 Outcome::Error
             },
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            details,
         });
         let out = read.map_err(|e| failed(e.0))?;
         let file = out
@@ -237,11 +247,12 @@ impl ResourceProvider for KasmResources {
 
     async fn read(
         &self,
-        principal: &Principal,
+        ctx: &CallContext,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, ResourceError> {
+        let principal = &ctx.principal;
         if uri == WORKSPACES {
-            return Ok(json_contents(uri, &self.workspaces().await?));
+            return Ok(json_contents(uri, &self.workspaces(principal).await?));
         }
         if uri == SESSIONS {
             let list = self.my_sessions(principal).await?;
@@ -249,6 +260,7 @@ impl ResourceProvider for KasmResources {
         }
         if let Some(name) = uri.strip_prefix(&format!("{WORKSPACES}/")) {
             let images = self.deps.kasm.get_images().await.map_err(failed)?;
+            let images = launchable(&self.deps, principal.role, images);
             let image = resolve_image(&images, &percent_decode(name)).map_err(|e| failed(e.0))?;
             return Ok(json_contents(uri, &to_json(&ImageView::of(image))?));
         }
@@ -260,12 +272,11 @@ impl ResourceProvider for KasmResources {
             None => (rest, None),
         };
         match file {
-            Some(path) => self.read_file(principal, uri, kasm_id, &path).await,
+            Some(path) => self.read_file(ctx, uri, kasm_id, &path).await,
             None => {
-                let ctx = context(principal);
                 let kasm_id =
                     KasmId::parse(kasm_id).map_err(|e| ResourceError::NotFound(e.to_string()))?;
-                let session = find_session(&self.deps, &ctx, &kasm_id)
+                let session = find_session(&self.deps, ctx, &kasm_id)
                     .await
                     .map_err(|e| ResourceError::NotFound(e.0))?;
                 let status = status_json(&self.deps, &session, principal.role)

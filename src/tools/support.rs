@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::ToolDeps;
 use crate::kasm::KasmError;
 use crate::mcp::{CallContext, Tool, ToolOutput, ToolSpec};
+use crate::policy::quotas::Quota;
 
 /// A failed call, shown to the model as an `isError` result. Always a complete sentence
 /// that says what to do.
@@ -63,6 +64,11 @@ impl Tool for FnTool {
     }
 
     async fn call(&self, ctx: &CallContext, args: Map<String, Value>) -> ToolOutput {
+        // Held for the whole call: the principal's concurrent-call quota.
+        let _call = match super::usage_guard::take(&self.deps, ctx, Quota::Calls) {
+            Ok(permit) => permit,
+            Err(message) => return ToolOutput::error(message),
+        };
         match (self.handler)(self.deps.clone(), ctx.clone(), args).await {
             Ok(output) => output,
             Err(ToolError(message)) => ToolOutput::error(message),

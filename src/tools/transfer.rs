@@ -148,6 +148,8 @@ pub async fn round_trip(
         what,
     } = trip;
     let relay = relay(deps, what)?;
+    let _tickets = super::usage_guard::take(deps, ctx, crate::policy::quotas::Quota::Tickets)
+        .map_err(ToolError::new)?;
     let mut ticket = upload_ticket(relay, ctx, session, purpose, cap, wait)?;
     let input = WrapperInput {
         job,
@@ -276,6 +278,7 @@ mod tests {
             },
             notifier: Notifier::disconnected(),
             cancel: CancellationToken::new(),
+            audit: Default::default(),
         };
         let session = SessionRef {
             kasm_id: crate::kasm::KasmId::parse(K1).unwrap(),

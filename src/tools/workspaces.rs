@@ -14,6 +14,7 @@ use super::support::{FnTool, ToolError, ToolResult, handler, structured};
 use crate::kasm::{Image, ImageId};
 use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolSpec};
 use crate::policy::Role;
+use crate::policy::images::may_launch;
 
 const NAME: &str = "get_available_workspaces";
 
@@ -96,10 +97,20 @@ fn spec() -> ToolSpec {
         .build()
 }
 
-async fn list(deps: Arc<ToolDeps>, _ctx: CallContext, args: Map<String, Value>) -> ToolResult {
+async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -> ToolResult {
     let args: Args = parse_args(NAME, args)?;
-    let images = deps.kasm.get_images().await?;
+    let images = launchable(&deps, ctx.principal.role, deps.kasm.get_images().await?);
     structured(&ImageList::of(&images, args.include_disabled))
+}
+
+/// The images a role may launch (`[images]`, decided by `policy::images`): what
+/// `get_available_workspaces` and `kasm://workspaces` show.
+pub fn launchable(deps: &ToolDeps, role: Role, images: Vec<Image>) -> Vec<Image> {
+    let allowed = deps.images.allowed_for(role);
+    images
+        .into_iter()
+        .filter(|i| may_launch(allowed, &i.image_id, i.friendly_name.as_deref()))
+        .collect()
 }
 
 fn label(image: &Image) -> String {

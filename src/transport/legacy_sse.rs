@@ -16,7 +16,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::accounting;
 use super::legacy_sessions::LegacySession;
+use super::origin::{Peer, origin};
 use super::rpc;
 use super::sse::{message_event, sse_response};
 use super::state::TransportState;
@@ -126,6 +127,8 @@ fn session_id_from(query: Option<&str>) -> Option<String> {
 pub async fn post_message(
     State(state): State<Arc<TransportState>>,
     Extension(principal): Extension<Principal>,
+    peer: Peer,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -185,6 +188,7 @@ pub async fn post_message(
         protocol_version_header: None,
         mcp_method_header: None,
         mcp_name_header: None,
+        origin: origin(&headers, &peer),
     };
     let task_state = state.clone();
     tokio::spawn(async move {

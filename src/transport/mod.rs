@@ -5,6 +5,7 @@ pub mod accounting;
 pub mod answer;
 pub mod legacy_sessions;
 pub mod legacy_sse;
+pub mod origin;
 pub mod relay;
 pub mod rpc;
 pub mod session;

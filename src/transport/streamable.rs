@@ -29,6 +29,7 @@ use tokio::task::JoinError;
 
 use super::accounting::{self, PendingCalls};
 use super::answer::{Streaming, Work, final_answer};
+use super::origin::{Peer, origin};
 use super::rpc::{self, json_response};
 use super::sse::{message_event, sse_response};
 use super::state::TransportState;
@@ -114,6 +115,7 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
 pub async fn post(
     State(state): State<Arc<TransportState>>,
     Extension(principal): Extension<Principal>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -197,6 +199,7 @@ pub async fn post(
         protocol_version_header: version,
         mcp_method_header: header_str(&headers, &MCP_METHOD_HEADER),
         mcp_name_header: header_str(&headers, &MCP_NAME_HEADER),
+        origin: origin(&headers, &peer),
     };
     let mut work = Work::spawn(
         state.server.clone(),
@@ -311,6 +314,14 @@ fn finish_json(
     let succeeded = body.get("result").is_some();
     if is_initialize && succeeded {
         let session = state.sessions.mint(&principal.name);
+        // What the client declared at `initialize` was kept under the principal (no session
+        // yet): keep it under the new session too, so tools know its capabilities (roots).
+        if let Ok(minted) = state.sessions.verify(&session, &principal.name) {
+            state.server.copy_client(
+                &format!("principal:{}", principal.name),
+                &format!("session:{}", session_key(principal, &minted.nonce)),
+            );
+        }
         if let Ok(value) = HeaderValue::from_str(&session) {
             response.headers_mut().insert(SESSION_HEADER, value);
         }

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ class DemoServer:
     log_path: Path
     # The demo's built-in Kasm simulator (its /__simulator/stats counts exec requests).
     simulator_url: str | None = None
+    banner: list[str] = field(default_factory=list)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -102,7 +103,14 @@ def _start_demo(
             raise RuntimeError("kasm-mcp demo never became ready")
         time.sleep(0.05)
     return DemoServer(
-        base, f"{base}/mcp", f"{base}/sse", token, process, log_path, found.get("simulator")
+        base,
+        f"{base}/mcp",
+        f"{base}/sse",
+        token,
+        process,
+        log_path,
+        simulator_url=found.get("simulator"),
+        banner=banner,
     )
 
 

@@ -23,6 +23,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("keys", 0),
     // The configuration (uses policy's `Role` and the token digest type).
     ("config", 1),
+    // Per-principal bookkeeping for quotas and lifetimes (uses policy's quota decisions).
+    ("usage", 1),
     // The Kasm client, then what is built on it.
     ("kasm", 2),
     ("relay", 3),

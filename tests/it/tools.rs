@@ -72,6 +72,9 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         default_user_id: Some(sim.default_user_id()),
         session_start_timeout: Duration::from_secs(60),
         max_request_bytes: ServerConfig::default().max_body_bytes,
+        images: Default::default(),
+        quotas: Default::default(),
+        usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
     };
     let tools = catalog(deps.clone())
         .into_iter()
@@ -130,6 +133,7 @@ impl Rig {
             principal: self.principal.clone(),
             notifier: Notifier::disconnected(),
             cancel: CancellationToken::new(),
+            audit: Default::default(),
         }
     }
 
@@ -180,6 +184,7 @@ async fn create_by_friendly_name_reports_progress_and_returns_a_running_session(
         principal: rig.principal.clone(),
         notifier: Notifier::new(tx, Some(json!("create-1")), None),
         cancel: CancellationToken::new(),
+        audit: Default::default(),
     };
     let out = rig
         .call_in(
@@ -735,6 +740,9 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         default_user_id: None,
         session_start_timeout: Duration::from_secs(300),
         max_request_bytes: ServerConfig::default().max_body_bytes,
+        images: Default::default(),
+        quotas: Default::default(),
+        usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
     };
     let tools = catalog(deps);
     let snapshot =
@@ -939,7 +947,7 @@ async fn resources_and_completions_expose_sessions_files_and_images() {
         other => panic!("expected text, got {other:?}"),
     };
     let status = provider
-        .read(&rig.principal, &format!("kasm://sessions/{id}"))
+        .read(&rig.context(), &format!("kasm://sessions/{id}"))
         .await
         .unwrap();
     let status: Value = serde_json::from_str(&text(&status)).unwrap();
@@ -948,21 +956,21 @@ async fn resources_and_completions_expose_sessions_files_and_images() {
     std::fs::write(rig.home(&id).join("notes file.txt"), "from the host\n").unwrap();
     let file = provider
         .read(
-            &rig.principal,
+            &rig.context(),
             &format!("kasm://sessions/{id}/files/home/kasm-user/notes%20file.txt"),
         )
         .await
         .unwrap();
     assert_eq!(text(&file), "from the host\n");
     let image = provider
-        .read(&rig.principal, "kasm://workspaces/Terminal")
+        .read(&rig.context(), "kasm://workspaces/Terminal")
         .await
         .unwrap();
     assert!(text(&image).contains("kasmweb/terminal"));
     assert!(
         provider
             .read(
-                &rig.principal,
+                &rig.context(),
                 "kasm://sessions/00000000000000000000000000000000"
             )
             .await
@@ -1135,14 +1143,14 @@ async fn a_viewer_never_receives_the_session_url_and_is_told_why() {
         Some(ResourceContents::Text { text, .. }) => text,
         other => panic!("expected text, got {other:?}"),
     };
-    let as_viewer = read(provider.read(&viewer.principal, &uri).await.unwrap());
+    let as_viewer = read(provider.read(&viewer, &uri).await.unwrap());
     assert!(!as_viewer.contains("/#/connect"), "{as_viewer}");
     let as_viewer: Value = serde_json::from_str(&as_viewer).unwrap();
     assert!(
         as_viewer["note"].as_str().unwrap().contains("operator"),
         "{as_viewer}"
     );
-    let as_operator = read(provider.read(&rig.principal, &uri).await.unwrap());
+    let as_operator = read(provider.read(&rig.context(), &uri).await.unwrap());
     assert!(as_operator.contains("/#/connect/"), "{as_operator}");
 
     for tool in [
@@ -1308,14 +1316,14 @@ async fn reading_a_session_file_as_a_resource_leaves_an_audit_event() {
     assert!(captured.audit_events().is_empty());
     provider
         .read(
-            &rig.principal,
+            &rig.context(),
             &format!("kasm://sessions/{id}/files/home/kasm-user/audited.txt"),
         )
         .await
         .unwrap();
     let missing = provider
         .read(
-            &rig.principal,
+            &rig.context(),
             &format!("kasm://sessions/{id}/files/home/kasm-user/missing.txt"),
         )
         .await;
@@ -1408,6 +1416,7 @@ fn eliciting_context(
         principal: rig.principal.clone(),
         notifier: Notifier::new(tx, None, None).with_client_requests(requester),
         cancel: CancellationToken::new(),
+        audit: Default::default(),
     };
     (ctx, client)
 }
@@ -1575,6 +1584,7 @@ async fn a_confirm_command_uses_the_input_required_round_trip_in_2026_07_28() {
         principal: rig.principal.clone(),
         notifier: Notifier::disconnected().with_input_round(round.clone()),
         cancel: CancellationToken::new(),
+        audit: Default::default(),
     };
     let out = rig
         .call_in(&ctx, "execute_kasm_command", arguments.clone())
@@ -1598,6 +1608,7 @@ async fn a_confirm_command_uses_the_input_required_round_trip_in_2026_07_28() {
         principal: rig.principal.clone(),
         notifier: Notifier::disconnected().with_input_round(round.clone()),
         cancel: CancellationToken::new(),
+        audit: Default::default(),
     };
     let out = rig
         .call_in(&ctx, "execute_kasm_command", arguments.clone())
@@ -1612,6 +1623,7 @@ async fn a_confirm_command_uses_the_input_required_round_trip_in_2026_07_28() {
         principal: rig.principal.clone(),
         notifier: Notifier::disconnected().with_input_round(round),
         cancel: CancellationToken::new(),
+        audit: Default::default(),
     };
     let out = rig.call_in(&ctx, "execute_kasm_command", arguments).await;
     assert!(

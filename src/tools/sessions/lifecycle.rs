@@ -16,11 +16,16 @@ use crate::kasm::{
 };
 use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolSpec};
 use crate::policy::Role;
+use crate::policy::images::check_launch;
+use crate::policy::lifetimes;
+use crate::policy::quotas::Quota;
 use crate::tools::ToolDeps;
-use crate::tools::access::{absolute_url, acting_user, find_session};
+use crate::tools::access::{absolute_url, acting_user, denied, find_session};
 use crate::tools::schema::{self, parse_args};
 use crate::tools::support::{FnTool, ToolError, ToolResult, handler, structured};
+use crate::tools::usage_guard::take;
 use crate::tools::workspaces::resolve_image;
+use crate::usage::TrackedSession;
 
 // ---- create_kasm_session -------------------------------------------------------------------
 
@@ -120,6 +125,16 @@ async fn create_session(
     let user = acting_user(&deps, &ctx)?;
     let images = deps.kasm.get_images().await?;
     let image = resolve_image(&images, query)?.clone();
+    ctx.audit
+        .image(image.friendly_name.as_deref().unwrap_or(&image.image_id));
+    let role = ctx.principal.role;
+    check_launch(
+        deps.images.allowed_for(role),
+        &role.to_string(),
+        &image.image_id,
+        image.friendly_name.as_deref(),
+    )
+    .map_err(|e| denied(&ctx, "images", e.to_string()))?;
     if image.enabled == Some(false) {
         return Err(ToolError::new(format!(
             "the image {} is disabled by an administrator and cannot be launched",
@@ -141,6 +156,9 @@ async fn create_session(
         environment: args.environment,
         kasm_url: None,
     };
+    // A slot of the principal's session quota, held while the session is being created and
+    // then replaced by the tracked session.
+    let slot = take(&deps, &ctx, Quota::Sessions).map_err(ToolError::new)?;
     let started = Instant::now();
     let created = deps.kasm.request_kasm(&request).await.map_err(|e| {
         let text = e.to_string();
@@ -153,6 +171,16 @@ async fn create_session(
         }
     })?;
     let kasm_id = KasmId::parse(&created.kasm_id)?;
+    let now = std::time::Instant::now();
+    deps.usage.track(TrackedSession {
+        kasm_id: kasm_id.as_str().to_string(),
+        principal: ctx.principal.name.clone(),
+        owner: created.user_id.clone().or(Some(user.to_string())),
+        created: now,
+        last_used: now,
+    });
+    drop(slot);
+    ctx.audit.kasm_id(kasm_id.as_str());
     let mut result = Created {
         kasm_id: created.kasm_id.clone(),
         status: created.status.clone().unwrap_or_else(|| "starting".into()),
@@ -335,6 +363,9 @@ async fn session_action(
             session.owner(),
         )
         .await?;
+    if matches!(action, Lifecycle::Destroy) {
+        deps.usage.forget(session.kasm_id.as_str());
+    }
     let (status, message) = action.answer();
     structured(&StateChange {
         kasm_id: session.kasm_id,
@@ -409,6 +440,11 @@ async fn keepalive_session(
 ) -> ToolResult {
     let args: IdArgs = parse_args(KEEPALIVE, args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
+    if let Some(tracked) = deps.usage.tracked(session.kasm_id.as_str()) {
+        let max = deps.quotas.session_max_lifetime_s.map(Duration::from_secs);
+        lifetimes::keepalive(tracked.created.elapsed(), max)
+            .map_err(|e| denied(&ctx, "quotas.session_max_lifetime_s", e.to_string()))?;
+    }
     let answer = deps.kasm.keepalive(session.kasm_id.as_str()).await?;
     structured(&KeptAlive {
         kasm_id: session.kasm_id,
