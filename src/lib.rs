@@ -14,6 +14,7 @@ pub mod mcp;
 pub mod oauth;
 pub mod policy;
 pub mod relay;
+pub mod shutdown;
 pub mod simulator;
 pub mod tokens;
 pub mod tools;

@@ -7,7 +7,8 @@
 //! names the key, the value and the fix. Secrets are `SecretString`s: redacted in `Debug`.
 //!
 //! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`,
-//! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`, `oauth.rs`), each with
+//! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`, `oauth.rs`,
+//! `lifecycle.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
 
@@ -19,6 +20,7 @@ mod connections;
 mod errors;
 mod kasm;
 mod legacy_sse;
+mod lifecycle;
 mod limits;
 mod load;
 mod oauth;
@@ -34,6 +36,7 @@ pub use connections::ConnectionsConfig;
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;
 pub use legacy_sse::LegacySseConfig;
+pub use lifecycle::LifecycleConfig;
 pub use limits::LimitsConfig;
 pub use oauth::{IntrospectionSettings, KasmUserSource, OAuthConfig, OAuthSettings};
 pub use policy::PolicyConfig;
@@ -68,6 +71,8 @@ pub struct Config {
     /// `[oauth]`: the OAuth 2.1 resource server (`oauth.rs`).
     #[serde(default)]
     pub oauth: OAuthConfig,
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
 }
 
 impl Config {
@@ -100,6 +105,7 @@ impl Config {
                  token would be checked",
             ));
         }
+        self.lifecycle.validate()?;
         Ok(())
     }
 

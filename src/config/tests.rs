@@ -291,6 +291,7 @@ fn connection_batch_queue_and_relay_limits_are_validated() {
     .unwrap();
     assert_eq!(c.connections.max_open_per_ip, 0);
     assert_eq!(c.batch.max_items, 7);
+    assert_eq!(c.lifecycle, d.lifecycle);
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod check;
 mod client_configs;
 pub mod demo;
 pub mod hash_key;
+mod readiness;
 pub mod runtime;
 pub mod serve;
 
@@ -14,5 +15,6 @@ pub use assemble::{Assembled, RelayPlan, assemble};
 pub use client_configs::client_configs;
 pub use demo::{DemoOptions, run_demo};
 pub use hash_key::hash_key;
+pub use readiness::KasmProbe;
 pub use runtime::{init_logging, run_async};
 pub use serve::{LaunchError, run_serve};

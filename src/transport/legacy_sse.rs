@@ -113,7 +113,7 @@ pub async fn connect(
         })
         .take_until(cancel.cancelled_owned());
     let stream = futures::stream::once(async move { endpoint }).chain(messages);
-    sse_response(stream, state.keep_alive, &state.shutdown)
+    sse_response(stream, state.keep_alive, state.shutdown.idle_streams_end())
 }
 
 fn session_id_from(query: Option<&str>) -> Option<String> {
@@ -187,7 +187,9 @@ pub async fn post_message(
         mcp_name_header: None,
     };
     let task_state = state.clone();
-    tokio::spawn(async move {
+    // Tracked: graceful shutdown waits for it, and the SSE stream stays open until its answer
+    // is queued.
+    state.shutdown.spawn(async move {
         let work = task_state.server.handle(message, meta);
         tokio::pin!(work);
         let handled = loop {

@@ -199,6 +199,7 @@ pub async fn post(
         mcp_name_header: header_str(&headers, &MCP_NAME_HEADER),
     };
     let mut work = Work::spawn(
+        &state.shutdown,
         state.server.clone(),
         message,
         meta,
@@ -241,7 +242,11 @@ pub async fn post(
                 pending: Some(pending),
                 id,
             };
-            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+            sse_response(
+                streaming.into_stream(),
+                state.keep_alive,
+                state.shutdown.forced(),
+            )
         }
         First::Done(outcome) => {
             let mut queued: VecDeque<Value> = VecDeque::new();
@@ -262,7 +267,11 @@ pub async fn post(
                 pending: None,
                 id,
             };
-            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+            sse_response(
+                streaming.into_stream(),
+                state.keep_alive,
+                state.shutdown.forced(),
+            )
         }
         First::Note(note) => {
             let streaming = Streaming {
@@ -273,7 +282,11 @@ pub async fn post(
                 pending: Some(pending),
                 id,
             };
-            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+            sse_response(
+                streaming.into_stream(),
+                state.keep_alive,
+                state.shutdown.forced(),
+            )
         }
     }
 }
@@ -305,7 +318,7 @@ fn finish_json(
     if !accepts.json && status == StatusCode::OK {
         // The client takes only SSE: one event with the response.
         let stream = futures::stream::iter([message_event(&body)]);
-        return sse_response(stream, state.keep_alive, &state.shutdown);
+        return sse_response(stream, state.keep_alive, state.shutdown.forced());
     }
     let mut response = json_response(status, &body);
     let succeeded = body.get("result").is_some();

@@ -8,6 +8,7 @@ mod kasm_client;
 mod layers;
 mod mcp_http;
 mod oauth;
+mod ops;
 mod relay_integrity;
 mod sealing;
 mod simulator;
