@@ -224,9 +224,9 @@ impl App {
     }
 
     /// Serve until `signal` completes (or [`RunningApp::stop`]), then shut down gracefully as
-    /// [`crate::shutdown`] describes: readiness turns 503, the listener closes, in-flight tool
-    /// calls get `lifecycle.shutdown_grace_s` to finish and deliver their answers, then the
-    /// SSE streams end cleanly.
+    /// [`crate::shutdown`] describes: readiness and new work turn 503, in-flight tool calls
+    /// get `lifecycle.shutdown_grace_s` to finish and deliver their answers, then the listener
+    /// closes and the SSE streams end cleanly.
     pub async fn run_until<F>(self, signal: F) -> io::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -261,7 +261,9 @@ impl App {
             async move { shutdown.drain().await }
         });
         self.readiness.set(true);
-        let stop_accepting = shutdown.stopping().clone().cancelled_owned();
+        // The listener stays open while calls drain (the relay takes their output uploads;
+        // the transports refuse new work with 503) and closes once they are done.
+        let stop_accepting = shutdown.idle_streams_end().clone().cancelled_owned();
         let serve = serve::serve(listener, self.router, self.connections, stop_accepting);
         let deadline = async {
             shutdown.forced().cancelled().await;

@@ -1,13 +1,15 @@
 //! Graceful shutdown in phases, independent of how connections are accepted:
 //!
 //! 1. **stopping** ([`Shutdown::begin`], on SIGTERM/SIGINT or an explicit stop): readiness
-//!    turns 503 and the accept loop stops taking connections (it awaits [`Shutdown::stopping`]).
+//!    turns 503 and the transports refuse new work with 503 (see
+//!    `transport::draining`); the listener stays open for the relay's output uploads.
 //! 2. **draining** ([`Shutdown::drain`]): tool calls already running (every piece of MCP work
 //!    is spawned through [`Shutdown::spawn`]) get up to the grace period to finish; their
 //!    answers still flow on the streams that carry them.
 //! 3. **idle streams end** ([`Shutdown::idle_streams_end`]) once no work is in flight: the
-//!    standalone GET streams of Streamable HTTP and the legacy `/sse` streams flush what is
-//!    queued and end with a clean chunked terminator, so the connections close.
+//!    accept loop stops taking connections, and the legacy `/sse` streams (and any stream
+//!    that only waits for future messages) flush what is queued and end with a clean chunked
+//!    terminator, so the connections close.
 //! 4. **forced** ([`Shutdown::forced`]) when the grace period runs out: every stream ends,
 //!    unanswered calls are dropped.
 

@@ -65,6 +65,9 @@ pub async fn connect(
     State(state): State<Arc<TransportState>>,
     Extension(principal): Extension<Principal>,
 ) -> Response {
+    if state.shutdown.stopping().is_cancelled() {
+        return super::draining::shutting_down();
+    }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (outbound, inbound) = mpsc::channel(state.legacy.queue_messages);
     let cancel = CancellationToken::new();

@@ -11,7 +11,9 @@ use kasm_mcp::kasm::KasmClient;
 use kasm_mcp::launch::{RelayPlan, assemble};
 use kasm_mcp::simulator::{Simulator, SimulatorConfig};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::mcp_http::SseReader;
 
 async fn sim_on(listen: SocketAddr, key: &str, secret: &str) -> Simulator {
     Simulator::start(SimulatorConfig {
@@ -97,4 +99,269 @@ async fn readyz_follows_kasm_reachability_and_credentials() {
     assert_eq!(status, StatusCode::OK, "{body}");
     back.shutdown().await;
     app.stop().await.unwrap();
+}
+
+// ---------------------------------------------------------------- the real binary
+
+/// `kasm-mcp demo` as a child process (killed on drop), with the URLs from its banner.
+struct Demo {
+    child: Option<std::process::Child>,
+    base: String,
+    token: String,
+}
+
+impl Demo {
+    fn start() -> Demo {
+        use std::io::BufRead;
+        let token = "ops-test-token".to_owned();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kasm-mcp"))
+            .args([
+                "demo",
+                "--port",
+                "0",
+                "--start-delay-ms",
+                "100",
+                "--token",
+                &token,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start kasm-mcp demo");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut base = None;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.expect("banner line");
+            if let Some(url) = line.strip_prefix("MCP endpoint (Streamable HTTP):") {
+                base = url.trim().strip_suffix("/mcp").map(str::to_owned);
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        Demo {
+            child: Some(child),
+            base: base.expect("the banner names the MCP endpoint"),
+            token,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Wait for the process to exit (polling, so the test's runtime is not blocked).
+    async fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                started.elapsed() < within,
+                "the server did not exit within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A minimal Streamable HTTP client: JSON-RPC over POST, answers in JSON or SSE.
+struct Modern {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    session: String,
+}
+
+impl Modern {
+    async fn connect(demo: &Demo) -> Modern {
+        let mut client = Modern {
+            http: reqwest::Client::new(),
+            url: format!("{}/mcp", demo.base),
+            token: demo.token.clone(),
+            session: String::new(),
+        };
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "ops-test", "version": "0"}}});
+        let response = client.post(&init).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        client.session = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let ack = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let response = client.post(&ack).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        client
+    }
+
+    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("accept", "application/json, text/event-stream")
+            .json(body);
+        if !self.session.is_empty() {
+            request = request
+                .header("mcp-session-id", &self.session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        request
+    }
+
+    /// Call a tool; the JSON-RPC response (from a JSON body or the SSE stream).
+    async fn call(&self, id: u64, tool: &str, arguments: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                          "params": {"name": tool, "arguments": arguments}});
+        let response = self.post(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let sse = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream");
+        if !sse {
+            return response.json().await.unwrap();
+        }
+        let mut events = SseReader::new(response);
+        loop {
+            let message = events.next_json().await;
+            if message["id"] == id {
+                return message;
+            }
+        }
+    }
+}
+
+fn structured(response: &Value) -> &Value {
+    assert!(
+        response["result"]["isError"] != true,
+        "tool call failed: {response}"
+    );
+    &response["result"]["structuredContent"]
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_running_call_ends_sse_cleanly_and_exits_0() {
+    let mut demo = Demo::start();
+    let modern = Modern::connect(&demo).await;
+    let created = modern
+        .call(2, "create_kasm_session", json!({"image_name": "Terminal"}))
+        .await;
+    let kasm_id = structured(&created)["kasm_id"].as_str().unwrap().to_owned();
+
+    // A legacy HTTP+SSE client, initialized.
+    let http = reqwest::Client::new();
+    let stream = http
+        .get(format!("{}/sse", demo.base))
+        .bearer_auth(&demo.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut events = SseReader::new(stream);
+    let endpoint = events.next().await.expect("endpoint event");
+    assert_eq!(endpoint.event, "endpoint");
+    let messages = format!("{}{}", demo.base, endpoint.data);
+    let post = |body: Value| {
+        http.post(&messages)
+            .bearer_auth(&demo.token)
+            .json(&body)
+            .send()
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "ops-legacy", "version": "0"}}});
+    assert_eq!(post(init).await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(events.next_json().await["id"], 1);
+    let ack = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post(ack).await.unwrap().status(), StatusCode::ACCEPTED);
+
+    // Two slow calls in flight, one per transport.
+    let call = |id: u64, word: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "execute_kasm_command",
+            "arguments": {"kasm_id": kasm_id, "command": format!("sleep 3; echo {word}")}}})
+    };
+    assert_eq!(
+        post(call(7, "legacy-done")).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let modern_call = tokio::spawn(async move {
+        modern
+            .call(
+                8,
+                "execute_kasm_command",
+                json!({"kasm_id": kasm_id, "command": "sleep 3; echo modern-done"}),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let signalled = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(demo.pid()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+
+    // While draining: not ready, and new work is refused (the listener stays open for the
+    // relay's uploads of the running commands' output).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = readyz(&http, &demo.base).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["reason"], "the server is shutting down", "{body}");
+    let refused = post(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // The legacy call's answer arrives on its stream, then the stream ends cleanly (a broken
+    // connection would panic in SseReader; `None` is the chunked terminator).
+    let answer = events.next_json().await;
+    assert_eq!(answer["id"], 7, "{answer}");
+    let out = structured(&answer);
+    assert_eq!(
+        out["stdout"].as_str().unwrap().trim(),
+        "legacy-done",
+        "{answer}"
+    );
+    assert_eq!(out["exit_code"], 0, "{answer}");
+    assert!(events.next().await.is_none(), "the SSE stream ends cleanly");
+
+    let answer = modern_call.await.unwrap();
+    let out = structured(&answer);
+    assert_eq!(
+        out["stdout"].as_str().unwrap().trim(),
+        "modern-done",
+        "{answer}"
+    );
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(1),
+        "the calls really ran on after SIGTERM"
+    );
+
+    let status = demo.wait(Duration::from_secs(15)).await;
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    let closed = http
+        .get(format!("http://127.0.0.1:{}/healthz", demo.port()))
+        .send()
+        .await;
+    assert!(closed.is_err(), "the listener is closed after exit");
 }
