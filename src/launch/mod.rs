@@ -7,6 +7,7 @@ pub mod check;
 mod client_configs;
 pub mod demo;
 pub mod hash_key;
+pub mod healthcheck;
 mod readiness;
 pub mod runtime;
 pub mod serve;

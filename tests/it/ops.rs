@@ -365,3 +365,40 @@ async fn sigterm_finishes_the_running_call_ends_sse_cleanly_and_exits_0() {
         .await;
     assert!(closed.is_err(), "the listener is closed after exit");
 }
+
+fn healthcheck(port: u16, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kasm-mcp"))
+        .arg("healthcheck")
+        .args(extra)
+        .env("MCP_SERVER_HOST", "0.0.0.0")
+        .env("MCP_SERVER_PORT", port.to_string())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn healthcheck_subcommand_probes_a_running_server() {
+    let demo = Demo::start();
+    let port = demo.port();
+    let ok = tokio::task::spawn_blocking(move || healthcheck(port, &[]))
+        .await
+        .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("\"status\":\"ok\""),
+        "{ok:?}"
+    );
+    let ready = tokio::task::spawn_blocking(move || healthcheck(port, &["--ready"]))
+        .await
+        .unwrap();
+    assert!(ready.status.success(), "{ready:?}");
+    drop(demo);
+    let down = tokio::task::spawn_blocking(move || healthcheck(port, &[]))
+        .await
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("is kasm-mcp running"),
+        "{down:?}"
+    );
+}
