@@ -13,7 +13,7 @@ pub mod runtime;
 pub mod serve;
 
 pub use assemble::{Assembled, RelayPlan, assemble};
-pub use client_configs::client_configs;
+pub use client_configs::{ClientConfig, client_config_list, client_configs, clients_markdown};
 pub use demo::{DemoOptions, run_demo};
 pub use hash_key::hash_key;
 pub use readiness::KasmProbe;

@@ -32,10 +32,20 @@ class DemoServer:
     token: str
     process: subprocess.Popen
     log_path: Path
+    banner_lines: list[str]
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    def banner(self) -> str:
+        """The whole banner printed on stdout (waits for its last line)."""
+        start = time.monotonic()
+        while not any(line.startswith("Press Ctrl-C") for line in self.banner_lines):
+            if time.monotonic() - start > DEADLINE:
+                raise RuntimeError("the demo banner did not complete:\n" + "".join(self.banner_lines))
+            time.sleep(0.05)
+        return "".join(self.banner_lines)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -96,7 +106,7 @@ def _start_demo(
             process.kill()
             raise RuntimeError("kasm-mcp demo never became ready")
         time.sleep(0.05)
-    return DemoServer(base, f"{base}/mcp", f"{base}/sse", token, process, log_path)
+    return DemoServer(base, f"{base}/mcp", f"{base}/sse", token, process, log_path, banner)
 
 
 def _stop(server: DemoServer) -> None:

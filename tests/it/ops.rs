@@ -402,3 +402,43 @@ async fn healthcheck_subcommand_probes_a_running_server() {
         "{down:?}"
     );
 }
+
+// ---------------------------------------------------------------- generated documents
+
+fn repo_file(rel: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Replace the text between the BEGIN/END GENERATED markers of `doc` with `generated` when
+/// UPDATE_SNAPSHOTS=1; otherwise fail unless it is already equal.
+fn check_generated_section(doc: &str, generated: &str) {
+    let path = repo_file(doc);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let begin = text
+        .find("<!-- BEGIN GENERATED")
+        .expect("BEGIN GENERATED marker");
+    let body_start = begin + text[begin..].find("-->\n").expect("end of the marker") + 4;
+    let end = text
+        .find("<!-- END GENERATED -->")
+        .expect("END GENERATED marker");
+    let current = &text[body_start..end];
+    if std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
+        let updated = format!("{}{generated}{}", &text[..body_start], &text[end..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert!(
+        current == generated,
+        "{doc} is out of date: run `UPDATE_SNAPSHOTS=1 cargo test --test it ops::` and commit it"
+    );
+}
+
+#[test]
+fn clients_md_is_generated_from_the_client_config_list() {
+    let generated = kasm_mcp::launch::clients_markdown(
+        "https://mcp.example.com/mcp",
+        "https://mcp.example.com/sse",
+        Some("<TOKEN>"),
+    );
+    check_generated_section("docs/CLIENTS.md", &generated);
+}
