@@ -244,6 +244,17 @@ impl App {
                 }
             }
         });
+        let upkeep_stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::telemetry::UPKEEP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = upkeep_stop.forced().cancelled() => break,
+                    _ = upkeep_stop.idle_streams_end().cancelled() => break,
+                    _ = tick.tick() => crate::telemetry::upkeep(),
+                }
+            }
+        });
         tokio::spawn({
             let shutdown = shutdown.clone();
             let readiness = self.readiness.clone();

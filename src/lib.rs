@@ -16,6 +16,7 @@ pub mod policy;
 pub mod relay;
 pub mod shutdown;
 pub mod simulator;
+pub mod telemetry;
 pub mod tokens;
 pub mod tools;
 pub mod transport;

@@ -88,6 +88,7 @@ pub fn admit(
         .collect();
     let count = u32::try_from(calls.len()).unwrap_or(u32::MAX);
     if let Err(refusal) = state.limits.check_principal_n(&principal.name, count) {
+        crate::telemetry::rate_limited("principal");
         for (_, label) in &calls {
             state.metrics.record_tool_call(label, "rate_limited");
         }

@@ -23,7 +23,11 @@ pub fn sse_response<S>(stream: S, keep_alive: Duration, end: &CancellationToken)
 where
     S: Stream<Item = Event> + Send + 'static,
 {
-    let stream = end_when(stream, end.clone()).map(Ok::<Event, Infallible>);
+    let open = crate::telemetry::OpenStream::open();
+    let stream = end_when(stream, end.clone()).map(move |event| {
+        let _counted_while_open = &open;
+        Ok::<Event, Infallible>(event)
+    });
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
         .into_response();

@@ -442,3 +442,204 @@ fn clients_md_is_generated_from_the_client_config_list() {
     );
     check_generated_section("docs/CLIENTS.md", &generated);
 }
+
+// ---------------------------------------------------------------- metrics
+
+/// The value of every series of `name` whose labels include all of `labels`, summed
+/// (0 when there is none).
+fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = match series.split_once('{') {
+                Some((metric, rest)) => (metric, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let has_all = labels
+                .iter()
+                .all(|(k, v)| rest.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+            has_all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A scripted session against the real binary; every series named in the issue must move.
+#[tokio::test]
+async fn metrics_move_in_a_scripted_session() {
+    let demo = Demo::start();
+    let http = reqwest::Client::new();
+    let before = scrape(&http, &demo.base).await;
+    let modern = Arc::new(Modern::connect(&demo).await);
+    let created = modern
+        .call(2, "create_kasm_session", json!({"image_name": "Terminal"}))
+        .await;
+    let kasm_id = structured(&created)["kasm_id"].as_str().unwrap().to_owned();
+
+    // A command that kills the wrapper running it: no upload ever comes, the relay wait times out
+    // (after timeout_s + the relay grace); runs while the rest of the script goes on.
+    let stranded = tokio::spawn({
+        let (modern, kasm_id) = (modern.clone(), kasm_id.clone());
+        async move {
+            modern
+                .call(
+                    3,
+                    "execute_kasm_command",
+                    json!({"kasm_id": kasm_id, "timeout_s": 1,
+                            // $PPID is `timeout`; its parent is the wrapper that uploads.
+                            "command": "kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat)"}),
+                )
+                .await
+        }
+    });
+    let ok = modern
+        .call(
+            4,
+            "execute_kasm_command",
+            json!({"kasm_id": kasm_id, "command": "echo hi"}),
+        )
+        .await;
+    assert_eq!(structured(&ok)["stdout"], "hi\n");
+    let as_root = modern
+        .call(
+            5,
+            "execute_kasm_command",
+            json!({"kasm_id": kasm_id, "command": "id", "user": "root"}),
+        )
+        .await;
+    assert_eq!(as_root["result"]["isError"], true, "{as_root}");
+    let outside = modern
+        .call(
+            6,
+            "read_kasm_file",
+            json!({"kasm_id": kasm_id, "file_path": "/etc/passwd"}),
+        )
+        .await;
+    assert_eq!(outside["result"]["isError"], true, "{outside}");
+    let unknown = modern.call(7, "no_such_tool", json!({})).await;
+    assert!(
+        unknown.get("error").is_some() || unknown["result"]["isError"] == true,
+        "{unknown}"
+    );
+
+    // An open legacy stream is counted while it is open.
+    let stream = http
+        .get(format!("{}/sse", demo.base))
+        .bearer_auth(&demo.token)
+        .send()
+        .await
+        .unwrap();
+    let mut events = SseReader::new(stream);
+    assert_eq!(events.next().await.unwrap().event, "endpoint");
+    let open = scrape(&http, &demo.base).await;
+    assert!(
+        series(&open, "kasm_mcp_open_streams", &[]) >= 1.0,
+        "open stream not counted:\n{open}"
+    );
+    drop(events);
+
+    // More tool calls at once than the per-principal burst (60): some are refused.
+    let burst: Vec<_> = (0..80)
+        .map(|i| {
+            let modern = modern.clone();
+            tokio::spawn(async move {
+                let body = json!({"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
+                                  "params": {"name": "get_available_workspaces", "arguments": {}}});
+                modern.post(&body).send().await.unwrap().status()
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for call in burst {
+        if call.await.unwrap() == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the burst was not rate limited");
+
+    let stranded = tokio::time::timeout(Duration::from_secs(60), stranded)
+        .await
+        .expect("the stranded call ends at its relay deadline")
+        .unwrap();
+    assert_eq!(stranded["result"]["isError"], true, "{stranded}");
+
+    let after = scrape(&http, &demo.base).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        let delta = series(&after, name, labels) - series(&before, name, labels);
+        assert!(delta >= 1.0, "{name} {labels:?} did not move:\n{after}");
+    };
+    let exec = [("tool", "execute_kasm_command")];
+    moved(
+        "kasm_mcp_tool_calls_total",
+        &[("tool", "execute_kasm_command"), ("outcome", "ok")],
+    );
+    moved(
+        "kasm_mcp_tool_calls_total",
+        &[("tool", "execute_kasm_command"), ("outcome", "tool_error")],
+    );
+    moved(
+        "kasm_mcp_tool_calls_total",
+        &[
+            ("tool", "get_available_workspaces"),
+            ("outcome", "rate_limited"),
+        ],
+    );
+    moved("kasm_mcp_tool_call_duration_seconds_count", &exec);
+    moved(
+        "kasm_mcp_tool_call_duration_seconds_bucket",
+        &[("tool", "execute_kasm_command"), ("le", "+Inf")],
+    );
+    moved(
+        "kasm_mcp_kasm_requests_total",
+        &[("endpoint", "request_kasm"), ("status", "200")],
+    );
+    moved(
+        "kasm_mcp_kasm_requests_total",
+        &[("endpoint", "exec_command_kasm")],
+    );
+    moved(
+        "kasm_mcp_kasm_request_duration_seconds_count",
+        &[("endpoint", "request_kasm")],
+    );
+    moved("kasm_mcp_policy_refusals_total", &[("rule", "exec_user")]);
+    moved(
+        "kasm_mcp_policy_refusals_total",
+        &[("rule", "allowed_roots")],
+    );
+    moved("kasm_mcp_policy_refusals_total", &[("rule", "tool_access")]);
+    moved("kasm_mcp_rate_limited_total", &[("scope", "principal")]);
+    moved(
+        "kasm_mcp_relay_wait_seconds_count",
+        &[("outcome", "received")],
+    );
+    moved(
+        "kasm_mcp_relay_wait_seconds_count",
+        &[("outcome", "timeout")],
+    );
+    moved("kasm_mcp_relay_timeouts_total", &[]);
+    moved(
+        "kasm_mcp_http_requests_total",
+        &[("route", "/mcp"), ("status", "200")],
+    );
+    moved(
+        "kasm_mcp_http_requests_total",
+        &[("route", "/mcp"), ("status", "429")],
+    );
+    assert!(
+        series(&after, "kasm_mcp_open_streams", &[]) < series(&open, "kasm_mcp_open_streams", &[]),
+        "the closed stream is no longer counted:\n{after}"
+    );
+}
