@@ -48,10 +48,10 @@ pub enum HealthcheckError {
 /// `server.port`, path `/healthz` or, with `ready`, `/readyz`.
 pub fn probe_url(config: &Config, ready: bool) -> String {
     let host = match config.server.host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST).to_string(),
-        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST).to_string(),
+        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
+        Ok(IpAddr::V4(ip)) => ip.to_string(),
+        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => format!("[{}]", Ipv6Addr::LOCALHOST),
         Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
-        Ok(ip) => ip.to_string(),
         Err(_) => config.server.host.clone(),
     };
     let path = if ready { "readyz" } else { "healthz" };
