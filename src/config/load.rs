@@ -13,7 +13,7 @@ use super::{
 };
 
 /// The original product's environment variable names → configuration keys.
-const ENV_ALIASES: &[(&str, &str)] = &[
+pub(super) const ENV_ALIASES: &[(&str, &str)] = &[
     ("KASM_API_URL", "kasm.api_url"),
     ("KASM_API_KEY", "kasm.api_key"),
     ("KASM_API_SECRET", "kasm.api_secret"),

@@ -25,6 +25,7 @@ mod limits;
 mod load;
 mod oauth;
 mod policy;
+pub mod reference;
 mod relay_limits;
 mod server;
 #[cfg(test)]

@@ -643,3 +643,11 @@ async fn metrics_move_in_a_scripted_session() {
         "the closed stream is no longer counted:\n{after}"
     );
 }
+
+#[test]
+fn configuration_md_is_generated_from_the_config_types() {
+    check_generated_section(
+        "docs/CONFIGURATION.md",
+        &kasm_mcp::config::reference::markdown(),
+    );
+}
