@@ -77,15 +77,6 @@ pub struct ToolCallRecord<'a> {
 
 /// Emit the audit event for one tool call.
 pub fn record_tool_call(record: &ToolCallRecord<'_>) {
-    // Allowed calls name a registered tool (a bounded label set); a refused call may name
-    // anything the client sent, so refusals are counted without the name.
-    match record.decision {
-        Decision::Allow => {
-            metrics::histogram!(crate::telemetry::TOOL_DURATION, "tool" => record.tool.to_owned())
-                .record(record.duration_ms as f64 / 1000.0);
-        }
-        Decision::Deny => crate::telemetry::policy_refusal("tool_access"),
-    }
     tracing::info!(
         target: "audit",
         principal = record.principal,

@@ -96,7 +96,6 @@ pub fn check_path(raw: &str, allowed_roots: &[String]) -> Result<String, PathErr
     if inside {
         Ok(path)
     } else {
-        crate::telemetry::policy_refusal("allowed_roots");
         Err(PathError::OutsideRoots {
             path,
             roots: allowed_roots.join(", "),

@@ -22,7 +22,7 @@ use crate::config::PolicyConfig;
 use crate::kasm::KasmId;
 use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
-use crate::policy::paths::check_path;
+use crate::policy::paths::{PathError, check_path};
 use crate::relay::Purpose;
 use crate::relay::frame::{parse_list, parse_read, parse_write};
 use crate::relay::wrapper::{Job, PathJob, WriteJob};
@@ -56,7 +56,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Validate a path against the policy, as a tool error.
 fn checked_path(policy: &PolicyConfig, raw: &str) -> Result<String, ToolError> {
-    check_path(raw, &policy.allowed_roots).map_err(|e| ToolError::new(e.to_string()))
+    check_path(raw, &policy.allowed_roots).map_err(|e| {
+        if matches!(e, PathError::OutsideRoots { .. }) {
+            crate::telemetry::policy_refusal("allowed_roots");
+        }
+        ToolError::new(e.to_string())
+    })
 }
 
 /// A read or list job on `path` (the tickets are added by `round_trip`).
