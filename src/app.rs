@@ -24,7 +24,6 @@ use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 
 use crate::config::Config;
@@ -43,19 +42,21 @@ use crate::kasm::KasmApi;
 use crate::mcp::McpServer;
 use crate::oauth::OAuthVerifier;
 use crate::policy::Role;
+use crate::shutdown::Shutdown;
 use crate::transport::legacy_sessions::LegacySessions;
 use crate::transport::session::SessionSealer;
 use crate::transport::{TransportState, legacy_sse, streamable};
 
-/// How long graceful shutdown waits for in-flight requests before giving up on them.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// After the grace period has forced every stream to end, how long connections get to close
+/// before the server stops waiting for them.
+const CLOSE_AFTER_FORCE: Duration = Duration::from_secs(1);
 
 /// A bound, not yet running server.
 pub struct App {
     listener: std::net::TcpListener,
     local_addr: SocketAddr,
     router: Router,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     readiness: Arc<Readiness>,
     limits: Arc<RateLimits>,
     metrics: Arc<Metrics>,
@@ -102,8 +103,12 @@ impl App {
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
 
-        let shutdown = CancellationToken::new();
-        let readiness = Arc::new(Readiness::default());
+        let lifecycle = &config.lifecycle;
+        let shutdown = Shutdown::new(Duration::from_secs(lifecycle.shutdown_grace_s));
+        let readiness = Arc::new(Readiness::new(
+            Duration::from_millis(lifecycle.readiness_cache_ms),
+            Duration::from_millis(lifecycle.readiness_timeout_ms),
+        ));
         let limits = Arc::new(RateLimits::from_config(&config.limits));
         let metrics = Arc::new(Metrics::default());
         let max_body = config.server.max_body_bytes;
@@ -208,56 +213,84 @@ impl App {
         self.metrics.clone()
     }
 
+    /// Readiness (`/readyz`): the launcher installs the dependency probes here.
+    pub fn readiness(&self) -> Arc<Readiness> {
+        self.readiness.clone()
+    }
+
     /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         self.run_until(stop_signal()).await
     }
 
-    /// Serve until `signal` completes, then shut down gracefully: readiness turns 503, open SSE
-    /// streams end, in-flight requests get [`SHUTDOWN_GRACE`] to finish.
+    /// Serve until `signal` completes (or [`RunningApp::stop`]), then shut down gracefully as
+    /// [`crate::shutdown`] describes: readiness and new work turn 503, in-flight tool calls
+    /// get `lifecycle.shutdown_grace_s` to finish and deliver their answers, then the listener
+    /// closes and the SSE streams end cleanly.
     pub async fn run_until<F>(self, signal: F) -> io::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let shutdown = self.shutdown.clone();
-        let readiness = self.readiness.clone();
         let limits = self.limits.clone();
         let janitor_stop = shutdown.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tokio::select! {
-                    _ = janitor_stop.cancelled() => break,
+                    _ = janitor_stop.stopping().cancelled() => break,
                     _ = tick.tick() => limits.retain_recent(),
                 }
             }
         });
-        let trigger = shutdown.clone();
-        let graceful = {
-            let readiness = readiness.clone();
+        let upkeep_stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::telemetry::UPKEEP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = upkeep_stop.forced().cancelled() => break,
+                    _ = upkeep_stop.idle_streams_end().cancelled() => break,
+                    _ = tick.tick() => crate::telemetry::upkeep(),
+                }
+            }
+        });
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            let readiness = self.readiness.clone();
             async move {
                 tokio::select! {
                     _ = signal => {}
-                    _ = trigger.cancelled() => {}
+                    _ = shutdown.stopping().cancelled() => {}
                 }
                 readiness.set(false);
-                trigger.cancel();
+                shutdown.begin();
             }
-        };
+        });
+        let drain = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { shutdown.drain().await }
+        });
         self.readiness.set(true);
-        let serve = serve::serve(listener, self.router, self.connections, graceful);
+        // The listener stays open while calls drain (the relay takes their output uploads;
+        // the transports refuse new work with 503) and closes once they are done.
+        let stop_accepting = shutdown.idle_streams_end().clone().cancelled_owned();
+        let serve = serve::serve(listener, self.router, self.connections, stop_accepting);
         let deadline = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            shutdown.forced().cancelled().await;
+            tokio::time::sleep(CLOSE_AFTER_FORCE).await;
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = serve => result,
             _ = deadline => {
-                tracing::warn!("shutdown grace period over; dropping in-flight requests");
+                tracing::warn!("connections still open after the grace period; closing");
                 Ok(())
             }
-        }
+        };
+        // Connections are closed; work whose client went away may still be finishing.
+        let finished = drain.await.unwrap_or(false);
+        tracing::info!(all_calls_finished = finished, "shut down");
+        result
     }
 
     /// Run in the background (tests, `demo`).
@@ -276,7 +309,7 @@ impl App {
 /// A server running in the background.
 pub struct RunningApp {
     local_addr: SocketAddr,
-    stop: CancellationToken,
+    stop: Shutdown,
     task: JoinHandle<io::Result<()>>,
 }
 
@@ -291,7 +324,7 @@ impl RunningApp {
 
     /// Shut down gracefully and wait until the listener is closed.
     pub async fn stop(self) -> io::Result<()> {
-        self.stop.cancel();
+        self.stop.begin();
         self.task.await.map_err(io::Error::other)?
     }
 }

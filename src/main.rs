@@ -42,6 +42,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Probe a running server on this machine: GET /healthz on the configured host and port
+    /// (MCP_SERVER_PORT, server.port). Exit 0 on HTTP 200, 1 otherwise. For container health
+    /// checks: the image needs no curl.
+    Healthcheck {
+        /// Configuration file (default: config/kasm-mcp.toml if present).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Probe /readyz (Kasm reachable, key accepted) instead of /healthz.
+        #[arg(long)]
+        ready: bool,
+        /// Give up after this many milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 3000)]
+        timeout_ms: u64,
+    },
     /// Run the built-in Kasm simulator (classic /api/public/* API; exec really runs commands
     /// in a per-session sandbox). Prints KASM_API_URL/KEY/SECRET/USER_ID lines, runs until Ctrl-C.
     Simulator(SimulatorArgs),
@@ -114,6 +128,11 @@ fn main() -> ExitCode {
         Command::HashKey { token } => hash_key(token),
         Command::Check { config } => check(config),
         Command::Simulator(args) => simulator(args),
+        Command::Healthcheck {
+            config,
+            ready,
+            timeout_ms,
+        } => healthcheck(config, ready, timeout_ms),
     }
 }
 
@@ -192,6 +211,15 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     exit_code(run_async("serve", kasm_mcp::launch::run_serve(config)).is_some())
+}
+
+fn healthcheck(config_file: Option<PathBuf>, ready: bool, timeout_ms: u64) -> ExitCode {
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    exit_code(kasm_mcp::launch::healthcheck::run(
+        config_file.as_deref(),
+        ready,
+        timeout,
+    ))
 }
 
 fn demo(args: DemoArgs) -> ExitCode {

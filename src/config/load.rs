@@ -8,10 +8,12 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::Serialize;
 
 use super::errors::ConfigError;
-use super::{Config, DEFAULT_CONFIG_FILE, LimitsConfig, PolicyConfig, ServerConfig};
+use super::{
+    Config, DEFAULT_CONFIG_FILE, LifecycleConfig, LimitsConfig, PolicyConfig, ServerConfig,
+};
 
 /// The original product's environment variable names → configuration keys.
-const ENV_ALIASES: &[(&str, &str)] = &[
+pub(super) const ENV_ALIASES: &[(&str, &str)] = &[
     ("KASM_API_URL", "kasm.api_url"),
     ("KASM_API_KEY", "kasm.api_key"),
     ("KASM_API_SECRET", "kasm.api_secret"),
@@ -120,6 +122,7 @@ struct SerializableDefaults {
     server: ServerConfig,
     limits: LimitsConfig,
     policy: PolicyConfig,
+    lifecycle: LifecycleConfig,
 }
 
 fn env_value(key: &str, raw: &str) -> figment::value::Value {

@@ -7,8 +7,9 @@
 //! names the key, the value and the fix. Secrets are `SecretString`s: redacted in `Debug`.
 //!
 //! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs` with
-//! `commands.rs` for `[policy.commands]`,
-//! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`, `oauth.rs`), each with
+//! `commands.rs` for `[policy.commands]`, `connections.rs`, `batch.rs`, `legacy_sse.rs`,
+//! `relay_limits.rs`, `oauth.rs`, `controls.rs` for `[images]`/`[quotas]`/`[audit]`,
+//! `lifecycle.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
 
@@ -22,10 +23,12 @@ mod controls;
 mod errors;
 mod kasm;
 mod legacy_sse;
+mod lifecycle;
 mod limits;
 mod load;
 mod oauth;
 mod policy;
+pub mod reference;
 mod relay_limits;
 mod server;
 #[cfg(test)]
@@ -39,6 +42,7 @@ pub use controls::{AuditConfig, AuditSinkKind, ImagesConfig, QuotasConfig};
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;
 pub use legacy_sse::LegacySseConfig;
+pub use lifecycle::LifecycleConfig;
 pub use limits::LimitsConfig;
 pub use oauth::{IntrospectionSettings, KasmUserSource, OAuthConfig, OAuthSettings};
 pub use policy::PolicyConfig;
@@ -79,6 +83,7 @@ pub struct Config {
     pub quotas: QuotasConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    pub lifecycle: LifecycleConfig,
 }
 
 impl Config {
@@ -113,6 +118,7 @@ impl Config {
         }
         self.quotas.validate()?;
         self.audit.validate()?;
+        self.lifecycle.validate()?;
         Ok(())
     }
 

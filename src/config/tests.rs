@@ -215,6 +215,7 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
         ),
         ("batch", json_of(&c.batch), json_of(&d.batch)),
         ("legacy_sse", json_of(&c.legacy_sse), json_of(&d.legacy_sse)),
+        ("lifecycle", json_of(&c.lifecycle), json_of(&d.lifecycle)),
         (
             "relay_limits",
             json_of(&c.relay_limits),

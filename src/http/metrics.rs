@@ -1,73 +1,65 @@
-//! Prometheus text metrics, hand-written (a few counters do not justify a metrics crate):
-//! HTTP requests by route and status, tool calls by tool and outcome.
+//! `/metrics` and the HTTP-level series, recorded through [`crate::telemetry`] (the
+//! `metrics` facade and its Prometheus exporter: atomics, no lock or allocation per request):
+//! HTTP responses by route and status, tool calls by tool and outcome.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// The counters.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
-    tool_calls: Mutex<BTreeMap<(String, &'static str), u64>>,
+use crate::telemetry::{self, HTTP_REQUESTS, TOOL_CALLS};
+
+/// The HTTP layer's recorder (a handle on the process's Prometheus recorder).
+#[derive(Debug)]
+pub struct Metrics(());
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let _ = telemetry::handle();
+        Metrics(())
+    }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The route label: the matched route pattern (a bounded set), `other` otherwise.
+fn route_label(route: Option<&str>) -> &'static str {
+    match route {
+        Some("/mcp") => "/mcp",
+        Some("/sse") => "/sse",
+        Some("/messages") => "/messages",
+        Some("/metrics") => "/metrics",
+        Some("/healthz") => "/healthz",
+        Some("/readyz") => "/readyz",
+        Some("/relay/{ticket}") => "/relay/{ticket}",
+        Some(_) => "other",
+        None => "unmatched",
+    }
 }
 
 impl Metrics {
-    /// Count one HTTP response. `route` is the matched route pattern (bounded set).
-    pub fn record_request(&self, route: &str, status: u16) {
-        *lock(&self.requests)
-            .entry((route.to_owned(), status))
-            .or_default() += 1;
+    /// Count one HTTP response.
+    pub fn record_request(&self, route: Option<&str>, status: u16) {
+        metrics::counter!(
+            HTTP_REQUESTS,
+            "route" => route_label(route),
+            "status" => telemetry::status_label(status)
+        )
+        .increment(1);
     }
 
     /// Count one tool call. `tool` must come from a bounded set (known tool names).
     /// `outcome`: `ok`, `tool_error`, `protocol_error`, `rate_limited`, `cancelled`, or
     /// `dropped` (the client went away before the answer).
     pub fn record_tool_call(&self, tool: &str, outcome: &'static str) {
-        *lock(&self.tool_calls)
-            .entry((tool.to_owned(), outcome))
-            .or_default() += 1;
-    }
-
-    /// Number of tool calls recorded for `tool` with `outcome`.
-    pub fn tool_calls(&self, tool: &str, outcome: &str) -> u64 {
-        lock(&self.tool_calls)
-            .iter()
-            .filter(|((t, o), _)| t == tool && *o == outcome)
-            .map(|(_, n)| *n)
-            .sum()
+        metrics::counter!(TOOL_CALLS, "tool" => tool.to_owned(), "outcome" => outcome).increment(1);
     }
 
     /// The Prometheus exposition text.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP kasm_mcp_http_requests_total HTTP responses by route and status.\n");
-        out.push_str("# TYPE kasm_mcp_http_requests_total counter\n");
-        for ((route, status), n) in lock(&self.requests).iter() {
-            let _ = writeln!(
-                out,
-                "kasm_mcp_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
-        }
-        out.push_str("# HELP kasm_mcp_tool_calls_total MCP tool calls by tool and outcome.\n");
-        out.push_str("# TYPE kasm_mcp_tool_calls_total counter\n");
-        for ((tool, outcome), n) in lock(&self.tool_calls).iter() {
-            let _ = writeln!(
-                out,
-                "kasm_mcp_tool_calls_total{{tool=\"{}\",outcome=\"{outcome}\"}} {n}",
-                escape(tool)
-            );
-        }
+        let mut out = telemetry::render();
+        // The reaper's counter lives in `usage` (below the telemetry facade's users).
         out.push_str(
             "# HELP kasm_mcp_sessions_reaped_total Sessions the lifetime reaper destroyed.\n",
         );
@@ -81,22 +73,14 @@ impl Metrics {
     }
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Middleware: count every response under its matched route (`unmatched` for 404s).
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .map(|p| route_label(Some(p.as_str())));
     let response = next.run(request).await;
-    metrics.record_request(&route, response.status().as_u16());
+    metrics.record_request(route, response.status().as_u16());
     response
 }
 
@@ -119,18 +103,19 @@ mod tests {
     #[test]
     fn renders_counters() {
         let m = Metrics::default();
-        m.record_request("/mcp", 200);
-        m.record_request("/mcp", 200);
-        m.record_tool_call("echo", "ok");
+        m.record_request(Some("/mcp"), 200);
+        m.record_request(Some("/mcp"), 200);
+        m.record_tool_call("metrics_unit_test_tool", "ok");
         let text = m.render();
         assert!(
-            text.contains("kasm_mcp_http_requests_total{route=\"/mcp\",status=\"200\"} 2"),
+            text.contains("kasm_mcp_http_requests_total{route=\"/mcp\",status=\"200\"}"),
             "{text}"
         );
         assert!(
-            text.contains("kasm_mcp_tool_calls_total{tool=\"echo\",outcome=\"ok\"} 1"),
+            text.contains(
+                "kasm_mcp_tool_calls_total{tool=\"metrics_unit_test_tool\",outcome=\"ok\"} 1"
+            ),
             "{text}"
         );
-        assert_eq!(m.tool_calls("echo", "ok"), 1);
     }
 }

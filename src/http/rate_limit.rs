@@ -123,6 +123,7 @@ pub async fn limit_per_ip(
     if let Some(ip) = ip
         && let Err(wait) = limits.check_ip(ip)
     {
+        crate::telemetry::rate_limited("ip");
         return too_many_requests(wait, "per client address");
     }
     next.run(request).await

@@ -280,8 +280,16 @@ impl Transport {
             .exchange(endpoint, fields)
             .instrument(span.clone())
             .await;
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let duration_ms = elapsed.as_millis() as u64;
         span.record("duration_ms", duration_ms);
+        let status = match &outcome {
+            Ok(raw) => crate::telemetry::status_label(raw.status),
+            Err(KasmError::Timeout { .. }) => "timeout",
+            Err(KasmError::Connect { .. }) => "connect_error",
+            Err(_) => "error",
+        };
+        crate::telemetry::kasm_request(endpoint, status, elapsed);
         match &outcome {
             Ok(raw) => {
                 span.record("status", raw.status);

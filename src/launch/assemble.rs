@@ -52,6 +52,7 @@ pub fn assemble(
         }))
     });
     let kasm_for_oauth = kasm.clone();
+    let probe = super::readiness::KasmProbe::new(kasm.clone());
     let deps = ToolDeps {
         kasm,
         relay: relay.clone(),
@@ -90,6 +91,7 @@ pub fn assemble(
         None => axum::Router::new(),
     };
     let app = App::build_with(config, Arc::new(server), routes, Some(kasm_for_oauth))?;
+    app.readiness().install_probes(vec![Arc::new(probe)]);
     if let (Some(relay), None) = (&relay, &configured) {
         relay.set_base_url(app.base_url());
     }

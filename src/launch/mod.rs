@@ -7,12 +7,15 @@ pub mod check;
 mod client_configs;
 pub mod demo;
 pub mod hash_key;
+pub mod healthcheck;
+mod readiness;
 pub mod runtime;
 pub mod serve;
 
 pub use assemble::{Assembled, RelayPlan, assemble};
-pub use client_configs::client_configs;
+pub use client_configs::{ClientConfig, client_config_list, client_configs, clients_markdown};
 pub use demo::{DemoOptions, run_demo};
 pub use hash_key::hash_key;
+pub use readiness::KasmProbe;
 pub use runtime::{init_logging, run_async};
 pub use serve::{LaunchError, run_serve};

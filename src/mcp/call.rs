@@ -46,6 +46,16 @@ fn audit(
     } else {
         Decision::Allow
     };
+    let elapsed = started.elapsed();
+    // Allowed calls name a registered tool (a bounded label set); a refused call may name
+    // anything the client sent, so refusals are counted without the name.
+    match decision {
+        Decision::Allow => {
+            metrics::histogram!(crate::telemetry::TOOL_DURATION, "tool" => tool.clone())
+                .record(elapsed.as_secs_f64());
+        }
+        Decision::Deny => crate::telemetry::policy_refusal("tool_access"),
+    }
     record_tool_call(&ToolCallRecord {
         principal: &meta.principal.name,
         client_id: meta
@@ -58,7 +68,7 @@ fn audit(
         arguments_sha256: audit_digest(args),
         decision,
         outcome,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         details,
     });
 }

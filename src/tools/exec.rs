@@ -253,6 +253,7 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
             } else {
                 policy.allowed_exec_users.join(", ")
             };
+            crate::telemetry::policy_refusal("exec_user");
             return Err(ToolError::new(format!(
                 "running commands as user {user:?} is not allowed on this server: the server's policy.allowed_exec_users lists the users execute_kasm_command may run as (now: {allowed}). Omit `user` to run as the image's own user, or ask the server's operator to add {user:?} to policy.allowed_exec_users"
             )));

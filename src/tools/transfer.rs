@@ -179,13 +179,17 @@ pub async fn round_trip(
     loop {
         tokio::select! {
             received = ticket.received() => {
+                let outcome = if received.is_ok() { "received" } else { "failed" };
+                crate::telemetry::relay_wait(outcome, started.elapsed());
                 let body: Bytes = received.map_err(|e| ToolError::new(format!("{what} failed: {e}")))?;
                 return Ok(parse_frame(body)?);
             }
             _ = ctx.cancel.cancelled() => {
+                crate::telemetry::relay_wait("cancelled", started.elapsed());
                 return Err(ToolError::new(format!("{what} was cancelled by the client; anything already started in session {} keeps running until it ends or times out", session.kasm_id)));
             }
             _ = &mut deadline => {
+                crate::telemetry::relay_wait("timeout", started.elapsed());
                 let base = ticket.url().split("/relay/").next().unwrap_or_default();
                 return Err(no_result(what, session.kasm_id.as_str(), wait, ticket.refusals(), base));
             }
@@ -203,6 +207,10 @@ pub async fn round_trip(
 
 /// Turn a container-side failure into an actionable message.
 pub fn container_error(path: &str, error: ContainerError) -> ToolError {
+    if error.code == "outside_roots" {
+        // The in-session check after resolving symlinks.
+        crate::telemetry::policy_refusal("allowed_roots");
+    }
     let reason = match error.code.as_str() {
         "not_found" => format!("{path} does not exist in the session"),
         "outside_roots" => format!(

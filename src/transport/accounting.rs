@@ -65,12 +65,13 @@ fn metered_calls(message: &Value) -> Vec<(Value, Metered<'_>)> {
 /// Refuse a batch longer than `batch.max_items`, then count the message's metered calls
 /// against the principal's limit — all of them or none, so a refused batch spends nothing:
 /// `Err(400)` for a batch that is too long or can never fit the burst, `Err(429)` when over
-/// the limit now.
+/// the limit now; `Err(503)` for any request while the server shuts down.
 pub fn admit(
     state: &TransportState,
     principal: &Principal,
     message: &Value,
 ) -> Result<PendingCalls, Box<Response>> {
+    super::draining::refuse_new_work(state, message)?;
     if let Some(Handled::HttpError { status, body }) = state.server.refuse_long_batch(message) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
         return Err(Box::new(rpc::json_response(status, &body)));
@@ -87,6 +88,7 @@ pub fn admit(
         .collect();
     let count = u32::try_from(calls.len()).unwrap_or(u32::MAX);
     if let Err(refusal) = state.limits.check_principal_n(&principal.name, count) {
+        crate::telemetry::rate_limited("principal");
         for (_, label) in &calls {
             state.metrics.record_tool_call(label, "rate_limited");
         }

@@ -20,6 +20,7 @@ use super::rpc;
 use super::sse::message_event;
 use super::state::TransportState;
 use crate::mcp::{Handled, McpServer, RequestMeta};
+use crate::shutdown::Shutdown;
 
 /// The router's work for one POST, as a task. Aborted on drop when `abort_on_drop`.
 pub struct Work {
@@ -31,13 +32,14 @@ impl Work {
     /// Run the router on `message` as a task; `param_headers` are the request's
     /// `Mcp-Param-<Name>` headers as (`<Name>`, value) pairs.
     pub fn spawn(
+        shutdown: &Shutdown,
         server: Arc<McpServer>,
         message: Value,
         meta: RequestMeta,
         param_headers: Vec<(String, String)>,
         abort_on_drop: bool,
     ) -> Self {
-        let handle = tokio::spawn(async move {
+        let handle = shutdown.spawn(async move {
             server
                 .handle_with_param_headers(message, meta, param_headers)
                 .await

@@ -66,6 +66,9 @@ pub async fn connect(
     State(state): State<Arc<TransportState>>,
     Extension(principal): Extension<Principal>,
 ) -> Response {
+    if state.shutdown.stopping().is_cancelled() {
+        return super::draining::shutting_down();
+    }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (outbound, inbound) = mpsc::channel(state.legacy.queue_messages);
     let cancel = CancellationToken::new();
@@ -114,7 +117,7 @@ pub async fn connect(
         })
         .take_until(cancel.cancelled_owned());
     let stream = futures::stream::once(async move { endpoint }).chain(messages);
-    sse_response(stream, state.keep_alive, &state.shutdown)
+    sse_response(stream, state.keep_alive, state.shutdown.idle_streams_end())
 }
 
 fn session_id_from(query: Option<&str>) -> Option<String> {
@@ -191,7 +194,9 @@ pub async fn post_message(
         origin: origin(&headers, &peer),
     };
     let task_state = state.clone();
-    tokio::spawn(async move {
+    // Tracked: graceful shutdown waits for it, and the SSE stream stays open until its answer
+    // is queued.
+    state.shutdown.spawn(async move {
         let work = task_state.server.handle(message, meta);
         tokio::pin!(work);
         let handled = loop {

@@ -5,13 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::legacy_sessions::LegacySessions;
 use super::session::SessionSealer;
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimits;
 use crate::mcp::McpServer;
+use crate::shutdown::Shutdown;
 
 /// Shared state of `/mcp`, `/sse` and `/messages`.
 pub struct TransportState {
@@ -22,8 +21,8 @@ pub struct TransportState {
     pub metrics: Arc<Metrics>,
     pub keep_alive: Duration,
     pub max_body_bytes: usize,
-    /// Cancelled when the server shuts down: open SSE streams end.
-    pub shutdown: CancellationToken,
+    /// Graceful shutdown: MCP work is spawned through it, SSE streams end by its tokens.
+    pub shutdown: Shutdown,
     tool_names: HashSet<String>,
 }
 
@@ -35,7 +34,7 @@ impl TransportState {
         metrics: Arc<Metrics>,
         keep_alive: Duration,
         max_body_bytes: usize,
-        shutdown: CancellationToken,
+        shutdown: Shutdown,
     ) -> Self {
         let tool_names = server
             .tools()

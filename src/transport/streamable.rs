@@ -202,6 +202,7 @@ pub async fn post(
         origin: origin(&headers, &peer),
     };
     let mut work = Work::spawn(
+        &state.shutdown,
         state.server.clone(),
         message,
         meta,
@@ -244,7 +245,11 @@ pub async fn post(
                 pending: Some(pending),
                 id,
             };
-            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+            sse_response(
+                streaming.into_stream(),
+                state.keep_alive,
+                state.shutdown.forced(),
+            )
         }
         First::Done(outcome) => {
             let mut queued: VecDeque<Value> = VecDeque::new();
@@ -265,7 +270,11 @@ pub async fn post(
                 pending: None,
                 id,
             };
-            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+            sse_response(
+                streaming.into_stream(),
+                state.keep_alive,
+                state.shutdown.forced(),
+            )
         }
         First::Note(note) => {
             let streaming = Streaming {
@@ -276,7 +285,11 @@ pub async fn post(
                 pending: Some(pending),
                 id,
             };
-            sse_response(streaming.into_stream(), state.keep_alive, &state.shutdown)
+            sse_response(
+                streaming.into_stream(),
+                state.keep_alive,
+                state.shutdown.forced(),
+            )
         }
     }
 }
@@ -308,7 +321,7 @@ fn finish_json(
     if !accepts.json && status == StatusCode::OK {
         // The client takes only SSE: one event with the response.
         let stream = futures::stream::iter([message_event(&body)]);
-        return sse_response(stream, state.keep_alive, &state.shutdown);
+        return sse_response(stream, state.keep_alive, state.shutdown.forced());
     }
     let mut response = json_response(status, &body);
     let succeeded = body.get("result").is_some();

@@ -32,13 +32,22 @@ class DemoServer:
     token: str
     process: subprocess.Popen
     log_path: Path
+    banner_lines: list[str]
     # The demo's built-in Kasm simulator (its /__simulator/stats counts exec requests).
     simulator_url: str | None = None
-    banner: list[str] = field(default_factory=list)
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    def banner(self) -> str:
+        """The whole banner printed on stdout (waits for its last line)."""
+        start = time.monotonic()
+        while not any(line.startswith("Press Ctrl-C") for line in self.banner_lines):
+            if time.monotonic() - start > DEADLINE:
+                raise RuntimeError("the demo banner did not complete:\n" + "".join(self.banner_lines))
+            time.sleep(0.05)
+        return "".join(self.banner_lines)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -109,8 +118,8 @@ def _start_demo(
         token,
         process,
         log_path,
+        banner,
         simulator_url=found.get("simulator"),
-        banner=banner,
     )
 
 

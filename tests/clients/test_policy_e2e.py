@@ -65,7 +65,7 @@ class Policied:
         self.tokens = {n: _token(n) for n in ("viewer", "alice", "bob")}
         policy, self.audit_path = _policy_file(tmp, self.tokens, quotas)
         self.server = _start_demo(tmp, extra_args=["--policy", str(policy)])
-        secret = [l for l in self.server.banner if "API secret" in l]
+        secret = [l for l in self.server.banner_lines if "API secret" in l]
         assert secret, self.server.banner
         self.kasm_secret = secret[0].split()[-1]
 

@@ -21,6 +21,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("tokens", 0),
     ("audit", 0),
     ("keys", 0),
+    // Process-wide plumbing every layer may use: metrics series, shutdown phases.
+    ("telemetry", 0),
+    ("shutdown", 0),
     // The configuration (uses policy's `Role` and the token digest type).
     ("config", 1),
     // Per-principal bookkeeping for quotas and lifetimes (uses policy's quota decisions).

@@ -10,6 +10,7 @@ mod layers;
 mod mcp_http;
 mod oauth;
 mod properties;
+mod ops;
 mod relay_integrity;
 mod sealing;
 mod simulator;

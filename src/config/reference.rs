@@ -1,0 +1,488 @@
+//! The configuration reference (`docs/CONFIGURATION.md`): every key with its environment
+//! variables, its default and its validation rule. Keys and defaults come from the types
+//! themselves — each entry reads its default from `Config::default()` through the field, and
+//! a test compares the documented keys with the field lists serde reports for each section
+//! (`deny_unknown_fields`), so a key added to a config struct without an entry here fails the
+//! build's tests, as does a stale document.
+
+use super::Config;
+use super::load::ENV_ALIASES;
+
+/// One documented key.
+pub struct KeyDoc {
+    /// `section.key` (`auth.tokens[].name` for the fields of each token).
+    pub key: &'static str,
+    /// The default, read from the type's `Default`.
+    pub default: fn(&Config) -> String,
+    /// What it does.
+    pub about: &'static str,
+    /// What `Config::validate` accepts (empty: any value of the type).
+    pub rule: &'static str,
+}
+
+fn list(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|i| format!("\"{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn unset(_: &Config) -> String {
+    "unset".into()
+}
+
+/// A default that is not a field of `Config::default()` (per-token fields).
+fn fixed(_: &Config, text: &str) -> String {
+    text.into()
+}
+
+macro_rules! key {
+    ($key:literal, |$c:ident| $default:expr, $about:literal, $rule:literal) => {
+        KeyDoc {
+            key: $key,
+            default: |$c: &Config| $default,
+            about: $about,
+            rule: $rule,
+        }
+    };
+}
+
+/// Every key, in the order of the document.
+pub fn keys() -> Vec<KeyDoc> {
+    vec![
+        key!(
+            "server.host",
+            |c| c.server.host.clone(),
+            "Address to listen on; `0.0.0.0` inside a container.",
+            "an IP address (or `localhost`)"
+        ),
+        key!(
+            "server.port",
+            |c| c.server.port.to_string(),
+            "TCP port (0 picks a free port).",
+            "0–65535"
+        ),
+        key!(
+            "server.allowed_hosts",
+            |c| list(&c.server.allowed_hosts),
+            "`Host` header values accepted besides the loopback names (DNS-rebinding protection); `*` allows any. Comma-separated in the environment.",
+            ""
+        ),
+        key!(
+            "server.allowed_origins",
+            |c| list(&c.server.allowed_origins),
+            "`Origin` header values accepted (`scheme://host[:port]`); requests without `Origin` pass. Comma-separated in the environment.",
+            ""
+        ),
+        key!(
+            "server.max_body_bytes",
+            |c| c.server.max_body_bytes.to_string(),
+            "Largest MCP request body (413 above it).",
+            "at least 1024"
+        ),
+        key!(
+            "server.relay_url",
+            |c| c.server.relay_url.clone().unwrap_or_else(|| "unset".into()),
+            "URL at which Kasm session containers reach this server (command output and file bytes go through `/relay/{ticket}`). Unset: commands are dispatch-only and the file tools explain why.",
+            "an absolute http:// or https:// URL"
+        ),
+        key!(
+            "server.sse_keep_alive_s",
+            |c| c.server.sse_keep_alive_s.to_string(),
+            "Seconds between SSE keep-alive comments; a call still running after this long is answered as a stream.",
+            "0 is treated as 1"
+        ),
+        key!(
+            "server.session_secret",
+            |c| unset(c),
+            "Key sealing Streamable HTTP session ids; set it (32+ random characters, the same on every replica) to keep sessions valid across restarts and replicas. Secret.",
+            ""
+        ),
+        key!(
+            "kasm.api_url",
+            |c| unset(c),
+            "Base URL of the Kasm server, without `/api/public`. Required by `serve`.",
+            "an absolute http:// or https:// URL"
+        ),
+        key!(
+            "kasm.api_key",
+            |c| unset(c),
+            "Developer API key. Required by `serve`. Secret.",
+            ""
+        ),
+        key!(
+            "kasm.api_secret",
+            |c| unset(c),
+            "Developer API secret. Required by `serve`. Secret.",
+            ""
+        ),
+        key!(
+            "kasm.user_id",
+            |c| unset(c),
+            "Kasm user (UUID) that tokens without their own `kasm_user_id` act as.",
+            "a Kasm user UUID"
+        ),
+        key!(
+            "kasm.verify_tls",
+            |c| c.kasm.verify_tls.to_string(),
+            "Verify Kasm's TLS certificate; switch off only in a lab.",
+            ""
+        ),
+        key!(
+            "kasm.ca_bundle",
+            |c| unset(c),
+            "PEM file with extra CA certificates to trust (private PKI).",
+            "a readable file"
+        ),
+        key!(
+            "kasm.connect_timeout_ms",
+            |c| c.kasm.connect_timeout_ms.to_string(),
+            "Longest wait for the TCP/TLS connection to Kasm.",
+            "greater than 0"
+        ),
+        key!(
+            "kasm.request_timeout_ms",
+            |c| c.kasm.request_timeout_ms.to_string(),
+            "Longest wait for one Kasm call, body included.",
+            "greater than 0"
+        ),
+        key!(
+            "kasm.read_retries",
+            |c| c.kasm.read_retries.to_string(),
+            "Extra attempts for read-only Kasm calls after a transient failure (never for create/exec).",
+            ""
+        ),
+        key!(
+            "kasm.session_start_timeout_s",
+            |c| c.kasm.session_start_timeout_s.to_string(),
+            "Longest wait for a new session to reach `running`.",
+            ""
+        ),
+        key!(
+            "auth.tokens",
+            |c| fixed(c, "[]"),
+            "Bearer tokens (`[[auth.tokens]]` tables), stored as SHA-256 digests; `kasm-mcp hash-key` mints one. `serve` needs at least one unless `auth.disabled`.",
+            ""
+        ),
+        key!(
+            "auth.tokens[].name",
+            |c| fixed(c, "—"),
+            "The principal's identity (rate limits, sessions, audit).",
+            "required; unique"
+        ),
+        key!(
+            "auth.tokens[].sha256",
+            |c| fixed(c, "—"),
+            "SHA-256 hex digest of the token.",
+            "required; 64 hex digits"
+        ),
+        key!(
+            "auth.tokens[].role",
+            |c| fixed(c, "operator"),
+            "What the token may call: `viewer` (read-only tools) < `operator` (sessions, commands, files) < `admin` (users, all sessions).",
+            "viewer, operator or admin"
+        ),
+        key!(
+            "auth.tokens[].kasm_user_id",
+            |c| fixed(c, "kasm.user_id"),
+            "Kasm user this token acts as.",
+            "a Kasm user UUID"
+        ),
+        key!(
+            "auth.disabled",
+            |c| c.auth.disabled.to_string(),
+            "Serve without authentication (for the MCP conformance suite).",
+            "only with a loopback server.host"
+        ),
+        key!(
+            "limits.per_ip_per_second",
+            |c| c.limits.per_ip_per_second.to_string(),
+            "Requests per second per client IP, before authentication (behind a proxy every client shares the proxy's address).",
+            ""
+        ),
+        key!(
+            "limits.per_ip_burst",
+            |c| c.limits.per_ip_burst.to_string(),
+            "Burst allowance of the per-IP limit.",
+            ""
+        ),
+        key!(
+            "limits.per_principal_per_minute",
+            |c| c.limits.per_principal_per_minute.to_string(),
+            "Tool calls and resource reads per minute per token.",
+            ""
+        ),
+        key!(
+            "limits.per_principal_burst",
+            |c| c.limits.per_principal_burst.to_string(),
+            "Burst allowance of the per-token limit.",
+            ""
+        ),
+        key!(
+            "policy.allowed_roots",
+            |c| list(&c.policy.allowed_roots),
+            "Directories inside sessions the file tools may touch (checked again in the session after resolving symlinks). Comma-separated in the environment.",
+            "at least one; absolute paths without `..`"
+        ),
+        key!(
+            "policy.default_timeout_s",
+            |c| c.policy.default_timeout_s.to_string(),
+            "Command timeout when the caller gives none.",
+            "1..=policy.max_timeout_s"
+        ),
+        key!(
+            "policy.max_timeout_s",
+            |c| c.policy.max_timeout_s.to_string(),
+            "Longest command timeout a caller may ask for.",
+            ""
+        ),
+        key!(
+            "policy.default_max_output_bytes",
+            |c| c.policy.default_max_output_bytes.to_string(),
+            "Bytes of stdout (and, separately, stderr) returned when the caller gives no limit.",
+            "1..=policy.max_output_bytes"
+        ),
+        key!(
+            "policy.max_output_bytes",
+            |c| c.policy.max_output_bytes.to_string(),
+            "Most output bytes a caller may ask for.",
+            ""
+        ),
+        key!(
+            "policy.max_file_bytes",
+            |c| c.policy.max_file_bytes.to_string(),
+            "Largest file read or written through the relay.",
+            ""
+        ),
+        key!(
+            "policy.allowed_exec_users",
+            |c| list(&c.policy.allowed_exec_users),
+            "Container users `execute_kasm_command` may run as through its `user` argument; empty: only the image's own user.",
+            ""
+        ),
+        key!(
+            "connections.header_read_timeout_s",
+            |c| c.connections.header_read_timeout_s.to_string(),
+            "Seconds a client has to send a request's complete headers, from its first byte.",
+            "1–600"
+        ),
+        key!(
+            "connections.idle_timeout_s",
+            |c| c.connections.idle_timeout_s.to_string(),
+            "Seconds a connection may stay open with no request in progress (keep it above a reverse proxy's keep-alive timeout).",
+            "1–3600"
+        ),
+        key!(
+            "connections.max_open",
+            |c| c.connections.max_open.to_string(),
+            "Most connections open at once; lowered at start-up to fit the file-descriptor limit.",
+            "at least 1"
+        ),
+        key!(
+            "connections.max_open_per_ip",
+            |c| c.connections.max_open_per_ip.to_string(),
+            "Most connections open at once from one client address; 0 switches the cap off (behind a proxy every client has the proxy's address).",
+            "0..=connections.max_open"
+        ),
+        key!(
+            "connections.refused_body_read_ms",
+            |c| c.connections.refused_body_read_ms.to_string(),
+            "Milliseconds spent reading and discarding the body of a request refused early (401, 403, 404, 413, 429) so the connection can carry the next request.",
+            "any"
+        ),
+        key!(
+            "batch.max_items",
+            |c| c.batch.max_items.to_string(),
+            "Most messages in one JSON-RPC batch (protocol 2025-03-26); a longer batch is refused whole.",
+            "1–10000"
+        ),
+        key!(
+            "batch.concurrency",
+            |c| c.batch.concurrency.to_string(),
+            "How many items of one batch run at the same time.",
+            "1–256"
+        ),
+        key!(
+            "legacy_sse.queue_messages",
+            |c| c.legacy_sse.queue_messages.to_string(),
+            "Most messages waiting for one legacy /sse stream; beyond it POST /messages gets 429.",
+            "1–65536"
+        ),
+        key!(
+            "relay_limits.unknown_ticket_per_second",
+            |c| c.relay_limits.unknown_ticket_per_second.to_string(),
+            "Requests naming an unknown, used or expired relay ticket, per second per client address.",
+            "at least 1"
+        ),
+        key!(
+            "relay_limits.unknown_ticket_burst",
+            |c| c.relay_limits.unknown_ticket_burst.to_string(),
+            "Burst allowance of the unknown-ticket limit.",
+            "at least 1"
+        ),
+        key!(
+            "relay_limits.per_ticket_per_minute",
+            |c| c.relay_limits.per_ticket_per_minute.to_string(),
+            "Requests one live relay ticket accepts per minute (retries of the same upload).",
+            "at least 1"
+        ),
+        key!(
+            "relay_limits.per_ticket_burst",
+            |c| c.relay_limits.per_ticket_burst.to_string(),
+            "Burst allowance of the per-ticket limit.",
+            "at least 1"
+        ),
+        key!(
+            "lifecycle.shutdown_grace_s",
+            |c| c.lifecycle.shutdown_grace_s.to_string(),
+            "On SIGTERM/SIGINT, how long running tool calls may finish before they are cut off.",
+            "1–3600"
+        ),
+        key!(
+            "lifecycle.readiness_cache_ms",
+            |c| c.lifecycle.readiness_cache_ms.to_string(),
+            "How long `/readyz` reuses its Kasm probe (never more than one probe in flight).",
+            "0–60000"
+        ),
+        key!(
+            "lifecycle.readiness_timeout_ms",
+            |c| c.lifecycle.readiness_timeout_ms.to_string(),
+            "A Kasm probe slower than this makes `/readyz` report Kasm unreachable.",
+            "100–60000"
+        ),
+    ]
+}
+
+/// The environment variables that set `key`.
+pub fn env_vars(key: &str) -> Vec<String> {
+    if key.contains("[]") {
+        return Vec::new();
+    }
+    let mut vars: Vec<String> = ENV_ALIASES
+        .iter()
+        .filter(|(_, k)| *k == key)
+        .map(|(var, _)| (*var).to_owned())
+        .collect();
+    vars.push(format!(
+        "KASM_MCP_{}",
+        key.to_ascii_uppercase().replace('.', "__")
+    ));
+    vars
+}
+
+/// The reference table as Markdown (the generated part of `docs/CONFIGURATION.md`).
+pub fn markdown() -> String {
+    let defaults = Config::default();
+    let mut out = String::new();
+    let mut section = "";
+    for doc in keys() {
+        let this = doc.key.split('.').next().unwrap_or_default();
+        if this != section {
+            section = this;
+            out.push_str(&format!(
+                "\n### [{section}]\n\n| key | environment | default | accepted | meaning |\n| --- | --- | --- | --- | --- |\n"
+            ));
+        }
+        let env = env_vars(doc.key)
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join("<br>");
+        let rule = if doc.rule.is_empty() { "any" } else { doc.rule };
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} | {} |\n",
+            doc.key,
+            if env.is_empty() {
+                "—".to_owned()
+            } else {
+                env
+            },
+            (doc.default)(&defaults),
+            rule,
+            doc.about
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field names serde expects in `section` (from its unknown-field error).
+    fn fields_of(section: &str) -> Vec<String> {
+        let env = [(
+            format!("KASM_MCP_{}__ZZ_NOT_A_KEY", section.to_ascii_uppercase()),
+            "1".to_owned(),
+        )];
+        let err = match Config::load_from(None, &env) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("an unknown key in [{section}] loaded"),
+        };
+        // "… unknown field: found `zz`, expected `one of `host`, `port`, …``"
+        let expected = err
+            .split("expected")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no field list in {err}"));
+        expected
+            .split('`')
+            .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .map(|f| format!("{section}.{f}"))
+            .collect()
+    }
+
+    #[test]
+    fn every_key_of_every_section_is_documented_and_nothing_else() {
+        let documented: Vec<&str> = keys().iter().map(|k| k.key).collect();
+        for section in [
+            "server",
+            "kasm",
+            "auth",
+            "limits",
+            "policy",
+            "connections",
+            "batch",
+            "legacy_sse",
+            "relay_limits",
+            "lifecycle",
+        ] {
+            for field in fields_of(section) {
+                assert!(
+                    documented.contains(&field.as_str()),
+                    "{field} is not documented"
+                );
+            }
+            for key in documented
+                .iter()
+                .filter(|k| k.starts_with(&format!("{section}.")) && !k.contains("[]"))
+            {
+                assert!(
+                    fields_of(section).iter().any(|f| f == key),
+                    "{key} is no longer a key"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn env_vars_follow_the_loader() {
+        assert_eq!(
+            env_vars("server.port"),
+            ["MCP_SERVER_PORT", "KASM_MCP_SERVER__PORT"]
+        );
+        assert_eq!(
+            env_vars("lifecycle.shutdown_grace_s"),
+            ["KASM_MCP_LIFECYCLE__SHUTDOWN_GRACE_S"]
+        );
+        let config = Config::load_from(
+            None,
+            &[("KASM_MCP_LIFECYCLE__SHUTDOWN_GRACE_S".into(), "7".into())],
+        )
+        .unwrap();
+        assert_eq!(config.lifecycle.shutdown_grace_s, 7);
+    }
+}

@@ -1,0 +1,206 @@
+//! Prometheus metrics through the `metrics` facade and `metrics-exporter-prometheus`.
+//!
+//! Why these crates: the facade lets every layer (Kasm client, relay, transports, audit)
+//! record without depending on the HTTP layer or on each other, and the exporter stores
+//! counters and gauges as atomics and histogram samples in lock-free atomic buckets, so the
+//! hot path takes no lock once a series exists (`prometheus-client` takes a write lock per
+//! histogram observation). Label values here are `&'static str` wherever the set is fixed,
+//! so recording allocates nothing; tool names come from the registered catalog (bounded).
+//!
+//! One recorder per process ([`handle`] installs it on first use); `/metrics` renders it, and
+//! [`upkeep`] (run by the app every few seconds) folds histogram samples into their buckets
+//! so memory stays bounded between scrapes.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Tool calls by tool and outcome (`ok`, `tool_error`, `protocol_error`, `rate_limited`,
+/// `cancelled`, `dropped`).
+pub const TOOL_CALLS: &str = "kasm_mcp_tool_calls_total";
+/// Tool-call latency by tool, seconds.
+pub const TOOL_DURATION: &str = "kasm_mcp_tool_call_duration_seconds";
+/// Refusals by the policy, by rule: `tool_access` (unknown tool, or one the principal's role
+/// may not call), `allowed_roots` (a path outside policy.allowed_roots), `exec_user` (a
+/// `user` not in policy.allowed_exec_users).
+pub const POLICY_REFUSALS: &str = "kasm_mcp_policy_refusals_total";
+/// Requests refused by a rate limit, by scope (`ip`, `principal`).
+pub const RATE_LIMITED: &str = "kasm_mcp_rate_limited_total";
+/// HTTP responses by route and status.
+pub const HTTP_REQUESTS: &str = "kasm_mcp_http_requests_total";
+/// Kasm API requests by endpoint and status (HTTP status, or `timeout` / `connect_error`).
+pub const KASM_REQUESTS: &str = "kasm_mcp_kasm_requests_total";
+/// Kasm API latency by endpoint, seconds.
+pub const KASM_DURATION: &str = "kasm_mcp_kasm_request_duration_seconds";
+/// Open SSE streams (legacy /sse and streamed /mcp answers).
+pub const OPEN_STREAMS: &str = "kasm_mcp_open_streams";
+/// Time tools waited for a session's relay upload, seconds, by outcome.
+pub const RELAY_WAIT: &str = "kasm_mcp_relay_wait_seconds";
+/// Relay waits that ended without an upload before the deadline.
+pub const RELAY_TIMEOUTS: &str = "kasm_mcp_relay_timeouts_total";
+
+/// Histogram buckets, seconds: 5 ms to 10 min (commands may run for minutes).
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus handle, installing the recorder on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new();
+        let builder = match builder.set_buckets(BUCKETS) {
+            Ok(builder) => builder,
+            // Only fails for an empty bucket list, which BUCKETS is not.
+            Err(_) => PrometheusBuilder::new(),
+        };
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics will stay empty");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(TOOL_CALLS, "MCP tool calls by tool and outcome.");
+    describe_histogram!(
+        TOOL_DURATION,
+        Unit::Seconds,
+        "MCP tool-call latency by tool."
+    );
+    describe_counter!(POLICY_REFUSALS, "Requests refused by the policy, by rule.");
+    describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by scope.");
+    describe_counter!(HTTP_REQUESTS, "HTTP responses by route and status.");
+    describe_counter!(KASM_REQUESTS, "Kasm API requests by endpoint and status.");
+    describe_histogram!(
+        KASM_DURATION,
+        Unit::Seconds,
+        "Kasm API latency by endpoint."
+    );
+    describe_gauge!(OPEN_STREAMS, "Open SSE streams.");
+    describe_histogram!(
+        RELAY_WAIT,
+        Unit::Seconds,
+        "Waits for relay uploads, by outcome."
+    );
+    describe_counter!(RELAY_TIMEOUTS, "Relay waits that timed out.");
+}
+
+/// The exposition text.
+pub fn render() -> String {
+    handle().render()
+}
+
+/// Fold histogram samples into buckets (bounded memory between scrapes).
+pub fn upkeep() {
+    handle().run_upkeep();
+}
+
+/// How often the app runs [`upkeep`].
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// A `&'static` label for an HTTP status (no allocation on the hot path).
+pub fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        406 => "406",
+        408 => "408",
+        409 => "409",
+        413 => "413",
+        415 => "415",
+        421 => "421",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        _ => match status / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        },
+    }
+}
+
+/// Count one Kasm API request and its latency.
+pub fn kasm_request(endpoint: &'static str, status: &'static str, elapsed: Duration) {
+    metrics::counter!(KASM_REQUESTS, "endpoint" => endpoint, "status" => status).increment(1);
+    metrics::histogram!(KASM_DURATION, "endpoint" => endpoint).record(elapsed.as_secs_f64());
+}
+
+/// Count one refusal by the policy (`rule`: see [`POLICY_REFUSALS`]).
+pub fn policy_refusal(rule: &'static str) {
+    metrics::counter!(POLICY_REFUSALS, "rule" => rule).increment(1);
+}
+
+/// Count one refusal by a rate limit (`scope`: `ip` or `principal`).
+pub fn rate_limited(scope: &'static str) {
+    metrics::counter!(RATE_LIMITED, "scope" => scope).increment(1);
+}
+
+/// Record one wait for a relay upload (`outcome`: `received`, `failed`, `cancelled`,
+/// `timeout`).
+pub fn relay_wait(outcome: &'static str, waited: Duration) {
+    metrics::histogram!(RELAY_WAIT, "outcome" => outcome).record(waited.as_secs_f64());
+    if outcome == "timeout" {
+        metrics::counter!(RELAY_TIMEOUTS).increment(1);
+    }
+}
+
+/// An open SSE stream: counted while this guard lives.
+#[derive(Debug)]
+pub struct OpenStream(());
+
+impl OpenStream {
+    pub fn open() -> OpenStream {
+        metrics::gauge!(OPEN_STREAMS).increment(1.0);
+        OpenStream(())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!(OPEN_STREAMS).decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_gauges() {
+        let _ = handle();
+        kasm_request("get_images", "200", Duration::from_millis(12));
+        let stream = OpenStream::open();
+        let text = render();
+        assert!(
+            text.contains("kasm_mcp_kasm_requests_total{endpoint=\"get_images\",status=\"200\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kasm_mcp_kasm_request_duration_seconds_bucket{endpoint=\"get_images\",le=\"0.025\"}"),
+            "{text}"
+        );
+        assert!(text.contains("kasm_mcp_open_streams"), "{text}");
+        drop(stream);
+        assert_eq!(status_label(404), "404");
+        assert_eq!(status_label(418), "4xx");
+    }
+}
