@@ -153,6 +153,12 @@ async fn create_session(
         }
     })?;
     let kasm_id = KasmId::parse(&created.kasm_id)?;
+    // The owner is known from now on: later calls on this session need no ownership lookup.
+    let owner = match created.user_id.as_deref().map(UserId::parse) {
+        Some(Ok(owner)) => owner,
+        _ => user.clone(),
+    };
+    deps.owners.remember(kasm_id.as_str(), owner.as_str());
     let mut result = Created {
         kasm_id: created.kasm_id.clone(),
         status: created.status.clone().unwrap_or_else(|| "starting".into()),
@@ -335,6 +341,9 @@ async fn session_action(
             session.owner(),
         )
         .await?;
+    if matches!(action, Lifecycle::Destroy) {
+        deps.owners.forget(session.kasm_id.as_str());
+    }
     let (status, message) = action.answer();
     structured(&StateChange {
         kasm_id: session.kasm_id,
