@@ -9,7 +9,8 @@
 //! * open-loop latency at a constant rate (measured from each call's intended start, so
 //!   there is no coordinated omission) of the direct call and of `get_session_status`;
 //! * the relay round trip of `execute_kasm_command` `true`;
-//! * idle cost: RSS at start, per open `/sse` stream and per idle `/mcp` connection;
+//! * idle cost: RSS at start, and (last, as the allocator keeps what they used) per open
+//!   `/sse` stream and per idle `/mcp` connection;
 //! * CPU per call (user + system from `/proc/PID/stat`) of the server and the simulator,
 //!   and Kasm requests per call from the simulator's request counter.
 //!
@@ -513,44 +514,13 @@ async fn run(args: Args) -> Result<u64, String> {
     );
     println!("load average at start: {}", loadavg());
 
-    // ---- idle cost first, on a fresh server.
+    // ---- idle cost: RSS on a fresh server here, per open connection at the end.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = bench.server.rss();
     println!(
         "\nserver RSS idle at start: {idle_rss} KiB ({:.1} MiB)",
         idle_rss as f64 / 1024.0
     );
-    let addr = format!("127.0.0.1:{port}");
-    for (kind, count, token_list) in [
-        (idle::Kind::Sse, args.sse_streams, tokens.clone()),
-        (
-            idle::Kind::Mcp,
-            args.mcp_connections,
-            vec![ADMIN.to_string()],
-        ),
-    ] {
-        let before = bench.server.rss();
-        let started = Instant::now();
-        let (streams, error) = idle::open_many(kind, &addr, &token_list, count).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = bench.server.rss();
-        let open = streams.len();
-        let per = if open > 0 {
-            (after.saturating_sub(before)) as f64 / open as f64
-        } else {
-            0.0
-        };
-        println!(
-            "idle {kind:?}: {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open connection{}",
-            started.elapsed().as_secs_f64(),
-            error
-                .map(|e| format!(" (first refusal: {e})"))
-                .unwrap_or_default()
-        );
-        drop(streams);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
     // ---- one running session of the default user, created through the server.
     let created = bench
         .http
@@ -683,10 +653,45 @@ async fn run(args: Args) -> Result<u64, String> {
     errors += exec.summary.errors;
     let rss_end = bench.server.rss();
     println!(
-        "\nserver RSS at the end: {rss_end} KiB ({:.1} MiB); load average at the end: {}",
-        rss_end as f64 / 1024.0,
-        loadavg()
+        "\nserver RSS after the load: {rss_end} KiB ({:.1} MiB)",
+        rss_end as f64 / 1024.0
     );
+
+    // ---- idle connections last: the allocator keeps what they used, which would
+    // otherwise show up in every RSS figure after them.
+    println!();
+    let addr = format!("127.0.0.1:{port}");
+    for (kind, count, token_list) in [
+        (idle::Kind::Sse, args.sse_streams, tokens.clone()),
+        (
+            idle::Kind::Mcp,
+            args.mcp_connections,
+            vec![ADMIN.to_string()],
+        ),
+    ] {
+        let before = bench.server.rss();
+        let started = Instant::now();
+        let (streams, error) = idle::open_many(kind, &addr, &token_list, count).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = bench.server.rss();
+        let open = streams.len();
+        let per = if open > 0 {
+            (after.saturating_sub(before)) as f64 / open as f64
+        } else {
+            0.0
+        };
+        println!(
+            "idle {kind:?}: {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open connection{}",
+            started.elapsed().as_secs_f64(),
+            error
+                .map(|e| format!(" (first refusal: {e})"))
+                .unwrap_or_default()
+        );
+        drop(streams);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    println!("load average at the end: {}", loadavg());
     drop(bench);
     Ok(errors)
 }
