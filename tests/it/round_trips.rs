@@ -27,8 +27,8 @@ struct Rig {
 fn token(name: &str, secret: &str, role: &str) -> TokenConfig {
     TokenConfig {
         name: name.into(),
-        sha256: sha256_hex(secret),
-        role: role.into(),
+        sha256: sha256_hex(secret).parse().expect("a digest"),
+        role: role.parse().expect("a role"),
         kasm_user_id: None,
     }
 }
