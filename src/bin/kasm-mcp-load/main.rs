@@ -94,7 +94,8 @@ fn sha256_hex(text: &str) -> String {
 fn config_toml(port: u16, stream_tokens: &[String]) -> String {
     let mut toml = format!(
         "[server]\nport = {port}\n\n[limits]\nper_ip_per_second = 1000000\nper_ip_burst = 1000000\n\
-         per_principal_per_minute = 100000000\nper_principal_burst = 1000000\n"
+         per_principal_per_minute = 100000000\nper_principal_burst = 1000000\n\n\
+         [connections]\nmax_open = 25000\nmax_open_per_ip = 0\n"
     );
     let mut token = |name: &str, secret: &str, role: &str| {
         toml.push_str(&format!(
