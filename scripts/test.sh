@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (README, .ci/run): installs what the tests need, then runs
-# formatting, lints, unit + integration tests, the MCP conformance suite and real-client tests.
+# formatting, lints, unit + integration tests, a smoke run of the load generator, the MCP
+# conformance suite and real-client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,10 @@ cargo clippy --all-targets --quiet -- -D warnings
 step "unit and integration tests"
 cargo test --all-targets 2>&1 | tee target/cargo-test.log
 grep -q "test result: ok" target/cargo-test.log
+
+step "load generator smoke run (seconds; checks that it works, never a timed pass/fail)"
+cargo build --bins --quiet
+target/debug/kasm-mcp-load --quick
 
 step "real-client tests (Python and TypeScript MCP SDKs over /mcp and /sse; the OAuth flow with oidc-provider)"
 scripts/client-tests.sh

@@ -64,6 +64,7 @@ pub fn assemble(
         images: config.images.clone(),
         quotas: config.quotas.clone(),
         usage: Arc::new(crate::usage::MemoryUsage::default()),
+        owners: Default::default(),
     };
     let resources = crate::tools::resources::provider(deps.clone());
     let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));

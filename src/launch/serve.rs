@@ -59,6 +59,7 @@ pub fn shared_user_warning(config: &Config) -> Option<String> {
 /// Run `serve` until SIGTERM/Ctrl-C.
 pub async fn run_serve(config: Config) -> Result<(), LaunchError> {
     preflight(&config)?;
+    super::fd_limit::raise_fd_limit();
     let kasm =
         KasmClient::from_config(&config.kasm).map_err(|e| LaunchError::Kasm(e.to_string()))?;
     let kasm_base_url = kasm.base_url().to_owned();

@@ -232,17 +232,21 @@ impl McpServer {
             return Reply::Refused { status: 400, error };
         }
 
-        // 2026-07-28: answers to earlier input requests (MRTR), bound to this exact call.
-        let binding = format!(
-            "{}|tools/call|{name}|{}",
-            meta.principal.name,
-            canonical_sha256(&args)
-        );
-        let round = match modern {
-            Some(m) => {
+        let owner = owner_key(meta);
+        // 2026-07-28: answers to earlier input requests (MRTR), bound to this exact call
+        // (hashed only for such requests: the canonical SHA-256 costs every other call).
+        let binding = modern.map(|_| {
+            format!(
+                "{}|tools/call|{name}|{}",
+                meta.principal.name,
+                canonical_sha256(&args)
+            )
+        });
+        let round = match (modern, &binding) {
+            (Some(m), Some(binding)) => {
                 match open_round(
                     &self.sealer,
-                    &binding,
+                    binding,
                     &params,
                     m.client_capabilities.clone(),
                 ) {
@@ -254,7 +258,7 @@ impl McpServer {
                     }
                 }
             }
-            None => None,
+            _ => None,
         };
         let notifier = self.notifier_for(meta, &owner, &params, modern, round.clone());
         let (cancel, serial) = self.state.start_call(&owner, id);
@@ -297,7 +301,8 @@ impl McpServer {
             Some(Ok(output)) => {
                 let input_required = round
                     .as_ref()
-                    .and_then(|r| r.input_required(&self.sealer, &binding));
+                    .zip(binding.as_deref())
+                    .and_then(|(r, binding)| r.input_required(&self.sealer, binding));
                 let outcome = if output.is_error && input_required.is_none() {
                     Outcome::Error
                 } else {
@@ -305,7 +310,7 @@ impl McpServer {
                 };
                 (
                     outcome,
-                    Reply::Result(input_required.unwrap_or_else(|| output.to_json())),
+                    Reply::Result(input_required.unwrap_or_else(|| output.into_json())),
                 )
             }
         };

@@ -239,6 +239,31 @@ impl ToolOutput {
         }
     }
 
+    /// The `CallToolResult` JSON, moving the content in (no copy of text or structured
+    /// content: this runs once per tool call).
+    pub fn into_json(self) -> Value {
+        let content = self
+            .content
+            .into_iter()
+            .map(|block| match block {
+                Content::Text { text } => {
+                    let mut obj = serde_json::Map::with_capacity(2);
+                    obj.insert("type".into(), Value::String("text".into()));
+                    obj.insert("text".into(), Value::String(text));
+                    Value::Object(obj)
+                }
+                other => serde_json::to_value(&other).unwrap_or(Value::Null),
+            })
+            .collect();
+        let mut result = serde_json::Map::with_capacity(3);
+        result.insert("content".into(), Value::Array(content));
+        result.insert("isError".into(), Value::Bool(self.is_error));
+        if let Some(structured) = self.structured {
+            result.insert("structuredContent".into(), structured);
+        }
+        Value::Object(result)
+    }
+
     /// The `CallToolResult` JSON.
     pub fn to_json(&self) -> Value {
         let mut result = json!({ "content": self.content, "isError": self.is_error });
@@ -471,5 +496,32 @@ pub trait Tool: Send + Sync {
     /// without. A 2026-07-28 request that does not declare them is refused with -32021.
     fn required_client_capabilities(&self) -> &'static [&'static str] {
         &[]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn into_json_is_to_json_without_the_copies() {
+        let outputs = [
+            ToolOutput::structured(serde_json::json!({"kasm_id": "k", "n": [1, 2]})),
+            ToolOutput::error("nope"),
+            ToolOutput {
+                content: vec![
+                    Content::Image {
+                        data: "AAAA".into(),
+                        mime_type: "image/jpeg".into(),
+                    },
+                    Content::Text { text: "t".into() },
+                ],
+                structured: None,
+                is_error: false,
+            },
+        ];
+        for output in outputs {
+            assert_eq!(output.to_json(), output.clone().into_json());
+        }
     }
 }

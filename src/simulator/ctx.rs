@@ -3,6 +3,7 @@
 //! that `api.rs` (the dispatcher) and the handler files import it from below instead of from
 //! each other.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ pub struct Shared {
     /// Requests to `exec_command_kasm` received, whatever their outcome (tests check that a
     /// refused command never reached Kasm).
     pub exec_requests: std::sync::atomic::AtomicU64,
+    /// Calls received per path segment after `/api/public/` (or `/api/`), answered or not.
+    pub requests: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Shared {
@@ -38,6 +41,25 @@ impl Shared {
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         store.refresh(Instant::now());
         store
+    }
+
+    /// Count one call to `endpoint`.
+    pub fn count(&self, endpoint: &str) {
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        match requests.get_mut(endpoint) {
+            Some(n) => *n = n.saturating_add(1),
+            None => {
+                requests.insert(endpoint.to_string(), 1);
+            }
+        }
+    }
+
+    /// Calls received so far, per endpoint.
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

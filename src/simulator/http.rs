@@ -1,6 +1,7 @@
 //! The simulator's axum router: `POST /api/public/{endpoint}` (also `/api/{endpoint}`, as
 //! Kasm mounts its client API there too), CherryPy-style body handling and error pages,
-//! fault injection, and the `/__simulator/faults` control endpoint.
+//! fault injection, request counting, and the `/__simulator/faults` and `/__simulator/requests`
+//! control endpoints.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/{endpoint}", any(api_call))
         .route("/__simulator/faults", get(get_faults).post(set_faults))
         .route("/__simulator/stats", get(get_stats))
+        .route("/__simulator/requests", get(get_requests))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -101,6 +103,7 @@ async fn api_call(
             .exec_requests
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
+    shared.count(&endpoint);
     if let Some(fault) = apply_faults(&shared).await {
         return fault;
     }
@@ -148,6 +151,13 @@ async fn get_faults(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Re
     }
     let faults = *shared.faults.borrow();
     axum::Json(json!(faults)).into_response()
+}
+
+async fn get_requests(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(reply) = primary_only(&shared, &headers, &Map::new()) {
+        return reply.into_response();
+    }
+    axum::Json(json!(shared.request_counts())).into_response()
 }
 
 async fn set_faults(

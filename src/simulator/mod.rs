@@ -23,6 +23,8 @@
 //! * `GET /__simulator/stats`: `{"exec_requests": N}`, the number of `exec_command_kasm`
 //!   requests received (no credentials needed: it is a count, nothing more). Tests use it to
 //!   show that a command refused by the server's policy never reached Kasm.
+//! * `GET /__simulator/requests` (primary key only): calls received so far per endpoint, as
+//!   `{"get_kasm_status": 12, …}`, so a test or the load generator can count Kasm requests.
 //! * The group settings `allow_kasm_stop`/`allow_kasm_pause` are off, as Kasm's defaults: only
 //!   keys with "Sessions Modify" may stop or pause.
 //!
@@ -113,6 +115,7 @@ impl Simulator {
             sandbox: Arc::new(sandbox),
             faults,
             exec_requests: Default::default(),
+            requests: Mutex::default(),
         });
         let listener = match tokio::net::TcpListener::bind(config.listen).await {
             Ok(l) => l,
@@ -163,6 +166,14 @@ impl Simulator {
     /// 32-hex id of the seeded user `agent@example.com`.
     pub fn default_user_id(&self) -> String {
         DEFAULT_USER_ID.to_string()
+    }
+
+    /// How many calls each endpoint has received so far (every call to
+    /// `/api/public/<endpoint>` or `/api/<endpoint>` counts, whatever the answer), e.g. to
+    /// prove how many Kasm requests one tool call makes. Also served as JSON at
+    /// `GET /__simulator/requests` (primary key only).
+    pub fn request_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.request_counts()
     }
 
     /// Change the fault knobs (releases hanging calls when `hang` goes false).

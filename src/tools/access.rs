@@ -1,11 +1,11 @@
-//! Finding the session a call names: fetch the caller's sessions from Kasm and ask `policy`
-//! which Kasm user the call acts as and whether the caller may touch the session (a non-admin
-//! principal only its own Kasm user's; an admin every one). A destroyed, unknown or foreign
-//! session gets the same clear error from every tool.
+//! Finding the session a call names: one `get_kasm_status` as its owner (cached by
+//! `ownership`), and `policy` decides which Kasm user the call acts as and whether the caller
+//! may touch the session (a non-admin principal only its own Kasm user's; an admin every
+//! one). A destroyed, unknown or foreign session gets the same clear error from every tool.
 
 use super::ToolDeps;
 use super::support::ToolError;
-use crate::kasm::{ConnectUrl, KasmError, KasmId, Session, UserId};
+use crate::kasm::{ConnectUrl, KasmError, KasmId, KasmResult, Session, SessionStatus, UserId};
 use crate::mcp::CallContext;
 use crate::policy;
 
@@ -18,13 +18,27 @@ pub fn acting_user(deps: &ToolDeps, ctx: &CallContext) -> Result<UserId, ToolErr
     Ok(UserId::parse(raw)?)
 }
 
-/// A session the caller may touch, with the Kasm user that owns it.
+/// A session the caller may touch, with the Kasm user that owns it and what Kasm's
+/// `get_kasm_status` said about it just now.
 #[derive(Debug, Clone)]
 pub struct SessionRef {
     pub kasm_id: KasmId,
     /// The owner's user id: pass it as `user_id` to Kasm's session endpoints.
     pub owner: Option<UserId>,
+    /// Kasm's record of the session: complete while it runs; only id, owner and status
+    /// otherwise (Kasm reports paused, stopped and starting sessions without a record).
     pub session: Session,
+    pub live: LiveStatus,
+}
+
+/// The parts of a `get_kasm_status` answer that are not the session record.
+#[derive(Debug, Clone, Default)]
+pub struct LiveStatus {
+    /// A fresh relative connect URL (running sessions only).
+    pub kasm_url: Option<ConnectUrl>,
+    /// Kasm's progress message while a session starts, pauses or stops.
+    pub message: Option<String>,
+    pub progress: Option<u8>,
 }
 
 impl SessionRef {
@@ -38,15 +52,68 @@ impl SessionRef {
             .as_deref()
             .unwrap_or("unknown")
     }
-}
 
-const GONE_STATES: &[&str] = &[
-    "deleting",
-    "delete_pending",
-    "admin_delete_pending",
-    "user_delete_pending",
-    "destroying",
-];
+    /// A session from one `get_kasm_status` answer (the 1.15 "currently starting" error
+    /// included) made as `owner`.
+    fn from_status(
+        kasm_id: &KasmId,
+        owner: Option<UserId>,
+        answer: KasmResult<SessionStatus>,
+    ) -> KasmResult<SessionRef> {
+        let (mut session, status, live) = match answer {
+            Ok(SessionStatus::Running { session, kasm_url }) => (
+                *session,
+                "running".to_string(),
+                LiveStatus {
+                    kasm_url,
+                    ..LiveStatus::default()
+                },
+            ),
+            Ok(SessionStatus::NotReady {
+                status,
+                message,
+                progress,
+            }) => (
+                Session::default(),
+                status,
+                LiveStatus {
+                    kasm_url: None,
+                    message: Some(message),
+                    progress,
+                },
+            ),
+            Ok(SessionStatus::Inactive { status }) => {
+                (Session::default(), status, LiveStatus::default())
+            }
+            Err(KasmError::NotReady { status, message }) => (
+                Session::default(),
+                status,
+                LiveStatus {
+                    message: Some(message),
+                    ..LiveStatus::default()
+                },
+            ),
+            Err(e) => return Err(e),
+        };
+        session.kasm_id = kasm_id.to_string();
+        session.operational_status = Some(status);
+        let owner = owner.or_else(|| {
+            session
+                .user_id
+                .as_deref()
+                .and_then(|u| UserId::parse(u).ok())
+        });
+        if session.user_id.is_none() {
+            session.user_id = owner.as_ref().map(UserId::to_string);
+        }
+        Ok(SessionRef {
+            kasm_id: kasm_id.clone(),
+            owner,
+            session,
+            live,
+        })
+    }
+}
 
 fn not_found(kasm_id: &KasmId) -> ToolError {
     ToolError::new(format!(
@@ -54,80 +121,97 @@ fn not_found(kasm_id: &KasmId) -> ToolError {
     ))
 }
 
-/// Find a session the caller may touch (refusing destroyed, unknown and foreign ones).
+/// One `get_kasm_status` as `owner`; "not found" forgets the cached owner.
+async fn observe(
+    deps: &ToolDeps,
+    kasm_id: &KasmId,
+    owner: Option<&UserId>,
+) -> KasmResult<SessionRef> {
+    let answer = deps
+        .kasm
+        .get_kasm_status(kasm_id.as_str(), owner.map(UserId::as_str))
+        .await;
+    if matches!(answer, Err(KasmError::NotFound { .. })) {
+        deps.owners.forget(kasm_id.as_str());
+    }
+    SessionRef::from_status(kasm_id, owner.cloned(), answer)
+}
+
+/// Find a session the caller may touch (refusing destroyed, unknown and foreign ones) with
+/// one `get_kasm_status` call once its owner is known ([`super::ownership`]); `policy`
+/// decides whether the caller may touch a session of that owner. The first time a session
+/// is seen, that same call, made as the acting user, is the ownership lookup (Kasm refuses
+/// other users' sessions); for a principal that sees every session, a refusal is followed by
+/// one more call without `user_id`, whose record names the owner. No session list is fetched.
 pub async fn find_session(
     deps: &ToolDeps,
     ctx: &CallContext,
     kasm_id: &KasmId,
 ) -> Result<SessionRef, ToolError> {
     ctx.audit.kasm_id(kasm_id.as_str());
-    let sessions = if policy::sees_every_session(ctx.principal.role) {
-        match deps.kasm.get_kasms().await {
-            Ok(all) => all,
-            Err(KasmError::MissingPermission { .. }) => {
-                deps.kasm
-                    .get_user_kasms(acting_user(deps, ctx)?.as_str())
-                    .await?
-            }
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        deps.kasm
-            .get_user_kasms(acting_user(deps, ctx)?.as_str())
-            .await?
+    let sees_all = policy::sees_every_session(ctx.principal.role);
+    let me = match acting_user(deps, ctx) {
+        Ok(me) => Some(me),
+        // No Kasm user to act as: only a principal that sees every session may go on.
+        Err(_) if sees_all => None,
+        Err(e) => return Err(e),
     };
-    let session = sessions
-        .into_iter()
-        .find(|s| kasm_id.matches(&s.kasm_id))
-        .ok_or_else(|| {
-            // A non-admin's listing holds only its own Kasm user's sessions: another user's
-            // session lands here, as does an unknown id; both are refused by ownership.
+    let may_touch = |owner: Option<&UserId>| match &me {
+        Some(me) => {
+            policy::may_touch_session(&ctx.principal, me.as_str(), owner.map(UserId::as_str))
+        }
+        None => sees_all,
+    };
+    let cached = deps
+        .owners
+        .owner(kasm_id.as_str())
+        .and_then(|o| UserId::parse(&o).ok());
+    let found = match &cached {
+        Some(owner) if !may_touch(Some(owner)) => return Err(refused(ctx, kasm_id)),
+        Some(owner) => observe(deps, kasm_id, Some(owner)).await,
+        None => match observe(deps, kasm_id, me.as_ref()).await {
+            Err(KasmError::NotFound { .. }) if sees_all && me.is_some() => {
+                observe(deps, kasm_id, None).await
+            }
+            other => other,
+        },
+    };
+    let session = match found {
+        Ok(session) => session,
+        Err(KasmError::NotFound { message, .. }) if message.contains("deleted") => {
+            return Err(ToolError::new(format!(
+                "session {kasm_id} is being destroyed and can no longer be used; create_kasm_session starts a new one"
+            )));
+        }
+        Err(KasmError::NotFound { .. }) => {
+            // Kasm answers "not found" for another user's session as for an unknown id.
             ctx.audit.deny(
                 "session_ownership",
-                "the session is not among those of the Kasm user this principal acts as (another user's, destroyed, or unknown)",
+                "the session is not visible to the Kasm user this principal acts as (another user's, destroyed, or unknown)",
             );
-            not_found(kasm_id)
-        })?;
-    let owner = session
-        .user_id
-        .as_deref()
-        .and_then(|u| UserId::parse(u).ok());
-    let allowed = match acting_user(deps, ctx) {
-        Ok(me) => policy::may_touch_session(
-            &ctx.principal,
-            me.as_str(),
-            owner.as_ref().map(UserId::as_str),
-        ),
-        // No Kasm user to act as: only a principal that sees every session may go on.
-        Err(_) => policy::sees_every_session(ctx.principal.role),
+            return Err(not_found(kasm_id));
+        }
+        Err(e) => return Err(e.into()),
     };
-    if !allowed {
-        // The caller is told what an unknown id gets (no probing of other users' ids); the
-        // audit trail says what happened.
-        let error = not_found(kasm_id);
-        ctx.audit.deny(
-            "session_ownership",
-            "the session belongs to another Kasm user than the one this principal acts as",
-        );
-        return Err(error);
+    if !may_touch(session.owner.as_ref()) {
+        return Err(refused(ctx, kasm_id));
     }
     deps.usage
         .touch(kasm_id.as_str(), std::time::Instant::now());
-    let status = session.operational_status.clone().unwrap_or_default();
-    if GONE_STATES.contains(&status.as_str()) {
-        return Err(ToolError::new(format!(
-            "session {kasm_id} is being destroyed ({status}) and can no longer be used; create_kasm_session starts a new one"
-        )));
+    if let (None, Some(owner)) = (&cached, &session.owner) {
+        deps.owners.remember(kasm_id.as_str(), owner.as_str());
     }
-    let owner = match session.user_id.as_deref().map(UserId::parse) {
-        Some(Ok(u)) => Some(u),
-        Some(Err(_)) | None => Some(acting_user(deps, ctx)?),
-    };
-    Ok(SessionRef {
-        kasm_id: kasm_id.clone(),
-        owner,
-        session,
-    })
+    Ok(session)
+}
+
+/// An ownership refusal: the caller is told what an unknown id gets (no probing of other
+/// users' ids); the audit trail says what happened.
+fn refused(ctx: &CallContext, kasm_id: &KasmId) -> ToolError {
+    ctx.audit.deny(
+        "session_ownership",
+        "the session belongs to another Kasm user than the one this principal acts as",
+    );
+    not_found(kasm_id)
 }
 
 /// Refuse sessions that are not running, saying what to do.

@@ -8,7 +8,8 @@
 //! and parses arguments against them, so a new parameter is a new field with a doc comment.
 //! `approval` runs the command and environment-name policy at the start of exec and asks
 //! the user for approval (elicitation) when a rule says `confirm`.
-//! `access` decides which session a principal may touch, `session_view` is the model-facing
+//! `access` decides which session a principal may touch (with the owners `ownership`
+//! caches), `session_view` is the model-facing
 //! session record, `transfer` runs a relay wrapper and waits for its result, `support` holds
 //! the shared plumbing (`FnTool`, `ToolError`, typed results), `docs` renders
 //! `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
@@ -18,6 +19,7 @@ mod diagnose;
 pub mod docs;
 mod exec;
 mod files;
+pub mod ownership;
 pub mod reaper;
 pub mod resources;
 mod roots;
@@ -63,6 +65,8 @@ pub struct ToolDeps {
     pub quotas: QuotasConfig,
     /// What each principal holds now, and the sessions created through this server.
     pub usage: Arc<dyn UsageStore>,
+    /// Who owns which session, learned once per session (shared by every clone).
+    pub owners: Arc<ownership::OwnerCache>,
 }
 
 impl std::fmt::Debug for ToolDeps {

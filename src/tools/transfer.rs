@@ -292,6 +292,7 @@ mod tests {
             kasm_id: crate::kasm::KasmId::parse(K1).unwrap(),
             owner: None,
             session: Session::default(),
+            live: Default::default(),
         };
         let wait = Duration::from_secs(120);
         let down = download_ticket(&relay, &ctx, &session, Bytes::from_static(b"x"), wait).unwrap();

@@ -66,17 +66,18 @@ impl Drop for Work {
     }
 }
 
-/// The final message and HTTP status for a finished piece of work.
+/// The final message and HTTP status for a finished piece of work (settle the accounting
+/// first: the answer is moved out, not copied — a `tools/list` answer is ~33 KB of JSON).
 pub fn final_answer(
-    outcome: &Result<Handled, JoinError>,
+    outcome: Result<Handled, JoinError>,
     id: &Value,
 ) -> (StatusCode, Option<Value>) {
     match outcome {
-        Ok(Handled::Response(body)) => (StatusCode::OK, Some(body.clone())),
+        Ok(Handled::Response(body)) => (StatusCode::OK, Some(body)),
         Ok(Handled::Accepted) => (StatusCode::ACCEPTED, None),
         Ok(Handled::HttpError { status, body }) => (
-            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
-            Some(body.clone()),
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            Some(body),
         ),
         Err(error) => {
             tracing::error!(%error, "MCP handler task failed");
@@ -137,7 +138,7 @@ impl Streaming {
                         if let Some(pending) = s.pending.take() {
                             accounting::settle(&s.state, pending, outcome.as_ref().ok());
                         }
-                        let (_, answer) = final_answer(&outcome, &s.id);
+                        let (_, answer) = final_answer(outcome, &s.id);
                         s.queue.extend(answer);
                     }
                 }

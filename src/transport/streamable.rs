@@ -259,8 +259,8 @@ pub async fn post(
             if queued.is_empty() {
                 return finish_json(&state, pending, outcome, &id, false, &principal, accepts);
             }
-            let (_, answer) = final_answer(&outcome, &id);
             accounting::settle(&state, pending, outcome.as_ref().ok());
+            let (_, answer) = final_answer(outcome, &id);
             queued.extend(answer);
             let streaming = Streaming {
                 state: state.clone(),
@@ -313,8 +313,8 @@ fn finish_json(
     principal: &Principal,
     accepts: Accepts,
 ) -> Response {
-    let (status, answer) = final_answer(&outcome, id);
     accounting::settle(state, pending, outcome.as_ref().ok());
+    let (status, answer) = final_answer(outcome, id);
     let Some(body) = answer else {
         return StatusCode::ACCEPTED.into_response();
     };

@@ -1,7 +1,8 @@
 //! The one integration-test binary: every test spawns real servers on loopback port 0.
 //! Modules: `simulator` (the Kasm simulator over raw HTTP), `kasm_client` (the typed client
 //! against the simulator), `mcp_http` (the MCP server over HTTP), `oauth` (the OAuth resource
-//! server against a loopback issuer), `tools` (tools end to end).
+//! server against a loopback issuer), `tools` (tools end to end),
+//! `round_trips` (Kasm requests per tool call).
 
 mod command_policy;
 mod hardening;
@@ -9,9 +10,10 @@ mod kasm_client;
 mod layers;
 mod mcp_http;
 mod oauth;
-mod properties;
 mod ops;
+mod properties;
 mod relay_integrity;
+mod round_trips;
 mod sealing;
 mod simulator;
 mod tools;

@@ -75,6 +75,7 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         images: Default::default(),
         quotas: Default::default(),
         usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
+        owners: Default::default(),
     };
     let tools = catalog(deps.clone())
         .into_iter()
@@ -743,6 +744,7 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         images: Default::default(),
         quotas: Default::default(),
         usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
+        owners: Default::default(),
     };
     let tools = catalog(deps);
     let snapshot =

@@ -171,11 +171,17 @@ async fn create_session(
         }
     })?;
     let kasm_id = KasmId::parse(&created.kasm_id)?;
+    // The owner is known from now on: later calls on this session need no ownership lookup.
+    let owner = match created.user_id.as_deref().map(UserId::parse) {
+        Some(Ok(owner)) => owner,
+        _ => user.clone(),
+    };
+    deps.owners.remember(kasm_id.as_str(), owner.as_str());
     let now = std::time::Instant::now();
     deps.usage.track(TrackedSession {
         kasm_id: kasm_id.as_str().to_string(),
         principal: ctx.principal.name.clone(),
-        owner: created.user_id.clone().or(Some(user.to_string())),
+        owner: Some(owner.as_str().to_string()),
         created: now,
         last_used: now,
     });
@@ -365,6 +371,7 @@ async fn session_action(
         .await?;
     if matches!(action, Lifecycle::Destroy) {
         deps.usage.forget(session.kasm_id.as_str());
+        deps.owners.forget(session.kasm_id.as_str());
     }
     let (status, message) = action.answer();
     structured(&StateChange {

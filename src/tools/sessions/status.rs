@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::args::IdArgs;
-use crate::kasm::{KasmError, SessionStatus, UserId};
+use crate::kasm::UserId;
 use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolSpec};
 use crate::policy::Role;
 use crate::tools::ToolDeps;
@@ -63,31 +63,22 @@ async fn session_status(
     structured(&status_json(&deps, &session, ctx.principal.role).await?)
 }
 
-/// The status view of a session (shared with the session-status resource). The session URL
-/// is included only for roles that [`may_see_session_url`]; others get a `note` saying why.
+/// The status view of a session (shared with the session-status resource), from the
+/// `get_kasm_status` answer [`find_session`] got: no further Kasm call. The session URL is
+/// included only for roles that [`may_see_session_url`]; others get a `note` saying why.
 pub async fn status_json(
     deps: &ToolDeps,
     session: &SessionRef,
     role: Role,
 ) -> Result<StatusView, ToolError> {
     let mut view = SessionView::of(&session.session);
-    let (status, url, message, progress) = match deps
-        .kasm
-        .get_kasm_status(session.kasm_id.as_str(), session.owner())
-        .await
-    {
-        Ok(SessionStatus::Running { kasm_url, .. }) => {
-            ("running".to_string(), kasm_url, None, None)
-        }
-        Ok(SessionStatus::NotReady {
-            status,
-            message,
-            progress,
-        }) => (status, None, Some(message), progress),
-        Ok(SessionStatus::Inactive { status }) => (status, None, None, None),
-        Err(KasmError::NotReady { status, message }) => (status, None, Some(message), None),
-        Err(e) => return Err(e.into()),
-    };
+    let live = &session.live;
+    let (status, url, message, progress) = (
+        session.status().to_string(),
+        &live.kasm_url,
+        live.message.clone(),
+        live.progress,
+    );
     view.status = Some(status);
     let (session_url, note) = if may_see_session_url(role) {
         (Some(url.as_ref().map(|u| absolute_url(deps, u))), None)

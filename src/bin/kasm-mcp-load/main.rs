@@ -1,0 +1,714 @@
+//! `kasm-mcp-load`: the load generator of `docs/BENCHMARKS.md`. It starts the release
+//! `kasm-mcp simulator` (no start delay) and `kasm-mcp serve` against it as child processes,
+//! then measures, in one run against that one backend:
+//!
+//! * closed-loop throughput and latency with N concurrent clients of the direct Kasm
+//!   `get_kasm_status` (the limit, with the same HTTP client), `ping`, `tools/list` and
+//!   `tools/call get_session_status` (admin and operator, over `/mcp` and over `/sse`),
+//!   before and after 500 sessions of another user exist in Kasm;
+//! * open-loop latency at a constant rate (measured from each call's intended start, so
+//!   there is no coordinated omission) of the direct call and of `get_session_status`;
+//! * the relay round trip of `execute_kasm_command` `true`;
+//! * idle cost: RSS at start, and (last, as the allocator keeps what they used) per open
+//!   `/sse` stream and per idle `/mcp` connection;
+//! * CPU per call (user + system from `/proc/PID/stat`) of the server and the simulator,
+//!   and Kasm requests per call from the simulator's request counter.
+//!
+//! Loopback only; every phase is bounded in time. `--quick` is the seconds-long smoke run.
+
+#![forbid(unsafe_code)]
+
+mod calls;
+mod idle;
+mod procs;
+mod stats;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{Value, json};
+
+use calls::{Call, LegacySession, tool_call};
+use procs::{Proc, SimInfo};
+use stats::{Samples, Summary};
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Load generator for kasm-mcp (see docs/BENCHMARKS.md)")]
+struct Args {
+    /// Seconds per closed-loop and open-loop phase.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Concurrent clients in closed-loop phases.
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Calls per second in the open-loop phases.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Sessions of another user created in Kasm before the "large deployment" phases.
+    #[arg(long, default_value_t = 500)]
+    other_sessions: u32,
+    /// Sequential `execute_kasm_command true` calls.
+    #[arg(long, default_value_t = 30)]
+    exec_runs: usize,
+    /// Idle `/sse` streams to open (the server caps them at 1,024, 32 per principal).
+    #[arg(long, default_value_t = 1000)]
+    sse_streams: usize,
+    /// Idle `/mcp` keep-alive connections to open.
+    #[arg(long, default_value_t = 10_000)]
+    mcp_connections: usize,
+    /// Seconds-long smoke run: every phase once, tiny counts (never a timed pass/fail).
+    #[arg(long)]
+    quick: bool,
+}
+
+impl Args {
+    fn effective(mut self) -> Args {
+        if self.quick {
+            self.duration = self.duration.min(0.5);
+            self.clients = self.clients.min(8);
+            self.rate = self.rate.min(100);
+            self.other_sessions = self.other_sessions.min(10);
+            self.exec_runs = self.exec_runs.min(2);
+            self.sse_streams = self.sse_streams.min(20);
+            self.mcp_connections = self.mcp_connections.min(20);
+        }
+        self
+    }
+}
+
+/// Tokens with one principal each; `/sse` streams are spread over the `stream-*` ones.
+const ADMIN: &str = "load-admin-token";
+const OPERATOR: &str = "load-operator-token";
+const SSE_PER_PRINCIPAL: usize = 32;
+
+fn stream_tokens(count: usize) -> Vec<String> {
+    (0..count.div_ceil(SSE_PER_PRINCIPAL).max(1))
+        .map(|i| format!("load-stream-token-{i}"))
+        .collect()
+}
+
+fn sha256_hex(text: &str) -> String {
+    kasm_mcp::tokens::sha256_hex(text)
+}
+
+fn config_toml(port: u16, stream_tokens: &[String]) -> String {
+    let mut toml = format!(
+        "[server]\nport = {port}\n\n[limits]\nper_ip_per_second = 1000000\nper_ip_burst = 1000000\n\
+         per_principal_per_minute = 100000000\nper_principal_burst = 1000000\n\n\
+         [connections]\nmax_open = 25000\nmax_open_per_ip = 0\n"
+    );
+    let mut token = |name: &str, secret: &str, role: &str| {
+        toml.push_str(&format!(
+            "\n[[auth.tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nrole = \"{role}\"\n",
+            sha256_hex(secret)
+        ));
+    };
+    token("admin", ADMIN, "admin");
+    token("operator", OPERATOR, "operator");
+    for (i, secret) in stream_tokens.iter().enumerate() {
+        token(&format!("stream-{i}"), secret, "viewer");
+    }
+    toml
+}
+
+/// A private directory for the server's config file, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir, String> {
+        let path = std::env::temp_dir().join(format!(
+            "kasm-mcp-load-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(TempDir(path))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The machine's load averages, to print beside each figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The processes and the clients of one run.
+struct Bench {
+    args: Args,
+    http: reqwest::Client,
+    sim: Proc,
+    sim_info: SimInfo,
+    server: Proc,
+    base: String,
+    kasm_id: String,
+}
+
+/// One measured row.
+struct Row {
+    name: String,
+    role: &'static str,
+    kasm_per_call: f64,
+    throughput: f64,
+    summary: Summary,
+    server_cpu_us: f64,
+    sim_cpu_us: f64,
+    load: String,
+    first_error: Option<String>,
+}
+
+impl Bench {
+    fn mcp(&self, token: &str, body: Value) -> Call {
+        Call::Mcp {
+            url: format!("{}/mcp", self.base),
+            token: token.to_string(),
+            body: body.to_string().into(),
+        }
+    }
+
+    fn direct_status(&self) -> Call {
+        Call::Direct {
+            url: format!("{}/api/public/get_kasm_status", self.sim_info.url),
+            body: json!({
+                "api_key": self.sim_info.key, "api_key_secret": self.sim_info.secret,
+                "kasm_id": self.kasm_id, "user_id": self.sim_info.user_id,
+                "skip_agent_check": false,
+            })
+            .to_string()
+            .into(),
+        }
+    }
+
+    async fn kasm(&self, endpoint: &str, body: Value) -> Result<Value, String> {
+        let mut body = body;
+        body["api_key"] = json!(self.sim_info.key);
+        body["api_key_secret"] = json!(self.sim_info.secret);
+        let answer: Value = self
+            .http
+            .post(format!("{}/api/public/{endpoint}", self.sim_info.url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        match answer.get("error_message") {
+            Some(e) if !e.is_null() => Err(format!("{endpoint}: {e}")),
+            _ => Ok(answer),
+        }
+    }
+
+    /// Kasm requests the simulator has received so far (all endpoints).
+    async fn kasm_requests(&self) -> u64 {
+        let counts: Value = match self
+            .http
+            .get(format!("{}/__simulator/requests", self.sim_info.url))
+            .header("api-key", &self.sim_info.key)
+            .header("api-key-secret", &self.sim_info.secret)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        counts
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0)
+    }
+
+    /// Measure `run` with CPU, Kasm-request and load bookkeeping around it, after sending
+    /// `warm_up` (unrecorded: it opens the connections) from every client.
+    async fn measured<F, Fut>(
+        &self,
+        name: &str,
+        role: &'static str,
+        warm_up: Option<&Call>,
+        run: F,
+    ) -> Row
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = (Samples, Duration)>,
+    {
+        if let Some(call) = warm_up {
+            self.warm_up(call).await;
+        }
+        let load = loadavg();
+        let (server_cpu, sim_cpu) = (self.server.cpu(), self.sim.cpu());
+        let kasm_before = self.kasm_requests().await;
+        let (mut samples, elapsed) = run().await;
+        // (The counter endpoint is not an API call: it does not count itself.)
+        let kasm_after = self.kasm_requests().await;
+        let server_cpu = self.server.cpu() - server_cpu;
+        let sim_cpu = self.sim.cpu() - sim_cpu;
+        let first_error = samples.first_error.clone();
+        let summary = samples.summary();
+        let calls = summary.calls.max(1) as f64;
+        let kasm_calls = kasm_after.saturating_sub(kasm_before) as f64;
+        Row {
+            name: name.to_string(),
+            role,
+            kasm_per_call: kasm_calls / calls,
+            throughput: summary.calls as f64 / elapsed.as_secs_f64().max(1e-9),
+            summary,
+            server_cpu_us: server_cpu * 1e6 / calls,
+            sim_cpu_us: sim_cpu * 1e6 / calls,
+            load,
+            first_error,
+        }
+    }
+
+    /// A closed-loop phase of `call`, measured after a warm-up.
+    async fn closed(&self, name: &str, role: &'static str, call: Call) -> Row {
+        self.measured(name, role, Some(&call), || self.closed_loop(call.clone()))
+            .await
+    }
+
+    /// Every client sends `call` a few times, unrecorded.
+    async fn warm_up(&self, call: &Call) {
+        let warm: Vec<_> = (0..self.args.clients)
+            .map(|_| {
+                let (call, http) = (call.clone(), self.http.clone());
+                tokio::spawn(async move {
+                    for _ in 0..4 {
+                        let _ = call.send(&http).await;
+                    }
+                })
+            })
+            .collect();
+        for w in warm {
+            let _ = w.await;
+        }
+    }
+
+    /// N clients, each sending `call` back to back for the phase's duration.
+    async fn closed_loop(&self, call: Call) -> (Samples, Duration) {
+        let duration = Duration::from_secs_f64(self.args.duration);
+        let started = Instant::now();
+        let deadline = started + duration;
+        let workers: Vec<_> = (0..self.args.clients)
+            .map(|_| {
+                let (call, http) = (call.clone(), self.http.clone());
+                tokio::spawn(async move {
+                    let mut samples = Samples::default();
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let outcome = call.send(&http).await;
+                        samples.record(t.elapsed(), outcome);
+                    }
+                    samples
+                })
+            })
+            .collect();
+        let mut all = Samples::default();
+        for w in workers {
+            if let Ok(s) = w.await {
+                all.merge(s);
+            }
+        }
+        (all, started.elapsed())
+    }
+
+    /// `rate` calls per second for the phase's duration, each timed from its intended start.
+    async fn open_loop(&self, call: Call) -> (Samples, Duration) {
+        let total = (f64::from(self.args.rate) * self.args.duration).round() as u64;
+        let interval = Duration::from_secs_f64(1.0 / f64::from(self.args.rate.max(1)));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let started = Instant::now();
+        for i in 0..total {
+            let intended = started + interval.mul_f64(i as f64);
+            tokio::time::sleep_until(intended.into()).await;
+            let (call, http, tx) = (call.clone(), self.http.clone(), tx.clone());
+            tokio::spawn(async move {
+                let outcome = call.send(&http).await;
+                let _ = tx.send((intended.elapsed(), outcome));
+            });
+        }
+        drop(tx);
+        let mut samples = Samples::default();
+        while let Some((elapsed, outcome)) = rx.recv().await {
+            samples.record(elapsed, outcome);
+        }
+        (samples, started.elapsed())
+    }
+
+    /// N legacy `/sse` sessions (admin), each calling `get_session_status` back to back.
+    async fn sse_loop(&self, tokens: Vec<String>) -> (Samples, Duration) {
+        let duration = Duration::from_secs_f64(self.args.duration);
+        let mut sessions = Vec::new();
+        let mut failed = Samples::default();
+        for i in 0..self.args.clients {
+            match LegacySession::open(&self.http, &self.base, &tokens[i % tokens.len()]).await {
+                Ok(s) => sessions.push(s),
+                Err(e) => failed.record(Duration::ZERO, Err(e)),
+            }
+        }
+        let started = Instant::now();
+        let deadline = started + duration;
+        let kasm_id = self.kasm_id.clone();
+        let workers: Vec<_> = sessions
+            .into_iter()
+            .map(|mut session| {
+                let http = self.http.clone();
+                let body = tool_call("get_session_status", json!({"kasm_id": kasm_id}));
+                tokio::spawn(async move {
+                    let mut samples = Samples::default();
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let outcome = session.request(&http, body.clone()).await;
+                        let stop = outcome.is_err();
+                        samples.record(t.elapsed(), outcome);
+                        if stop {
+                            break;
+                        }
+                    }
+                    samples
+                })
+            })
+            .collect();
+        for w in workers {
+            if let Ok(s) = w.await {
+                failed.merge(s);
+            }
+        }
+        (failed, started.elapsed())
+    }
+
+    /// Sequential `execute_kasm_command true` on the benchmark session.
+    async fn exec_runs(&self) -> (Samples, Duration) {
+        let call = self.mcp(
+            OPERATOR,
+            tool_call(
+                "execute_kasm_command",
+                json!({"kasm_id": self.kasm_id, "command": "true"}),
+            ),
+        );
+        let started = Instant::now();
+        let mut samples = Samples::default();
+        for _ in 0..self.args.exec_runs {
+            let t = Instant::now();
+            let outcome = call.send(&self.http).await;
+            samples.record(t.elapsed(), outcome);
+        }
+        (samples, started.elapsed())
+    }
+
+    /// Create `n` running sessions of a new Kasm user, directly in Kasm.
+    async fn seed_other_sessions(&self, n: u32) -> Result<(), String> {
+        let user = self
+            .kasm(
+                "create_user",
+                json!({"target_user": {"username": "load-other@example.com"}}),
+            )
+            .await?;
+        let user_id = user["user"]["user_id"]
+            .as_str()
+            .ok_or("create_user returned no user_id")?
+            .to_string();
+        let results: Vec<Result<Value, String>> = {
+            use futures::StreamExt;
+            futures::stream::iter(0..n)
+                .map(|_| self.kasm("request_kasm", json!({"user_id": user_id})))
+                .buffer_unordered(8)
+                .collect()
+                .await
+        };
+        results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(())
+    }
+}
+
+fn print_row(row: &Row, limit: Option<f64>) {
+    let ratio = limit
+        .filter(|l| *l > 0.0)
+        .map(|l| format!("{:.2}×", row.throughput / l))
+        .unwrap_or_else(|| "—".into());
+    let s = &row.summary;
+    println!(
+        "| {} | {} | {:.2} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {:.0} | {:.0} | {} |",
+        row.name,
+        row.role,
+        row.kasm_per_call,
+        row.throughput,
+        ratio,
+        s.p50,
+        s.p90,
+        s.p99,
+        s.max,
+        s.errors,
+        row.server_cpu_us,
+        row.sim_cpu_us,
+        row.load
+    );
+    if let Some(e) = &row.first_error {
+        eprintln!("  first error of {}: {e}", row.name);
+    }
+}
+
+fn header(title: &str) {
+    println!("\n{title}\n");
+    println!(
+        "| workload | role | Kasm req/call | calls/s | vs direct | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/call | sim CPU µs/call | load avg |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+}
+
+async fn run(args: Args) -> Result<u64, String> {
+    kasm_mcp::launch::raise_fd_limit();
+    let bin = procs::kasm_mcp_binary()?;
+    let dir = TempDir::new()?;
+    let (sim, sim_info) = procs::start_simulator(&bin, args.other_sessions + 8).await?;
+    let port = procs::free_port().map_err(|e| e.to_string())?;
+    let tokens = stream_tokens(args.sse_streams.max(args.clients));
+    let server = procs::start_server(
+        &bin,
+        &sim_info,
+        &config_toml(port, &tokens),
+        dir.path(),
+        port,
+    )
+    .await?;
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut bench = Bench {
+        args: args.clone(),
+        http,
+        sim,
+        sim_info,
+        server,
+        base,
+        kasm_id: String::new(),
+    };
+    let mut errors = 0u64;
+    println!(
+        "machine: {} cores, {}; kasm-mcp {}; {} clients, {:.1} s per phase{}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| c
+                .lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string()))
+            .unwrap_or_default(),
+        env!("CARGO_PKG_VERSION"),
+        args.clients,
+        args.duration,
+        if args.quick {
+            " (--quick smoke run: figures meaningless)"
+        } else {
+            ""
+        },
+    );
+    println!("load average at start: {}", loadavg());
+
+    // ---- idle cost: RSS on a fresh server here, per open connection at the end.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss = bench.server.rss();
+    println!(
+        "\nserver RSS idle at start: {idle_rss} KiB ({:.1} MiB)",
+        idle_rss as f64 / 1024.0
+    );
+    // ---- one running session of the default user, created through the server.
+    let created = bench
+        .http
+        .post(format!("{}/mcp", bench.base))
+        .bearer_auth(OPERATOR)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&tool_call(
+            "create_kasm_session",
+            json!({"image_name": "Terminal"}),
+        ))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json::<Value>()
+        .await
+        .map_err(|e| e.to_string())?;
+    bench.kasm_id = created["result"]["structuredContent"]["kasm_id"]
+        .as_str()
+        .ok_or_else(|| format!("create_kasm_session failed: {created}"))?
+        .to_string();
+
+    let status_args = json!({"kasm_id": bench.kasm_id});
+    for phase in ["", " (+ other sessions)"] {
+        if !phase.is_empty() {
+            let started = Instant::now();
+            bench.seed_other_sessions(args.other_sessions).await?;
+            println!(
+                "\ncreated {} sessions of another user in Kasm in {:.1} s",
+                args.other_sessions,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        header(&format!(
+            "closed loop, {} clients{}",
+            args.clients,
+            if phase.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} more sessions of another user in Kasm",
+                    args.other_sessions
+                )
+            }
+        ));
+        let direct = bench
+            .closed(
+                &format!("direct Kasm get_kasm_status{phase}"),
+                "—",
+                bench.direct_status(),
+            )
+            .await;
+        let direct_rate = direct.throughput;
+        print_row(&direct, None);
+        errors += direct.summary.errors;
+        let mut rows = Vec::new();
+        if phase.is_empty() {
+            for method in ["ping", "tools/list"] {
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": method});
+                rows.push(bench.closed(method, "admin", bench.mcp(ADMIN, body)).await);
+            }
+        }
+        for (role, token) in [("admin", ADMIN), ("operator", OPERATOR)] {
+            let body = tool_call("get_session_status", status_args.clone());
+            let name = format!("get_session_status /mcp{phase}");
+            rows.push(bench.closed(&name, role, bench.mcp(token, body)).await);
+        }
+        if phase.is_empty() {
+            let sse_tokens: Vec<String> = tokens.clone();
+            rows.push(
+                bench
+                    .measured("get_session_status /sse", "viewer", None, || {
+                        bench.sse_loop(sse_tokens)
+                    })
+                    .await,
+            );
+        }
+        for row in &rows {
+            print_row(row, Some(direct_rate));
+            errors += row.summary.errors;
+        }
+    }
+    let rss_after = bench.server.rss();
+    println!(
+        "\nserver RSS after the closed-loop phases: {rss_after} KiB ({:.1} MiB)",
+        rss_after as f64 / 1024.0
+    );
+
+    // ---- open loop: added latency at a constant rate.
+    header(&format!(
+        "open loop, {} calls/s (latency from the intended start)",
+        args.rate
+    ));
+    let direct_call = bench.direct_status();
+    let direct = bench
+        .measured(
+            "direct Kasm get_kasm_status",
+            "—",
+            Some(&direct_call),
+            || bench.open_loop(direct_call.clone()),
+        )
+        .await;
+    print_row(&direct, None);
+    let tool_call_ = bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone()));
+    let tool = bench
+        .measured(
+            "get_session_status /mcp",
+            "admin",
+            Some(&tool_call_),
+            || bench.open_loop(tool_call_.clone()),
+        )
+        .await;
+    print_row(&tool, Some(direct.throughput));
+    errors += direct.summary.errors + tool.summary.errors;
+    println!(
+        "\nadded latency over the direct call at {} calls/s: p50 {:+.3} ms, p99 {:+.3} ms",
+        args.rate,
+        tool.summary.p50 - direct.summary.p50,
+        tool.summary.p99 - direct.summary.p99
+    );
+
+    // ---- relay round trip.
+    header("relay round trip, sequential");
+    let exec = bench
+        .measured("execute_kasm_command `true`", "operator", None, || {
+            bench.exec_runs()
+        })
+        .await;
+    print_row(&exec, None);
+    errors += exec.summary.errors;
+    let rss_end = bench.server.rss();
+    println!(
+        "\nserver RSS after the load: {rss_end} KiB ({:.1} MiB)",
+        rss_end as f64 / 1024.0
+    );
+
+    // ---- idle connections last: the allocator keeps what they used, which would
+    // otherwise show up in every RSS figure after them.
+    println!();
+    let addr = format!("127.0.0.1:{port}");
+    for (kind, count, token_list) in [
+        (idle::Kind::Sse, args.sse_streams, tokens.clone()),
+        (
+            idle::Kind::Mcp,
+            args.mcp_connections,
+            vec![ADMIN.to_string()],
+        ),
+    ] {
+        let before = bench.server.rss();
+        let started = Instant::now();
+        let (streams, error) = idle::open_many(kind, &addr, &token_list, count).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = bench.server.rss();
+        let open = streams.len();
+        let per = if open > 0 {
+            (after.saturating_sub(before)) as f64 / open as f64
+        } else {
+            0.0
+        };
+        println!(
+            "idle {kind:?}: {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open connection{}",
+            started.elapsed().as_secs_f64(),
+            error
+                .map(|e| format!(" (first refusal: {e})"))
+                .unwrap_or_default()
+        );
+        drop(streams);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    println!("load average at the end: {}", loadavg());
+    drop(bench);
+    Ok(errors)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse().effective();
+    match run(args).await {
+        Ok(0) => std::process::ExitCode::SUCCESS,
+        Ok(errors) => {
+            eprintln!("kasm-mcp-load: {errors} calls failed (see the errors column)");
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("kasm-mcp-load: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

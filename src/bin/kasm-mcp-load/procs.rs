@@ -1,0 +1,190 @@
+//! The processes under test: the release `kasm-mcp simulator` and `kasm-mcp serve`, started
+//! as children (so their CPU time and memory are theirs alone), and what `/proc` says about
+//! them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Linux reports CPU times in clock ticks of 1/100 s (USER_HZ) on every common platform.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User + system CPU seconds a process has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start at "state" (field 3);
+    // utime and stime are fields 14 and 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+}
+
+/// Resident memory (VmRSS) in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// A free loopback port (bound and released; fine for a benchmark on one machine).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The `kasm-mcp` binary next to this one (both come from `cargo build --release --bins`).
+pub fn kasm_mcp_binary() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let bin = me.with_file_name("kasm-mcp");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} is missing: build both binaries with `cargo build --release --bins`",
+            bin.display()
+        ))
+    }
+}
+
+/// The simulator's connection settings, from its start-up banner.
+#[derive(Debug, Clone)]
+pub struct SimInfo {
+    pub url: String,
+    pub key: String,
+    pub secret: String,
+    pub user_id: String,
+}
+
+/// A child process that is killed when dropped (with `child`).
+pub struct Proc {
+    _child: Child,
+    pub pid: u32,
+}
+
+impl Proc {
+    pub fn cpu(&self) -> f64 {
+        cpu_seconds(self.pid)
+    }
+
+    pub fn rss(&self) -> u64 {
+        rss_kib(self.pid)
+    }
+}
+
+/// Start `kasm-mcp simulator` with no start delay and room for `max_sessions` per user.
+pub async fn start_simulator(bin: &Path, max_sessions: u32) -> Result<(Proc, SimInfo), String> {
+    let port = free_port().map_err(|e| e.to_string())?;
+    let mut child = Command::new(bin)
+        .args([
+            "simulator",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--start-delay-ms",
+            "0",
+            "--max-kasms-per-user",
+            &max_sessions.to_string(),
+        ])
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let pid = child.id().ok_or("the simulator exited at once")?;
+    let stdout = child.stdout.take().ok_or("no simulator stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let value = |line: &str, name: &str| {
+        line.strip_prefix(name)
+            .and_then(|v| v.strip_prefix('='))
+            .map(str::to_string)
+    };
+    let (mut url, mut key, mut secret, mut user_id) = (None, None, None, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => return Err("the simulator exited before printing its banner".into()),
+            Err(_) => return Err("the simulator did not print its banner within 20 s".into()),
+        };
+        url = url.or_else(|| value(&line, "KASM_API_URL"));
+        key = key.or_else(|| value(&line, "KASM_API_KEY"));
+        secret = secret.or_else(|| value(&line, "KASM_API_SECRET"));
+        user_id = user_id.or_else(|| value(&line, "KASM_USER_ID"));
+        if line.starts_with('#') {
+            break;
+        }
+    }
+    let info = match (url, key, secret, user_id) {
+        (Some(url), Some(key), Some(secret), Some(user_id)) => SimInfo {
+            url,
+            key,
+            secret,
+            user_id,
+        },
+        _ => return Err("the simulator's banner lacks KASM_* settings".into()),
+    };
+    Ok((Proc { _child: child, pid }, info))
+}
+
+/// Start `kasm-mcp serve` from environment variables (as a new user would) plus a config
+/// file holding only the tokens and raised rate limits; wait until `/readyz` answers.
+pub async fn start_server(
+    bin: &Path,
+    sim: &SimInfo,
+    config_toml: &str,
+    dir: &Path,
+    port: u16,
+) -> Result<Proc, String> {
+    let path = dir.join("load.toml");
+    std::fs::write(&path, config_toml).map_err(|e| format!("{}: {e}", path.display()))?;
+    let child = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("KASM_API_URL", &sim.url)
+        .env("KASM_API_KEY", &sim.key)
+        .env("KASM_API_SECRET", &sim.secret)
+        .env("KASM_USER_ID", &sim.user_id)
+        .env("MCP_RELAY_URL", format!("http://127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let pid = child.id().ok_or("the server exited at once")?;
+    let http = reqwest::Client::new();
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    for _ in 0..200 {
+        if http
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(Proc { _child: child, pid });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the server did not become ready within 10 s".into())
+}
