@@ -7,15 +7,17 @@
 //! names the key, the value and the fix. Secrets are `SecretString`s: redacted in `Debug`.
 //!
 //! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs`,
-//! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`, `oauth.rs`), each with
-//! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
-//! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
+//! `connections.rs`, `batch.rs`, `legacy_sse.rs`, `relay_limits.rs`, `oauth.rs`,
+//! `desktop.rs`), each with its own checks; `load.rs` layers the sources; `errors.rs`
+//! phrases problems. A new key goes into its section's struct, `Default` and `validate`, and
+//! `config/kasm-mcp.example.toml`.
 
 use serde::Deserialize;
 
 mod auth;
 mod batch;
 mod connections;
+pub mod desktop;
 mod errors;
 mod kasm;
 mod legacy_sse;
@@ -31,6 +33,7 @@ mod tests;
 pub use auth::{AuthConfig, TokenConfig};
 pub use batch::BatchConfig;
 pub use connections::ConnectionsConfig;
+pub use desktop::{DesktopConfig, ScreenshotFormat};
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;
 pub use legacy_sse::LegacySseConfig;
@@ -68,6 +71,8 @@ pub struct Config {
     /// `[oauth]`: the OAuth 2.1 resource server (`oauth.rs`).
     #[serde(default)]
     pub oauth: OAuthConfig,
+    #[serde(default)]
+    pub desktop: DesktopConfig,
 }
 
 impl Config {
@@ -100,6 +105,7 @@ impl Config {
                  token would be checked",
             ));
         }
+        self.desktop.validate()?;
         Ok(())
     }
 

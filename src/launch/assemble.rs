@@ -59,6 +59,7 @@ pub fn assemble(
         default_user_id: config.kasm.user_id.clone(),
         session_start_timeout: Duration::from_secs(config.kasm.session_start_timeout_s),
         max_request_bytes: config.server.max_body_bytes,
+        desktop: config.desktop.clone(),
     };
     let resources = crate::tools::resources::provider(deps.clone());
     let tools = catalog(deps);
