@@ -72,6 +72,7 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         default_user_id: Some(sim.default_user_id()),
         session_start_timeout: Duration::from_secs(60),
         max_request_bytes: ServerConfig::default().max_body_bytes,
+        desktop: Default::default(),
     };
     let tools = catalog(deps.clone())
         .into_iter()
@@ -735,6 +736,7 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         default_user_id: None,
         session_start_timeout: Duration::from_secs(300),
         max_request_bytes: ServerConfig::default().max_body_bytes,
+        desktop: Default::default(),
     };
     let tools = catalog(deps);
     let snapshot =
