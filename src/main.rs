@@ -72,6 +72,21 @@ struct DemoArgs {
     /// resource, …; see docs/OAUTH.md). The static token keeps working beside it.
     #[arg(long, value_name = "FILE", conflicts_with = "no_auth")]
     oauth: Option<PathBuf>,
+    /// Give simulated sessions no X display, even when Xvfb is installed (the desktop tools
+    /// then answer "this session has no display").
+    #[arg(long)]
+    no_display: bool,
+    /// Screen size of each simulated session's X display (Xvfb), WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_display_size)]
+    display_size: (u32, u32),
+}
+
+/// `1280x720` → (1280, 720), each side 16..=8192.
+fn parse_display_size(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not WIDTHxHEIGHT with sides 16..8192, e.g. 1280x720");
+    let (w, h) = text.split_once('x').ok_or_else(bad)?;
+    let side = |s: &str| s.parse::<u32>().ok().filter(|v| (16..=8192).contains(v));
+    Ok((side(w).ok_or_else(bad)?, side(h).ok_or_else(bad)?))
 }
 
 #[derive(clap::Args)]
@@ -212,6 +227,11 @@ fn demo(args: DemoArgs) -> ExitCode {
         no_auth: args.no_auth,
         start_delay: std::time::Duration::from_millis(args.start_delay_ms),
         max_sessions_per_user: args.max_sessions_per_user,
+        display: kasm_mcp::simulator::DisplayOptions {
+            enabled: !args.no_display,
+            width: args.display_size.0,
+            height: args.display_size.1,
+        },
     };
     let demo = async move {
         let mut stdout = std::io::stdout();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::config::{Config, OAuthConfig, TokenConfig};
 use crate::kasm::KasmClient;
 use crate::policy::Role;
-use crate::simulator::{Simulator, SimulatorConfig};
+use crate::simulator::{DisplayOptions, Simulator, SimulatorConfig};
 use crate::tokens::{TokenDigest, mint_token, sha256_hex};
 
 use super::assemble::{RelayPlan, assemble};
@@ -35,6 +35,8 @@ pub struct DemoOptions {
     pub max_sessions_per_user: usize,
     /// `[oauth]` to enable beside the static token (`--oauth FILE`).
     pub oauth: Option<OAuthConfig>,
+    /// Per-session X displays (Xvfb, when installed) and their size.
+    pub display: DisplayOptions,
 }
 
 impl Default for DemoOptions {
@@ -47,6 +49,7 @@ impl Default for DemoOptions {
             start_delay: Duration::from_millis(1000),
             max_sessions_per_user: 3,
             oauth: None,
+            display: DisplayOptions::default(),
         }
     }
 }
@@ -90,6 +93,7 @@ pub async fn run_demo(
     let sim = Simulator::start(SimulatorConfig {
         start_delay: options.start_delay,
         max_kasms_per_user: options.max_sessions_per_user,
+        display: options.display,
         ..SimulatorConfig::default()
     })
     .await

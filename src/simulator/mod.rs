@@ -26,6 +26,7 @@
 //! This module is a separate app: nothing in `serve` routes to it.
 
 pub mod config;
+pub mod display;
 pub mod sandbox;
 
 mod api;
@@ -54,6 +55,7 @@ use tokio::task::JoinHandle;
 
 pub use cli::run_until_signal;
 pub use config::{Faults, KasmVersion, SandboxMode, SimKey, SimulatorConfig};
+pub use display::DisplayOptions;
 pub use images::TERMINAL_IMAGE_ID;
 pub use sandbox::Isolation;
 pub use state::{DEFAULT_USER_ID, DEFAULT_USERNAME};
@@ -92,7 +94,8 @@ impl Simulator {
             config.sandbox,
             config.max_processes_per_session,
         )
-        .await?;
+        .await?
+        .with_displays(display::Displays::detect(config.display));
         let mut keys = vec![KeyInfo::primary(&config.api_key, &config.api_secret)];
         keys.extend(config.extra_keys.iter().map(KeyInfo::extra));
         let missing_permission_status = StatusCode::from_u16(config.missing_permission_status)

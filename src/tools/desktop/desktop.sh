@@ -209,7 +209,8 @@ esac
 kd_x xdotool getmouselocation --shell >"$t/loc"
 x=$(sed -n 's/^X=//p' "$t/loc")
 y=$(sed -n 's/^Y=//p' "$t/loc")
-printf 'CURSOR %s %s %s %s\n' "$((x * SW / W))" "$((y * SH / H))" "$x" "$y"
+# Real -> scaled: the scaled pixel the centre of the real one falls in (inverse of kd_real).
+printf 'CURSOR %s %s %s %s\n' "$(((2 * x + 1) * SW / (2 * W)))" "$(((2 * y + 1) * SH / (2 * H)))" "$x" "$y"
 printf 'SCREEN %s %s %s %s\n' "$W" "$H" "$SW" "$SH"
 if [ "${KD_SHOT:-0}" = 1 ]; then
   kd_sleep_ms "$KD_SETTLE_MS"
