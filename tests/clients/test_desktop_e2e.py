@@ -16,6 +16,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp.shared.exceptions import McpError
 
 from conftest import _start_demo, _stop
 from mcp_clients import TRANSPORTS, open_session, structured
@@ -192,3 +193,96 @@ async def test_a_session_without_a_display_says_so_and_commands_still_work(headl
                 assert "this session has no display" in err, err
             r = await run(session, kasm_id, "echo still-fine")
             assert r["stdout"] == "still-fine\n"
+
+
+def _read_until(stream, pattern: str, deadline: float) -> re.Match:
+    """Read lines from `stream` until one matches `pattern` (or fail after `deadline` s)."""
+    import time
+
+    seen = []
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        m = re.search(pattern, line)
+        if m:
+            return m
+    raise AssertionError(f"no line matched {pattern!r}:\n{''.join(seen)}")
+
+
+@pytest.fixture
+def served_with_roles(tmp_path: Path):
+    """`kasm-mcp serve` (tokens: a viewer and an operator) against `kasm-mcp simulator`."""
+    import hashlib
+    import os
+    import secrets
+    import threading
+    from types import SimpleNamespace
+
+    from conftest import _binary
+
+    sim = subprocess.Popen(
+        [_binary(), "simulator", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    procs = [sim]
+    try:
+        env = {}
+        for _ in range(4):
+            m = _read_until(sim.stdout, r"^(KASM_API_\w+|KASM_USER_ID)=(\S+)", 30)
+            env[m.group(1)] = m.group(2)
+        viewer, operator = ("kmcp_test_" + secrets.token_urlsafe(24) for _ in range(2))
+        digest = lambda t: hashlib.sha256(t.encode()).hexdigest()  # noqa: E731
+        config = tmp_path / "serve.toml"
+        config.write_text(
+            f'[server]\nport = 0\n\n[kasm]\napi_url = "{env["KASM_API_URL"]}"\nuser_id = "{env["KASM_USER_ID"]}"\n\n'
+            f'[[auth.tokens]]\nname = "watcher"\nsha256 = "{digest(viewer)}"\nrole = "viewer"\n\n'
+            f'[[auth.tokens]]\nname = "ops"\nsha256 = "{digest(operator)}"\nrole = "operator"\n'
+        )
+        serve = subprocess.Popen(
+            [_binary(), "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+            # Not KASM_MCP_* from the test's environment (KASM_MCP_BIN would be read as a key).
+            env=dict(
+                {k: v for k, v in os.environ.items() if not k.startswith("KASM_MCP_")},
+                KASM_API_KEY=env["KASM_API_KEY"], KASM_API_SECRET=env["KASM_API_SECRET"], RUST_LOG="info",
+            ),
+        )
+        procs.append(serve)
+        m = _read_until(serve.stderr, r"(http://127\.0\.0\.1:\d+)/mcp", 30)
+        threading.Thread(target=lambda: [None for _ in serve.stderr], daemon=True).start()
+        base = m.group(1)
+        server = lambda token: SimpleNamespace(  # noqa: E731
+            mcp_url=f"{base}/mcp", sse_url=f"{base}/sse", headers={"Authorization": f"Bearer {token}"}
+        )
+        yield server(viewer), server(operator)
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+DESKTOP_TOOLS = {"desktop_screenshot", "desktop_action", "desktop_windows"}
+
+
+async def test_a_viewer_cannot_see_or_call_the_desktop_tools(served_with_roles):
+    viewer, operator = served_with_roles
+    async with open_session(operator, "streamable-http") as session:
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert DESKTOP_TOOLS <= names, names
+    async with open_session(viewer, "streamable-http") as session:
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert not DESKTOP_TOOLS & names, names
+        assert "get_session_screenshot" in names
+        for tool in sorted(DESKTOP_TOOLS):
+            with pytest.raises(McpError) as refused:
+                await session.call_tool(
+                    tool, {"kasm_id": "8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f", "action": "cursor_position"}
+                )
+            message = str(refused.value)
+            assert f'tool "{tool}" is not available to principal "watcher" (role viewer)' in message, message

@@ -81,6 +81,7 @@ struct Args {
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
+    #[schemars(with = "ScrollDirection")]
     scroll_direction: Option<ScrollDirection>,
     /// Wheel clicks for scroll (default 3).
     #[serde(default)]
