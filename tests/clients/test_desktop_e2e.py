@@ -31,11 +31,12 @@ TYPED = "echo typed-by-agent > ~/typed.txt"
 
 @pytest.fixture(scope="module")
 def desktop_demo(tmp_path_factory: pytest.TempPathFactory):
-    """A demo whose sessions have 1600x900 displays; audit events go to its log."""
+    """A demo whose sessions have 1600x900 displays, logging at debug level (so the check
+    that the typed text appears in no log line covers every line kasm-mcp writes)."""
     server = _start_demo(
         tmp_path_factory.mktemp("desktop"),
         extra_args=["--display-size", f"{REAL[0]}x{REAL[1]}"],
-        rust_log="warn,audit=info",
+        rust_log="debug,hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info",
     )
     yield server
     _stop(server)
@@ -172,6 +173,7 @@ async def test_screenshot_type_click_windows_and_cursor_on_a_real_display(deskto
 
     # The audit log holds the typed text's size and digest, never the text.
     log = re.sub(r"\x1b\[[0-9;]*m", "", desktop_demo.log())
+    assert "kasm call" in log, "debug logging is off, so the next check would prove little"
     assert "typed-by-agent" not in log
     events = [line for line in log.splitlines() if "typed text" in line]
     assert len(events) == 1, log[-3000:]
