@@ -1,7 +1,7 @@
 //! One X display per simulated session, so the desktop tools act on real pixels.
 //!
 //! When `Xvfb` is installed (and [`DisplayOptions::enabled`]), preparing a session starts
-//! `Xvfb -displayfd 1` on a free display number of the host, in its own process group,
+//! `Xvfb :<n> -displayfd 1` on a free display number of the host, in its own process group,
 //! listening only on its filesystem socket `/tmp/.X11-unix/X<n>` (no TCP, no abstract
 //! socket that other sessions could reach). The sandbox binds that socket at
 //! `/tmp/.X11-unix/X1` inside the session's private `/tmp` and sets `DISPLAY=:1`, as Kasm
@@ -26,6 +26,10 @@ pub const SESSION_SOCKET: &str = "/tmp/.X11-unix/X1";
 
 /// Longest wait for an `Xvfb` to report its display number.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Host display numbers chosen from (high, so they stay clear of people's own displays).
+const DISPLAY_NUMBERS: std::ops::Range<u32> = 1000..30_000;
+/// Display numbers tried before giving up.
+const ATTEMPTS: usize = 5;
 
 /// Whether and how sessions get a display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +91,36 @@ impl Displays {
 
     /// Start the session's X server; returns its host display number, or None when
     /// sessions have no display.
+    ///
+    /// The number is chosen here, at random from a high range, and passed explicitly:
+    /// `Xvfb -displayfd` alone lets two servers that start at the same moment both pick the
+    /// lowest free number (one then unlinks the other's socket). With an explicit number,
+    /// Xvfb's lock file decides atomically; a taken number makes it exit, and another is tried.
     pub async fn start(&self, kasm_id: &str) -> std::io::Result<Option<u32>> {
         let Some(xvfb) = &self.xvfb else {
             return Ok(None);
         };
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let number = rand::Rng::gen_range(&mut rand::thread_rng(), DISPLAY_NUMBERS);
+            match self.start_on(xvfb, number).await {
+                Ok(pgid) => {
+                    self.lock()
+                        .insert(kasm_id.to_string(), Running { number, pgid });
+                    tracing::debug!(%kasm_id, number, "simulator display started");
+                    return Ok(Some(number));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("Xvfb did not start")))
+    }
+
+    /// Run `Xvfb :number` and wait until it reports it is ready; returns its process group.
+    async fn start_on(&self, xvfb: &PathBuf, number: u32) -> std::io::Result<i32> {
         let (w, h) = self.size;
         let mut child = tokio::process::Command::new(xvfb)
+            .arg(format!(":{number}"))
             .args(["-displayfd", "1", "-nolisten", "tcp", "-nolisten", "local"])
             .args(["-screen", "0", &format!("{w}x{h}x24")])
             .process_group(0)
@@ -115,24 +143,26 @@ impl Displays {
             tokio::io::BufReader::new(stdout).read_line(&mut line),
         )
         .await;
-        let number = match (read, line.trim().parse::<u32>()) {
-            (Ok(Ok(_)), Ok(number)) => number,
-            _ => {
-                terminate(pgid);
-                return Err(std::io::Error::other(format!(
-                    "Xvfb did not report a display number within {} s",
-                    START_TIMEOUT.as_secs()
-                )));
-            }
-        };
+        // Reaped in the background whatever happens (no zombies).
         tokio::spawn(async move {
             let status = child.wait().await;
             tracing::debug!(pgid, ?status, "simulator Xvfb exited");
         });
-        self.lock()
-            .insert(kasm_id.to_string(), Running { number, pgid });
-        tracing::debug!(%kasm_id, number, "simulator display started");
-        Ok(Some(number))
+        match (read, line.trim().parse::<u32>()) {
+            (Ok(Ok(_)), Ok(reported)) if reported == number => Ok(pgid),
+            _ => {
+                terminate(pgid);
+                Err(std::io::Error::other(format!(
+                    "Xvfb did not become ready on display :{number} within {} s (taken, or it failed)",
+                    START_TIMEOUT.as_secs()
+                )))
+            }
+        }
+    }
+
+    /// The host display number of the session's X server, while it runs.
+    pub fn number(&self, kasm_id: &str) -> Option<u32> {
+        self.lock().get(kasm_id).map(|r| r.number)
     }
 
     /// The host socket of the session's display, while it runs.

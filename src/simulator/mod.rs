@@ -185,6 +185,13 @@ impl Simulator {
         }
     }
 
+    /// The host X display number of the session's Xvfb, while it runs (for tests and
+    /// diagnostics; inside the session it is always `:1`).
+    pub fn session_display(&self, kasm_id: &str) -> Option<u32> {
+        let id = crate::kasm::normalize_id("kasm_id", kasm_id).ok()?;
+        self.shared.sandbox.display_number(&id)
+    }
+
     /// How commands are isolated here (bwrap, a plain directory, or unavailable).
     pub fn isolation(&self) -> &Isolation {
         self.shared.sandbox.isolation()

@@ -132,6 +132,11 @@ impl Sandbox {
         self
     }
 
+    /// The host display number of the session's X server, while it runs.
+    pub fn display_number(&self, kasm_id: &str) -> Option<u32> {
+        self.displays.number(kasm_id)
+    }
+
     /// Whether new sessions get an X display.
     pub fn has_displays(&self) -> bool {
         self.displays.available() && matches!(self.isolation, Isolation::Bwrap(_))

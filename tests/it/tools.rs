@@ -501,6 +501,12 @@ async fn a_destroyed_session_gets_a_clear_error_from_every_tool() {
             "list_kasm_files",
             json!({"kasm_id": id, "path": "/home/kasm-user"}),
         ),
+        ("desktop_screenshot", json!({"kasm_id": id})),
+        (
+            "desktop_action",
+            json!({"kasm_id": id, "action": "cursor_position"}),
+        ),
+        ("desktop_windows", json!({"kasm_id": id})),
     ];
     let with_kasm_id = rig
         .tools
