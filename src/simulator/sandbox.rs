@@ -173,10 +173,13 @@ impl Sandbox {
         tokio::fs::create_dir_all(self.home_dir(kasm_id)).await?;
         tokio::fs::create_dir_all(self.tmp_dir(kasm_id)).await?;
         if self.has_displays() && self.displays.start(kasm_id).await?.is_some() {
+            // As kasm-user (uid 1000), as in Kasm images: without capabilities, a root xterm
+            // cannot chown its pty and exits.
             let xterm = ExecSpec {
                 argv: ["xterm", "-geometry", "100x30+40+40"]
                     .map(String::from)
                     .to_vec(),
+                user: Some("kasm-user".into()),
                 ..ExecSpec::default()
             };
             if let Err(e) = self.exec(kasm_id, xterm) {

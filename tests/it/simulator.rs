@@ -1192,7 +1192,7 @@ async fn a_bwrap_session_has_its_own_display_and_destroy_stops_it() {
         let _ = std::fs::remove_file(dir.join("w.txt"));
         api.exec(
             &id,
-            json!({"cmd": "sh -c 'echo $DISPLAY > d.txt; xdotool getdisplaygeometry > g.txt; xdotool search --class xterm > w.tmp; echo end >> w.tmp; mv w.tmp w.txt'"}),
+            json!({"cmd": "sh -c 'echo $DISPLAY > d.txt; xdotool getdisplaygeometry > g.txt; ps -ef > p.txt; xdotool search --class xterm > w.tmp; echo end >> w.tmp; mv w.tmp w.txt'"}),
         )
         .await;
         windows = wait_for_file(&dir.join("w.txt")).await.replace("end\n", "");
@@ -1201,7 +1201,11 @@ async fn a_bwrap_session_has_its_own_display_and_destroy_stops_it() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(!windows.trim().is_empty(), "no xterm window on the display");
+    assert!(
+        !windows.trim().is_empty(),
+        "no xterm window on the display; processes: {}",
+        std::fs::read_to_string(dir.join("p.txt")).unwrap_or_default()
+    );
     assert_eq!(std::fs::read_to_string(dir.join("d.txt")).unwrap(), ":1\n");
     assert_eq!(
         std::fs::read_to_string(dir.join("g.txt")).unwrap(),
