@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, only from package registries:
-# bubblewrap (simulator sandbox) via apt. Idempotent and quiet when everything is present.
+# bubblewrap (simulator sandbox) and the desktop programs (Xvfb, xdotool, xterm, x11-apps,
+# ImageMagick) via apt. Idempotent and quiet when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,20 @@ fi
 if ! command -v shellcheck >/dev/null 2>&1; then
   echo "installing shellcheck"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq shellcheck >/dev/null
+fi
+
+# The desktop tools' tests: an X server per simulated session (Xvfb), a terminal in it
+# (xterm), input (xdotool), capture and scaling (ImageMagick's import/convert, xwd from
+# x11-apps). Debian packages, installed only when a program is missing.
+missing_x=""
+for pair in Xvfb:xvfb xdotool:xdotool xterm:xterm xwd:x11-apps import:imagemagick; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing_x="$missing_x ${pair#*:}"
+done
+if [ -n "$missing_x" ]; then
+  echo "installing the desktop test programs:$missing_x"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  # shellcheck disable=SC2086
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends $missing_x >/dev/null
 fi
 
 # Node 22 (from the npm registry, as a package) in the gitignored .cache/testdeps, shared with

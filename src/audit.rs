@@ -331,6 +331,57 @@ pub fn record_event(kind: &str, principal: &str, fields: Value) {
     });
 }
 
+/// Text typed into a session's desktop, as audited: its size and a keyed digest, never the
+/// text (it may be a password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedTextRecord<'a> {
+    pub principal: &'a str,
+    pub tool: &'a str,
+    pub kasm_id: &'a str,
+    /// Unicode characters.
+    pub chars: usize,
+    pub bytes: usize,
+    /// From [`text_digest`].
+    pub text_hmac_sha256: String,
+}
+
+/// Emit the audit event for text typed on a desktop (besides the call's own event).
+pub fn record_typed_text(record: &TypedTextRecord<'_>) {
+    let event = json!({
+        "ts_ms": now_ms(),
+        "event": "typed_text",
+        "principal": record.principal,
+        "tool": record.tool,
+        "kasm_id": record.kasm_id,
+        "text_chars": record.chars,
+        "text_bytes": record.bytes,
+        "text_hmac_sha256": record.text_hmac_sha256,
+    });
+    // Through the configured sink (`[audit]`), like every other audit event.
+    emit(&event, || {
+        tracing::info!(
+            target: "audit",
+            principal = record.principal,
+            tool = record.tool,
+            kasm_id = record.kasm_id,
+            text_chars = record.chars,
+            text_bytes = record.bytes,
+            text_hmac_sha256 = record.text_hmac_sha256.as_str(),
+            "typed text"
+        );
+    });
+}
+
+/// Hex HMAC-SHA256 of `text` under the per-process audit key: the same text typed twice gives
+/// the same digest within one process, and (as for [`audit_digest`]) a reader of the log cannot
+/// confirm a guessed password by hashing candidates.
+pub fn text_digest(text: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(audit_key())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(text.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// The value secret fields are replaced with before [`audit_digest`] hashes.
 const BLANKED: &str = "";
 
@@ -568,5 +619,38 @@ mod tests {
         assert_eq!(event["rule"], "path");
         assert_eq!(event["decision"], "deny");
         assert!(event.get("approval").is_none());
+    }
+
+    #[test]
+    fn typed_text_event_holds_size_and_keyed_digest_only() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let typed = "pässword-hunter2";
+        tracing::subscriber::with_default(subscriber, || {
+            record_typed_text(&TypedTextRecord {
+                principal: "ops",
+                tool: "desktop_action",
+                kasm_id: "k",
+                chars: typed.chars().count(),
+                bytes: typed.len(),
+                text_hmac_sha256: text_digest(typed),
+            });
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["target"], "audit");
+        assert_eq!(line["fields"]["text_chars"], 16);
+        assert_eq!(line["fields"]["text_bytes"], 17);
+        assert_eq!(line["fields"]["text_hmac_sha256"], text_digest(typed));
+        assert_ne!(
+            text_digest(typed),
+            hex::encode(Sha256::digest(typed.as_bytes()))
+        );
+        assert_ne!(text_digest(typed), text_digest("other"));
+        assert!(!text.contains("hunter2"), "{text}");
     }
 }

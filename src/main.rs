@@ -90,6 +90,21 @@ struct DemoArgs {
     /// whose [[auth.tokens]] are accepted besides the demo token.
     #[arg(long, value_name = "FILE")]
     policy: Option<std::path::PathBuf>,
+    /// Give simulated sessions no X display, even when Xvfb is installed (the desktop tools
+    /// then answer "this session has no display").
+    #[arg(long)]
+    no_display: bool,
+    /// Screen size of each simulated session's X display (Xvfb), WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_display_size)]
+    display_size: (u32, u32),
+}
+
+/// `1280x720` → (1280, 720), each side 16..=8192.
+fn parse_display_size(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not WIDTHxHEIGHT with sides 16..8192, e.g. 1280x720");
+    let (w, h) = text.split_once('x').ok_or_else(bad)?;
+    let side = |s: &str| s.parse::<u32>().ok().filter(|v| (16..=8192).contains(v));
+    Ok((side(w).ok_or_else(bad)?, side(h).ok_or_else(bad)?))
 }
 
 #[derive(clap::Args)]
@@ -245,6 +260,11 @@ fn demo(args: DemoArgs) -> ExitCode {
         start_delay: std::time::Duration::from_millis(args.start_delay_ms),
         max_sessions_per_user: args.max_sessions_per_user,
         policy_file: args.policy,
+        display: kasm_mcp::simulator::DisplayOptions {
+            enabled: !args.no_display,
+            width: args.display_size.0,
+            height: args.display_size.1,
+        },
     };
     let demo = async move {
         let mut stdout = std::io::stdout();

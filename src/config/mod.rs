@@ -9,7 +9,7 @@
 //! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs` with
 //! `commands.rs` for `[policy.commands]`, `connections.rs`, `batch.rs`, `legacy_sse.rs`,
 //! `relay_limits.rs`, `oauth.rs`, `controls.rs` for `[images]`/`[quotas]`/`[audit]`,
-//! `lifecycle.rs`), each with
+//! `lifecycle.rs`, `desktop.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
 
@@ -20,6 +20,7 @@ mod batch;
 pub mod commands;
 mod connections;
 mod controls;
+pub mod desktop;
 mod errors;
 mod kasm;
 mod legacy_sse;
@@ -39,6 +40,7 @@ pub use batch::BatchConfig;
 pub use commands::CommandsConfig;
 pub use connections::ConnectionsConfig;
 pub use controls::{AuditConfig, AuditSinkKind, ImagesConfig, QuotasConfig};
+pub use desktop::{DesktopConfig, ScreenshotFormat};
 pub use errors::ConfigError;
 pub use kasm::KasmConfig;
 pub use legacy_sse::LegacySseConfig;
@@ -83,7 +85,10 @@ pub struct Config {
     pub quotas: QuotasConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
     pub lifecycle: LifecycleConfig,
+    #[serde(default)]
+    pub desktop: DesktopConfig,
 }
 
 impl Config {
@@ -119,6 +124,7 @@ impl Config {
         self.quotas.validate()?;
         self.audit.validate()?;
         self.lifecycle.validate()?;
+        self.desktop.validate()?;
         Ok(())
     }
 

@@ -197,6 +197,7 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
     assert_eq!(c.policy.max_file_bytes, d.policy.max_file_bytes);
     assert_eq!(c.limits.per_ip_burst, d.limits.per_ip_burst);
     assert_eq!(c.kasm.request_timeout_ms, d.kasm.request_timeout_ms);
+    assert_eq!(c.desktop, d.desktop);
     assert!(!c.auth.disabled && c.auth.tokens.is_empty());
     assert_eq!(
         format!("{:?}", c.oauth),

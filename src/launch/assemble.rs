@@ -65,6 +65,7 @@ pub fn assemble(
         quotas: config.quotas.clone(),
         usage: Arc::new(crate::usage::MemoryUsage::default()),
         owners: Default::default(),
+        desktop: config.desktop.clone(),
     };
     let resources = crate::tools::resources::provider(deps.clone());
     let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::config::{Config, OAuthConfig, TokenConfig};
 use crate::kasm::KasmClient;
 use crate::policy::Role;
-use crate::simulator::{Simulator, SimulatorConfig};
+use crate::simulator::{DisplayOptions, Simulator, SimulatorConfig};
 use crate::tokens::{TokenDigest, mint_token, sha256_hex};
 
 use super::assemble::{RelayPlan, assemble};
@@ -39,6 +39,8 @@ pub struct DemoOptions {
     /// the demo's and whose `[[auth.tokens]]` are accepted besides the demo token (to try
     /// roles, image rules, quotas and lifetimes against the simulator).
     pub policy_file: Option<std::path::PathBuf>,
+    /// Per-session X displays (Xvfb, when installed) and their size.
+    pub display: DisplayOptions,
 }
 
 impl Default for DemoOptions {
@@ -52,6 +54,7 @@ impl Default for DemoOptions {
             max_sessions_per_user: 3,
             oauth: None,
             policy_file: None,
+            display: DisplayOptions::default(),
         }
     }
 }
@@ -95,6 +98,7 @@ pub async fn run_demo(
     let sim = Simulator::start(SimulatorConfig {
         start_delay: options.start_delay,
         max_kasms_per_user: options.max_sessions_per_user,
+        display: options.display,
         ..SimulatorConfig::default()
     })
     .await

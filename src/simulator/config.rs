@@ -108,6 +108,8 @@ pub struct SimulatorConfig {
     pub faults: Faults,
     /// Processes one session may run at the same time (further execs get `Kasm exec failed`).
     pub max_processes_per_session: usize,
+    /// Per-session X displays (an `Xvfb` each, when installed and the sandbox is bwrap).
+    pub display: super::display::DisplayOptions,
 }
 
 impl Default for SimulatorConfig {
@@ -125,6 +127,7 @@ impl Default for SimulatorConfig {
             extra_keys: Vec::new(),
             faults: Faults::default(),
             max_processes_per_session: 32,
+            display: super::display::DisplayOptions::default(),
         }
     }
 }

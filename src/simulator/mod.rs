@@ -31,6 +31,7 @@
 //! This module is a separate app: nothing in `serve` routes to it.
 
 pub mod config;
+pub mod display;
 pub mod sandbox;
 
 mod api;
@@ -59,6 +60,7 @@ use tokio::task::JoinHandle;
 
 pub use cli::run_until_signal;
 pub use config::{Faults, KasmVersion, SandboxMode, SimKey, SimulatorConfig};
+pub use display::DisplayOptions;
 pub use images::TERMINAL_IMAGE_ID;
 pub use sandbox::Isolation;
 pub use state::{DEFAULT_USER_ID, DEFAULT_USERNAME};
@@ -97,7 +99,8 @@ impl Simulator {
             config.sandbox,
             config.max_processes_per_session,
         )
-        .await?;
+        .await?
+        .with_displays(display::Displays::detect(config.display));
         let mut keys = vec![KeyInfo::primary(&config.api_key, &config.api_secret)];
         keys.extend(config.extra_keys.iter().map(KeyInfo::extra));
         let missing_permission_status = StatusCode::from_u16(config.missing_permission_status)
@@ -202,6 +205,13 @@ impl Simulator {
             Ok(id) => self.shared.sandbox.process_groups(&id),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// The host X display number of the session's Xvfb, while it runs (for tests and
+    /// diagnostics; inside the session it is always `:1`).
+    pub fn session_display(&self, kasm_id: &str) -> Option<u32> {
+        let id = crate::kasm::normalize_id("kasm_id", kasm_id).ok()?;
+        self.shared.sandbox.display_number(&id)
     }
 
     /// How commands are isolated here (bwrap, a plain directory, or unavailable).

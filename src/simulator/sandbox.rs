@@ -10,6 +10,9 @@
 //! Every exec gets its own process group; the groups are remembered per session and
 //! signalled as a whole (pause = SIGSTOP, resume = SIGCONT, stop/destroy/shutdown = SIGKILL).
 //! No `--die-with-parent`/`PR_SET_PDEATHSIG`: those fire when the spawning *thread* exits.
+//!
+//! With bwrap and [`Displays`] available, each session also gets its own X server, bound at
+//! `/tmp/.X11-unix/X1` with `DISPLAY=:1` for its commands and an `xterm` running in it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
@@ -22,6 +25,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::config::SandboxMode;
+use super::display::{Displays, SESSION_DISPLAY, SESSION_SOCKET};
 
 /// The in-container home directory of Kasm images.
 pub const KASM_HOME: &str = "/home/kasm-user";
@@ -81,6 +85,7 @@ pub struct Sandbox {
     isolation: Isolation,
     max_processes: usize,
     sessions: Mutex<HashMap<String, SessionProcesses>>,
+    displays: Displays,
 }
 
 impl Sandbox {
@@ -116,7 +121,25 @@ impl Sandbox {
             isolation,
             max_processes: max_processes.max(1),
             sessions: Mutex::new(HashMap::new()),
+            displays: Displays::default(),
         })
+    }
+
+    /// Give sessions X displays (only with bwrap: the display socket is bound into the
+    /// session's private `/tmp`).
+    pub fn with_displays(mut self, displays: Displays) -> Self {
+        self.displays = displays;
+        self
+    }
+
+    /// The host display number of the session's X server, while it runs.
+    pub fn display_number(&self, kasm_id: &str) -> Option<u32> {
+        self.displays.number(kasm_id)
+    }
+
+    /// Whether new sessions get an X display.
+    pub fn has_displays(&self) -> bool {
+        self.displays.available() && matches!(self.isolation, Isolation::Bwrap(_))
     }
 
     pub fn isolation(&self) -> &Isolation {
@@ -144,10 +167,26 @@ impl Sandbox {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Create a session's directories (at `request_kasm`).
-    pub async fn prepare(&self, kasm_id: &str) -> io::Result<()> {
+    /// Create a session's directories (at `request_kasm`), and its display with an `xterm`
+    /// when sessions have displays.
+    pub async fn prepare(self: &Arc<Self>, kasm_id: &str) -> io::Result<()> {
         tokio::fs::create_dir_all(self.home_dir(kasm_id)).await?;
-        tokio::fs::create_dir_all(self.tmp_dir(kasm_id)).await
+        tokio::fs::create_dir_all(self.tmp_dir(kasm_id)).await?;
+        if self.has_displays() && self.displays.start(kasm_id).await?.is_some() {
+            // As kasm-user (uid 1000), as in Kasm images: without capabilities, a root xterm
+            // cannot chown its pty and exits.
+            let xterm = ExecSpec {
+                argv: ["xterm", "-geometry", "100x30+40+40"]
+                    .map(String::from)
+                    .to_vec(),
+                user: Some("kasm-user".into()),
+                ..ExecSpec::default()
+            };
+            if let Err(e) = self.exec(kasm_id, xterm) {
+                tracing::warn!(%kasm_id, error = %e, "simulator: could not start xterm on the session's display");
+            }
+        }
+        Ok(())
     }
 
     /// Process groups currently remembered for a session (for tests and diagnostics).
@@ -231,6 +270,7 @@ impl Sandbox {
 
     /// Kill a session's processes and remove its directories.
     pub async fn destroy(&self, kasm_id: &str) {
+        self.displays.stop(kasm_id);
         let groups = self.lock().remove(kasm_id).map(|p| p.groups);
         for pgid in groups.into_iter().flatten() {
             signal_group(pgid, Signal::SIGKILL);
@@ -244,6 +284,7 @@ impl Sandbox {
 
     /// Kill everything and remove all session directories (synchronous: also used by `Drop`).
     pub fn kill_all_and_clean(&self) {
+        self.displays.stop_all();
         let all: Vec<(String, SessionProcesses)> = self.lock().drain().collect();
         for (kasm_id, procs) in all {
             for pgid in procs.groups {
@@ -288,11 +329,20 @@ impl Sandbox {
         cmd.args(["--tmpfs", "/home"]);
         cmd.arg("--bind").arg(&home).arg(KASM_HOME);
         cmd.arg("--bind").arg(&tmp).arg("/tmp");
+        let display = self.displays.socket(kasm_id);
+        if let Some(socket) = &display {
+            cmd.arg("--bind").arg(socket).arg(SESSION_SOCKET);
+        }
         cmd.args([
             "--dev", "/dev", "--proc", "/proc", "--chdir", &workdir, "--",
         ]);
         cmd.args(&spec.argv);
-        cmd.env_clear().envs(container_env(KASM_HOME, &spec.env));
+        let mut env = container_env(KASM_HOME, &spec.env);
+        if display.is_some() {
+            env.entry("DISPLAY".into())
+                .or_insert_with(|| SESSION_DISPLAY.into());
+        }
+        cmd.env_clear().envs(env);
         Ok(cmd)
     }
 

@@ -2,7 +2,8 @@
 //! → result. Tools never see HTTP; command output and file bytes come back through the relay.
 //!
 //! Groups: `sessions/` (one file per job: lifecycle, status, observation, stats), `exec`
-//! (commands), `files` (read, write, list), `workspaces` (images and image-name resolution),
+//! (commands), `desktop/` (screenshots, mouse and keyboard, windows on the session's X
+//! display), `files` (read, write, list), `workspaces` (images and image-name resolution),
 //! `users` (Kasm user admin), `diagnose` (API-key permission probes). Each tool's argument
 //! and result types derive `JsonSchema`: `schema` turns them into the input/output schemas
 //! and parses arguments against them, so a new parameter is a new field with a doc comment.
@@ -15,6 +16,7 @@
 //! `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
 mod access;
 mod approval;
+mod desktop;
 mod diagnose;
 pub mod docs;
 mod exec;
@@ -35,6 +37,7 @@ mod workspaces;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::DesktopConfig;
 use crate::config::{ImagesConfig, PolicyConfig, QuotasConfig};
 use crate::kasm::KasmApi;
 use crate::mcp::Tool;
@@ -67,6 +70,8 @@ pub struct ToolDeps {
     pub usage: Arc<dyn UsageStore>,
     /// Who owns which session, learned once per session (shared by every clone).
     pub owners: Arc<ownership::OwnerCache>,
+    /// How the desktop tools reach a session's display (`[desktop]`).
+    pub desktop: DesktopConfig,
 }
 
 impl std::fmt::Debug for ToolDeps {
@@ -78,6 +83,7 @@ impl std::fmt::Debug for ToolDeps {
             .field("default_user_id", &self.default_user_id)
             .field("session_start_timeout", &self.session_start_timeout)
             .field("max_request_bytes", &self.max_request_bytes)
+            .field("desktop", &self.desktop)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +94,7 @@ pub fn catalog(deps: ToolDeps) -> Vec<Arc<dyn Tool>> {
     let mut tools = Vec::new();
     tools.extend(sessions::tools(&deps));
     tools.extend(exec::tools(&deps));
+    tools.extend(desktop::tools(&deps));
     tools.extend(files::tools(&deps));
     tools.extend(workspaces::tools(&deps));
     tools.extend(users::tools(&deps));

@@ -61,14 +61,18 @@ def _binary() -> str:
 
 
 def _start_demo(
-    tmp_dir: Path, port: int = 0, token: str | None = None, extra_args: list[str] | None = None
+    tmp_dir: Path,
+    port: int = 0,
+    token: str | None = None,
+    extra_args: list[str] | None = None,
+    rust_log: str | None = None,
 ) -> DemoServer:
     token = token or "kmcp_test_" + secrets.token_urlsafe(24)
     log_path = tmp_dir / f"demo-{secrets.token_hex(4)}.log"
     log = open(log_path, "w")
     args = [_binary(), "demo", "--port", str(port), "--token", token, "--start-delay-ms", "300"]
     args += extra_args or []
-    env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+    env = dict(os.environ, RUST_LOG=rust_log or os.environ.get("RUST_LOG", "warn"))
     process = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=REPO
     )

@@ -779,6 +779,8 @@ async fn users_groups_and_attributes() {
 async fn sandboxed(mode: SandboxMode) -> Api {
     let mut cfg = config(0);
     cfg.sandbox = mode;
+    // These tests count a session's processes: no display (and so no xterm) here.
+    cfg.display.enabled = false;
     let api = Api::start(cfg).await;
     if mode == SandboxMode::Bwrap {
         assert!(
@@ -1165,5 +1167,68 @@ async fn pause_freezes_stop_kills_and_process_count_is_capped() {
     .await;
     // The files survive a stop (only destroy removes them).
     assert!(api.sim.session_dir(&id).is_some());
+    api.sim.shutdown().await;
+}
+
+/// With Xvfb installed, a bwrap session has its own display at `:1` with an xterm on it;
+/// destroying the session stops the X server (its socket goes) and the xterm.
+#[tokio::test]
+async fn a_bwrap_session_has_its_own_display_and_destroy_stops_it() {
+    let mut cfg = config(0);
+    cfg.sandbox = SandboxMode::Bwrap;
+    cfg.display.width = 640;
+    cfg.display.height = 480;
+    let api = Api::start(cfg).await;
+    let id = api.running_session().await;
+    let number = api
+        .sim
+        .session_display(&id)
+        .expect("Xvfb is installed (setup-test-deps.sh)");
+    let socket = format!("/tmp/.X11-unix/X{number}");
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok());
+    let dir = api.sim.session_dir(&id).unwrap();
+    let mut windows = String::new();
+    for _ in 0..50 {
+        let _ = std::fs::remove_file(dir.join("w.txt"));
+        api.exec(
+            &id,
+            json!({"cmd": "sh -c 'echo $DISPLAY > d.txt; xdotool getdisplaygeometry > g.txt; ps -ef > p.txt; xdotool search --class xterm > w.tmp; echo end >> w.tmp; mv w.tmp w.txt'"}),
+        )
+        .await;
+        windows = wait_for_file(&dir.join("w.txt")).await.replace("end\n", "");
+        if !windows.trim().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !windows.trim().is_empty(),
+        "no xterm window on the display; processes: {}",
+        std::fs::read_to_string(dir.join("p.txt")).unwrap_or_default()
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("d.txt")).unwrap(), ":1\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("g.txt")).unwrap(),
+        "640 480\n"
+    );
+    let groups = api.sim.session_process_groups(&id);
+    assert!(!groups.is_empty());
+
+    api.call(
+        "destroy_kasm",
+        json!({"user_id": api.user(), "kasm_id": id}),
+    )
+    .await;
+    assert_eq!(api.sim.session_display(&id), None);
+    eventually("the X server to stop", Duration::from_secs(10), || async {
+        std::os::unix::net::UnixStream::connect(&socket).is_err()
+    })
+    .await;
+    eventually("the xterm to die", Duration::from_secs(10), || async {
+        groups
+            .iter()
+            .all(|&pgid| nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_err())
+    })
+    .await;
     api.sim.shutdown().await;
 }

@@ -76,6 +76,7 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         quotas: Default::default(),
         usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
         owners: Default::default(),
+        desktop: Default::default(),
     };
     let tools = catalog(deps.clone())
         .into_iter()
@@ -506,6 +507,12 @@ async fn a_destroyed_session_gets_a_clear_error_from_every_tool() {
             "list_kasm_files",
             json!({"kasm_id": id, "path": "/home/kasm-user"}),
         ),
+        ("desktop_screenshot", json!({"kasm_id": id})),
+        (
+            "desktop_action",
+            json!({"kasm_id": id, "action": "cursor_position"}),
+        ),
+        ("desktop_windows", json!({"kasm_id": id})),
     ];
     let with_kasm_id = rig
         .tools
@@ -745,6 +752,7 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         quotas: Default::default(),
         usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
         owners: Default::default(),
+        desktop: Default::default(),
     };
     let tools = catalog(deps);
     let snapshot =

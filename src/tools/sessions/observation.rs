@@ -49,7 +49,7 @@ struct ScreenshotArgs {
 pub fn screenshot(deps: &Arc<ToolDeps>) -> Arc<dyn Tool> {
     let spec = ToolSpec::builder(SCREENSHOT, Role::Viewer)
         .title("Screenshot a session")
-        .description("Take a JPEG screenshot of a running session's desktop and return it as an image. Use it to see what a GUI app shows. Note that Kasm refreshes screenshots only while someone watches the session, so the picture may be stale. One Kasm call returning tens to hundreds of kilobytes; read-only.")
+        .description("Take a JPEG screenshot of a running session's desktop and return it as an image. Use it to see what a GUI app shows. This is Kasm's cached screenshot: Kasm refreshes it only while someone watches the session, so the picture may be stale; for a fresh capture of the desktop use desktop_screenshot. One Kasm call returning tens to hundreds of kilobytes; read-only.")
         .input_schema(schema::input::<ScreenshotArgs>())
         .annotations(ToolAnnotations::read_only().not_idempotent())
         .build();
