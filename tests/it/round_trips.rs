@@ -228,7 +228,10 @@ fn session_tool_args(tool: &str) -> Option<Value> {
         | "get_session_recordings"
         | "pause_kasm_session"
         | "resume_kasm_session"
-        | "destroy_kasm_session" => json!({}),
+        | "destroy_kasm_session"
+        | "desktop_screenshot"
+        | "desktop_windows" => json!({}),
+        "desktop_action" => json!({"action": "cursor_position"}),
         "execute_kasm_command" => json!({"command": "true"}),
         "read_kasm_file" => json!({"file_path": "/home/kasm-user/round-trip.txt"}),
         "write_kasm_file" => {
