@@ -256,12 +256,24 @@ mod tests {
     #[test]
     fn only_an_accepted_ticked_form_approves() {
         let cases = [
-            (json!({"action": "accept", "content": {"approve": true}}), true),
-            (json!({"action": "accept", "content": {"approve": false}}), false),
-            (json!({"action": "accept", "content": {"approve": "yes"}}), false),
+            (
+                json!({"action": "accept", "content": {"approve": true}}),
+                true,
+            ),
+            (
+                json!({"action": "accept", "content": {"approve": false}}),
+                false,
+            ),
+            (
+                json!({"action": "accept", "content": {"approve": "yes"}}),
+                false,
+            ),
             (json!({"action": "accept", "content": {}}), false),
             (json!({"action": "accept"}), false),
-            (json!({"action": "decline", "content": {"approve": true}}), false),
+            (
+                json!({"action": "decline", "content": {"approve": true}}),
+                false,
+            ),
             (json!({"action": "cancel"}), false),
         ];
         for (answer, expected) in cases {
