@@ -128,6 +128,9 @@ async def create(session: ClientSession, image: str = "Terminal") -> str:
 def _fill(name: str, schema: dict, kasm_id: str):
     if name == "kasm_id":
         return kasm_id
+    if schema.get("enum"):
+        # An enum value that needs no other argument (desktop_action's `cursor_position`).
+        return "cursor_position" if "cursor_position" in schema["enum"] else schema["enum"][0]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
