@@ -4,6 +4,8 @@
 //! the capability, the `input_required` round trip for 2026-07-28 — before anything is sent
 //! to Kasm. Also the environment-name policy (`policy::env`).
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ToolDeps;
@@ -114,25 +116,35 @@ pub async fn vet_command(
     }
 }
 
+/// The form the client shows its user; its derived schema is the elicitation's
+/// `requestedSchema` (a flat object of primitive properties, as elicitation requires), and
+/// an accepted answer's `content` is parsed into it.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ApprovalForm {
+    /// Approve running the command shown.
+    #[schemars(title = "Run this command", extend("default" = false))]
+    approve: bool,
+}
+
 fn elicitation(session: &SessionRef, command: &str, finding: &Finding) -> Value {
     json!({
         "message": format!(
             "An agent wants to run this command in Kasm session {}:\n\n{}\n\nThe server's policy asks for your approval under {}.\nRun it?",
             session.kasm_id, shown(command), about(finding)
         ),
-        "requestedSchema": {
-            "type": "object",
-            "properties": {
-                "approve": {
-                    "type": "boolean",
-                    "title": "Run this command",
-                    "description": format!("Approve running the command shown (rule {}).", finding.rule_id),
-                    "default": false
-                }
-            },
-            "required": ["approve"]
-        }
+        "requestedSchema": super::schema::input::<ApprovalForm>(),
     })
+}
+
+/// Whether the client's answer approves: `accept` with a form whose box is ticked. An
+/// accepted answer without a valid form (no `content`, no boolean `approve`) is not approval.
+fn approves(answer: &Value) -> (&str, bool) {
+    let action = answer.get("action").and_then(Value::as_str).unwrap_or("");
+    let ticked = answer
+        .get("content")
+        .and_then(|c| ApprovalForm::deserialize(c).ok())
+        .is_some_and(|form| form.approve);
+    (action, action == "accept" && ticked)
 }
 
 async fn approve(
@@ -185,12 +197,7 @@ async fn approve(
             )));
         }
     };
-    let action = answer.get("action").and_then(Value::as_str).unwrap_or("");
-    let ticked = answer
-        .get("content")
-        .and_then(|c| c.get("approve"))
-        .and_then(Value::as_bool);
-    let approved = action == "accept" && ticked != Some(false);
+    let (action, approved) = approves(&answer);
     // The audit event records who approved what: the client's answer under this rule.
     ctx.audit.update(|d| {
         d.approval = Some(format!(
@@ -220,4 +227,57 @@ async fn approve(
             about(finding)
         ),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_requested_schema_is_a_flat_form_with_one_required_boolean() {
+        let schema = super::super::schema::input::<ApprovalForm>();
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "properties": {
+                    "approve": {
+                        "type": "boolean",
+                        "title": "Run this command",
+                        "description": "Approve running the command shown.",
+                        "default": false
+                    }
+                },
+                "required": ["approve"]
+            })
+        );
+    }
+
+    #[test]
+    fn only_an_accepted_ticked_form_approves() {
+        let cases = [
+            (
+                json!({"action": "accept", "content": {"approve": true}}),
+                true,
+            ),
+            (
+                json!({"action": "accept", "content": {"approve": false}}),
+                false,
+            ),
+            (
+                json!({"action": "accept", "content": {"approve": "yes"}}),
+                false,
+            ),
+            (json!({"action": "accept", "content": {}}), false),
+            (json!({"action": "accept"}), false),
+            (
+                json!({"action": "decline", "content": {"approve": true}}),
+                false,
+            ),
+            (json!({"action": "cancel"}), false),
+        ];
+        for (answer, expected) in cases {
+            assert_eq!(approves(&answer).1, expected, "{answer}");
+        }
+    }
 }

@@ -191,29 +191,37 @@ async def test_2026_07_28_clients_approve_through_the_input_required_round_trip(
             assert declined.get("isError") is True, declined
             assert exec_requests(demo_server) == before
 
+            accept = {"approve-command": {"action": "accept", "content": {"approve": True}}}
+
+            # A requestState opens once: replaying the declined round's state is refused.
+            with pytest.raises(RpcErrorAnswer) as replayed:
+                modern_call(demo_server, arguments, {"inputResponses": accept, "requestState": first["requestState"]})
+            assert replayed.value.args[0]["code"] == -32602
+            assert "already used" in replayed.value.args[0]["message"], replayed.value.args[0]
+            assert exec_requests(demo_server) == before
+
+            def fresh_state():
+                asked = modern_call(demo_server, arguments)
+                assert asked.get("resultType") == "input_required", asked
+                return asked["requestState"]
+
             accepted = modern_call(
-                demo_server,
-                arguments,
-                {
-                    "inputResponses": {"approve-command": {"action": "accept", "content": {"approve": True}}},
-                    "requestState": first["requestState"],
-                },
+                demo_server, arguments, {"inputResponses": accept, "requestState": fresh_state()}
             )
             assert not accepted.get("isError"), accepted
             assert accepted["structuredContent"]["stdout"] == "approved-by-a-person\n"
             assert exec_requests(demo_server) == before + 1
 
-            # The approval is bound to the exact arguments: another command cannot reuse it.
+            # The approval is bound to the exact arguments: an unused state issued for this
+            # command does not approve another one.
             with pytest.raises(RpcErrorAnswer) as refused:
                 modern_call(
                     demo_server,
                     {"kasm_id": kasm_id, "command": "echo 'echo other' | sh"},
-                    {
-                        "inputResponses": {"approve-command": {"action": "accept", "content": {"approve": True}}},
-                        "requestState": first["requestState"],
-                    },
+                    {"inputResponses": accept, "requestState": fresh_state()},
                 )
             assert refused.value.args[0]["code"] == -32602
+            assert "another request" in refused.value.args[0]["message"], refused.value.args[0]
             assert exec_requests(demo_server) == before + 1
 
             no_elicitation = modern_call(demo_server, arguments, capabilities={})

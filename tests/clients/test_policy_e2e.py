@@ -128,6 +128,9 @@ async def create(session: ClientSession, image: str = "Terminal") -> str:
 def _fill(name: str, schema: dict, kasm_id: str):
     if name == "kasm_id":
         return kasm_id
+    if schema.get("enum"):
+        # An enum value that needs no other argument (desktop_action's `cursor_position`).
+        return "cursor_position" if "cursor_position" in schema["enum"] else schema["enum"][0]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
@@ -195,8 +198,9 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
             text = await refused(alice, tool.name, args)
             assert "does not exist or is not yours" in text, (tool.name, text)
         for uri in (f"kasm://sessions/{theirs}", f"kasm://sessions/{theirs}/files/home/kasm-user/x.txt"):
-            with pytest.raises(McpError):
+            with pytest.raises(McpError) as denied:
                 await alice.read_resource(AnyUrl(uri))
+            assert "does not exist or is not yours" in denied.value.error.message, (uri, denied.value.error)
         still = await ok(bob, "get_session_status", {"kasm_id": theirs})
         assert still["status"] == "running", still
 
@@ -270,6 +274,8 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
         assert e.get("request_id"), e
     assert any(e.get("tool") == "resources/read" and e.get("rule") == "client_roots" for e in denials)
     ownership = [e for e in denials if e["rule"] == "session_ownership"]
+    # The refused resource reads above were refused by the ownership check, and audited so.
+    assert any(e.get("tool") == "resources/read" for e in ownership), ownership
     assert all(e["principal"] == "alice" and e["kasm_id"] == theirs for e in ownership)
     # Investigator fields of an allowed exec.
     execs = [e for e in events if e.get("tool") == "execute_kasm_command" and e.get("decision") == "allow"]
@@ -280,6 +286,10 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
         assert secret not in text, secret
     # Relay tickets travel only inside relay URLs (`…/relay/<ticket>`, KMCP_URL/KMCP_GET_URL).
     assert "/relay/" not in text and "KMCP_" not in text
+    # Nor bare: tickets and their keys are 32 random bytes in base64url (43 characters); no
+    # such token appears anywhere in the audit file.
+    tokens = re.findall(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])", text)
+    assert not tokens, tokens
     assert not re.search(r"/relay/[A-Za-z0-9_-]{16,}", p.server.log())
 
 

@@ -14,13 +14,37 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use kasm_mcp::config::PolicyConfig;
+use kasm_mcp::config::{CommandsConfig, PolicyConfig};
+use kasm_mcp::policy::commands::{CommandsSpec, Decision};
+use kasm_mcp::policy::env::EnvNamePolicy;
 use kasm_mcp::relay::frame::{ExecReport, parse_frame, parse_write};
 use kasm_mcp::relay::wrapper::{CommandJob, Endpoint, Job, Tickets, WrapperInput, WriteJob};
 use kasm_mcp::relay::{KEY_HEADER, Purpose, Relay, RelayOptions, TicketBinding};
 use serde_json::json;
 
-use crate::tools::{rig, text_of};
+use crate::tools::{Rig, rig_with, text_of};
+
+// ---- tool-level harness ---------------------------------------------------------------------
+
+/// The default policy without the command rules: these tests are about the relay and the
+/// wrapper, not about which commands the rules let through (`command_policy` tests those).
+fn relay_policy() -> PolicyConfig {
+    let commands = CommandsConfig::try_from(CommandsSpec {
+        default_rules: false,
+        unresolved: Some(Decision::Allow),
+        ..CommandsSpec::default()
+    })
+    .unwrap();
+    PolicyConfig {
+        commands,
+        ..PolicyConfig::default()
+    }
+}
+
+/// The real catalog over the simulator and the real relay, under [`relay_policy`].
+async fn rig() -> Rig {
+    rig_with(relay_policy(), true).await
+}
 
 // ---- wrapper-level harness ------------------------------------------------------------------
 
@@ -453,9 +477,9 @@ async fn oversized_env_and_command_are_refused_with_a_clear_error() {
 async fn a_timeout_near_u64_max_is_an_error_not_a_panic() {
     let policy = PolicyConfig {
         max_timeout_s: u64::MAX,
-        ..PolicyConfig::default()
+        ..relay_policy()
     };
-    let rig = crate::tools::rig_with(policy, true).await;
+    let rig = rig_with(policy, true).await;
     let id = rig.session().await;
     let out = rig
         .call(
@@ -475,7 +499,16 @@ async fn a_timeout_near_u64_max_is_an_error_not_a_panic() {
 
 #[tokio::test]
 async fn hostile_path_and_tmpdir_in_env_still_return_the_real_result() {
-    let rig = rig().await;
+    // PATH is refused by default (see the next test): allow it here so the hostile value
+    // reaches the command and the test proves the wrapper does not depend on it.
+    let policy = PolicyConfig {
+        env: EnvNamePolicy {
+            allowed: vec!["PATH".into()],
+            ..EnvNamePolicy::default()
+        },
+        ..relay_policy()
+    };
+    let rig = rig_with(policy, true).await;
     let id = rig.session().await;
     let started = Instant::now();
     let r = rig
@@ -488,6 +521,27 @@ async fn hostile_path_and_tmpdir_in_env_still_return_the_real_result() {
     assert_eq!(r["stdout"], "/nonexistent|/nonexistent\n", "{r}");
     assert_eq!(r["exit_code"], 7);
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Under the default `[policy.env]` a caller's PATH is refused before anything runs, with the
+/// setting that allows it.
+#[tokio::test]
+async fn the_default_env_policy_refuses_path() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let out = rig
+        .call(
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "echo ran", "env": {"PATH": "/nonexistent"}}),
+        )
+        .await;
+    assert!(out.is_error, "{}", text_of(&out));
+    let text = text_of(&out);
+    assert!(
+        text.contains("PATH may not be set") && text.contains("policy.env.allowed"),
+        "{text}"
+    );
+    assert!(!text.contains("ran"), "{text}");
 }
 
 // ---- hardening 9. writing over a symlink ----------------------------------------------------------
