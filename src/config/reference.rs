@@ -611,6 +611,30 @@ pub fn keys() -> Vec<KeyDoc> {
             "The append-only JSON-lines file of `audit.sink = \"file\"`.",
             "required when `audit.sink = \"file\"`"
         ),
+        key!(
+            "desktop.display",
+            |c| c.desktop.display.clone(),
+            "X display the desktop tools act on inside the session (`DISPLAY`); Kasm images use `:1`.",
+            "an X display name `[host]:N[.S]`"
+        ),
+        key!(
+            "desktop.max_screenshot_side",
+            |c| c.desktop.max_screenshot_side.to_string(),
+            "Screenshots are scaled down so their longer side is at most this many pixels; `desktop_action` coordinates are in that scaled space.",
+            "64–4096"
+        ),
+        key!(
+            "desktop.format",
+            |c| shown(&c.desktop.format),
+            "Screenshot image format.",
+            "`jpeg` or `png`"
+        ),
+        key!(
+            "desktop.settle_ms",
+            |c| c.desktop.settle_ms.to_string(),
+            "Milliseconds to wait after an action before the screenshot it asks for.",
+            "0–10000"
+        ),
     ]
 }
 
