@@ -35,6 +35,16 @@ fn unset(_: &Config) -> String {
     "unset".into()
 }
 
+/// A default through its serde form: `unset` for `None`, a string without quotes.
+fn shown<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Null) => "unset".into(),
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(e) => format!("(not shown: {e})"),
+    }
+}
+
 /// A default that is not a field of `Config::default()` (per-token fields).
 fn fixed(_: &Config, text: &str) -> String {
     text.into()
@@ -265,6 +275,51 @@ pub fn keys() -> Vec<KeyDoc> {
             ""
         ),
         key!(
+            "policy.commands.mode",
+            |c| shown(&c.policy.commands.spec().mode),
+            "How commands no rule matches are treated: `deny-list` runs them, `allow-list` runs only what an `allow` rule matches.",
+            "`deny-list` or `allow-list`"
+        ),
+        key!(
+            "policy.commands.unresolved",
+            |c| shown(&c.policy.commands.spec().unresolved),
+            "Decision for commands that cannot be judged before they run (`eval \"$CMD\"`, a `$VAR` command name, a parse error). Unset: `confirm` in deny-list mode, `deny` in allow-list mode.",
+            "`allow`, `confirm` or `deny`"
+        ),
+        key!(
+            "policy.commands.default_rules",
+            |c| c.policy.commands.spec().default_rules.to_string(),
+            "Whether the shipped rules of `config/policy.example.toml` (embedded in the binary) are in force.",
+            ""
+        ),
+        key!(
+            "policy.commands.disabled_rules",
+            |c| list(&c.policy.commands.spec().disabled_rules),
+            "Ids of shipped rules to switch off (and `fork-bomb`, the built-in fork-bomb check).",
+            "ids of shipped rules"
+        ),
+        key!(
+            "policy.commands.rules",
+            |c| match c.policy.commands.spec().rules.len() {
+                0 => "[]".into(),
+                n => format!("{n} rules"),
+            },
+            "The operator's own rules (`[[policy.commands.rules]]` tables: `id`, `decision`, `reason`, `pattern`, `args`, `unless_args`, `last_arg`, `piped_from`, `roles`, `images`, `examples`; see `config/policy.example.toml`). A rule with a shipped rule's id replaces it.",
+            "unique ids; every rule's examples must judge as the rule says (checked at startup)"
+        ),
+        key!(
+            "policy.env.denied",
+            |c| list(&c.policy.env.denied),
+            "Environment variable names `execute_kasm_command`'s `env` may not set; an entry ending in `*` covers every name with that prefix (`LD_*`).",
+            ""
+        ),
+        key!(
+            "policy.env.allowed",
+            |c| list(&c.policy.env.allowed),
+            "Names taken off `policy.env.denied` (e.g. `[\"PATH\"]`).",
+            ""
+        ),
+        key!(
             "connections.header_read_timeout_s",
             |c| c.connections.header_read_timeout_s.to_string(),
             "Seconds a client has to send a request's complete headers, from its first byte.",
@@ -354,6 +409,232 @@ pub fn keys() -> Vec<KeyDoc> {
             "A Kasm probe slower than this makes `/readyz` report Kasm unreachable.",
             "100–60000"
         ),
+        key!(
+            "oauth.enabled",
+            |c| c.oauth.enabled.to_string(),
+            "Accept OAuth 2.1 access tokens from an authorization server (and serve the protected-resource metadata).",
+            ""
+        ),
+        key!(
+            "oauth.issuer",
+            |c| shown(&c.oauth.issuer),
+            "The authorization server's issuer identifier; tokens must carry exactly this `iss`.",
+            "required when enabled; an http(s) URL"
+        ),
+        key!(
+            "oauth.resource",
+            |c| shown(&c.oauth.resource),
+            "This server's canonical URI as clients reach it (e.g. `https://mcp.example.com/mcp`): the audience tokens must be minted for (RFC 8707) and the metadata's `resource`.",
+            "required when enabled; an http(s) URL without query or fragment"
+        ),
+        key!(
+            "oauth.discovery_url",
+            |c| shown(&c.oauth.discovery_url),
+            "Where the issuer's metadata is (RFC 8414 or OpenID discovery). Unset: `<issuer>/.well-known/oauth-authorization-server`, then `…/openid-configuration`.",
+            "an http(s) URL"
+        ),
+        key!(
+            "oauth.jwks_uri",
+            |c| shown(&c.oauth.jwks_uri),
+            "The issuer's JWKS URL. Unset: taken from the discovery document.",
+            "an http(s) URL"
+        ),
+        key!(
+            "oauth.algorithms",
+            |c| list(&c.oauth.algorithms),
+            "Signature algorithms accepted.",
+            "non-empty; each `RS256`, `ES256` or `EdDSA`"
+        ),
+        key!(
+            "oauth.leeway_s",
+            |c| c.oauth.leeway_s.to_string(),
+            "Clock skew tolerated on `exp` and `nbf`, in seconds.",
+            "0–300"
+        ),
+        key!(
+            "oauth.http_timeout_ms",
+            |c| c.oauth.http_timeout_ms.to_string(),
+            "Timeout of every request to the authorization server.",
+            "at least 1"
+        ),
+        key!(
+            "oauth.jwks_min_refresh_s",
+            |c| c.oauth.jwks_min_refresh_s.to_string(),
+            "Fewest seconds between two JWKS fetches caused by an unknown `kid`.",
+            ""
+        ),
+        key!(
+            "oauth.jwks_max_age_s",
+            |c| c.oauth.jwks_max_age_s.to_string(),
+            "Cached keys are refetched after this many seconds (kept if the fetch fails).",
+            "at least `oauth.jwks_min_refresh_s`"
+        ),
+        key!(
+            "oauth.scope_roles",
+            |c| shown(&c.oauth.scope_roles),
+            "The `[oauth.scope_roles]` table: scope = role. A token's role is the highest role of its scopes; a token with none of them is refused.",
+            "non-empty; scopes are printable ASCII without spaces, quotes or backslashes; roles viewer, operator or admin"
+        ),
+        key!(
+            "oauth.challenge_scopes",
+            |c| list(&c.oauth.challenge_scopes),
+            "Scopes a 401 challenge asks for. Empty: the least scope that grants a role, so clients step up (403 `insufficient_scope`) when a call needs more.",
+            "each a key of `oauth.scope_roles`"
+        ),
+        key!(
+            "oauth.static_tokens",
+            |c| c.oauth.static_tokens.to_string(),
+            "Keep accepting the `[[auth.tokens]]` static tokens beside OAuth tokens.",
+            ""
+        ),
+        key!(
+            "oauth.kasm_user_id_claim",
+            |c| shown(&c.oauth.kasm_user_id_claim),
+            "Claim holding the Kasm user id (32 hex) the principal acts as.",
+            "not together with `oauth.kasm_username_claim`"
+        ),
+        key!(
+            "oauth.kasm_username_claim",
+            |c| shown(&c.oauth.kasm_username_claim),
+            "Claim holding a Kasm username (e.g. `email`), looked up with Kasm `get_user`. Neither claim: `kasm.user_id`.",
+            "not together with `oauth.kasm_user_id_claim`"
+        ),
+        key!(
+            "oauth.auto_create_kasm_user",
+            |c| c.oauth.auto_create_kasm_user.to_string(),
+            "Create the Kasm user named by `oauth.kasm_username_claim` when it does not exist.",
+            ""
+        ),
+        key!(
+            "oauth.kasm_user_cache_s",
+            |c| c.oauth.kasm_user_cache_s.to_string(),
+            "How long a username → Kasm user id lookup is cached.",
+            ""
+        ),
+        key!(
+            "oauth.introspection_endpoint",
+            |c| shown(&c.oauth.introspection_endpoint),
+            "RFC 7662 endpoint for opaque (non-JWT) access tokens. Unset: opaque tokens are refused.",
+            "an http(s) URL"
+        ),
+        key!(
+            "oauth.introspection_client_id",
+            |c| shown(&c.oauth.introspection_client_id),
+            "This server's client id at the introspection endpoint (HTTP Basic).",
+            "required with `oauth.introspection_endpoint`"
+        ),
+        key!(
+            "oauth.introspection_client_secret",
+            |c| if c.oauth.introspection_client_secret.is_some() {
+                "(set)".into()
+            } else {
+                "unset".into()
+            },
+            "Its client secret (never logged).",
+            "required with `oauth.introspection_endpoint`"
+        ),
+        key!(
+            "oauth.introspection_cache_s",
+            |c| c.oauth.introspection_cache_s.to_string(),
+            "Longest time an active introspection answer is reused (never past the token's `exp`).",
+            ""
+        ),
+        key!(
+            "images.viewer",
+            |c| shown(&c.images.viewer),
+            "Images (friendly name, case-insensitive, or image id) the viewer role may launch and see in `get_available_workspaces`. Unset: every image.",
+            ""
+        ),
+        key!(
+            "images.operator",
+            |c| shown(&c.images.operator),
+            "The same for the operator role.",
+            ""
+        ),
+        key!(
+            "images.admin",
+            |c| shown(&c.images.admin),
+            "The same for the admin role.",
+            ""
+        ),
+        key!(
+            "quotas.max_sessions",
+            |c| shown(&c.quotas.max_sessions),
+            "Sessions a principal may have created through this server and not yet destroyed. Unset: no limit.",
+            "at least 1"
+        ),
+        key!(
+            "quotas.max_concurrent_calls",
+            |c| shown(&c.quotas.max_concurrent_calls),
+            "Tool calls a principal may have running at once. Unset: no limit.",
+            "at least 1"
+        ),
+        key!(
+            "quotas.max_concurrent_exec",
+            |c| shown(&c.quotas.max_concurrent_exec),
+            "`execute_kasm_command` calls a principal may have running at once. Unset: no limit.",
+            "at least 1"
+        ),
+        key!(
+            "quotas.max_pending_tickets",
+            |c| shown(&c.quotas.max_pending_tickets),
+            "Relay round trips (exec and file transfers) a principal may have waiting at once. Unset: no limit.",
+            "at least 1"
+        ),
+        key!(
+            "quotas.session_idle_timeout_s",
+            |c| shown(&c.quotas.session_idle_timeout_s),
+            "Destroy a session created through this server after this long without a tool call on it. Unset: never.",
+            "at least 1"
+        ),
+        key!(
+            "quotas.session_max_lifetime_s",
+            |c| shown(&c.quotas.session_max_lifetime_s),
+            "Destroy a session created through this server this long after its creation, whatever keepalives say. Unset: never.",
+            "at least 1"
+        ),
+        key!(
+            "quotas.reaper_interval_s",
+            |c| c.quotas.reaper_interval_s.to_string(),
+            "How often the reaper looks for sessions past their idle timeout or lifetime.",
+            "at least 1"
+        ),
+        key!(
+            "audit.sink",
+            |c| shown(&c.audit.sink),
+            "Where audit events go: `log` (a `tracing` event of target `audit`), `stdout` (one JSON object per line), `file` (appended to `audit.file`).",
+            "`log`, `stdout` or `file`"
+        ),
+        key!(
+            "audit.file",
+            |c| shown(&c.audit.file),
+            "The append-only JSON-lines file of `audit.sink = \"file\"`.",
+            "required when `audit.sink = \"file\"`"
+        ),
+        key!(
+            "desktop.display",
+            |c| c.desktop.display.clone(),
+            "X display the desktop tools act on inside the session (`DISPLAY`); Kasm images use `:1`.",
+            "an X display name `[host]:N[.S]`"
+        ),
+        key!(
+            "desktop.max_screenshot_side",
+            |c| c.desktop.max_screenshot_side.to_string(),
+            "Screenshots are scaled down so their longer side is at most this many pixels; `desktop_action` coordinates are in that scaled space.",
+            "64–4096"
+        ),
+        key!(
+            "desktop.format",
+            |c| shown(&c.desktop.format),
+            "Screenshot image format.",
+            "`jpeg` or `png`"
+        ),
+        key!(
+            "desktop.settle_ms",
+            |c| c.desktop.settle_ms.to_string(),
+            "Milliseconds to wait after an action before the screenshot it asks for.",
+            "0–10000"
+        ),
     ]
 }
 
@@ -380,7 +661,11 @@ pub fn markdown() -> String {
     let mut out = String::new();
     let mut section = "";
     for doc in keys() {
-        let this = doc.key.split('.').next().unwrap_or_default();
+        // The table the key is in; the fields of `[[auth.tokens]]` stay under `[auth]`.
+        let this = match doc.key.rsplit_once('.') {
+            Some((table, _)) if !table.contains("[]") => table,
+            _ => doc.key.split('.').next().unwrap_or_default(),
+        };
         if this != section {
             section = this;
             out.push_str(&format!(
@@ -413,15 +698,20 @@ pub fn markdown() -> String {
 mod tests {
     use super::*;
 
-    /// The field names serde expects in `section` (from its unknown-field error).
-    fn fields_of(section: &str) -> Vec<String> {
-        let env = [(
-            format!("KASM_MCP_{}__ZZ_NOT_A_KEY", section.to_ascii_uppercase()),
-            "1".to_owned(),
-        )];
-        let err = match Config::load_from(None, &env) {
+    /// The keys serde expects in the table at `path` (`""`: the top level, i.e. the
+    /// sections of `Config`), as full dotted names, read from its unknown-field error.
+    fn fields_of(path: &str) -> Vec<String> {
+        let var = if path.is_empty() {
+            "KASM_MCP_ZZ_NOT_A_KEY".to_owned()
+        } else {
+            format!(
+                "KASM_MCP_{}__ZZ_NOT_A_KEY",
+                path.to_ascii_uppercase().replace('.', "__")
+            )
+        };
+        let err = match Config::load_from(None, &[(var, "1".to_owned())]) {
             Err(e) => e.to_string(),
-            Ok(_) => panic!("an unknown key in [{section}] loaded"),
+            Ok(_) => panic!("an unknown key in [{path}] loaded"),
         };
         // "… unknown field: found `zz`, expected `one of `host`, `port`, …``"
         let expected = err
@@ -430,41 +720,67 @@ mod tests {
             .unwrap_or_else(|| panic!("no field list in {err}"));
         expected
             .split('`')
-            .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-            .map(|f| format!("{section}.{f}"))
+            .filter(|f| {
+                !f.is_empty()
+                    && f.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+            .map(|f| {
+                if path.is_empty() {
+                    f.to_owned()
+                } else {
+                    format!("{path}.{f}")
+                }
+            })
             .collect()
+    }
+
+    /// Every field of the table at `path` is a documented key, or a sub-table whose own
+    /// fields are (recursively); returns the tables visited.
+    fn check_documented(path: &str, documented: &[&str], tables: &mut Vec<String>) {
+        tables.push(path.to_owned());
+        for field in fields_of(path) {
+            if documented.contains(&field.as_str()) {
+                continue;
+            }
+            let prefix = format!("{field}.");
+            assert!(
+                documented.iter().any(|k| k.starts_with(&prefix)),
+                "{field} is not documented (add it to config::reference::keys and regenerate \
+                 docs/CONFIGURATION.md)"
+            );
+            check_documented(&field, documented, tables);
+        }
     }
 
     #[test]
     fn every_key_of_every_section_is_documented_and_nothing_else() {
         let documented: Vec<&str> = keys().iter().map(|k| k.key).collect();
-        for section in [
-            "server",
-            "kasm",
-            "auth",
-            "limits",
-            "policy",
-            "connections",
-            "batch",
-            "legacy_sse",
-            "relay_limits",
-            "lifecycle",
-        ] {
-            for field in fields_of(section) {
-                assert!(
-                    documented.contains(&field.as_str()),
-                    "{field} is not documented"
-                );
-            }
-            for key in documented
-                .iter()
-                .filter(|k| k.starts_with(&format!("{section}.")) && !k.contains("[]"))
-            {
-                assert!(
-                    fields_of(section).iter().any(|f| f == key),
-                    "{key} is no longer a key"
-                );
-            }
+        let sections = fields_of("");
+        // The list comes from `Config` itself: a new section shows up here on its own.
+        for expected in ["server", "policy", "oauth", "lifecycle"] {
+            assert!(sections.iter().any(|s| s == expected), "{sections:?}");
+        }
+        let mut tables = Vec::new();
+        for section in &sections {
+            assert!(
+                documented
+                    .iter()
+                    .any(|k| k.starts_with(&format!("{section}."))),
+                "section [{section}] of Config has no documented key"
+            );
+            check_documented(section, &documented, &mut tables);
+        }
+        for key in documented.iter().filter(|k| !k.contains("[]")) {
+            let (table, _) = key.rsplit_once('.').unwrap_or(("", key));
+            assert!(
+                tables.iter().any(|t| t == table),
+                "{key}: [{table}] is not a table of Config"
+            );
+            assert!(
+                fields_of(table).iter().any(|f| f == key),
+                "{key} is no longer a key"
+            );
         }
     }
 

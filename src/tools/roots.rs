@@ -12,7 +12,7 @@ use super::access::denied;
 use super::support::ToolError;
 use crate::mcp::CallContext;
 use crate::policy::client_roots::effective_roots;
-use crate::policy::paths::check_path;
+use crate::policy::paths::{PathError, check_path};
 
 /// A path that passed both bounds, with the roots the container re-checks it against.
 #[derive(Debug, Clone)]
@@ -58,7 +58,12 @@ pub async fn check_file_path(
     raw: &str,
 ) -> Result<CheckedPath, ToolError> {
     let server = &deps.policy.allowed_roots;
-    let path = check_path(raw, server).map_err(|e| denied(ctx, "path", e.to_string()))?;
+    let path = check_path(raw, server).map_err(|e| {
+        if matches!(e, PathError::OutsideRoots { .. }) {
+            crate::telemetry::policy_refusal("allowed_roots");
+        }
+        denied(ctx, "path", e.to_string())
+    })?;
     ctx.audit.path(&path);
     let Some(client) = client_roots(ctx).await? else {
         return Ok(CheckedPath {

@@ -489,8 +489,12 @@ async fn metrics_move_in_a_scripted_session() {
         .await;
     let kasm_id = structured(&created)["kasm_id"].as_str().unwrap().to_owned();
 
-    // A command that kills the wrapper running it: no upload ever comes, the relay wait times out
-    // (after timeout_s + the relay grace); runs while the rest of the script goes on.
+    // A command that terminates the wrapper running it: the wrapper's TERM trap removes its
+    // work dir and exits without uploading, so no result ever comes and the server's relay wait
+    // times out (after timeout_s + the relay grace); runs while the rest of the script goes on.
+    // SIGTERM, not SIGKILL: in the simulator (as after `docker exec`) the wrapper is its PID
+    // namespace's first process, and the kernel drops signals to it from inside the namespace
+    // unless it handles them — it traps TERM, so TERM is delivered, while KILL would be ignored.
     let stranded = tokio::spawn({
         let (modern, kasm_id) = (modern.clone(), kasm_id.clone());
         async move {
@@ -500,7 +504,7 @@ async fn metrics_move_in_a_scripted_session() {
                     "execute_kasm_command",
                     json!({"kasm_id": kasm_id, "timeout_s": 1,
                             // $PPID is `timeout`; its parent is the wrapper that uploads.
-                            "command": "kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat)"}),
+                            "command": "kill -TERM $(cut -d' ' -f4 /proc/$PPID/stat)"}),
                 )
                 .await
         }
