@@ -243,6 +243,7 @@ fn oauth_config(issuer: &str, min_refresh_s: u64) -> Config {
         kasm_user_id: None,
     }];
     config.oauth.enabled = true;
+    config.oauth.shared_kasm_user = true;
     config.oauth.issuer = Some(issuer.into());
     config.oauth.resource = Some(RESOURCE.into());
     config.oauth.jwks_min_refresh_s = min_refresh_s;
