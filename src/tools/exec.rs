@@ -254,9 +254,13 @@ fn plan(deps: &ToolDeps, ctx: &CallContext, args: &Args) -> Result<Plan, ToolErr
                 policy.allowed_exec_users.join(", ")
             };
             crate::telemetry::policy_refusal("exec_user");
-            return Err(super::access::denied(ctx, "policy.allowed_exec_users", format!(
-                "running commands as user {user:?} is not allowed on this server: the server's policy.allowed_exec_users lists the users execute_kasm_command may run as (now: {allowed}). Omit `user` to run as the image's own user, or ask the server's operator to add {user:?} to policy.allowed_exec_users"
-            )));
+            return Err(super::access::denied(
+                ctx,
+                "policy.allowed_exec_users",
+                format!(
+                    "running commands as user {user:?} is not allowed on this server: the server's policy.allowed_exec_users lists the users execute_kasm_command may run as (now: {allowed}). Omit `user` to run as the image's own user, or ask the server's operator to add {user:?} to policy.allowed_exec_users"
+                ),
+            ));
         }
     }
     Ok(Plan {

@@ -344,7 +344,12 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     let policy = &deps.policy;
     let checked = check_file_path(&deps, &ctx, &args.file_path).await?;
     let path = checked.path.clone();
-    if path == "/" || checked.roots.iter().any(|r| r.trim_end_matches('/') == path) {
+    if path == "/"
+        || checked
+            .roots
+            .iter()
+            .any(|r| r.trim_end_matches('/') == path)
+    {
         return Err(denied(
             &ctx,
             "path",

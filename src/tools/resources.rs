@@ -21,7 +21,6 @@ use super::ToolDeps;
 use super::access::{acting_user, find_session};
 use super::session_view::{SessionList, SessionView};
 use super::sessions::status_json;
-use crate::policy::quotas::Quota;
 use super::support::ToolError;
 use super::workspaces::{ImageList, ImageView, launchable, resolve_image};
 use crate::audit::{Decision, Outcome, ToolCallRecord, audit_digest, record_tool_call};
@@ -32,6 +31,7 @@ use crate::mcp::resources::{
 };
 use crate::mcp::{CallContext, Method, Notifier};
 use crate::policy::Principal;
+use crate::policy::quotas::Quota;
 
 const WORKSPACES: &str = "kasm://workspaces";
 const SESSIONS: &str = "kasm://sessions";

@@ -1228,7 +1228,11 @@ async fn exec_as_another_user_needs_policy_allowed_exec_users() {
             json!({"kasm_id": id, "command": "id -u", "user": "root", "max_output_bytes": 0}),
         )
         .await;
-    assert!(text_of(&out).contains("max_output_bytes"), "{}", text_of(&out));
+    assert!(
+        text_of(&out).contains("max_output_bytes"),
+        "{}",
+        text_of(&out)
+    );
     assert!(!ctx.audit.denied(), "{:?}", ctx.audit.snapshot());
     // Without `user`, commands still run as the image's user.
     let r = rig.exec(&id, "echo as-default", json!({})).await;
@@ -1692,8 +1696,7 @@ async fn a_file_tool_asks_a_2026_07_28_client_for_its_roots_without_a_denial() {
     assert!(out.is_error);
     let required = round.input_required(&sealer, "b").expect("input_required");
     assert_eq!(
-        required["inputRequests"]["input-1"]["method"],
-        "roots/list",
+        required["inputRequests"]["input-1"]["method"], "roots/list",
         "{required}"
     );
     assert!(!ctx.audit.denied(), "{:?}", ctx.audit.snapshot());
