@@ -720,6 +720,9 @@ async fn token_refusals_and_step_up_denials_are_audit_events_without_the_token()
     let stranger = es256("k1-not-published");
     let as_ = TestAs::start(&[&key]).await;
     let mcp = Mcp::start(oauth_config(&as_.issuer, 60));
+    // A test on another thread may have registered the audit callsite while this thread's
+    // subscriber was being set up, caching "not interested": recompute the interest now.
+    tracing::callsite::rebuild_interest_cache();
 
     let forged = sign(&stranger, &claims(&as_.issuer, "kasm:read"));
     let (status, _, _) = mcp.call(&forged, "look").await;
