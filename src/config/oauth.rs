@@ -55,6 +55,9 @@ pub struct OAuthConfig {
     /// Claim holding a Kasm username (e.g. `email`, `preferred_username`), looked up with
     /// Kasm `get_user`. Exclusive with `kasm_user_id_claim`. Neither: `kasm.user_id`.
     pub kasm_username_claim: Option<String>,
+    /// With neither claim, every OAuth principal acts as the one `kasm.user_id` and so can see
+    /// and touch the others' sessions: required (`true`) to accept that, else start-up fails.
+    pub shared_kasm_user: bool,
     /// Create the Kasm user named by `kasm_username_claim` when it does not exist.
     pub auto_create_kasm_user: bool,
     /// How long a username → Kasm user id lookup is cached.
@@ -87,6 +90,7 @@ impl Default for OAuthConfig {
             static_tokens: true,
             kasm_user_id_claim: None,
             kasm_username_claim: None,
+            shared_kasm_user: false,
             auto_create_kasm_user: false,
             kasm_user_cache_s: 300,
             introspection_endpoint: None,
@@ -321,8 +325,25 @@ impl OAuthConfig {
                 claim: claim.clone(),
                 auto_create: self.auto_create_kasm_user,
             },
-            (None, None) => KasmUserSource::Default,
+            (None, None) if self.shared_kasm_user => KasmUserSource::Default,
+            (None, None) => {
+                return Err(invalid(
+                    "oauth.shared_kasm_user",
+                    "false",
+                    "without oauth.kasm_user_id_claim or oauth.kasm_username_claim every OAuth \
+                     principal acts as the one kasm.user_id and can see and touch the others' \
+                     sessions: set a claim that names each principal's Kasm user, or set \
+                     oauth.shared_kasm_user = true to accept one shared Kasm user",
+                ));
+            }
         };
+        if self.shared_kasm_user && !matches!(kasm_user, KasmUserSource::Default) {
+            return Err(invalid(
+                "oauth.shared_kasm_user",
+                "true",
+                "contradicts the claim that names each principal's Kasm user: remove one",
+            ));
+        }
         if self.auto_create_kasm_user && !matches!(kasm_user, KasmUserSource::UsernameClaim { .. })
         {
             return Err(invalid(
@@ -423,8 +444,22 @@ mod tests {
             enabled: true,
             issuer: Some("https://idp.example.com/realms/kasm".into()),
             resource: Some("https://mcp.example.com/mcp".into()),
+            shared_kasm_user: true,
             ..OAuthConfig::default()
         }
+    }
+
+    #[test]
+    fn one_shared_kasm_user_must_be_chosen_explicitly() {
+        let mut c = enabled();
+        c.shared_kasm_user = false;
+        let e = c.parse().unwrap_err();
+        assert!(e.to_string().contains("kasm_username_claim"), "{e}");
+        assert_eq!(key(e), "oauth.shared_kasm_user");
+        c.kasm_username_claim = Some("email".into());
+        assert!(c.parse().is_ok());
+        c.shared_kasm_user = true;
+        assert_eq!(key(c.parse().unwrap_err()), "oauth.shared_kasm_user");
     }
 
     #[test]

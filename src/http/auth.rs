@@ -172,7 +172,16 @@ fn unauthorized(auth: &Authenticator, message: String, invalid: Option<&str>) ->
 /// The answer to an OAuth token that gave no principal. The reason is logged (never the token).
 fn refused(auth: &Authenticator, oauth: &OAuthVerifier, refusal: Refusal) -> Response {
     let reason = refusal.to_string();
-    tracing::info!(target: "audit", reason = reason.as_str(), decision = "deny", "OAuth token refused");
+    crate::audit::record_event(
+        "oauth_refusal",
+        "-",
+        serde_json::json!({
+            "decision": "deny",
+            "reason": reason,
+            "client_id": null,
+            "scopes": null,
+        }),
+    );
     match refusal {
         Refusal::Token(_) => unauthorized(
             auth,

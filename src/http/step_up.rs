@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::error::json_error;
 use crate::oauth::OAuthVerifier;
@@ -61,15 +61,15 @@ pub async fn check(State(step_up): State<Arc<StepUp>>, request: Request, next: N
         && let Some(needed) = needed_role(&step_up.min_roles, &message)
         && needed > principal.role
     {
-        tracing::info!(
-            target: "audit",
-            principal = principal.name.as_str(),
-            client_id = grant.client_id.as_deref().unwrap_or(""),
-            scopes = grant.scopes.join(" "),
-            role = %principal.role,
-            needed = %needed,
-            decision = "deny",
-            "step-up required: insufficient scope"
+        crate::audit::record_event(
+            "step_up",
+            &principal.name,
+            json!({
+                "decision": "deny",
+                "reason": format!("insufficient scope: the call needs role {needed}, the token grants {}", principal.role),
+                "client_id": grant.client_id,
+                "scopes": grant.scopes.join(" "),
+            }),
         );
         let mut response = json_error(
             StatusCode::FORBIDDEN,

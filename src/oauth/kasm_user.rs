@@ -114,11 +114,15 @@ impl KasmUserResolver {
                     })
                     .await
                     .map_err(KasmUserError::Lookup)?;
-                tracing::info!(
-                    target: "audit",
-                    kasm_user_id = created.user_id.as_str(),
-                    claim,
-                    "Kasm user created for an OAuth principal"
+                crate::audit::record_event(
+                    "kasm_user_created",
+                    "-",
+                    serde_json::json!({
+                        "decision": "allow",
+                        "reason": "Kasm user created for an OAuth principal",
+                        "kasm_user_id": created.user_id,
+                        "claim": claim,
+                    }),
                 );
                 Ok(created.user_id)
             }

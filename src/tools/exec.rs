@@ -178,7 +178,7 @@ struct Plan {
     job: CommandJob,
 }
 
-fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
+fn plan(deps: &ToolDeps, ctx: &CallContext, args: &Args) -> Result<Plan, ToolError> {
     let policy = &deps.policy;
     if args.command.trim().is_empty() {
         return Err(ToolError::new(
@@ -254,9 +254,13 @@ fn plan(deps: &ToolDeps, args: &Args) -> Result<Plan, ToolError> {
                 policy.allowed_exec_users.join(", ")
             };
             crate::telemetry::policy_refusal("exec_user");
-            return Err(ToolError::new(format!(
-                "running commands as user {user:?} is not allowed on this server: the server's policy.allowed_exec_users lists the users execute_kasm_command may run as (now: {allowed}). Omit `user` to run as the image's own user, or ask the server's operator to add {user:?} to policy.allowed_exec_users"
-            )));
+            return Err(super::access::denied(
+                ctx,
+                "policy.allowed_exec_users",
+                format!(
+                    "running commands as user {user:?} is not allowed on this server: the server's policy.allowed_exec_users lists the users execute_kasm_command may run as (now: {allowed}). Omit `user` to run as the image's own user, or ask the server's operator to add {user:?} to policy.allowed_exec_users"
+                ),
+            ));
         }
     }
     Ok(Plan {
@@ -277,15 +281,7 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
     ctx.audit
         .command(&args.command, args.explanation.as_deref());
     check_env_names(&deps, &ctx, args.env.keys())?;
-    if let Some(user) = args.user.as_deref()
-        && !crate::policy::may_run_as(&deps.policy.allowed_exec_users, Some(user))
-    {
-        ctx.audit.deny(
-            "policy.allowed_exec_users",
-            &format!("user {user:?} is not in policy.allowed_exec_users"),
-        );
-    }
-    let plan = plan(&deps, &args)?;
+    let plan = plan(&deps, &ctx, &args)?;
     let _exec = super::usage_guard::take(&deps, &ctx, crate::policy::quotas::Quota::Exec)
         .map_err(ToolError::new)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;

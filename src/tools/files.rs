@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ToolDeps;
-use super::access::{SessionRef, find_session, require_running};
+use super::access::{SessionRef, denied, find_session, require_running};
 use super::roots::{CheckedPath, check_file_path};
 use super::schema::{self, parse_args};
 use super::support::{FnTool, ToolError, ToolResult, handler};
@@ -345,14 +345,16 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     let checked = check_file_path(&deps, &ctx, &args.file_path).await?;
     let path = checked.path.clone();
     if path == "/"
-        || policy
-            .allowed_roots
+        || checked
+            .roots
             .iter()
             .any(|r| r.trim_end_matches('/') == path)
     {
-        return Err(ToolError::new(format!(
-            "{path} is an allowed root directory, not a file: give a file path inside it"
-        )));
+        return Err(denied(
+            &ctx,
+            "path",
+            format!("{path} is an allowed root directory, not a file: give a file path inside it"),
+        ));
     }
     let bytes = match args.encoding.as_str() {
         "utf-8" => Bytes::from(args.content.into_bytes()),

@@ -21,6 +21,7 @@ use super::ToolDeps;
 use super::access::{acting_user, find_session};
 use super::session_view::{SessionList, SessionView};
 use super::sessions::status_json;
+use super::support::ToolError;
 use super::workspaces::{ImageList, ImageView, launchable, resolve_image};
 use crate::audit::{Decision, Outcome, ToolCallRecord, audit_digest, record_tool_call};
 use crate::kasm::KasmId;
@@ -30,6 +31,7 @@ use crate::mcp::resources::{
 };
 use crate::mcp::{CallContext, Method, Notifier};
 use crate::policy::Principal;
+use crate::policy::quotas::Quota;
 
 const WORKSPACES: &str = "kasm://workspaces";
 const SESSIONS: &str = "kasm://sessions";
@@ -131,7 +133,14 @@ impl KasmResources {
         let started = Instant::now();
         let principal = &ctx.principal;
         let notes = ctx.audit.clone();
-        let read = super::files::read(self.deps.clone(), ctx.clone(), args).await;
+        // Held for the whole read, like a tool call: the principal's concurrent-call quota.
+        let read = match super::usage_guard::take(&self.deps, ctx, Quota::Calls) {
+            Ok(_call) => super::files::read(self.deps.clone(), ctx.clone(), args).await,
+            Err(message) => {
+                ctx.audit.deny(Quota::Calls.key(), &message);
+                Err(ToolError::new(message))
+            }
+        };
         let details = notes.snapshot();
         record_tool_call(&ToolCallRecord {
             principal: &principal.name,
@@ -297,7 +306,7 @@ impl CompletionProvider for KasmResources {
         let prefix = request.argument_value.to_lowercase();
         let candidates: Vec<String> = match request.argument_name.as_str() {
             "image_name" => match self.deps.kasm.get_images().await {
-                Ok(images) => images
+                Ok(images) => launchable(&self.deps, principal.role, images)
                     .iter()
                     .filter(|i| i.enabled != Some(false))
                     .filter_map(|i| i.friendly_name.clone())

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ToolDeps;
 use super::access::denied;
 use super::support::ToolError;
-use crate::mcp::CallContext;
+use crate::mcp::{CallContext, ClientRequestError};
 use crate::policy::client_roots::effective_roots;
 use crate::policy::paths::{PathError, check_path};
 
@@ -30,12 +30,14 @@ async fn client_roots(ctx: &CallContext) -> Result<Option<Vec<String>>, ToolErro
         .notifier
         .request_client("roots/list", json!({}))
         .await
-        .map_err(|e| {
-            denied(
+        .map_err(|e| match e {
+            // 2026-07-28: the router answers `input_required`; the retry brings the roots.
+            ClientRequestError::InputRequired => ToolError::new("waiting for the client's roots"),
+            e => denied(
                 ctx,
                 "client_roots",
                 format!("this client declared the roots capability but its roots/list failed ({e}); file tools need the client's roots to check the path"),
-            )
+            ),
         })?;
     let roots = answer
         .get("roots")

@@ -14,7 +14,7 @@ use super::support::{FnTool, ToolError, ToolResult, handler, structured};
 use crate::kasm::{Image, ImageId};
 use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolSpec};
 use crate::policy::Role;
-use crate::policy::images::may_launch;
+use crate::policy::images::{ImageNotAllowed, check_launch, may_launch};
 
 const NAME: &str = "get_available_workspaces";
 
@@ -111,6 +111,46 @@ pub fn launchable(deps: &ToolDeps, role: Role, images: Vec<Image>) -> Vec<Image>
         .into_iter()
         .filter(|i| may_launch(allowed, &i.image_id, i.friendly_name.as_deref()))
         .collect()
+}
+
+/// The image `query` names among those `role` may launch. A query that resolves only among
+/// all images (it names a hidden one) is refused by the `[images]` rule, naming the query and
+/// never a hidden image; other failures list only launchable images.
+pub fn resolve_launchable(
+    deps: &ToolDeps,
+    role: Role,
+    images: Vec<Image>,
+    query: &str,
+) -> Result<Image, LaunchRefusal> {
+    let allowed = launchable(deps, role, images.clone());
+    let unresolved = match resolve_image(&allowed, query) {
+        Ok(image) => return Ok(image.clone()),
+        Err(error) => error,
+    };
+    let Ok(hidden) = resolve_image(&images, query) else {
+        return Err(LaunchRefusal::Unresolved(unresolved));
+    };
+    match check_launch(
+        deps.images.allowed_for(role),
+        &role.to_string(),
+        &hidden.image_id,
+        hidden.friendly_name.as_deref(),
+    ) {
+        Err(mut refusal) => {
+            refusal.image = format!("{:?}", query.trim());
+            Err(LaunchRefusal::NotAllowed(refusal))
+        }
+        Ok(()) => Err(LaunchRefusal::Unresolved(unresolved)),
+    }
+}
+
+/// Why [`resolve_launchable`] found no image.
+#[derive(Debug)]
+pub enum LaunchRefusal {
+    /// No (or no single) launchable image matches.
+    Unresolved(ToolError),
+    /// The query names an image the role may not launch (an `images` policy denial).
+    NotAllowed(ImageNotAllowed),
 }
 
 fn label(image: &Image) -> String {

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.anyio
 AGENT = "4bbb6998064a4d1ea4685f3cdd05feb4"
 OTHER_USER = "0c1d2e3f4a5b4c6d8e9fa0b1c2d3e4f5"
 CHROME = "Chrome"
+CHROME_ID = "2d1e0c7f9b8a4f3e8d6c5b4a39281706"
 
 
 def _token(name: str) -> str:
@@ -166,6 +167,20 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
         assert shown == ["Terminal"], shown
         text = await refused(alice, "create_kasm_session", {"image_name": CHROME})
         assert "images.operator" in text and CHROME in text, text
+        # Names resolve among the role's images only: errors never list hidden ones, and a
+        # name that matches an allowed and a hidden image ("er": Terminal, Chrome's
+        # "browser") is not ambiguous.
+        text = await refused(alice, "create_kasm_session", {"image_name": "no-such-image"})
+        assert "Terminal" in text and CHROME not in text and CHROME_ID not in text, text
+        text = await refused(alice, "create_kasm_session", {"image_name": "chrom"})
+        assert "images.operator" in text and CHROME_ID not in text, text
+        started = await ok(alice, "create_kasm_session", {"image_name": "er"})
+        assert started["image_name"] == "Terminal", started
+        await ok(alice, "destroy_kasm_session", {"kasm_id": started["kasm_id"]})
+        # completion/complete offers the role's images only.
+        ref = types.ResourceTemplateReference(type="ref/resource", uri="kasm://workspaces/{image_name}")
+        done = await viewer.complete(ref, {"name": "image_name", "value": ""})
+        assert done.completion.values == ["Terminal"], done.completion.values
 
         # ---- session quota (1 per principal, counted by this server)
         mine = await create(alice)
@@ -237,6 +252,9 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
             rooted, "write_kasm_file", {"kasm_id": mine, "file_path": "/home/kasm-user/project/in.txt", "content": "in"}
         )
         assert w["verified"] is True
+        # A root the client narrowed to is a directory, not a file to write.
+        text = await refused(rooted, "write_kasm_file", {"kasm_id": mine, "file_path": "/home/kasm-user/project", "content": "x"})
+        assert "is an allowed root directory" in text, text
         listing = await ok(rooted, "list_kasm_files", {"kasm_id": mine, "path": "/home/kasm-user/project"})
         assert [e["name"] for e in listing["entries"]] == ["in.txt"]
         text = await refused(rooted, "list_kasm_files", {"kasm_id": mine, "path": "/home/kasm-user"})
@@ -273,6 +291,7 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
         assert e.get("reason"), e
         assert e.get("request_id"), e
     assert any(e.get("tool") == "resources/read" and e.get("rule") == "client_roots" for e in denials)
+    assert any(e.get("rule") == "path" and "allowed root directory" in e.get("reason", "") for e in denials)
     ownership = [e for e in denials if e["rule"] == "session_ownership"]
     # The refused resource reads above were refused by the ownership check, and audited so.
     assert any(e.get("tool") == "resources/read" for e in ownership), ownership

@@ -243,6 +243,7 @@ fn oauth_config(issuer: &str, min_refresh_s: u64) -> Config {
         kasm_user_id: None,
     }];
     config.oauth.enabled = true;
+    config.oauth.shared_kasm_user = true;
     config.oauth.issuer = Some(issuer.into());
     config.oauth.resource = Some(RESOURCE.into());
     config.oauth.jwks_min_refresh_s = min_refresh_s;
@@ -670,5 +671,93 @@ async fn opaque_tokens_are_introspected_and_cached() {
         body["error"].as_str().unwrap().contains("introspect"),
         "{body}"
     );
+    mcp.app.stop().await.unwrap();
+}
+
+// ---- OAuth refusals are audit events (through the configured sink) ------------------------
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+    /// The `audit` events emitted through `audit::record_event` (they carry an `event` kind;
+    /// the default `log` sink turns them into `tracing` events, the other sinks into JSON lines).
+    fn audit_events(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["target"] == "audit" && e["fields"]["event"].is_string())
+            .map(|e| e["fields"].clone())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn token_refusals_and_step_up_denials_are_audit_events_without_the_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    // tokio::test runs every task on this thread, so the thread's default subscriber sees all.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let key = es256("k1");
+    let stranger = es256("k1-not-published");
+    let as_ = TestAs::start(&[&key]).await;
+    let mcp = Mcp::start(oauth_config(&as_.issuer, 60));
+    // A test on another thread may have registered the audit callsite while this thread's
+    // subscriber was being set up, caching "not interested": recompute the interest now.
+    tracing::callsite::rebuild_interest_cache();
+
+    let forged = sign(&stranger, &claims(&as_.issuer, "kasm:read"));
+    let (status, _, _) = mcp.call(&forged, "look").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let viewer = sign(&key, &claims(&as_.issuer, "kasm:read"));
+    let (status, _, _) = mcp.call(&viewer, "run").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let events = captured.audit_events();
+    let refusal = events
+        .iter()
+        .find(|e| e["event"] == "oauth_refusal")
+        .unwrap_or_else(|| panic!("no oauth_refusal audit event in {events:?}"));
+    assert_eq!(refusal["principal"], "-");
+    let details: Value = serde_json::from_str(refusal["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["decision"], "deny");
+    assert!(!details["reason"].as_str().unwrap().is_empty());
+
+    let step_up = events
+        .iter()
+        .find(|e| e["event"] == "step_up")
+        .unwrap_or_else(|| panic!("no step_up audit event in {events:?}"));
+    assert_eq!(step_up["principal"], "oauth:alice");
+    let details: Value = serde_json::from_str(step_up["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["decision"], "deny");
+    assert_eq!(details["scopes"], "kasm:read");
+    assert!(
+        details["reason"].as_str().unwrap().contains("operator"),
+        "{details}"
+    );
+
+    let text = captured.text();
+    for token in [&forged, &viewer] {
+        assert!(!text.contains(token.as_str()), "a token reached the log");
+    }
+    as_.stop().await;
     mcp.app.stop().await.unwrap();
 }

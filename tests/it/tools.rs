@@ -1205,6 +1205,35 @@ async fn exec_as_another_user_needs_policy_allowed_exec_users() {
             .contains("policy.allowed_exec_users"),
         "{described}"
     );
+    // One check both refuses and marks the audit event: a denial of that rule ...
+    let ctx = rig.context();
+    let out = rig
+        .call_in(
+            &ctx,
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "id -u", "user": "root"}),
+        )
+        .await;
+    assert!(out.is_error);
+    assert_eq!(
+        ctx.audit.snapshot().rule.as_deref(),
+        Some("policy.allowed_exec_users")
+    );
+    // ... and a call refused for another reason is not recorded as that denial.
+    let ctx = rig.context();
+    let out = rig
+        .call_in(
+            &ctx,
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "id -u", "user": "root", "max_output_bytes": 0}),
+        )
+        .await;
+    assert!(
+        text_of(&out).contains("max_output_bytes"),
+        "{}",
+        text_of(&out)
+    );
+    assert!(!ctx.audit.denied(), "{:?}", ctx.audit.snapshot());
     // Without `user`, commands still run as the image's user.
     let r = rig.exec(&id, "echo as-default", json!({})).await;
     assert_eq!(r["stdout"], "as-default\n");
@@ -1642,4 +1671,85 @@ async fn a_confirm_command_uses_the_input_required_round_trip_in_2026_07_28() {
         text_of(&out)
     );
     assert_eq!(rig.sim.exec_requests(), before + 1);
+}
+
+// ---- 2026-07-28: asking for the client's roots is a round trip, not a denial ---------------
+
+#[tokio::test]
+async fn a_file_tool_asks_a_2026_07_28_client_for_its_roots_without_a_denial() {
+    use kasm_mcp::mcp::mrtr::{InputRound, StateSealer};
+    let rig = rig().await;
+    let id = rig.session().await;
+    std::fs::write(rig.home(&id).join("rooted.txt"), "rooted\n").unwrap();
+    let arguments = json!({"kasm_id": id, "file_path": "/home/kasm-user/rooted.txt"});
+    let sealer = StateSealer::random();
+
+    // Round 1: the roots are not known yet → input_required, and no denial is recorded.
+    let round = Arc::new(InputRound::new(Map::new(), json!({"roots": {}}), None));
+    let ctx = CallContext {
+        principal: rig.principal.clone(),
+        notifier: Notifier::disconnected().with_input_round(round.clone()),
+        cancel: CancellationToken::new(),
+        audit: Default::default(),
+    };
+    let out = rig.call_in(&ctx, "read_kasm_file", arguments.clone()).await;
+    assert!(out.is_error);
+    let required = round.input_required(&sealer, "b").expect("input_required");
+    assert_eq!(
+        required["inputRequests"]["input-1"]["method"], "roots/list",
+        "{required}"
+    );
+    assert!(!ctx.audit.denied(), "{:?}", ctx.audit.snapshot());
+
+    // Round 2: the retry carries the roots → the read runs.
+    let answers = args(json!({"input-1": {"roots": [{"uri": "file:///home/kasm-user"}]}}));
+    let round = Arc::new(InputRound::new(answers, json!({"roots": {}}), None));
+    let ctx = CallContext {
+        principal: rig.principal.clone(),
+        notifier: Notifier::disconnected().with_input_round(round),
+        cancel: CancellationToken::new(),
+        audit: Default::default(),
+    };
+    let out = rig.call_in(&ctx, "read_kasm_file", arguments).await;
+    assert!(!out.is_error, "{}", text_of(&out));
+    assert_eq!(out.structured.unwrap()["content"], "rooted\n");
+}
+
+// ---- a file resource read counts against the concurrent-call quota -------------------------
+
+#[tokio::test]
+async fn a_file_resource_read_is_held_to_the_concurrent_call_quota() {
+    use kasm_mcp::mcp::resources::ResourceProvider;
+    let rig = rig().await;
+    let id = rig.session().await;
+    std::fs::write(rig.home(&id).join("capped.txt"), "capped\n").unwrap();
+    let rig = rig.with_deps(|deps| deps.quotas.max_concurrent_calls = Some(1));
+    let provider = kasm_mcp::tools::resources::provider(rig.deps.clone());
+    let uri = format!("kasm://sessions/{id}/files/home/kasm-user/capped.txt");
+
+    // One slow command holds the principal's only call slot while the resource is read.
+    let ctx = rig.context();
+    let (slow, read) = tokio::join!(
+        rig.call(
+            "execute_kasm_command",
+            json!({"kasm_id": id, "command": "sleep 2; echo done"})
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            provider.read(&ctx, &uri).await
+        }
+    );
+    assert!(!slow.is_error, "{}", text_of(&slow));
+    let refused = read.expect_err("the read ran beside a call that holds the only slot");
+    assert!(
+        refused.to_string().contains("quotas.max_concurrent_calls"),
+        "{refused}"
+    );
+    assert_eq!(
+        ctx.audit.snapshot().rule.as_deref(),
+        Some("quotas.max_concurrent_calls")
+    );
+    // The slot is free again: the read runs.
+    let contents = provider.read(&rig.context(), &uri).await.unwrap();
+    assert_eq!(contents.len(), 1);
 }

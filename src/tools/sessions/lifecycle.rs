@@ -16,7 +16,6 @@ use crate::kasm::{
 };
 use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolSpec};
 use crate::policy::Role;
-use crate::policy::images::check_launch;
 use crate::policy::lifetimes;
 use crate::policy::quotas::Quota;
 use crate::tools::ToolDeps;
@@ -24,7 +23,7 @@ use crate::tools::access::{absolute_url, acting_user, denied, find_session};
 use crate::tools::schema::{self, parse_args};
 use crate::tools::support::{FnTool, ToolError, ToolResult, handler, structured};
 use crate::tools::usage_guard::take;
-use crate::tools::workspaces::resolve_image;
+use crate::tools::workspaces::{LaunchRefusal, resolve_launchable};
 use crate::usage::TrackedSession;
 
 // ---- create_kasm_session -------------------------------------------------------------------
@@ -123,18 +122,14 @@ async fn create_session(
         )));
     }
     let user = acting_user(&deps, &ctx)?;
+    let role = ctx.principal.role;
     let images = deps.kasm.get_images().await?;
-    let image = resolve_image(&images, query)?.clone();
+    let image = resolve_launchable(&deps, role, images, query).map_err(|e| match e {
+        LaunchRefusal::Unresolved(error) => error,
+        LaunchRefusal::NotAllowed(refusal) => denied(&ctx, "images", refusal.to_string()),
+    })?;
     ctx.audit
         .image(image.friendly_name.as_deref().unwrap_or(&image.image_id));
-    let role = ctx.principal.role;
-    check_launch(
-        deps.images.allowed_for(role),
-        &role.to_string(),
-        &image.image_id,
-        image.friendly_name.as_deref(),
-    )
-    .map_err(|e| denied(&ctx, "images", e.to_string()))?;
     if image.enabled == Some(false) {
         return Err(ToolError::new(format!(
             "the image {} is disabled by an administrator and cannot be launched",

@@ -416,7 +416,7 @@ try {
   check(toolLines.some((l) => l.includes('oauth:alice') && l.includes(bob._client.client_id)), 'audit names the second client');
   check(toolLines.some((l) => l.includes('oauth:alice') && l.includes(py.client_id)), 'audit names the Python client');
   check(toolLines.some((l) => l.includes('principal="demo"') && !l.includes('client_id=')), 'audit names the static principal (no client id)');
-  check(audit.includes('step-up required'), 'audit records the step-up refusal');
+  check(audit.split('\n').some((l) => l.includes('event="step_up"') && l.includes('oauth:alice') && l.includes('"decision":"deny"')), 'audit records the step-up refusal');
   for (const token of everyToken) {
     check(!audit.includes(token), 'no token in the server log');
     check(!audit.includes(token.split('.').at(-1)), 'no token signature in the server log');
