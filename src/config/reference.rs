@@ -500,6 +500,12 @@ pub fn keys() -> Vec<KeyDoc> {
             "not together with `oauth.kasm_user_id_claim`"
         ),
         key!(
+            "oauth.shared_kasm_user",
+            |c| c.oauth.shared_kasm_user.to_string(),
+            "With neither claim set, every OAuth principal acts as `kasm.user_id` and so can see and use each other's sessions: this must be chosen explicitly.",
+            "required `true` when neither claim is set (OAuth enabled); refused together with a claim"
+        ),
+        key!(
             "oauth.auto_create_kasm_user",
             |c| c.oauth.auto_create_kasm_user.to_string(),
             "Create the Kasm user named by `oauth.kasm_username_claim` when it does not exist.",
