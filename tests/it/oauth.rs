@@ -217,20 +217,14 @@ impl Tool for Echo {
 }
 
 fn tool(name: &str, min_role: Role) -> Arc<dyn Tool> {
-    Arc::new(Echo(ToolSpec {
-        name: name.into(),
-        title: name.into(),
-        description: format!("test tool needing {min_role}"),
-        input_schema: json!({"type": "object"}),
-        output_schema: None,
-        annotations: ToolAnnotations {
-            read_only_hint: true,
-            destructive_hint: false,
-            idempotent_hint: true,
-            open_world_hint: false,
-        },
-        min_role,
-    }))
+    Arc::new(Echo(
+        ToolSpec::builder(name, min_role)
+            .title(name)
+            .description(format!("test tool needing {min_role}"))
+            .input_schema(json!({"type": "object"}))
+            .annotations(ToolAnnotations::read_only())
+            .build(),
+    ))
 }
 
 fn oauth_config(issuer: &str, min_refresh_s: u64) -> Config {

@@ -58,20 +58,14 @@ fn config(secret: &str) -> Config {
 /// The app as `launch::assemble` builds it: the requestState key derived from the
 /// configured secret.
 fn start(config: Config) -> kasm_mcp::app::RunningApp {
-    let tool = Asks(ToolSpec {
-        name: "asks".into(),
-        title: "asks".into(),
-        description: "Asks the client".into(),
-        input_schema: json!({"type": "object"}),
-        output_schema: None,
-        annotations: ToolAnnotations {
-            read_only_hint: true,
-            destructive_hint: false,
-            idempotent_hint: true,
-            open_world_hint: false,
-        },
-        min_role: Role::Viewer,
-    });
+    let tool = Asks(
+        ToolSpec::builder("asks", Role::Viewer)
+            .title("asks")
+            .description("Asks the client")
+            .input_schema(json!({"type": "object"}))
+            .annotations(ToolAnnotations::read_only())
+            .build(),
+    );
     let server = McpServer::builder("sealing-test", "0")
         .tools(vec![Arc::new(tool)])
         .request_state_key(keys::from_secret(
