@@ -253,7 +253,6 @@ fn plan(deps: &ToolDeps, ctx: &CallContext, args: &Args) -> Result<Plan, ToolErr
             } else {
                 policy.allowed_exec_users.join(", ")
             };
-            crate::telemetry::policy_refusal("exec_user");
             return Err(super::access::denied(
                 ctx,
                 "policy.allowed_exec_users",

@@ -208,7 +208,7 @@ pub(super) async fn read(
         },
     )
     .await?;
-    let bytes = parse_read(&frame)?.map_err(|e| container_error(&path, e))?;
+    let bytes = parse_read(&frame)?.map_err(|e| container_error(&ctx, &path, e))?;
     let text = match encoding {
         "base64" => None,
         _ => std::str::from_utf8(&bytes).ok().map(str::to_string),
@@ -406,7 +406,7 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     )
     .await?;
     drop(download);
-    let remote_sha = parse_write(&frame)?.map_err(|e| container_error(&path, e))?;
+    let remote_sha = parse_write(&frame)?.map_err(|e| container_error(&ctx, &path, e))?;
     if remote_sha.as_deref().is_some_and(|r| r != sha) {
         return Err(ToolError::new(format!(
             "{path} was written but its SHA-256 in the session differs from the content sent; write it again"
@@ -519,7 +519,7 @@ async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -
         },
     )
     .await?;
-    let (entries, truncated) = parse_list(&frame)?.map_err(|e| container_error(&path, e))?;
+    let (entries, truncated) = parse_list(&frame)?.map_err(|e| container_error(&ctx, &path, e))?;
     let entries: Vec<Value> = entries
         .into_iter()
         .map(|e| json!({"name": e.name, "type": e.kind, "size": e.size}))

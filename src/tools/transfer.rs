@@ -205,12 +205,9 @@ pub async fn round_trip(
     }
 }
 
-/// Turn a container-side failure into an actionable message.
-pub fn container_error(path: &str, error: ContainerError) -> ToolError {
-    if error.code == "outside_roots" {
-        // The in-session check after resolving symlinks.
-        crate::telemetry::policy_refusal("allowed_roots");
-    }
+/// Turn a container-side failure into an actionable message; the in-session roots check
+/// (after resolving symlinks) is a policy refusal and recorded as one.
+pub fn container_error(ctx: &CallContext, path: &str, error: ContainerError) -> ToolError {
     let reason = match error.code.as_str() {
         "not_found" => format!("{path} does not exist in the session"),
         "outside_roots" => format!(
@@ -231,6 +228,9 @@ pub fn container_error(path: &str, error: ContainerError) -> ToolError {
         }
         other => format!("the session reported {other} for {path} {}", error.detail),
     };
+    if error.code == "outside_roots" {
+        return super::access::denied(ctx, "allowed_roots", reason);
+    }
     ToolError::new(reason)
 }
 
