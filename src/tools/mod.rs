@@ -3,8 +3,9 @@
 //!
 //! Groups: `sessions/` (one file per job: lifecycle, status, observation, stats), `exec`
 //! (commands; `exec_text` writes their results for a model to read), `desktop/`
-//! (screenshots, mouse and keyboard, windows on the session's X
-//! display), `files` (read, write, list), `workspaces` (images and image-name resolution),
+//! (screenshots, mouse and keyboard, windows on the session's X display), `files` (read,
+//! write, list; `files_text` writes their results for a model), `workspaces` (images and
+//! image-name resolution),
 //! `users` (Kasm user admin), `diagnose` (API-key permission probes). Each tool's argument
 //! and result types derive `JsonSchema`: `schema` turns them into the input/output schemas
 //! and parses arguments against them, so a new parameter is a new field with a doc comment.
@@ -25,6 +26,7 @@ mod exec;
 pub mod exec_examples;
 mod exec_text;
 mod files;
+mod files_text;
 pub mod ownership;
 pub mod reaper;
 mod relay_loss;

@@ -1,7 +1,8 @@
 //! Results a model can read, against `kasm-mcp demo` (the real binary: the App, its relay and
 //! the simulator running the wrapper in a sandbox): the text content of exec results next to
-//! the unchanged `structuredContent`, the examples in `docs/TOOLS.md` re-run, a command that
-//! removes the wrapper's own files, and one policy refusal moving one metric series by one.
+//! the unchanged `structuredContent` (and of the file tools), the examples in `docs/TOOLS.md`
+//! re-run, a command that removes the wrapper's own files, and one policy refusal moving one
+//! metric series by one.
 
 use std::time::{Duration, Instant};
 
@@ -229,4 +230,54 @@ async fn one_policy_refusal_moves_one_series_by_exactly_one() {
             "{tool}: one refusal must add exactly 1 to rule={rule} and nothing elsewhere:\n{after}"
         );
     }
+}
+
+#[tokio::test]
+async fn file_results_read_as_text_and_keep_the_machine_form() {
+    let demo = Demo::start();
+    let modern = Modern::connect(&demo).await;
+    let kasm_id = new_session(&modern).await;
+    let path = "/home/kasm-user/notes/todo.txt";
+    let written = modern
+        .call(
+            4,
+            "write_kasm_file",
+            json!({"kasm_id": kasm_id, "file_path": path, "content": "one\n\"two\"\n",
+                   "create_parents": true}),
+        )
+        .await;
+    let sha = structured(&written)["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(
+        texts(&written),
+        [format!(
+            "Wrote 10 bytes to {path} (sha256 {sha}; the session computed the same sha256 after the write)."
+        )]
+    );
+    let read = modern
+        .call(
+            5,
+            "read_kasm_file",
+            json!({"kasm_id": kasm_id, "file_path": path}),
+        )
+        .await;
+    assert_eq!(structured(&read)["content"], "one\n\"two\"\n", "{read}");
+    assert_eq!(
+        texts(&read),
+        [
+            format!("{path}: 10 bytes of UTF-8 text, sha256 {sha}; the next block is the content"),
+            "one\n\"two\"\n".to_owned()
+        ]
+    );
+    let listed = modern
+        .call(
+            6,
+            "list_kasm_files",
+            json!({"kasm_id": kasm_id, "path": "/home/kasm-user/notes"}),
+        )
+        .await;
+    assert_eq!(structured(&listed)["entries"][0]["name"], "todo.txt");
+    assert_eq!(
+        texts(&listed),
+        ["/home/kasm-user/notes: 1 entry\ntodo.txt  10 bytes"]
+    );
 }
