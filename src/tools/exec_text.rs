@@ -120,7 +120,10 @@ fn summary(view: &ExecView<'_>) -> String {
 fn exit_meaning(code: i64) -> String {
     match code {
         0 => String::new(),
-        126 => " (the command was found but could not be executed: no permission, or not a program)".into(),
+        126 => {
+            " (the command was found but could not be executed: no permission, or not a program)"
+                .into()
+        }
         127 => " (command not found: the program is not installed or not on PATH)".into(),
         129..=192 => {
             let signal = code - 128;
@@ -211,7 +214,9 @@ fn stream(name: &str, s: &StreamView<'_>, limits: &Limits) -> String {
         (false, _) => format!("{kept} bytes"),
         (true, Some(omitted)) => format!(
             "{} bytes, of which the middle {omitted} are left out",
-            u64::try_from(kept).unwrap_or(u64::MAX).saturating_add(omitted)
+            u64::try_from(kept)
+                .unwrap_or(u64::MAX)
+                .saturating_add(omitted)
         ),
         (true, None) if has_tail => format!("more than {kept} bytes; the middle is left out"),
         (true, None) => format!("more than {kept} bytes; only the first {kept} are shown"),
@@ -431,7 +436,9 @@ mod tests {
         let v = view(0, StreamView::head_of(bytes, 2), whole(b""));
         let text = &render(&v)[1];
         assert!(
-            text.starts_with("stdout (more than 2 bytes; only the first 2 are shown):\na\n… more omitted"),
+            text.starts_with(
+                "stdout (more than 2 bytes; only the first 2 are shown):\na\n… more omitted"
+            ),
             "{text}"
         );
         assert!(!text.contains('\u{FFFD}'), "{text}");
@@ -453,6 +460,9 @@ mod tests {
         assert_eq!(duration(999), "999 ms");
         assert_eq!(duration(1_000), "1.0 s");
         assert_eq!(duration(61_234), "61.2 s");
-        assert_eq!(duration(u64::MAX), format!("{}.{} s", u64::MAX / 1000, (u64::MAX / 100) % 10));
+        assert_eq!(
+            duration(u64::MAX),
+            format!("{}.{} s", u64::MAX / 1000, (u64::MAX / 100) % 10)
+        );
     }
 }

@@ -11,7 +11,9 @@ pub fn read(path: &str, size: usize, sha256: &str, encoding: &str, content: &str
     } else if size == 0 {
         format!("{path}: empty file (0 bytes)")
     } else {
-        format!("{path}: {size} bytes of UTF-8 text, sha256 {sha256}; the next block is the content")
+        format!(
+            "{path}: {size} bytes of UTF-8 text, sha256 {sha256}; the next block is the content"
+        )
     };
     if size == 0 {
         return vec![about];
@@ -94,7 +96,9 @@ mod tests {
     fn a_write_is_one_sentence() {
         assert_eq!(
             written("/a", 3, "ff", true),
-            ["Wrote 3 bytes to /a (sha256 ff; the session computed the same sha256 after the write)."]
+            [
+                "Wrote 3 bytes to /a (sha256 ff; the session computed the same sha256 after the write)."
+            ]
         );
         assert!(written("/a", 3, "ff", false)[0].contains("not re-checked"));
     }
@@ -109,10 +113,18 @@ mod tests {
         ];
         assert_eq!(
             listing("/home/kasm-user", &entries, false),
-            ["/home/kasm-user: 4 entries\n.bashrc  220 bytes\nDesktop/\nlink  (symlink)\npipe  (other)  0 bytes"]
+            [
+                "/home/kasm-user: 4 entries\n.bashrc  220 bytes\nDesktop/\nlink  (symlink)\npipe  (other)  0 bytes"
+            ]
         );
-        assert!(listing("/d", &entries[..2], true)[0].starts_with("/d: the first 2 entries (there are more"));
-        assert_eq!(listing("/d", &entries[..1], false), ["/d: 1 entry\n.bashrc  220 bytes"]);
+        assert!(
+            listing("/d", &entries[..2], true)[0]
+                .starts_with("/d: the first 2 entries (there are more")
+        );
+        assert_eq!(
+            listing("/d", &entries[..1], false),
+            ["/d: 1 entry\n.bashrc  220 bytes"]
+        );
         assert_eq!(listing("/d", &[], false), ["/d: empty directory"]);
     }
 }

@@ -20,7 +20,12 @@ const WORK_FILES: &str = "its work directory kmcp.* under $TMPDIR or /tmp in the
 /// The wrapper's record from an upload `body`, or the error that says in words why there is
 /// none: the work files were removed (an empty body or a `workdir_removed` record), or the
 /// record does not follow the format.
-pub fn record(purpose: Purpose, what: &str, kasm_id: &str, body: Bytes) -> Result<Frame, ToolError> {
+pub fn record(
+    purpose: Purpose,
+    what: &str,
+    kasm_id: &str,
+    body: Bytes,
+) -> Result<Frame, ToolError> {
     if body.is_empty() {
         return Err(work_files_removed(purpose, what, kasm_id, None));
     }
@@ -86,7 +91,10 @@ mod tests {
                 msg.starts_with("the command ran, but it removed the files the output collector needed, so its exit status and output are unknown"),
                 "{msg}"
             );
-            assert!(msg.contains("kmcp.*") && !msg.contains("malformed"), "{msg}");
+            assert!(
+                msg.contains("kmcp.*") && !msg.contains("malformed"),
+                "{msg}"
+            );
         }
         let msg = error(Purpose::ExecResult, b"EXEC err workdir_removed 0\n");
         assert!(

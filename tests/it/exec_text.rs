@@ -43,10 +43,7 @@ async fn new_session(modern: &Modern) -> String {
     let created = modern
         .call(2, "create_kasm_session", json!({"image_name": "Terminal"}))
         .await;
-    structured(&created)["kasm_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    structured(&created)["kasm_id"].as_str().unwrap().to_owned()
 }
 
 async fn exec(modern: &Modern, kasm_id: &str, mut arguments: Value) -> Value {
