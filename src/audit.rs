@@ -107,8 +107,9 @@ pub struct Details {
     pub bytes_in: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_out: Option<u64>,
-    /// The rule that refused the call (`role`, `session_ownership`, `path`, `image`,
-    /// `quota.sessions`, …).
+    /// The rule that refused the call (`role`, `session_ownership`, `path`, `allowed_roots`,
+    /// `client_roots`, `images`, `quotas.max_sessions`, …); also the label it is counted
+    /// under in the policy-refusal metric.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// Why, as told to the client.

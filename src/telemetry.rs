@@ -21,9 +21,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub const TOOL_CALLS: &str = "kasm_mcp_tool_calls_total";
 /// Tool-call latency by tool, seconds.
 pub const TOOL_DURATION: &str = "kasm_mcp_tool_call_duration_seconds";
-/// Refusals by the policy, by rule: `tool_access` (unknown tool, or one the principal's role
-/// may not call), `allowed_roots` (a path outside policy.allowed_roots), `exec_user` (a
-/// `user` not in policy.allowed_exec_users).
+/// Refusals by the policy, one per refused call, by the rule that refused it (the audit
+/// event's `rule`, see [`refusal_label`]): `tool_access` (unknown tool, or one the principal's
+/// role may not call), `allowed_roots` (a path outside policy.allowed_roots), `exec_user` (a
+/// `user` not in policy.allowed_exec_users), and the other rules by name.
 pub const POLICY_REFUSALS: &str = "kasm_mcp_policy_refusals_total";
 /// Requests refused by a rate limit, by scope (`ip`, `principal`).
 pub const RATE_LIMITED: &str = "kasm_mcp_rate_limited_total";
@@ -144,9 +145,33 @@ pub fn kasm_request(endpoint: &'static str, status: &'static str, elapsed: Durat
     metrics::histogram!(KASM_DURATION, "endpoint" => endpoint).record(elapsed.as_secs_f64());
 }
 
-/// Count one refusal by the policy (`rule`: see [`POLICY_REFUSALS`]).
-pub fn policy_refusal(rule: &'static str) {
-    metrics::counter!(POLICY_REFUSALS, "rule" => rule).increment(1);
+/// Count one refused call under the rule its audit event names (see [`refusal_label`]).
+/// Called once per refused call, where its audit event is written.
+pub fn policy_refusal(rule: &str) {
+    metrics::counter!(POLICY_REFUSALS, "rule" => refusal_label(rule)).increment(1);
+}
+
+/// The `rule` label of [`POLICY_REFUSALS`] for an audit rule: a fixed set, so a rule name
+/// built from configuration (`commands:<id>`) or a new rule cannot grow the series count.
+pub fn refusal_label(rule: &str) -> &'static str {
+    match rule {
+        "role" | "unknown_tool" => "tool_access",
+        "policy.allowed_exec_users" => "exec_user",
+        "policy.env" => "env",
+        "allowed_roots" => "allowed_roots",
+        "client_roots" => "client_roots",
+        "path" => "path",
+        "session_ownership" => "session_ownership",
+        "images" => "images",
+        "protocol" => "protocol",
+        "quotas.max_sessions" => "quotas.max_sessions",
+        "quotas.max_concurrent_calls" => "quotas.max_concurrent_calls",
+        "quotas.max_concurrent_exec" => "quotas.max_concurrent_exec",
+        "quotas.max_pending_tickets" => "quotas.max_pending_tickets",
+        "quotas.session_max_lifetime_s" => "quotas.session_max_lifetime_s",
+        rule if rule.starts_with("commands:") => "commands",
+        _ => "other",
+    }
 }
 
 /// Count one refusal by a rate limit (`scope`: `ip` or `principal`).
@@ -202,5 +227,23 @@ mod tests {
         drop(stream);
         assert_eq!(status_label(404), "404");
         assert_eq!(status_label(418), "4xx");
+    }
+
+    #[test]
+    fn refusals_are_labelled_by_their_audit_rule_from_a_fixed_set() {
+        for (rule, label) in [
+            ("role", "tool_access"),
+            ("unknown_tool", "tool_access"),
+            ("policy.allowed_exec_users", "exec_user"),
+            ("allowed_roots", "allowed_roots"),
+            ("path", "path"),
+            ("commands:pipe-to-shell", "commands"),
+            ("commands:an-operator-rule", "commands"),
+            ("quotas.max_concurrent_exec", "quotas.max_concurrent_exec"),
+            ("anything else a client or a new rule brings", "other"),
+            ("", "other"),
+        ] {
+            assert_eq!(refusal_label(rule), label, "{rule}");
+        }
     }
 }

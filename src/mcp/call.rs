@@ -54,7 +54,8 @@ fn audit(
             metrics::histogram!(crate::telemetry::TOOL_DURATION, "tool" => tool.clone())
                 .record(elapsed.as_secs_f64());
         }
-        Decision::Deny => crate::telemetry::policy_refusal("tool_access"),
+        // The one place a refused tool call is counted, under the rule that refused it.
+        Decision::Deny => crate::telemetry::policy_refusal(details.rule.as_deref().unwrap_or("")),
     }
     record_tool_call(&ToolCallRecord {
         principal: &meta.principal.name,

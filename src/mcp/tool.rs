@@ -219,6 +219,19 @@ impl ToolOutput {
         }
     }
 
+    /// A structured result whose text content is written for a model to read (one block per
+    /// entry of `texts`) instead of repeating the JSON.
+    pub fn structured_with_text(value: Value, texts: Vec<String>) -> Self {
+        ToolOutput {
+            content: texts
+                .into_iter()
+                .map(|text| Content::Text { text })
+                .collect(),
+            structured: Some(value),
+            is_error: false,
+        }
+    }
+
     /// A plain text result.
     pub fn text(text: impl Into<String>) -> Self {
         ToolOutput {

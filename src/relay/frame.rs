@@ -6,7 +6,8 @@
 //! - read: `READ ok <size>` + bytes
 //! - write status: `WRITE ok <sha256|->`
 //! - listing: `LIST ok <truncated 0|1>` + `type\tsize\tname\0` records
-//! - any failure inside the container: `<KIND> err <code> [detail…]`
+//! - any failure inside the container: `<KIND> err <code> [detail…]` (`workdir_removed
+//!   [exit_code]` when something removed the wrapper's own temp directory)
 
 use bytes::Bytes;
 

@@ -116,6 +116,9 @@ pub fn markdown(tools: &[Arc<dyn Tool>]) -> String {
                 .unwrap_or_default();
             let _ = writeln!(out, "\nStructured result fields: {}.", fields.join(", "));
         }
+        if s.name == super::exec_examples::TOOL {
+            out.push_str(&super::exec_examples::markdown());
+        }
     }
     out
 }

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use super::ToolDeps;
 use super::access::{find_session, require_running};
 use super::approval::{check_env_names, vet_command};
+use super::exec_text::{ExecView, Limits, render};
 use super::schema::{self, parse_args};
 use super::support::{FnTool, ToolError, ToolResult, handler};
 use super::transfer::{RELAY_GRACE, RoundTrip, round_trip};
@@ -253,7 +254,6 @@ fn plan(deps: &ToolDeps, ctx: &CallContext, args: &Args) -> Result<Plan, ToolErr
             } else {
                 policy.allowed_exec_users.join(", ")
             };
-            crate::telemetry::policy_refusal("exec_user");
             return Err(super::access::denied(
                 ctx,
                 "policy.allowed_exec_users",
@@ -300,12 +300,16 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
         deps.kasm
             .exec_command_kasm(session.kasm_id.as_str(), session.owner(), &config)
             .await?;
-        return Ok(ToolOutput::structured(json!({
-            "kasm_id": session.kasm_id,
-            "dispatched": true,
-            "output_available": false,
-            "note": "The command was handed to Kasm, which never returns output, exit codes or completion. This server has no relay configured: set MCP_RELAY_URL to a URL at which session containers can reach this server to get real stdout, stderr and exit codes.",
-        })));
+        let note = "The command was handed to Kasm, which never returns output, exit codes or completion. This server has no relay configured: set MCP_RELAY_URL to a URL at which session containers can reach this server to get real stdout, stderr and exit codes.";
+        return Ok(ToolOutput::structured_with_text(
+            json!({
+                "kasm_id": session.kasm_id,
+                "dispatched": true,
+                "output_available": false,
+                "note": note,
+            }),
+            vec![note.to_string()],
+        ));
     }
     let started = std::time::Instant::now();
     let frame = round_trip(
@@ -332,11 +336,19 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
     report.duration_ms = report
         .duration_ms
         .or_else(|| u64::try_from(started.elapsed().as_millis()).ok());
-    Ok(ToolOutput::structured(report_json(
-        session.kasm_id.as_str(),
+    let view = ExecView::of_report(
         &report,
-        plan.max_output,
-    )))
+        Limits {
+            max_output_bytes: plan.max_output,
+            server_max_output_bytes: deps.policy.max_output_bytes,
+            timeout_s: plan.timeout_s,
+            server_max_timeout_s: deps.policy.max_timeout_s,
+        },
+    );
+    Ok(ToolOutput::structured_with_text(
+        report_json(session.kasm_id.as_str(), &report, plan.max_output),
+        render(&view),
+    ))
 }
 
 /// Cut `bytes` to `cap`, at a UTF-8 boundary when the text is UTF-8.

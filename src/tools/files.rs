@@ -208,7 +208,7 @@ pub(super) async fn read(
         },
     )
     .await?;
-    let bytes = parse_read(&frame)?.map_err(|e| container_error(&path, e))?;
+    let bytes = parse_read(&frame)?.map_err(|e| container_error(&ctx, &path, e))?;
     let text = match encoding {
         "base64" => None,
         _ => std::str::from_utf8(&bytes).ok().map(str::to_string),
@@ -225,14 +225,19 @@ pub(super) async fn read(
             base64::engine::general_purpose::STANDARD.encode(&bytes),
         ),
     };
-    Ok(ToolOutput::structured(json!({
-        "kasm_id": session.kasm_id,
-        "file_path": path,
-        "size": bytes.len(),
-        "sha256": sha256_hex(&bytes),
-        "encoding": encoding,
-        "content": content,
-    })))
+    let sha256 = sha256_hex(&bytes);
+    let text = super::files_text::read(&path, bytes.len(), &sha256, encoding, &content);
+    Ok(ToolOutput::structured_with_text(
+        json!({
+            "kasm_id": session.kasm_id,
+            "file_path": path,
+            "size": bytes.len(),
+            "sha256": sha256,
+            "encoding": encoding,
+            "content": content,
+        }),
+        text,
+    ))
 }
 
 // ---- write_kasm_file -----------------------------------------------------------------------
@@ -406,19 +411,23 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     )
     .await?;
     drop(download);
-    let remote_sha = parse_write(&frame)?.map_err(|e| container_error(&path, e))?;
+    let remote_sha = parse_write(&frame)?.map_err(|e| container_error(&ctx, &path, e))?;
     if remote_sha.as_deref().is_some_and(|r| r != sha) {
         return Err(ToolError::new(format!(
             "{path} was written but its SHA-256 in the session differs from the content sent; write it again"
         )));
     }
-    Ok(ToolOutput::structured(json!({
-        "kasm_id": session.kasm_id,
-        "file_path": path,
-        "size": size,
-        "sha256": sha,
-        "verified": remote_sha.is_some(),
-    })))
+    let text = super::files_text::written(&path, size, &sha, remote_sha.is_some());
+    Ok(ToolOutput::structured_with_text(
+        json!({
+            "kasm_id": session.kasm_id,
+            "file_path": path,
+            "size": size,
+            "sha256": sha,
+            "verified": remote_sha.is_some(),
+        }),
+        text,
+    ))
 }
 
 // ---- list_kasm_files -----------------------------------------------------------------------
@@ -519,17 +528,21 @@ async fn list(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) -
         },
     )
     .await?;
-    let (entries, truncated) = parse_list(&frame)?.map_err(|e| container_error(&path, e))?;
+    let (entries, truncated) = parse_list(&frame)?.map_err(|e| container_error(&ctx, &path, e))?;
+    let text = super::files_text::listing(&path, &entries, truncated);
     let entries: Vec<Value> = entries
         .into_iter()
         .map(|e| json!({"name": e.name, "type": e.kind, "size": e.size}))
         .collect();
-    Ok(ToolOutput::structured(json!({
-        "kasm_id": session.kasm_id,
-        "path": path,
-        "entries": entries,
-        "truncated": truncated,
-    })))
+    Ok(ToolOutput::structured_with_text(
+        json!({
+            "kasm_id": session.kasm_id,
+            "path": path,
+            "entries": entries,
+            "truncated": truncated,
+        }),
+        text,
+    ))
 }
 
 #[cfg(test)]

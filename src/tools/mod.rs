@@ -2,27 +2,34 @@
 //! → result. Tools never see HTTP; command output and file bytes come back through the relay.
 //!
 //! Groups: `sessions/` (one file per job: lifecycle, status, observation, stats), `exec`
-//! (commands), `desktop/` (screenshots, mouse and keyboard, windows on the session's X
-//! display), `files` (read, write, list), `workspaces` (images and image-name resolution),
+//! (commands; `exec_text` writes their results for a model to read), `desktop/`
+//! (screenshots, mouse and keyboard, windows on the session's X display), `files` (read,
+//! write, list; `files_text` writes their results for a model), `workspaces` (images and
+//! image-name resolution),
 //! `users` (Kasm user admin), `diagnose` (API-key permission probes). Each tool's argument
 //! and result types derive `JsonSchema`: `schema` turns them into the input/output schemas
 //! and parses arguments against them, so a new parameter is a new field with a doc comment.
 //! `approval` runs the command and environment-name policy at the start of exec and asks
 //! the user for approval (elicitation) when a rule says `confirm`.
 //! `access` decides which session a principal may touch (with the owners `ownership`
-//! caches), `session_view` is the model-facing
-//! session record, `transfer` runs a relay wrapper and waits for its result, `support` holds
-//! the shared plumbing (`FnTool`, `ToolError`, typed results), `docs` renders
-//! `docs/TOOLS.md`, `resources` exposes read-only views as MCP resources.
+//! caches), `session_view` is the model-facing session record, `transfer` runs a relay
+//! wrapper and waits for its result (`relay_loss` says in words why a result is lost or
+//! unreadable), `support` holds the shared plumbing (`FnTool`, `ToolError`, typed results),
+//! `docs` renders `docs/TOOLS.md` (with the exec result examples of `exec_examples`),
+//! `resources` exposes read-only views as MCP resources.
 mod access;
 mod approval;
 mod desktop;
 mod diagnose;
 pub mod docs;
 mod exec;
+pub mod exec_examples;
+mod exec_text;
 mod files;
+mod files_text;
 pub mod ownership;
 pub mod reaper;
+mod relay_loss;
 pub mod resources;
 mod roots;
 mod schema;

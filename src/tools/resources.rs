@@ -142,6 +142,10 @@ impl KasmResources {
             }
         };
         let details = notes.snapshot();
+        if let Some(rule) = &details.rule {
+            // Counted here, where the read's one audit event is written.
+            crate::telemetry::policy_refusal(rule);
+        }
         record_tool_call(&ToolCallRecord {
             principal: &principal.name,
             client_id: principal

@@ -3,7 +3,9 @@
 //! capability, also the client's roots (asked with `roots/list` on every file call, so a
 //! `notifications/roots/list_changed` is honoured at once; see `policy::client_roots`). Both
 //! are checked lexically here and again with `realpath` in the container, which gets the
-//! intersection as `KMCP_ROOTS`. A refusal is recorded as a denial in the audit event.
+//! intersection as `KMCP_ROOTS`. A refusal is recorded as a denial in the audit event (rule
+//! `allowed_roots` for a path outside the server's roots, `path` for a malformed one,
+//! `client_roots` for one outside the client's).
 
 use serde_json::{Value, json};
 
@@ -61,10 +63,12 @@ pub async fn check_file_path(
 ) -> Result<CheckedPath, ToolError> {
     let server = &deps.policy.allowed_roots;
     let path = check_path(raw, server).map_err(|e| {
-        if matches!(e, PathError::OutsideRoots { .. }) {
-            crate::telemetry::policy_refusal("allowed_roots");
-        }
-        denied(ctx, "path", e.to_string())
+        let rule = if matches!(e, PathError::OutsideRoots { .. }) {
+            "allowed_roots"
+        } else {
+            "path"
+        };
+        denied(ctx, rule, e.to_string())
     })?;
     ctx.audit.path(&path);
     let Some(client) = client_roots(ctx).await? else {

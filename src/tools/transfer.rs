@@ -10,7 +10,7 @@ use super::ToolDeps;
 use super::access::SessionRef;
 use super::support::ToolError;
 use crate::mcp::CallContext;
-use crate::relay::frame::{ContainerError, Frame, FrameError, parse_frame};
+use crate::relay::frame::{ContainerError, Frame, FrameError};
 use crate::relay::wrapper::{Endpoint, Job, Tickets, WrapperInput};
 use crate::relay::{
     DownloadTicket, Purpose, Refusals, Relay, RelayError, TicketBinding, UploadTicket,
@@ -37,7 +37,7 @@ impl From<RelayError> for ToolError {
 
 impl From<FrameError> for ToolError {
     fn from(e: FrameError) -> Self {
-        ToolError(e.to_string())
+        super::relay_loss::unreadable(&e)
     }
 }
 
@@ -125,7 +125,7 @@ fn no_result(
         ));
     }
     ToolError::new(format!(
-        "{what}: no upload at all reached this server from session {kasm_id} within {secs} s. Either the session container cannot reach this server's relay URL ({base}) — check MCP_RELAY_URL is reachable from inside sessions — or the container has none of curl, GNU wget or python3, or the wrapper was killed (the session was stopped or paused)"
+        "{what}: no upload at all reached this server from session {kasm_id} within {secs} s. Either the session container cannot reach this server's relay URL ({base}) — check MCP_RELAY_URL is reachable from inside sessions — or the container has none of curl, GNU wget or python3, or the wrapper was killed (the session was stopped or paused), or a command removed the wrapper's work files (kmcp.* under $TMPDIR or /tmp in the session) so it had nothing to send"
     ))
 }
 
@@ -182,7 +182,7 @@ pub async fn round_trip(
                 let outcome = if received.is_ok() { "received" } else { "failed" };
                 crate::telemetry::relay_wait(outcome, started.elapsed());
                 let body: Bytes = received.map_err(|e| ToolError::new(format!("{what} failed: {e}")))?;
-                return Ok(parse_frame(body)?);
+                return super::relay_loss::record(purpose, what, session.kasm_id.as_str(), body);
             }
             _ = ctx.cancel.cancelled() => {
                 crate::telemetry::relay_wait("cancelled", started.elapsed());
@@ -205,12 +205,9 @@ pub async fn round_trip(
     }
 }
 
-/// Turn a container-side failure into an actionable message.
-pub fn container_error(path: &str, error: ContainerError) -> ToolError {
-    if error.code == "outside_roots" {
-        // The in-session check after resolving symlinks.
-        crate::telemetry::policy_refusal("allowed_roots");
-    }
+/// Turn a container-side failure into an actionable message; the in-session roots check
+/// (after resolving symlinks) is a policy refusal and recorded as one.
+pub fn container_error(ctx: &CallContext, path: &str, error: ContainerError) -> ToolError {
     let reason = match error.code.as_str() {
         "not_found" => format!("{path} does not exist in the session"),
         "outside_roots" => format!(
@@ -231,6 +228,9 @@ pub fn container_error(path: &str, error: ContainerError) -> ToolError {
         }
         other => format!("the session reported {other} for {path} {}", error.detail),
     };
+    if error.code == "outside_roots" {
+        return super::access::denied(ctx, "allowed_roots", reason);
+    }
     ToolError::new(reason)
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -35,7 +34,7 @@ async def open_session(
 
 
 def structured(result) -> dict:
-    """The structured content of a tool result (falls back to parsing the first text block)."""
-    if getattr(result, "structuredContent", None) is not None:
-        return result.structuredContent
-    return json.loads(result.content[0].text)
+    """The structured content of a tool result. Every kasm-mcp tool declares an output schema
+    and returns `structuredContent`; its text content is written for a model, not JSON."""
+    assert getattr(result, "structuredContent", None) is not None, f"no structuredContent: {result}"
+    return result.structuredContent

@@ -284,6 +284,7 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
         "quotas.max_concurrent_exec",
         "quotas.max_pending_tickets",
         "path",
+        "allowed_roots",
         "client_roots",
     ):
         assert rule in rules, (rule, rules)
@@ -292,6 +293,8 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
         assert e.get("request_id"), e
     assert any(e.get("tool") == "resources/read" and e.get("rule") == "client_roots" for e in denials)
     assert any(e.get("rule") == "path" and "allowed root directory" in e.get("reason", "") for e in denials)
+    # A path outside the allowed roots is audited under that rule (as it is counted in metrics).
+    assert any(e.get("rule") == "allowed_roots" and "/etc/shadow" in e.get("reason", "") for e in denials)
     ownership = [e for e in denials if e["rule"] == "session_ownership"]
     # The refused resource reads above were refused by the ownership check, and audited so.
     assert any(e.get("tool") == "resources/read" for e in ownership), ownership

@@ -63,11 +63,20 @@ async def test_create_by_friendly_name_with_progress_then_exec(demo_server, tran
         async with kasm_session(session, "terminal", progress=on_progress) as kasm_id:
             assert len(seen) >= 2, seen
             assert [p for p, _, _ in seen] == sorted(p for p, _, _ in seen), seen
-            r = await run(session, kasm_id, "echo hello; echo oops >&2; exit 3")
+            result = await session.call_tool(
+                "execute_kasm_command", {"kasm_id": kasm_id, "command": "echo hello; echo oops >&2; exit 3"}
+            )
+            # A non-zero exit is a normal result, not a tool error.
+            assert not result.isError, result
+            r = structured(result)
             assert r["stdout"] == "hello\n"
             assert r["stderr"] == "oops\n"
             assert r["exit_code"] == 3
             assert r["timed_out"] is False
+            # The text content is written for a model: exit code, then stdout and stderr as text.
+            texts = [c.text for c in result.content if getattr(c, "type", "") == "text"]
+            assert texts[0].startswith("Exit code: 3 (non-zero"), texts
+            assert texts[1:] == ["stdout (6 bytes):\nhello\n", "stderr (5 bytes):\noops\n"], texts
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -2,9 +2,11 @@
 //! Modules: `simulator` (the Kasm simulator over raw HTTP), `kasm_client` (the typed client
 //! against the simulator), `mcp_http` (the MCP server over HTTP), `oauth` (the OAuth resource
 //! server against a loopback issuer), `tools` (tools end to end),
-//! `round_trips` (Kasm requests per tool call).
+//! `round_trips` (Kasm requests per tool call), `exec_text` (results written for a model,
+//! lost results, one metric per refusal) against `kasm-mcp demo`.
 
 mod command_policy;
+mod exec_text;
 mod hardening;
 mod kasm_client;
 mod layers;

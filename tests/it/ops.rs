@@ -104,14 +104,14 @@ async fn readyz_follows_kasm_reachability_and_credentials() {
 // ---------------------------------------------------------------- the real binary
 
 /// `kasm-mcp demo` as a child process (killed on drop), with the URLs from its banner.
-struct Demo {
+pub(crate) struct Demo {
     child: Option<std::process::Child>,
-    base: String,
+    pub(crate) base: String,
     token: String,
 }
 
 impl Demo {
-    fn start() -> Demo {
+    pub(crate) fn start() -> Demo {
         use std::io::BufRead;
         let token = "ops-test-token".to_owned();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kasm-mcp"))
@@ -182,7 +182,7 @@ impl Drop for Demo {
 }
 
 /// A minimal Streamable HTTP client: JSON-RPC over POST, answers in JSON or SSE.
-struct Modern {
+pub(crate) struct Modern {
     http: reqwest::Client,
     url: String,
     token: String,
@@ -190,7 +190,7 @@ struct Modern {
 }
 
 impl Modern {
-    async fn connect(demo: &Demo) -> Modern {
+    pub(crate) async fn connect(demo: &Demo) -> Modern {
         let mut client = Modern {
             http: reqwest::Client::new(),
             url: format!("{}/mcp", demo.base),
@@ -228,7 +228,7 @@ impl Modern {
     }
 
     /// Call a tool; the JSON-RPC response (from a JSON body or the SSE stream).
-    async fn call(&self, id: u64, tool: &str, arguments: Value) -> Value {
+    pub(crate) async fn call(&self, id: u64, tool: &str, arguments: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
                           "params": {"name": tool, "arguments": arguments}});
         let response = self.post(&body).send().await.unwrap();
@@ -250,7 +250,7 @@ impl Modern {
     }
 }
 
-fn structured(response: &Value) -> &Value {
+pub(crate) fn structured(response: &Value) -> &Value {
     assert!(
         response["result"]["isError"] != true,
         "tool call failed: {response}"
@@ -447,7 +447,7 @@ fn clients_md_is_generated_from_the_client_config_list() {
 
 /// The value of every series of `name` whose labels include all of `labels`, summed
 /// (0 when there is none).
-fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
@@ -467,7 +467,7 @@ fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(http: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn scrape(http: &reqwest::Client, base: &str) -> String {
     http.get(format!("{base}/metrics"))
         .send()
         .await

@@ -16,7 +16,8 @@
 use super::vars::{Script, TICKETS_ENV, USER_ENV_PREFIX};
 
 /// Stage 2's helpers: tickets from fd 3, stale temp cleanup, a locked temp dir, uploads and
-/// downloads with retries, failure records, the allowed-roots check on resolved paths.
+/// downloads with retries, failure records (`workdir_removed` when the record to upload is
+/// gone with the temp dir), the allowed-roots check on resolved paths.
 const PRELUDE: &str = r#"IFS=' ' read -r kmcp_url kmcp_key kmcp_get kmcp_get_key <&3 || exit 1
 exec 3<&-
 kmcp_now() { date +%s 2>/dev/null || echo 0; }
@@ -51,6 +52,9 @@ kmcp_cleanup() {
   trap - EXIT HUP INT TERM
   [ -n "$kmcp_readers" ] && kmcp_stop_readers
   [ -n "${kmcp_tmp:-}" ] && rm -f "$kmcp_tmp"
+  # The work directory vanished under the script (sh exits at the first redirection into it
+  # by `:`): report that instead of leaving the server to wait for its deadline.
+  [ -d "$d" ] || kmcp_post "$d/post"
   rm -rf "$d"
 }
 trap kmcp_cleanup EXIT
@@ -133,7 +137,18 @@ kmcp_transfer() {
     [ "$kmcp_wait" -lt 8 ] && kmcp_wait=$((kmcp_wait * 2))
   done
 }
-kmcp_post() { kmcp_transfer post "$1"; }
+kmcp_post() {
+  if [ ! -f "$1" ]; then
+    # Something (a command cleaning /tmp) removed the work directory: say so from a new one
+    # (kmcp_cleanup removes that one as it would the first), with the exit code the exec
+    # body saw, if any.
+    d=$(mktemp -d "$kmcp_base/kmcp-new.XXXXXX" 2>/dev/null ||
+      { mkdir -p "$kmcp_base" && mktemp -d "$kmcp_base/kmcp-new.XXXXXX"; }) || exit 1
+    printf '%s err workdir_removed %s\n' "$kmcp_kind" "${rc:-}" > "$d/post"
+    set -- "$d/post"
+  fi
+  kmcp_transfer post "$1"
+}
 kmcp_fetch() { kmcp_transfer get "$1"; }
 kmcp_fail() {
   printf '%s err %s %s\n' "$kmcp_kind" "$1" "$(printf '%s' "${2:-}" | tr '\n' ' ')" > "$d/post"

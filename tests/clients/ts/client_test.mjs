@@ -18,7 +18,9 @@ async function exercise(name, transport) {
   try {
     const { tools } = await client.listTools();
     const result = await client.callTool({ name: "get_available_workspaces", arguments: {} });
-    const data = result.structuredContent ?? JSON.parse(result.content[0].text);
+    // Every kasm-mcp tool returns structuredContent; its text content is written for a model.
+    const data = result.structuredContent;
+    if (!data) throw new Error(`no structuredContent: ${JSON.stringify(result)}`);
     console.log(
       JSON.stringify({
         transport: name,
