@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mcp::client_requests::{ClientRequestError, ClientRequester};
 use crate::mcp::mrtr::{InputRound, capability_for};
+use crate::mcp::tasks::support::TaskSupport;
 use crate::policy::{Principal, Role};
 
 /// The four MCP tool annotations, always all set.
@@ -87,6 +88,8 @@ pub struct ToolSpec {
     pub output_schema: Option<Value>,
     pub annotations: ToolAnnotations,
     pub min_role: Role,
+    /// Whether it may run as an MCP task (`execution.taskSupport`).
+    pub task_support: TaskSupport,
 }
 
 /// Builds a [`ToolSpec`]: `ToolSpec::builder(name, min_role).title(..).description(..)
@@ -124,6 +127,12 @@ impl ToolSpecBuilder {
         self
     }
 
+    /// Let the tool run as an MCP task (default: never).
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.spec.task_support = support;
+        self
+    }
+
     pub fn build(self) -> ToolSpec {
         self.spec
     }
@@ -141,6 +150,7 @@ impl ToolSpec {
                 output_schema: None,
                 annotations: ToolAnnotations::read_only(),
                 min_role,
+                task_support: TaskSupport::Forbidden,
             },
         }
     }
@@ -164,6 +174,12 @@ impl ToolSpec {
             obj.insert("inputSchema".into(), self.input_schema.clone());
             if let Some(schema) = &self.output_schema {
                 obj.insert("outputSchema".into(), schema.clone());
+            }
+            if self.task_support.allows_tasks() {
+                obj.insert(
+                    "execution".into(),
+                    json!({ "taskSupport": self.task_support.as_str() }),
+                );
             }
         }
         tool

@@ -17,5 +17,6 @@ mod properties;
 mod relay_integrity;
 mod round_trips;
 mod sealing;
+mod tasks;
 mod simulator;
 mod tools;
