@@ -123,3 +123,38 @@ async def test_cancelling_an_exec_task_kills_the_command(demo_server, transport)
             assert now.status == "cancelled"
         finally:
             await session.call_tool("destroy_kasm_session", {"kasm_id": kasm_id})
+
+
+def test_typescript_sdk_tasks_over_both_transports(demo_server):
+    """The TypeScript SDK's experimental tasks client: a task with its status and result, and
+    `cancelTask` killing the command (tests/clients/ts/tasks_test.mjs)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from test_typescript_sdk import _node
+
+    here = Path(__file__).resolve().parent
+    env = dict(
+        os.environ,
+        MCP_URL=demo_server.mcp_url,
+        SSE_URL=demo_server.sse_url,
+        MCP_TOKEN=demo_server.token,
+    )
+    run = subprocess.run(
+        [_node(), "tasks_test.mjs"],
+        cwd=here / "ts",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    seen = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert [s["transport"] for s in seen] == ["streamable-http", "sse"], run.stdout
+    for s in seen:
+        assert s["seen"][0] == "taskCreated" and s["seen"][-1] == "result", s
+        assert s["stdout"] == "ts-task\n", s
+        assert s["listed"], s
+        assert s["cancelStatus"] == "cancelled" and s["statusAfterCancel"] == "cancelled", s
+        assert s["killed"], s
