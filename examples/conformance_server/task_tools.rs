@@ -18,8 +18,10 @@ enum Job {
     SlowCompute,
     Failing,
     ProtocolError,
-    /// Would wait for input; this server's tasks never do, so it completes at once.
-    Completes,
+    /// Asks the client to confirm (one elicitation), then completes.
+    ConfirmDelete,
+    /// Asks two questions at once, then completes with both answers.
+    MultiInput,
 }
 
 struct TaskFixture {
@@ -79,17 +81,17 @@ pub fn tools() -> Vec<Arc<dyn Tool>> {
         ),
         fixture(
             "confirm_delete",
-            "Completes at once (this server's tasks never wait for input)",
+            "Asks the client to confirm the deletion, then reports it (as a task)",
             json!({"type": "object", "properties": {"filename": {"type": "string"}}}),
             Optional,
-            Job::Completes,
+            Job::ConfirmDelete,
         ),
         fixture(
             "multi_input",
-            "Completes at once (this server's tasks never wait for input)",
+            "Asks two questions at once, then reports both answers (as a task)",
             any,
             Optional,
-            Job::Completes,
+            Job::MultiInput,
         ),
     ]
 }
@@ -122,7 +124,38 @@ impl Tool for TaskFixture {
                 ToolOutput::error("the job failed")
             }
             Job::ProtocolError => panic!("protocol_error_job fails on purpose"),
-            Job::Completes => ToolOutput::text("done"),
+            Job::ConfirmDelete => {
+                let file = args.get("filename").and_then(Value::as_str).unwrap_or("the file");
+                match ask(ctx, "confirm", &format!("Delete {file}?")).await {
+                    Ok(answer) => ToolOutput::text(format!("{file}: {answer}")),
+                    Err(e) => ToolOutput::error(e),
+                }
+            }
+            Job::MultiInput => {
+                let (a, b) = tokio::join!(
+                    ask(ctx, "first", "First name?"),
+                    ask(ctx, "second", "Second name?")
+                );
+                match (a, b) {
+                    (Ok(a), Ok(b)) => ToolOutput::text(format!("{a} and {b}")),
+                    (Err(e), _) | (_, Err(e)) => ToolOutput::error(e),
+                }
+            }
         }
     }
+}
+
+/// One form elicitation through the task; the answer's content as text.
+async fn ask(ctx: &CallContext, key: &str, message: &str) -> Result<String, String> {
+    let params = json!({
+        "mode": "form",
+        "message": message,
+        "requestedSchema": {"type": "object", "properties": {
+            "name": {"type": "string"}, "confirm": {"type": "boolean"}}},
+    });
+    ctx.notifier
+        .request_client_as(key, "elicitation/create", params)
+        .await
+        .map(|answer| answer.get("content").map(Value::to_string).unwrap_or_default())
+        .map_err(|e| e.to_string())
 }

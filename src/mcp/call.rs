@@ -25,6 +25,7 @@ use crate::mcp::registry::Lookup;
 use crate::mcp::server::{McpServer, Reply};
 use crate::mcp::lifecycle::TASKS_VERSION;
 use crate::mcp::state::owner_key;
+use crate::mcp::tasks::input::StoreInput;
 use crate::mcp::tasks::record::{Era, TaskRecord};
 use crate::mcp::tasks::request::{Mode, POLL_INTERVAL_MS, legacy_mode, modern_mode};
 use crate::mcp::tasks::runner::{self, Ended, Launch};
@@ -179,8 +180,9 @@ impl McpServer {
         call: TaskCall,
         meta: &RequestMeta,
         owner: &str,
-        modern: bool,
+        modern_request: Option<&ModernRequest>,
     ) -> Reply {
+        let modern = modern_request.is_some();
         let TaskCall {
             tool,
             name,
@@ -198,8 +200,12 @@ impl McpServer {
         }
         // Legacy era: progress and log messages keep flowing where the creating request's
         // messages went (a legacy SSE connection); 2026-07-28 has no stream after the answer.
-        let notifier = if modern {
-            Notifier::disconnected()
+        let notifier = if let Some(m) = modern_request {
+            Notifier::disconnected().with_task_input(Arc::new(StoreInput::new(
+                self.tasks.clone(),
+                record.id.clone(),
+                m.client_capabilities.clone(),
+            )))
         } else {
             self.notifier_for(meta, owner, &params, None, None)
         };
@@ -355,7 +361,7 @@ impl McpServer {
                     started,
                     ttl_ms,
                 };
-                return self.start_task(call, meta, &owner, modern.is_some()).await;
+                return self.start_task(call, meta, &owner, modern).await;
             }
             Err(error) => {
                 notes.deny("protocol", &error.message);

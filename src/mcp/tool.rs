@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mcp::client_requests::{ClientRequestError, ClientRequester};
 use crate::mcp::mrtr::{InputRound, capability_for};
-use crate::mcp::tasks::support::TaskSupport;
+use crate::mcp::tasks::support::{TaskInput, TaskSupport};
 use crate::policy::{Principal, Role};
 
 /// The four MCP tool annotations, always all set.
@@ -348,6 +348,9 @@ pub struct Notifier {
     client: Option<ClientRequester>,
     /// Set by the router for 2026-07-28 calls: answers arrive by retry (MRTR).
     input: Option<Arc<InputRound>>,
+    /// Set by the router for calls running as a 2026-07-28 task: answers arrive by
+    /// `tasks/update`.
+    task_input: Option<Arc<dyn TaskInput>>,
 }
 
 impl Notifier {
@@ -359,6 +362,7 @@ impl Notifier {
             min_log_level: None,
             client: None,
             input: None,
+            task_input: None,
         }
     }
 
@@ -375,7 +379,14 @@ impl Notifier {
             min_log_level,
             client: None,
             input: None,
+            task_input: None,
         }
+    }
+
+    /// Let a call running as a task ask the client for input through the task.
+    pub fn with_task_input(mut self, input: Arc<dyn TaskInput>) -> Self {
+        self.task_input = Some(input);
+        self
     }
 
     /// Allow this call to send requests to the client (sampling, elicitation, roots).
@@ -396,6 +407,9 @@ impl Notifier {
         if let Some(round) = &self.input {
             return Some(round.declares(capability));
         }
+        if let Some(task) = &self.task_input {
+            return Some(task.declares(capability));
+        }
         self.client
             .as_ref()
             .and_then(|c| c.client_supports(capability))
@@ -409,9 +423,10 @@ impl Notifier {
         method: &str,
         params: Value,
     ) -> Result<Value, ClientRequestError> {
-        let key = match &self.input {
-            Some(round) => round.auto_key(),
-            None => String::new(),
+        let key = match (&self.input, &self.task_input) {
+            (Some(round), _) => round.auto_key(),
+            (None, Some(task)) => task.next_key(),
+            (None, None) => String::new(),
         };
         self.request_client_as(&key, method, params).await
     }
@@ -438,6 +453,14 @@ impl Notifier {
             }
             round.need(key, method, params);
             return Err(ClientRequestError::InputRequired);
+        }
+        if let Some(task) = &self.task_input {
+            if let Some(capability) = capability_for(method)
+                && !task.declares(capability)
+            {
+                return Err(ClientRequestError::CapabilityMissing(capability.into()));
+            }
+            return task.request(key, method, params).await;
         }
         match &self.client {
             Some(client) => client.request(method, params).await,

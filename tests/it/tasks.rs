@@ -194,6 +194,15 @@ struct Modern<'a> {
     tasks: bool,
 }
 
+/// A 2026-07-28 client of `token` that declares the tasks extension (or not).
+fn modern<'a>(product: &'a Product, token: &'static str, tasks: bool) -> Modern<'a> {
+    Modern {
+        product,
+        token,
+        tasks,
+    }
+}
+
 impl Modern<'_> {
     /// Status and the JSON-RPC answer; `name` is the `Mcp-Name` header (None: the body's).
     async fn send(&self, method: &str, mut params: Value, name: Option<&str>) -> (StatusCode, Value) {
@@ -204,7 +213,8 @@ impl Modern<'_> {
         };
         params["_meta"] = json!({
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {"extensions": extensions},
+            "io.modelcontextprotocol/clientCapabilities":
+                {"extensions": extensions, "elicitation": {"form": {}}},
         });
         let body_name = params
             .get("name")
@@ -637,5 +647,83 @@ async fn clients_that_do_not_use_tasks_are_unaffected() {
     assert_eq!(direct["resultType"], "complete", "{direct}");
     assert!(direct.get("taskId").is_none());
     assert_eq!(direct["structuredContent"]["stdout"], "modern-plain\n");
+    product.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_2026_07_28_task_asks_for_approval_through_input_required_and_tasks_update() {
+    let product = Product::start().await;
+    let (legacy, _) = Legacy::connect(&product, ALICE, "2025-11-25").await;
+    let kasm_id = session_for(&legacy).await;
+    let alice = modern(&product, ALICE, true);
+    let before = product.sim.exec_requests();
+    // The command policy asks a person before piping into a shell runs.
+    let created = alice
+        .result(
+            "tools/call",
+            json!({"name": "execute_kasm_command",
+                   "arguments": {"kasm_id": kasm_id, "command": "printf 'echo approved-in-a-task' | sh"}}),
+        )
+        .await;
+    assert_eq!(created["resultType"], "task", "{created}");
+    let task_id = created["taskId"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let waiting = loop {
+        let now = alice.result("tasks/get", json!({"taskId": task_id})).await;
+        if now["status"] == "input_required" {
+            break now;
+        }
+        assert_eq!(now["status"], "working", "{now}");
+        assert!(started.elapsed() < WAIT, "never asked: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let request = &waiting["inputRequests"]["approve-command"];
+    assert_eq!(request["method"], "elicitation/create", "{waiting}");
+    assert!(
+        request["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("approved-in-a-task"),
+        "{request}"
+    );
+    assert_eq!(product.sim.exec_requests(), before, "nothing ran before the approval");
+    // Bob cannot answer alice's question.
+    let bob = modern(&product, BOB, true);
+    let (_, refused) = bob
+        .send(
+            "tasks/update",
+            json!({"taskId": task_id, "inputResponses":
+                   {"approve-command": {"action": "accept", "content": {"approve": true}}}}),
+            None,
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let still = alice.result("tasks/get", json!({"taskId": task_id})).await;
+    assert_eq!(still["status"], "input_required", "{still}");
+
+    let ack = alice
+        .result(
+            "tasks/update",
+            json!({"taskId": task_id, "inputResponses": {
+                "approve-command": {"action": "accept", "content": {"approve": true}},
+                "not-asked": {"action": "accept", "content": {}}}}),
+        )
+        .await;
+    assert_eq!(ack, json!({"resultType": "complete"}));
+    let done = loop {
+        let now = alice.result("tasks/get", json!({"taskId": task_id})).await;
+        if now["status"] == "completed" || now["status"] == "failed" {
+            break now;
+        }
+        assert!(started.elapsed() < WAIT, "never finished: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["structuredContent"]["stdout"],
+        "approved-in-a-task\n",
+        "{done}"
+    );
+    assert!(done.get("inputRequests").is_none());
     product.sim.shutdown().await;
 }

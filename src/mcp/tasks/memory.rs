@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
 use super::record::{TaskId, TaskOutcome, TaskRecord, TaskStatus, now_ms};
@@ -117,6 +118,62 @@ impl TaskStore for MemoryTaskStore {
         };
         self.changed.notify_waiters();
         Some(updated)
+    }
+
+    async fn request_input(&self, id: &TaskId, key: &str, request: Value) -> bool {
+        {
+            let mut tasks = self.lock();
+            let Some(record) = tasks.get_mut(id).filter(|r| !r.status.is_terminal()) else {
+                return false;
+            };
+            record.input_requests.insert(key.to_string(), request);
+            record.status = TaskStatus::InputRequired;
+            record.status_message = Some("The task waits for input from the client.".into());
+            record.updated_at_ms = now_ms();
+        }
+        self.changed.notify_waiters();
+        true
+    }
+
+    async fn provide_input(
+        &self,
+        id: &TaskId,
+        owner: &str,
+        responses: Map<String, Value>,
+    ) -> Option<usize> {
+        let taken = {
+            let mut tasks = self.lock();
+            let now = now_ms();
+            let record = tasks
+                .get_mut(id)
+                .filter(|r| r.owner == owner && !r.expired_at(now))?;
+            let mut taken = 0;
+            for (key, answer) in responses {
+                if record.input_requests.remove(&key).is_some() {
+                    record.input_responses.insert(key, answer);
+                    taken += 1;
+                }
+            }
+            if taken > 0 {
+                if record.input_requests.is_empty() && record.status == TaskStatus::InputRequired
+                {
+                    record.status = TaskStatus::Working;
+                    record.status_message = Some("The task continues with the client's input.".into());
+                }
+                record.updated_at_ms = now;
+            }
+            taken
+        };
+        if taken > 0 {
+            self.changed.notify_waiters();
+        }
+        Some(taken)
+    }
+
+    async fn take_input(&self, id: &TaskId, key: &str) -> Option<Value> {
+        self.lock()
+            .get_mut(id)
+            .and_then(|r| r.input_responses.remove(key))
     }
 
     async fn changed(&self, id: &TaskId, timeout: Duration) {

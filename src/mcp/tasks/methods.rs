@@ -170,23 +170,28 @@ pub async fn modern_cancel(
     }
 }
 
-/// 2026-07-28 `tasks/update`: an empty acknowledgement. This server's tasks never wait for
-/// input, so every `inputResponses` key is one that is not outstanding and is ignored.
+/// 2026-07-28 `tasks/update`: hands the answers to outstanding `inputRequests` to the running
+/// call (answers to other keys are ignored) and acknowledges with an empty result.
 pub async fn modern_update(
     store: &dyn TaskStore,
     params: Option<&Value>,
     owner: &str,
 ) -> Result<Value, RpcError> {
-    let record = lookup(store, params, owner).await?;
+    let (id, raw) = task_id(params)?;
     let object = params_object(params)?;
-    match object.get("inputResponses") {
-        None | Some(Value::Object(_)) => {}
+    let responses = match object.get("inputResponses") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(responses)) => responses.clone(),
         Some(_) => {
             return Err(RpcError::invalid_params(
                 "params.inputResponses must be an object",
             ));
         }
-    }
-    tracing::debug!(task = %record.id, "tasks/update: no input is outstanding; responses ignored");
+    };
+    let taken = store
+        .provide_input(&id, owner, responses)
+        .await
+        .ok_or_else(|| not_found(&raw))?;
+    tracing::debug!(task = %id, taken, "tasks/update");
     Ok(json!({}))
 }

@@ -11,6 +11,7 @@
 //! is a flag in the store that the running call observes ([`runner`]), so a shared store lets
 //! any replica cancel a task another replica runs.
 
+pub mod input;
 pub mod memory;
 pub mod methods;
 pub mod record;

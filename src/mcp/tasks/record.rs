@@ -1,6 +1,7 @@
 //! The stored form of a task: plain serde data, so that any store (memory, Redis) can keep it
 //! and any replica can read it. Times are milliseconds since the Unix epoch.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
@@ -121,6 +122,13 @@ pub struct TaskRecord {
     /// Someone asked to cancel it: the replica running it stops the call.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// Requests to the client the call waits for, by key (`{method, params}`): the task is
+    /// `input_required` while there are any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub input_requests: BTreeMap<String, Value>,
+    /// Answers from `tasks/update` the call has not picked up yet, by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub input_responses: BTreeMap<String, Value>,
 }
 
 impl TaskRecord {
@@ -146,6 +154,8 @@ impl TaskRecord {
             poll_interval_ms,
             outcome: None,
             cancel_requested: false,
+            input_requests: BTreeMap::new(),
+            input_responses: BTreeMap::new(),
         }
     }
 

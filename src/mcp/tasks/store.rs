@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::{Map, Value};
 
 use super::record::{TaskId, TaskOutcome, TaskRecord, TaskStatus};
 
@@ -61,6 +62,23 @@ pub trait TaskStore: Send + Sync {
         outcome: Option<TaskOutcome>,
         message: Option<String>,
     ) -> Option<TaskRecord>;
+
+    /// The running call asks the client: publish `request` (`{method, params}`) under `key`
+    /// and make the task `input_required`. False when the task is gone or has ended.
+    async fn request_input(&self, id: &TaskId, key: &str, request: Value) -> bool;
+
+    /// `tasks/update`: keep the answers whose key is outstanding (the others are ignored) and
+    /// withdraw those requests; the task is `working` again once none is left. `None` when
+    /// the task does not exist for `owner`; otherwise how many answers were taken.
+    async fn provide_input(
+        &self,
+        id: &TaskId,
+        owner: &str,
+        responses: Map<String, Value>,
+    ) -> Option<usize>;
+
+    /// The running call picks up the answer to `key`, once it is there.
+    async fn take_input(&self, id: &TaskId, key: &str) -> Option<Value>;
 
     /// Wait until task `id` may have changed, or `timeout` passes (a store without change
     /// notifications may simply sleep).

@@ -80,6 +80,14 @@ pub fn modern_detailed(record: &TaskRecord) -> Value {
         (TaskStatus::Failed, Some(outcome)) => {
             task.insert("error".into(), error_object(outcome));
         }
+        (TaskStatus::InputRequired, _) => {
+            let requests: Map<String, Value> = record
+                .input_requests
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            task.insert("inputRequests".into(), Value::Object(requests));
+        }
         _ => {}
     }
     Value::Object(task)
