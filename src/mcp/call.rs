@@ -198,8 +198,10 @@ impl McpServer {
             audit(meta, &name, &args, &notes, Outcome::Error, started);
             return Reply::Error(RpcError::internal(format!("could not create the task: {e}")));
         }
-        // Legacy era: progress and log messages keep flowing where the creating request's
-        // messages went (a legacy SSE connection); 2026-07-28 has no stream after the answer.
+        // Questions to the client go through the task (input_required): 2026-07-28 clients
+        // answer with tasks/update, 2025-11-25 clients on the stream of tasks/result. Legacy
+        // era: progress and log messages keep flowing where the creating request's messages
+        // went (a legacy SSE connection); 2026-07-28 has no stream after the answer.
         let notifier = if let Some(m) = modern_request {
             Notifier::disconnected().with_task_input(Arc::new(StoreInput::new(
                 self.tasks.clone(),
@@ -207,7 +209,17 @@ impl McpServer {
                 m.client_capabilities.clone(),
             )))
         } else {
+            let capabilities = self
+                .state
+                .client(owner)
+                .map(|c| c.capabilities)
+                .unwrap_or_else(|| serde_json::json!({}));
             self.notifier_for(meta, owner, &params, None, None)
+                .with_task_input(Arc::new(StoreInput::new(
+                    self.tasks.clone(),
+                    record.id.clone(),
+                    capabilities,
+                )))
         };
         let ctx = CallContext {
             principal: meta.principal.clone(),

@@ -9,6 +9,7 @@ use crate::audit::canonical_sha256;
 use crate::mcp::mrtr::open_round;
 use crate::mcp::tool::Notifier;
 
+use crate::mcp::client_requests::ClientRequester;
 use crate::mcp::completion::CompletionRequest;
 use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
 use crate::mcp::lifecycle::{initialize_result, negotiate};
@@ -149,7 +150,14 @@ impl McpServer {
             None => match method {
                 Method::TasksGet => tasks::legacy_get(store, params, owner).await,
                 Method::TasksResult => {
-                    tasks::legacy_result(store, params, owner, &meta.notifications).await
+                    let key = owner_key(meta);
+                    let ask = ClientRequester::new(
+                        self.pending.clone(),
+                        key.clone(),
+                        meta.notifications.clone(),
+                        self.state.client(&key).map(|c| c.capabilities),
+                    );
+                    tasks::legacy_result(store, params, owner, &meta.notifications, &ask).await
                 }
                 Method::TasksList => {
                     tasks::legacy_list(store, params, owner, self.page_size).await

@@ -158,3 +158,41 @@ def test_typescript_sdk_tasks_over_both_transports(demo_server):
         assert s["listed"], s
         assert s["cancelStatus"] == "cancelled" and s["statusAfterCancel"] == "cancelled", s
         assert s["killed"], s
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_task_that_needs_approval_asks_on_the_tasks_result_stream(demo_server, transport):
+    """A `confirm` command in a task: the task turns input_required, and `tasks/result` carries
+    the approval request (elicitation, tied to the task) to the client; approved, it runs."""
+    asked: list[types.ElicitRequestParams] = []
+
+    async def approve(context, params: types.ElicitRequestParams):
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    async with open_session(demo_server, transport, elicitation_callback=approve) as session:
+        kasm_id = await new_session(session)
+        try:
+            created = await session.experimental.call_tool_as_task(
+                "execute_kasm_command",
+                {"kasm_id": kasm_id, "command": "printf 'echo approved-task' | sh"},
+            )
+            task_id = created.task.taskId
+            statuses = []
+            async for status in session.experimental.poll_task(task_id):
+                statuses.append(status.status)
+                if status.status == "input_required":
+                    break
+            assert statuses[-1] == "input_required", statuses
+            assert not asked, "nothing is asked before tasks/result"
+
+            result = await session.experimental.get_task_result(task_id, types.CallToolResult)
+            assert len(asked) == 1, asked
+            assert "approved-task" in asked[0].message
+            meta = asked[0].meta.model_dump() if asked[0].meta else {}
+            assert meta.get("io.modelcontextprotocol/related-task", {}).get("taskId") == task_id, meta
+            assert not result.isError, result.content
+            assert structured(result)["stdout"] == "approved-task\n"
+            assert (await session.experimental.get_task(task_id)).status == "completed"
+        finally:
+            await session.call_tool("destroy_kasm_session", {"kasm_id": kasm_id})

@@ -1,6 +1,8 @@
-//! [`StoreInput`]: the [`TaskInput`] of a call running as a 2026-07-28 task. A request to the
-//! client is written into the task record (status `input_required`, `inputRequests`); the
-//! answer comes back through the store from `tasks/update` — on any replica.
+//! [`StoreInput`]: the [`TaskInput`] of a call running as a task. A request to the client is
+//! written into the task record (status `input_required`); the answer comes back through the
+//! store — on any replica — from `tasks/update` (2026-07-28: the client read the request in
+//! `tasks/get`'s `inputRequests`) or from `tasks/result` (2025-11-25: it sent the request on
+//! its own stream and got the client's answer).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +18,10 @@ use crate::mcp::client_requests::ClientRequestError;
 
 /// How often a waiting call re-reads the store when it sends no change notifications.
 const RECHECK: Duration = Duration::from_secs(1);
+
+/// Key of an answer that stands for the client's JSON-RPC error (2025-11-25: the request was
+/// sent on the `tasks/result` stream and the client answered with an error).
+pub const CLIENT_ERROR: &str = "io.kasm-mcp/client-error";
 
 /// Client input for one task, through the store.
 pub struct StoreInput {
@@ -67,7 +73,10 @@ impl TaskInput for StoreInput {
         }
         loop {
             if let Some(answer) = self.store.take_input(&self.id, key).await {
-                return Ok(answer);
+                return match answer.get(CLIENT_ERROR) {
+                    Some(error) => Err(ClientRequestError::ClientError(error.clone())),
+                    None => Ok(answer),
+                };
             }
             if self.store.cancel_requested(&self.id).await {
                 return Err(ClientRequestError::Disconnected);

@@ -8,11 +8,13 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
+use super::input::CLIENT_ERROR;
 use super::record::{TaskId, TaskOutcome, TaskRecord, TaskStatus};
 use super::store::{CancelError, TaskStore};
 use super::wire::{
     RELATED_TASK, legacy_task, modern_detailed, status_notification,
 };
+use crate::mcp::client_requests::{ClientRequestError, ClientRequester};
 use crate::mcp::jsonrpc::{RpcError, code, params_object, required_str};
 use crate::mcp::pagination::{Page, cursor_param, paginate};
 
@@ -62,23 +64,43 @@ pub async fn modern_get(
 }
 
 /// 2025-11-25 `tasks/result`: wait until the task ends, then answer exactly what the call
-/// would have (its result, with the related-task `_meta`, or its JSON-RPC error). When it
-/// had to wait, `notifications/tasks/status` goes first on `notifications`.
+/// would have (its result, with the related-task `_meta`, or its JSON-RPC error). While the
+/// task is `input_required`, its requests go to the client on this request's stream (`ask`)
+/// and the answers back to the task. When it had to wait, `notifications/tasks/status` goes
+/// first on `notifications`.
 pub async fn legacy_result(
     store: &dyn TaskStore,
     params: Option<&Value>,
     owner: &str,
     notifications: &mpsc::UnboundedSender<Value>,
+    ask: &ClientRequester,
 ) -> Result<Value, RpcError> {
     let (id, raw) = task_id(params)?;
     let mut waited = false;
+    let mut asked = std::collections::BTreeSet::new();
     let record = loop {
         let record = store.get(&id, owner).await.ok_or_else(|| not_found(&raw))?;
         if record.status.is_terminal() {
             break record;
         }
         waited = true;
-        store.changed(&id, RESULT_RECHECK).await;
+        let pending: Vec<(String, Value)> = record
+            .input_requests
+            .iter()
+            .filter(|(key, _)| !asked.contains(*key))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if pending.is_empty() {
+            store.changed(&id, RESULT_RECHECK).await;
+            continue;
+        }
+        for (key, request) in pending {
+            asked.insert(key.clone());
+            let answer = forward_input(ask, &record, &request).await;
+            store
+                .provide_input(&id, owner, Map::from_iter([(key, answer)]))
+                .await;
+        }
     };
     if waited {
         let _ = notifications.send(status_notification(&record));
@@ -116,6 +138,29 @@ pub async fn legacy_result(
             "task {raw} ended ({}) without a result",
             status.as_str()
         ))),
+    }
+}
+
+/// Send one of the task's input requests to the client (with the related-task `_meta`) and
+/// return its answer, or its error under [`CLIENT_ERROR`].
+async fn forward_input(ask: &ClientRequester, record: &TaskRecord, request: &Value) -> Value {
+    let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+    let mut params = request.get("params").cloned().unwrap_or_else(|| json!({}));
+    if let Some(obj) = params.as_object_mut() {
+        let meta = obj
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(RELATED_TASK.into(), json!({ "taskId": record.id.as_str() }));
+        }
+    }
+    match ask.request(method, params).await {
+        Ok(answer) => answer,
+        Err(ClientRequestError::ClientError(error)) => json!({ CLIENT_ERROR: error }),
+        Err(other) => json!({ CLIENT_ERROR: {
+            "code": code::INTERNAL_ERROR,
+            "message": format!("the client could not answer: {other}"),
+        }}),
     }
 }
 
