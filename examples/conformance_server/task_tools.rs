@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kasm_mcp::mcp::{
-    CallContext, TaskSupport, Tool, ToolAnnotations, ToolOutput, ToolSpec,
-};
+use kasm_mcp::mcp::{CallContext, TaskSupport, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use kasm_mcp::policy::Role;
 use serde_json::{Map, Value, json};
 
@@ -39,7 +37,13 @@ fn spec(name: &str, description: &str, schema: Value, support: TaskSupport) -> T
         .build()
 }
 
-fn fixture(name: &str, description: &str, schema: Value, support: TaskSupport, job: Job) -> Arc<dyn Tool> {
+fn fixture(
+    name: &str,
+    description: &str,
+    schema: Value,
+    support: TaskSupport,
+    job: Job,
+) -> Arc<dyn Tool> {
     Arc::new(TaskFixture {
         spec: spec(name, description, schema, support),
         job,
@@ -110,7 +114,11 @@ impl Tool for TaskFixture {
             }
             Job::SlowCompute => {
                 let seconds = args.get("seconds").and_then(Value::as_f64).unwrap_or(1.0);
-                let seconds = if seconds.is_finite() { seconds.clamp(0.0, 600.0) } else { 1.0 };
+                let seconds = if seconds.is_finite() {
+                    seconds.clamp(0.0, 600.0)
+                } else {
+                    1.0
+                };
                 tokio::select! {
                     _ = ctx.cancel.cancelled() => ToolOutput::error("cancelled"),
                     _ = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {
@@ -125,7 +133,10 @@ impl Tool for TaskFixture {
             }
             Job::ProtocolError => panic!("protocol_error_job fails on purpose"),
             Job::ConfirmDelete => {
-                let file = args.get("filename").and_then(Value::as_str).unwrap_or("the file");
+                let file = args
+                    .get("filename")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the file");
                 match ask(ctx, "confirm", &format!("Delete {file}?")).await {
                     Ok(answer) => ToolOutput::text(format!("{file}: {answer}")),
                     Err(e) => ToolOutput::error(e),
@@ -156,6 +167,11 @@ async fn ask(ctx: &CallContext, key: &str, message: &str) -> Result<String, Stri
     ctx.notifier
         .request_client_as(key, "elicitation/create", params)
         .await
-        .map(|answer| answer.get("content").map(Value::to_string).unwrap_or_default())
+        .map(|answer| {
+            answer
+                .get("content")
+                .map(Value::to_string)
+                .unwrap_or_default()
+        })
         .map_err(|e| e.to_string())
 }

@@ -18,12 +18,12 @@ use crate::audit::{
 };
 use crate::mcp::client_requests::ClientRequester;
 use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
+use crate::mcp::lifecycle::TASKS_VERSION;
 use crate::mcp::meta::RequestMeta;
 use crate::mcp::modern::{ModernRequest, check_param_headers};
 use crate::mcp::mrtr::{InputRound, open_round};
 use crate::mcp::registry::Lookup;
 use crate::mcp::server::{McpServer, Reply};
-use crate::mcp::lifecycle::TASKS_VERSION;
 use crate::mcp::state::owner_key;
 use crate::mcp::tasks::input::StoreInput;
 use crate::mcp::tasks::record::{Era, TaskRecord};
@@ -196,7 +196,9 @@ impl McpServer {
         let record = TaskRecord::new(&meta.principal.name, &name, era, ttl_ms, POLL_INTERVAL_MS);
         if let Err(e) = self.tasks.create(record.clone()).await {
             audit(meta, &name, &args, &notes, Outcome::Error, started);
-            return Reply::Error(RpcError::internal(format!("could not create the task: {e}")));
+            return Reply::Error(RpcError::internal(format!(
+                "could not create the task: {e}"
+            )));
         }
         // Questions to the client go through the task (input_required): 2026-07-28 clients
         // answer with tasks/update, 2025-11-25 clients on the stream of tasks/result. Legacy

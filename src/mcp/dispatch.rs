@@ -159,9 +159,7 @@ impl McpServer {
                     );
                     tasks::legacy_result(store, params, owner, &meta.notifications, &ask).await
                 }
-                Method::TasksList => {
-                    tasks::legacy_list(store, params, owner, self.page_size).await
-                }
+                Method::TasksList => tasks::legacy_list(store, params, owner, self.page_size).await,
                 Method::TasksCancel => tasks::legacy_cancel(store, params, owner).await,
                 _ => Err(RpcError::method_not_found(method.as_str())),
             },

@@ -174,7 +174,9 @@ mod tests {
         };
         let legacy = capabilities(all, true);
         assert!(legacy.get("extensions").is_none());
-        assert!(capabilities(all, false)["extensions"]["io.modelcontextprotocol/tasks"].is_object());
+        assert!(
+            capabilities(all, false)["extensions"]["io.modelcontextprotocol/tasks"].is_object()
+        );
         assert_eq!(legacy["resources"]["subscribe"], json!(true));
         assert!(legacy.get("prompts").is_some() && legacy.get("completions").is_some());
         let modern = capabilities(all, false);

@@ -24,9 +24,7 @@ use crate::policy::Role;
 use crate::policy::paths::normalize_absolute;
 use crate::relay::Purpose;
 use crate::relay::frame::ExecReport;
-use crate::relay::wrapper::{
-    CommandJob, Job, WrapperInput, cancel_exec_config, is_valid_env_name,
-};
+use crate::relay::wrapper::{CommandJob, Job, WrapperInput, cancel_exec_config, is_valid_env_name};
 
 /// Longest command text (Linux refuses single argv/env strings over 128 KiB).
 pub const MAX_COMMAND_BYTES: usize = 100 * 1024;

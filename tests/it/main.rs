@@ -17,6 +17,6 @@ mod properties;
 mod relay_integrity;
 mod round_trips;
 mod sealing;
-mod tasks;
 mod simulator;
+mod tasks;
 mod tools;

@@ -119,7 +119,11 @@ struct Legacy<'a> {
 }
 
 impl<'a> Legacy<'a> {
-    async fn connect(product: &'a Product, token: &'static str, version: &'static str) -> (Self, Value) {
+    async fn connect(
+        product: &'a Product,
+        token: &'static str,
+        version: &'static str,
+    ) -> (Self, Value) {
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": version, "capabilities": {},
             "clientInfo": {"name": "tasks-it", "version": "0"}}});
@@ -205,7 +209,12 @@ fn modern<'a>(product: &'a Product, token: &'static str, tasks: bool) -> Modern<
 
 impl Modern<'_> {
     /// Status and the JSON-RPC answer; `name` is the `Mcp-Name` header (None: the body's).
-    async fn send(&self, method: &str, mut params: Value, name: Option<&str>) -> (StatusCode, Value) {
+    async fn send(
+        &self,
+        method: &str,
+        mut params: Value,
+        name: Option<&str>,
+    ) -> (StatusCode, Value) {
         let extensions = if self.tasks {
             json!({ EXT: {} })
         } else {
@@ -343,7 +352,10 @@ async fn a_2025_11_25_tool_call_with_a_task_param_runs_in_the_background() {
     assert_eq!(task["status"], "working", "{created}");
     assert_eq!(task["ttl"], 120_000);
     assert!(task["pollInterval"].as_u64().is_some());
-    assert!(created.get("content").is_none(), "no tool result yet: {created}");
+    assert!(
+        created.get("content").is_none(),
+        "no tool result yet: {created}"
+    );
     let task_id = task["taskId"].as_str().unwrap().to_owned();
 
     let now = alice.result("tasks/get", json!({"taskId": task_id})).await;
@@ -370,9 +382,11 @@ async fn a_2025_11_25_tool_call_with_a_task_param_runs_in_the_background() {
         task_id.as_str()
     );
     assert!(
-        notes.iter().any(|n| n["method"] == "notifications/tasks/status"
-            && n["params"]["taskId"] == task_id.as_str()
-            && n["params"]["status"] == "completed"),
+        notes
+            .iter()
+            .any(|n| n["method"] == "notifications/tasks/status"
+                && n["params"]["taskId"] == task_id.as_str()
+                && n["params"]["status"] == "completed"),
         "the waiting tasks/result stream carries the status notification: {notes:?}"
     );
     let done = alice.result("tasks/get", json!({"taskId": task_id})).await;
@@ -392,10 +406,14 @@ async fn a_2025_11_25_tool_call_with_a_task_param_runs_in_the_background() {
         .rpc("tasks/result", json!({"taskId": failing_id}))
         .await;
     assert_eq!(answer["result"]["isError"], true, "{answer}");
-    let failed = alice.result("tasks/get", json!({"taskId": failing_id})).await;
+    let failed = alice
+        .result("tasks/get", json!({"taskId": failing_id}))
+        .await;
     assert_eq!(failed["status"], "failed", "{failed}");
     // Cancelling a finished task is refused.
-    let refused = alice.rpc("tasks/cancel", json!({"taskId": failing_id})).await;
+    let refused = alice
+        .rpc("tasks/cancel", json!({"taskId": failing_id}))
+        .await;
     assert_eq!(refused["error"]["code"], -32602, "{refused}");
 
     // A tool without task support refuses the task param.
@@ -443,7 +461,11 @@ async fn a_2026_07_28_request_declaring_the_extension_gets_a_task_with_the_resul
 
     // The task id goes in Mcp-Name: a different one is a header mismatch.
     let (status, mismatch) = alice
-        .send("tasks/get", json!({"taskId": task_id}), Some("not-the-task"))
+        .send(
+            "tasks/get",
+            json!({"taskId": task_id}),
+            Some("not-the-task"),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(mismatch["error"]["code"], -32020, "{mismatch}");
@@ -465,18 +487,26 @@ async fn a_2026_07_28_request_declaring_the_extension_gets_a_task_with_the_resul
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(done["result"]["structuredContent"]["stdout"], "modern-task\n");
+    assert_eq!(
+        done["result"]["structuredContent"]["stdout"],
+        "modern-task\n"
+    );
     assert!(
         done["result"]["_meta"]
             .get("io.modelcontextprotocol/related-task")
             .is_none()
     );
     let update = alice
-        .result("tasks/update", json!({"taskId": task_id, "inputResponses": {}}))
+        .result(
+            "tasks/update",
+            json!({"taskId": task_id, "inputResponses": {}}),
+        )
         .await;
     assert_eq!(update, json!({"resultType": "complete"}));
     // Cancelling a finished task is acknowledged and changes nothing.
-    let ack = alice.result("tasks/cancel", json!({"taskId": task_id})).await;
+    let ack = alice
+        .result("tasks/cancel", json!({"taskId": task_id}))
+        .await;
     assert_eq!(ack, json!({"resultType": "complete"}));
     let still = alice.result("tasks/get", json!({"taskId": task_id})).await;
     assert_eq!(still["status"], "completed");
@@ -487,7 +517,9 @@ async fn a_2026_07_28_request_declaring_the_extension_gets_a_task_with_the_resul
         token: ALICE,
         tasks: false,
     };
-    let (status, refused) = plain.send("tasks/get", json!({"taskId": task_id}), None).await;
+    let (status, refused) = plain
+        .send("tasks/get", json!({"taskId": task_id}), None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(refused["error"]["code"], -32021, "{refused}");
     assert_eq!(
@@ -535,11 +567,15 @@ async fn tasks_cancel_kills_the_running_command_in_both_eras() {
         .await;
 
         if era == "2025-11-25" {
-            let cancelled = alice.result("tasks/cancel", json!({"taskId": task_id})).await;
+            let cancelled = alice
+                .result("tasks/cancel", json!({"taskId": task_id}))
+                .await;
             assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
             assert_eq!(cancelled["taskId"], task_id.as_str());
         } else {
-            let ack = modern.result("tasks/cancel", json!({"taskId": task_id})).await;
+            let ack = modern
+                .result("tasks/cancel", json!({"taskId": task_id}))
+                .await;
             assert_eq!(ack, json!({"resultType": "complete"}));
         }
         // The server's decision: the command's process is gone from the session.
@@ -588,13 +624,19 @@ async fn another_principal_can_neither_see_nor_cancel_a_task() {
     };
     for method in ["tasks/get", "tasks/cancel", "tasks/update"] {
         let (status, answer) = bob_modern
-            .send(method, json!({"taskId": task_id, "inputResponses": {}}), None)
+            .send(
+                method,
+                json!({"taskId": task_id, "inputResponses": {}}),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{method}: {answer}");
         assert_eq!(answer["error"]["code"], -32602, "{method}: {answer}");
     }
     // Bob's cancel did nothing: alice's task runs to its end.
-    let answer = alice.result("tasks/result", json!({"taskId": task_id})).await;
+    let answer = alice
+        .result("tasks/result", json!({"taskId": task_id}))
+        .await;
     assert_eq!(answer["structuredContent"]["stdout"], "still-alices\n");
     let done = alice.result("tasks/get", json!({"taskId": task_id})).await;
     assert_eq!(done["status"], "completed");
@@ -686,7 +728,11 @@ async fn a_2026_07_28_task_asks_for_approval_through_input_required_and_tasks_up
             .contains("approved-in-a-task"),
         "{request}"
     );
-    assert_eq!(product.sim.exec_requests(), before, "nothing ran before the approval");
+    assert_eq!(
+        product.sim.exec_requests(),
+        before,
+        "nothing ran before the approval"
+    );
     // Bob cannot answer alice's question.
     let bob = modern(&product, BOB, true);
     let (_, refused) = bob
@@ -720,10 +766,36 @@ async fn a_2026_07_28_task_asks_for_approval_through_input_required_and_tasks_up
     };
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
-        done["result"]["structuredContent"]["stdout"],
-        "approved-in-a-task\n",
+        done["result"]["structuredContent"]["stdout"], "approved-in-a-task\n",
         "{done}"
     );
     assert!(done.get("inputRequests").is_none());
+    product.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_an_ordinary_exec_call_kills_its_command_too() {
+    let product = Product::start().await;
+    let (alice, _) = Legacy::connect(&product, ALICE, "2025-11-25").await;
+    let kasm_id = session_for(&alice).await;
+    let marker = unique_sleep(60);
+    let call = json!({"jsonrpc": "2.0", "id": 4242, "method": "tools/call", "params": {
+        "name": "execute_kasm_command",
+        "arguments": {"kasm_id": kasm_id, "command": format!("sleep {marker}"), "timeout_s": 120}}});
+    let running = alice.post(&call).send();
+    let pending = tokio::spawn(async move { running.await.map(|r| r.status()) });
+    eventually(&format!("sleep {marker} to start"), || {
+        !processes_with(&marker).is_empty()
+    })
+    .await;
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": 4242, "reason": "test"}});
+    let ack = alice.post(&cancel).send().await.unwrap();
+    assert_eq!(ack.status(), StatusCode::ACCEPTED);
+    eventually(&format!("sleep {marker} to be killed"), || {
+        processes_with(&marker).is_empty()
+    })
+    .await;
+    pending.abort();
     product.sim.shutdown().await;
 }

@@ -61,9 +61,7 @@ impl TaskStore for MemoryTaskStore {
     }
 
     async fn get(&self, id: &TaskId, owner: &str) -> Option<TaskRecord> {
-        live(&self.lock(), id)
-            .filter(|r| r.owner == owner)
-            .cloned()
+        live(&self.lock(), id).filter(|r| r.owner == owner).cloned()
     }
 
     async fn list(&self, owner: &str) -> Vec<TaskRecord> {
@@ -155,10 +153,10 @@ impl TaskStore for MemoryTaskStore {
                 }
             }
             if taken > 0 {
-                if record.input_requests.is_empty() && record.status == TaskStatus::InputRequired
-                {
+                if record.input_requests.is_empty() && record.status == TaskStatus::InputRequired {
                     record.status = TaskStatus::Working;
-                    record.status_message = Some("The task continues with the client's input.".into());
+                    record.status_message =
+                        Some("The task continues with the client's input.".into());
                 }
                 record.updated_at_ms = now;
             }

@@ -11,9 +11,7 @@ use tokio::sync::mpsc;
 use super::input::CLIENT_ERROR;
 use super::record::{TaskId, TaskOutcome, TaskRecord, TaskStatus};
 use super::store::{CancelError, TaskStore};
-use super::wire::{
-    RELATED_TASK, legacy_task, modern_detailed, status_notification,
-};
+use super::wire::{RELATED_TASK, legacy_task, modern_detailed, status_notification};
 use crate::mcp::client_requests::{ClientRequestError, ClientRequester};
 use crate::mcp::jsonrpc::{RpcError, code, params_object, required_str};
 use crate::mcp::pagination::{Page, cursor_param, paginate};
@@ -119,11 +117,14 @@ pub async fn legacy_result(
             }
             Ok(Value::Object(result))
         }
-        (_, Some(TaskOutcome::Error {
-            code,
-            message,
-            data,
-        })) => {
+        (
+            _,
+            Some(TaskOutcome::Error {
+                code,
+                message,
+                data,
+            }),
+        ) => {
             let error = RpcError::new(code, message);
             Err(match data {
                 Some(data) => error.with_data(data),
@@ -196,9 +197,9 @@ pub async fn legacy_cancel(
     match store.request_cancel(&id, owner).await {
         Ok(record) => Ok(legacy_task(&record)),
         Err(CancelError::NotFound) => Err(not_found(&raw)),
-        Err(e @ CancelError::Terminal(_)) => Err(RpcError::invalid_params(format!(
-            "Cannot cancel task: {e}"
-        ))),
+        Err(e @ CancelError::Terminal(_)) => {
+            Err(RpcError::invalid_params(format!("Cannot cancel task: {e}")))
+        }
     }
 }
 

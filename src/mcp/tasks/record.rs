@@ -183,7 +183,13 @@ mod tests {
         let b = TaskId::random();
         assert_ne!(a, b);
         assert_eq!(TaskId::parse(a.as_str()), Some(a.clone()));
-        for bad in ["", "abc", &a.as_str().to_uppercase(), &format!("{a}0"), "../x"] {
+        for bad in [
+            "",
+            "abc",
+            &a.as_str().to_uppercase(),
+            &format!("{a}0"),
+            "../x",
+        ] {
             assert_eq!(TaskId::parse(bad), None, "{bad}");
         }
     }

@@ -103,7 +103,9 @@ fn ttl_param(task: &Map<String, Value>) -> Result<Option<u64>, RpcError> {
     match task.get("ttl") {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-            RpcError::invalid_params("params.task.ttl must be a non-negative integer (milliseconds)")
+            RpcError::invalid_params(
+                "params.task.ttl must be a non-negative integer (milliseconds)",
+            )
         }),
     }
 }
@@ -173,6 +175,8 @@ mod tests {
         assert_eq!(modern_mode("t", Forbidden, &with), Ok(Mode::Direct));
         let refused = modern_mode("t", Required, &without).unwrap_err();
         assert_eq!(refused.code, -32021);
-        assert!(refused.data.unwrap()["requiredCapabilities"]["extensions"][EXTENSION_ID].is_object());
+        assert!(
+            refused.data.unwrap()["requiredCapabilities"]["extensions"][EXTENSION_ID].is_object()
+        );
     }
 }

@@ -17,8 +17,12 @@ pub trait TaskInput: Send + Sync + std::fmt::Debug {
     /// A fresh key for a request that names none (`input-1`, `input-2`, …).
     fn next_key(&self) -> String;
     /// Publish the request under `key` and wait for its answer.
-    async fn request(&self, key: &str, method: &str, params: Value)
-    -> Result<Value, ClientRequestError>;
+    async fn request(
+        &self,
+        key: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ClientRequestError>;
 }
 
 /// A tool's task support (2025-11-25 `execution.taskSupport`; in 2026-07-28 it decides

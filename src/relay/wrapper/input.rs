@@ -186,10 +186,7 @@ pub fn cancel_exec_config(cancel_tag: &str, user: Option<String>) -> ExecConfig 
     ExecConfig {
         cmd: shlex::try_join(["sh", "-c", shell::cancel_text()])
             .unwrap_or_else(|_| "true".to_string()),
-        environment: BTreeMap::from([(
-            Var::Cancel.env().to_string(),
-            cancel_tag.to_string(),
-        )]),
+        environment: BTreeMap::from([(Var::Cancel.env().to_string(), cancel_tag.to_string())]),
         workdir: None,
         privileged: false,
         user,
