@@ -235,6 +235,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn expired_tasks_are_gone_and_input_goes_only_to_outstanding_keys() {
+        let store = MemoryTaskStore::default();
+        let mut old = task("alice");
+        old.created_at_ms = old.created_at_ms.saturating_sub(old.ttl_ms);
+        store.create(old.clone()).await.unwrap();
+        assert_eq!(store.get(&old.id, "alice").await, None, "past its ttl");
+        assert!(store.list("alice").await.is_empty());
+
+        let a = task("alice");
+        store.create(a.clone()).await.unwrap();
+        assert!(
+            store
+                .request_input(&a.id, "k1", serde_json::json!({"method": "m"}))
+                .await
+        );
+        assert!(
+            store
+                .request_input(&a.id, "k2", serde_json::json!({"method": "m"}))
+                .await
+        );
+        assert_eq!(
+            store.get(&a.id, "alice").await.unwrap().status,
+            TaskStatus::InputRequired
+        );
+        let answers = |keys: &[&str]| -> Map<String, Value> {
+            keys.iter()
+                .map(|k| (k.to_string(), serde_json::json!({"action": "accept"})))
+                .collect()
+        };
+        assert_eq!(
+            store.provide_input(&a.id, "bob", answers(&["k1"])).await,
+            None
+        );
+        assert_eq!(
+            store
+                .provide_input(&a.id, "alice", answers(&["k1", "never-asked"]))
+                .await,
+            Some(1)
+        );
+        let now = store.get(&a.id, "alice").await.unwrap();
+        assert_eq!(now.status, TaskStatus::InputRequired, "k2 is still open");
+        assert!(now.input_requests.contains_key("k2") && !now.input_requests.contains_key("k1"));
+        assert!(store.take_input(&a.id, "k1").await.is_some());
+        assert!(store.take_input(&a.id, "k1").await.is_none(), "taken once");
+        assert_eq!(
+            store.provide_input(&a.id, "alice", answers(&["k2"])).await,
+            Some(1)
+        );
+        assert_eq!(
+            store.get(&a.id, "alice").await.unwrap().status,
+            TaskStatus::Working
+        );
+    }
+
+    #[tokio::test]
     async fn waiters_wake_on_finish_and_running_tasks_are_capped() {
         let store = std::sync::Arc::new(MemoryTaskStore::default());
         let a = task("alice");

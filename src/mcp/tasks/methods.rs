@@ -241,3 +241,45 @@ pub async fn modern_update(
     tracing::debug!(task = %id, taken, "tasks/update");
     Ok(json!({}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::tasks::memory::MemoryTaskStore;
+    use crate::mcp::tasks::record::Era;
+
+    #[tokio::test]
+    async fn tasks_list_pages_through_the_callers_tasks_only() {
+        let store = MemoryTaskStore::default();
+        let mut ids = Vec::new();
+        for i in 0..3u64 {
+            let mut r = TaskRecord::new("alice", "t", Era::Legacy, 60_000, 500);
+            r.created_at_ms += i;
+            ids.push(r.id.to_string());
+            store.create(r).await.unwrap();
+        }
+        store
+            .create(TaskRecord::new("bob", "t", Era::Legacy, 60_000, 500))
+            .await
+            .unwrap();
+        let first = legacy_list(&store, None, "alice", 2).await.unwrap();
+        let page: Vec<&str> = first["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["taskId"].as_str().unwrap())
+            .collect();
+        assert_eq!(page, vec![ids[0].as_str(), ids[1].as_str()]);
+        let cursor = first["nextCursor"].clone();
+        let second = legacy_list(&store, Some(&json!({"cursor": cursor})), "alice", 2)
+            .await
+            .unwrap();
+        assert_eq!(second["tasks"].as_array().unwrap().len(), 1);
+        assert_eq!(second["tasks"][0]["taskId"], ids[2].as_str());
+        assert!(second.get("nextCursor").is_none());
+        let bad = legacy_list(&store, Some(&json!({"cursor": "nope"})), "alice", 2).await;
+        assert_eq!(bad.unwrap_err().code, code::INVALID_PARAMS);
+        let unknown = legacy_get(&store, Some(&json!({"taskId": "not-a-task"})), "alice").await;
+        assert_eq!(unknown.unwrap_err().code, code::INVALID_PARAMS);
+    }
+}
