@@ -4,7 +4,7 @@
 #   1. the fixtures server (examples/conformance_server.rs: the product's router and HTTP stack
 #      plus the fixture tools/resources/prompts the scenarios call): every server scenario of
 #      0.1.16 (2025-11-25; plus the 2025-11-25 ones only 0.2.0-alpha.12 has) and every
-#      2026-07-28 scenario of 0.2.0-alpha.12;
+#      2026-07-28 scenario of 0.2.0-alpha.12, and its tasks-extension scenarios (tasks-*);
 #   2. the product (`kasm-mcp demo --no-auth`): the scenarios that apply to it.
 # Fails unless every scenario passes or is listed, with a reason, in
 # tests/conformance/expected-failures.txt (and fails on listed scenarios that now pass).
@@ -154,6 +154,12 @@ echo
 echo "fixtures server, suite 0.2.0-alpha.12 (2026-07-28 scenarios):"
 for s in $(scenarios_of "$SUITE_2026" 2026-07-28); do
   run_scenario fixtures-2026 "$SUITE_2026" "$FIXTURES_URL" "$s" --spec-version 2026-07-28
+done
+
+echo
+echo "fixtures server, suite 0.2.0-alpha.12 (the tasks extension, io.modelcontextprotocol/tasks):"
+for s in $(scenarios_of "$SUITE_2026" extension | grep '^tasks-'); do
+  run_scenario fixtures-tasks "$SUITE_2026" "$FIXTURES_URL" "$s"
 done
 
 if [ -n "$PRODUCT_URL" ]; then

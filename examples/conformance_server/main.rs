@@ -10,6 +10,7 @@
 mod media;
 mod prompts;
 mod resources;
+mod task_tools;
 mod tools;
 
 use std::sync::Arc;
@@ -68,6 +69,7 @@ async fn main() -> std::process::ExitCode {
         .title("kasm-mcp conformance fixtures")
         .instructions("Fixture server for the MCP conformance suite; not the product.")
         .tools(tools::tools())
+        .tools(task_tools::tools())
         .resources(Arc::new(FixtureResources))
         .prompts(Arc::new(FixturePrompts))
         .completions(Arc::new(FixtureCompletions))

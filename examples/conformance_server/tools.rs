@@ -85,6 +85,7 @@ fn fixture_requiring(
                 open_world_hint: false,
             },
             min_role: Role::Viewer,
+            task_support: Default::default(),
         },
         behaviour,
         requires,

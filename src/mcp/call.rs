@@ -18,12 +18,18 @@ use crate::audit::{
 };
 use crate::mcp::client_requests::ClientRequester;
 use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
+use crate::mcp::lifecycle::TASKS_VERSION;
 use crate::mcp::meta::RequestMeta;
 use crate::mcp::modern::{ModernRequest, check_param_headers};
 use crate::mcp::mrtr::{InputRound, open_round};
 use crate::mcp::registry::Lookup;
 use crate::mcp::server::{McpServer, Reply};
 use crate::mcp::state::owner_key;
+use crate::mcp::tasks::input::StoreInput;
+use crate::mcp::tasks::record::{Era, TaskRecord};
+use crate::mcp::tasks::request::{Mode, POLL_INTERVAL_MS, legacy_mode, modern_mode};
+use crate::mcp::tasks::runner::{self, Ended, Launch};
+use crate::mcp::tasks::wire::{legacy_created, modern_created};
 use crate::mcp::tool::{CallContext, Notifier, Tool, ToolOutput};
 
 /// Longest tool name echoed into an audit event (names come from the client).
@@ -132,7 +138,132 @@ fn modern_refusal(
     )
 }
 
+/// A `tools/call` that runs as a task.
+struct TaskCall {
+    tool: Arc<dyn Tool>,
+    name: String,
+    args: Map<String, Value>,
+    params: Map<String, Value>,
+    notes: Notes,
+    started: Instant,
+    ttl_ms: u64,
+}
+
 impl McpServer {
+    /// Whether this call runs as a task (2025-11-25: the client asked with `params.task` in
+    /// a session that negotiated 2025-11-25; 2026-07-28: the request declares the extension
+    /// and the tool supports tasks).
+    fn task_mode(
+        &self,
+        tool: &dyn Tool,
+        params: &Map<String, Value>,
+        meta: &RequestMeta,
+        owner: &str,
+        modern: Option<&ModernRequest>,
+    ) -> Result<Mode, RpcError> {
+        let spec = tool.spec();
+        if let Some(m) = modern {
+            return modern_mode(&spec.name, spec.task_support, &m.client_capabilities);
+        }
+        let version = match meta.protocol_version_header.as_deref() {
+            Some(v) => Some(v.trim().to_string()),
+            None => self.state.client(owner).map(|c| c.protocol_version),
+        };
+        let negotiated = self.features().tasks && version.as_deref() == Some(TASKS_VERSION);
+        legacy_mode(&spec.name, spec.task_support, params, negotiated)
+    }
+
+    /// Store the task (before answering), start the call in the background and answer with
+    /// the `CreateTaskResult` of the request's era.
+    async fn start_task(
+        &self,
+        call: TaskCall,
+        meta: &RequestMeta,
+        owner: &str,
+        modern_request: Option<&ModernRequest>,
+    ) -> Reply {
+        let modern = modern_request.is_some();
+        let TaskCall {
+            tool,
+            name,
+            args,
+            params,
+            notes,
+            started,
+            ttl_ms,
+        } = call;
+        let era = if modern { Era::Modern } else { Era::Legacy };
+        let record = TaskRecord::new(&meta.principal.name, &name, era, ttl_ms, POLL_INTERVAL_MS);
+        if let Err(e) = self.tasks.create(record.clone()).await {
+            audit(meta, &name, &args, &notes, Outcome::Error, started);
+            return Reply::Error(RpcError::internal(format!(
+                "could not create the task: {e}"
+            )));
+        }
+        // Questions to the client go through the task (input_required): 2026-07-28 clients
+        // answer with tasks/update, 2025-11-25 clients on the stream of tasks/result. Legacy
+        // era: progress and log messages keep flowing where the creating request's messages
+        // went (a legacy SSE connection); 2026-07-28 has no stream after the answer.
+        let notifier = if let Some(m) = modern_request {
+            Notifier::disconnected().with_task_input(Arc::new(StoreInput::new(
+                self.tasks.clone(),
+                record.id.clone(),
+                m.client_capabilities.clone(),
+            )))
+        } else {
+            let capabilities = self
+                .state
+                .client(owner)
+                .map(|c| c.capabilities)
+                .unwrap_or_else(|| serde_json::json!({}));
+            self.notifier_for(meta, owner, &params, None, None)
+                .with_task_input(Arc::new(StoreInput::new(
+                    self.tasks.clone(),
+                    record.id.clone(),
+                    capabilities,
+                )))
+        };
+        let ctx = CallContext {
+            principal: meta.principal.clone(),
+            notifier,
+            cancel: tokio_util::sync::CancellationToken::new(),
+            audit: notes.clone(),
+        };
+        let audited_meta = meta.clone();
+        let audited_args = args.clone();
+        let audited_name = name.clone();
+        let on_end = Box::new(move |ended: Ended| {
+            let outcome = match ended {
+                Ended::Ok => Outcome::Ok,
+                Ended::ToolError | Ended::Failed => Outcome::Error,
+                Ended::Cancelled => Outcome::Cancelled,
+            };
+            audit(
+                &audited_meta,
+                &audited_name,
+                &audited_args,
+                &notes,
+                outcome,
+                started,
+            );
+        });
+        runner::spawn(Launch {
+            store: self.tasks.clone(),
+            id: record.id.clone(),
+            era,
+            tool,
+            ctx,
+            args,
+            status_sink: (!modern).then(|| meta.notifications.clone()),
+            on_end,
+        });
+        Reply::Result(if modern {
+            modern_created(&record)
+        } else {
+            legacy_created(&record)
+        })
+    }
+
     /// Remember what the client of owner `from` declared at `initialize` also under owner
     /// `to` (Streamable HTTP: the session is minted after `initialize` was handled).
     pub fn copy_client(&self, from: &str, to: &str) {
@@ -231,6 +362,29 @@ impl McpServer {
             notes.deny("protocol", &error.message);
             audit(meta, &name, &args, &notes, Outcome::Error, started);
             return Reply::Refused { status: 400, error };
+        }
+        match self.task_mode(tool.as_ref(), &params, meta, &owner, modern) {
+            Ok(Mode::Direct) => {}
+            Ok(Mode::Task { ttl_ms }) => {
+                let call = TaskCall {
+                    tool,
+                    name,
+                    args,
+                    params,
+                    notes,
+                    started,
+                    ttl_ms,
+                };
+                return self.start_task(call, meta, &owner, modern).await;
+            }
+            Err(error) => {
+                notes.deny("protocol", &error.message);
+                audit(meta, &name, &args, &notes, Outcome::Error, started);
+                if error.code == code::MISSING_CLIENT_CAPABILITY {
+                    return Reply::Refused { status: 400, error };
+                }
+                return Reply::Error(error);
+            }
         }
 
         let owner = owner_key(meta);

@@ -9,6 +9,7 @@ use crate::audit::canonical_sha256;
 use crate::mcp::mrtr::open_round;
 use crate::mcp::tool::Notifier;
 
+use crate::mcp::client_requests::ClientRequester;
 use crate::mcp::completion::CompletionRequest;
 use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
 use crate::mcp::lifecycle::{initialize_result, negotiate};
@@ -20,6 +21,7 @@ use crate::mcp::prompts::PromptError;
 use crate::mcp::resources::ResourceError;
 use crate::mcp::server::{McpServer, Reply};
 use crate::mcp::state::{ClientInfo, owner_key};
+use crate::mcp::tasks::{EXTENSION_ID, methods as tasks, request::missing_extension};
 use crate::mcp::tool::LogLevel;
 
 fn list_result(key: &str, items: Vec<Value>, next_cursor: Option<String>) -> Value {
@@ -98,9 +100,71 @@ impl McpServer {
                     Err(e) => Reply::Error(e),
                 },
             },
+            Method::TasksGet
+            | Method::TasksResult
+            | Method::TasksList
+            | Method::TasksCancel
+            | Method::TasksUpdate => self.tasks_method(known, params, meta, modern).await,
             // Notifications sent as requests.
             Method::NotificationsInitialized | Method::NotificationsCancelled => unavailable(),
         }
+    }
+
+    /// `tasks/*`: only when some tool runs as a task; 2026-07-28 requests must declare the
+    /// extension (-32021) and have no `tasks/result` or `tasks/list` (the router answers those
+    /// 404 before this); 2025-11-25 has no `tasks/update`.
+    async fn tasks_method(
+        &self,
+        method: Method,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+        modern: Option<&ModernRequest>,
+    ) -> Reply {
+        if !self.features().tasks {
+            return Reply::Error(RpcError::method_not_found(method.as_str()));
+        }
+        let store = self.tasks.as_ref();
+        let owner = meta.principal.name.as_str();
+        let result = match modern {
+            Some(m) => {
+                let declared = m
+                    .client_capabilities
+                    .get("extensions")
+                    .and_then(|e| e.get(EXTENSION_ID))
+                    .is_some_and(|v| !v.is_null());
+                if !declared {
+                    return Reply::Refused {
+                        status: 400,
+                        error: missing_extension(format!(
+                            "{method} needs the {EXTENSION_ID} extension: declare it in params._meta[\"io.modelcontextprotocol/clientCapabilities\"].extensions"
+                        )),
+                    };
+                }
+                match method {
+                    Method::TasksGet => tasks::modern_get(store, params, owner).await,
+                    Method::TasksCancel => tasks::modern_cancel(store, params, owner).await,
+                    Method::TasksUpdate => tasks::modern_update(store, params, owner).await,
+                    _ => Err(RpcError::method_not_found(method.as_str())),
+                }
+            }
+            None => match method {
+                Method::TasksGet => tasks::legacy_get(store, params, owner).await,
+                Method::TasksResult => {
+                    let key = owner_key(meta);
+                    let ask = ClientRequester::new(
+                        self.pending.clone(),
+                        key.clone(),
+                        meta.notifications.clone(),
+                        self.state.client(&key).map(|c| c.capabilities),
+                    );
+                    tasks::legacy_result(store, params, owner, &meta.notifications, &ask).await
+                }
+                Method::TasksList => tasks::legacy_list(store, params, owner, self.page_size).await,
+                Method::TasksCancel => tasks::legacy_cancel(store, params, owner).await,
+                _ => Err(RpcError::method_not_found(method.as_str())),
+            },
+        };
+        to_reply(result)
     }
 
     fn initialize(&self, params: Option<&Value>, meta: &RequestMeta) -> Result<Value, RpcError> {

@@ -61,6 +61,16 @@ pub struct Features {
     pub resource_subscriptions: bool,
     pub prompts: bool,
     pub completions: bool,
+    /// Some tool may run as an MCP task.
+    pub tasks: bool,
+}
+
+/// The one legacy revision with the tasks utility.
+pub const TASKS_VERSION: &str = "2025-11-25";
+
+/// The 2025-11-25 `tasks` capability: list, cancel and task-augmented `tools/call`.
+pub fn tasks_capability() -> Value {
+    json!({ "list": {}, "cancel": {}, "requests": { "tools": { "call": {} } } })
 }
 
 /// `ServerCapabilities`. `legacy` adds what only the initialize-based revisions have
@@ -87,14 +97,27 @@ pub fn capabilities(features: Features, legacy: bool) -> Value {
     if features.completions {
         caps.insert("completions".into(), json!({}));
     }
+    if features.tasks && !legacy {
+        caps.insert(
+            "extensions".into(),
+            json!({ "io.modelcontextprotocol/tasks": {} }),
+        );
+    }
     Value::Object(caps)
 }
 
 /// The `InitializeResult`.
 pub fn initialize_result(identity: &ServerIdentity, features: Features, version: &str) -> Value {
+    let mut caps = capabilities(features, true);
+    if features.tasks
+        && version == TASKS_VERSION
+        && let Some(obj) = caps.as_object_mut()
+    {
+        obj.insert("tasks".into(), tasks_capability());
+    }
     let mut result = json!({
         "protocolVersion": version,
-        "capabilities": capabilities(features, true),
+        "capabilities": caps,
         "serverInfo": identity.server_info(),
     });
     if let (Some(instructions), Some(obj)) = (&identity.instructions, result.as_object_mut()) {
@@ -147,8 +170,13 @@ mod tests {
             resource_subscriptions: true,
             prompts: true,
             completions: true,
+            tasks: true,
         };
         let legacy = capabilities(all, true);
+        assert!(legacy.get("extensions").is_none());
+        assert!(
+            capabilities(all, false)["extensions"]["io.modelcontextprotocol/tasks"].is_object()
+        );
         assert_eq!(legacy["resources"]["subscribe"], json!(true));
         assert!(legacy.get("prompts").is_some() && legacy.get("completions").is_some());
         let modern = capabilities(all, false);

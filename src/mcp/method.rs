@@ -20,13 +20,18 @@ pub enum Method {
     PromptsList,
     PromptsGet,
     CompletionComplete,
+    TasksGet,
+    TasksResult,
+    TasksList,
+    TasksCancel,
+    TasksUpdate,
     NotificationsInitialized,
     NotificationsCancelled,
 }
 
 impl Method {
     /// Every method, for tables and tests.
-    pub const ALL: [Method; 16] = [
+    pub const ALL: [Method; 21] = [
         Method::Initialize,
         Method::Ping,
         Method::ServerDiscover,
@@ -41,6 +46,11 @@ impl Method {
         Method::PromptsList,
         Method::PromptsGet,
         Method::CompletionComplete,
+        Method::TasksGet,
+        Method::TasksResult,
+        Method::TasksList,
+        Method::TasksCancel,
+        Method::TasksUpdate,
         Method::NotificationsInitialized,
         Method::NotificationsCancelled,
     ];
@@ -62,6 +72,11 @@ impl Method {
             Method::PromptsList => "prompts/list",
             Method::PromptsGet => "prompts/get",
             Method::CompletionComplete => "completion/complete",
+            Method::TasksGet => "tasks/get",
+            Method::TasksResult => "tasks/result",
+            Method::TasksList => "tasks/list",
+            Method::TasksCancel => "tasks/cancel",
+            Method::TasksUpdate => "tasks/update",
             Method::NotificationsInitialized => "notifications/initialized",
             Method::NotificationsCancelled => "notifications/cancelled",
         }
@@ -85,6 +100,9 @@ impl Method {
                 | Method::PromptsList
                 | Method::PromptsGet
                 | Method::CompletionComplete
+                | Method::TasksGet
+                | Method::TasksCancel
+                | Method::TasksUpdate
         )
     }
 
@@ -106,6 +124,8 @@ impl Method {
         match self {
             Method::ToolsCall | Method::PromptsGet => Some("name"),
             Method::ResourcesRead => Some("uri"),
+            // The tasks extension routes task requests by task id.
+            Method::TasksGet | Method::TasksUpdate | Method::TasksCancel => Some("taskId"),
             _ => None,
         }
     }
@@ -132,6 +152,7 @@ mod tests {
             "tools",
             "nope/nope",
             "sampling/createMessage",
+            "tasks/Get",
         ] {
             assert_eq!(Method::parse(unknown), None, "{unknown}");
         }
@@ -155,6 +176,11 @@ mod tests {
             (Method::PromptsList, true, true, None),
             (Method::PromptsGet, true, false, Some("name")),
             (Method::CompletionComplete, true, false, None),
+            (Method::TasksGet, true, false, Some("taskId")),
+            (Method::TasksResult, false, false, None),
+            (Method::TasksList, false, false, None),
+            (Method::TasksCancel, true, false, Some("taskId")),
+            (Method::TasksUpdate, true, false, Some("taskId")),
             (Method::NotificationsInitialized, false, false, None),
             (Method::NotificationsCancelled, false, false, None),
         ];

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod resources;
 pub mod server;
 pub mod state;
+pub mod tasks;
 pub mod tool;
 
 pub use client_requests::{ClientRequestError, ClientRequester};
@@ -32,6 +33,7 @@ pub use resources::{
     ResourceContents, ResourceError, ResourceInfo, ResourceProvider, ResourceTemplateInfo,
 };
 pub use server::{BatchLimits, Handled, McpServer, McpServerBuilder};
+pub use tasks::TaskSupport;
 pub use tool::{
     CallContext, Content, LogLevel, Notifier, Tool, ToolAnnotations, ToolOutput, ToolSpec,
 };

@@ -91,6 +91,7 @@ pub fn is_modern_method(method: &str, features: Features) -> bool {
         }
         Method::PromptsList | Method::PromptsGet => features.prompts,
         Method::CompletionComplete => features.completions,
+        Method::TasksGet | Method::TasksCancel | Method::TasksUpdate => features.tasks,
         _ => true,
     }
 }
@@ -272,7 +273,10 @@ pub fn method_not_found(method: &str) -> Refusal {
 /// list results and resource reads (per-principal filtering makes them private).
 pub fn decorate_result(method: &str, mut result: Value) -> Value {
     if let Some(obj) = result.as_object_mut() {
-        if obj.get("resultType").and_then(Value::as_str) == Some("input_required") {
+        if matches!(
+            obj.get("resultType").and_then(Value::as_str),
+            Some("input_required" | "task")
+        ) {
             return result;
         }
         obj.insert("resultType".into(), json!("complete"));
@@ -567,8 +571,11 @@ mod tests {
             resource_subscriptions: true,
             prompts: true,
             completions: true,
+            tasks: true,
         };
         assert!(is_modern_method("prompts/get", all));
+        assert!(is_modern_method("tasks/get", all) && !is_modern_method("tasks/get", none));
+        assert!(!is_modern_method("tasks/result", all) && !is_modern_method("tasks/list", all));
         assert!(!is_modern_method("resources/subscribe", all));
     }
 }

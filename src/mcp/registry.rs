@@ -136,6 +136,7 @@ pub(crate) mod tests {
                 open_world_hint: false,
             },
             min_role,
+            task_support: Default::default(),
         }
     }
 

@@ -35,6 +35,8 @@ use crate::mcp::prompts::PromptProvider;
 use crate::mcp::registry::ToolRegistry;
 use crate::mcp::resources::ResourceProvider;
 use crate::mcp::state::{State, owner_key};
+use crate::mcp::tasks::memory::MemoryTaskStore;
+use crate::mcp::tasks::store::TaskStore;
 use crate::mcp::tool::Tool;
 
 /// How large a batch may be and how many of its items run at once (`[batch]`).
@@ -93,6 +95,8 @@ pub struct McpServer {
     pub(crate) pending: Arc<PendingClientRequests>,
     pub(crate) sealer: StateSealer,
     batch: BatchLimits,
+    /// Where MCP tasks live.
+    pub(crate) tasks: Arc<dyn TaskStore>,
 }
 
 /// Builds an [`McpServer`].
@@ -105,9 +109,17 @@ pub struct McpServerBuilder {
     page_size: usize,
     request_state_key: Option<[u8; 32]>,
     batch: BatchLimits,
+    tasks: Option<Arc<dyn TaskStore>>,
 }
 
 impl McpServerBuilder {
+    /// Where MCP tasks are kept (default: in this process's memory). Give every replica the
+    /// same shared store so any of them can answer for any task.
+    pub fn task_store(mut self, store: Arc<dyn TaskStore>) -> Self {
+        self.tasks = Some(store);
+        self
+    }
+
     /// Batch length cap and concurrency (each at least 1; default 50 and 4).
     pub fn batch_limits(mut self, limits: BatchLimits) -> Self {
         self.batch = BatchLimits {
@@ -177,6 +189,9 @@ impl McpServerBuilder {
                 None => StateSealer::random(),
             },
             batch: self.batch,
+            tasks: self
+                .tasks
+                .unwrap_or_else(|| Arc::new(MemoryTaskStore::default())),
         }
     }
 }
@@ -197,6 +212,7 @@ impl McpServer {
             page_size: DEFAULT_PAGE_SIZE,
             request_state_key: None,
             batch: BatchLimits::default(),
+            tasks: None,
         }
     }
 
@@ -221,6 +237,10 @@ impl McpServer {
                 .is_some_and(|r| r.supports_subscribe()),
             prompts: self.prompts.is_some(),
             completions: self.completions.is_some(),
+            tasks: self
+                .tools
+                .iter()
+                .any(|t| t.spec().task_support.allows_tasks()),
         }
     }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mcp::client_requests::{ClientRequestError, ClientRequester};
 use crate::mcp::mrtr::{InputRound, capability_for};
+use crate::mcp::tasks::support::{TaskInput, TaskSupport};
 use crate::policy::{Principal, Role};
 
 /// The four MCP tool annotations, always all set.
@@ -87,6 +88,8 @@ pub struct ToolSpec {
     pub output_schema: Option<Value>,
     pub annotations: ToolAnnotations,
     pub min_role: Role,
+    /// Whether it may run as an MCP task (`execution.taskSupport`).
+    pub task_support: TaskSupport,
 }
 
 /// Builds a [`ToolSpec`]: `ToolSpec::builder(name, min_role).title(..).description(..)
@@ -124,6 +127,12 @@ impl ToolSpecBuilder {
         self
     }
 
+    /// Let the tool run as an MCP task (default: never).
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.spec.task_support = support;
+        self
+    }
+
     pub fn build(self) -> ToolSpec {
         self.spec
     }
@@ -141,6 +150,7 @@ impl ToolSpec {
                 output_schema: None,
                 annotations: ToolAnnotations::read_only(),
                 min_role,
+                task_support: TaskSupport::Forbidden,
             },
         }
     }
@@ -164,6 +174,12 @@ impl ToolSpec {
             obj.insert("inputSchema".into(), self.input_schema.clone());
             if let Some(schema) = &self.output_schema {
                 obj.insert("outputSchema".into(), schema.clone());
+            }
+            if self.task_support.allows_tasks() {
+                obj.insert(
+                    "execution".into(),
+                    json!({ "taskSupport": self.task_support.as_str() }),
+                );
             }
         }
         tool
@@ -332,6 +348,9 @@ pub struct Notifier {
     client: Option<ClientRequester>,
     /// Set by the router for 2026-07-28 calls: answers arrive by retry (MRTR).
     input: Option<Arc<InputRound>>,
+    /// Set by the router for calls running as a 2026-07-28 task: answers arrive by
+    /// `tasks/update`.
+    task_input: Option<Arc<dyn TaskInput>>,
 }
 
 impl Notifier {
@@ -343,6 +362,7 @@ impl Notifier {
             min_log_level: None,
             client: None,
             input: None,
+            task_input: None,
         }
     }
 
@@ -359,7 +379,14 @@ impl Notifier {
             min_log_level,
             client: None,
             input: None,
+            task_input: None,
         }
+    }
+
+    /// Let a call running as a task ask the client for input through the task.
+    pub fn with_task_input(mut self, input: Arc<dyn TaskInput>) -> Self {
+        self.task_input = Some(input);
+        self
     }
 
     /// Allow this call to send requests to the client (sampling, elicitation, roots).
@@ -380,6 +407,9 @@ impl Notifier {
         if let Some(round) = &self.input {
             return Some(round.declares(capability));
         }
+        if let Some(task) = &self.task_input {
+            return Some(task.declares(capability));
+        }
         self.client
             .as_ref()
             .and_then(|c| c.client_supports(capability))
@@ -393,9 +423,10 @@ impl Notifier {
         method: &str,
         params: Value,
     ) -> Result<Value, ClientRequestError> {
-        let key = match &self.input {
-            Some(round) => round.auto_key(),
-            None => String::new(),
+        let key = match (&self.input, &self.task_input) {
+            (Some(round), _) => round.auto_key(),
+            (None, Some(task)) => task.next_key(),
+            (None, None) => String::new(),
         };
         self.request_client_as(&key, method, params).await
     }
@@ -422,6 +453,14 @@ impl Notifier {
             }
             round.need(key, method, params);
             return Err(ClientRequestError::InputRequired);
+        }
+        if let Some(task) = &self.task_input {
+            if let Some(capability) = capability_for(method)
+                && !task.declares(capability)
+            {
+                return Err(ClientRequestError::CapabilityMissing(capability.into()));
+            }
+            return task.request(key, method, params).await;
         }
         match &self.client {
             Some(client) => client.request(method, params).await,

@@ -120,5 +120,38 @@ pub fn markdown(tools: &[Arc<dyn Tool>]) -> String {
             out.push_str(&super::exec_examples::markdown());
         }
     }
+    out.push_str(&tasks_section(tools));
+    out
+}
+
+/// The "Tasks" section of `docs/TOOLS.md`: which tools run as MCP tasks and how, in both eras.
+fn tasks_section(tools: &[Arc<dyn Tool>]) -> String {
+    use crate::mcp::tasks::memory::MAX_RUNNING_PER_OWNER;
+    use crate::mcp::tasks::request::{DEFAULT_TTL_MS, MAX_TTL_MS, MIN_TTL_MS, POLL_INTERVAL_MS};
+    let names: Vec<String> = tools
+        .iter()
+        .map(|t| t.spec())
+        .filter(|s| s.task_support.allows_tasks())
+        .map(|s| format!("`{}` ({})", s.name, s.task_support.as_str()))
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## Tasks\n\nA long call can run as an MCP task: the call answers at once with a task id, the tool runs in\nthe background, and the client polls for the result — so a build or a long command does not\nrun into the client's request timeout. Tools that can run as a task (`execution.taskSupport`):\n{}.\n",
+        names.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "- **2025-11-25** (the tasks utility; a session that negotiated 2025-11-25 sees the `tasks`\n  capability): add `\"task\": {{\"ttl\": 600000}}` to the `tools/call` params. The answer is a\n  `CreateTaskResult` (`{{\"task\": {{\"taskId\", \"status\": \"working\", \"ttl\", \"pollInterval\", …}}}}`).\n  Then `tasks/get` (status), `tasks/result` (waits until the task ends and returns the tool\n  result, or its JSON-RPC error), `tasks/list` (your tasks, paginated) and `tasks/cancel`. When the\n  task ends, `notifications/tasks/status` goes to the client's stream (a legacy `/sse` connection,\n  or a `tasks/result` that is waiting). A tool result with `isError` makes the task `failed`.\n  When the call needs the user (e.g. the approval of a `confirm` command), the task turns\n  `input_required`: call `tasks/result`, and the request (an elicitation carrying the\n  `io.modelcontextprotocol/related-task` `_meta`) comes on its stream.\n- **2026-07-28** (the `io.modelcontextprotocol/tasks` extension, listed in `server/discover`):\n  declare the extension in the request's `_meta[\"io.modelcontextprotocol/clientCapabilities\"].extensions`\n  and every `tools/call` of a tool above answers `{{\"resultType\": \"task\", \"taskId\", \"status\",\n  \"ttlMs\", \"pollIntervalMs\", …}}`. Poll `tasks/get` (the result is inline once `completed`; `error`\n  once `failed`), cancel with `tasks/cancel`. When the call needs the user (e.g. the command\n  policy's approval of a `confirm` command), the task turns `input_required` and `tasks/get` shows\n  `inputRequests` (declare `elicitation` in the request's capabilities); answer with\n  `tasks/update` (`inputResponses` by key) and the call goes on. Send the task id as the `Mcp-Name` header of `tasks/get`, `tasks/update` and\n  `tasks/cancel`. Requests without the extension get ordinary results, and the task methods\n  answer -32021.\n"
+    );
+    let _ = writeln!(
+        out,
+        "Tasks belong to the principal that created them: another principal's `tasks/get`,\n`tasks/result`, `tasks/cancel` and `tasks/update` answer \"not found\" (-32602) and its `tasks/list`\ndoes not show them. A task is stored before its id is returned and kept for its time to live\n(asked with `ttl`, default {} s, at least {} s, at most {} h), then deleted; poll every {} ms.\nA principal may have {} tasks running at once. Cancelling an `execute_kasm_command` task kills\nthe command in the session (TERM, then KILL two seconds later), as does cancelling the call any\nother way (`notifications/cancelled`, or closing a 2026-07-28 stream).",
+        DEFAULT_TTL_MS / 1000,
+        MIN_TTL_MS / 1000,
+        MAX_TTL_MS / 3_600_000,
+        POLL_INTERVAL_MS,
+        MAX_RUNNING_PER_OWNER
+    );
     out
 }

@@ -19,12 +19,12 @@ use super::support::{FnTool, ToolError, ToolResult, handler};
 use super::transfer::{RELAY_GRACE, RoundTrip, round_trip};
 use crate::config::PolicyConfig;
 use crate::kasm::KasmId;
-use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
+use crate::mcp::{CallContext, TaskSupport, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
 use crate::policy::paths::normalize_absolute;
 use crate::relay::Purpose;
 use crate::relay::frame::ExecReport;
-use crate::relay::wrapper::{CommandJob, Job, WrapperInput, is_valid_env_name};
+use crate::relay::wrapper::{CommandJob, Job, WrapperInput, cancel_exec_config, is_valid_env_name};
 
 /// Longest command text (Linux refuses single argv/env strings over 128 KiB).
 pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
@@ -169,6 +169,7 @@ fn spec(policy: &PolicyConfig) -> ToolSpec {
         .input_schema(input_schema(policy))
         .output_schema(schema::output::<ExecResult>())
         .annotations(ToolAnnotations::writes().destructive().open_world())
+        .task_support(TaskSupport::Optional)
         .build()
 }
 
@@ -272,6 +273,7 @@ fn plan(deps: &ToolDeps, ctx: &CallContext, args: &Args) -> Result<Plan, ToolErr
             timeout_s,
             cap: max_output.saturating_add(1),
             env,
+            cancel_tag: Some(uuid::Uuid::new_v4().simple().to_string()),
         },
     })
 }
@@ -312,6 +314,15 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
         ));
     }
     let started = std::time::Instant::now();
+    // Until the result arrives, a cancelled or abandoned call stops its command.
+    let stopper = plan.job.cancel_tag.clone().map(|tag| StopOnDrop {
+        deps: deps.clone(),
+        kasm_id: session.kasm_id.to_string(),
+        owner: session.owner().map(str::to_string),
+        user: args.user.clone(),
+        tag,
+        armed: true,
+    });
     let frame = round_trip(
         &deps,
         &ctx,
@@ -331,6 +342,9 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
         },
     )
     .await?;
+    if let Some(stopper) = stopper {
+        stopper.disarm();
+    }
     let mut report = ExecReport::parse(&frame)?;
     // Without `date +%s%N` in the container, fall back to the time measured here.
     report.duration_ms = report
@@ -349,6 +363,52 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
         report_json(session.kasm_id.as_str(), &report, plan.max_output),
         render(&view),
     ))
+}
+
+/// Stops a command whose call ended without its result (cancelled by the client, a task
+/// cancelled with `tasks/cancel`, a closed 2026-07-28 stream, or a failed wait): when dropped
+/// armed it sends the cancel exec that makes the wrapper's watch kill the command.
+struct StopOnDrop {
+    deps: Arc<ToolDeps>,
+    kasm_id: String,
+    owner: Option<String>,
+    user: Option<String>,
+    tag: String,
+    armed: bool,
+}
+
+impl StopOnDrop {
+    /// The result arrived: nothing to stop.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let deps = self.deps.clone();
+        let kasm_id = std::mem::take(&mut self.kasm_id);
+        let owner = self.owner.take();
+        let config = cancel_exec_config(&self.tag, self.user.take());
+        runtime.spawn(async move {
+            match deps
+                .kasm
+                .exec_command_kasm(&kasm_id, owner.as_deref(), &config)
+                .await
+            {
+                Ok(()) => tracing::info!(%kasm_id, "stopped the command of a cancelled call"),
+                Err(e) => {
+                    tracing::warn!(%kasm_id, error = %e, "could not stop the command of a cancelled call")
+                }
+            }
+        });
+    }
 }
 
 /// Cut `bytes` to `cap`, at a UTF-8 boundary when the text is UTF-8.

@@ -21,7 +21,7 @@ use super::support::{FnTool, ToolError, ToolResult, handler};
 use super::transfer::{RoundTrip, container_error, download_ticket, relay, round_trip};
 use crate::config::PolicyConfig;
 use crate::kasm::KasmId;
-use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
+use crate::mcp::{CallContext, TaskSupport, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
 use crate::relay::Purpose;
 use crate::relay::frame::{parse_list, parse_read, parse_write};
@@ -171,6 +171,7 @@ fn read_spec(policy: &PolicyConfig) -> ToolSpec {
         .input_schema(read_input(policy))
         .output_schema(schema::output::<ReadResult>())
         .annotations(ToolAnnotations::read_only())
+        .task_support(TaskSupport::Optional)
         .build()
 }
 
@@ -337,6 +338,7 @@ fn write_spec(deps: &ToolDeps) -> ToolSpec {
         .input_schema(write_input(deps))
         .output_schema(schema::output::<WriteResult>())
         .annotations(ToolAnnotations::writes().destructive().idempotent())
+        .task_support(TaskSupport::Optional)
         .build()
 }
 
@@ -498,6 +500,7 @@ fn list_spec(policy: &PolicyConfig) -> ToolSpec {
         .input_schema(list_input(policy))
         .output_schema(schema::output::<ListResult>())
         .annotations(ToolAnnotations::read_only())
+        .task_support(TaskSupport::Optional)
         .build()
 }
 

@@ -231,6 +231,22 @@ pub async fn post_message(
             }
             Some(Handled::Accepted) | None => {}
         }
+        // A task this request started keeps the request's channel: its later messages
+        // (progress, `notifications/tasks/status`) follow on the stream until the task ends
+        // or the connection closes. Untracked: shutdown does not wait for background tasks.
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    note = notes.recv() => {
+                        let Some(note) = note else { break };
+                        if !forward_note(&outbound, note) {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
     });
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

@@ -18,4 +18,5 @@ mod relay_integrity;
 mod round_trips;
 mod sealing;
 mod simulator;
+mod tasks;
 mod tools;

@@ -37,6 +37,7 @@ fn spec(name: &str, description: &str, schema: Value) -> ToolSpec {
             open_world_hint: false,
         },
         min_role: Role::Viewer,
+        task_support: Default::default(),
     }
 }
 

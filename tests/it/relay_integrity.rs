@@ -73,6 +73,7 @@ fn exec_job(command: &str, timeout_s: u64, cap: usize) -> Job {
         timeout_s,
         cap,
         env: BTreeMap::new(),
+        cancel_tag: None,
     })
 }
 

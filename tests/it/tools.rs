@@ -869,6 +869,7 @@ async fn run_exec_wrapper(programs: &[&str], command: &str, timeout_s: u64) -> V
             timeout_s,
             cap: 1001,
             env: Default::default(),
+            cancel_tag: None,
         }),
         tickets: Some(Tickets {
             upload: Endpoint {

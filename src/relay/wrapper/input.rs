@@ -19,6 +19,8 @@ pub struct CommandJob {
     pub cap: usize,
     /// The caller's variables (validated names), for the user's command only.
     pub env: BTreeMap<String, String>,
+    /// Tag of the cancel file that stops the command when it appears (exec only; hex).
+    pub cancel_tag: Option<String>,
 }
 
 /// A path-based file job (read or list).
@@ -111,6 +113,7 @@ impl WrapperInput {
                 Var::EnvNames => {
                     (!c.env.is_empty()).then(|| c.env.keys().cloned().collect::<Vec<_>>().join(" "))
                 }
+                Var::Cancel => c.cancel_tag.clone(),
                 _ => None,
             },
             (Job::Read(p) | Job::List(p), var) => match var {
@@ -174,6 +177,19 @@ impl WrapperInput {
             privileged: false,
             user,
         }
+    }
+}
+
+/// The exec that stops the command of an exec wrapper started with `cancel_tag` (creates
+/// its cancel file; the wrapper's watch then sends TERM, and KILL two seconds later).
+pub fn cancel_exec_config(cancel_tag: &str, user: Option<String>) -> ExecConfig {
+    ExecConfig {
+        cmd: shlex::try_join(["sh", "-c", shell::cancel_text()])
+            .unwrap_or_else(|_| "true".to_string()),
+        environment: BTreeMap::from([(Var::Cancel.env().to_string(), cancel_tag.to_string())]),
+        workdir: None,
+        privileged: false,
+        user,
     }
 }
 

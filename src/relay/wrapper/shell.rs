@@ -206,6 +206,24 @@ kmcp_stop_readers() {
     if [ -f "$p" ] && read -r hp < "$p"; then kill -KILL "$hp" 2>/dev/null; fi
   done
 }
+kmcp_cw=
+kmcp_cancel_watch() {
+  [ -n "$kmcp_cancel" ] || return 0
+  (
+    f="$kmcp_base/kmcp-cancel.$kmcp_cancel"
+    while kill -0 "$1" 2>/dev/null; do
+      if [ -e "$f" ]; then
+        rm -f "$f"
+        kill -TERM "$1" 2>/dev/null
+        sleep 2
+        kill -KILL "$1" 2>/dev/null
+        exit 0
+      fi
+      sleep 0.2 2>/dev/null || sleep 1
+    done
+  ) > /dev/null 2>&1 < /dev/null 9<&- &
+  kmcp_cw=$!
+}
 mkfifo "$d/o" "$d/e" || exit 1
 kmcp_reader "$d/o" "$d/out"
 r1=$!
@@ -220,14 +238,21 @@ if [ -n "$kmcp_cwd" ] && ! cd "$kmcp_cwd" 2>/dev/null; then
   : > "$d/o"
   rc=1
 elif timeout -k 2 5 true >/dev/null 2>&1; then
-  timeout -k 2 "$kmcp_timeout" env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > "$d/o" 2> "$d/e" < /dev/null 9<&-
+  timeout -k 2 "$kmcp_timeout" env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > "$d/o" 2> "$d/e" < /dev/null 9<&- &
+  pid=$!
+  kmcp_cancel_watch "$pid"
+  wait "$pid"
   rc=$?
 elif command -v timeout >/dev/null 2>&1; then
-  timeout "$kmcp_timeout" env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > "$d/o" 2> "$d/e" < /dev/null 9<&-
+  timeout "$kmcp_timeout" env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > "$d/o" 2> "$d/e" < /dev/null 9<&- &
+  pid=$!
+  kmcp_cancel_watch "$pid"
+  wait "$pid"
   rc=$?
 else
   env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > "$d/o" 2> "$d/e" < /dev/null 9<&- &
   pid=$!
+  kmcp_cancel_watch "$pid"
   (
     i=0
     while [ "$i" -lt "$kmcp_timeout" ]; do
@@ -245,6 +270,7 @@ else
   rc=$?
   kill "$wd" 2>/dev/null
 fi
+[ -n "$kmcp_cw" ] && kill "$kmcp_cw" 2>/dev/null
 t1=$(date +%s%N 2>/dev/null)
 s1=$(date +%s)
 to=0
@@ -388,6 +414,16 @@ kmcp_post "$d/post"
 const DISPATCH_BODY: &str = r#"if [ -n "$kmcp_cwd" ]; then cd "$kmcp_cwd" || exit 1; fi
 exec env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > /dev/null 2>&1 < /dev/null
 "#;
+
+/// The cancel exec: creates the cancel file named by `$KMCP_CANCEL` in the directory the exec
+/// wrapper uses for its temp files (the wrapper's watch removes it and stops the command).
+pub fn cancel_text() -> &'static str {
+    r#"case ${KMCP_CANCEL-} in ''|*[!0-9a-f]*) exit 1 ;; esac
+b=${TMPDIR:-/tmp}
+{ [ -d "$b" ] && [ -w "$b" ]; } || b=/tmp
+: > "$b/kmcp-cancel.$KMCP_CANCEL"
+"#
+}
 
 /// Copies each input of `script` from the environment into its shell variable and unsets
 /// the environment variable, so nothing the script runs inherits it.

@@ -50,6 +50,7 @@ fn the_script_reads_exactly_the_inputs_the_environment_carries() {
         timeout_s: 5,
         cap: 10,
         env: BTreeMap::from([("PATH".to_string(), "/x".to_string())]),
+        cancel_tag: Some("0123456789abcdef0123456789abcdef".into()),
     };
     let tickets = Tickets {
         upload: Endpoint {
@@ -108,6 +109,7 @@ fn env_values_arrive_byte_for_byte_through_the_dispatch_script() {
                 ("X".to_string(), NASTY.to_string()),
                 ("OUT".to_string(), String::new()),
             ]),
+            cancel_tag: None,
         }),
         tickets: None,
         budget_s: 5,

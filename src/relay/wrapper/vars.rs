@@ -33,6 +33,9 @@ pub enum Var {
     Parents,
     /// Octal mode of a written file (empty: keep a regular file's mode, else the umask's).
     Mode,
+    /// Random tag naming the file whose appearance stops the command (see
+    /// [`super::shell::cancel_text`]); empty: no cancel watch.
+    Cancel,
 }
 
 /// The variable that carries the ticket line to the first stage (never copied to stage 2's
@@ -58,6 +61,7 @@ impl Var {
             Var::Size => "KMCP_SIZE",
             Var::Parents => "KMCP_PARENTS",
             Var::Mode => "KMCP_MODE",
+            Var::Cancel => "KMCP_CANCEL",
         }
     }
 
@@ -83,7 +87,7 @@ impl Script {
     pub fn vars(self) -> &'static [Var] {
         use Var::*;
         match self {
-            Script::Exec => &[Budget, Stale, Cmd, Cwd, Timeout, Cap, EnvNames],
+            Script::Exec => &[Budget, Stale, Cmd, Cwd, Timeout, Cap, EnvNames, Cancel],
             Script::Dispatch => &[Cmd, Cwd, EnvNames],
             Script::Read | Script::List => &[Budget, Stale, Path, Roots, Max],
             Script::Write => &[Budget, Stale, Path, Roots, Size, Parents, Mode],

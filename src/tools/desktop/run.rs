@@ -103,6 +103,7 @@ pub async fn run(
         timeout_s: SCRIPT_TIMEOUT_S,
         cap: MAX_STDOUT + 1,
         env,
+        cancel_tag: None,
     };
     let frame = round_trip(
         deps,

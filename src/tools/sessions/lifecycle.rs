@@ -14,7 +14,7 @@ use super::args::IdArgs;
 use crate::kasm::{
     ConnectUrl, ImageId, KasmApi, KasmError, KasmId, KasmResult, RequestKasm, SessionStatus, UserId,
 };
-use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolSpec};
+use crate::mcp::{CallContext, TaskSupport, Tool, ToolAnnotations, ToolSpec};
 use crate::policy::Role;
 use crate::policy::lifetimes;
 use crate::policy::quotas::Quota;
@@ -93,6 +93,7 @@ pub fn create(deps: &Arc<ToolDeps>) -> Arc<dyn Tool> {
         .input_schema(input)
         .output_schema(schema::output::<Created>())
         .annotations(ToolAnnotations::writes())
+        .task_support(TaskSupport::Optional)
         .build();
     FnTool::shared(spec, deps, handler!(create_session))
 }

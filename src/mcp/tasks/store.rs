@@ -1,0 +1,86 @@
+//! The [`TaskStore`] interface: everything needed to create, read, wait on, finish and cancel
+//! a task goes through it, so a shared implementation (Redis) lets any replica serve any
+//! task request. Records are bound to their owner: a lookup by another principal finds nothing.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::record::{TaskId, TaskOutcome, TaskRecord, TaskStatus};
+
+/// Why a task could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskStoreError {
+    #[error(
+        "principal {owner:?} already has {running} tasks running (at most {limit}): wait for some to finish or cancel them with tasks/cancel"
+    )]
+    TooManyRunning {
+        owner: String,
+        running: usize,
+        limit: usize,
+    },
+    #[error("the task store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why a task could not be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    #[error("task not found")]
+    NotFound,
+    #[error("already in terminal status '{}'", .0.as_str())]
+    Terminal(TaskStatus),
+}
+
+/// Where tasks live.
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Store a new task; when this returns `Ok`, [`TaskStore::get`] finds it (on any replica).
+    async fn create(&self, record: TaskRecord) -> Result<(), TaskStoreError>;
+
+    /// The task `id` if it exists, has not expired and belongs to `owner`.
+    async fn get(&self, id: &TaskId, owner: &str) -> Option<TaskRecord>;
+
+    /// All live tasks of `owner` (any order).
+    async fn list(&self, owner: &str) -> Vec<TaskRecord>;
+
+    /// Mark the task cancelled (status `cancelled`, cancel flag set) and return it;
+    /// refused for a terminal task.
+    async fn request_cancel(&self, id: &TaskId, owner: &str) -> Result<TaskRecord, CancelError>;
+
+    /// Whether someone asked to cancel the task (read by the replica that runs it).
+    async fn cancel_requested(&self, id: &TaskId) -> bool;
+
+    /// Record the end of the call: `status` (terminal) with its outcome and message. No
+    /// effect on a task that is already terminal (a cancelled task stays cancelled); returns
+    /// the updated record when it changed.
+    async fn finish(
+        &self,
+        id: &TaskId,
+        status: TaskStatus,
+        outcome: Option<TaskOutcome>,
+        message: Option<String>,
+    ) -> Option<TaskRecord>;
+
+    /// The running call asks the client: publish `request` (`{method, params}`) under `key`
+    /// and make the task `input_required`. False when the task is gone or has ended.
+    async fn request_input(&self, id: &TaskId, key: &str, request: Value) -> bool;
+
+    /// `tasks/update`: keep the answers whose key is outstanding (the others are ignored) and
+    /// withdraw those requests; the task is `working` again once none is left. `None` when
+    /// the task does not exist for `owner`; otherwise how many answers were taken.
+    async fn provide_input(
+        &self,
+        id: &TaskId,
+        owner: &str,
+        responses: Map<String, Value>,
+    ) -> Option<usize>;
+
+    /// The running call picks up the answer to `key`, once it is there.
+    async fn take_input(&self, id: &TaskId, key: &str) -> Option<Value>;
+
+    /// Wait until task `id` may have changed, or `timeout` passes (a store without change
+    /// notifications may simply sleep).
+    async fn changed(&self, id: &TaskId, timeout: Duration);
+}
