@@ -51,6 +51,7 @@ pub fn assemble(
     let relay = (configured.is_some() || plan == RelayPlan::ConfiguredOrSelf).then(|| {
         Arc::new(Relay::new(RelayOptions {
             base_url: configured.clone(),
+            cluster: cluster.clone(),
             ..RelayOptions::default()
         }))
     });
