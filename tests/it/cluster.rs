@@ -1,0 +1,199 @@
+//! Issue 11: two real replicas (`launch::assemble`, each on its own loopback port) sharing one
+//! real `redis-server`, in front of one simulator. Each test sends a request to one replica
+//! that only works if the other replica's state reached it through Redis.
+
+mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kasm_mcp::app::RunningApp;
+use kasm_mcp::config::{Config, TokenConfig};
+use kasm_mcp::kasm::KasmClient;
+use kasm_mcp::launch::{RelayPlan, assemble};
+use kasm_mcp::simulator::{Simulator, SimulatorConfig};
+use kasm_mcp::tokens::sha256_hex;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub use redis::RedisServer;
+
+const TOKEN: &str = "cluster-operator-token";
+
+/// The simulator, Redis and two replicas A and B.
+struct Pair {
+    sim: Simulator,
+    redis: RedisServer,
+    a: RunningApp,
+    b: RunningApp,
+    http: reqwest::Client,
+}
+
+fn config(sim: &Simulator, redis: &RedisServer, replica: &str) -> Config {
+    let mut config = Config::default();
+    config.server.port = 0;
+    config.server.sse_keep_alive_s = 60;
+    config.server.session_secret = Some("one-secret-for-every-replica-0123456789".to_owned().into());
+    config.auth.tokens = vec![TokenConfig {
+        name: "operator".into(),
+        sha256: sha256_hex(TOKEN).parse().unwrap(),
+        role: "operator".parse().unwrap(),
+        kasm_user_id: None,
+    }];
+    config.kasm.api_url = Some(sim.base_url());
+    config.kasm.api_key = Some(sim.api_key().to_owned().into());
+    config.kasm.api_secret = Some(sim.api_secret().to_owned().into());
+    config.kasm.user_id = Some(sim.default_user_id());
+    config.lifecycle.readiness_cache_ms = 0;
+    config.cluster.redis_url = Some(redis.url().into());
+    config.cluster.replica_id = Some(replica.into());
+    config.cluster.op_timeout_ms = 500;
+    config.cluster.connect_timeout_ms = 500;
+    config.cluster.liveness_ttl_ms = 1500;
+    config
+}
+
+fn start(config: Config, sim: &Simulator) -> RunningApp {
+    let kasm = KasmClient::from_config(&config.kasm).unwrap();
+    assemble(
+        config,
+        Arc::new(kasm),
+        sim.base_url(),
+        RelayPlan::ConfiguredOrSelf,
+    )
+    .unwrap()
+    .app
+    .spawn()
+}
+
+impl Pair {
+    /// Replica B relays for itself; replica A's relay URL is B's, so every container upload
+    /// and download of a call running on A is received by B. `tune` adjusts both configs.
+    async fn start_with(tune: impl Fn(&mut Config)) -> Pair {
+        let sim = Simulator::start(SimulatorConfig {
+            start_delay: Duration::ZERO,
+            ..SimulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let redis = RedisServer::start();
+        let mut b_config = config(&sim, &redis, "replica-b");
+        tune(&mut b_config);
+        let b = start(b_config, &sim);
+        let mut a_config = config(&sim, &redis, "replica-a");
+        a_config.server.relay_url = Some(b.base_url());
+        tune(&mut a_config);
+        let a = start(a_config, &sim);
+        let pair = Pair {
+            sim,
+            redis,
+            a,
+            b,
+            http: reqwest::Client::new(),
+        };
+        for app in [&pair.a, &pair.b] {
+            pair.wait_ready(app).await;
+        }
+        pair
+    }
+
+    async fn start() -> Pair {
+        Pair::start_with(|_| {}).await
+    }
+
+    async fn readyz(&self, app: &RunningApp) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}/readyz", app.base_url()))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap())
+    }
+
+    async fn wait_ready(&self, app: &RunningApp) {
+        for _ in 0..100 {
+            if self.readyz(app).await.0 == StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("replica not ready: {:?}", self.readyz(app).await);
+    }
+
+    /// One stateless `tools/call` on `app`: the HTTP status and the JSON body.
+    async fn call_raw(&self, app: &RunningApp, tool: &str, arguments: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}/mcp", app.base_url()))
+            .bearer_auth(TOKEN)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": tool, "arguments": arguments}}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// A successful tool call's structured content.
+    async fn call(&self, app: &RunningApp, tool: &str, arguments: Value) -> Value {
+        let (status, body) = self.call_raw(app, tool, arguments).await;
+        assert_eq!(status, StatusCode::OK, "{tool}: {body}");
+        let result = &body["result"];
+        assert_eq!(result["isError"], false, "{tool}: {body}");
+        result["structuredContent"].clone()
+    }
+
+    async fn session(&self, app: &RunningApp) -> String {
+        let created = self
+            .call(app, "create_kasm_session", json!({"image_name": "Terminal"}))
+            .await;
+        created["kasm_id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_relay_upload_received_by_b_completes_the_call_waiting_on_a() {
+    let pair = Pair::start().await;
+    let kasm_id = pair.session(&pair.a).await;
+    // The wrapper POSTs its result to B (A's relay URL); only Redis connects it to A.
+    let out = pair
+        .call(
+            &pair.a,
+            "execute_kasm_command",
+            json!({"kasm_id": kasm_id, "command": "echo from-the-container; echo oops >&2; exit 3"}),
+        )
+        .await;
+    assert_eq!(out["stdout"], "from-the-container\n", "{out}");
+    assert_eq!(out["stderr"], "oops\n", "{out}");
+    assert_eq!(out["exit_code"], 3, "{out}");
+
+    // A file write: B serves the download of the bytes A holds, and hands A the write status;
+    // the read back uploads through B again. 1 MiB of every byte value.
+    let bytes: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let path = "/home/kasm-user/cluster.bin";
+    let written = pair
+        .call(
+            &pair.a,
+            "write_kasm_file",
+            json!({"kasm_id": kasm_id, "file_path": path, "content": b64, "encoding": "base64"}),
+        )
+        .await;
+    assert_eq!(written["size"], bytes.len(), "{written}");
+    let read = pair
+        .call(
+            &pair.a,
+            "read_kasm_file",
+            json!({"kasm_id": kasm_id, "file_path": path, "encoding": "base64"}),
+        )
+        .await;
+    assert_eq!(read["content"], b64, "the bytes came back through B unchanged");
+    drop(pair.sim);
+}
