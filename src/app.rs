@@ -138,6 +138,7 @@ impl App {
             shutdown.clone(),
         );
         transport.legacy = LegacySessions::new(config.legacy_sse.queue_messages);
+        transport.cluster = cluster.clone();
         let transport = Arc::new(transport);
 
         let mut transports = Router::new()

@@ -31,8 +31,16 @@ pub struct Inbox {
 
 /// Messages for one topic, until dropped.
 pub struct Listener {
-    pub messages: mpsc::Receiver<Bytes>,
+    messages: mpsc::Receiver<Bytes>,
     _guard: ListenGuard,
+}
+
+impl Listener {
+    /// The next message for the topic (cancel-safe). Borrowing the whole listener keeps its
+    /// registration alive wherever it is awaited.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        self.messages.recv().await
+    }
 }
 
 struct ListenGuard {

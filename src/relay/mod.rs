@@ -574,13 +574,13 @@ impl UploadTicket {
                                 return result;
                             }
                             tokio::select! {
-                                _ = listener.messages.recv() => {}
+                                _ = listener.recv() => {}
                                 _ = poll.tick() => {}
                             }
                         },
                     };
                 }
-                _ = listener.messages.recv() => {}
+                _ = listener.recv() => {}
                 _ = poll.tick() => {}
             }
             if let Some(result) = relay.shared_result(&id).await {

@@ -4,6 +4,7 @@
 pub mod accounting;
 pub mod answer;
 pub mod draining;
+pub mod legacy_routing;
 pub mod legacy_sessions;
 pub mod legacy_sse;
 pub mod origin;

@@ -16,6 +16,7 @@ use kasm_mcp::tokens::sha256_hex;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::mcp_http::SseReader;
 pub use redis::RedisServer;
 
 const TOKEN: &str = "cluster-operator-token";
@@ -33,7 +34,8 @@ fn config(sim: &Simulator, redis: &RedisServer, replica: &str) -> Config {
     let mut config = Config::default();
     config.server.port = 0;
     config.server.sse_keep_alive_s = 60;
-    config.server.session_secret = Some("one-secret-for-every-replica-0123456789".to_owned().into());
+    config.server.session_secret =
+        Some("one-secret-for-every-replica-0123456789".to_owned().into());
     config.auth.tokens = vec![TokenConfig {
         name: "operator".into(),
         sha256: sha256_hex(TOKEN).parse().unwrap(),
@@ -123,7 +125,12 @@ impl Pair {
     }
 
     /// One stateless `tools/call` on `app`: the HTTP status and the JSON body.
-    async fn call_raw(&self, app: &RunningApp, tool: &str, arguments: Value) -> (StatusCode, Value) {
+    async fn call_raw(
+        &self,
+        app: &RunningApp,
+        tool: &str,
+        arguments: Value,
+    ) -> (StatusCode, Value) {
         let r = self
             .http
             .post(format!("{}/mcp", app.base_url()))
@@ -137,7 +144,10 @@ impl Pair {
             .unwrap();
         let status = r.status();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// A successful tool call's structured content.
@@ -151,7 +161,11 @@ impl Pair {
 
     async fn session(&self, app: &RunningApp) -> String {
         let created = self
-            .call(app, "create_kasm_session", json!({"image_name": "Terminal"}))
+            .call(
+                app,
+                "create_kasm_session",
+                json!({"image_name": "Terminal"}),
+            )
             .await;
         created["kasm_id"].as_str().unwrap().to_owned()
     }
@@ -194,6 +208,137 @@ async fn a_relay_upload_received_by_b_completes_the_call_waiting_on_a() {
             json!({"kasm_id": kasm_id, "file_path": path, "encoding": "base64"}),
         )
         .await;
-    assert_eq!(read["content"], b64, "the bytes came back through B unchanged");
+    assert_eq!(
+        read["content"], b64,
+        "the bytes came back through B unchanged"
+    );
     drop(pair.sim);
+}
+
+impl Pair {
+    /// Open `GET /sse` on `app`: the reader after the `endpoint` event, and that endpoint.
+    async fn open_sse(&self, app: &RunningApp) -> (SseReader, String) {
+        let r = self
+            .http
+            .get(format!("{}/sse", app.base_url()))
+            .bearer_auth(TOKEN)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut events = SseReader::new(r);
+        let endpoint = events.next().await.expect("endpoint event");
+        assert_eq!(endpoint.event, "endpoint");
+        (events, endpoint.data)
+    }
+
+    async fn post_message(&self, app: &RunningApp, endpoint: &str, message: Value) -> StatusCode {
+        self.http
+            .post(format!("{}{endpoint}", app.base_url()))
+            .bearer_auth(TOKEN)
+            .json(&message)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_sse_message_posted_to_b_reaches_the_stream_on_a() {
+    let pair = Pair::start().await;
+    let (mut stream, endpoint) = pair.open_sse(&pair.a).await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "cluster-test", "version": "1"}}});
+    assert_eq!(
+        pair.post_message(&pair.b, &endpoint, init).await,
+        StatusCode::ACCEPTED
+    );
+    let answer = stream.next_json().await;
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(
+        answer["result"]["serverInfo"]["name"], "kasm-mcp",
+        "{answer}"
+    );
+    // A tool call posted to B runs on A (where the stream is) and answers there.
+    let kasm_id = pair.session(&pair.a).await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "execute_kasm_command",
+        "arguments": {"kasm_id": kasm_id, "command": "echo via-b"}}});
+    assert_eq!(
+        pair.post_message(&pair.b, &endpoint, call).await,
+        StatusCode::ACCEPTED
+    );
+    let answer = loop {
+        let message = stream.next_json().await;
+        if message.get("id").is_some() {
+            break message;
+        }
+    };
+    assert_eq!(answer["id"], 2, "{answer}");
+    assert_eq!(
+        answer["result"]["structuredContent"]["stdout"], "via-b\n",
+        "{answer}"
+    );
+
+    // A's stream closes (A stops): B reports the session gone instead of dropping messages.
+    let ping = json!({"jsonrpc": "2.0", "id": 3, "method": "ping"});
+    drop(stream);
+    let mut gone = StatusCode::ACCEPTED;
+    for _ in 0..50 {
+        gone = pair.post_message(&pair.b, &endpoint, ping.clone()).await;
+        if gone == StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        gone,
+        StatusCode::NOT_FOUND,
+        "a closed stream is gone on B too"
+    );
+}
+
+#[tokio::test]
+async fn a_legacy_stream_whose_replica_died_is_gone_for_the_poster() {
+    let pair = Pair::start().await;
+    // A route left behind by a replica that died without cleaning up: its heartbeat key is
+    // absent, so B must answer 404 rather than publish into the void.
+    let client = ::redis::Client::open(pair.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = ::redis::cmd("SET")
+        .arg("kasm-mcp:sse:ghost-session")
+        .arg(r#"{"replica":"replica-dead","principal":"operator"}"#)
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let status = pair
+        .post_message(
+            &pair.b,
+            "/messages?sessionId=ghost-session",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let left: Option<String> = ::redis::cmd("GET")
+        .arg("kasm-mcp:sse:ghost-session")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, None, "the dead replica's route is removed");
+    // Another principal's live stream is as unknown as a missing one.
+    let (_stream, endpoint) = pair.open_sse(&pair.a).await;
+    let r = pair
+        .http
+        .post(format!("{}{endpoint}", pair.b.base_url()))
+        .bearer_auth("not-a-token")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
