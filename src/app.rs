@@ -125,7 +125,10 @@ impl App {
             Duration::from_millis(lifecycle.readiness_cache_ms),
             Duration::from_millis(lifecycle.readiness_timeout_ms),
         ));
-        let limits = Arc::new(RateLimits::from_config(&config.limits));
+        let limits = Arc::new(match &cluster {
+            Some(cluster) => RateLimits::shared(&config.limits, cluster),
+            None => RateLimits::from_config(&config.limits),
+        });
         let metrics = Arc::new(Metrics::default());
         let max_body = config.server.max_body_bytes;
         let mut transport = TransportState::new(

@@ -191,6 +191,7 @@ pub async fn post_message(
         outbound,
         cancel,
     )
+    .await
 }
 
 fn unknown_session() -> Response {
@@ -276,7 +277,8 @@ fn accept_forwarded(
                 origin,
                 outbound.clone(),
                 cancel.clone(),
-            );
+            )
+            .await;
             if response.status() != StatusCode::ACCEPTED {
                 // The poster got 202 from another replica: answer the refusal on the stream.
                 let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
@@ -296,7 +298,7 @@ fn accept_forwarded(
 
 /// Admit `message` for the local stream `session_id` and run it; its answer and
 /// notifications go to the stream. 202, or the refusal.
-fn dispatch(
+async fn dispatch(
     state: &Arc<TransportState>,
     session_id: &str,
     principal: Principal,
@@ -324,7 +326,7 @@ fn dispatch(
     } else {
         None
     };
-    let pending = match accounting::admit(state, &principal, &message) {
+    let pending = match accounting::admit(state, &principal, &message).await {
         Ok(pending) => pending,
         Err(response) => return *response,
     };

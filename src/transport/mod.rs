@@ -11,6 +11,7 @@ pub mod origin;
 pub mod relay;
 pub mod rpc;
 pub mod session;
+pub mod shared_sessions;
 pub mod sse;
 pub mod state;
 pub mod streamable;

@@ -342,3 +342,147 @@ async fn a_legacy_stream_whose_replica_died_is_gone_for_the_poster() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+impl Pair {
+    /// `initialize` on `app` (2025-11-25, Streamable HTTP): the session id.
+    async fn initialize(&self, app: &RunningApp) -> String {
+        let r = self
+            .http
+            .post(format!("{}/mcp", app.base_url()))
+            .bearer_auth(TOKEN)
+            .header("accept", "application/json, text/event-stream")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {"roots": {}},
+                "clientInfo": {"name": "cluster-test", "version": "1"}}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.headers()["mcp-session-id"].to_str().unwrap().to_owned()
+    }
+
+    async fn in_session(&self, app: &RunningApp, session: &str, message: Value) -> StatusCode {
+        self.http
+            .post(format!("{}/mcp", app.base_url()))
+            .bearer_auth(TOKEN)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&message)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+#[tokio::test]
+async fn a_session_ended_on_a_is_refused_on_b() {
+    let pair = Pair::start().await;
+    let session = pair.initialize(&pair.a).await;
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    assert_eq!(
+        pair.in_session(&pair.b, &session, ping.clone()).await,
+        StatusCode::OK,
+        "a sealed session works on every replica"
+    );
+    let ended = pair
+        .http
+        .delete(format!("{}/mcp", pair.a.base_url()))
+        .bearer_auth(TOKEN)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        pair.in_session(&pair.b, &session, ping.clone()).await,
+        StatusCode::NOT_FOUND,
+        "ended on A, refused on B"
+    );
+    assert_eq!(
+        pair.in_session(&pair.a, &session, ping).await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_across_two_replicas_allows_the_configured_figure_not_twice_it() {
+    const BURST: u32 = 6;
+    let pair = Pair::start_with(|c| {
+        // One call a minute after the burst: nothing refills during the test.
+        c.limits.per_principal_per_minute = 1;
+        c.limits.per_principal_burst = BURST;
+    })
+    .await;
+    let mut allowed = 0;
+    let mut refused = 0;
+    for i in 0..4 * BURST {
+        let app = if i % 2 == 0 { &pair.a } else { &pair.b };
+        let (status, body) = pair
+            .call_raw(app, "get_available_workspaces", json!({}))
+            .await;
+        match status {
+            StatusCode::OK => allowed += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        (allowed, refused),
+        (BURST, 3 * BURST),
+        "two replicas together allow the burst once"
+    );
+}
+
+#[tokio::test]
+async fn redis_stopped_makes_readyz_503_and_calls_fail_clearly_then_it_recovers() {
+    let mut pair = Pair::start().await;
+    let kasm_id = pair.session(&pair.a).await;
+    let exec = json!({"kasm_id": kasm_id, "command": "echo up"});
+    assert_eq!(
+        pair.call(&pair.a, "execute_kasm_command", exec.clone())
+            .await["stdout"],
+        "up\n"
+    );
+
+    pair.redis.stop();
+    let (status, body) = pair.readyz(&pair.a).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["redis"]["ok"], false, "{body}");
+    assert!(
+        body["checks"]["redis"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("cluster.redis_url"),
+        "{body}"
+    );
+    // A call that needs the shared relay fails within bounded time with a clear message.
+    let started = std::time::Instant::now();
+    let (status, body) = pair
+        .call_raw(&pair.a, "execute_kasm_command", exec.clone())
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("shared state (Redis") && text.contains("nothing was run"),
+        "{text}"
+    );
+
+    pair.redis.restart();
+    pair.wait_ready(&pair.a).await;
+    pair.wait_ready(&pair.b).await;
+    assert_eq!(
+        pair.call(&pair.a, "execute_kasm_command", exec).await["stdout"],
+        "up\n",
+        "service resumes by itself"
+    );
+}
