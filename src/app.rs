@@ -94,6 +94,9 @@ impl App {
         cluster: Option<Cluster>,
     ) -> io::Result<App> {
         let invalid_input = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        if let Some(cluster) = &cluster {
+            server.join_cluster(cluster.clone());
+        }
         let oauth = match config
             .oauth
             .parse()

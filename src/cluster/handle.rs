@@ -73,7 +73,10 @@ impl Cluster {
         let stop = CancellationToken::new();
         let inbox = Inbox::start(
             &redis,
-            redis.key(&["inbox", &replica_id]),
+            vec![
+                redis.key(&["inbox", &replica_id]),
+                redis.key(&["broadcast"]),
+            ],
             stop.child_token(),
         );
         let liveness_ttl = Duration::from_millis(config.liveness_ttl_ms);
@@ -127,6 +130,16 @@ impl Cluster {
             .publish(&channel, &frame(topic, body))
             .await?;
         Ok(receivers > 0)
+    }
+
+    /// Send `body` to the listeners of `topic` on every replica (this one included): how many
+    /// replicas received it.
+    pub async fn broadcast(&self, topic: &str, body: &[u8]) -> Result<u64, ClusterError> {
+        let channel = self.inner.redis.key(&["broadcast"]);
+        self.inner
+            .redis
+            .publish(&channel, &frame(topic, body))
+            .await
     }
 
     /// Whether `replica`'s heartbeat is current.

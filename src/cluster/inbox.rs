@@ -1,5 +1,6 @@
-//! Each replica's inbox: one Redis pub/sub channel, `<prefix>:inbox:<replica_id>`, on a
-//! connection of its own (a subscribed connection can do nothing else). A message is
+//! Each replica's inbox: its own Redis pub/sub channel, `<prefix>:inbox:<replica_id>`, and the
+//! channel every replica hears, `<prefix>:broadcast`, on a connection of its own (a subscribed
+//! connection can do nothing else). A message is
 //! `<topic>\n<body>`; the inbox hands the body to whoever listens to that topic on this
 //! replica (a relay call waiting for its result, a legacy SSE stream) and drops messages for
 //! topics nobody listens to. Pub/sub is fire-and-forget: a sender learns how many inboxes got
@@ -72,13 +73,13 @@ fn unframe(payload: &[u8]) -> Option<(&str, &[u8])> {
 }
 
 impl Inbox {
-    /// Subscribe to `channel` in the background until `stop` is cancelled.
-    pub fn start(redis: &Redis, channel: String, stop: CancellationToken) -> Inbox {
+    /// Subscribe to `channels` in the background until `stop` is cancelled.
+    pub fn start(redis: &Redis, channels: Vec<String>, stop: CancellationToken) -> Inbox {
         let inbox = Inbox {
             routes: Arc::new(Mutex::new(HashMap::new())),
             connected: Arc::new(AtomicBool::new(false)),
         };
-        tokio::spawn(subscribe_loop(redis.clone(), channel, inbox.clone(), stop));
+        tokio::spawn(subscribe_loop(redis.clone(), channels, inbox.clone(), stop));
         inbox
     }
 
@@ -123,12 +124,17 @@ impl Inbox {
     }
 }
 
-async fn subscribe_loop(redis: Redis, channel: String, inbox: Inbox, stop: CancellationToken) {
+async fn subscribe_loop(
+    redis: Redis,
+    channels: Vec<String>,
+    inbox: Inbox,
+    stop: CancellationToken,
+) {
     let mut backoff = Duration::from_millis(100);
     while !stop.is_cancelled() {
         let connect = async {
             let mut pubsub = redis.client().get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
+            pubsub.subscribe(&channels).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let attempt = tokio::select! {

@@ -486,3 +486,114 @@ async fn redis_stopped_makes_readyz_503_and_calls_fail_clearly_then_it_recovers(
         "service resumes by itself"
     );
 }
+
+impl Pair {
+    /// A `tools/call` in `session` on `app`, answered as a stream (a progress token asks
+    /// for one).
+    async fn call_streaming(
+        &self,
+        app: &RunningApp,
+        session: &str,
+        id: u64,
+        tool: &str,
+        arguments: Value,
+    ) -> SseReader {
+        let r = self
+            .http
+            .post(format!("{}/mcp", app.base_url()))
+            .bearer_auth(TOKEN)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": tool, "arguments": arguments, "_meta": {"progressToken": format!("p{id}")}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        SseReader::new(r)
+    }
+}
+
+#[tokio::test]
+async fn a_clients_answer_posted_to_b_reaches_the_call_waiting_on_a() {
+    let pair = Pair::start().await;
+    let kasm_id = pair.session(&pair.a).await;
+    // Initialized on B with the roots capability: A learns it through Redis, so its file
+    // tool asks the client for its roots on the call's stream.
+    let session = pair.initialize(&pair.b).await;
+    let mut stream = pair
+        .call_streaming(
+            &pair.a,
+            &session,
+            7,
+            "write_kasm_file",
+            json!({"kasm_id": kasm_id, "file_path": "/home/kasm-user/roots.txt", "content": "ok"}),
+        )
+        .await;
+    let asked = loop {
+        let message = stream.next_json().await;
+        if message["method"] == "roots/list" {
+            break message;
+        }
+        assert!(
+            message.get("id").is_none(),
+            "answered before roots: {message}"
+        );
+    };
+    // The client's answer lands on B; only the broadcast gets it to A.
+    let answer = json!({"jsonrpc": "2.0", "id": asked["id"],
+        "result": {"roots": [{"uri": "file:///home/kasm-user", "name": "home"}]}});
+    assert_eq!(
+        pair.in_session(&pair.b, &session, answer).await,
+        StatusCode::ACCEPTED
+    );
+    let result = loop {
+        let message = stream.next_json().await;
+        if message.get("id") == Some(&json!(7)) {
+            break message;
+        }
+    };
+    assert_eq!(result["result"]["isError"], false, "{result}");
+    assert_eq!(result["result"]["structuredContent"]["size"], 2, "{result}");
+}
+
+#[tokio::test]
+async fn a_cancellation_posted_to_b_stops_the_call_running_on_a() {
+    let pair = Pair::start().await;
+    let kasm_id = pair.session(&pair.a).await;
+    let session = pair.initialize(&pair.a).await;
+    let started = std::time::Instant::now();
+    let mut stream = pair
+        .call_streaming(
+            &pair.a,
+            &session,
+            9,
+            "execute_kasm_command",
+            json!({"kasm_id": kasm_id, "command": "sleep 30", "timeout_s": 60}),
+        )
+        .await;
+    // The call is running on A (its first progress notification arrived).
+    let first = stream.next_json().await;
+    assert_eq!(first["method"], "notifications/progress", "{first}");
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 9, "reason": "changed my mind"}});
+    assert_eq!(
+        pair.in_session(&pair.b, &session, cancel).await,
+        StatusCode::ACCEPTED
+    );
+    // A cancelled request gets no response: its stream ends, long before the command would.
+    while let Some(event) = stream.next().await {
+        let message: Value = serde_json::from_str(&event.data).unwrap();
+        assert!(
+            message.get("id").is_none(),
+            "a cancelled call answered: {message}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the call ran on: {:?}",
+        started.elapsed()
+    );
+}
