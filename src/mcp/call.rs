@@ -411,10 +411,13 @@ impl McpServer {
             (Some(m), Some(binding)) => {
                 match open_round(
                     &self.sealer,
+                    self.cluster(),
                     binding,
                     &params,
                     m.client_capabilities.clone(),
-                ) {
+                )
+                .await
+                {
                     Ok(round) => Some(Arc::new(round)),
                     Err(e) => {
                         notes.deny("protocol", &e.message);

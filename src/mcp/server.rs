@@ -225,6 +225,11 @@ impl McpServer {
         });
     }
 
+    /// This replica's cluster, once joined.
+    pub(crate) fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.cluster.get()
+    }
+
     fn apply_unmatched(&self, message: Unmatched) {
         match message {
             Unmatched::Reply {
