@@ -597,3 +597,32 @@ async fn a_cancellation_posted_to_b_stops_the_call_running_on_a() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_replica_stopping_gracefully_ends_its_streams_and_b_says_they_are_gone_at_once() {
+    let pair = Pair::start().await;
+    let (mut stream, endpoint) = pair.open_sse(&pair.a).await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    assert_eq!(
+        pair.post_message(&pair.b, &endpoint, ping.clone()).await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(stream.next_json().await["id"], 1);
+    let Pair { a, b, http, .. } = pair;
+    a.stop().await.unwrap();
+    // The SSE client sees its stream end (no hang until a proxy times out).
+    assert!(
+        stream.next().await.is_none(),
+        "the stream ends when its replica stops"
+    );
+    // B knows at once: the route went with the stream, not after the liveness TTL.
+    let status = http
+        .post(format!("{}{endpoint}", b.base_url()))
+        .bearer_auth(TOKEN)
+        .json(&ping)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
