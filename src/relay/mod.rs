@@ -259,6 +259,7 @@ impl Relay {
             key,
             receiver,
             listener,
+            local_closed: false,
         })
     }
 
@@ -521,6 +522,8 @@ pub struct UploadTicket {
     receiver: oneshot::Receiver<UploadResult>,
     /// `[cluster]`: wake-ups for a result another replica stored.
     listener: Option<Listener>,
+    /// The local channel has finished (only the shared result can come now).
+    local_closed: bool,
 }
 
 impl fmt::Debug for UploadTicket {
@@ -563,25 +566,24 @@ impl UploadTicket {
         let id = self.guard.id.clone();
         let mut poll = tokio::time::interval(SHARED_POLL);
         loop {
-            tokio::select! {
-                local = &mut self.receiver => {
-                    return match local {
-                        Ok(result) => result,
-                        // With [cluster] the local channel also closes when another replica
-                        // took the upload: its result is in Redis (or on its way).
-                        Err(_) => loop {
-                            if let Some(result) = relay.shared_result(&id).await {
-                                return result;
-                            }
-                            tokio::select! {
-                                _ = listener.recv() => {}
-                                _ = poll.tick() => {}
-                            }
-                        },
-                    };
+            if self.local_closed {
+                tokio::select! {
+                    Some(_) = listener.recv() => {}
+                    _ = poll.tick() => {}
                 }
-                _ = listener.recv() => {}
-                _ = poll.tick() => {}
+            } else {
+                tokio::select! {
+                    local = &mut self.receiver => match local {
+                        Ok(result) => return result,
+                        // With [cluster] the local channel also closes when the upload this
+                        // replica received was used up elsewhere first: keep looking in Redis.
+                        // Never poll the finished channel again (this future may be dropped
+                        // and `received` called anew).
+                        Err(_) => self.local_closed = true,
+                    },
+                    Some(_) = listener.recv() => {}
+                    _ = poll.tick() => {}
+                }
             }
             if let Some(result) = relay.shared_result(&id).await {
                 return result;
