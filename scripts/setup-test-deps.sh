@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, only from package registries:
-# bubblewrap (simulator sandbox) and the desktop programs (Xvfb, xdotool, xterm, x11-apps,
+# bubblewrap (simulator sandbox), redis-server (cluster tests) and the desktop programs (Xvfb, xdotool, xterm, x11-apps,
 # ImageMagick) via apt. Idempotent and quiet when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,12 @@ fi
 if ! command -v shellcheck >/dev/null 2>&1; then
   echo "installing shellcheck"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq shellcheck >/dev/null
+fi
+
+# The cluster tests (tests/it/cluster) start a real redis-server; they fail without it.
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server (the cluster tests' shared state)"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
 
 # The desktop tools' tests: an X server per simulated session (Xvfb), a terminal in it

@@ -26,6 +26,7 @@ use axum::routing::{get, post};
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::http::auth::{self, Authenticator};
 use crate::http::conn_limits::raise_fd_limit;
@@ -61,6 +62,7 @@ pub struct App {
     limits: Arc<RateLimits>,
     metrics: Arc<Metrics>,
     connections: ServeLimits,
+    cluster: Option<Cluster>,
 }
 
 impl App {
@@ -77,7 +79,24 @@ impl App {
         extra_routes: Router,
         kasm: Option<Arc<dyn KasmApi>>,
     ) -> io::Result<App> {
+        let cluster = Cluster::start(&config.cluster)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        App::build_clustered(config, server, extra_routes, kasm, cluster)
+    }
+
+    /// [`App::build_with`] on this replica's [`Cluster`] (`None`: one process, all state in
+    /// memory), shared with what `extra_routes` serve (the relay).
+    pub fn build_clustered(
+        config: Config,
+        server: Arc<McpServer>,
+        extra_routes: Router,
+        kasm: Option<Arc<dyn KasmApi>>,
+        cluster: Option<Cluster>,
+    ) -> io::Result<App> {
         let invalid_input = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        if let Some(cluster) = &cluster {
+            server.join_cluster(cluster.clone());
+        }
         let oauth = match config
             .oauth
             .parse()
@@ -109,7 +128,10 @@ impl App {
             Duration::from_millis(lifecycle.readiness_cache_ms),
             Duration::from_millis(lifecycle.readiness_timeout_ms),
         ));
-        let limits = Arc::new(RateLimits::from_config(&config.limits));
+        let limits = Arc::new(match &cluster {
+            Some(cluster) => RateLimits::shared(&config.limits, cluster),
+            None => RateLimits::from_config(&config.limits),
+        });
         let metrics = Arc::new(Metrics::default());
         let max_body = config.server.max_body_bytes;
         let mut transport = TransportState::new(
@@ -122,6 +144,7 @@ impl App {
             shutdown.clone(),
         );
         transport.legacy = LegacySessions::new(config.legacy_sse.queue_messages);
+        transport.cluster = cluster.clone();
         let transport = Arc::new(transport);
 
         let mut transports = Router::new()
@@ -195,7 +218,13 @@ impl App {
             limits,
             metrics,
             connections,
+            cluster,
         })
+    }
+
+    /// This replica's handle on the shared state, when `[cluster]` is configured.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -289,6 +318,11 @@ impl App {
         };
         // Connections are closed; work whose client went away may still be finishing.
         let finished = drain.await.unwrap_or(false);
+        // Only now leave the cluster: while calls drained, other replicas could still hand
+        // them their relay uploads through this replica's inbox.
+        if let Some(cluster) = &self.cluster {
+            cluster.stop();
+        }
         tracing::info!(all_calls_finished = finished, "shut down");
         result
     }

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod kasm;

@@ -49,6 +49,9 @@ const STRING_KEYS: &[&str] = &[
     "oauth.introspection_endpoint",
     "oauth.introspection_client_id",
     "oauth.introspection_client_secret",
+    "cluster.redis_url",
+    "cluster.key_prefix",
+    "cluster.replica_id",
 ];
 
 /// Keys whose environment value is a comma-separated list.

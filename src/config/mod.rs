@@ -9,7 +9,7 @@
 //! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs` with
 //! `commands.rs` for `[policy.commands]`, `connections.rs`, `batch.rs`, `legacy_sse.rs`,
 //! `relay_limits.rs`, `oauth.rs`, `controls.rs` for `[images]`/`[quotas]`/`[audit]`,
-//! `lifecycle.rs`, `desktop.rs`), each with
+//! `lifecycle.rs`, `desktop.rs`, `cluster.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
 
@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 mod auth;
 mod batch;
+mod cluster;
 pub mod commands;
 mod connections;
 mod controls;
@@ -37,6 +38,7 @@ mod tests;
 
 pub use auth::{AuthConfig, TokenConfig};
 pub use batch::BatchConfig;
+pub use cluster::ClusterConfig;
 pub use commands::CommandsConfig;
 pub use connections::ConnectionsConfig;
 pub use controls::{AuditConfig, AuditSinkKind, ImagesConfig, QuotasConfig};
@@ -89,6 +91,9 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     #[serde(default)]
     pub desktop: DesktopConfig,
+    /// `[cluster]`: shared state in Redis for several replicas (`cluster.rs`).
+    #[serde(default)]
+    pub cluster: ClusterConfig,
 }
 
 impl Config {
@@ -125,6 +130,7 @@ impl Config {
         self.audit.validate()?;
         self.lifecycle.validate()?;
         self.desktop.validate()?;
+        self.cluster.validate()?;
         Ok(())
     }
 

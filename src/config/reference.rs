@@ -410,6 +410,46 @@ pub fn keys() -> Vec<KeyDoc> {
             "100–60000"
         ),
         key!(
+            "cluster.redis_url",
+            |c| unset(c),
+            "Redis (or Valkey) holding the state replicas share: relay tickets and results, legacy SSE routing, ended Streamable HTTP sessions, rate-limit counters. `rediss://` for TLS; the password goes in the URL. Unset: all state in memory, one replica. Secret.",
+            "a redis:// or rediss:// URL with a host"
+        ),
+        key!(
+            "cluster.key_prefix",
+            |c| c.cluster.key_prefix.clone(),
+            "Prefix of every Redis key and channel (several deployments may share one Redis).",
+            "1–64 of letters, digits, `.` `_` `-` `:`"
+        ),
+        key!(
+            "cluster.replica_id",
+            |c| c
+                .cluster
+                .replica_id
+                .clone()
+                .unwrap_or_else(|| "host name + random suffix".into()),
+            "This replica's name in Redis; must differ between replicas.",
+            "1–64 of letters, digits, `.` `_` `-` `:`"
+        ),
+        key!(
+            "cluster.op_timeout_ms",
+            |c| c.cluster.op_timeout_ms.to_string(),
+            "Most milliseconds one Redis operation may take; a request needing shared state fails with a clear error after it.",
+            "10–60000"
+        ),
+        key!(
+            "cluster.connect_timeout_ms",
+            |c| c.cluster.connect_timeout_ms.to_string(),
+            "Most milliseconds one connection attempt to Redis may take (reconnects are automatic).",
+            "10–60000"
+        ),
+        key!(
+            "cluster.liveness_ttl_ms",
+            |c| c.cluster.liveness_ttl_ms.to_string(),
+            "A replica counts as gone this long after its last heartbeat (it beats every third of it); posts to a legacy SSE stream it held then get 404.",
+            "1000–600000"
+        ),
+        key!(
             "oauth.enabled",
             |c| c.oauth.enabled.to_string(),
             "Accept OAuth 2.1 access tokens from an authorization server (and serve the protected-resource metadata).",

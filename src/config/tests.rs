@@ -208,6 +208,11 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
     assert_eq!(c.quotas.max_sessions, d.quotas.max_sessions);
     assert_eq!(c.audit.sink, d.audit.sink);
     assert_eq!(c.images.operator, d.images.operator);
+    assert_eq!(
+        format!("{:?}", c.cluster),
+        format!("{:?}", d.cluster),
+        "the [cluster] example must show the defaults"
+    );
     let sections = [
         (
             "connections",

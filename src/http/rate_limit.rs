@@ -1,6 +1,11 @@
 //! Rate limits (governor, GCRA): per client IP before authentication, and per principal for
 //! tool calls after it. Refusals are 429 with `Retry-After`. A configured rate of 0 switches
 //! that limit off.
+//!
+//! With `[cluster]` ([`RateLimits::shared`]) the same GCRA runs in Redis
+//! (`crate::cluster::GlobalLimit`), so all replicas together allow the configured figure. While
+//! Redis does not answer, each replica falls back to its own in-memory limiter (at most N times
+//! the figure for N replicas, never unlimited) and says so in the log.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -15,6 +20,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::error::json_error;
+use crate::cluster::{Cluster, GlobalLimit, Verdict};
 use crate::config::LimitsConfig;
 
 /// The keyed limiters.
@@ -22,6 +28,9 @@ pub struct RateLimits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_principal: Option<DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
+    /// `[cluster]`: the same limits, counted in Redis for all replicas.
+    global_ip: Option<GlobalLimit>,
+    global_principal: Option<GlobalLimit>,
 }
 
 impl RateLimits {
@@ -38,7 +47,68 @@ impl RateLimits {
             per_ip,
             per_principal,
             clock: DefaultClock::default(),
+            global_ip: None,
+            global_principal: None,
         }
+    }
+
+    /// [`RateLimits::from_config`] counted in Redis, so the limits hold across replicas.
+    pub fn shared(limits: &LimitsConfig, cluster: &Cluster) -> Self {
+        let mut local = RateLimits::from_config(limits);
+        let global = |name: &str, rate: u32, burst: u32, per: Duration| {
+            (rate > 0).then(|| {
+                let burst = if burst == 0 { rate } else { burst };
+                GlobalLimit::new(cluster.redis(), name, per / rate, burst)
+            })
+        };
+        local.global_ip = global(
+            "ip",
+            limits.per_ip_per_second,
+            limits.per_ip_burst,
+            Duration::from_secs(1),
+        );
+        local.global_principal = global(
+            "principal",
+            limits.per_principal_per_minute,
+            limits.per_principal_burst,
+            Duration::from_secs(60),
+        );
+        local
+    }
+
+    /// One request from `ip`, across replicas with `[cluster]`; `Err(wait)` when over.
+    pub async fn check_ip_shared(&self, ip: IpAddr) -> Result<(), Duration> {
+        if let Some(global) = &self.global_ip {
+            match global.check(&ip.to_string(), 1).await {
+                Ok(Verdict::Allowed) => return Ok(()),
+                Ok(Verdict::Wait(wait)) => return Err(wait),
+                Err(e) => {
+                    tracing::warn!(error = %e, "per-IP rate limit counted locally: Redis did not answer");
+                }
+            }
+        }
+        self.check_ip(ip)
+    }
+
+    /// [`RateLimits::check_principal_n`] across replicas with `[cluster]`.
+    pub async fn check_principal_n_shared(
+        &self,
+        name: &str,
+        n: u32,
+    ) -> Result<(), PrincipalRefusal> {
+        if let (Some(global), Some(_)) = (&self.global_principal, NonZeroU32::new(n)) {
+            if n > global.burst() {
+                return Err(PrincipalRefusal::NeverFits(global.burst()));
+            }
+            match global.check(name, n).await {
+                Ok(Verdict::Allowed) => return Ok(()),
+                Ok(Verdict::Wait(wait)) => return Err(PrincipalRefusal::Wait(wait)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "per-principal rate limit counted locally: Redis did not answer");
+                }
+            }
+        }
+        self.check_principal_n(name, n)
     }
 
     /// One request from `ip`; `Err(wait)` when over the limit.
@@ -121,7 +191,7 @@ pub async fn limit_per_ip(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     if let Some(ip) = ip
-        && let Err(wait) = limits.check_ip(ip)
+        && let Err(wait) = limits.check_ip_shared(ip).await
     {
         crate::telemetry::rate_limited("ip");
         return too_many_requests(wait, "per client address");

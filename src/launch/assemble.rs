@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::App;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::kasm::KasmApi;
 use crate::mcp::McpServer;
@@ -44,10 +45,13 @@ pub fn assemble(
     plan: RelayPlan,
 ) -> std::io::Result<Assembled> {
     install_audit_sink(&config)?;
+    let cluster = Cluster::start(&config.cluster)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let configured = config.server.relay_url.clone();
     let relay = (configured.is_some() || plan == RelayPlan::ConfiguredOrSelf).then(|| {
         Arc::new(Relay::new(RelayOptions {
             base_url: configured.clone(),
+            cluster: cluster.clone(),
             ..RelayOptions::default()
         }))
     });
@@ -92,8 +96,18 @@ pub fn assemble(
         }
         None => axum::Router::new(),
     };
-    let app = App::build_with(config, Arc::new(server), routes, Some(kasm_for_oauth))?;
-    app.readiness().install_probes(vec![Arc::new(probe)]);
+    let app = App::build_clustered(
+        config,
+        Arc::new(server),
+        routes,
+        Some(kasm_for_oauth),
+        cluster.clone(),
+    )?;
+    let mut probes: Vec<Arc<dyn crate::http::health::DependencyProbe>> = vec![Arc::new(probe)];
+    if let Some(cluster) = cluster {
+        probes.push(Arc::new(super::readiness::RedisProbe::new(cluster)));
+    }
+    app.readiness().install_probes(probes);
     if let (Some(relay), None) = (&relay, &configured) {
         relay.set_base_url(app.base_url());
     }

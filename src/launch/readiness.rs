@@ -1,10 +1,12 @@
-//! The Kasm readiness probe behind `/readyz`: one authenticated `get_images` call (the call
+//! The readiness probes behind `/readyz`. Kasm: one authenticated `get_images` call (the call
 //! `get_available_workspaces` makes, needing only the Images View permission), classified into
 //! "ready" or a reason with the fix. Credentials Kasm accepts but a permission it refuses still
 //! count as ready: the server works, `kasm-mcp check` explains which tools are affected.
+//! Redis (with `[cluster]`): a `PING` and this replica's pub/sub subscription.
 
 use std::sync::Arc;
 
+use crate::cluster::Cluster;
 use crate::http::health::{DependencyProbe, Unready};
 use crate::kasm::{KasmApi, KasmError};
 
@@ -72,6 +74,34 @@ impl DependencyProbe for KasmProbe {
 
     async fn probe(&self) -> Result<String, Unready> {
         classify(self.kasm.get_images().await.map(drop))
+    }
+}
+
+/// Probes the shared state of `[cluster]`.
+pub struct RedisProbe {
+    cluster: Cluster,
+}
+
+impl RedisProbe {
+    pub fn new(cluster: Cluster) -> RedisProbe {
+        RedisProbe { cluster }
+    }
+}
+
+#[async_trait::async_trait]
+impl DependencyProbe for RedisProbe {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn probe(&self) -> Result<String, Unready> {
+        self.cluster.check().await.map_err(|e| {
+            tracing::warn!(error = %e, "redis readiness probe failed");
+            unready(
+                "Redis (the shared state of [cluster]) is unreachable",
+                "check that Redis runs and that cluster.redis_url (host, port, password, TLS) is right; this replica reconnects by itself",
+            )
+        })
     }
 }
 

@@ -272,6 +272,16 @@ impl McpServer {
         }
     }
 
+    /// What the client under `owner` declared at `initialize`, if this process knows it.
+    pub fn client_of(&self, owner: &str) -> Option<crate::mcp::state::ClientInfo> {
+        self.state.client(owner)
+    }
+
+    /// Remember what the client under `owner` declared (learnt from another replica).
+    pub fn remember_client(&self, owner: &str, client: crate::mcp::state::ClientInfo) {
+        self.state.set_client(owner, client);
+    }
+
     /// The context of a `resources/read`: the caller, a way back to its client (legacy era)
     /// and audit notes pre-filled with the request's facts.
     pub(crate) fn resource_context(&self, meta: &RequestMeta) -> CallContext {
@@ -401,10 +411,13 @@ impl McpServer {
             (Some(m), Some(binding)) => {
                 match open_round(
                     &self.sealer,
+                    self.cluster(),
                     binding,
                     &params,
                     m.client_capabilities.clone(),
-                ) {
+                )
+                .await
+                {
                     Ok(round) => Some(Arc::new(round)),
                     Err(e) => {
                         notes.deny("protocol", &e.message);

@@ -350,12 +350,16 @@ impl McpServer {
         let mut notifier = Notifier::disconnected();
         let round = match modern {
             Some(m) => {
-                let round = Arc::new(open_round(
-                    &self.sealer,
-                    &binding,
-                    &params,
-                    m.client_capabilities.clone(),
-                )?);
+                let round = Arc::new(
+                    open_round(
+                        &self.sealer,
+                        self.cluster(),
+                        &binding,
+                        &params,
+                        m.client_capabilities.clone(),
+                    )
+                    .await?,
+                );
                 notifier = notifier.with_input_round(round.clone());
                 Some(round)
             }

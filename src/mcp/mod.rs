@@ -15,6 +15,7 @@ pub mod mrtr;
 pub mod pagination;
 pub mod prompts;
 pub mod registry;
+pub mod replicas;
 pub mod resources;
 pub mod server;
 pub mod state;

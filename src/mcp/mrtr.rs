@@ -13,12 +13,12 @@
 //! target (tool or prompt name), and expires: a tampered, foreign or stale state is refused.
 //! The key is derived from `server.session_secret` with HKDF (`crate::keys`), so a retry
 //! that reaches another replica or a restarted process still opens. Each state carries a
-//! random nonce and opens once: a replay is refused (per process — a replay sent to another
-//! replica within the state's lifetime is not detected).
+//! random nonce and opens once: a replay is refused — per process, and with `[cluster]` across
+//! all replicas (`SET <prefix>:mrtr:<nonce> NX` with the state's remaining lifetime).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +26,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
+use crate::cluster::Cluster;
 use crate::mcp::jsonrpc::RpcError;
 
 /// How long a `requestState` stays valid.
@@ -124,6 +125,11 @@ impl StateSealer {
     /// Open a sealed state, once; -32602 when it was altered, made for another binding,
     /// expired or already opened.
     pub fn open(&self, binding: &str, sealed: &str) -> Result<Value, RpcError> {
+        self.open_spent(binding, sealed).map(|(payload, _)| payload)
+    }
+
+    /// [`StateSealer::open`], also returning the spent nonce and its expiry.
+    fn open_spent(&self, binding: &str, sealed: &str) -> Result<(Value, (String, u64)), RpcError> {
         let refuse = |why: &str| RpcError::invalid_params(format!("requestState rejected: {why}"));
         let (body, tag) = sealed.split_once('.').ok_or_else(|| refuse("malformed"))?;
         let tag = URL_SAFE_NO_PAD
@@ -145,7 +151,7 @@ impl StateSealer {
         };
         let nonce = body["n"].as_str().ok_or_else(|| refuse("malformed"))?;
         self.spend(nonce, exp).map_err(refuse)?;
-        Ok(body["p"].clone())
+        Ok((body["p"].clone(), (nonce.to_owned(), exp)))
     }
 }
 
@@ -237,9 +243,24 @@ impl InputRound {
     }
 }
 
+/// `[cluster]`: spend a state's nonce for every replica; refused when another replica (or
+/// this one) opened it already, or when Redis cannot tell.
+async fn spend_shared(cluster: &Cluster, nonce: &str, exp: u64) -> Result<(), RpcError> {
+    let ttl = Duration::from_secs(exp.saturating_sub(now_s()).max(1));
+    let key = cluster.redis().key(&["mrtr", nonce]);
+    match cluster.redis().set_nx_px(&key, b"1", ttl).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(RpcError::invalid_params(
+            "requestState rejected: it was already used; a requestState opens once — retry the request without it",
+        )),
+        Err(e) => Err(RpcError::internal(format!("requestState not checked: {e}"))),
+    }
+}
+
 /// Read `inputResponses` and `requestState` from a modern request and build its round.
-pub fn open_round(
+pub async fn open_round(
     sealer: &StateSealer,
+    cluster: Option<&Cluster>,
     binding: &str,
     params: &Map<String, Value>,
     client_capabilities: Value,
@@ -249,7 +270,10 @@ pub fn open_round(
     match params.get("requestState") {
         None | Some(Value::Null) => {}
         Some(Value::String(sealed)) => {
-            let payload = sealer.open(binding, sealed)?;
+            let (payload, (nonce, exp)) = sealer.open_spent(binding, sealed)?;
+            if let Some(cluster) = cluster {
+                spend_shared(cluster, &nonce, exp).await?;
+            }
             if let Some(earlier) = payload.get("answers").and_then(Value::as_object) {
                 answers.extend(earlier.clone());
             }
@@ -331,10 +355,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rounds_accumulate_answers_across_retries() {
+    #[tokio::test]
+    async fn rounds_accumulate_answers_across_retries() {
         let sealer = StateSealer::random();
-        let first = open_round(&sealer, "b", &Map::new(), json!({})).unwrap();
+        let first = open_round(&sealer, None, "b", &Map::new(), json!({}))
+            .await
+            .unwrap();
         first.need("step1", "elicitation/create", json!({}));
         let r1 = first.input_required(&sealer, "b").unwrap();
         assert_eq!(r1["resultType"], "input_required");
@@ -343,7 +369,9 @@ mod tests {
             "inputResponses": {"step1": {"action":"accept","content":{"name":"A"}}},
             "requestState": r1["requestState"],
         });
-        let second = open_round(&sealer, "b", params.as_object().unwrap(), json!({})).unwrap();
+        let second = open_round(&sealer, None, "b", params.as_object().unwrap(), json!({}))
+            .await
+            .unwrap();
         assert!(second.answer("step1").is_some());
         second.need("step2", "elicitation/create", json!({}));
         let r2 = second.input_required(&sealer, "b").unwrap();
@@ -353,13 +381,15 @@ mod tests {
             "inputResponses": {"step2": {"action":"accept","content":{"color":"blue"}}},
             "requestState": r2["requestState"],
         });
-        let third = open_round(&sealer, "b", params.as_object().unwrap(), json!({})).unwrap();
+        let third = open_round(&sealer, None, "b", params.as_object().unwrap(), json!({}))
+            .await
+            .unwrap();
         assert!(third.answer("step1").is_some() && third.answer("step2").is_some());
         assert!(third.input_required(&sealer, "b").is_none());
     }
 
-    #[test]
-    fn malformed_inputs_are_invalid_params() {
+    #[tokio::test]
+    async fn malformed_inputs_are_invalid_params() {
         let sealer = StateSealer::random();
         for bad in [
             json!({"inputResponses": [1]}),
@@ -367,7 +397,9 @@ mod tests {
             json!({"requestState": 5}),
             json!({"requestState": "forged.state"}),
         ] {
-            let err = open_round(&sealer, "b", bad.as_object().unwrap(), json!({})).unwrap_err();
+            let err = open_round(&sealer, None, "b", bad.as_object().unwrap(), json!({}))
+                .await
+                .unwrap_err();
             assert_eq!(err.code, -32602, "{bad}");
         }
     }

@@ -33,6 +33,7 @@ use crate::mcp::mrtr::StateSealer;
 use crate::mcp::pagination::DEFAULT_PAGE_SIZE;
 use crate::mcp::prompts::PromptProvider;
 use crate::mcp::registry::ToolRegistry;
+use crate::mcp::replicas::{self, Unmatched};
 use crate::mcp::resources::ResourceProvider;
 use crate::mcp::state::{State, owner_key};
 use crate::mcp::tasks::memory::MemoryTaskStore;
@@ -97,6 +98,8 @@ pub struct McpServer {
     batch: BatchLimits,
     /// Where MCP tasks live.
     pub(crate) tasks: Arc<dyn TaskStore>,
+    /// `[cluster]`: where unmatched answers and cancellations are broadcast.
+    cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
 
 /// Builds an [`McpServer`].
@@ -192,11 +195,82 @@ impl McpServerBuilder {
             tasks: self
                 .tasks
                 .unwrap_or_else(|| Arc::new(MemoryTaskStore::default())),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 }
 
 impl McpServer {
+    /// `[cluster]`: apply the answers and cancellations other replicas could not match
+    /// (`replicas.rs`), and send them the ones this replica cannot. Once; later calls do
+    /// nothing.
+    pub fn join_cluster(self: &Arc<Self>, cluster: crate::cluster::Cluster) {
+        if self.cluster.set(cluster.clone()).is_err() {
+            return;
+        }
+        let mut listener = cluster.inbox().listen(replicas::TOPIC, 256);
+        let server = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(body) = listener.recv().await {
+                let Some(server) = server.upgrade() else {
+                    break;
+                };
+                match serde_json::from_slice::<Unmatched>(&body) {
+                    Ok(message) => server.apply_unmatched(message),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cluster: an mcp message was not understood")
+                    }
+                }
+            }
+        });
+    }
+
+    /// This replica's cluster, once joined.
+    pub(crate) fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.cluster.get()
+    }
+
+    fn apply_unmatched(&self, message: Unmatched) {
+        match message {
+            Unmatched::Reply {
+                owner,
+                id,
+                result,
+                error,
+            } => {
+                if let Some(id) = RequestId::from_json(&id) {
+                    let outcome = match (result, error) {
+                        (Some(result), _) => Ok(result),
+                        (None, error) => Err(error.unwrap_or(Value::Null)),
+                    };
+                    if self.pending.resolve(&owner, &id, outcome) {
+                        tracing::debug!("a client's answer routed from another replica");
+                    }
+                }
+            }
+            Unmatched::Cancel { owner, id } => {
+                if let Some(id) = RequestId::from_json(&id)
+                    && self.state.cancel(&owner, &id)
+                {
+                    tracing::debug!(?id, "a cancellation routed from another replica");
+                }
+            }
+        }
+    }
+
+    /// `[cluster]`: hand a message this replica could not match to the others.
+    async fn broadcast_unmatched(&self, message: Unmatched) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        let Ok(body) = serde_json::to_vec(&message) else {
+            return;
+        };
+        if let Err(e) = cluster.broadcast(replicas::TOPIC, &body).await {
+            tracing::warn!(error = %e, "an answer or cancellation for another replica was not routed");
+        }
+    }
+
     pub fn builder(name: impl Into<String>, version: impl Into<String>) -> McpServerBuilder {
         McpServerBuilder {
             identity: ServerIdentity {
@@ -368,12 +442,19 @@ impl McpServer {
                 body: failure(id.as_ref(), &error),
             },
             Incoming::Response { id, outcome } => {
-                // Unknown, late or foreign answers are ignored.
-                self.pending.resolve(&owner_key(meta), &id, outcome);
+                // Unknown, late or foreign answers are ignored (with [cluster]: after the
+                // other replicas had their chance).
+                let owner = owner_key(meta);
+                let unmatched = Unmatched::reply(&owner, &id, &outcome);
+                if !self.pending.resolve(&owner, &id, outcome) {
+                    self.broadcast_unmatched(unmatched).await;
+                }
                 Handled::Accepted
             }
             Incoming::Notification { method, params } => {
-                self.handle_notification(&method, params.as_ref(), meta);
+                if let Some(unmatched) = self.handle_notification(&method, params.as_ref(), meta) {
+                    self.broadcast_unmatched(unmatched).await;
+                }
                 Handled::Accepted
             }
             Incoming::Request { id, method, params } => {
@@ -389,18 +470,30 @@ impl McpServer {
         }
     }
 
-    fn handle_notification(&self, method: &str, params: Option<&Value>, meta: &RequestMeta) {
+    /// Act on a notification; a cancellation of no call running here comes back, for the
+    /// other replicas (`[cluster]`).
+    fn handle_notification(
+        &self,
+        method: &str,
+        params: Option<&Value>,
+        meta: &RequestMeta,
+    ) -> Option<Unmatched> {
         if Method::parse(method) == Some(Method::NotificationsCancelled) {
             let request_id = params
                 .and_then(|p| p.get("requestId"))
                 .and_then(RequestId::from_json);
             if let Some(id) = request_id {
-                let cancelled = self.state.cancel(&owner_key(meta), &id);
+                let owner = owner_key(meta);
+                let cancelled = self.state.cancel(&owner, &id);
                 tracing::debug!(?id, cancelled, "notifications/cancelled");
+                if !cancelled {
+                    return Some(Unmatched::cancel(&owner, &id));
+                }
             }
         }
         // notifications/initialized, roots/list_changed, progress from the client, and
         // unknown notifications need no action.
+        None
     }
 
     async fn handle_request(

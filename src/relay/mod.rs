@@ -9,10 +9,18 @@
 //! sends in the [`KEY_HEADER`] header: a request that knows the ticket URL but not the key is
 //! refused and does not use the ticket up, so a leaked URL can neither forge a result nor
 //! take the bytes of a write. Refusals are counted per ticket, so a tool that gets no result
-//! can say why. `wrapper.rs` writes the scripts, `frame.rs` reads what they send back; the
-//! HTTP side lives in `transport::relay`.
+//! can say why. `wrapper.rs` writes the scripts, `frame.rs` reads what they send back,
+//! `ticket.rs` holds the plain values; the HTTP side lives in `transport::relay`.
+//!
+//! With `[cluster]` (`RelayOptions::cluster`) every ticket is also published to Redis
+//! (`shared.rs`): the container's request may reach any replica, which checks it there, uses
+//! it up there (exactly once cluster-wide) and hands an upload to the replica whose call
+//! waits. The waiting call's channel stays local; everything needed to serve the ticket is
+//! shared.
 
 pub mod frame;
+mod shared;
+mod ticket;
 pub mod wrapper;
 
 use std::collections::HashMap;
@@ -27,37 +35,16 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
+use crate::cluster::{Cluster, Listener};
+use shared::SharedTickets;
+pub use ticket::{Purpose, Refusal, Refusals, TicketBinding, TicketRefused, UploadError};
+
 /// The request header that carries a ticket's key.
 pub const KEY_HEADER: &str = "x-relay-key";
 
-/// What a ticket is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// The exec wrapper POSTs exit code, stdout and stderr.
-    ExecResult,
-    /// The read wrapper POSTs a file's bytes.
-    FileUpload,
-    /// The write wrapper GETs the bytes to write.
-    FileDownload,
-    /// The write wrapper POSTs the outcome of a write.
-    WriteStatus,
-    /// The list wrapper POSTs a directory listing.
-    Listing,
-}
-
-impl Purpose {
-    fn is_download(self) -> bool {
-        self == Purpose::FileDownload
-    }
-}
-
-/// Who and what a ticket belongs to (kept for logs and introspection).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TicketBinding {
-    pub principal: String,
-    pub kasm_id: String,
-    pub purpose: Purpose,
-}
+/// How often a waiting call looks for a result stored by another replica, in case the
+/// wake-up message was lost.
+const SHARED_POLL: Duration = Duration::from_secs(1);
 
 /// Options for [`Relay::new`].
 #[derive(Debug, Clone)]
@@ -67,6 +54,8 @@ pub struct RelayOptions {
     pub base_url: Option<String>,
     /// Most tickets that may be pending at once (a bound on memory).
     pub max_pending: usize,
+    /// `[cluster]`: publish tickets to Redis so any replica can serve them.
+    pub cluster: Option<Cluster>,
 }
 
 impl Default for RelayOptions {
@@ -74,42 +63,9 @@ impl Default for RelayOptions {
         RelayOptions {
             base_url: None,
             max_pending: 10_000,
+            cluster: None,
         }
     }
-}
-
-/// Why an upload did not arrive intact.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UploadError {
-    #[error("the container sent more than the {limit} bytes allowed for this call")]
-    TooLarge { limit: usize },
-    #[error("the upload from the container broke off: {0}")]
-    Broken(String),
-}
-
-/// Why a request to a live ticket was turned away (counted on the ticket, which stays live).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The key header was missing or wrong.
-    WrongKey,
-    /// A rate limit refused the request before it reached the ticket.
-    RateLimited,
-}
-
-/// What happened to a ticket's requests that did not deliver anything.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Refusals {
-    pub wrong_key: u32,
-    pub rate_limited: u32,
-}
-
-/// Why `begin_upload` / `take_download` gave nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TicketRefused {
-    /// Unknown, used, expired, or the wrong method: answered like an unknown ticket.
-    Unknown,
-    /// The ticket is live but the key is missing or wrong; the ticket stays usable.
-    WrongKey,
 }
 
 /// Why a ticket could not be created.
@@ -123,6 +79,8 @@ pub enum RelayError {
     Busy(usize),
     #[error("a relay ticket cannot live {0:?}: use a shorter timeout")]
     TooLong(Duration),
+    #[error("cannot create a relay ticket: {0}; nothing was run in the session")]
+    Shared(String),
 }
 
 type UploadResult = Result<Bytes, UploadError>;
@@ -151,6 +109,7 @@ pub struct Relay {
     base_url: RwLock<Option<String>>,
     max_pending: usize,
     tickets: Mutex<HashMap<String, Entry>>,
+    shared: Option<SharedTickets>,
 }
 
 impl fmt::Debug for Relay {
@@ -158,26 +117,72 @@ impl fmt::Debug for Relay {
         f.debug_struct("Relay")
             .field("base_url", &self.base_url())
             .field("pending", &self.pending())
+            .field("shared", &self.shared.is_some())
             .finish()
     }
 }
 
-/// Where an upload goes once its body has been read: hand it to the waiting tool.
+/// Where an upload goes once its body has been read: to the tool waiting on this replica, or
+/// (`[cluster]`) through Redis to the replica where it waits.
 pub struct UploadSink {
     pub binding: TicketBinding,
     pub max_bytes: usize,
-    sender: oneshot::Sender<UploadResult>,
+    target: SinkTarget,
 }
 
+enum SinkTarget {
+    Local(oneshot::Sender<UploadResult>),
+    /// Checked in Redis, used up only when the outcome is handed over.
+    Shared {
+        shared: SharedTickets,
+        id: String,
+        owner: String,
+        /// The waiting call's channel when it waits on this replica.
+        local: Option<oneshot::Sender<UploadResult>>,
+    },
+}
+
+/// How long a stored result may wait for its call (the longest a ticket lives).
+const RESULT_TTL: Duration = Duration::from_secs(24 * 3600);
+
 impl UploadSink {
-    /// Deliver the body; false if the tool stopped waiting in the meantime.
-    pub fn deliver(self, body: Bytes) -> bool {
-        self.sender.send(Ok(body)).is_ok()
+    /// Deliver the body; false if the tool stopped waiting (or, with `[cluster]`, another
+    /// request used the ticket first) in the meantime.
+    pub async fn deliver(self, body: Bytes) -> Result<bool, TicketRefused> {
+        self.hand_over(Ok(body)).await
     }
 
     /// Tell the waiting tool the upload failed.
-    pub fn fail(self, error: UploadError) {
-        let _ = self.sender.send(Err(error));
+    pub async fn fail(self, error: UploadError) {
+        let _ = self.hand_over(Err(error)).await;
+    }
+
+    async fn hand_over(self, result: UploadResult) -> Result<bool, TicketRefused> {
+        match self.target {
+            SinkTarget::Local(sender) => Ok(sender.send(result).is_ok()),
+            SinkTarget::Shared {
+                shared,
+                id,
+                owner,
+                local: Some(sender),
+            } => {
+                // The call waits here: use the ticket up in Redis, then hand over directly.
+                let won = shared
+                    .claim_upload(&id, &owner, None, RESULT_TTL)
+                    .await
+                    .map_err(|_| TicketRefused::Unavailable)?;
+                Ok(won && sender.send(result).is_ok())
+            }
+            SinkTarget::Shared {
+                shared,
+                id,
+                owner,
+                local: None,
+            } => shared
+                .claim_upload(&id, &owner, Some(&result), RESULT_TTL)
+                .await
+                .map_err(|_| TicketRefused::Unavailable),
+        }
     }
 }
 
@@ -187,6 +192,7 @@ impl Relay {
             base_url: RwLock::new(options.base_url.map(trim_base)),
             max_pending: options.max_pending.max(1),
             tickets: Mutex::new(HashMap::new()),
+            shared: options.cluster.map(SharedTickets::new),
         }
     }
 
@@ -201,13 +207,13 @@ impl Relay {
         self.base_url.read().ok().and_then(|g| g.clone())
     }
 
-    /// Number of tickets currently pending.
+    /// Number of tickets currently pending on this replica.
     pub fn pending(&self) -> usize {
         self.tickets.lock().map(|t| t.len()).unwrap_or(0)
     }
 
-    /// How long a pending ticket has left, and whom it is bound to (`None` once it is used,
-    /// dropped or expired).
+    /// How long a ticket created on this replica has left, and whom it is bound to (`None`
+    /// once it is used, dropped or expired).
     pub fn lifetime(&self, ticket: &str) -> Option<(TicketBinding, Duration)> {
         let tickets = self.tickets.lock().ok()?;
         let entry = tickets.get(ticket)?;
@@ -215,51 +221,108 @@ impl Relay {
         Some((entry.binding.clone(), left))
     }
 
+    /// Whether `ticket` is live (on any replica, with `[cluster]`); `Err` when the shared
+    /// table did not answer.
+    pub async fn is_live(&self, ticket: &str) -> Result<bool, TicketRefused> {
+        if self.lifetime(ticket).is_some() {
+            return Ok(true);
+        }
+        match &self.shared {
+            Some(shared) => shared
+                .is_live(ticket)
+                .await
+                .map_err(|_| TicketRefused::Unavailable),
+            None => Ok(false),
+        }
+    }
+
     /// Create a ticket the container will POST at most `max_bytes` to.
-    pub fn expect_upload(
+    pub async fn expect_upload(
         self: &Arc<Self>,
         binding: TicketBinding,
         max_bytes: usize,
         ttl: Duration,
     ) -> Result<UploadTicket, RelayError> {
         let (sender, receiver) = oneshot::channel();
-        let (id, url, key) = self.insert(binding, ttl, Slot::Upload { max_bytes, sender })?;
+        let (id, url, key) =
+            self.insert(binding.clone(), ttl, Slot::Upload { max_bytes, sender })?;
+        let guard = TicketGuard {
+            relay: self.clone(),
+            id,
+        };
+        let listener = self
+            .share(&guard.id, &binding, &key, max_bytes, None, ttl, true)
+            .await?;
         Ok(UploadTicket {
-            guard: TicketGuard {
-                relay: self.clone(),
-                id,
-            },
+            guard,
             url,
             key,
             receiver,
+            listener,
+            local_closed: false,
         })
     }
 
     /// Create a ticket the container will GET `bytes` from, once.
-    pub fn offer_download(
+    pub async fn offer_download(
         self: &Arc<Self>,
         binding: TicketBinding,
         bytes: Bytes,
         ttl: Duration,
     ) -> Result<DownloadTicket, RelayError> {
-        let (id, url, key) = self.insert(binding, ttl, Slot::Download { bytes })?;
-        Ok(DownloadTicket {
-            guard: TicketGuard {
-                relay: self.clone(),
-                id,
+        let (id, url, key) = self.insert(
+            binding.clone(),
+            ttl,
+            Slot::Download {
+                bytes: bytes.clone(),
             },
-            url,
-            key,
-        })
+        )?;
+        let guard = TicketGuard {
+            relay: self.clone(),
+            id,
+        };
+        self.share(&guard.id, &binding, &key, 0, Some(&bytes), ttl, false)
+            .await?;
+        Ok(DownloadTicket { guard, url, key })
+    }
+
+    /// With `[cluster]`: publish the ticket (listening for its upload first).
+    #[allow(clippy::too_many_arguments)]
+    async fn share(
+        &self,
+        id: &str,
+        binding: &TicketBinding,
+        key: &str,
+        max_bytes: usize,
+        download: Option<&Bytes>,
+        ttl: Duration,
+        listen: bool,
+    ) -> Result<Option<Listener>, RelayError> {
+        let Some(shared) = &self.shared else {
+            return Ok(None);
+        };
+        let listener = listen.then(|| shared.listen(id));
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        shared
+            .publish(id, binding, &digest, max_bytes, download, ttl)
+            .await
+            .map_err(|e| RelayError::Shared(e.to_string()))?;
+        Ok(listener)
     }
 
     /// Used by `GET /relay/{ticket}`: the bytes of a live download ticket, consuming it when
     /// `key` is its key.
-    pub fn take_download(
+    pub async fn take_download(
         &self,
         ticket: &str,
         key: Option<&str>,
     ) -> Result<(TicketBinding, Bytes), TicketRefused> {
+        if let Some(shared) = &self.shared {
+            let checked = shared.check(ticket, key, true).await?;
+            let bytes = shared.claim_download(ticket).await?;
+            self.remove(ticket);
+            return Ok((checked.binding, bytes));
+        }
         let entry = self.take(ticket, key, true)?;
         match entry.slot {
             Slot::Download { bytes } => Ok((entry.binding, bytes)),
@@ -268,18 +331,40 @@ impl Relay {
     }
 
     /// Used by `POST /relay/{ticket}`: the sink of a live upload ticket, consuming it when
-    /// `key` is its key.
-    pub fn begin_upload(
+    /// `key` is its key (with `[cluster]`: when the sink hands the upload over).
+    pub async fn begin_upload(
         &self,
         ticket: &str,
         key: Option<&str>,
     ) -> Result<UploadSink, TicketRefused> {
+        if let Some(shared) = &self.shared {
+            let checked = shared.check(ticket, key, false).await?;
+            let local = if checked.owner == shared.replica_id() {
+                // The call waits on this replica: take its channel out of the local table.
+                match self.take_local(ticket).map(|e| e.slot) {
+                    Some(Slot::Upload { sender, .. }) => Some(sender),
+                    _ => return Err(TicketRefused::Unknown),
+                }
+            } else {
+                None
+            };
+            return Ok(UploadSink {
+                binding: checked.binding,
+                max_bytes: checked.max_bytes,
+                target: SinkTarget::Shared {
+                    shared: shared.clone(),
+                    id: ticket.to_owned(),
+                    owner: checked.owner,
+                    local,
+                },
+            });
+        }
         let entry = self.take(ticket, key, false)?;
         match entry.slot {
             Slot::Upload { max_bytes, sender } => Ok(UploadSink {
                 binding: entry.binding,
                 max_bytes,
-                sender,
+                target: SinkTarget::Local(sender),
             }),
             Slot::Download { .. } => Err(TicketRefused::Unknown),
         }
@@ -287,12 +372,18 @@ impl Relay {
 
     /// Count a request to `ticket` that a rate limit turned away (for the tool's message when
     /// no result arrives). Unknown tickets are ignored.
-    pub fn note_rate_limited(&self, ticket: &str) {
-        self.note(ticket, Refusal::RateLimited);
+    pub async fn note_rate_limited(&self, ticket: &str) {
+        match &self.shared {
+            Some(shared) => shared.note(ticket, Refusal::RateLimited).await,
+            None => self.note(ticket, Refusal::RateLimited),
+        }
     }
 
     /// The refusals counted on a pending ticket so far.
-    pub fn refusals(&self, ticket: &str) -> Refusals {
+    pub async fn refusals(&self, ticket: &str) -> Refusals {
+        if let Some(shared) = &self.shared {
+            return shared.refusals(ticket).await;
+        }
         self.tickets
             .lock()
             .ok()
@@ -310,6 +401,10 @@ impl Relay {
             };
             *count = count.saturating_add(1);
         }
+    }
+
+    fn take_local(&self, ticket: &str) -> Option<Entry> {
+        self.tickets.lock().ok()?.remove(ticket)
     }
 
     fn take(
@@ -374,6 +469,26 @@ impl Relay {
             tickets.remove(id);
         }
     }
+
+    /// The ticket's call ended: remove it here and from the shared table.
+    fn forget(&self, id: &str) {
+        self.remove(id);
+        if let Some(shared) = &self.shared {
+            shared.forget(id);
+        }
+    }
+
+    /// With `[cluster]`: the result another replica stored for `ticket`, if any.
+    async fn shared_result(&self, ticket: &str) -> Option<UploadResult> {
+        let shared = self.shared.as_ref()?;
+        match shared.take_result(ticket).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::debug!(error = %e, "relay: could not look for a shared result");
+                None
+            }
+        }
+    }
 }
 
 fn trim_base(url: String) -> String {
@@ -395,7 +510,7 @@ struct TicketGuard {
 
 impl Drop for TicketGuard {
     fn drop(&mut self) {
-        self.relay.remove(&self.id);
+        self.relay.forget(&self.id);
     }
 }
 
@@ -405,6 +520,10 @@ pub struct UploadTicket {
     url: String,
     key: String,
     receiver: oneshot::Receiver<UploadResult>,
+    /// `[cluster]`: wake-ups for a result another replica stored.
+    listener: Option<Listener>,
+    /// The local channel has finished (only the shared result can come now).
+    local_closed: bool,
 }
 
 impl fmt::Debug for UploadTicket {
@@ -430,16 +549,45 @@ impl UploadTicket {
     }
 
     /// Requests to this ticket turned away so far.
-    pub fn refusals(&self) -> Refusals {
-        self.guard.relay.refusals(&self.guard.id)
+    pub async fn refusals(&self) -> Refusals {
+        self.guard.relay.refusals(&self.guard.id).await
     }
 
     /// Wait for the upload. Cancel-safe; combine with a timeout and the call's cancellation.
     /// `Err(Broken)` also means the ticket was dropped from the table (it expired).
     pub async fn received(&mut self) -> UploadResult {
-        match (&mut self.receiver).await {
-            Ok(result) => result,
-            Err(_) => Err(UploadError::Broken("the ticket expired".into())),
+        let Some(listener) = self.listener.as_mut() else {
+            return match (&mut self.receiver).await {
+                Ok(result) => result,
+                Err(_) => Err(UploadError::Broken("the ticket expired".into())),
+            };
+        };
+        let relay = self.guard.relay.clone();
+        let id = self.guard.id.clone();
+        let mut poll = tokio::time::interval(SHARED_POLL);
+        loop {
+            if self.local_closed {
+                tokio::select! {
+                    Some(_) = listener.recv() => {}
+                    _ = poll.tick() => {}
+                }
+            } else {
+                tokio::select! {
+                    local = &mut self.receiver => match local {
+                        Ok(result) => return result,
+                        // With [cluster] the local channel also closes when the upload this
+                        // replica received was used up elsewhere first: keep looking in Redis.
+                        // Never poll the finished channel again (this future may be dropped
+                        // and `received` called anew).
+                        Err(_) => self.local_closed = true,
+                    },
+                    Some(_) = listener.recv() => {}
+                    _ = poll.tick() => {}
+                }
+            }
+            if let Some(result) = relay.shared_result(&id).await {
+                return result;
+            }
         }
     }
 }
@@ -481,6 +629,7 @@ mod tests {
         Arc::new(Relay::new(RelayOptions {
             base_url: Some("http://127.0.0.1:9/".into()),
             max_pending: 3,
+            cluster: None,
         }))
     }
 
@@ -497,6 +646,7 @@ mod tests {
         let relay = relay();
         let mut t = relay
             .expect_upload(binding(Purpose::ExecResult), 10, Duration::from_secs(5))
+            .await
             .unwrap();
         assert_eq!(t.id().len(), 43);
         let (bound, left) = relay.lifetime(t.id()).unwrap();
@@ -507,27 +657,31 @@ mod tests {
         );
         assert_eq!(t.url(), format!("http://127.0.0.1:9/relay/{}", t.id()));
         assert!(
-            relay.take_download(t.id(), Some(t.key())).is_err(),
+            relay.take_download(t.id(), Some(t.key())).await.is_err(),
             "wrong method"
         );
         assert_eq!(
-            relay.begin_upload(t.id(), None).err(),
+            relay.begin_upload(t.id(), None).await.err(),
             Some(TicketRefused::WrongKey),
             "no key"
         );
         assert_eq!(
-            relay.begin_upload(t.id(), Some("forged")).err(),
+            relay.begin_upload(t.id(), Some("forged")).await.err(),
             Some(TicketRefused::WrongKey),
             "wrong key"
         );
-        assert_eq!(t.refusals().wrong_key, 2);
-        let sink = relay.begin_upload(t.id(), Some(t.key())).ok().unwrap();
+        assert_eq!(t.refusals().await.wrong_key, 2);
+        let sink = relay
+            .begin_upload(t.id(), Some(t.key()))
+            .await
+            .ok()
+            .unwrap();
         assert_eq!(
-            relay.begin_upload(t.id(), Some(t.key())).err(),
+            relay.begin_upload(t.id(), Some(t.key())).await.err(),
             Some(TicketRefused::Unknown),
             "second use"
         );
-        assert!(sink.deliver(Bytes::from_static(b"hi")));
+        assert!(sink.deliver(Bytes::from_static(b"hi")).await.unwrap());
         assert_eq!(t.received().await.unwrap(), Bytes::from_static(b"hi"));
     }
 
@@ -536,11 +690,12 @@ mod tests {
         let relay = relay();
         let t = relay
             .expect_upload(binding(Purpose::ExecResult), 10, Duration::from_secs(5))
+            .await
             .unwrap();
         let id = t.id().to_string();
         drop(t);
         assert_eq!(relay.pending(), 0);
-        assert!(relay.begin_upload(&id, None).is_err());
+        assert!(relay.begin_upload(&id, None).await.is_err());
 
         let d = relay
             .offer_download(
@@ -548,41 +703,52 @@ mod tests {
                 Bytes::from_static(b"x"),
                 Duration::from_millis(1),
             )
+            .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let id = d.url().rsplit('/').next().unwrap().to_string();
         assert_eq!(d.id(), id);
         assert!(relay.lifetime(&id).is_none(), "expired");
-        assert!(relay.take_download(&id, Some(d.key())).is_err(), "expired");
+        assert!(
+            relay.take_download(&id, Some(d.key())).await.is_err(),
+            "expired"
+        );
     }
 
-    #[test]
-    fn pending_is_bounded_and_base_url_required() {
+    #[tokio::test]
+    async fn pending_is_bounded_and_base_url_required() {
         let relay = relay();
-        let keep: Vec<_> = (0..3)
-            .map(|_| {
+        let mut keep = Vec::new();
+        for _ in 0..3 {
+            keep.push(
                 relay
                     .expect_upload(binding(Purpose::Listing), 1, Duration::from_secs(5))
-                    .unwrap()
-            })
-            .collect();
+                    .await
+                    .unwrap(),
+            );
+        }
         assert!(matches!(
-            relay.expect_upload(binding(Purpose::Listing), 1, Duration::from_secs(5)),
+            relay
+                .expect_upload(binding(Purpose::Listing), 1, Duration::from_secs(5))
+                .await,
             Err(RelayError::Busy(3))
         ));
         drop(keep);
         let bare = Arc::new(Relay::new(RelayOptions::default()));
         assert!(matches!(
-            bare.expect_upload(binding(Purpose::Listing), 1, Duration::from_secs(5)),
+            bare.expect_upload(binding(Purpose::Listing), 1, Duration::from_secs(5))
+                .await,
             Err(RelayError::NoBaseUrl)
         ));
         bare.set_base_url("http://h:1");
         assert!(
             bare.expect_upload(binding(Purpose::Listing), 1, Duration::from_secs(5))
+                .await
                 .is_ok()
         );
         assert!(matches!(
-            bare.expect_upload(binding(Purpose::Listing), 1, Duration::MAX),
+            bare.expect_upload(binding(Purpose::Listing), 1, Duration::MAX)
+                .await,
             Err(RelayError::TooLong(_))
         ));
     }

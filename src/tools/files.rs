@@ -389,7 +389,7 @@ async fn write(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>) 
     let session = running_session(&deps, &ctx, &args.kasm_id).await?;
     let size = bytes.len();
     let sha = sha256_hex(&bytes);
-    let download = download_ticket(&relay, &ctx, &session, bytes, TRANSFER_WAIT)?;
+    let download = download_ticket(&relay, &ctx, &session, bytes, TRANSFER_WAIT).await?;
     let job = WriteJob {
         path: path.clone(),
         roots: checked.roots.clone(),

@@ -66,7 +66,7 @@ fn binding(ctx: &CallContext, session: &SessionRef, purpose: Purpose) -> TicketB
 
 /// A ticket from which a wrapper in `session` downloads `bytes` once, valid for a transfer
 /// that may take `wait`.
-pub fn download_ticket(
+pub async fn download_ticket(
     relay: &Arc<Relay>,
     ctx: &CallContext,
     session: &SessionRef,
@@ -74,11 +74,13 @@ pub fn download_ticket(
     wait: Duration,
 ) -> Result<DownloadTicket, ToolError> {
     let binding = binding(ctx, session, Purpose::FileDownload);
-    Ok(relay.offer_download(binding, bytes, ticket_ttl(wait))?)
+    Ok(relay
+        .offer_download(binding, bytes, ticket_ttl(wait))
+        .await?)
 }
 
 /// A ticket for one upload of at most `max_bytes` from `session`.
-fn upload_ticket(
+async fn upload_ticket(
     relay: &Arc<Relay>,
     ctx: &CallContext,
     session: &SessionRef,
@@ -87,7 +89,9 @@ fn upload_ticket(
     wait: Duration,
 ) -> Result<UploadTicket, ToolError> {
     let binding = binding(ctx, session, purpose);
-    Ok(relay.expect_upload(binding, max_bytes, ticket_ttl(wait))?)
+    Ok(relay
+        .expect_upload(binding, max_bytes, ticket_ttl(wait))
+        .await?)
 }
 
 /// One wrapper run that sends its result back through the relay: the job, what the upload
@@ -150,7 +154,7 @@ pub async fn round_trip(
     let relay = relay(deps, what)?;
     let _tickets = super::usage_guard::take(deps, ctx, crate::policy::quotas::Quota::Tickets)
         .map_err(ToolError::new)?;
-    let mut ticket = upload_ticket(relay, ctx, session, purpose, cap, wait)?;
+    let mut ticket = upload_ticket(relay, ctx, session, purpose, cap, wait).await?;
     let input = WrapperInput {
         job,
         tickets: Some(Tickets {
@@ -191,7 +195,7 @@ pub async fn round_trip(
             _ = &mut deadline => {
                 crate::telemetry::relay_wait("timeout", started.elapsed());
                 let base = ticket.url().split("/relay/").next().unwrap_or_default();
-                return Err(no_result(what, session.kasm_id.as_str(), wait, ticket.refusals(), base));
+                return Err(no_result(what, session.kasm_id.as_str(), wait, ticket.refusals().await, base));
             }
             _ = tick.tick() => {
                 let elapsed = started.elapsed().as_secs_f64();
@@ -271,8 +275,8 @@ mod tests {
         assert_eq!(ticket_ttl(Duration::MAX), Duration::MAX);
     }
 
-    #[test]
-    fn download_and_upload_tickets_live_by_the_same_rule_and_are_bound_to_the_call() {
+    #[tokio::test]
+    async fn download_and_upload_tickets_live_by_the_same_rule_and_are_bound_to_the_call() {
         let relay = Arc::new(Relay::new(RelayOptions {
             base_url: Some("http://127.0.0.1:9".into()),
             ..RelayOptions::default()
@@ -295,8 +299,12 @@ mod tests {
             live: Default::default(),
         };
         let wait = Duration::from_secs(120);
-        let down = download_ticket(&relay, &ctx, &session, Bytes::from_static(b"x"), wait).unwrap();
-        let up = upload_ticket(&relay, &ctx, &session, Purpose::WriteStatus, 1, wait).unwrap();
+        let down = download_ticket(&relay, &ctx, &session, Bytes::from_static(b"x"), wait)
+            .await
+            .unwrap();
+        let up = upload_ticket(&relay, &ctx, &session, Purpose::WriteStatus, 1, wait)
+            .await
+            .unwrap();
         let (down_binding, down_left) = relay.lifetime(down.id()).unwrap();
         let (up_binding, up_left) = relay.lifetime(up.id()).unwrap();
         for left in [down_left, up_left] {

@@ -66,7 +66,7 @@ fn metered_calls(message: &Value) -> Vec<(Value, Metered<'_>)> {
 /// against the principal's limit — all of them or none, so a refused batch spends nothing:
 /// `Err(400)` for a batch that is too long or can never fit the burst, `Err(429)` when over
 /// the limit now; `Err(503)` for any request while the server shuts down.
-pub fn admit(
+pub async fn admit(
     state: &TransportState,
     principal: &Principal,
     message: &Value,
@@ -87,7 +87,11 @@ pub fn admit(
         })
         .collect();
     let count = u32::try_from(calls.len()).unwrap_or(u32::MAX);
-    if let Err(refusal) = state.limits.check_principal_n(&principal.name, count) {
+    if let Err(refusal) = state
+        .limits
+        .check_principal_n_shared(&principal.name, count)
+        .await
+    {
         crate::telemetry::rate_limited("principal");
         for (_, label) in &calls {
             state.metrics.record_tool_call(label, "rate_limited");

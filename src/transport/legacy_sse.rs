@@ -9,6 +9,11 @@
 //! the slot of its answer up front, so a client that does not read its stream gets 429 on
 //! its next request instead of making the server buffer without end; a notification that
 //! finds the queue full ends the stream (the client reconnects and starts over).
+//!
+//! With `[cluster]` a POST may reach a replica that does not hold the stream: it is forwarded
+//! through Redis (`legacy_routing.rs`) and admitted on the stream's replica, which answers a
+//! refused request (rate limit, full queue) on the stream itself, since the poster already
+//! got its 202.
 
 use std::sync::Arc;
 
@@ -27,13 +32,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::accounting;
+use super::legacy_routing::{self, Forwarded, NotRouted};
 use super::legacy_sessions::LegacySession;
 use super::origin::{Peer, origin};
 use super::rpc;
 use super::sse::{message_event, sse_response};
 use super::state::TransportState;
 use crate::http::error::json_error;
-use crate::mcp::{Handled, RequestMeta};
+use crate::mcp::{Handled, Origin, RequestMeta};
 use crate::policy::Principal;
 
 /// Most legacy SSE connections open at once (all principals).
@@ -96,11 +102,20 @@ pub async fn connect(
         sessions.insert(
             id.clone(),
             LegacySession {
-                principal,
+                principal: principal.clone(),
                 outbound,
                 cancel: cancel.clone(),
             },
         );
+    }
+    if let Some(cluster) = &state.cluster {
+        legacy_routing::keep_route(
+            cluster.clone(),
+            id.clone(),
+            principal.name.clone(),
+            cancel.clone(),
+        );
+        accept_forwarded(&state, cluster, &id, &cancel);
     }
     let endpoint = Event::default()
         .event("endpoint")
@@ -138,23 +153,160 @@ pub async fn post_message(
     let Some(session_id) = session_id_from(query.as_deref()) else {
         return json_error(StatusCode::BAD_REQUEST, "missing sessionId query parameter");
     };
-    let (outbound, cancel) = {
+    let local = {
         let sessions = state.legacy.lock();
         match sessions.get(&session_id) {
-            Some(s) if s.principal == principal => (s.outbound.clone(), s.cancel.clone()),
+            Some(s) if s.principal == principal => Some((s.outbound.clone(), s.cancel.clone())),
             // Unknown, closed, or another principal's session: indistinguishable on purpose.
-            _ => {
-                return json_error(
-                    StatusCode::NOT_FOUND,
-                    "unknown session: open a new SSE connection at /sse",
-                );
-            }
+            _ => None,
         }
+    };
+    let Some((outbound, cancel)) = local else {
+        return match &state.cluster {
+            Some(cluster) => {
+                forward_to_holder(
+                    &state,
+                    cluster,
+                    &session_id,
+                    &principal,
+                    &headers,
+                    &peer,
+                    body,
+                )
+                .await
+            }
+            None => unknown_session(),
+        };
     };
     let message = match rpc::parse_body(body, state.max_body_bytes) {
         Ok(message) => message,
         Err(response) => return *response,
     };
+    dispatch(
+        &state,
+        &session_id,
+        principal,
+        message,
+        origin(&headers, &peer),
+        outbound,
+        cancel,
+    )
+    .await
+}
+
+fn unknown_session() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "unknown session: open a new SSE connection at /sse",
+    )
+}
+
+/// `[cluster]`: hand a message for a stream this replica does not hold to the one that does.
+async fn forward_to_holder(
+    state: &TransportState,
+    cluster: &crate::cluster::Cluster,
+    session_id: &str,
+    principal: &Principal,
+    headers: &HeaderMap,
+    peer: &Peer,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if state.shutdown.stopping().is_cancelled() {
+        return super::draining::shutting_down();
+    }
+    let message = match rpc::parse_body(body, state.max_body_bytes) {
+        Ok(message) => message,
+        Err(response) => return *response,
+    };
+    let origin = origin(headers, peer);
+    let forwarded = Forwarded {
+        message,
+        request_id: origin.request_id,
+        client_ip: origin.client_ip,
+    };
+    match legacy_routing::forward(cluster, session_id, &principal.name, &forwarded).await {
+        Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Err(NotRouted::Gone) => unknown_session(),
+        Err(NotRouted::Unavailable(e)) => {
+            tracing::warn!(error = %e, "legacy SSE: message not forwarded");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+    }
+}
+
+/// `[cluster]`: run the messages other replicas forward to stream `id` until it closes.
+fn accept_forwarded(
+    state: &Arc<TransportState>,
+    cluster: &crate::cluster::Cluster,
+    id: &str,
+    closed: &CancellationToken,
+) {
+    let mut listener = cluster
+        .inbox()
+        .listen(&legacy_routing::topic(id), state.legacy.queue_messages);
+    let (state, id, closed) = (state.clone(), id.to_owned(), closed.clone());
+    tokio::spawn(async move {
+        loop {
+            let body = tokio::select! {
+                _ = closed.cancelled() => break,
+                body = listener.recv() => match body {
+                    Some(body) => body,
+                    None => break,
+                },
+            };
+            let Some(forwarded) = legacy_routing::decode(&body) else {
+                continue;
+            };
+            let local = {
+                let sessions = state.legacy.lock();
+                sessions
+                    .get(&id)
+                    .map(|s| (s.principal.clone(), s.outbound.clone(), s.cancel.clone()))
+            };
+            let Some((principal, outbound, cancel)) = local else {
+                break;
+            };
+            let request_id =
+                rpc::contains_request(&forwarded.message).then(|| rpc::id(&forwarded.message));
+            let origin = forwarded.origin();
+            let response = dispatch(
+                &state,
+                &id,
+                principal,
+                forwarded.message,
+                origin,
+                outbound.clone(),
+                cancel.clone(),
+            )
+            .await;
+            if response.status() != StatusCode::ACCEPTED {
+                // The poster got 202 from another replica: answer the refusal on the stream.
+                let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                if let Some(request_id) = request_id {
+                    let error = rpc::error_body(request_id, -32000, &text, None);
+                    if !forward_note(&outbound, error) {
+                        cancel.cancel();
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Admit `message` for the local stream `session_id` and run it; its answer and
+/// notifications go to the stream. 202, or the refusal.
+async fn dispatch(
+    state: &Arc<TransportState>,
+    session_id: &str,
+    principal: Principal,
+    message: Value,
+    origin: Origin,
+    outbound: mpsc::Sender<Value>,
+    cancel: CancellationToken,
+) -> Response {
     // A request's answer gets its queue slot now, or the request is refused: a client that
     // does not read its stream cannot make the server hold more than the queue.
     let answer_slot = if rpc::contains_request(&message) {
@@ -169,17 +321,12 @@ pub async fn post_message(
                     ),
                 );
             }
-            Err(TrySendError::Closed(_)) => {
-                return json_error(
-                    StatusCode::NOT_FOUND,
-                    "unknown session: open a new SSE connection at /sse",
-                );
-            }
+            Err(TrySendError::Closed(_)) => return unknown_session(),
         }
     } else {
         None
     };
-    let pending = match accounting::admit(&state, &principal, &message) {
+    let pending = match accounting::admit(state, &principal, &message).await {
         Ok(pending) => pending,
         Err(response) => return *response,
     };
@@ -187,11 +334,11 @@ pub async fn post_message(
     let meta = RequestMeta {
         principal,
         notifications,
-        session_key: Some(session_key(&session_id)),
+        session_key: Some(session_key(session_id)),
         protocol_version_header: None,
         mcp_method_header: None,
         mcp_name_header: None,
-        origin: origin(&headers, &peer),
+        origin,
     };
     let task_state = state.clone();
     // Tracked: graceful shutdown waits for it, and the SSE stream stays open until its answer

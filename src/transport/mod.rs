@@ -4,12 +4,14 @@
 pub mod accounting;
 pub mod answer;
 pub mod draining;
+pub mod legacy_routing;
 pub mod legacy_sessions;
 pub mod legacy_sse;
 pub mod origin;
 pub mod relay;
 pub mod rpc;
 pub mod session;
+pub mod shared_sessions;
 pub mod sse;
 pub mod state;
 pub mod streamable;

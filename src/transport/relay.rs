@@ -77,19 +77,23 @@ impl RelayState {
     /// None when `ticket` may be tried; else the answer: a live ticket over its own budget
     /// gets 429; an unknown one gets 404, or 429 when its sender is over the unknown-ticket
     /// budget.
-    fn refusal(&self, ticket: &str, request: &Request) -> Option<Response> {
+    async fn refusal(&self, ticket: &str, ip: Option<IpAddr>) -> Option<Response> {
         // Forget limiter keys that are back to full now and then (bounds memory).
         if self.requests.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.unknown_per_ip.retain_recent();
             self.per_ticket.retain_recent();
         }
-        if self.relay.lifetime(ticket).is_some() {
+        let live = match self.relay.is_live(ticket).await {
+            Ok(live) => live,
+            Err(why) => return Some(refused(why)),
+        };
+        if live {
             return match self.per_ticket.check_key(&ticket.to_owned()) {
                 Ok(()) => None,
                 // Counted on the ticket, so the waiting tool can say its result was rate
                 // limited rather than never sent.
                 Err(not_until) => {
-                    self.relay.note_rate_limited(ticket);
+                    self.relay.note_rate_limited(ticket).await;
                     Some(too_many_requests(
                         not_until.wait_time_from(self.clock.now()),
                         "attempts for this relay ticket",
@@ -97,10 +101,6 @@ impl RelayState {
                 }
             };
         }
-        let ip = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
         let mut response = match ip.map(|ip| self.unknown_per_ip.check_key(&ip)) {
             Some(Err(not_until)) => too_many_requests(
                 not_until.wait_time_from(self.clock.now()),
@@ -134,6 +134,12 @@ fn not_found() -> Response {
 fn refused(why: TicketRefused) -> Response {
     match why {
         TicketRefused::Unknown => not_found(),
+        // [cluster]: Redis did not answer. The wrapper retries until its deadline.
+        TicketRefused::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay's shared ticket table is unavailable; retry\n",
+        )
+            .into_response(),
         TicketRefused::WrongKey => {
             tracing::warn!("relay request with a missing or wrong key refused");
             (
@@ -145,6 +151,13 @@ fn refused(why: TicketRefused) -> Response {
     }
 }
 
+fn client_ip(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers.get(KEY_HEADER).and_then(|v| v.to_str().ok())
 }
@@ -154,13 +167,12 @@ async fn download(
     Path(ticket): Path<String>,
     request: Request,
 ) -> Response {
-    if let Some(refusal) = state.refusal(&ticket, &request) {
+    if let Some(refusal) = state.refusal(&ticket, client_ip(&request)).await {
         return refusal;
     }
-    match state
-        .relay
-        .take_download(&ticket, presented_key(request.headers()))
-    {
+    let key = presented_key(request.headers()).map(str::to_owned);
+    drop(request);
+    match state.relay.take_download(&ticket, key.as_deref()).await {
         Ok((binding, bytes)) => {
             tracing::debug!(kasm_id = %binding.kasm_id, principal = %binding.principal, bytes = bytes.len(), "relay download");
             ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
@@ -174,13 +186,11 @@ async fn upload(
     Path(ticket): Path<String>,
     request: Request,
 ) -> Response {
-    if let Some(refusal) = state.refusal(&ticket, &request) {
+    if let Some(refusal) = state.refusal(&ticket, client_ip(&request)).await {
         return refusal;
     }
-    let sink = match state
-        .relay
-        .begin_upload(&ticket, presented_key(request.headers()))
-    {
+    let key = presented_key(request.headers()).map(str::to_owned);
+    let sink = match state.relay.begin_upload(&ticket, key.as_deref()).await {
         Ok(sink) => sink,
         Err(why) => return refused(why),
     };
@@ -192,7 +202,7 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
-        sink.fail(UploadError::TooLarge { limit });
+        sink.fail(UploadError::TooLarge { limit }).await;
         let mut response =
             (StatusCode::PAYLOAD_TOO_LARGE, "relay upload too large\n").into_response();
         close_after(&mut response);
@@ -204,23 +214,23 @@ async fn upload(
         match chunk {
             Ok(chunk) => {
                 if buffer.len() + chunk.len() > limit {
-                    sink.fail(UploadError::TooLarge { limit });
+                    sink.fail(UploadError::TooLarge { limit }).await;
                     return (StatusCode::PAYLOAD_TOO_LARGE, "relay upload too large\n")
                         .into_response();
                 }
                 buffer.extend_from_slice(&chunk);
             }
             Err(e) => {
-                sink.fail(UploadError::Broken(e.to_string()));
+                sink.fail(UploadError::Broken(e.to_string())).await;
                 return (StatusCode::BAD_REQUEST, "relay upload broke off\n").into_response();
             }
         }
     }
     tracing::debug!(kasm_id = %sink.binding.kasm_id, principal = %sink.binding.principal, bytes = buffer.len(), "relay upload");
-    if sink.deliver(buffer.freeze()) {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        not_found()
+    match sink.deliver(buffer.freeze()).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => not_found(),
+        Err(why) => refused(why),
     }
 }
 
@@ -263,6 +273,7 @@ mod tests {
         let relay = relay();
         let mut ticket = relay
             .expect_upload(binding(Purpose::ExecResult), 1000, Duration::from_secs(5))
+            .await
             .unwrap();
         // A chunked body (no Content-Length) of 10 × 600 bytes: refused at the second chunk.
         let chunks = futures::stream::iter(
@@ -284,6 +295,7 @@ mod tests {
         let relay = relay();
         let mut ticket = relay
             .expect_upload(binding(Purpose::ExecResult), 100, Duration::from_secs(5))
+            .await
             .unwrap();
         let limits = RelayLimitsConfig {
             unknown_ticket_per_second: 1,
@@ -329,6 +341,7 @@ mod tests {
         let relay = relay();
         let ticket = relay
             .expect_upload(binding(Purpose::ExecResult), 100, Duration::from_secs(5))
+            .await
             .unwrap();
         let limits = RelayLimitsConfig {
             per_ticket_per_minute: 1,
@@ -347,8 +360,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(ticket.refusals().rate_limited, 1);
-        assert_eq!(ticket.refusals().wrong_key, 1);
+        assert_eq!(ticket.refusals().await.rate_limited, 1);
+        assert_eq!(ticket.refusals().await.wrong_key, 1);
     }
 
     #[tokio::test]
@@ -356,6 +369,7 @@ mod tests {
         let relay = relay();
         let mut ticket = relay
             .expect_upload(binding(Purpose::ExecResult), 100, Duration::from_secs(5))
+            .await
             .unwrap();
         let id = ticket.id().to_string();
         let key = ticket.key().to_string();
@@ -384,7 +398,7 @@ mod tests {
             .unwrap();
         let r = app.clone().oneshot(no_header).await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert_eq!(ticket.refusals().wrong_key, 3);
+        assert_eq!(ticket.refusals().await.wrong_key, 3);
         let r = app
             .clone()
             .oneshot(post(&id, &key, Body::from("ok")))
@@ -410,6 +424,7 @@ mod tests {
                 Bytes::from_static(b"bytes"),
                 Duration::from_secs(5),
             )
+            .await
             .unwrap();
         let id = download.url().rsplit('/').next().unwrap().to_string();
         let app = routes(relay);

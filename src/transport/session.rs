@@ -52,6 +52,14 @@ pub struct SessionId {
     pub issued: u64,
 }
 
+impl SessionId {
+    /// How long until this id expires anyway (how long its end must be remembered).
+    pub fn remaining_life(&self) -> Duration {
+        let expires = self.issued + SESSION_MAX_AGE.as_secs() + CLOCK_SKEW;
+        Duration::from_secs(expires.saturating_sub(now_secs()).max(1))
+    }
+}
+
 /// Mints and verifies sealed session ids.
 pub struct SessionSealer {
     key: [u8; 32],

@@ -1,5 +1,5 @@
 //! What the transport handlers share: the MCP router, session sealing, the legacy SSE session
-//! table, limits, metrics and the shutdown signal.
+//! table, limits, metrics, the shutdown signal and (with `[cluster]`) this replica's cluster.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::legacy_sessions::LegacySessions;
 use super::session::SessionSealer;
+use crate::cluster::Cluster;
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimits;
 use crate::mcp::McpServer;
@@ -23,6 +24,8 @@ pub struct TransportState {
     pub max_body_bytes: usize,
     /// Graceful shutdown: MCP work is spawned through it, SSE streams end by its tokens.
     pub shutdown: Shutdown,
+    /// `[cluster]`: legacy SSE routing, ended sessions and client capabilities in Redis.
+    pub cluster: Option<Cluster>,
     tool_names: HashSet<String>,
 }
 
@@ -50,6 +53,7 @@ impl TransportState {
             keep_alive,
             max_body_bytes,
             shutdown,
+            cluster: None,
             tool_names,
         }
     }

@@ -31,6 +31,7 @@ use super::accounting::{self, PendingCalls};
 use super::answer::{Streaming, Work, final_answer};
 use super::origin::{Peer, origin};
 use super::rpc::{self, json_response};
+use super::shared_sessions;
 use super::sse::{message_event, sse_response};
 use super::state::TransportState;
 use crate::mcp::{Handled, Method, RequestMeta};
@@ -169,7 +170,16 @@ pub async fn post(
         && let Some(presented) = header_str(&headers, &SESSION_HEADER)
     {
         match state.sessions.verify(&presented, &principal.name) {
-            Ok(session) => session_key = Some(self::session_key(&principal, &session.nonce)),
+            Ok(session) => {
+                let key = self::session_key(&principal, &session.nonce);
+                if let Some(cluster) = &state.cluster
+                    && let Err(response) =
+                        shared_session(&state, cluster, &session, &key, &message).await
+                {
+                    return response;
+                }
+                session_key = Some(key);
+            }
             Err(error) => {
                 return json_response(
                     StatusCode::NOT_FOUND,
@@ -184,7 +194,7 @@ pub async fn post(
         }
     }
 
-    let pending = match accounting::admit(&state, &principal, &message) {
+    let pending = match accounting::admit(&state, &principal, &message).await {
         Ok(pending) => pending,
         Err(response) => return *response,
     };
@@ -216,7 +226,7 @@ pub async fn post(
     if !may_stream {
         drop(rx);
         let outcome = (&mut work).await;
-        return finish_json(
+        let response = finish_json(
             &state,
             pending,
             outcome,
@@ -225,6 +235,15 @@ pub async fn post(
             &principal,
             accepts,
         );
+        if is_initialize && let Some(cluster) = &state.cluster {
+            let minted = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            share_client(&state, cluster, &principal, minted.as_deref()).await;
+        }
+        return response;
     }
 
     // A call still running after one keep-alive interval also switches to SSE, so that
@@ -373,16 +392,91 @@ pub async fn delete(
     };
     match state.sessions.verify(&presented, &principal.name) {
         Ok(session) => {
+            let key = session_key(&principal, &session.nonce);
+            if let Some(cluster) = &state.cluster {
+                // Every replica must refuse the id from now on: without Redis that cannot be
+                // promised, so the session is not ended and the client may retry.
+                if let Err(e) =
+                    shared_sessions::end(cluster, &session.nonce, session.remaining_life()).await
+                {
+                    return json_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &json!({ "error": format!("the session could not be ended on every replica: {e}") }),
+                    );
+                }
+                let _ = shared_sessions::forget_client(cluster, &key).await;
+            }
             state.sessions.terminate(&session);
-            state
-                .server
-                .end_session(&session_key(&principal, &session.nonce));
+            state.server.end_session(&key);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(error) => json_response(
             StatusCode::NOT_FOUND,
             &json!({ "error": format!("unknown session ({error})") }),
         ),
+    }
+}
+
+/// `[cluster]`: refuse a session another replica ended, and learn what its client declared at
+/// `initialize` when this replica has not seen it yet.
+async fn shared_session(
+    state: &TransportState,
+    cluster: &crate::cluster::Cluster,
+    session: &super::session::SessionId,
+    key: &str,
+    message: &Value,
+) -> Result<(), Response> {
+    let unavailable = |e: crate::cluster::ClusterError| {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &rpc::error_body(rpc::id(message), -32603, &e.to_string(), None),
+        )
+    };
+    if shared_sessions::is_ended(cluster, &session.nonce)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(json_response(
+            StatusCode::NOT_FOUND,
+            &rpc::error_body(
+                rpc::id(message),
+                rpc::INVALID_REQUEST,
+                "unknown session (session was terminated); send initialize again",
+                None,
+            ),
+        ));
+    }
+    let owner = format!("session:{key}");
+    if state.server.client_of(&owner).is_none() {
+        match shared_sessions::load_client(cluster, key).await {
+            Ok(Some(client)) => state.server.remember_client(&owner, client),
+            Ok(None) => {}
+            // Not fatal: the client's capabilities stay unknown on this replica.
+            Err(e) => tracing::warn!(error = %e, "session's client declaration not loaded"),
+        }
+    }
+    Ok(())
+}
+
+/// `[cluster]`: after a successful `initialize`, share what the client declared under the new
+/// session, so every replica knows its capabilities.
+async fn share_client(
+    state: &TransportState,
+    cluster: &crate::cluster::Cluster,
+    principal: &Principal,
+    minted: Option<&str>,
+) {
+    let Some(minted) = minted.and_then(|id| state.sessions.verify(id, &principal.name).ok()) else {
+        return;
+    };
+    let key = session_key(principal, &minted.nonce);
+    let Some(client) = state.server.client_of(&format!("session:{key}")) else {
+        return;
+    };
+    if let Err(e) =
+        shared_sessions::store_client(cluster, &key, &client, minted.remaining_life()).await
+    {
+        tracing::warn!(error = %e, "the client's initialize declaration was not shared with the other replicas");
     }
 }
 

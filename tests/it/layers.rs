@@ -28,6 +28,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 1),
     // Per-principal bookkeeping for quotas and lifetimes (uses policy's quota decisions).
     ("usage", 1),
+    // Shared state between replicas in Redis (`[cluster]`): connection, inbox, global limits.
+    ("cluster", 2),
     // The Kasm client, then what is built on it.
     ("kasm", 2),
     ("relay", 3),

@@ -5,6 +5,7 @@
 //! `round_trips` (Kasm requests per tool call), `exec_text` (results written for a model,
 //! lost results, one metric per refusal) against `kasm-mcp demo`.
 
+mod cluster;
 mod command_policy;
 mod exec_text;
 mod hardening;

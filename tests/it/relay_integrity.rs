@@ -213,6 +213,7 @@ async fn a_forged_post_to_a_stolen_ticket_url_is_refused_and_the_real_result_arr
     let relay = host_relay().await;
     let mut ticket = relay
         .expect_upload(binding(Purpose::ExecResult), 4096, Duration::from_secs(60))
+        .await
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let input = WrapperInput {
@@ -290,6 +291,7 @@ async fn a_background_writer_leaves_no_wrapper_process_behind() {
             3 * 1024 * 1024,
             Duration::from_secs(60),
         )
+        .await
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let input = WrapperInput {
@@ -673,6 +675,7 @@ async fn a_wrapper_killed_mid_write_leaves_no_temp_file_after_the_next_write() {
     // 1. A write whose download stalls; the wrapper is killed (as a session stop would).
     let upload = relay
         .expect_upload(binding(Purpose::WriteStatus), 1024, Duration::from_secs(60))
+        .await
         .unwrap();
     let stall = stalling_download().await;
     let mut child = spawn_wrapper(
@@ -715,6 +718,7 @@ async fn a_wrapper_killed_mid_write_leaves_no_temp_file_after_the_next_write() {
     // 2. The next write to the same directory.
     let mut upload = relay
         .expect_upload(binding(Purpose::WriteStatus), 1024, Duration::from_secs(60))
+        .await
         .unwrap();
     let download = relay
         .offer_download(
@@ -722,6 +726,7 @@ async fn a_wrapper_killed_mid_write_leaves_no_temp_file_after_the_next_write() {
             Bytes::from_static(b"complete"),
             Duration::from_secs(60),
         )
+        .await
         .unwrap();
     let mut child = spawn_wrapper(
         &write(8, &upload, endpoint(download.url(), download.key())),
@@ -845,6 +850,7 @@ async fn the_wrapper_also_runs_where_sh_is_bash() {
     let relay = host_relay().await;
     let mut ticket = relay
         .expect_upload(binding(Purpose::ExecResult), 4096, Duration::from_secs(60))
+        .await
         .unwrap();
     let bin = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(which("bash"), bin.path().join("sh")).unwrap();

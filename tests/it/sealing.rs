@@ -142,3 +142,32 @@ async fn an_input_required_round_trip_survives_a_restart_and_is_refused_on_repla
     assert_eq!(r["error"]["code"], -32602, "{r}");
     other.stop().await.unwrap();
 }
+
+/// Issue 11: with `[cluster]` a requestState opens once across replicas — a replay sent to
+/// another replica is refused too (without Redis each process only knows its own).
+#[tokio::test]
+async fn with_a_cluster_a_request_state_replayed_on_another_replica_is_refused() {
+    let redis = crate::cluster::RedisServer::start();
+    let clustered = |replica: &str| {
+        let mut c = config("the-same-secret");
+        c.cluster.redis_url = Some(redis.url().into());
+        c.cluster.replica_id = Some(replica.into());
+        c
+    };
+    let a = start(clustered("mrtr-a"));
+    let b = start(clustered("mrtr-b"));
+    let r = modern_call(&a.base_url(), json!({})).await;
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    let state = r["result"]["requestState"].as_str().unwrap().to_string();
+    let answer = json!({"inputResponses": {"input-1":
+        {"role": "assistant", "content": {"type": "text", "text": "Paris"}, "model": "m"}},
+        "requestState": state});
+    let r = modern_call(&a.base_url(), answer.clone()).await;
+    assert_eq!(r["result"]["resultType"], "complete", "{r}");
+    let replay = modern_call(&b.base_url(), answer).await;
+    assert_eq!(replay["error"]["code"], -32602, "{replay}");
+    let message = replay["error"]["message"].as_str().unwrap();
+    assert!(message.contains("already used"), "{message}");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}

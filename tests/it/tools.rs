@@ -861,6 +861,7 @@ async fn run_exec_wrapper(programs: &[&str], command: &str, timeout_s: u64) -> V
             4096,
             Duration::from_secs(60),
         )
+        .await
         .unwrap();
     let input = WrapperInput {
         job: Job::Exec(CommandJob {

@@ -1,0 +1,47 @@
+//! Several replicas, one state: the Redis (or Valkey) side of `[cluster]`.
+//!
+//! Without `cluster.redis_url` nothing here runs and every piece of cross-request state stays
+//! in memory in one process. With it, each replica builds one [`Cluster`] at start:
+//!
+//! - [`Redis`] (`conn.rs`): a multiplexed connection that reconnects by itself
+//!   (`redis::aio::ConnectionManager`), every operation under `cluster.op_timeout_ms`, every
+//!   key under `cluster.key_prefix`. No `KEYS`/`SCAN` anywhere: every record is found by its
+//!   own key.
+//! - [`Inbox`] (`inbox.rs`): the replica's pub/sub channel. Work that waits on one replica
+//!   (a tool call waiting for its relay upload, a legacy SSE stream) listens to a *topic*;
+//!   another replica that receives what it waits for stores the data in a key (when it must
+//!   not be lost) and sends the topic a message through [`Cluster::send`].
+//! - liveness (`liveness.rs`): a heartbeat key per replica, so the others can tell a replica
+//!   that died ([`Cluster::is_alive`]).
+//! - [`GlobalLimit`] (`gcra.rs`): GCRA rate limits in one Lua script, shared by all replicas.
+//!
+//! Who uses it: `relay` (tickets in `<prefix>:relay:*`, results handed to the waiting replica),
+//! `transport` (legacy SSE routing in `<prefix>:sse:*`, ended Streamable HTTP sessions in
+//! `<prefix>:ended:*`, client capabilities in `<prefix>:client:*`), `http::rate_limit`
+//! (`<prefix>:rl:*`) and the readiness probe in `launch`.
+//!
+//! Adding a Redis implementation of another store (the background `JobStore`, the MCP
+//! `TaskStore`): keep the in-memory trait implementation as the default and add one that
+//! - stores each record as serde JSON under `<prefix>:<kind>:<id>` with `SET … PX` (the TTL
+//!   the record would be reaped after) and updates it with a small Lua script or `WATCH`, so
+//!   two replicas never overwrite each other's state change (e.g. `running → cancelled`);
+//! - keeps a per-principal index as a sorted set (`<prefix>:<kind>:by:<principal>`, score =
+//!   creation time, trimmed with `ZREMRANGEBYSCORE`) for listings — never `KEYS`;
+//! - records the owning replica in the record; a cancel or kill received by another replica
+//!   is routed with `Cluster::send(owner, "<kind>:<id>", …)` to a topic the owner listens to
+//!   with `Inbox::listen`, and falls back to marking the record (the owner's poll sees it)
+//!   when `send` reports the owner gone;
+//! - appends output chunks to a capped list (`RPUSH` + `LTRIM`) that any replica can read.
+
+mod conn;
+mod error;
+mod gcra;
+mod handle;
+mod inbox;
+mod liveness;
+
+pub use conn::{Redis, millis};
+pub use error::ClusterError;
+pub use gcra::{GlobalLimit, Verdict};
+pub use handle::Cluster;
+pub use inbox::{Inbox, Listener};
