@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 import subprocess
 import threading
 import time
@@ -245,6 +246,30 @@ def pytest_configure(config) -> None:
         "demo_process: needs the kasm-mcp demo process itself (banner, pid, restart) or starts "
         "servers of its own; skipped only when KASM_MCP_TEST_URL names an external server",
     )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """With KASM_MCP_TEST_TIMEOUT_S set (the cluster run sets it), a test that takes longer
+    fails with a TimeoutError instead of hanging the whole run (e.g. a client waiting for an
+    answer that a broken load-balanced deployment lost)."""
+    limit = int(os.environ.get("KASM_MCP_TEST_TIMEOUT_S", "0") or 0)
+    if limit <= 0:
+        yield
+        return
+
+    def expired(signum, frame):  # noqa: ARG001
+        # Again in 5 s: the clean-up the exception runs (destroying a session) may hang too.
+        signal.alarm(5)
+        raise TimeoutError(f"{item.name} took longer than KASM_MCP_TEST_TIMEOUT_S={limit} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(limit)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ARG001
