@@ -6,7 +6,9 @@
 # The orchestration and the checks are in tests/cluster/harness.py (its docstring lists them).
 # Ends with `cluster tests: N passed, M failed`; exits non-zero on any failure. Every process
 # it starts is stopped on exit.
-# CLUSTER_TESTS=clients,kill,rate,redis picks phases; CLUSTER_KEEP_LOGS=1 keeps the logs.
+# CLUSTER_TESTS=clients,kill,rate,redis picks phases; CLUSTER_PYTEST_ARGS adds pytest arguments
+# to the client suite (e.g. "-k sse --maxfail=100"); CLUSTER_KEEP_LOGS=1 keeps the logs;
+# CLUSTER_REPLICAS=1 runs everything against one replica (harness problems vs cluster ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

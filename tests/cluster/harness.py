@@ -31,6 +31,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -258,6 +259,23 @@ class Cluster:
         for i in range(REPLICAS):
             self.stop(f"replica-{i}")
         self.start_replicas(extra)
+        # New nginx workers forget which replicas failed (a killed one stays marked down for
+        # fail_timeout otherwise): every replica takes its share of what follows.
+        nginx = self.procs.get("nginx")
+        if nginx is not None:
+            old_workers = self._nginx_workers()
+            nginx.send_signal(signal.SIGHUP)
+            wait_until(lambda: not (self._nginx_workers() & old_workers), 10)
+
+    def _nginx_workers(self) -> set[int]:
+        nginx = self.procs.get("nginx")
+        if nginx is None:
+            return set()
+        children = Path(f"/proc/{nginx.pid}/task/{nginx.pid}/children")
+        try:
+            return {int(p) for p in children.read_text().split()}
+        except OSError:
+            return set()
 
     def replicas_alive(self) -> dict[str, int | None]:
         return {name: p.poll() for name, p in self.procs.items() if name.startswith("replica-")}
@@ -304,7 +322,7 @@ def client_suite(cluster: Cluster, results: Results) -> None:
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "-c", "tests/clients/pytest.ini", "tests/clients", "-q", "-rfEs",
              # A deployment that loses answers fails every test slowly: stop after five.
-             "--maxfail=5"],
+             "--maxfail=5", *shlex.split(os.environ.get("CLUSTER_PYTEST_ARGS", ""))],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=200,
         )
     except subprocess.TimeoutExpired as e:
