@@ -134,7 +134,8 @@ class Cluster:
             proc.wait()
 
     def stop_all(self) -> None:
-        for name in list(self.procs):
+        # Newest first: nginx and the replicas before the simulator and Redis they use.
+        for name in reversed(list(self.procs)):
             self.stop(name, timeout=12)
 
     def log(self, name: str, tail: int = 40) -> str:
@@ -225,6 +226,8 @@ class Cluster:
                 KASM_MCP_CLUSTER__REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/",
                 KASM_MCP_CLUSTER__KEY_PREFIX=self.key_prefix,
                 KASM_MCP_CLUSTER__REPLICA_ID=f"replica-{i}",
+                # A dead replica's streams are reported gone after this long.
+                KASM_MCP_CLUSTER__LIVENESS_TTL_MS="3000",
             )
         env.update(extra)
         return env
@@ -420,7 +423,17 @@ async def kill_test(cluster: Cluster, results: Results) -> None:
         print(f"kill test: SIGKILLed replica-{victim} ({victim_addr}) at t={kill_after:.0f} s", flush=True)
 
     log_before = len(cluster.access_log())
-    await asyncio.gather(killer(), *(client(i) for i in range(KILL_CLIENTS)))
+    killed = asyncio.Event()
+
+    async def killer_then_signal() -> None:
+        await killer()
+        killed.set()
+
+    await asyncio.gather(
+        killer_then_signal(),
+        legacy_sse_on_the_victim(cluster, results, victim, killed),
+        *(client(i) for i in range(KILL_CLIENTS)),
+    )
     cluster.procs[f"replica-{victim}"].wait()
     cluster.procs.pop(f"replica-{victim}")
     killed_at = kill_time[0]
@@ -466,6 +479,77 @@ async def kill_test(cluster: Cluster, results: Results) -> None:
                     await setup.call_tool("destroy_kasm_session", {"kasm_id": kasm_id})
     except Exception as e:  # noqa: BLE001
         print(f"kill test: cleanup failed: {e!r}", flush=True)
+
+
+async def legacy_sse_on_the_victim(cluster: Cluster, results: Results, victim: int, killed: asyncio.Event) -> None:
+    """A legacy /sse stream held by the replica about to be killed (opened on it directly):
+    messages POSTed through nginx — so to every replica in turn — are all answered on that
+    stream; after the kill, a POST for it is answered 404 (the stream is gone), not accepted
+    and dropped."""
+    import httpx
+
+    auth = {"Authorization": f"Bearer {cluster.tokens['agent']}"}
+    answered: list[int] = []
+    sent: list[int] = []
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as http:
+        try:
+            async with http.stream("GET", cluster.replica_url(victim) + "/sse", headers=auth) as stream:
+                lines = stream.aiter_lines()
+                endpoint = ""
+                async for line in lines:
+                    if line.startswith("data:") and "/messages" in line:
+                        endpoint = line[5:].strip()
+                        break
+                post_url = cluster.nginx_url + endpoint
+
+                async def post(message: dict) -> int:
+                    return (await http.post(post_url, headers=auth, json=message)).status_code
+
+                async def answer(wanted: int) -> None:
+                    async for line in lines:
+                        if line.startswith("data:") and f'"id":{wanted}' in line.replace(" ", ""):
+                            answered.append(wanted)
+                            return
+
+                init = {"protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "cluster-sse-test", "version": "0"}}
+                statuses = [await post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})]
+                sent.append(1)
+                await asyncio.wait_for(answer(1), 10)
+                statuses.append(await post({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+                for n in range(2, 2 + 2 * REPLICAS):
+                    statuses.append(await post({"jsonrpc": "2.0", "id": n, "method": "ping"}))
+                    sent.append(n)
+                    await asyncio.wait_for(answer(n), 10)
+        except (httpx.HTTPError, asyncio.TimeoutError) as e:
+            statuses = [f"error {e!r}"]
+        results.check(
+            "legacy SSE: messages posted through nginx (any replica) are answered on the stream",
+            answered == sent and len(sent) > REPLICAS,
+            f"{len(answered)} of {len(sent)} answered; POST statuses {statuses}",
+        )
+        await killed.wait()
+        gone = None
+        end = time.monotonic() + 15
+        seen: list[int] = []
+        while time.monotonic() < end:
+            try:
+                status = (await http.post(post_url, headers=auth,
+                                          json={"jsonrpc": "2.0", "id": 99, "method": "ping"})).status_code
+            except httpx.HTTPError:
+                status = 0
+            seen.append(status)
+            if status == 404:
+                gone = time.monotonic()
+                break
+            await asyncio.sleep(0.5)
+        routed = answered == sent and len(sent) > REPLICAS
+        results.check(
+            "legacy SSE: a POST for a stream whose replica died is answered 404",
+            routed and gone is not None,
+            f"statuses after the kill: {seen[:12]}"
+            + ("" if routed else " (not meaningful: other replicas did not route to the stream before the kill)"),
+        )
 
 
 # ====================================================================== c. rate limit
