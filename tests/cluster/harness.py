@@ -169,7 +169,9 @@ class Cluster:
         proc = self._spawn(
             "simulator",
             [BIN, "simulator", "--listen", "127.0.0.1:0", "--no-display", "--start-delay-ms", "300",
-             "--max-kasms-per-user", "6"],
+             # Room for the sessions a failing test leaves behind, so one failure does not
+             # make every later test fail on Kasm's session limit.
+             "--max-kasms-per-user", "12"],
             stdout=subprocess.PIPE,
         )
         assert proc.stdout is not None
@@ -351,6 +353,28 @@ def client_suite(cluster: Cluster, results: Results) -> None:
         all(any(f":{p}" in u for u in upstreams) for p in cluster.replica_ports),
         f"upstreams seen: {sorted(upstreams)[:6]}",
     )
+
+
+async def destroy_leftover_sessions(cluster: Cluster) -> None:
+    """Destroy the sessions earlier phases left behind (a failed test may leave some)."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    from mcp_clients import structured
+
+    headers = {"Authorization": f"Bearer {cluster.tokens['agent']}"}
+    try:
+        async with streamablehttp_client(cluster.nginx_url + "/mcp", headers=headers) as (read, write, _):
+            async with ClientSession(read, write, read_timeout_seconds=timedelta(seconds=20)) as session:
+                await session.initialize()
+                listed = await session.call_tool("list_user_sessions", {})
+                leftover = [s["kasm_id"] for s in structured(listed).get("sessions", [])]
+                for kasm_id in leftover:
+                    await session.call_tool("destroy_kasm_session", {"kasm_id": kasm_id})
+                if leftover:
+                    print(f"destroyed {len(leftover)} sessions left behind by earlier phases", flush=True)
+    except Exception as e:  # noqa: BLE001 — the next phase reports what this leaves broken
+        print(f"could not clean up leftover sessions: {e!r}", flush=True)
 
 
 # ====================================================================== b. kill test
@@ -730,6 +754,7 @@ def main() -> int:
         if wanted("clients"):
             client_suite(cluster, results)
         if wanted("kill"):
+            asyncio.run(destroy_leftover_sessions(cluster))
             asyncio.run(kill_test(cluster, results))
         if wanted("rate") or wanted("redis"):
             cluster.restart_replicas(
@@ -738,6 +763,7 @@ def main() -> int:
         if wanted("rate"):
             asyncio.run(rate_limit_test(cluster, results))
         if wanted("redis"):
+            asyncio.run(destroy_leftover_sessions(cluster))
             asyncio.run(redis_restart_test(cluster, results))
     except Exception as e:  # noqa: BLE001 — a broken set-up is a failure, never a crash without a summary
         results.check("cluster set-up and run", False, repr(e))
