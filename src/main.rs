@@ -133,6 +133,10 @@ struct SimulatorArgs {
     /// HTTP status for a missing permission (401 as 1.15; 403 as 1.19 was seen to send).
     #[arg(long, value_name = "STATUS")]
     missing_permission_status: Option<u16>,
+    /// Give sessions no X display, even when Xvfb is installed (one Xvfb per session is
+    /// work that command and file tests do not need).
+    #[arg(long)]
+    no_display: bool,
 }
 
 fn main() -> ExitCode {
@@ -165,6 +169,10 @@ fn simulator(args: SimulatorArgs) -> ExitCode {
             .missing_permission_status
             .unwrap_or(args.kasm_version.missing_permission_status()),
         sandbox_root: args.sandbox_root.unwrap_or(defaults.sandbox_root),
+        display: kasm_mcp::simulator::DisplayOptions {
+            enabled: !args.no_display,
+            ..defaults.display
+        },
         ..defaults
     };
     exit_code(run_async("simulator", run_until_signal(config)).is_some())

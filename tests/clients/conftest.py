@@ -4,6 +4,14 @@
 yields a `DemoServer` (URLs, token, headers). `open_session` (in mcp_clients.py) connects the
 official Python SDK over either transport. Add a `test_*.py` file here to add tests; the
 closing line `client tests: N passed, M failed` is printed by the hook at the bottom.
+
+External-server mode: with `KASM_MCP_TEST_URL` (the server's base URL, e.g. a load balancer in
+front of several replicas) and `KASM_MCP_TEST_TOKEN` set, `demo_server` is that server instead
+of a demo started here (scripts/cluster-tests.sh runs the suite so). Optional beside them:
+`KASM_MCP_TEST_SIMULATOR_URL` (the Kasm simulator behind it, for its exec counter) and
+`KASM_MCP_TEST_METRICS_URLS` (comma-separated base URLs of every replica, whose /metrics are
+summed). Tests marked `demo_process` need the demo process itself (its banner, its pid, a
+restart) or start servers of their own; they are skipped in external mode, and only there.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 import subprocess
 import threading
 import time
@@ -30,11 +39,14 @@ class DemoServer:
     mcp_url: str
     sse_url: str
     token: str
-    process: subprocess.Popen
-    log_path: Path
+    # None for an external server (KASM_MCP_TEST_URL).
+    process: subprocess.Popen | None
+    log_path: Path | None
     banner_lines: list[str]
     # The demo's built-in Kasm simulator (its /__simulator/stats counts exec requests).
     simulator_url: str | None = None
+    # Base URLs whose /metrics together count everything this server does (every replica).
+    metrics_urls: list[str] = field(default_factory=list)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -50,7 +62,47 @@ class DemoServer:
         return "".join(self.banner_lines)
 
     def log(self) -> str:
+        if self.log_path is None:
+            return "(external server: see its own logs)"
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the Prometheus series `name` with (at least) these labels, over every
+        replica's /metrics (0 when no replica has it yet)."""
+        total = 0.0
+        for base in self.metrics_urls:
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+            for line in text.splitlines():
+                m = re.match(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$", line)
+                if not m or m.group(1) != name:
+                    continue
+                have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+                if all(have.get(k) == v for k, v in labels.items()):
+                    total += float(m.group(3))
+        return total
+
+
+def external_server() -> DemoServer | None:
+    """The server named by KASM_MCP_TEST_URL / KASM_MCP_TEST_TOKEN, if set."""
+    base = os.environ.get("KASM_MCP_TEST_URL", "").rstrip("/")
+    if not base:
+        return None
+    token = os.environ.get("KASM_MCP_TEST_TOKEN")
+    if not token:
+        raise RuntimeError("KASM_MCP_TEST_URL is set but KASM_MCP_TEST_TOKEN is not")
+    metrics = [u.strip().rstrip("/") for u in os.environ.get("KASM_MCP_TEST_METRICS_URLS", "").split(",") if u.strip()]
+    return DemoServer(
+        base,
+        f"{base}/mcp",
+        f"{base}/sse",
+        token,
+        None,
+        None,
+        [],
+        simulator_url=os.environ.get("KASM_MCP_TEST_SIMULATOR_URL") or None,
+        metrics_urls=metrics or [base],
+    )
 
 
 def _binary() -> str:
@@ -124,10 +176,12 @@ def _start_demo(
         log_path,
         banner,
         simulator_url=found.get("simulator"),
+        metrics_urls=[base],
     )
 
 
 def _stop(server: DemoServer) -> None:
+    assert server.process is not None, "an external server is not stopped by the tests"
     server.process.terminate()
     try:
         server.process.wait(timeout=15)
@@ -138,7 +192,11 @@ def _stop(server: DemoServer) -> None:
 
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory):
-    """One `kasm-mcp demo` for the whole test session."""
+    """One `kasm-mcp demo` for the whole test session (or the external server)."""
+    external = external_server()
+    if external is not None:
+        yield external
+        return
     server = _start_demo(tmp_path_factory.mktemp("demo"))
     yield server
     _stop(server)
@@ -180,6 +238,47 @@ def demo_factory(tmp_path: Path):
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "demo_process: needs the kasm-mcp demo process itself (banner, pid, restart) or starts "
+        "servers of its own; skipped only when KASM_MCP_TEST_URL names an external server",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """With KASM_MCP_TEST_TIMEOUT_S set (the cluster run sets it), a test that takes longer
+    fails with a TimeoutError instead of hanging the whole run (e.g. a client waiting for an
+    answer that a broken load-balanced deployment lost)."""
+    limit = int(os.environ.get("KASM_MCP_TEST_TIMEOUT_S", "0") or 0)
+    if limit <= 0:
+        yield
+        return
+
+    def expired(signum, frame):  # noqa: ARG001
+        # Again in 5 s: the clean-up the exception runs (destroying a session) may hang too.
+        signal.alarm(5)
+        raise TimeoutError(f"{item.name} took longer than KASM_MCP_TEST_TIMEOUT_S={limit} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(limit)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ARG001
+    if not os.environ.get("KASM_MCP_TEST_URL"):
+        return
+    skip = pytest.mark.skip(reason="needs the demo process itself; KASM_MCP_TEST_URL names an external server")
+    for item in items:
+        if item.get_closest_marker("demo_process"):
+            item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001

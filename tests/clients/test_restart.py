@@ -10,7 +10,8 @@ import pytest
 
 from mcp_clients import open_session, structured
 
-pytestmark = pytest.mark.anyio
+# demo_process: restarts the demo process.
+pytestmark = [pytest.mark.anyio, pytest.mark.demo_process]
 
 
 def _free_port() -> int:

@@ -243,6 +243,7 @@ def peak_rss_kib(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc status")
 
 
+@pytest.mark.demo_process  # reads the demo process's peak memory
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_huge_output_keeps_server_memory_bounded(demo_server, transport):
     """50 MB of stdout at the largest allowed cap: the result is capped and the server's peak
