@@ -338,3 +338,68 @@ match = ["wget http://x"]
     };
     assert!(CommandPolicy::compile(&spec, &[]).is_err());
 }
+
+/// Through the real server (`kasm-mcp demo`, its own process, so a crash in the policy kills
+/// it): texts that crashed tree-sitter-bash's scanner (SIGSEGV: `{` then a character far above
+/// U+00FF) and deep nesting at the exec tool's 100 KiB limit are refused with the policy's
+/// reason, and the server still runs a command afterwards.
+#[tokio::test]
+async fn hostile_command_texts_are_refused_and_the_server_keeps_answering() {
+    use crate::ops::{Demo, Modern, structured};
+    use serde_json::json;
+
+    let demo = Demo::start();
+    let modern = Modern::connect(&demo).await;
+    let created = modern
+        .call(2, "create_kasm_session", json!({"image_name": "Terminal"}))
+        .await;
+    let kasm_id = structured(&created)["kasm_id"].as_str().unwrap().to_owned();
+    let limit = 100 * 1024;
+    let hostile = [
+        "{\u{E0100}".to_owned(),
+        "echo {1..\u{E01EF}}; rm -rf / {\u{E0100}".to_owned(),
+        format!(
+            "{}rm -rf /{}",
+            "$(".repeat((limit - 8) / 3),
+            ")".repeat((limit - 8) / 3)
+        ),
+        format!("{}rm -rf /", "true && ".repeat((limit - 8) / 8)),
+        format!("echo $(({}1))", "1+".repeat((limit - 12) / 2)),
+    ];
+    let mut id = 10;
+    for command in &hostile {
+        assert!(command.len() <= limit);
+        id += 1;
+        let response = modern
+            .call(
+                id,
+                "execute_kasm_command",
+                json!({"kasm_id": kasm_id, "command": command}),
+            )
+            .await;
+        let shown: String = command.chars().take(30).collect();
+        assert_eq!(response["result"]["isError"], true, "{shown}: {response}");
+        let text = response["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            text.starts_with("command refused")
+                && text.contains("Nothing was run")
+                && (text.contains("unresolved") || text.contains("rm-recursive-system")),
+            "{shown}: {text}"
+        );
+    }
+    let after = modern
+        .call(
+            99,
+            "execute_kasm_command",
+            json!({"kasm_id": kasm_id, "command": "echo still here"}),
+        )
+        .await;
+    let s = structured(&after);
+    assert_eq!(
+        (&s["exit_code"], &s["stdout"]),
+        (&json!(0), &json!("still here\n")),
+        "{after}"
+    );
+}

@@ -70,6 +70,20 @@ proptest! {
         let _ = CommandsConfig::default().policy().evaluate(&text, scope());
     }
 
+    /// tree-sitter-bash's scanner passes the character after `{` (and after `{N..`) to
+    /// `isdigit`; one far above U+00FF read out of bounds (SIGSEGV) before the parser got a
+    /// scanner-safe copy. `\PC` alone rarely puts such a character right after `{`.
+    #[test]
+    fn any_character_after_a_brace_is_judged(
+        parts in prop::collection::vec(
+            ("[ a-z;]{0,3}[{][0-9]{0,2}([.][.][0-9]{0,2})?", prop::char::range('\u{80}', '\u{10FFFF}')),
+            1..8,
+        )
+    ) {
+        let text: String = parts.iter().map(|(before, c)| format!("{before}{c}")).collect();
+        let _ = CommandsConfig::default().policy().evaluate(&text, scope());
+    }
+
     #[test]
     fn a_denied_command_stays_denied_however_it_is_quoted_or_wrapped(
         program in quoted("rm"),

@@ -10,9 +10,12 @@
 mod engine;
 mod extract;
 mod glob;
+#[cfg(test)]
+mod hostile_tests;
 mod model;
 mod parse;
 mod rules;
+mod scanner_input;
 mod unwrap;
 
 pub use engine::{

@@ -3,9 +3,12 @@
 //!
 //! The tree is walked with an explicit stack (no recursion), so nesting depth costs heap, not
 //! stack; nesting is bounded anyway ([`MAX_NESTING`]) and checked before parsing with a cheap
-//! bracket count, so a hostile text cannot make the parser itself dig deep. Each word is reduced
-//! to the text the shell would see after quote removal when it contains no expansion.
+//! bracket count, so a hostile text cannot make the parser itself dig deep. The parser reads a
+//! copy its C scanner cannot crash on ([`super::scanner_input`]); words are read from the text
+//! itself. Each word is reduced to the text the shell would see after quote removal when it
+//! contains no expansion.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use std::time::Instant;
@@ -13,6 +16,7 @@ use std::time::Instant;
 use tree_sitter::{Node, ParseOptions, ParseState, Parser};
 
 use super::model::{Redirect, Word};
+use super::scanner_input::scanner_safe;
 
 /// Longest text parsed; longer texts are unresolved (the tool itself takes at most 100 KiB).
 pub const MAX_SCRIPT_BYTES: usize = 2 * 1024 * 1024;
@@ -87,7 +91,7 @@ fn bracket_depth(text: &str) -> usize {
 /// Parse `text` and collect its simple commands, output redirections and anything that
 /// cannot be judged statically. `pipe_base` numbers this text's pipelines after earlier ones.
 pub fn parse_script(text: &str, pipe_base: usize, budget: usize) -> Parsed {
-    let parsed = Parsed::default();
+    let mut parsed = Parsed::default();
     if text.len() > MAX_SCRIPT_BYTES {
         return parsed.unresolved(format!(
             "the command text is {} bytes, more than the {MAX_SCRIPT_BYTES} bytes the policy parses",
@@ -116,7 +120,15 @@ pub fn parse_script(text: &str, pipe_base: usize, budget: usize) -> Parsed {
     {
         return parsed.unresolved("the shell parser could not be loaded");
     }
-    let bytes = text.as_bytes();
+    // The parser reads a copy the C scanner cannot crash on; words are read from `text`.
+    let safe = scanner_safe(text);
+    if matches!(safe, Cow::Owned(_)) && text.contains("<<") {
+        // Two different here-document delimiters could read alike in the copy.
+        parsed.unresolved.push(
+            "the command holds a here-document (<<) and a non-ASCII character right after `{`, which the shell parser cannot read as written".into(),
+        );
+    }
+    let bytes: &[u8] = &safe;
     let started = Instant::now();
     // Returning true stops the parse: a bound on CPU for any input.
     let mut past_deadline = |_: &ParseState| started.elapsed() > PARSE_DEADLINE;
