@@ -77,6 +77,11 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
         owners: Default::default(),
         desktop: Default::default(),
+        jobs: Arc::new(kasm_mcp::jobs::MemoryJobs::new(
+            std::time::Duration::from_secs(60),
+            65536,
+        )),
+        jobs_config: Default::default(),
     };
     let tools = catalog(deps.clone())
         .into_iter()
@@ -753,6 +758,11 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
         owners: Default::default(),
         desktop: Default::default(),
+        jobs: Arc::new(kasm_mcp::jobs::MemoryJobs::new(
+            std::time::Duration::from_secs(60),
+            65536,
+        )),
+        jobs_config: Default::default(),
     };
     let tools = catalog(deps);
     let snapshot =
@@ -878,6 +888,7 @@ async fn run_exec_wrapper(programs: &[&str], command: &str, timeout_s: u64) -> V
                 key: ticket.key().into(),
             },
             download: None,
+            stream: None,
         }),
         budget_s: 30,
         stale_after_s: 700,

@@ -58,6 +58,7 @@ fn the_script_reads_exactly_the_inputs_the_environment_carries() {
             key: "k".into(),
         },
         download: None,
+        stream: None,
     };
     let input = WrapperInput {
         job: Job::Exec(job),
