@@ -26,7 +26,7 @@ pub(crate) struct Rig {
     pub(crate) sim: Simulator,
     tools: HashMap<String, Arc<dyn Tool>>,
     relay: Option<Arc<Relay>>,
-    principal: Principal,
+    pub(crate) principal: Principal,
     deps: ToolDeps,
 }
 
@@ -79,7 +79,7 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         desktop: Default::default(),
         jobs: Arc::new(kasm_mcp::jobs::MemoryJobs::new(
             std::time::Duration::from_secs(60),
-            65536,
+            kasm_mcp::config::JobsConfig::default().window_bytes,
         )),
         jobs_config: Default::default(),
     };
@@ -135,7 +135,7 @@ impl Rig {
         self
     }
 
-    fn context(&self) -> CallContext {
+    pub(crate) fn context(&self) -> CallContext {
         CallContext {
             principal: self.principal.clone(),
             notifier: Notifier::disconnected(),
@@ -149,7 +149,12 @@ impl Rig {
         self.call_in(&ctx, tool, arguments).await
     }
 
-    async fn call_in(&self, ctx: &CallContext, tool: &str, arguments: Value) -> ToolOutput {
+    pub(crate) async fn call_in(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        arguments: Value,
+    ) -> ToolOutput {
         let t = self
             .tools
             .get(tool)
@@ -176,6 +181,11 @@ impl Rig {
         let mut a = args(json!({"kasm_id": kasm_id, "command": command}));
         a.extend(args(extra));
         self.ok("execute_kasm_command", Value::Object(a)).await
+    }
+
+    /// The in-memory window per stream of each job.
+    pub(crate) fn deps_window_bytes(&self) -> usize {
+        self.deps.jobs_config.window_bytes
     }
 
     pub(crate) fn home(&self, kasm_id: &str) -> PathBuf {
@@ -760,7 +770,7 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         desktop: Default::default(),
         jobs: Arc::new(kasm_mcp::jobs::MemoryJobs::new(
             std::time::Duration::from_secs(60),
-            65536,
+            kasm_mcp::config::JobsConfig::default().window_bytes,
         )),
         jobs_config: Default::default(),
     };

@@ -369,7 +369,7 @@ printf 'START %s %s %s\n' "$kmcp_kind_id" "$pg" "$kmcp_spill" > "$d/start"
 kmcp_chunk_post "$d/start"
 kmcp_kill() {
   case $pg in ''|-|*[!0-9]*) return ;; esac
-  if [ "$kmcp_kind_id" = g ]; then kill "-$1" -- "-$pg" 2>/dev/null; else kill "-$1" "$pg" 2>/dev/null; fi
+  if [ "$kmcp_kind_id" = g ]; then kill "-$1" "-$pg" 2>/dev/null; else kill "-$1" "$pg" 2>/dev/null; fi
 }
 so=0
 se=0

@@ -86,8 +86,9 @@ pub fn tool(deps: &Arc<ToolDeps>) -> Arc<dyn Tool> {
 /// The shell text that signals the job: `kill` on the process group, then SIGKILL after
 /// `grace_s` (every value a number from the record or the server).
 pub fn kill_script(pgid: i64, group: bool, signal: &str, grace_s: u64) -> String {
+    // `kill -SIG -PGID`, not `kill -SIG -- -PGID`: dash's kill takes no `--`.
     let target = if group {
-        format!("-- -{pgid}")
+        format!("-{pgid}")
     } else {
         pgid.to_string()
     };
@@ -185,8 +186,8 @@ mod tests {
     #[test]
     fn the_kill_script_targets_the_group_or_the_pid() {
         let s = kill_script(42, true, "TERM", 3);
-        assert!(s.starts_with("kill -TERM -- -42 "), "{s}");
-        assert!(s.contains("kill -KILL -- -42"), "{s}");
+        assert!(s.starts_with("kill -TERM -42 "), "{s}");
+        assert!(s.contains("kill -KILL -42"), "{s}");
         assert!(kill_script(42, false, "INT", 0).starts_with("kill -INT 42 "));
     }
 }
