@@ -86,7 +86,7 @@ impl JobStore for MemoryJobs {
             .values()
             .filter(|j| j.principal == owner.principal)
             .collect();
-        mine.sort_by(|a, b| b.started_ms.cmp(&a.started_ms));
+        mine.sort_by_key(|j| std::cmp::Reverse(j.started_ms));
         mine.into_iter().map(JobRecord::summary).collect()
     }
 

@@ -42,12 +42,12 @@ impl Window {
             self.start = offset;
             self.data.extend_from_slice(bytes);
         } else if chunk_end > end {
-            let skip = usize::try_from(end - offset).unwrap_or(usize::MAX);
+            let skip = usize::try_from(end.saturating_sub(offset)).unwrap_or(usize::MAX);
             self.data
                 .extend_from_slice(bytes.get(skip..).unwrap_or_default());
         }
         if self.data.len() > cap {
-            let drop = self.data.len() - cap;
+            let drop = self.data.len().saturating_sub(cap);
             self.data.drain(..drop);
             self.start = self.start.saturating_add(drop as u64);
         }
@@ -62,12 +62,8 @@ impl Window {
             (None, None) => 0,
         };
         let from = wanted.clamp(self.start, end.max(self.start));
-        let skipped = if wanted < self.start {
-            self.start - wanted
-        } else {
-            0
-        };
-        let at = usize::try_from(from - self.start).unwrap_or(usize::MAX);
+        let skipped = self.start.saturating_sub(wanted);
+        let at = usize::try_from(from.saturating_sub(self.start)).unwrap_or(usize::MAX);
         let bytes: Vec<u8> = self
             .data
             .get(at..)
