@@ -311,7 +311,8 @@ kmcp_post "$d/post"
 
 /// Runs the command in its own session (`setsid`, so its process group id is its pid and a
 /// later exec can signal the whole group) with stdout and stderr written to spill files in
-/// `$kmcp_base/kmcp-job.<job id>/` (mode 0700), which keep the whole output. It first sends
+/// `$kmcp_base/kmcp-job.<job id>/` (mode 0700), which keep the whole output (and, once it
+/// ends, the command's `exit_code`). It first sends
 /// `START <g|p> <id> <spill dir>` to the stream ticket (`g`: a process group id, `p`: a
 /// single pid when `setsid` is missing), then every `$kmcp_interval` seconds, per stream
 /// that grew, one `CHUNK <seq> <o|e> <offset>` frame with at most `$kmcp_chunk` of its
@@ -350,17 +351,17 @@ t0=$(date +%s%N 2>/dev/null)
 s0=$(kmcp_now)
 if [ -n "$kmcp_cwd" ] && ! cd "$kmcp_cwd" 2>/dev/null; then
   printf 'kasm-mcp: cannot change to working_dir %s\n' "$kmcp_cwd" > "$kmcp_spill/stderr"
-  echo 1 > "$d/rc"
+  echo 1 > "$kmcp_spill/exit_code"
 else
   (
     $kmcp_ss "$kmcp_sh" -c 'echo "$$" > "$0.tmp" && mv "$0.tmp" "$0"; exec "$@"' "$d/pgid" "$@"
-    echo "$?" > "$d/rc.tmp" && mv "$d/rc.tmp" "$d/rc"
+    echo "$?" > "$kmcp_spill/.exit_code" && mv "$kmcp_spill/.exit_code" "$kmcp_spill/exit_code"
   ) > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" < /dev/null 9<&- &
 fi
 kmcp_kind_id=p
 [ -n "$kmcp_ss" ] && kmcp_kind_id=g
 i=0
-while [ ! -s "$d/pgid" ] && [ ! -e "$d/rc" ] && [ "$i" -lt 500 ]; do
+while [ ! -s "$d/pgid" ] && [ ! -e "$kmcp_spill/exit_code" ] && [ "$i" -lt 500 ]; do
   if sleep 0.01 2>/dev/null; then i=$((i + 1)); else sleep 1; i=$((i + 100)); fi
 done
 pg=-
@@ -374,8 +375,9 @@ kmcp_kill() {
 so=0
 se=0
 to=0
-# Until the command ends, or something removes the work directory (its exit code is lost).
-while [ ! -e "$d/rc" ] && [ -d "$d" ]; do
+# Until the command ends (its exit code is kept beside the output, so a command that removes
+# the wrapper's work directory still has it reported), or something removes the spill files.
+while [ ! -e "$kmcp_spill/exit_code" ] && [ -d "$kmcp_spill" ]; do
   sleep "$kmcp_interval" 2>/dev/null || sleep 1
   kmcp_send "$kmcp_spill/stdout" o "$so" && so=$kmcp_size
   kmcp_send "$kmcp_spill/stderr" e "$se" && se=$kmcp_size
@@ -387,7 +389,7 @@ while [ ! -e "$d/rc" ] && [ -d "$d" ]; do
   fi
 done
 rc=
-[ -e "$d/rc" ] && read -r rc < "$d/rc"
+[ -e "$kmcp_spill/exit_code" ] && read -r rc < "$kmcp_spill/exit_code"
 t1=$(date +%s%N 2>/dev/null)
 incomplete=0
 i=0
