@@ -273,9 +273,14 @@ mod tests {
                 .state,
             JobState::SessionEnded
         );
+        let now = store
+            .get(Owner { principal: "alice" }, &id)
+            .await
+            .unwrap()
+            .version;
         assert_eq!(
             store.wait_change(&id, 99, Duration::from_millis(1)).await,
-            got.version
+            now
         );
     }
 }
