@@ -352,8 +352,11 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
         // Only until the wrapper reports the process group and spill files.
         Duration::from_secs(10)
     } else {
+        // A little past the collector's own deadline (timeout + grace), so a lost result is
+        // reported as such rather than as a yield.
         Duration::from_secs(plan.timeout_s)
             .saturating_add(RELAY_GRACE)
+            .saturating_add(Duration::from_secs(3))
             .min(Duration::from_secs(deps.jobs_config.yield_after_s))
     };
     let background = args.background;

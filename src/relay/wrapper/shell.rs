@@ -357,7 +357,15 @@ else
     $kmcp_ss "$kmcp_sh" -c 'echo "$$" > "$0.tmp" && mv "$0.tmp" "$0"; exec "$@"' "$d/pgid" "$@"
     echo "$?" > "$kmcp_spill/.exit_code" && mv "$kmcp_spill/.exit_code" "$kmcp_spill/exit_code"
   ) > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" < /dev/null 9<&- &
+  kmcp_waiter=$!
 fi
+# Whether the subshell that waits for the command still runs (a zombie does not count).
+kmcp_waiting() {
+  [ -n "${kmcp_waiter:-}" ] || return 1
+  kmcp_st=$(cut -d' ' -f3 "/proc/$kmcp_waiter/stat" 2>/dev/null) || return 0
+  case $kmcp_st in Z|X|'') return 1 ;; esac
+  return 0
+}
 kmcp_kind_id=p
 [ -n "$kmcp_ss" ] && kmcp_kind_id=g
 i=0
@@ -377,7 +385,7 @@ se=0
 to=0
 # Until the command ends (its exit code is kept beside the output, so a command that removes
 # the wrapper's work directory still has it reported), or something removes the spill files.
-while [ ! -e "$kmcp_spill/exit_code" ] && [ -d "$kmcp_spill" ]; do
+while [ ! -e "$kmcp_spill/exit_code" ] && [ -d "$kmcp_spill" ] && kmcp_waiting; do
   sleep "$kmcp_interval" 2>/dev/null || sleep 1
   kmcp_send "$kmcp_spill/stdout" o "$so" && so=$kmcp_size
   kmcp_send "$kmcp_spill/stderr" e "$se" && se=$kmcp_size
@@ -390,6 +398,8 @@ while [ ! -e "$kmcp_spill/exit_code" ] && [ -d "$kmcp_spill" ]; do
 done
 rc=
 [ -e "$kmcp_spill/exit_code" ] && read -r rc < "$kmcp_spill/exit_code"
+# The waiter was killed: the exit status is lost (the output is in the spill files).
+[ -n "$rc" ] || [ ! -d "$d" ] || kmcp_fail exit_status_lost
 t1=$(date +%s%N 2>/dev/null)
 incomplete=0
 i=0

@@ -63,10 +63,14 @@ fn finish_of(kasm_id: &str, body: Result<bytes::Bytes, crate::relay::UploadError
         Err(ToolError(why)) => return lost(why),
     };
     if frame.words.get(1).map(String::as_str) == Some("err") {
-        let code = frame.words.get(2).cloned().unwrap_or_default();
-        return lost(format!(
-            "the wrapper could not run the command in session {kasm_id} ({code}): it could not create its spill directory under $TMPDIR or /tmp"
-        ));
+        return lost(match frame.words.get(2).map(String::as_str) {
+            Some("spill_failed") => format!(
+                "the wrapper could not run the command in session {kasm_id}: it could not create its spill directory under $TMPDIR or /tmp"
+            ),
+            _ => format!(
+                "the command ran in session {kasm_id}, but the process that waited for it was killed (by the command?), so its exit status is unknown; its output is in the spill files (list_commands shows their paths)"
+            ),
+        });
     }
     match ExecReport::parse(&frame) {
         Ok(report) => Finish {
@@ -97,6 +101,7 @@ pub async fn run(
     mut result: UploadTicket,
     wait: Duration,
 ) {
+    let started = std::time::Instant::now();
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     loop {
@@ -104,6 +109,8 @@ pub async fn run(
             biased;
             Some(body) = stream.next() => apply(store.as_ref(), &id, body).await,
             received = result.received() => {
+                let outcome = if received.is_ok() { "received" } else { "failed" };
+                crate::telemetry::relay_wait(outcome, started.elapsed());
                 // The wrapper sends its last chunks before the result: apply what is queued.
                 while let Some(body) = stream.try_next() {
                     apply(store.as_ref(), &id, body).await;
@@ -112,6 +119,7 @@ pub async fn run(
                 return;
             }
             _ = &mut deadline => {
+                crate::telemetry::relay_wait("timeout", started.elapsed());
                 store.finish(&id, Finish {
                     state: JobState::Lost,
                     exit_code: None,
