@@ -149,6 +149,10 @@ impl JobStore for MemoryJobs {
         }
     }
 
+    async fn state(&self, id: &JobId) -> Option<(JobState, u64)> {
+        self.lock().get(id).map(|j| (j.state, j.version))
+    }
+
     async fn end_session(&self, kasm_id: &str) -> usize {
         let now = now_ms();
         let mut ended = 0;

@@ -64,6 +64,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Wait until the job's version differs from `seen` or `timeout` passes; returns the
     /// version now (0 when the job is gone).
     async fn wait_change(&self, id: &JobId, seen: u64, timeout: Duration) -> u64;
+    /// The state and version of a job, for its collector (no owner check: never shown to a
+    /// caller).
+    async fn state(&self, id: &JobId) -> Option<(JobState, u64)>;
     /// The session ended: every running job in it ends as `SessionEnded`. Returns how many.
     async fn end_session(&self, kasm_id: &str) -> usize;
 }

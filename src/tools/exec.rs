@@ -338,7 +338,7 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
             vec![note.to_string()],
         ));
     }
-    let job_id = super::jobs::launch::start(
+    let (job_id, collector) = super::jobs::launch::start(
         &deps,
         &ctx,
         &session,
@@ -390,7 +390,28 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
                     .is_ok()
             {
                 let store = deps.jobs.as_ref();
-                super::jobs::launch::wait_ended(store, &ctx, &job_id, Duration::from_secs(6)).await;
+                super::jobs::launch::wait_ended(store, &ctx, &job_id, Duration::from_secs(3)).await;
+                // Ended here if the kill's end was not seen yet: its collector stops and the
+                // relay tickets go at once.
+                store
+                    .finish(
+                        &job_id,
+                        crate::jobs::Finish {
+                            state: JobState::Killed,
+                            exit_code: None,
+                            duration_ms: None,
+                            incomplete: false,
+                            head_stdout: Vec::new(),
+                            head_stderr: Vec::new(),
+                            note: Some(
+                                "the call was cancelled by the client, which stopped the command"
+                                    .into(),
+                            ),
+                        },
+                    )
+                    .await;
+                // The collector then drops the job's relay tickets.
+                let _ = tokio::time::timeout(Duration::from_secs(2), collector).await;
                 return Err(ToolError::new(format!(
                     "the call was cancelled by the client; the command (job {job_id}) was stopped with SIGTERM (SIGKILL after 2 s)"
                 )));

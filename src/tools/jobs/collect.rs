@@ -105,9 +105,16 @@ pub async fn run(
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     loop {
+        // Ended by someone else (a cancelled call, the session's end): stop collecting, which
+        // drops both tickets at once.
+        let seen = match store.state(&id).await {
+            Some((state, version)) if state.is_running() => version,
+            _ => return,
+        };
         tokio::select! {
             biased;
             Some(body) = stream.next() => apply(store.as_ref(), &id, body).await,
+            _ = store.wait_change(&id, seen, Duration::from_secs(3600)) => {}
             received = result.received() => {
                 let outcome = if received.is_ok() { "received" } else { "failed" };
                 crate::telemetry::relay_wait(outcome, started.elapsed());

@@ -32,13 +32,14 @@ fn now_ms() -> u64 {
 }
 
 /// Start `launch` in `session` as a job of the caller; returns its id once Kasm accepted
-/// the exec (the collector then runs on its own).
+/// the exec, and the collector task (which runs on its own; the handle only lets a caller
+/// wait for it to let go of the relay tickets).
 pub async fn start(
     deps: &Arc<ToolDeps>,
     ctx: &CallContext,
     session: &SessionRef,
     launch: Launch,
-) -> Result<JobId, ToolError> {
+) -> Result<(JobId, tokio::task::JoinHandle<()>), ToolError> {
     let relay = relay(deps, "a background command")?;
     let config = &deps.jobs_config;
     let id = JobId::random();
@@ -127,7 +128,7 @@ pub async fn start(
             .await;
         return Err(e.into());
     }
-    tokio::spawn(super::collect::run(
+    let collector = tokio::spawn(super::collect::run(
         deps.jobs.clone(),
         id.clone(),
         session.kasm_id.to_string(),
@@ -135,7 +136,7 @@ pub async fn start(
         result,
         wait,
     ));
-    Ok(id)
+    Ok((id, collector))
 }
 
 /// How a wait for a job ended.
