@@ -23,7 +23,8 @@ pub struct JobsConfig {
     /// Bytes of the newest stdout, and separately stderr, kept in memory per job; the whole
     /// output is in the spill files inside the session.
     pub window_bytes: usize,
-    /// Most jobs (running or finished, not yet expired) one principal may hold.
+    /// Most running jobs one principal may hold; as many finished ones are kept for reading
+    /// (the oldest go first).
     pub max_jobs_per_principal: usize,
     /// Largest output chunk the wrapper sends per stream and interval.
     pub chunk_bytes: usize,
@@ -38,8 +39,8 @@ impl Default for JobsConfig {
         JobsConfig {
             yield_after_s: 45,
             finished_ttl_s: 3600,
-            window_bytes: 256 * 1024,
-            max_jobs_per_principal: 20,
+            window_bytes: 128 * 1024,
+            max_jobs_per_principal: 32,
             chunk_bytes: 64 * 1024,
             chunk_interval_ms: 300,
             kill_grace_s: 5,

@@ -702,7 +702,7 @@ pub fn keys() -> Vec<KeyDoc> {
         key!(
             "jobs.max_jobs_per_principal",
             |c| c.jobs.max_jobs_per_principal.to_string(),
-            "Most jobs (running, or finished and not yet expired) one principal may hold.",
+            "Most running jobs (commands in flight, foreground or background) one principal may hold; as many finished ones are kept for reading, the oldest going first.",
             "at least 1"
         ),
         key!(

@@ -59,12 +59,28 @@ impl JobStore for MemoryJobs {
     async fn insert(&self, job: JobRecord, max_per_principal: usize) -> Result<(), JobError> {
         let mut jobs = self.lock();
         self.expire(&mut jobs);
-        let held = jobs
+        let running = jobs
             .values()
-            .filter(|j| j.principal == job.principal)
+            .filter(|j| j.principal == job.principal && j.state.is_running())
             .count();
-        if held >= max_per_principal {
-            return Err(JobError::TooMany(held));
+        if running >= max_per_principal {
+            return Err(JobError::TooMany(running));
+        }
+        // Finished jobs are kept for reading until they expire, but at most as many as the
+        // running limit per principal (the oldest go first): memory stays bounded.
+        let mut finished: Vec<(u64, JobId)> = jobs
+            .values()
+            .filter(|j| j.principal == job.principal && !j.state.is_running())
+            .map(|j| (j.ended_ms.unwrap_or(0), j.id.clone()))
+            .collect();
+        if finished.len() >= max_per_principal {
+            finished.sort_unstable();
+            let excess = finished
+                .len()
+                .saturating_sub(max_per_principal.saturating_sub(1));
+            for (_, id) in finished.into_iter().take(excess) {
+                jobs.remove(&id);
+            }
         }
         jobs.insert(job.id.clone(), job);
         Ok(())
@@ -230,7 +246,8 @@ mod tests {
         store.insert(job("alice", "k1"), 2).await.unwrap();
         assert_eq!(
             store.insert(job("alice", "k1"), 2).await,
-            Err(JobError::TooMany(2))
+            Err(JobError::TooMany(2)),
+            "two running jobs at most"
         );
         let alice = Owner { principal: "alice" };
         let bob = Owner { principal: "bob" };
@@ -242,9 +259,17 @@ mod tests {
         assert!(store.list(bob).await.is_empty());
         assert_eq!(store.list(alice.clone()).await.len(), 2);
         store.finish(&a.id, done()).await;
+        // Finished jobs do not count against the running limit; the oldest finished ones
+        // make room once as many are kept as the limit.
+        let b = job("alice", "k1");
+        store.insert(b.clone(), 2).await.unwrap();
+        store.finish(&b.id, done()).await;
+        store.insert(job("alice", "k1"), 3).await.unwrap();
+        assert_eq!(store.list(alice.clone()).await.len(), 4);
+        store.insert(job("alice", "k1"), 2).await.unwrap_err();
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert!(store.get(alice.clone(), &a.id).await.is_err(), "expired");
-        assert_eq!(store.list(alice).await.len(), 1, "the running one stays");
+        assert_eq!(store.list(alice).await.len(), 2, "the running ones stay");
     }
 
     #[tokio::test]

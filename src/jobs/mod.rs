@@ -30,7 +30,7 @@ pub enum JobError {
     )]
     NotFound(String),
     #[error(
-        "you already hold {0} jobs (jobs.max_jobs_per_principal): kill or wait for some (list_commands shows them; finished jobs expire after jobs.finished_ttl_s)"
+        "you already run {0} commands (jobs.max_jobs_per_principal): wait for some to end or stop them with kill_command (list_commands shows them)"
     )]
     TooMany(usize),
 }
@@ -46,7 +46,8 @@ pub struct Owner<'a> {
 /// receives the wrapper's uploads.
 #[async_trait::async_trait]
 pub trait JobStore: Send + Sync + std::fmt::Debug {
-    /// Add a new running job, unless its principal already holds `max_per_principal`.
+    /// Add a new running job, unless its principal already runs `max_per_principal`; of its
+    /// finished jobs, the oldest beyond `max_per_principal - 1` are forgotten.
     async fn insert(&self, job: JobRecord, max_per_principal: usize) -> Result<(), JobError>;
     /// The job, if `owner` may see it.
     async fn get(&self, owner: Owner<'_>, id: &JobId) -> Result<JobRecord, JobError>;
