@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod jobs;
 pub mod kasm;
 pub mod keys;
 pub mod launch;

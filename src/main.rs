@@ -86,7 +86,7 @@ struct DemoArgs {
     /// resource, …; see docs/OAUTH.md). The static token keeps working beside it.
     #[arg(long, value_name = "FILE", conflicts_with = "no_auth")]
     oauth: Option<PathBuf>,
-    /// A TOML file whose [policy], [images], [quotas] and [audit] replace the demo's and
+    /// A TOML file whose [policy], [images], [quotas], [audit] and [jobs] replace the demo's and
     /// whose [[auth.tokens]] are accepted besides the demo token.
     #[arg(long, value_name = "FILE")]
     policy: Option<std::path::PathBuf>,

@@ -23,6 +23,7 @@ mod connections;
 mod controls;
 pub mod desktop;
 mod errors;
+mod jobs;
 mod kasm;
 mod legacy_sse;
 mod lifecycle;
@@ -44,6 +45,7 @@ pub use connections::ConnectionsConfig;
 pub use controls::{AuditConfig, AuditSinkKind, ImagesConfig, QuotasConfig};
 pub use desktop::{DesktopConfig, ScreenshotFormat};
 pub use errors::ConfigError;
+pub use jobs::JobsConfig;
 pub use kasm::KasmConfig;
 pub use legacy_sse::LegacySseConfig;
 pub use lifecycle::LifecycleConfig;
@@ -94,6 +96,9 @@ pub struct Config {
     /// `[cluster]`: shared state in Redis for several replicas (`cluster.rs`).
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// `[jobs]`: background commands and streamed output (`jobs.rs`).
+    #[serde(default)]
+    pub jobs: JobsConfig,
 }
 
 impl Config {
@@ -131,6 +136,7 @@ impl Config {
         self.lifecycle.validate()?;
         self.desktop.validate()?;
         self.cluster.validate()?;
+        self.jobs.validate()?;
         Ok(())
     }
 

@@ -681,6 +681,48 @@ pub fn keys() -> Vec<KeyDoc> {
             "Milliseconds to wait after an action before the screenshot it asks for.",
             "0–10000"
         ),
+        key!(
+            "jobs.yield_after_s",
+            |c| c.jobs.yield_after_s.to_string(),
+            "A foreground `execute_kasm_command` still running after this many seconds is moved to the background and returns its output so far with a `job_id`; keep it below your clients' request timeout (often 60 s).",
+            "1–3600"
+        ),
+        key!(
+            "jobs.finished_ttl_s",
+            |c| c.jobs.finished_ttl_s.to_string(),
+            "Seconds a finished job (exit code, output window) stays readable with `get_command_output` and `list_commands`.",
+            "at least 1"
+        ),
+        key!(
+            "jobs.window_bytes",
+            |c| c.jobs.window_bytes.to_string(),
+            "Bytes of the newest stdout, and separately stderr, kept in memory per job; the whole output is in the spill files inside the session.",
+            "1024–67108864"
+        ),
+        key!(
+            "jobs.max_jobs_per_principal",
+            |c| c.jobs.max_jobs_per_principal.to_string(),
+            "Most running jobs (commands in flight, foreground or background) one principal may hold; as many finished ones are kept for reading, the oldest going first.",
+            "at least 1"
+        ),
+        key!(
+            "jobs.chunk_bytes",
+            |c| c.jobs.chunk_bytes.to_string(),
+            "Most output bytes per stream the in-session wrapper sends per interval (faster output is skipped in the stream, never in the spill files).",
+            "1024–1048576"
+        ),
+        key!(
+            "jobs.chunk_interval_ms",
+            |c| c.jobs.chunk_interval_ms.to_string(),
+            "Milliseconds between the wrapper's output chunks (and so between progress lines).",
+            "100–10000"
+        ),
+        key!(
+            "jobs.kill_grace_s",
+            |c| c.jobs.kill_grace_s.to_string(),
+            "`kill_command`'s default wait between its first signal and SIGKILL.",
+            "0–600"
+        ),
     ]
 }
 

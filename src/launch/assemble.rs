@@ -70,6 +70,11 @@ pub fn assemble(
         usage: Arc::new(crate::usage::MemoryUsage::default()),
         owners: Default::default(),
         desktop: config.desktop.clone(),
+        jobs: Arc::new(crate::jobs::MemoryJobs::new(
+            Duration::from_secs(config.jobs.finished_ttl_s),
+            config.jobs.window_bytes,
+        )),
+        jobs_config: config.jobs.clone(),
     };
     let resources = crate::tools::resources::provider(deps.clone());
     let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));

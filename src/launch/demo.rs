@@ -35,7 +35,7 @@ pub struct DemoOptions {
     pub max_sessions_per_user: usize,
     /// `[oauth]` to enable beside the static token (`--oauth FILE`).
     pub oauth: Option<OAuthConfig>,
-    /// A configuration file whose `[policy]`, `[images]`, `[quotas]` and `[audit]` replace
+    /// A configuration file whose `[policy]`, `[images]`, `[quotas]`, `[audit]` and `[jobs]` replace
     /// the demo's and whose `[[auth.tokens]]` are accepted besides the demo token (to try
     /// roles, image rules, quotas and lifetimes against the simulator).
     pub policy_file: Option<std::path::PathBuf>,
@@ -116,6 +116,7 @@ pub async fn run_demo(
         config.images = extra.images;
         config.quotas = extra.quotas;
         config.audit = extra.audit;
+        config.jobs = extra.jobs;
         config.auth.tokens.extend(extra.auth.tokens);
     }
     config

@@ -20,4 +20,4 @@ pub mod roles;
 pub use exec_users::may_run_as;
 pub use ownership::{NoKasmUser, acting_kasm_user, may_touch_session};
 pub use principal::{OAUTH_PRINCIPAL_PREFIX, OAuthGrant, Principal, Role};
-pub use roles::{may_see_session_url, may_use_tool, sees_every_session};
+pub use roles::{COMMAND_ROLE, may_see_session_url, may_use_tool, sees_every_session};

@@ -9,6 +9,12 @@ pub fn may_use_tool(role: Role, min_role: Role) -> bool {
     role >= min_role
 }
 
+/// The least role that may run commands in sessions (`execute_kasm_command`), and so also
+/// read, list and kill the background jobs its commands became (`get_command_output`,
+/// `list_commands`, `kill_command`): a job's output is command output, and a kill changes
+/// the session as a command does. Each principal sees only its own jobs, whatever its role.
+pub const COMMAND_ROLE: Role = Role::Operator;
+
 /// Whether a principal may receive a session URL: it embeds a Kasm login token that gives
 /// full interactive control of the desktop, so only roles that may change sessions get it.
 pub fn may_see_session_url(role: Role) -> bool {
@@ -47,6 +53,13 @@ mod tests {
                 "{role} -> {min_role}"
             );
         }
+    }
+
+    #[test]
+    fn job_tools_need_the_role_that_runs_commands() {
+        assert!(!may_use_tool(Viewer, COMMAND_ROLE));
+        assert!(may_use_tool(Operator, COMMAND_ROLE));
+        assert!(may_use_tool(Admin, COMMAND_ROLE));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - listing: `LIST ok <truncated 0|1>` + `type\tsize\tname\0` records
 //! - any failure inside the container: `<KIND> err <code> [detail…]` (`workdir_removed
 //!   [exit_code]` when something removed the wrapper's own temp directory)
+//! - a streamed job, on its stream ticket: `START <g|p> <pgid|pid|-> <spill dir>` once, then
+//!   `CHUNK <seq> <o|e> <offset>` + bytes, any number of times
 
 use bytes::Bytes;
 
@@ -83,6 +85,47 @@ impl Frame {
                 detail: self.words.get(3..).unwrap_or_default().join(" "),
             })),
             other => Err(bad(format!("unknown status {other:?}"))),
+        }
+    }
+}
+
+/// One upload to a job's stream ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamFrame {
+    /// The command started: its process group (`group`) or lone pid, and the spill directory.
+    Start {
+        group: bool,
+        id: Option<i64>,
+        spill_dir: String,
+    },
+    /// Output bytes of stdout (`stdout: true`) or stderr at `offset`, chunk number `seq`.
+    Chunk {
+        seq: u64,
+        stdout: bool,
+        offset: u64,
+        bytes: Bytes,
+    },
+}
+
+impl StreamFrame {
+    pub fn parse(frame: &Frame) -> Result<StreamFrame, FrameError> {
+        match frame.word(0)? {
+            "START" => Ok(StreamFrame::Start {
+                group: frame.word(1)? == "g",
+                id: frame.word(2)?.parse().ok().filter(|id: &i64| *id > 1),
+                spill_dir: frame.words.get(3..).unwrap_or_default().join(" "),
+            }),
+            "CHUNK" => Ok(StreamFrame::Chunk {
+                seq: frame.number(1)?,
+                stdout: match frame.word(2)? {
+                    "o" => true,
+                    "e" => false,
+                    other => return Err(bad(format!("unknown stream {other:?}"))),
+                },
+                offset: frame.number(3)?,
+                bytes: frame.payload.clone(),
+            }),
+            other => Err(bad(format!("unknown stream record {other:?}"))),
         }
     }
 }

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{Cluster, Listener};
 use shared::SharedTickets;
@@ -92,6 +92,12 @@ enum Slot {
     },
     Download {
         bytes: Bytes,
+    },
+    /// Many POSTs, each handed to the receiver (bounded: a full channel makes the sender
+    /// wait, which holds the wrapper's request open).
+    Stream {
+        max_bytes: usize,
+        sender: mpsc::Sender<Bytes>,
     },
 }
 
@@ -310,6 +316,63 @@ impl Relay {
         Ok(listener)
     }
 
+    /// Create a stream ticket: the container POSTs chunks of at most `max_bytes` to it, any
+    /// number of times until it expires or is dropped; at most `depth` wait unread.
+    pub fn open_stream(
+        self: &Arc<Self>,
+        binding: TicketBinding,
+        max_bytes: usize,
+        depth: usize,
+        ttl: Duration,
+    ) -> Result<StreamTicket, RelayError> {
+        let (sender, receiver) = mpsc::channel(depth.max(1));
+        let (id, url, key) = self.insert(binding, ttl, Slot::Stream { max_bytes, sender })?;
+        Ok(StreamTicket {
+            guard: TicketGuard {
+                relay: self.clone(),
+                id,
+            },
+            url,
+            key,
+            receiver,
+        })
+    }
+
+    /// Whether `ticket` is a live stream ticket (its requests are paced by the wrapper, not
+    /// by the per-ticket retry budget).
+    pub fn is_stream(&self, ticket: &str) -> bool {
+        self.tickets.lock().is_ok_and(|t| {
+            t.get(ticket).is_some_and(|e| {
+                matches!(e.slot, Slot::Stream { .. }) && e.deadline > Instant::now()
+            })
+        })
+    }
+
+    /// Used by `POST /relay/{ticket}` on a stream ticket: where one chunk goes, when `key` is
+    /// the ticket's key. The ticket stays live.
+    pub fn begin_chunk(&self, ticket: &str, key: Option<&str>) -> Result<ChunkSink, TicketRefused> {
+        let mut tickets = self.tickets.lock().map_err(|_| TicketRefused::Unknown)?;
+        let Some(entry) = tickets.get_mut(ticket) else {
+            return Err(TicketRefused::Unknown);
+        };
+        if entry.deadline <= Instant::now() {
+            return Err(TicketRefused::Unknown);
+        }
+        let presented = Sha256::digest(key.unwrap_or_default().as_bytes());
+        if !bool::from(presented.as_slice().ct_eq(&entry.key_digest)) {
+            entry.refusals.wrong_key = entry.refusals.wrong_key.saturating_add(1);
+            return Err(TicketRefused::WrongKey);
+        }
+        match &entry.slot {
+            Slot::Stream { max_bytes, sender } => Ok(ChunkSink {
+                binding: entry.binding.clone(),
+                max_bytes: *max_bytes,
+                sender: sender.clone(),
+            }),
+            _ => Err(TicketRefused::Unknown),
+        }
+    }
+
     /// Used by `GET /relay/{ticket}`: the bytes of a live download ticket, consuming it when
     /// `key` is its key.
     pub async fn take_download(
@@ -326,7 +389,7 @@ impl Relay {
         let entry = self.take(ticket, key, true)?;
         match entry.slot {
             Slot::Download { bytes } => Ok((entry.binding, bytes)),
-            Slot::Upload { .. } => Err(TicketRefused::Unknown),
+            Slot::Upload { .. } | Slot::Stream { .. } => Err(TicketRefused::Unknown),
         }
     }
 
@@ -366,7 +429,7 @@ impl Relay {
                 max_bytes,
                 target: SinkTarget::Local(sender),
             }),
-            Slot::Download { .. } => Err(TicketRefused::Unknown),
+            Slot::Download { .. } | Slot::Stream { .. } => Err(TicketRefused::Unknown),
         }
     }
 
@@ -422,7 +485,9 @@ impl Relay {
             tickets.remove(ticket);
             return Err(TicketRefused::Unknown);
         }
-        if entry.binding.purpose.is_download() != download {
+        if entry.binding.purpose.is_download() != download
+            || matches!(entry.slot, Slot::Stream { .. })
+        {
             // A wrong-method request leaves a live ticket alone.
             return Err(TicketRefused::Unknown);
         }
@@ -589,6 +654,61 @@ impl UploadTicket {
                 return result;
             }
         }
+    }
+}
+
+/// Where one chunk POSTed to a stream ticket goes.
+pub struct ChunkSink {
+    pub binding: TicketBinding,
+    pub max_bytes: usize,
+    sender: mpsc::Sender<Bytes>,
+}
+
+impl ChunkSink {
+    /// Hand the chunk over, waiting while the receiver is behind; false when nobody
+    /// receives any more.
+    pub async fn deliver(self, body: Bytes) -> bool {
+        self.sender.send(body).await.is_ok()
+    }
+}
+
+/// A ticket the container POSTs output chunks to, many times; read them with
+/// [`StreamTicket::next`]. Dropping it ends the stream.
+pub struct StreamTicket {
+    guard: TicketGuard,
+    url: String,
+    key: String,
+    receiver: mpsc::Receiver<Bytes>,
+}
+
+impl fmt::Debug for StreamTicket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamTicket").finish_non_exhaustive()
+    }
+}
+
+impl StreamTicket {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn id(&self) -> &str {
+        &self.guard.id
+    }
+
+    /// The key every chunk must carry in [`KEY_HEADER`] (secret).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The next chunk (cancel-safe); `None` once the ticket is gone.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        self.receiver.recv().await
+    }
+
+    /// A chunk that has already arrived, without waiting.
+    pub fn try_next(&mut self) -> Option<Bytes> {
+        self.receiver.try_recv().ok()
     }
 }
 

@@ -15,6 +15,8 @@ pub enum Purpose {
     WriteStatus,
     /// The list wrapper POSTs a directory listing.
     Listing,
+    /// A running command's wrapper POSTs its output chunks, many times (a stream ticket).
+    ExecStream,
 }
 
 impl Purpose {
@@ -31,6 +33,7 @@ impl Purpose {
             Purpose::FileDownload => "download",
             Purpose::WriteStatus => "write",
             Purpose::Listing => "list",
+            Purpose::ExecStream => "stream",
         }
     }
 
@@ -42,6 +45,7 @@ impl Purpose {
             Purpose::FileDownload,
             Purpose::WriteStatus,
             Purpose::Listing,
+            Purpose::ExecStream,
         ]
         .into_iter()
         .find(|p| p.as_str() == name)

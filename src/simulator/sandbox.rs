@@ -11,11 +11,23 @@
 //! signalled as a whole (pause = SIGSTOP, resume = SIGCONT, stop/destroy/shutdown = SIGKILL).
 //! No `--die-with-parent`/`PR_SET_PDEATHSIG`: those fire when the spawning *thread* exits.
 //!
+//! With bwrap, all execs of a session share ONE pid namespace, as `docker exec`s of one
+//! container do: a per-session *holder* (`bwrap --unshare-pid … sleep`, with an empty
+//! environment) owns the namespace, and each exec builds its filesystem view with `bwrap`,
+//! then enters the namespace with `nsenter --pid`, mounts its `/proc` and drops every
+//! capability with `setpriv` (which also switches to the exec's `user`).
+//! So a process one exec started in the background (`setsid`, `nohup … &`) outlives
+//! that exec, and a later exec sees it and can signal it (`kill -- -PGID`), as in Kasm.
+//! Stopping the holder's namespace init kills every process of the session; pause and resume
+//! signal every process in the namespace (like `docker pause`'s freezer, which also reaches
+//! processes that left the exec's process group).
+//!
 //! With bwrap and [`Displays`] available, each session also gets its own X server, bound at
 //! `/tmp/.X11-unix/X1` with `DISPLAY=:1` for its commands and an `xterm` running in it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +42,10 @@ use super::display::{Displays, SESSION_DISPLAY, SESSION_SOCKET};
 /// The in-container home directory of Kasm images.
 pub const KASM_HOME: &str = "/home/kasm-user";
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Run inside the session's pid namespace by `nsenter`: mount that namespace's `/proc` over
+/// the host's, then exec the rest of the arguments.
+const ENTER_SESSION: &str = r#"mount -t proc proc /proc && exec "$@""#;
 
 /// How commands are isolated, once resolved at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +91,57 @@ struct SessionProcesses {
     groups: HashSet<i32>,
     /// Group leaders not yet reaped.
     running: usize,
+    /// The session's shared pid namespace (bwrap only).
+    holder: Option<Holder>,
+}
+
+/// The process that owns a session's pid namespace: `bwrap` (host pid = its process group)
+/// and the namespace's init (a host pid inside the namespace, the target of `nsenter`).
+#[derive(Debug, Clone, Copy)]
+struct Holder {
+    pgid: i32,
+    init: i32,
+}
+
+impl Holder {
+    fn alive(&self) -> bool {
+        std::path::Path::new(&format!("/proc/{}/ns/pid", self.init)).exists()
+    }
+
+    /// The namespace's inode link text (`pid:[…]`), to find its members.
+    fn namespace(&self) -> Option<std::ffi::OsString> {
+        std::fs::read_link(format!("/proc/{}/ns/pid", self.init))
+            .ok()
+            .map(PathBuf::into_os_string)
+    }
+
+    /// Signal every process of the namespace (those that left the exec's group too).
+    fn signal_all(&self, signal: Signal) {
+        let Some(ns) = self.namespace() else { return };
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if pid > 1
+                && std::fs::read_link(entry.path().join("ns/pid"))
+                    .is_ok_and(|link| link.into_os_string() == ns)
+            {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+            }
+        }
+    }
+
+    fn kill(&self) {
+        signal_group(self.pgid, Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(Pid::from_raw(self.init), Signal::SIGKILL);
+    }
 }
 
 /// The per-session process and directory registry.
@@ -171,7 +238,21 @@ impl Sandbox {
     /// when sessions have displays.
     pub async fn prepare(self: &Arc<Self>, kasm_id: &str) -> io::Result<()> {
         tokio::fs::create_dir_all(self.home_dir(kasm_id)).await?;
-        tokio::fs::create_dir_all(self.tmp_dir(kasm_id)).await?;
+        // As in a container: /tmp and /tmp/.X11-unix are world-writable and sticky, so
+        // non-root users (an `xterm` as kasm-user) can use them.
+        let x11 = self.tmp_dir(kasm_id).join(".X11-unix");
+        tokio::fs::create_dir_all(&x11).await?;
+        for dir in [self.tmp_dir(kasm_id), x11] {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).await?;
+        }
+        if let Isolation::Bwrap(bwrap) = &self.isolation {
+            let (sandbox, kasm_id, bwrap) = (Arc::clone(self), kasm_id.to_string(), bwrap.clone());
+            tokio::task::spawn_blocking(move || sandbox.holder(&bwrap, &kasm_id))
+                .await
+                .map_err(io::Error::other)?
+                .map_err(io::Error::other)?;
+        }
         if self.has_displays() && self.displays.start(kasm_id).await?.is_some() {
             // As kasm-user (uid 1000), as in Kasm images: without capabilities, a root xterm
             // cannot chown its pty and exits.
@@ -211,7 +292,10 @@ impl Sandbox {
             }
         }
         let mut command = match &self.isolation {
-            Isolation::Bwrap(bwrap) => self.bwrap_command(bwrap, kasm_id, &spec)?,
+            Isolation::Bwrap(bwrap) => {
+                let holder = self.holder(bwrap, kasm_id)?;
+                self.bwrap_command(bwrap, holder, kasm_id, &spec)?
+            }
             Isolation::Directory => self.directory_command(kasm_id, &spec)?,
             Isolation::Unavailable => return Err(ExecError::SandboxUnavailable),
         };
@@ -239,22 +323,76 @@ impl Sandbox {
 
         let registry = Arc::clone(self);
         let kasm_id = kasm_id.to_string();
-        let namespaced = matches!(self.isolation, Isolation::Bwrap(_));
         tokio::spawn(async move {
             let status = child.wait().await;
             tracing::debug!(%kasm_id, pgid, ?status, "simulator exec finished");
-            registry.reaped(&kasm_id, pgid, namespaced);
+            registry.reaped(&kasm_id, pgid);
         });
         Ok(pgid)
     }
 
+    /// The session's pid-namespace holder, started when missing (or dead).
+    fn holder(&self, bwrap: &Path, kasm_id: &str) -> Result<Holder, ExecError> {
+        let mut sessions = self.lock();
+        let procs = sessions.entry(kasm_id.to_string()).or_default();
+        if let Some(holder) = procs.holder.filter(Holder::alive) {
+            return Ok(holder);
+        }
+        let mut command = std::process::Command::new(bwrap);
+        command
+            .args(["--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev"])
+            .args(["--proc", "/proc", "--", "sleep", "infinity"])
+            .env_clear()
+            .env("PATH", DEFAULT_PATH)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command.spawn()?;
+        let pgid = i32::try_from(child.id())
+            .map_err(|_| ExecError::Spawn(io::Error::other("holder pid out of range")))?;
+        // Reap it whenever it ends (destroy kills it).
+        std::thread::spawn(move || {
+            let mut child = child;
+            let _ = child.wait();
+        });
+        // bwrap forks the namespace's init at once; wait for it (milliseconds).
+        let children = format!("/proc/{pgid}/task/{pgid}/children");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let init = loop {
+            let first = std::fs::read_to_string(&children)
+                .ok()
+                .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse().ok()));
+            if let Some(init) = first {
+                let holder = Holder { pgid, init };
+                // The init has entered the new namespace once its link differs from ours.
+                if holder.namespace()
+                    != std::fs::read_link("/proc/self/ns/pid")
+                        .ok()
+                        .map(PathBuf::into_os_string)
+                {
+                    break init;
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                signal_group(pgid, Signal::SIGKILL);
+                return Err(ExecError::Spawn(io::Error::other(
+                    "the session's pid-namespace holder did not start",
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let holder = Holder { pgid, init };
+        procs.holder = Some(holder);
+        Ok(holder)
+    }
+
     /// A group leader exited: forget the group unless members outlive it.
-    fn reaped(&self, kasm_id: &str, pgid: i32, namespaced: bool) {
+    fn reaped(&self, kasm_id: &str, pgid: i32) {
         let mut sessions = self.lock();
         if let Some(procs) = sessions.get_mut(kasm_id) {
             procs.running = procs.running.saturating_sub(1);
-            // In a bwrap pid namespace every member dies with the leader.
-            if namespaced || !group_alive(pgid) {
+            if !group_alive(pgid) {
                 procs.groups.remove(&pgid);
             }
         }
@@ -265,15 +403,26 @@ impl Sandbox {
         let mut sessions = self.lock();
         if let Some(procs) = sessions.get_mut(kasm_id) {
             procs.groups.retain(|&pgid| signal_group(pgid, signal));
+            if let Some(holder) = procs.holder {
+                if signal == Signal::SIGKILL {
+                    holder.kill();
+                    procs.holder = None;
+                } else {
+                    holder.signal_all(signal);
+                }
+            }
         }
     }
 
     /// Kill a session's processes and remove its directories.
     pub async fn destroy(&self, kasm_id: &str) {
         self.displays.stop(kasm_id);
-        let groups = self.lock().remove(kasm_id).map(|p| p.groups);
-        for pgid in groups.into_iter().flatten() {
+        let procs = self.lock().remove(kasm_id);
+        for pgid in procs.iter().flat_map(|p| p.groups.iter().copied()) {
             signal_group(pgid, Signal::SIGKILL);
+        }
+        if let Some(holder) = procs.and_then(|p| p.holder) {
+            holder.kill();
         }
         let base = self.session_base(kasm_id);
         let removed = tokio::task::spawn_blocking(move || remove_tree(&base)).await;
@@ -290,6 +439,9 @@ impl Sandbox {
             for pgid in procs.groups {
                 signal_group(pgid, Signal::SIGKILL);
             }
+            if let Some(holder) = procs.holder {
+                holder.kill();
+            }
             let _ = remove_tree(&self.session_base(&kasm_id));
         }
         if self.remove_root_on_shutdown {
@@ -300,6 +452,7 @@ impl Sandbox {
     fn bwrap_command(
         &self,
         bwrap: &Path,
+        holder: Holder,
         kasm_id: &str,
         spec: &ExecSpec,
     ) -> Result<tokio::process::Command, ExecError> {
@@ -310,18 +463,13 @@ impl Sandbox {
         if !workdir.starts_with('/') || !visible.is_dir() {
             return Err(ExecError::NoWorkdir(workdir));
         }
+        // A private filesystem view, then into the session's pid namespace: `nsenter` forks
+        // the command into it, mounts that namespace's /proc, and `setpriv` drops every
+        // capability (and switches user) before the command starts. The `bwrap` and `nsenter`
+        // processes that hold a copy of the exec's environment stay outside the namespace,
+        // invisible to every session command (`docker exec` leaves none behind either).
+        let user = spec.user.as_deref().map(resolve_user).transpose()?;
         let mut cmd = tokio::process::Command::new(bwrap);
-        // No capabilities inside, even when the simulator runs as root: otherwise a session
-        // command keeps CAP_SYS_ADMIN and can remount the read-only host files writable.
-        // `--as-pid-1`: the exec'd command is the namespace's first process, as with
-        // `docker exec`, where no other process in the container holds a copy of the exec's
-        // environment (bwrap's default reaper would keep one, readable by the command).
-        cmd.args(["--cap-drop", "ALL", "--unshare-pid", "--as-pid-1"]);
-        if let Some(user) = &spec.user {
-            let (uid, gid) = resolve_user(user)?;
-            cmd.args(["--unshare-user", "--uid", &uid.to_string()]);
-            cmd.args(["--gid", &gid.to_string()]);
-        }
         cmd.args(["--ro-bind", "/", "/"]);
         if !self.root.starts_with("/tmp") && !self.root.starts_with("/home") {
             cmd.arg("--tmpfs").arg(&self.root);
@@ -336,6 +484,25 @@ impl Sandbox {
         cmd.args([
             "--dev", "/dev", "--proc", "/proc", "--chdir", &workdir, "--",
         ]);
+        cmd.arg("nsenter")
+            .arg(format!("--target={}", holder.init))
+            .args([
+                "--pid",
+                "--",
+                "sh",
+                "-c",
+                ENTER_SESSION,
+                "kasm-exec",
+                "setpriv",
+            ]);
+        if let Some(uid_gid) = &user {
+            cmd.arg(format!("--reuid={}", uid_gid.0))
+                .arg(format!("--regid={}", uid_gid.1))
+                .arg("--clear-groups");
+        }
+        // No capabilities inside, even when the simulator runs as root: otherwise a session
+        // command keeps CAP_SYS_ADMIN and can remount the read-only host files writable.
+        cmd.args(["--bounding-set=-all", "--inh-caps=-all", "--"]);
         cmd.args(&spec.argv);
         let mut env = container_env(KASM_HOME, &spec.env);
         if display.is_some() {

@@ -14,17 +14,18 @@ use super::ToolDeps;
 use super::access::{find_session, require_running};
 use super::approval::{check_env_names, vet_command};
 use super::exec_text::{ExecView, Limits, render};
+use super::jobs::launch::Waited;
 use super::schema::{self, parse_args};
 use super::support::{FnTool, ToolError, ToolResult, handler};
-use super::transfer::{RELAY_GRACE, RoundTrip, round_trip};
+use super::transfer::RELAY_GRACE;
 use crate::config::PolicyConfig;
+use crate::jobs::{JobRecord, JobState};
 use crate::kasm::KasmId;
 use crate::mcp::{CallContext, TaskSupport, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
 use crate::policy::paths::normalize_absolute;
-use crate::relay::Purpose;
 use crate::relay::frame::ExecReport;
-use crate::relay::wrapper::{CommandJob, Job, WrapperInput, cancel_exec_config, is_valid_env_name};
+use crate::relay::wrapper::{CommandJob, Job, WrapperInput, is_valid_env_name};
 
 /// Longest command text (Linux refuses single argv/env strings over 128 KiB).
 pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
@@ -75,6 +76,13 @@ struct Args {
     /// One sentence on why this command is run; recorded in the audit log, not executed.
     #[serde(default)]
     explanation: Option<String>,
+    /// Start the command in the background and return at once with a job_id (for servers,
+    /// watchers, long builds): read its output with get_command_output, see it in
+    /// list_commands, stop it with kill_command. Its timeout_s defaults to the policy's
+    /// maximum. A foreground command that runs longer than the server's jobs.yield_after_s
+    /// is moved to the background the same way.
+    #[serde(default)]
+    background: bool,
 }
 
 /// The input schema: [`Args`] with the limits of this server's policy.
@@ -160,12 +168,25 @@ struct ExecResult {
     stderr_base64: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
+    /// The command's job: pass it to get_command_output, kill_command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<String>,
+    /// True when the command still runs in the background (background: true, or it ran
+    /// past the server's yield time): the output shown is what had arrived so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    running: Option<bool>,
+    /// The spill files in the session that hold the command's whole stdout and stderr.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stderr_path: Option<String>,
 }
 
 fn spec(policy: &PolicyConfig) -> ToolSpec {
     ToolSpec::builder(NAME, Role::Operator)
         .title("Run a command in a session")
-        .description("Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` names one the server's policy.allowed_exec_users allows, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call blocks until the command ends (progress notifications are sent while waiting). Not-UTF-8 output is also returned as base64. The server's command policy judges the command first: a denied command is refused with the rule and its reason and never runs, and some commands (e.g. piping into a shell, `eval` of a variable) run only after the user approves them when asked. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).")
+        .description("Run a shell command inside a running Kasm session and get its real exit code, stdout and stderr back. Use it to inspect or change the session's container: install packages, run programs, read logs. The command runs with `sh -c` as the image's user unless `user` names one the server's policy.allowed_exec_users allows, under a timeout (killed and reported as timed_out when it runs longer) and with stdout/stderr each capped at max_output_bytes (truncated: true when cut). Costs one Kasm exec call plus the command's own run time; the call waits until the command ends, with progress notifications carrying the latest output line while it runs. A command still running after the server's yield time (jobs.yield_after_s, default 45 s) is moved to the background and the call returns its output so far with a job_id; background: true returns at once with a job_id. Read such a job's output with get_command_output, list jobs with list_commands, stop one with kill_command; the whole output is also in spill files in the session (stdout_path, stderr_path). Not-UTF-8 output is also returned as base64. The server's command policy judges the command first: a denied command is refused with the rule and its reason and never runs, and some commands (e.g. piping into a shell, `eval` of a variable) run only after the user approves them when asked. If the server has no relay URL configured, the command is only dispatched and no output can come back (the result says so).")
         .input_schema(input_schema(policy))
         .output_schema(schema::output::<ExecResult>())
         .annotations(ToolAnnotations::writes().destructive().open_world())
@@ -192,7 +213,11 @@ fn plan(deps: &ToolDeps, ctx: &CallContext, args: &Args) -> Result<Plan, ToolErr
             "command must be at most {MAX_COMMAND_BYTES} bytes without NUL bytes; for longer scripts, write them with write_kasm_file and run the file"
         )));
     }
-    let timeout_s = args.timeout_s.unwrap_or(policy.default_timeout_s);
+    let timeout_s = args.timeout_s.unwrap_or(if args.background {
+        policy.max_timeout_s
+    } else {
+        policy.default_timeout_s
+    });
     if timeout_s == 0 || timeout_s > policy.max_timeout_s {
         return Err(ToolError::new(format!(
             "timeout_s must be between 1 and {} (the server's policy.max_timeout_s)",
@@ -313,43 +338,102 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
             vec![note.to_string()],
         ));
     }
-    let started = std::time::Instant::now();
-    // Until the result arrives, a cancelled or abandoned call stops its command.
-    let stopper = plan.job.cancel_tag.clone().map(|tag| StopOnDrop {
-        deps: deps.clone(),
-        kasm_id: session.kasm_id.to_string(),
-        owner: session.owner().map(str::to_string),
-        user: args.user.clone(),
-        tag,
-        armed: true,
-    });
-    let frame = round_trip(
+    let (job_id, collector) = super::jobs::launch::start(
         &deps,
         &ctx,
         &session,
-        RoundTrip {
-            job: Job::Exec(plan.job),
-            purpose: Purpose::ExecResult,
-            cap: plan
-                .max_output
-                .saturating_add(1)
-                .saturating_mul(2)
-                .saturating_add(256),
-            download: None,
+        super::jobs::launch::Launch {
+            command: plan.job,
             user: args.user.clone(),
-            wait: Duration::from_secs(plan.timeout_s).saturating_add(RELAY_GRACE),
-            what: "the command",
         },
     )
     .await?;
-    if let Some(stopper) = stopper {
+    let limit = if args.background {
+        // Only until the wrapper reports the process group and spill files.
+        Duration::from_secs(10)
+    } else {
+        // A little past the collector's own deadline (timeout + grace), so a lost result is
+        // reported as such rather than as a yield.
+        Duration::from_secs(plan.timeout_s)
+            .saturating_add(RELAY_GRACE)
+            .saturating_add(Duration::from_secs(3))
+            .min(Duration::from_secs(deps.jobs_config.yield_after_s))
+    };
+    let background = args.background;
+    // Until the result arrives (or the command moves to the background), a cancelled or
+    // abandoned call stops its command.
+    let stopper = (!background).then(|| StopOnDrop {
+        deps: deps.clone(),
+        ctx: ctx.clone(),
+        job_id: job_id.clone(),
+        armed: true,
+    });
+    let waited = super::jobs::launch::wait(deps.jobs.as_ref(), &ctx, &job_id, limit, |job| {
+        background && job.pgid.is_some()
+    })
+    .await;
+    if let (Some(stopper), Ok(_)) = (stopper, &waited) {
         stopper.disarm();
     }
-    let mut report = ExecReport::parse(&frame)?;
-    // Without `date +%s%N` in the container, fall back to the time measured here.
-    report.duration_ms = report
-        .duration_ms
-        .or_else(|| u64::try_from(started.elapsed().as_millis()).ok());
+    let job = match waited {
+        Ok(Waited::Ended(job)) => job,
+        Ok(Waited::Running(job)) => {
+            let (result, text) = running(&job, plan.max_output, background);
+            return Ok(ToolOutput::structured_with_text(result, vec![text]));
+        }
+        Err(e) => {
+            if ctx.cancel.is_cancelled()
+                && let Ok(job) =
+                    super::jobs::launch::record(deps.jobs.as_ref(), &ctx, &job_id).await
+                && super::jobs::kill::send_kill(&deps, &job, "TERM", 2)
+                    .await
+                    .is_ok()
+            {
+                let store = deps.jobs.as_ref();
+                super::jobs::launch::wait_ended(store, &ctx, &job_id, Duration::from_secs(3)).await;
+                // Ended here if the kill's end was not seen yet: its collector stops and the
+                // relay tickets go at once.
+                store
+                    .finish(
+                        &job_id,
+                        crate::jobs::Finish {
+                            state: JobState::Killed,
+                            exit_code: None,
+                            duration_ms: None,
+                            incomplete: false,
+                            head_stdout: Vec::new(),
+                            head_stderr: Vec::new(),
+                            note: Some(
+                                "the call was cancelled by the client, which stopped the command"
+                                    .into(),
+                            ),
+                        },
+                    )
+                    .await;
+                // The collector then drops the job's relay tickets.
+                let _ = tokio::time::timeout(Duration::from_secs(2), collector).await;
+                return Err(ToolError::new(format!(
+                    "the call was cancelled by the client; the command (job {job_id}) was stopped with SIGTERM (SIGKILL after 2 s)"
+                )));
+            }
+            return Err(e);
+        }
+    };
+    let Some(finish) = job.finish.clone().filter(|f| f.state != JobState::Lost) else {
+        let why = job.finish.and_then(|f| f.note).unwrap_or_default();
+        return Err(ToolError::new(why));
+    };
+    let report = ExecReport {
+        exit_code: finish.exit_code.unwrap_or(-1),
+        timed_out: finish.state == JobState::TimedOut,
+        // Without `date +%s%N` in the container, fall back to the time measured here.
+        duration_ms: finish
+            .duration_ms
+            .or_else(|| job.ended_ms.map(|end| end.saturating_sub(job.started_ms))),
+        stdout: finish.head_stdout.into(),
+        stderr: finish.head_stderr.into(),
+        incomplete: finish.incomplete,
+    };
     let view = ExecView::of_report(
         &report,
         Limits {
@@ -359,26 +443,68 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
             server_max_timeout_s: deps.policy.max_timeout_s,
         },
     );
-    Ok(ToolOutput::structured_with_text(
-        report_json(session.kasm_id.as_str(), &report, plan.max_output),
-        render(&view),
-    ))
+    let mut text = render(&view);
+    let mut result = report_json(session.kasm_id.as_str(), &report, plan.max_output);
+    if let Some(obj) = result.as_object_mut() {
+        obj.insert("job_id".into(), json!(job.id));
+        obj.insert("stdout_path".into(), json!(job.stdout_path));
+        obj.insert("stderr_path".into(), json!(job.stderr_path));
+        if job.state == JobState::Killed {
+            let note = "The command was stopped by kill_command.";
+            obj.insert("note".into(), json!(note));
+            text.push(note.to_string());
+        }
+    }
+    Ok(ToolOutput::structured_with_text(result, text))
+}
+
+/// The answer for a command that still runs: its job and the output so far (structured, and
+/// as text for the model).
+fn running(job: &JobRecord, cap: usize, background: bool) -> (Value, String) {
+    let (stdout, out_cut, _) = decode_output(&job.stdout.data, cap);
+    let (stderr, err_cut, _) = decode_output(&job.stderr.data, cap);
+    let note = if background {
+        "The command runs in the background. Read its output with get_command_output (job_id; wait_s waits for more), see it in list_commands, stop it with kill_command. Its whole output goes to stdout_path and stderr_path in the session.".to_string()
+    } else {
+        format!(
+            "The command is still running and was moved to the background after the server's yield time; the output so far is shown. Call get_command_output with job_id and since = {} (stderr_since = {}) to read the rest and its exit code (wait_s waits for more), or kill_command to stop it.",
+            job.stdout.total, job.stderr.total
+        )
+    };
+    let mut text = format!("job_id: {}\n{note}", job.id);
+    for (name, output) in [("stdout", &stdout), ("stderr", &stderr)] {
+        if !output.is_empty() {
+            text.push_str(&format!("\n{name} so far:\n{output}"));
+        }
+    }
+    let result = json!({
+        "kasm_id": job.kasm_id,
+        "dispatched": true,
+        "output_available": true,
+        "job_id": job.id,
+        "running": true,
+        "stdout": stdout,
+        "stderr": stderr,
+        "truncated": out_cut || err_cut || job.stdout.start > 0 || job.stderr.start > 0,
+        "stdout_path": job.stdout_path,
+        "stderr_path": job.stderr_path,
+        "note": note,
+    });
+    (result, text)
 }
 
 /// Stops a command whose call ended without its result (cancelled by the client, a task
 /// cancelled with `tasks/cancel`, a closed 2026-07-28 stream, or a failed wait): when dropped
-/// armed it sends the cancel exec that makes the wrapper's watch kill the command.
+/// armed it signals the job's process group (found in the job store, so from data alone).
 struct StopOnDrop {
     deps: Arc<ToolDeps>,
-    kasm_id: String,
-    owner: Option<String>,
-    user: Option<String>,
-    tag: String,
+    ctx: CallContext,
+    job_id: crate::jobs::JobId,
     armed: bool,
 }
 
 impl StopOnDrop {
-    /// The result arrived: nothing to stop.
+    /// The result arrived, or the command goes on as a background job: nothing to stop.
     fn disarm(mut self) {
         self.armed = false;
     }
@@ -392,19 +518,19 @@ impl Drop for StopOnDrop {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let deps = self.deps.clone();
-        let kasm_id = std::mem::take(&mut self.kasm_id);
-        let owner = self.owner.take();
-        let config = cancel_exec_config(&self.tag, self.user.take());
+        let (deps, ctx, job_id) = (self.deps.clone(), self.ctx.clone(), self.job_id.clone());
         runtime.spawn(async move {
-            match deps
-                .kasm
-                .exec_command_kasm(&kasm_id, owner.as_deref(), &config)
-                .await
-            {
-                Ok(()) => tracing::info!(%kasm_id, "stopped the command of a cancelled call"),
+            let Ok(job) = super::jobs::launch::record(deps.jobs.as_ref(), &ctx, &job_id).await
+            else {
+                return;
+            };
+            if !job.state.is_running() {
+                return;
+            }
+            match super::jobs::kill::send_kill(&deps, &job, "TERM", 2).await {
+                Ok(()) => tracing::info!(kasm_id = %job.kasm_id, "stopped the command of a cancelled call"),
                 Err(e) => {
-                    tracing::warn!(%kasm_id, error = %e, "could not stop the command of a cancelled call")
+                    tracing::warn!(kasm_id = %job.kasm_id, error = %e.0, "could not stop the command of a cancelled call")
                 }
             }
         });

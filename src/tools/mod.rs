@@ -27,6 +27,7 @@ pub mod exec_examples;
 mod exec_text;
 mod files;
 mod files_text;
+mod jobs;
 pub mod ownership;
 pub mod reaper;
 mod relay_loss;
@@ -79,6 +80,9 @@ pub struct ToolDeps {
     pub owners: Arc<ownership::OwnerCache>,
     /// How the desktop tools reach a session's display (`[desktop]`).
     pub desktop: DesktopConfig,
+    /// Background command jobs (`crate::jobs`), and their settings (`[jobs]`).
+    pub jobs: Arc<dyn crate::jobs::JobStore>,
+    pub jobs_config: crate::config::JobsConfig,
 }
 
 impl std::fmt::Debug for ToolDeps {
@@ -101,6 +105,7 @@ pub fn catalog(deps: ToolDeps) -> Vec<Arc<dyn Tool>> {
     let mut tools = Vec::new();
     tools.extend(sessions::tools(&deps));
     tools.extend(exec::tools(&deps));
+    tools.extend(jobs::tools(&deps));
     tools.extend(desktop::tools(&deps));
     tools.extend(files::tools(&deps));
     tools.extend(workspaces::tools(&deps));

@@ -53,6 +53,7 @@ pub async fn sweep(deps: &ToolDeps) -> usize {
         // call failed transiently.
         if result.as_ref().is_ok_or_gone() {
             deps.usage.forget(&session.kasm_id);
+            deps.jobs.end_session(&session.kasm_id).await;
             if result.is_ok() {
                 count_reaped();
                 destroyed += 1;

@@ -43,20 +43,20 @@ impl From<FrameError> for ToolError {
 
 /// How long a ticket lives for a transfer that may take `wait`: the same rule for every
 /// upload and download ticket, so neither can expire before the wrapper uses it.
-fn ticket_ttl(wait: Duration) -> Duration {
+pub(super) fn ticket_ttl(wait: Duration) -> Duration {
     wait.saturating_add(RELAY_GRACE)
 }
 
 /// How old a killed wrapper's temp files must be before another run removes them when the
 /// container has no `flock` (with it, any unlocked one goes): longer than any wrapper lives.
-fn stale_after_s(deps: &ToolDeps, wait: Duration) -> u64 {
+pub(super) fn stale_after_s(deps: &ToolDeps, wait: Duration) -> u64 {
     deps.policy
         .max_timeout_s
         .max(wait.as_secs())
         .saturating_add(RELAY_GRACE.as_secs().saturating_mul(2))
 }
 
-fn binding(ctx: &CallContext, session: &SessionRef, purpose: Purpose) -> TicketBinding {
+pub(super) fn binding(ctx: &CallContext, session: &SessionRef, purpose: Purpose) -> TicketBinding {
     TicketBinding {
         principal: ctx.principal.name.clone(),
         kasm_id: session.kasm_id.to_string(),
@@ -166,6 +166,7 @@ pub async fn round_trip(
                 url: d.url().to_string(),
                 key: d.key().to_string(),
             }),
+            stream: None,
         }),
         budget_s: wait.as_secs(),
         stale_after_s: stale_after_s(deps, wait),

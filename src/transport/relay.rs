@@ -83,6 +83,10 @@ impl RelayState {
             self.unknown_per_ip.retain_recent();
             self.per_ticket.retain_recent();
         }
+        if self.relay.is_stream(ticket) {
+            // Paced by the wrapper (one request per interval), checked by its key.
+            return None;
+        }
         let live = match self.relay.is_live(ticket).await {
             Ok(live) => live,
             Err(why) => return Some(refused(why)),
@@ -189,6 +193,9 @@ async fn upload(
     if let Some(refusal) = state.refusal(&ticket, client_ip(&request)).await {
         return refusal;
     }
+    if state.relay.is_stream(&ticket) {
+        return chunk(&state, &ticket, request).await;
+    }
     let key = presented_key(request.headers()).map(str::to_owned);
     let sink = match state.relay.begin_upload(&ticket, key.as_deref()).await {
         Ok(sink) => sink,
@@ -231,6 +238,40 @@ async fn upload(
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => not_found(),
         Err(why) => refused(why),
+    }
+}
+
+/// One output chunk POSTed to a stream ticket: read it (within the ticket's cap) and hand it
+/// to the job's collector. The ticket stays live for the next chunk.
+async fn chunk(state: &RelayState, ticket: &str, request: Request) -> Response {
+    let sink = match state
+        .relay
+        .begin_chunk(ticket, presented_key(request.headers()))
+    {
+        Ok(sink) => sink,
+        Err(why) => return refused(why),
+    };
+    let limit = sink.max_bytes;
+    let mut buffer = BytesMut::new();
+    let mut stream = request.into_body().into_data_stream();
+    while let Some(part) = stream.next().await {
+        match part {
+            Ok(part) if buffer.len().saturating_add(part.len()) <= limit => {
+                buffer.extend_from_slice(&part);
+            }
+            Ok(_) => {
+                let mut response =
+                    (StatusCode::PAYLOAD_TOO_LARGE, "relay chunk too large\n").into_response();
+                close_after(&mut response);
+                return response;
+            }
+            Err(_) => return (StatusCode::BAD_REQUEST, "relay chunk broke off\n").into_response(),
+        }
+    }
+    if sink.deliver(buffer.freeze()).await {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found()
     }
 }
 

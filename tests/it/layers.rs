@@ -33,6 +33,8 @@ const LAYERS: &[(&str, u8)] = &[
     // The Kasm client, then what is built on it.
     ("kasm", 2),
     ("relay", 3),
+    // Background command jobs (records, windows, the store trait).
+    ("jobs", 3),
     ("simulator", 3),
     // The OAuth resource server (token validation over HTTP, Kasm user lookups).
     ("oauth", 3),

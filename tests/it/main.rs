@@ -9,6 +9,7 @@ mod cluster;
 mod command_policy;
 mod exec_text;
 mod hardening;
+mod jobs;
 mod kasm_client;
 mod layers;
 mod mcp_http;

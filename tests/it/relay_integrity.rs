@@ -221,6 +221,7 @@ async fn a_forged_post_to_a_stolen_ticket_url_is_refused_and_the_real_result_arr
         tickets: Some(Tickets {
             upload: endpoint(ticket.url(), ticket.key()),
             download: None,
+            stream: None,
         }),
         budget_s: 30,
         stale_after_s: 700,
@@ -299,6 +300,7 @@ async fn a_background_writer_leaves_no_wrapper_process_behind() {
         tickets: Some(Tickets {
             upload: endpoint(ticket.url(), ticket.key()),
             download: None,
+            stream: None,
         }),
         budget_s: 60,
         stale_after_s: 700,
@@ -667,6 +669,7 @@ async fn a_wrapper_killed_mid_write_leaves_no_temp_file_after_the_next_write() {
             tickets: Some(Tickets {
                 upload: endpoint(upload.url(), upload.key()),
                 download: Some(download),
+                stream: None,
             }),
             budget_s: 30,
             stale_after_s: 3600,
@@ -815,6 +818,7 @@ async fn a_rate_limited_result_upload_is_retried_until_it_arrives() {
             tickets: Some(Tickets {
                 upload: endpoint(&url, "the-key"),
                 download: None,
+                stream: None,
             }),
             budget_s: 30,
             stale_after_s: 700,
@@ -868,6 +872,7 @@ async fn the_wrapper_also_runs_where_sh_is_bash() {
         tickets: Some(Tickets {
             upload: endpoint(ticket.url(), ticket.key()),
             download: None,
+            stream: None,
         }),
         budget_s: 30,
         stale_after_s: 700,

@@ -26,7 +26,7 @@ pub(crate) struct Rig {
     pub(crate) sim: Simulator,
     tools: HashMap<String, Arc<dyn Tool>>,
     relay: Option<Arc<Relay>>,
-    principal: Principal,
+    pub(crate) principal: Principal,
     deps: ToolDeps,
 }
 
@@ -77,6 +77,11 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
         usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
         owners: Default::default(),
         desktop: Default::default(),
+        jobs: Arc::new(kasm_mcp::jobs::MemoryJobs::new(
+            std::time::Duration::from_secs(60),
+            kasm_mcp::config::JobsConfig::default().window_bytes,
+        )),
+        jobs_config: Default::default(),
     };
     let tools = catalog(deps.clone())
         .into_iter()
@@ -130,7 +135,7 @@ impl Rig {
         self
     }
 
-    fn context(&self) -> CallContext {
+    pub(crate) fn context(&self) -> CallContext {
         CallContext {
             principal: self.principal.clone(),
             notifier: Notifier::disconnected(),
@@ -144,7 +149,12 @@ impl Rig {
         self.call_in(&ctx, tool, arguments).await
     }
 
-    async fn call_in(&self, ctx: &CallContext, tool: &str, arguments: Value) -> ToolOutput {
+    pub(crate) async fn call_in(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        arguments: Value,
+    ) -> ToolOutput {
         let t = self
             .tools
             .get(tool)
@@ -171,6 +181,11 @@ impl Rig {
         let mut a = args(json!({"kasm_id": kasm_id, "command": command}));
         a.extend(args(extra));
         self.ok("execute_kasm_command", Value::Object(a)).await
+    }
+
+    /// The in-memory window per stream of each job.
+    pub(crate) fn deps_window_bytes(&self) -> usize {
+        self.deps.jobs_config.window_bytes
     }
 
     pub(crate) fn home(&self, kasm_id: &str) -> PathBuf {
@@ -517,7 +532,12 @@ async fn a_destroyed_session_gets_a_clear_error_from_every_tool() {
     let with_kasm_id = rig
         .tools
         .values()
-        .filter(|t| t.spec().input_schema["properties"].get("kasm_id").is_some())
+        // Tools that act on a session (list_commands only filters by one).
+        .filter(|t| {
+            t.spec().input_schema["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!("kasm_id")))
+        })
         .count();
     assert_eq!(calls.len(), with_kasm_id, "every kasm_id tool is covered");
     for (tool, arguments) in calls {
@@ -753,6 +773,11 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         usage: Arc::new(kasm_mcp::usage::MemoryUsage::default()),
         owners: Default::default(),
         desktop: Default::default(),
+        jobs: Arc::new(kasm_mcp::jobs::MemoryJobs::new(
+            std::time::Duration::from_secs(60),
+            kasm_mcp::config::JobsConfig::default().window_bytes,
+        )),
+        jobs_config: Default::default(),
     };
     let tools = catalog(deps);
     let snapshot =
@@ -878,6 +903,7 @@ async fn run_exec_wrapper(programs: &[&str], command: &str, timeout_s: u64) -> V
                 key: ticket.key().into(),
             },
             download: None,
+            stream: None,
         }),
         budget_s: 30,
         stale_after_s: 700,

@@ -23,6 +23,18 @@ pub struct CommandJob {
     pub cancel_tag: Option<String>,
 }
 
+/// A command whose output is streamed in chunks and spilled to files (a job).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamJob {
+    pub command: CommandJob,
+    /// The job id (32 hex digits): the spill directory's name.
+    pub job_id: String,
+    /// Most bytes per chunk.
+    pub chunk_bytes: usize,
+    /// Milliseconds between chunks.
+    pub interval_ms: u64,
+}
+
 /// A path-based file job (read or list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathJob {
@@ -48,6 +60,7 @@ pub struct WriteJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
     Exec(CommandJob),
+    Stream(StreamJob),
     Dispatch(CommandJob),
     Read(PathJob),
     Write(WriteJob),
@@ -74,6 +87,8 @@ pub struct Tickets {
     pub upload: Endpoint,
     /// Where a write's bytes are fetched.
     pub download: Option<Endpoint>,
+    /// Where a streamed job's chunks are POSTed.
+    pub stream: Option<Endpoint>,
 }
 
 /// One wrapper run.
@@ -93,6 +108,7 @@ impl WrapperInput {
     pub fn script(&self) -> Script {
         match self.job {
             Job::Exec(_) => Script::Exec,
+            Job::Stream(_) => Script::Stream,
             Job::Dispatch(_) => Script::Dispatch,
             Job::Read(_) => Script::Read,
             Job::Write(_) => Script::Write,
@@ -105,17 +121,25 @@ impl WrapperInput {
         match (&self.job, var) {
             (_, Var::Budget) => Some(self.budget_s.to_string()),
             (_, Var::Stale) => Some(self.stale_after_s.to_string()),
-            (Job::Exec(c) | Job::Dispatch(c), var) => match var {
-                Var::Cmd => Some(c.command.clone()),
-                Var::Cwd => c.cwd.clone(),
-                Var::Timeout => Some(c.timeout_s.to_string()),
-                Var::Cap => Some(c.cap.to_string()),
-                Var::EnvNames => {
-                    (!c.env.is_empty()).then(|| c.env.keys().cloned().collect::<Vec<_>>().join(" "))
+            (Job::Stream(s), Var::Job) => Some(s.job_id.clone()),
+            (Job::Stream(s), Var::Chunk) => Some(s.chunk_bytes.to_string()),
+            (Job::Stream(s), Var::Interval) => Some(format!(
+                "{}.{:03}",
+                s.interval_ms / 1000,
+                s.interval_ms % 1000
+            )),
+            (Job::Exec(c) | Job::Dispatch(c) | Job::Stream(StreamJob { command: c, .. }), var) => {
+                match var {
+                    Var::Cmd => Some(c.command.clone()),
+                    Var::Cwd => c.cwd.clone(),
+                    Var::Timeout => Some(c.timeout_s.to_string()),
+                    Var::Cap => Some(c.cap.to_string()),
+                    Var::EnvNames => (!c.env.is_empty())
+                        .then(|| c.env.keys().cloned().collect::<Vec<_>>().join(" ")),
+                    Var::Cancel => c.cancel_tag.clone(),
+                    _ => None,
                 }
-                Var::Cancel => c.cancel_tag.clone(),
-                _ => None,
-            },
+            }
             (Job::Read(p) | Job::List(p), var) => match var {
                 Var::Path => Some(p.path.clone()),
                 Var::Roots => roots(&p.roots),
@@ -142,7 +166,9 @@ impl WrapperInput {
             .iter()
             .filter_map(|var| Some((var.env().to_string(), self.value(*var)?)))
             .collect();
-        if let Job::Exec(c) | Job::Dispatch(c) = &self.job {
+        if let Job::Exec(c) | Job::Dispatch(c) | Job::Stream(StreamJob { command: c, .. }) =
+            &self.job
+        {
             for (name, value) in &c.env {
                 env.insert(shell::user_env_var(name), value.clone());
             }
@@ -152,9 +178,16 @@ impl WrapperInput {
                 .download
                 .as_ref()
                 .map_or(("-", "-"), |d| (d.url.as_str(), d.key.as_str()));
+            let (put, put_key) = t
+                .stream
+                .as_ref()
+                .map_or(("-", "-"), |s| (s.url.as_str(), s.key.as_str()));
             env.insert(
                 TICKETS_ENV.to_string(),
-                format!("{} {} {get} {get_key}", t.upload.url, t.upload.key),
+                format!(
+                    "{} {} {get} {get_key} {put} {put_key}",
+                    t.upload.url, t.upload.key
+                ),
             );
         }
         env

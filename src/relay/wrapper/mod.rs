@@ -12,8 +12,8 @@ mod shell;
 mod vars;
 
 pub use input::{
-    CommandJob, Endpoint, Job, PathJob, Tickets, WrapperInput, WriteJob, cancel_exec_config,
-    command_line,
+    CommandJob, Endpoint, Job, PathJob, StreamJob, Tickets, WrapperInput, WriteJob,
+    cancel_exec_config, command_line,
 };
 pub use vars::{Script, TICKETS_ENV, USER_ENV_PREFIX, Var};
 

@@ -18,7 +18,7 @@ use super::vars::{Script, TICKETS_ENV, USER_ENV_PREFIX};
 /// Stage 2's helpers: tickets from fd 3, stale temp cleanup, a locked temp dir, uploads and
 /// downloads with retries, failure records (`workdir_removed` when the record to upload is
 /// gone with the temp dir), the allowed-roots check on resolved paths.
-const PRELUDE: &str = r#"IFS=' ' read -r kmcp_url kmcp_key kmcp_get kmcp_get_key <&3 || exit 1
+const PRELUDE: &str = r#"IFS=' ' read -r kmcp_url kmcp_key kmcp_get kmcp_get_key kmcp_sput kmcp_sput_key <&3 || exit 1
 exec 3<&-
 kmcp_now() { date +%s 2>/dev/null || echo 0; }
 kmcp_end=$(( $(kmcp_now) + ${kmcp_budget:-60} - 1 ))
@@ -73,9 +73,13 @@ kmcp_gnu_wget() {
   return 1
 }
 kmcp_http() {
-  if [ "$1" = post ]; then kmcp_u=$kmcp_url; kmcp_k=$kmcp_key; else kmcp_u=$kmcp_get; kmcp_k=$kmcp_get_key; fi
+  case $1 in
+    post) kmcp_u=$kmcp_url; kmcp_k=$kmcp_key ;;
+    chunk) kmcp_u=$kmcp_sput; kmcp_k=$kmcp_sput_key ;;
+    *) kmcp_u=$kmcp_get; kmcp_k=$kmcp_get_key ;;
+  esac
   if command -v curl >/dev/null 2>&1; then
-    if [ "$1" = post ]; then
+    if [ "$1" != get ]; then
       printf 'url = "%s"\nheader = "X-Relay-Key: %s"\n' "$kmcp_u" "$kmcp_k" |
         curl -K - -sS -X POST -H 'Content-Type: application/octet-stream' --data-binary "@$2" -o /dev/null -w '%{http_code}' 2>/dev/null
     else
@@ -86,7 +90,7 @@ kmcp_http() {
     # GNU wget reads --config twice, so not from a pipe: a private file that lives only as
     # long as this one request.
     ( umask 077; printf 'header = X-Relay-Key: %s\n' "$kmcp_k" > "$d/wgetrc" ) || return 1
-    if [ "$1" = post ]; then
+    if [ "$1" != get ]; then
       wget -S --tries=1 -O /dev/null --config="$d/wgetrc" -i /dev/fd/5 --header='Content-Type: application/octet-stream' --post-file="$2" 5<<KMCP_URL 2>&1 >/dev/null | kmcp_wget_status
 $kmcp_u
 KMCP_URL
@@ -101,7 +105,7 @@ KMCP_URL
 u, k, m, p = (sys.stdin.readline().rstrip("\n") for _ in range(4))
 h = {"X-Relay-Key": k}
 try:
-    if m == "post":
+    if m != "get":
         h["Content-Type"] = "application/octet-stream"
         with open(p, "rb") as f:
             data = f.read()
@@ -149,6 +153,7 @@ kmcp_post() {
   fi
   kmcp_transfer post "$1"
 }
+kmcp_chunk_post() { kmcp_transfer chunk "$1"; }
 kmcp_fetch() { kmcp_transfer get "$1"; }
 kmcp_fail() {
   printf '%s err %s %s\n' "$kmcp_kind" "$1" "$(printf '%s' "${2:-}" | tr '\n' ' ')" > "$d/post"
@@ -304,6 +309,128 @@ done
 kmcp_post "$d/post"
 "#;
 
+/// Runs the command in its own session (`setsid`, so its process group id is its pid and a
+/// later exec can signal the whole group) with stdout and stderr written to spill files in
+/// `$kmcp_base/kmcp-job.<job id>/` (mode 0700), which keep the whole output (and, once it
+/// ends, the command's `exit_code`). It first sends
+/// `START <g|p> <id> <spill dir>` to the stream ticket (`g`: a process group id, `p`: a
+/// single pid when `setsid` is missing), then every `$kmcp_interval` seconds, per stream
+/// that grew, one `CHUNK <seq> <o|e> <offset>` frame with at most `$kmcp_chunk` of its
+/// newest bytes (output that grows faster is skipped in the chunks, never in the files).
+/// When the command ends it sends the last chunks and then the usual `EXEC` record (the
+/// first `$kmcp_cap` bytes of each file; `incomplete` = 1 when processes the command left
+/// behind still hold the files 3 s after it ended) to the result ticket. A watchdog kills the group
+/// if `timeout` is missing or does not end it.
+const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
+( umask 077; mkdir -p "$kmcp_spill" ) || kmcp_fail spill_failed
+: > "$kmcp_spill/stdout" && : > "$kmcp_spill/stderr" || kmcp_fail spill_failed
+kmcp_seq=0
+kmcp_send() {
+  kmcp_size=$(wc -c < "$1" 2>/dev/null) || return 1
+  kmcp_size=${kmcp_size##* }
+  [ "$kmcp_size" -gt "$3" ] || return 1
+  kmcp_from=$3
+  [ $((kmcp_size - kmcp_from)) -gt "$kmcp_chunk" ] && kmcp_from=$((kmcp_size - kmcp_chunk))
+  kmcp_seq=$((kmcp_seq + 1))
+  {
+    printf 'CHUNK %s %s %s\n' "$kmcp_seq" "$2" "$kmcp_from"
+    tail -c +$((kmcp_from + 1)) "$1" | head -c $((kmcp_size - kmcp_from))
+  } > "$d/chunk"
+  kmcp_http chunk "$d/chunk" >/dev/null
+  return 0
+}
+kmcp_ss=
+command -v setsid >/dev/null 2>&1 && kmcp_ss=setsid
+set -- env "$@" "$kmcp_sh" -c -- "$kmcp_cmd"
+if timeout -k 2 5 true >/dev/null 2>&1; then
+  set -- timeout -k 2 "$kmcp_timeout" "$@"
+elif command -v timeout >/dev/null 2>&1; then
+  set -- timeout "$kmcp_timeout" "$@"
+fi
+t0=$(date +%s%N 2>/dev/null)
+s0=$(kmcp_now)
+if [ -n "$kmcp_cwd" ] && ! cd "$kmcp_cwd" 2>/dev/null; then
+  printf 'kasm-mcp: cannot change to working_dir %s\n' "$kmcp_cwd" > "$kmcp_spill/stderr"
+  echo 1 > "$kmcp_spill/exit_code"
+else
+  (
+    $kmcp_ss "$kmcp_sh" -c 'echo "$$" > "$0.tmp" && mv "$0.tmp" "$0"; exec "$@"' "$d/pgid" "$@"
+    echo "$?" > "$kmcp_spill/.exit_code" && mv "$kmcp_spill/.exit_code" "$kmcp_spill/exit_code"
+  ) > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" < /dev/null 9<&- &
+  kmcp_waiter=$!
+fi
+# Whether the subshell that waits for the command still runs (a zombie does not count).
+kmcp_waiting() {
+  [ -n "${kmcp_waiter:-}" ] || return 1
+  kmcp_st=$(cut -d' ' -f3 "/proc/$kmcp_waiter/stat" 2>/dev/null) || return 0
+  case $kmcp_st in Z|X|'') return 1 ;; esac
+  return 0
+}
+kmcp_kind_id=p
+[ -n "$kmcp_ss" ] && kmcp_kind_id=g
+i=0
+while [ ! -s "$d/pgid" ] && [ ! -e "$kmcp_spill/exit_code" ] && [ "$i" -lt 500 ]; do
+  if sleep 0.01 2>/dev/null; then i=$((i + 1)); else sleep 1; i=$((i + 100)); fi
+done
+pg=-
+[ -s "$d/pgid" ] && read -r pg < "$d/pgid"
+printf 'START %s %s %s\n' "$kmcp_kind_id" "$pg" "$kmcp_spill" > "$d/start"
+kmcp_chunk_post "$d/start"
+kmcp_kill() {
+  case $pg in ''|-|*[!0-9]*) return ;; esac
+  if [ "$kmcp_kind_id" = g ]; then kill "-$1" "-$pg" 2>/dev/null; else kill "-$1" "$pg" 2>/dev/null; fi
+}
+so=0
+se=0
+to=0
+# Until the command ends (its exit code is kept beside the output, so a command that removes
+# the wrapper's work directory still has it reported), or something removes the spill files.
+while [ ! -e "$kmcp_spill/exit_code" ] && [ -d "$kmcp_spill" ] && kmcp_waiting; do
+  sleep "$kmcp_interval" 2>/dev/null || sleep 1
+  kmcp_send "$kmcp_spill/stdout" o "$so" && so=$kmcp_size
+  kmcp_send "$kmcp_spill/stderr" e "$se" && se=$kmcp_size
+  if [ "$to" = 0 ] && [ $(( $(kmcp_now) - s0 )) -gt $((kmcp_timeout + 4)) ]; then
+    to=1
+    kmcp_kill TERM
+    sleep 2
+    kmcp_kill KILL
+  fi
+done
+rc=
+[ -e "$kmcp_spill/exit_code" ] && read -r rc < "$kmcp_spill/exit_code"
+# The waiter was killed: the exit status is lost (the output is in the spill files).
+[ -n "$rc" ] || [ ! -d "$d" ] || kmcp_fail exit_status_lost
+t1=$(date +%s%N 2>/dev/null)
+incomplete=0
+i=0
+while ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -qF -- "-> $kmcp_spill/std"; do
+  if [ "$i" -ge 30 ]; then
+    incomplete=1
+    break
+  fi
+  sleep 0.1 2>/dev/null || sleep 1
+  i=$((i + 1))
+done
+s1=$(kmcp_now)
+if [ $((s1 - s0)) -ge "$kmcp_timeout" ]; then
+  case "$rc" in 124|137|143) to=1 ;; esac
+fi
+kmcp_send "$kmcp_spill/stdout" o "$so"
+kmcp_send "$kmcp_spill/stderr" e "$se"
+dur=-
+case "$t0$t1" in
+  *[!0-9]*|'') ;;
+  *) dur=$(( (t1 - t0) / 1000000 )) ;;
+esac
+head -c "$kmcp_cap" "$kmcp_spill/stdout" > "$d/out.snap"
+head -c "$kmcp_cap" "$kmcp_spill/stderr" > "$d/err.snap"
+{
+  printf 'EXEC %s %s %s %s %s %s\n' "$rc" "$to" "$dur" "$(wc -c < "$d/out.snap")" "$(wc -c < "$d/err.snap")" "$incomplete"
+  cat "$d/out.snap" "$d/err.snap"
+} > "$d/post"
+kmcp_post "$d/post"
+"#;
+
 /// Uploads the file `$kmcp_path` (at most `$kmcp_max` bytes) after checking its resolved path.
 const READ_BODY: &str = r#"kmcp_realpath "$kmcp_path" || kmcp_fail not_found
 real=$kmcp_real
@@ -443,12 +570,17 @@ fn prologue(script: Script) -> String {
 pub fn text(script: Script) -> String {
     let body = match script {
         Script::Exec => EXEC_BODY,
+        Script::Stream => STREAM_BODY,
         Script::Read => READ_BODY,
         Script::Write => WRITE_BODY,
         Script::List => LIST_BODY,
         Script::Dispatch => return format!("{}{USER_ENV}{DISPATCH_BODY}", prologue(script)),
     };
-    let user_env = if script == Script::Exec { USER_ENV } else { "" };
+    let user_env = if matches!(script, Script::Exec | Script::Stream) {
+        USER_ENV
+    } else {
+        ""
+    };
     let stage2 = format!("{}{PRELUDE}{user_env}{body}", prologue(script));
     // The scripts contain no NUL, so quoting cannot fail; fall back to a harmless no-op.
     let quoted = shlex::try_quote(&stage2).unwrap_or_else(|_| "true".into());

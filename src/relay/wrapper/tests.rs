@@ -6,8 +6,9 @@ use std::process::Command;
 
 use super::*;
 
-const ALL: [Script; 5] = [
+const ALL: [Script; 6] = [
     Script::Exec,
+    Script::Stream,
     Script::Read,
     Script::Write,
     Script::List,
@@ -58,6 +59,7 @@ fn the_script_reads_exactly_the_inputs_the_environment_carries() {
             key: "k".into(),
         },
         download: None,
+        stream: None,
     };
     let input = WrapperInput {
         job: Job::Exec(job),
@@ -80,7 +82,7 @@ fn the_script_reads_exactly_the_inputs_the_environment_carries() {
     assert!(!env.contains_key("PATH"));
     assert_eq!(env["KMCP_E_PATH"], "/x");
     assert_eq!(env["KMCP_ENV"], "PATH");
-    assert_eq!(env[TICKETS_ENV], "http://h/relay/u k - -");
+    assert_eq!(env[TICKETS_ENV], "http://h/relay/u k - - - -");
     // The bodies use only the shell variables: every KMCP_ name in the text is generated.
     for script in ALL {
         let text = script.text();

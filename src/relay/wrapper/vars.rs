@@ -36,6 +36,12 @@ pub enum Var {
     /// Random tag naming the file whose appearance stops the command (see
     /// [`super::shell::cancel_text`]); empty: no cancel watch.
     Cancel,
+    /// The job id (names the spill directory).
+    Job,
+    /// Most bytes per output chunk.
+    Chunk,
+    /// Seconds between output chunks (a decimal such as `0.3`).
+    Interval,
 }
 
 /// The variable that carries the ticket line to the first stage (never copied to stage 2's
@@ -62,6 +68,9 @@ impl Var {
             Var::Parents => "KMCP_PARENTS",
             Var::Mode => "KMCP_MODE",
             Var::Cancel => "KMCP_CANCEL",
+            Var::Job => "KMCP_JOB",
+            Var::Chunk => "KMCP_CHUNK",
+            Var::Interval => "KMCP_INTERVAL",
         }
     }
 
@@ -75,6 +84,8 @@ impl Var {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Script {
     Exec,
+    /// Exec with output streamed in chunks and spilled to files (jobs).
+    Stream,
     Read,
     Write,
     List,
@@ -88,6 +99,9 @@ impl Script {
         use Var::*;
         match self {
             Script::Exec => &[Budget, Stale, Cmd, Cwd, Timeout, Cap, EnvNames, Cancel],
+            Script::Stream => &[
+                Budget, Stale, Cmd, Cwd, Timeout, Cap, EnvNames, Job, Chunk, Interval,
+            ],
             Script::Dispatch => &[Cmd, Cwd, EnvNames],
             Script::Read | Script::List => &[Budget, Stale, Path, Roots, Max],
             Script::Write => &[Budget, Stale, Path, Roots, Size, Parents, Mode],
@@ -97,7 +111,7 @@ impl Script {
     /// The record kind the script uploads (`None` for dispatch).
     pub fn kind(self) -> Option<&'static str> {
         match self {
-            Script::Exec => Some("EXEC"),
+            Script::Exec | Script::Stream => Some("EXEC"),
             Script::Read => Some("READ"),
             Script::Write => Some("WRITE"),
             Script::List => Some("LIST"),

@@ -368,6 +368,7 @@ async fn session_action(
     if matches!(action, Lifecycle::Destroy) {
         deps.usage.forget(session.kasm_id.as_str());
         deps.owners.forget(session.kasm_id.as_str());
+        deps.jobs.end_session(session.kasm_id.as_str()).await;
     }
     let (status, message) = action.answer();
     structured(&StateChange {
