@@ -90,7 +90,8 @@ impl Proc {
     }
 }
 
-/// Start `kasm-mcp simulator` with no start delay and room for `max_sessions` per user.
+/// Start `kasm-mcp simulator` with no start delay, no X displays and room for `max_sessions`
+/// per user.
 pub async fn start_simulator(bin: &Path, max_sessions: u32) -> Result<(Proc, SimInfo), String> {
     let port = free_port().map_err(|e| e.to_string())?;
     let mut child = Command::new(bin)
@@ -102,6 +103,8 @@ pub async fn start_simulator(bin: &Path, max_sessions: u32) -> Result<(Proc, Sim
             "0",
             "--max-kasms-per-user",
             &max_sessions.to_string(),
+            // No Xvfb per session: hundreds of displays would load the machine under test.
+            "--no-display",
         ])
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
