@@ -292,35 +292,38 @@ pub fn tool_call_json(record: &ToolCallRecord<'_>) -> Value {
 
 /// Emit the audit event for one tool call.
 pub fn record_tool_call(record: &ToolCallRecord<'_>) {
-    emit(|| tool_call_json(record), || {
-        let d = &record.details;
-        tracing::info!(
-            target: "audit",
-            principal = record.principal,
-            client_id = record.client_id,
-            scopes = record.scopes.map(|s| s.join(" ")),
-            tool = record.tool,
-            arguments_sha256 = record.arguments_sha256.as_str(),
-            decision = record.decision.as_str(),
-            outcome = record.outcome.as_str(),
-            duration_ms = record.duration_ms,
-            request_id = d.request_id.as_deref(),
-            client_ip = d.client_ip.as_deref(),
-            client = d.client.as_deref(),
-            kasm_id = d.kasm_id.as_deref(),
-            image = d.image.as_deref(),
-            paths = (!d.paths.is_empty()).then(|| d.paths.join(" ")),
-            command = d.command.as_deref(),
-            command_len = d.command_len,
-            explanation = d.explanation.as_deref(),
-            bytes_in = d.bytes_in,
-            bytes_out = d.bytes_out,
-            rule = d.rule.as_deref(),
-            reason = d.reason.as_deref(),
-            approval = d.approval.as_deref(),
-            "tool call"
-        );
-    });
+    emit(
+        || tool_call_json(record),
+        || {
+            let d = &record.details;
+            tracing::info!(
+                target: "audit",
+                principal = record.principal,
+                client_id = record.client_id,
+                scopes = record.scopes.map(|s| s.join(" ")),
+                tool = record.tool,
+                arguments_sha256 = record.arguments_sha256.as_str(),
+                decision = record.decision.as_str(),
+                outcome = record.outcome.as_str(),
+                duration_ms = record.duration_ms,
+                request_id = d.request_id.as_deref(),
+                client_ip = d.client_ip.as_deref(),
+                client = d.client.as_deref(),
+                kasm_id = d.kasm_id.as_deref(),
+                image = d.image.as_deref(),
+                paths = (!d.paths.is_empty()).then(|| d.paths.join(" ")),
+                command = d.command.as_deref(),
+                command_len = d.command_len,
+                explanation = d.explanation.as_deref(),
+                bytes_in = d.bytes_in,
+                bytes_out = d.bytes_out,
+                rule = d.rule.as_deref(),
+                reason = d.reason.as_deref(),
+                approval = d.approval.as_deref(),
+                "tool call"
+            );
+        },
+    );
 }
 
 /// Emit an event that is not a tool call (`quota`, `reaper`): `fields` is a JSON object of
@@ -354,16 +357,18 @@ pub struct TypedTextRecord<'a> {
 
 /// Emit the audit event for text typed on a desktop (besides the call's own event).
 pub fn record_typed_text(record: &TypedTextRecord<'_>) {
-    let event = || json!({
-        "ts_ms": now_ms(),
-        "event": "typed_text",
-        "principal": record.principal,
-        "tool": record.tool,
-        "kasm_id": record.kasm_id,
-        "text_chars": record.chars,
-        "text_bytes": record.bytes,
-        "text_hmac_sha256": record.text_hmac_sha256,
-    });
+    let event = || {
+        json!({
+            "ts_ms": now_ms(),
+            "event": "typed_text",
+            "principal": record.principal,
+            "tool": record.tool,
+            "kasm_id": record.kasm_id,
+            "text_chars": record.chars,
+            "text_bytes": record.bytes,
+            "text_hmac_sha256": record.text_hmac_sha256,
+        })
+    };
     // Through the configured sink (`[audit]`), like every other audit event.
     emit(event, || {
         tracing::info!(

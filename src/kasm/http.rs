@@ -332,7 +332,9 @@ impl Transport {
             api_key: self.api_key.expose_secret(),
             api_key_secret: self.api_secret.expose_secret(),
         })
-        .map_err(|e| KasmError::InvalidArgument(format!("cannot encode the {endpoint} call: {e}")))?;
+        .map_err(|e| {
+            KasmError::InvalidArgument(format!("cannot encode the {endpoint} call: {e}"))
+        })?;
         let sent = self
             .http
             .post(self.endpoint_url(endpoint))

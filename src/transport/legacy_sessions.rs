@@ -24,6 +24,10 @@ pub struct LegacySessions {
     sessions: Mutex<HashMap<String, LegacySession>>,
     /// Messages one stream may have waiting (`legacy_sse.queue_messages`).
     pub(super) queue_messages: usize,
+    /// Most streams open at once (`legacy_sse.max_streams`).
+    pub(super) max_streams: usize,
+    /// Most streams of one principal (`legacy_sse.max_streams_per_principal`).
+    pub(super) max_per_principal: usize,
 }
 
 impl Default for LegacySessions {
@@ -38,7 +42,17 @@ impl LegacySessions {
         LegacySessions {
             sessions: Mutex::new(HashMap::new()),
             queue_messages: queue_messages.max(1),
+            max_streams: super::legacy_sse::MAX_LEGACY_SESSIONS,
+            max_per_principal: super::legacy_sse::MAX_LEGACY_SESSIONS_PER_PRINCIPAL,
         }
+    }
+
+    /// At most `max_streams` streams open at once, `max_per_principal` of one principal
+    /// (each at least 1).
+    pub fn with_caps(mut self, max_streams: usize, max_per_principal: usize) -> Self {
+        self.max_streams = max_streams.max(1);
+        self.max_per_principal = max_per_principal.max(1);
+        self
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<String, LegacySession>> {
