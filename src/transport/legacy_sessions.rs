@@ -11,6 +11,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::policy::Principal;
 
+/// Default of `legacy_sse.max_streams`: most legacy SSE connections open at once (all
+/// principals).
+pub const MAX_LEGACY_SESSIONS: usize = 1024;
+/// Default of `legacy_sse.max_streams_per_principal`: most legacy SSE connections one
+/// principal may hold open, so that a single token cannot take all of them and lock every
+/// other principal out.
+pub const MAX_LEGACY_SESSIONS_PER_PRINCIPAL: usize = 32;
+
 /// One open legacy connection: who opened it, where its events go, and how to stop its work.
 pub(super) struct LegacySession {
     pub(super) principal: Principal,
@@ -42,8 +50,8 @@ impl LegacySessions {
         LegacySessions {
             sessions: Mutex::new(HashMap::new()),
             queue_messages: queue_messages.max(1),
-            max_streams: super::legacy_sse::MAX_LEGACY_SESSIONS,
-            max_per_principal: super::legacy_sse::MAX_LEGACY_SESSIONS_PER_PRINCIPAL,
+            max_streams: MAX_LEGACY_SESSIONS,
+            max_per_principal: MAX_LEGACY_SESSIONS_PER_PRINCIPAL,
         }
     }
 

@@ -42,13 +42,7 @@ use crate::http::error::json_error;
 use crate::mcp::{Handled, Origin, RequestMeta};
 use crate::policy::Principal;
 
-/// Default of `legacy_sse.max_streams`: most legacy SSE connections open at once (all
-/// principals).
-pub const MAX_LEGACY_SESSIONS: usize = 1024;
-/// Default of `legacy_sse.max_streams_per_principal`: most legacy SSE connections one
-/// principal may hold open, so that a single token cannot take all of them and lock every
-/// other principal out.
-pub const MAX_LEGACY_SESSIONS_PER_PRINCIPAL: usize = 32;
+pub use super::legacy_sessions::{MAX_LEGACY_SESSIONS, MAX_LEGACY_SESSIONS_PER_PRINCIPAL};
 
 /// Removes the session when its stream is dropped (client gone or server stopping).
 struct SessionGuard {

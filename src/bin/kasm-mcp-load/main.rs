@@ -736,10 +736,9 @@ async fn run(args: Args) -> Result<u64, String> {
         rss_end as f64 / 1024.0
     );
 
-    // ---- idle connections last: the allocator keeps what they used, which would
-    // otherwise show up in every RSS figure after them.
+    // ---- idle connections last, each kind on a fresh server of its own: an allocator keeps
+    // (and reuses) what earlier work freed, which would hide part of the cost.
     println!();
-    let addr = format!("127.0.0.1:{port}");
     let idle_phases = if args.runs(Phase::Idle) {
         vec![
             (idle::Kind::Sse, args.sse_streams, tokens.clone()),
@@ -753,11 +752,22 @@ async fn run(args: Args) -> Result<u64, String> {
         Vec::new()
     };
     for (kind, count, token_list) in idle_phases {
-        let before = bench.server.rss();
+        let port = procs::free_port().map_err(|e| e.to_string())?;
+        let fresh = procs::start_server(
+            &bin,
+            &bench.sim_info,
+            &config_toml(port, &tokens, args.sse_streams),
+            dir.path(),
+            port,
+        )
+        .await?;
+        let addr = format!("127.0.0.1:{port}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = fresh.rss();
         let started = Instant::now();
         let (streams, error) = idle::open_many(kind, &addr, &token_list, count).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = bench.server.rss();
+        let after = fresh.rss();
         let open = streams.len();
         let per = if open > 0 {
             (after.saturating_sub(before)) as f64 / open as f64
@@ -765,14 +775,14 @@ async fn run(args: Args) -> Result<u64, String> {
             0.0
         };
         println!(
-            "idle {kind:?}: {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open connection{}",
+            "idle {kind:?} (fresh server): {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open connection{}",
             started.elapsed().as_secs_f64(),
             error
                 .map(|e| format!(" (first refusal: {e})"))
                 .unwrap_or_default()
         );
         drop(streams);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(fresh);
     }
 
     println!("load average at the end: {}", loadavg());
@@ -833,10 +843,11 @@ async fn python_phase(bench: &Bench, status_args: &Value) -> Result<u64, String>
 async fn soak_phase(bench: &Bench) -> u64 {
     let duration = Duration::from_secs_f64(bench.args.soak_seconds);
     println!(
-        "\nmixed soak, {} clients, {:.0} s: rounds of {} status calls, one execute_kasm_command `true`, one write_kasm_file + read_kasm_file (operator)",
+        "\nmixed soak, {} clients, {:.0} s: rounds of {} status calls, one execute_kasm_command `true`, one write_kasm_file + read_kasm_file (operator; at most {} relay calls at once)",
         bench.args.clients,
         duration.as_secs_f64(),
-        8
+        soak::STATUS_PER_ROUND,
+        soak::RELAY_AT_ONCE
     );
     let rounds: Vec<soak::Round> = (0..bench.args.clients)
         .map(|i| soak::Round::new(|body| bench.mcp(OPERATOR, body), &bench.kasm_id, i))

@@ -1,6 +1,8 @@
 //! The mixed soak: N clients for a fixed time, each repeating a round of status calls, one
 //! `execute_kasm_command` and one small file written and read back (through the relay),
-//! while the server's RSS is sampled; reports errors per kind and the RSS trend.
+//! while the server's RSS is sampled; reports errors per kind and the RSS trend. At most
+//! [`RELAY_AT_ONCE`] relay calls run at once: the simulator, like a container, refuses more
+//! than 32 processes per session, and every relay call is a sandboxed process group.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,9 @@ use crate::calls::{Call, tool_call};
 use crate::stats::Samples;
 
 /// Status calls per round (then one exec and one file write + read).
-const STATUS_PER_ROUND: usize = 8;
+pub const STATUS_PER_ROUND: usize = 8;
+/// Relay calls (exec, file write, file read) in flight at once, over all clients.
+pub const RELAY_AT_ONCE: usize = 8;
 
 /// What the soak measured.
 pub struct SoakReport {
@@ -77,10 +81,12 @@ pub async fn run(
 ) -> SoakReport {
     let started = Instant::now();
     let deadline = started + duration;
+    let relay = std::sync::Arc::new(tokio::sync::Semaphore::new(RELAY_AT_ONCE));
     let workers: Vec<_> = rounds
         .into_iter()
         .map(|round| {
             let http = http.clone();
+            let relay = relay.clone();
             tokio::spawn(async move {
                 let (mut status, mut exec, mut files) =
                     (Samples::default(), Samples::default(), Samples::default());
@@ -90,6 +96,9 @@ pub async fn run(
                         let outcome = round.status.send(&http).await;
                         status.record(t.elapsed(), outcome);
                     }
+                    let Ok(_permit) = relay.acquire().await else {
+                        break;
+                    };
                     let t = Instant::now();
                     let outcome = round.exec.send(&http).await;
                     exec.record(t.elapsed(), outcome);
