@@ -143,7 +143,10 @@ impl App {
             max_body,
             shutdown.clone(),
         );
-        transport.legacy = LegacySessions::new(config.legacy_sse.queue_messages);
+        transport.legacy = LegacySessions::new(config.legacy_sse.queue_messages).with_caps(
+            config.legacy_sse.max_streams,
+            config.legacy_sse.max_streams_per_principal,
+        );
         transport.cluster = cluster.clone();
         let transport = Arc::new(transport);
 

@@ -241,14 +241,18 @@ pub fn install(sink: Sink) {
     let _ = SINK.set(sink);
 }
 
-fn emit(event: &Value, log: impl FnOnce()) {
+/// Write one event to the sink: `log` for the log sink; `event` builds the JSON line for the
+/// others (only then: the log sink never pays for building it).
+fn emit(event: impl FnOnce() -> Value, log: impl FnOnce()) {
     match SINK.get().unwrap_or(&Sink::Log) {
         Sink::Log => log(),
         Sink::Stdout => {
+            let event = event();
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{event}");
         }
         Sink::File(file) => {
+            let event = event();
             let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = writeln!(file, "{event}") {
                 tracing::error!(error = %e, "cannot append to the audit file");
@@ -288,46 +292,51 @@ pub fn tool_call_json(record: &ToolCallRecord<'_>) -> Value {
 
 /// Emit the audit event for one tool call.
 pub fn record_tool_call(record: &ToolCallRecord<'_>) {
-    let event = tool_call_json(record);
-    emit(&event, || {
-        let d = &record.details;
-        tracing::info!(
-            target: "audit",
-            principal = record.principal,
-            client_id = record.client_id,
-            scopes = record.scopes.map(|s| s.join(" ")),
-            tool = record.tool,
-            arguments_sha256 = record.arguments_sha256.as_str(),
-            decision = record.decision.as_str(),
-            outcome = record.outcome.as_str(),
-            duration_ms = record.duration_ms,
-            request_id = d.request_id.as_deref(),
-            client_ip = d.client_ip.as_deref(),
-            client = d.client.as_deref(),
-            kasm_id = d.kasm_id.as_deref(),
-            image = d.image.as_deref(),
-            paths = (!d.paths.is_empty()).then(|| d.paths.join(" ")),
-            command = d.command.as_deref(),
-            command_len = d.command_len,
-            explanation = d.explanation.as_deref(),
-            bytes_in = d.bytes_in,
-            bytes_out = d.bytes_out,
-            rule = d.rule.as_deref(),
-            reason = d.reason.as_deref(),
-            approval = d.approval.as_deref(),
-            "tool call"
-        );
-    });
+    emit(
+        || tool_call_json(record),
+        || {
+            let d = &record.details;
+            tracing::info!(
+                target: "audit",
+                principal = record.principal,
+                client_id = record.client_id,
+                scopes = record.scopes.map(|s| s.join(" ")),
+                tool = record.tool,
+                arguments_sha256 = record.arguments_sha256.as_str(),
+                decision = record.decision.as_str(),
+                outcome = record.outcome.as_str(),
+                duration_ms = record.duration_ms,
+                request_id = d.request_id.as_deref(),
+                client_ip = d.client_ip.as_deref(),
+                client = d.client.as_deref(),
+                kasm_id = d.kasm_id.as_deref(),
+                image = d.image.as_deref(),
+                paths = (!d.paths.is_empty()).then(|| d.paths.join(" ")),
+                command = d.command.as_deref(),
+                command_len = d.command_len,
+                explanation = d.explanation.as_deref(),
+                bytes_in = d.bytes_in,
+                bytes_out = d.bytes_out,
+                rule = d.rule.as_deref(),
+                reason = d.reason.as_deref(),
+                approval = d.approval.as_deref(),
+                "tool call"
+            );
+        },
+    );
 }
 
 /// Emit an event that is not a tool call (`quota`, `reaper`): `fields` is a JSON object of
 /// plain facts (never secrets).
 pub fn record_event(kind: &str, principal: &str, fields: Value) {
-    let mut event = json!({ "ts_ms": now_ms(), "event": kind, "principal": principal });
-    if let (Some(obj), Value::Object(fields)) = (event.as_object_mut(), &fields) {
-        obj.extend(fields.clone());
-    }
-    emit(&event, || {
+    let event = || {
+        let mut event = json!({ "ts_ms": now_ms(), "event": kind, "principal": principal });
+        if let (Some(obj), Value::Object(fields)) = (event.as_object_mut(), &fields) {
+            obj.extend(fields.clone());
+        }
+        event
+    };
+    emit(event, || {
         tracing::info!(target: "audit", event = kind, principal, details = %fields, "{kind}");
     });
 }
@@ -348,18 +357,20 @@ pub struct TypedTextRecord<'a> {
 
 /// Emit the audit event for text typed on a desktop (besides the call's own event).
 pub fn record_typed_text(record: &TypedTextRecord<'_>) {
-    let event = json!({
-        "ts_ms": now_ms(),
-        "event": "typed_text",
-        "principal": record.principal,
-        "tool": record.tool,
-        "kasm_id": record.kasm_id,
-        "text_chars": record.chars,
-        "text_bytes": record.bytes,
-        "text_hmac_sha256": record.text_hmac_sha256,
-    });
+    let event = || {
+        json!({
+            "ts_ms": now_ms(),
+            "event": "typed_text",
+            "principal": record.principal,
+            "tool": record.tool,
+            "kasm_id": record.kasm_id,
+            "text_chars": record.chars,
+            "text_bytes": record.bytes,
+            "text_hmac_sha256": record.text_hmac_sha256,
+        })
+    };
     // Through the configured sink (`[audit]`), like every other audit event.
-    emit(&event, || {
+    emit(event, || {
         tracing::info!(
             target: "audit",
             principal = record.principal,
@@ -394,26 +405,6 @@ fn is_secret_key(key: &str) -> bool {
         .any(|word| key.contains(word))
 }
 
-/// `value` with every secret field (at any depth, also inside arrays) blanked.
-fn without_secrets(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if is_secret_key(k) {
-                        Value::String(BLANKED.into())
-                    } else {
-                        without_secrets(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(without_secrets).collect()),
-        scalar => scalar.clone(),
-    }
-}
-
 /// The per-process audit key (see the module doc for why not the session secret).
 fn audit_key() -> &'static [u8; 32] {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
@@ -425,10 +416,7 @@ fn audit_key() -> &'static [u8; 32] {
 /// order, and the digest cannot be used to test guesses of a secret.
 pub fn audit_digest(arguments: &Map<String, Value>) -> String {
     let mut canonical = String::new();
-    write_canonical(
-        &without_secrets(&Value::Object(arguments.clone())),
-        &mut canonical,
-    );
+    write_canonical_map(arguments, Secrets::Blank, &mut canonical);
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(audit_key())
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(canonical.as_bytes());
@@ -441,40 +429,58 @@ pub fn audit_digest(arguments: &Map<String, Value>) -> String {
 /// log it (use [`audit_digest`]).
 pub fn canonical_sha256(arguments: &Map<String, Value>) -> String {
     let mut canonical = String::new();
-    write_canonical(&Value::Object(arguments.clone()), &mut canonical);
+    write_canonical_map(arguments, Secrets::Keep, &mut canonical);
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(key) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push('}');
+/// Whether secret fields (at any depth, also inside arrays) are blanked in canonical JSON.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    Keep,
+    Blank,
+}
+
+/// Canonical JSON (object keys sorted at every depth, no whitespace) of an object, written
+/// from the borrowed map (no copy of the arguments).
+fn write_canonical_map(map: &Map<String, Value>, secrets: Secrets, out: &mut String) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    out.push('{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
+        write_json_scalar(&Value::String(key.clone()), out);
+        out.push(':');
+        if secrets == Secrets::Blank && is_secret_key(key) {
+            write_json_scalar(&Value::String(BLANKED.into()), out);
+        } else if let Some(v) = map.get(key) {
+            write_canonical(v, secrets, out);
+        }
+    }
+    out.push('}');
+}
+
+fn write_canonical(value: &Value, secrets: Secrets, out: &mut String) {
+    match value {
+        Value::Object(map) => write_canonical_map(map, secrets, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(item, out);
+                write_canonical(item, secrets, out);
             }
             out.push(']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json_scalar(scalar, out),
     }
+}
+
+fn write_json_scalar(value: &Value, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{value}");
 }
 
 #[cfg(test)]

@@ -139,6 +139,12 @@ struct SimulatorArgs {
     no_display: bool,
 }
 
+/// mimalloc instead of the system allocator: measured on the `get_session_status` closed loop
+/// (docs/BENCHMARKS.md), glibc's malloc/free were the largest single cost of a call, and its
+/// per-thread arenas kept freed memory resident after a load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

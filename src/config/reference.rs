@@ -368,6 +368,18 @@ pub fn keys() -> Vec<KeyDoc> {
             "1–65536"
         ),
         key!(
+            "legacy_sse.max_streams",
+            |c| c.legacy_sse.max_streams.to_string(),
+            "Most legacy /sse streams open at once, all principals together; beyond it GET /sse gets 503.",
+            "1–1000000"
+        ),
+        key!(
+            "legacy_sse.max_streams_per_principal",
+            |c| c.legacy_sse.max_streams_per_principal.to_string(),
+            "Most legacy /sse streams one principal may hold open; beyond it GET /sse gets 429.",
+            "1–legacy_sse.max_streams"
+        ),
+        key!(
             "relay_limits.unknown_ticket_per_second",
             |c| c.relay_limits.unknown_ticket_per_second.to_string(),
             "Requests naming an unknown, used or expired relay ticket, per second per client address.",

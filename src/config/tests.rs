@@ -282,6 +282,17 @@ fn connection_batch_queue_and_relay_limits_are_validated() {
             "legacy_sse.queue_messages",
         ),
         (
+            "KASM_MCP_LEGACY_SSE__MAX_STREAMS",
+            "0",
+            "legacy_sse.max_streams",
+        ),
+        (
+            // Above the default max_streams (1024).
+            "KASM_MCP_LEGACY_SSE__MAX_STREAMS_PER_PRINCIPAL",
+            "2000",
+            "legacy_sse.max_streams_per_principal",
+        ),
+        (
             "KASM_MCP_RELAY_LIMITS__UNKNOWN_TICKET_PER_SECOND",
             "0",
             "relay_limits.unknown_ticket_per_second",

@@ -89,10 +89,21 @@ impl ClientOptions {
     }
 }
 
+/// The JSON body of a call: its fields and the credentials, serialised without copying.
+#[derive(serde::Serialize)]
+struct WithCredentials<'a> {
+    #[serde(flatten)]
+    fields: &'a Map<String, Value>,
+    api_key: &'a str,
+    api_key_secret: &'a str,
+}
+
 /// Sends calls to `{base}/api/public/<endpoint>`.
 pub struct Transport {
     http: reqwest::Client,
     base: String,
+    /// `base`, parsed (endpoint URLs are built from it without parsing again).
+    base_url: url::Url,
     api_key: SecretString,
     api_secret: SecretString,
     options: ClientOptions,
@@ -184,9 +195,16 @@ impl Transport {
         api_secret: SecretString,
         options: ClientOptions,
     ) -> KasmResult<Self> {
+        let base = normalize_base(base_url)?;
+        let parsed = url::Url::parse(&base).map_err(|e| {
+            KasmError::InvalidArgument(format!(
+                "the Kasm URL {base_url:?} is not a URL ({e}); use e.g. https://kasm.example.com"
+            ))
+        })?;
         Ok(Transport {
             http: build_http(&options)?,
-            base: normalize_base(base_url)?,
+            base,
+            base_url: parsed,
             api_key,
             api_secret,
             options,
@@ -307,18 +325,23 @@ impl Transport {
         endpoint: &'static str,
         fields: &Map<String, Value>,
     ) -> KasmResult<RawResponse> {
-        let mut body = fields.clone();
-        body.insert(
-            "api_key".into(),
-            Value::String(self.api_key.expose_secret().to_string()),
-        );
-        body.insert(
-            "api_key_secret".into(),
-            Value::String(self.api_secret.expose_secret().to_string()),
-        );
-        let url = format!("{}/api/public/{endpoint}", self.base);
-        let sent = self.http.post(url).json(&body).send().await;
-        drop(body);
+        // Serialised straight from the borrowed fields and secrets: no copy of the map, no
+        // copy of the credentials (the request body is the only place they are written).
+        let body = serde_json::to_vec(&WithCredentials {
+            fields,
+            api_key: self.api_key.expose_secret(),
+            api_key_secret: self.api_secret.expose_secret(),
+        })
+        .map_err(|e| {
+            KasmError::InvalidArgument(format!("cannot encode the {endpoint} call: {e}"))
+        })?;
+        let sent = self
+            .http
+            .post(self.endpoint_url(endpoint))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
         let mut response = sent.map_err(|e| self.transport_error(endpoint, &e))?;
         let status = response.status().as_u16();
         let limit = self.options.max_response_bytes;
@@ -348,6 +371,15 @@ impl Transport {
             status,
             body: body.into(),
         })
+    }
+
+    /// `{base}/api/public/<endpoint>`, from the base URL parsed once.
+    fn endpoint_url(&self, endpoint: &str) -> url::Url {
+        let mut url = self.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["api", "public", endpoint]);
+        }
+        url
     }
 
     fn transport_error(&self, endpoint: &'static str, error: &reqwest::Error) -> KasmError {

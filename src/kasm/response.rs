@@ -226,6 +226,15 @@ pub fn decode<T: DeserializeOwned>(endpoint: &'static str, value: Value) -> Kasm
     })
 }
 
+/// Deserialize a borrowed value into a documented type (no copy of the value), or say what
+/// did not fit.
+pub fn decode_ref<T: DeserializeOwned>(endpoint: &'static str, value: &Value) -> KasmResult<T> {
+    T::deserialize(value).map_err(|e| KasmError::Decode {
+        endpoint,
+        detail: e.to_string(),
+    })
+}
+
 /// A list field (`kasms`, `images`, `users`); missing or null means empty.
 pub fn list_field<T: DeserializeOwned>(
     endpoint: &'static str,
@@ -240,7 +249,7 @@ pub fn list_field<T: DeserializeOwned>(
     }
     match value.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(list) => decode(endpoint, list.clone()),
+        Some(list) => decode_ref(endpoint, list),
     }
 }
 
@@ -255,7 +264,7 @@ pub fn required_field<T: DeserializeOwned>(
             endpoint,
             detail: format!("the answer has no {key:?} field"),
         }),
-        Some(field) => decode(endpoint, field.clone()),
+        Some(field) => decode_ref(endpoint, field),
     }
 }
 
@@ -347,7 +356,7 @@ pub fn session_status(
     match phase(&status) {
         Phase::Running => {
             let session = match record {
-                Some(kasm) => decode::<Session>(endpoint, kasm.clone())?,
+                Some(kasm) => decode_ref::<Session>(endpoint, kasm)?,
                 None => Session {
                     kasm_id: kasm_id.to_string(),
                     operational_status: Some(status),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Arguments of `request_kasm` (create a session).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -120,9 +120,9 @@ pub struct Session {
     /// `{"username": …}` in `get_kasms`.
     #[serde(default)]
     pub user: Option<Value>,
-    /// Everything else Kasm sent (port_map, client_settings, server…).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    // Everything else Kasm sends (port_map, client_settings, server…) is skipped while
+    // parsing: no tool reads it, and a `#[serde(flatten)]` catch-all made serde buffer every
+    // field of every record (the largest single cost of decoding `get_kasm_status`).
 }
 
 /// What `get_kasm_status` says about a session.

@@ -11,6 +11,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::policy::Principal;
 
+/// Default of `legacy_sse.max_streams`: most legacy SSE connections open at once (all
+/// principals).
+pub const MAX_LEGACY_SESSIONS: usize = 1024;
+/// Default of `legacy_sse.max_streams_per_principal`: most legacy SSE connections one
+/// principal may hold open, so that a single token cannot take all of them and lock every
+/// other principal out.
+pub const MAX_LEGACY_SESSIONS_PER_PRINCIPAL: usize = 32;
+
 /// One open legacy connection: who opened it, where its events go, and how to stop its work.
 pub(super) struct LegacySession {
     pub(super) principal: Principal,
@@ -24,6 +32,10 @@ pub struct LegacySessions {
     sessions: Mutex<HashMap<String, LegacySession>>,
     /// Messages one stream may have waiting (`legacy_sse.queue_messages`).
     pub(super) queue_messages: usize,
+    /// Most streams open at once (`legacy_sse.max_streams`).
+    pub(super) max_streams: usize,
+    /// Most streams of one principal (`legacy_sse.max_streams_per_principal`).
+    pub(super) max_per_principal: usize,
 }
 
 impl Default for LegacySessions {
@@ -38,7 +50,17 @@ impl LegacySessions {
         LegacySessions {
             sessions: Mutex::new(HashMap::new()),
             queue_messages: queue_messages.max(1),
+            max_streams: MAX_LEGACY_SESSIONS,
+            max_per_principal: MAX_LEGACY_SESSIONS_PER_PRINCIPAL,
         }
+    }
+
+    /// At most `max_streams` streams open at once, `max_per_principal` of one principal
+    /// (each at least 1).
+    pub fn with_caps(mut self, max_streams: usize, max_per_principal: usize) -> Self {
+        self.max_streams = max_streams.max(1);
+        self.max_per_principal = max_per_principal.max(1);
+        self
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<String, LegacySession>> {

@@ -42,11 +42,7 @@ use crate::http::error::json_error;
 use crate::mcp::{Handled, Origin, RequestMeta};
 use crate::policy::Principal;
 
-/// Most legacy SSE connections open at once (all principals).
-pub const MAX_LEGACY_SESSIONS: usize = 1024;
-/// Most legacy SSE connections one principal may hold open, so that a single token cannot
-/// take all [`MAX_LEGACY_SESSIONS`] and lock every other principal out.
-pub const MAX_LEGACY_SESSIONS_PER_PRINCIPAL: usize = 32;
+pub use super::legacy_sessions::{MAX_LEGACY_SESSIONS, MAX_LEGACY_SESSIONS_PER_PRINCIPAL};
 
 /// Removes the session when its stream is dropped (client gone or server stopping).
 struct SessionGuard {
@@ -80,22 +76,22 @@ pub async fn connect(
     let cancel = CancellationToken::new();
     {
         let mut sessions = state.legacy.lock();
-        if sessions.len() >= MAX_LEGACY_SESSIONS {
+        if sessions.len() >= state.legacy.max_streams {
             return json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "too many open SSE connections; retry later or use /mcp",
+                "too many open SSE connections (legacy_sse.max_streams); retry later or use /mcp",
             );
         }
         let own = sessions
             .values()
             .filter(|s| s.principal.name == principal.name)
             .count();
-        if own >= MAX_LEGACY_SESSIONS_PER_PRINCIPAL {
+        if own >= state.legacy.max_per_principal {
             return json_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
-                    "principal {:?} already has {own} open SSE connections (the limit is {MAX_LEGACY_SESSIONS_PER_PRINCIPAL}); close one, or use /mcp",
-                    principal.name
+                    "principal {:?} already has {own} open SSE connections (the limit is {}, legacy_sse.max_streams_per_principal); close one, or use /mcp",
+                    principal.name, state.legacy.max_per_principal
                 ),
             );
         }

@@ -1262,6 +1262,50 @@ async fn legacy_sse_caps_open_streams_per_principal() {
     }
 }
 
+/// `[legacy_sse] max_streams` and `max_streams_per_principal` are the caps the server
+/// enforces (the load generator raises them to hold 10,000 idle streams).
+#[tokio::test]
+async fn legacy_sse_caps_come_from_the_configuration() {
+    let mut config = test_config();
+    config.legacy_sse.max_streams = 3;
+    config.legacy_sse.max_streams_per_principal = 2;
+    let h = Harness::start(config).await;
+    let _a1 = open_legacy(&h, TOKEN).await;
+    let _a2 = open_legacy(&h, TOKEN).await;
+    let third = h
+        .http
+        .get(h.url("/sse"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = third.json().await.unwrap();
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("the limit is 2") && message.contains("max_streams_per_principal"),
+        "{message}"
+    );
+    // bob may open one: three in all, the server-wide cap.
+    let _b1 = open_legacy(&h, OTHER_TOKEN).await;
+    let fourth = h
+        .http
+        .get(h.url("/sse"))
+        .bearer_auth(OTHER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fourth.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = fourth.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("legacy_sse.max_streams"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn legacy_sse_session_ends_when_the_stream_closes() {
     let h = Harness::start(test_config()).await;

@@ -12,7 +12,13 @@
 //! * idle cost: RSS at start, and (last, as the allocator keeps what they used) per open
 //!   `/sse` stream and per idle `/mcp` connection;
 //! * CPU per call (user + system from `/proc/PID/stat`) of the server and the simulator,
-//!   and Kasm requests per call from the simulator's request counter.
+//!   and Kasm requests per call from the simulator's request counter;
+//! * the same `get_session_status` served by the official Python SDK (FastMCP,
+//!   `bench/fastmcp_status.py`) against the same simulator, as a ratio;
+//! * on request (`--phases soak`), a mixed soak: status calls, exec and small file round
+//!   trips from N clients for minutes, with errors and the RSS trend.
+//!
+//! `--phases` picks which of these run (e.g. `--phases closed` to profile the closed loop).
 //!
 //! Loopback only; every phase is bounded in time. `--quick` is the seconds-long smoke run.
 
@@ -21,6 +27,7 @@
 mod calls;
 mod idle;
 mod procs;
+mod soak;
 mod stats;
 
 use std::time::{Duration, Instant};
@@ -50,15 +57,48 @@ struct Args {
     /// Sequential `execute_kasm_command true` calls.
     #[arg(long, default_value_t = 30)]
     exec_runs: usize,
-    /// Idle `/sse` streams to open (the server caps them at 1,024, 32 per principal).
-    #[arg(long, default_value_t = 1000)]
+    /// Idle `/sse` streams to open (the run raises the server's `[legacy_sse]` caps for them).
+    #[arg(long, default_value_t = 10_000)]
     sse_streams: usize,
     /// Idle `/mcp` keep-alive connections to open.
     #[arg(long, default_value_t = 10_000)]
     mcp_connections: usize,
+    /// Which phases run, comma-separated: closed, large, open, relay, python, idle, soak
+    /// (soak is not in the default list: it lasts --soak-seconds).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "closed,large,open,relay,python,idle"
+    )]
+    phases: Vec<Phase>,
+    /// Length of the mixed soak phase.
+    #[arg(long, default_value_t = 300.0)]
+    soak_seconds: f64,
+    /// Python with the `mcp` SDK, for the FastMCP comparison (skipped when missing).
+    #[arg(long, default_value = ".venv/bin/python")]
+    python: std::path::PathBuf,
     /// Seconds-long smoke run: every phase once, tiny counts (never a timed pass/fail).
     #[arg(long)]
     quick: bool,
+}
+
+/// A part of the run (`--phases`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Closed loop: direct call, ping, tools/list, get_session_status (/mcp, /sse).
+    Closed,
+    /// The closed loop again after --other-sessions sessions of another user exist.
+    Large,
+    /// Open loop at --rate calls/s.
+    Open,
+    /// Sequential relay round trips (`execute_kasm_command true`).
+    Relay,
+    /// The FastMCP implementation of get_session_status, closed loop.
+    Python,
+    /// Idle /sse streams and /mcp connections (RSS per connection).
+    Idle,
+    /// The mixed soak (--soak-seconds).
+    Soak,
 }
 
 impl Args {
@@ -71,18 +111,25 @@ impl Args {
             self.exec_runs = self.exec_runs.min(2);
             self.sse_streams = self.sse_streams.min(20);
             self.mcp_connections = self.mcp_connections.min(20);
+            self.soak_seconds = self.soak_seconds.min(2.0);
         }
         self
+    }
+
+    fn runs(&self, phase: Phase) -> bool {
+        self.phases.contains(&phase)
     }
 }
 
 /// Tokens with one principal each; `/sse` streams are spread over the `stream-*` ones.
 const ADMIN: &str = "load-admin-token";
 const OPERATOR: &str = "load-operator-token";
-const SSE_PER_PRINCIPAL: usize = 32;
+/// Viewer principals the `/sse` streams are spread over (the run raises the per-principal
+/// cap, so a few suffice; every configured token costs each request's token check).
+const STREAM_PRINCIPALS: usize = 4;
 
-fn stream_tokens(count: usize) -> Vec<String> {
-    (0..count.div_ceil(SSE_PER_PRINCIPAL).max(1))
+fn stream_tokens() -> Vec<String> {
+    (0..STREAM_PRINCIPALS)
         .map(|i| format!("load-stream-token-{i}"))
         .collect()
 }
@@ -91,11 +138,13 @@ fn sha256_hex(text: &str) -> String {
     kasm_mcp::tokens::sha256_hex(text)
 }
 
-fn config_toml(port: u16, stream_tokens: &[String]) -> String {
+fn config_toml(port: u16, stream_tokens: &[String], sse_streams: usize) -> String {
+    let streams = sse_streams.max(1024);
     let mut toml = format!(
         "[server]\nport = {port}\n\n[limits]\nper_ip_per_second = 1000000\nper_ip_burst = 1000000\n\
          per_principal_per_minute = 100000000\nper_principal_burst = 1000000\n\n\
-         [connections]\nmax_open = 25000\nmax_open_per_ip = 0\n"
+         [connections]\nmax_open = 25000\nmax_open_per_ip = 0\n\n\
+         [legacy_sse]\nmax_streams = {streams}\nmax_streams_per_principal = {streams}\n"
     );
     let mut token = |name: &str, secret: &str, role: &str| {
         toml.push_str(&format!(
@@ -435,11 +484,19 @@ fn print_row(row: &Row, limit: Option<f64>) {
         .map(|l| format!("{:.2}×", row.throughput / l))
         .unwrap_or_else(|| "—".into());
     let s = &row.summary;
+    // NaN: not measured for this row.
+    let or_dash = |v: f64, digits: usize| {
+        if v.is_nan() {
+            "—".to_string()
+        } else {
+            format!("{v:.digits$}")
+        }
+    };
     println!(
-        "| {} | {} | {:.2} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {:.0} | {:.0} | {} |",
+        "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} |",
         row.name,
         row.role,
-        row.kasm_per_call,
+        or_dash(row.kasm_per_call, 2),
         row.throughput,
         ratio,
         s.p50,
@@ -447,8 +504,8 @@ fn print_row(row: &Row, limit: Option<f64>) {
         s.p99,
         s.max,
         s.errors,
-        row.server_cpu_us,
-        row.sim_cpu_us,
+        or_dash(row.server_cpu_us, 0),
+        or_dash(row.sim_cpu_us, 0),
         row.load
     );
     if let Some(e) = &row.first_error {
@@ -470,11 +527,11 @@ async fn run(args: Args) -> Result<u64, String> {
     let dir = TempDir::new()?;
     let (sim, sim_info) = procs::start_simulator(&bin, args.other_sessions + 8).await?;
     let port = procs::free_port().map_err(|e| e.to_string())?;
-    let tokens = stream_tokens(args.sse_streams.max(args.clients));
+    let tokens = stream_tokens();
     let server = procs::start_server(
         &bin,
         &sim_info,
-        &config_toml(port, &tokens),
+        &config_toml(port, &tokens, args.sse_streams),
         dir.path(),
         port,
     )
@@ -546,6 +603,14 @@ async fn run(args: Args) -> Result<u64, String> {
 
     let status_args = json!({"kasm_id": bench.kasm_id});
     for phase in ["", " (+ other sessions)"] {
+        let wanted = if phase.is_empty() {
+            Phase::Closed
+        } else {
+            Phase::Large
+        };
+        if !args.runs(wanted) {
+            continue;
+        }
         if !phase.is_empty() {
             let started = Instant::now();
             bench.seed_other_sessions(args.other_sessions).await?;
@@ -610,71 +675,99 @@ async fn run(args: Args) -> Result<u64, String> {
         rss_after as f64 / 1024.0
     );
 
+    if args.runs(Phase::Python) {
+        errors += python_phase(&bench, &status_args).await?;
+    }
+
     // ---- open loop: added latency at a constant rate.
-    header(&format!(
-        "open loop, {} calls/s (latency from the intended start)",
-        args.rate
-    ));
-    let direct_call = bench.direct_status();
-    let direct = bench
-        .measured(
-            "direct Kasm get_kasm_status",
-            "—",
-            Some(&direct_call),
-            || bench.open_loop(direct_call.clone()),
-        )
-        .await;
-    print_row(&direct, None);
-    let tool_call_ = bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone()));
-    let tool = bench
-        .measured(
-            "get_session_status /mcp",
-            "admin",
-            Some(&tool_call_),
-            || bench.open_loop(tool_call_.clone()),
-        )
-        .await;
-    print_row(&tool, Some(direct.throughput));
-    errors += direct.summary.errors + tool.summary.errors;
-    println!(
-        "\nadded latency over the direct call at {} calls/s: p50 {:+.3} ms, p99 {:+.3} ms",
-        args.rate,
-        tool.summary.p50 - direct.summary.p50,
-        tool.summary.p99 - direct.summary.p99
-    );
+    if args.runs(Phase::Open) {
+        header(&format!(
+            "open loop, {} calls/s (latency from the intended start)",
+            args.rate
+        ));
+        let direct_call = bench.direct_status();
+        let direct = bench
+            .measured(
+                "direct Kasm get_kasm_status",
+                "—",
+                Some(&direct_call),
+                || bench.open_loop(direct_call.clone()),
+            )
+            .await;
+        print_row(&direct, None);
+        let tool_call_ = bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone()));
+        let tool = bench
+            .measured(
+                "get_session_status /mcp",
+                "admin",
+                Some(&tool_call_),
+                || bench.open_loop(tool_call_.clone()),
+            )
+            .await;
+        print_row(&tool, Some(direct.throughput));
+        errors += direct.summary.errors + tool.summary.errors;
+        println!(
+            "\nadded latency over the direct call at {} calls/s: p50 {:+.3} ms, p99 {:+.3} ms",
+            args.rate,
+            tool.summary.p50 - direct.summary.p50,
+            tool.summary.p99 - direct.summary.p99
+        );
+    }
 
     // ---- relay round trip.
-    header("relay round trip, sequential");
-    let exec = bench
-        .measured("execute_kasm_command `true`", "operator", None, || {
-            bench.exec_runs()
-        })
-        .await;
-    print_row(&exec, None);
-    errors += exec.summary.errors;
+    if args.runs(Phase::Relay) {
+        header("relay round trip, sequential");
+        let exec = bench
+            .measured("execute_kasm_command `true`", "operator", None, || {
+                bench.exec_runs()
+            })
+            .await;
+        print_row(&exec, None);
+        errors += exec.summary.errors;
+    }
+
+    if args.runs(Phase::Soak) {
+        errors += soak_phase(&bench).await;
+    }
+
     let rss_end = bench.server.rss();
     println!(
         "\nserver RSS after the load: {rss_end} KiB ({:.1} MiB)",
         rss_end as f64 / 1024.0
     );
 
-    // ---- idle connections last: the allocator keeps what they used, which would
-    // otherwise show up in every RSS figure after them.
+    // ---- idle connections last, each kind on a fresh server of its own: an allocator keeps
+    // (and reuses) what earlier work freed, which would hide part of the cost.
     println!();
-    let addr = format!("127.0.0.1:{port}");
-    for (kind, count, token_list) in [
-        (idle::Kind::Sse, args.sse_streams, tokens.clone()),
-        (
-            idle::Kind::Mcp,
-            args.mcp_connections,
-            vec![ADMIN.to_string()],
-        ),
-    ] {
-        let before = bench.server.rss();
+    let idle_phases = if args.runs(Phase::Idle) {
+        vec![
+            (idle::Kind::Sse, args.sse_streams, tokens.clone()),
+            (
+                idle::Kind::Mcp,
+                args.mcp_connections,
+                vec![ADMIN.to_string()],
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
+    for (kind, count, token_list) in idle_phases {
+        let port = procs::free_port().map_err(|e| e.to_string())?;
+        let fresh = procs::start_server(
+            &bin,
+            &bench.sim_info,
+            &config_toml(port, &tokens, args.sse_streams),
+            dir.path(),
+            port,
+        )
+        .await?;
+        let addr = format!("127.0.0.1:{port}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = fresh.rss();
         let started = Instant::now();
         let (streams, error) = idle::open_many(kind, &addr, &token_list, count).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = bench.server.rss();
+        let after = fresh.rss();
         let open = streams.len();
         let per = if open > 0 {
             (after.saturating_sub(before)) as f64 / open as f64
@@ -682,19 +775,137 @@ async fn run(args: Args) -> Result<u64, String> {
             0.0
         };
         println!(
-            "idle {kind:?}: {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open connection{}",
+            "idle {kind:?} (fresh server): {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open connection{}",
             started.elapsed().as_secs_f64(),
             error
                 .map(|e| format!(" (first refusal: {e})"))
                 .unwrap_or_default()
         );
         drop(streams);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(fresh);
     }
 
     println!("load average at the end: {}", loadavg());
     drop(bench);
     Ok(errors)
+}
+
+/// kasm-mcp and the FastMCP implementation of `get_session_status`, closed loop, one after
+/// the other against the same simulator; returns the errors.
+async fn python_phase(bench: &Bench, status_args: &Value) -> Result<u64, String> {
+    let script = std::path::Path::new("bench/fastmcp_status.py");
+    if !bench.args.python.is_file() || !script.is_file() {
+        println!(
+            "\nPython SDK comparison skipped: {} or {} is missing (run from the repository root after scripts/setup-test-deps.sh)",
+            bench.args.python.display(),
+            script.display()
+        );
+        return Ok(0);
+    }
+    let port = procs::free_port().map_err(|e| e.to_string())?;
+    let python = procs::start_python(&bench.args.python, script, &bench.sim_info, port).await?;
+    header(&format!(
+        "official Python SDK (FastMCP) vs kasm-mcp, closed loop, {} clients",
+        bench.args.clients
+    ));
+    let body = tool_call("get_session_status", status_args.clone());
+    let ours = bench
+        .closed(
+            "get_session_status /mcp (kasm-mcp)",
+            "admin",
+            bench.mcp(ADMIN, body.clone()),
+        )
+        .await;
+    print_row(&ours, None);
+    let call = Call::Mcp {
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        token: ADMIN.to_string(),
+        body: body.to_string().into(),
+    };
+    let py_cpu = python.cpu();
+    let mut theirs = bench
+        .closed("get_session_status /mcp (FastMCP)", "—", call)
+        .await;
+    let calls = theirs.summary.calls.max(1) as f64;
+    // The server column is the Python process here.
+    theirs.server_cpu_us = (python.cpu() - py_cpu) * 1e6 / calls;
+    print_row(&theirs, None);
+    println!(
+        "\nkasm-mcp / FastMCP throughput: {:.1}× (server CPU per call {:.0} µs vs {:.0} µs, the FastMCP row's includes the warm-up)",
+        ours.throughput / theirs.throughput.max(1e-9),
+        ours.server_cpu_us,
+        theirs.server_cpu_us
+    );
+    Ok(ours.summary.errors + theirs.summary.errors)
+}
+
+/// The mixed soak; returns the errors.
+async fn soak_phase(bench: &Bench) -> u64 {
+    let duration = Duration::from_secs_f64(bench.args.soak_seconds);
+    println!(
+        "\nmixed soak, {} clients, {:.0} s: rounds of {} status calls, one execute_kasm_command `true`, one write_kasm_file + read_kasm_file (operator; at most {} relay calls at once)",
+        bench.args.clients,
+        duration.as_secs_f64(),
+        soak::STATUS_PER_ROUND,
+        soak::RELAY_AT_ONCE
+    );
+    let rounds: Vec<soak::Round> = (0..bench.args.clients)
+        .map(|i| soak::Round::new(|body| bench.mcp(OPERATOR, body), &bench.kasm_id, i))
+        .collect();
+    let sample_every = Duration::from_secs_f64((duration.as_secs_f64() / 30.0).max(0.2));
+    let rss_before = bench.server.rss();
+    let (server_cpu, sim_cpu) = (bench.server.cpu(), bench.sim.cpu());
+    let mut report = soak::run(&bench.http, rounds, duration, sample_every, || {
+        bench.server.rss()
+    })
+    .await;
+    header("soak (latency over the whole soak)");
+    let mut errors = 0;
+    for (name, samples) in [
+        ("soak get_session_status", &mut report.status),
+        ("soak execute_kasm_command `true`", &mut report.exec),
+        ("soak write + read 40-byte file", &mut report.files),
+    ] {
+        let first_error = samples.first_error.clone();
+        let summary = samples.summary();
+        errors += summary.errors;
+        print_row(
+            &Row {
+                name: name.to_string(),
+                role: "operator",
+                kasm_per_call: f64::NAN,
+                throughput: summary.calls as f64 / duration.as_secs_f64(),
+                summary,
+                server_cpu_us: f64::NAN,
+                sim_cpu_us: f64::NAN,
+                load: loadavg(),
+                first_error,
+            },
+            None,
+        );
+    }
+    let calls =
+        (report.status.micros.len() + report.exec.micros.len() + 2 * report.files.micros.len())
+            .max(1) as f64;
+    println!(
+        "\nsoak CPU over all {calls:.0} tool calls: server {:.0} µs/call, simulator {:.0} µs/call",
+        (bench.server.cpu() - server_cpu) * 1e6 / calls,
+        (bench.sim.cpu() - sim_cpu) * 1e6 / calls
+    );
+    let rss: Vec<String> = report
+        .rss
+        .iter()
+        .map(|(t, kib)| format!("{t:.0}s:{:.1}", *kib as f64 / 1024.0))
+        .collect();
+    let half = report.rss.len() / 2;
+    println!(
+        "\nsoak RSS (MiB) before {:.1}; samples {}\nsoak RSS trend: {:+.0} KiB/min over the whole soak, {:+.0} KiB/min over its second half",
+        rss_before as f64 / 1024.0,
+        rss.join(" "),
+        soak::rss_slope_kib_per_min(&report.rss),
+        soak::rss_slope_kib_per_min(&report.rss[half..])
+    );
+    errors
 }
 
 #[tokio::main]

@@ -90,7 +90,8 @@ impl Proc {
     }
 }
 
-/// Start `kasm-mcp simulator` with no start delay and room for `max_sessions` per user.
+/// Start `kasm-mcp simulator` with no start delay, no X displays and room for `max_sessions`
+/// per user.
 pub async fn start_simulator(bin: &Path, max_sessions: u32) -> Result<(Proc, SimInfo), String> {
     let port = free_port().map_err(|e| e.to_string())?;
     let mut child = Command::new(bin)
@@ -102,6 +103,8 @@ pub async fn start_simulator(bin: &Path, max_sessions: u32) -> Result<(Proc, Sim
             "0",
             "--max-kasms-per-user",
             &max_sessions.to_string(),
+            // No Xvfb per session: hundreds of displays would load the machine under test.
+            "--no-display",
         ])
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
@@ -187,4 +190,38 @@ pub async fn start_server(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Err("the server did not become ready within 10 s".into())
+}
+
+/// Start the FastMCP implementation of `get_session_status` (`bench/fastmcp_status.py`)
+/// with `python` against the simulator; wait until its port accepts connections.
+pub async fn start_python(
+    python: &Path,
+    script: &Path,
+    sim: &SimInfo,
+    port: u16,
+) -> Result<Proc, String> {
+    let child = Command::new(python)
+        .arg(script)
+        .arg(port.to_string())
+        .env("KASM_API_URL", &sim.url)
+        .env("KASM_API_KEY", &sim.key)
+        .env("KASM_API_SECRET", &sim.secret)
+        .env("KASM_USER_ID", &sim.user_id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
+    let pid = child.id().ok_or("the Python server exited at once")?;
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(Proc { _child: child, pid });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the Python server did not listen within 15 s".into())
 }
