@@ -45,6 +45,11 @@ impl CommandsConfig {
     pub fn policy(&self) -> &CommandPolicy {
         &self.policy
     }
+
+    /// The compiled policy, shared (for evaluating on a blocking thread).
+    pub fn shared_policy(&self) -> Arc<CommandPolicy> {
+        Arc::clone(&self.policy)
+    }
 }
 
 impl TryFrom<CommandsSpec> for CommandsConfig {

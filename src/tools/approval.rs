@@ -91,13 +91,27 @@ pub async fn vet_command(
     command: &str,
 ) -> Result<(), ToolError> {
     let image = image_identifiers(session);
-    let verdict = deps.policy.commands.policy().evaluate(
-        command,
-        Scope {
-            role: ctx.principal.role,
-            image: &image,
-        },
-    );
+    // Parsing a hostile 100 KiB command can take seconds of CPU (the parser's own deadline is
+    // 5 s): judge it on a blocking thread so it never holds an async worker that other
+    // clients' calls need.
+    let policy = deps.policy.commands.shared_policy();
+    let role = ctx.principal.role;
+    let text = command.to_owned();
+    let verdict = tokio::task::spawn_blocking(move || {
+        policy.evaluate(
+            &text,
+            Scope {
+                role,
+                image: &image,
+            },
+        )
+    })
+    .await
+    .map_err(|e| {
+        ToolError::new(format!(
+            "the command policy could not judge the command ({e}); nothing was run. This is a server bug: report it with the command text."
+        ))
+    })?;
     let Some(finding) = verdict.decisive().cloned() else {
         return Ok(());
     };
