@@ -80,7 +80,7 @@ pub fn assemble(
     let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));
     let tools = catalog(deps);
     let tool_count = tools.len();
-    let server = McpServer::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+    let mut server = McpServer::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
         .title("Kasm Workspaces")
         .instructions(INSTRUCTIONS)
         .tools(tools)
@@ -93,8 +93,14 @@ pub fn assemble(
         .request_state_key(crate::keys::from_secret(
             config.server.session_secret.as_ref(),
             crate::keys::KeyUse::RequestState,
-        ))
-        .build();
+        ));
+    // [cluster]: tasks live in Redis, so any replica answers for a task another one runs.
+    if let Some(cluster) = &cluster {
+        server = server.task_store(Arc::new(crate::mcp::tasks::RedisTaskStore::new(
+            cluster.clone(),
+        )));
+    }
+    let server = server.build();
     let routes = match &relay {
         Some(relay) => {
             crate::transport::relay::routes_with_limits(relay.clone(), &config.relay_limits)
