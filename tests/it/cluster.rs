@@ -3,6 +3,7 @@
 //! that only works if the other replica's state reached it through Redis.
 
 mod redis;
+mod task_store;
 mod tasks;
 
 use std::sync::Arc;
