@@ -19,6 +19,10 @@ const INSTRUCTIONS: &str = "Drive Kasm Workspaces: start a session with create_k
 execute_kasm_command (real stdout, stderr and exit code), read and write files with \
 read_kasm_file / write_kasm_file, and destroy the session when done.";
 
+/// How long a replica's `[quotas]` slot outlives its last renewal in Redis: the longest a
+/// crashed replica's slots stay taken.
+const QUOTA_LEASE: Duration = Duration::from_secs(30);
+
 /// The bound server and the relay, if any.
 pub struct Assembled {
     pub app: App,
@@ -75,6 +79,9 @@ pub fn assemble(
             config.jobs.window_bytes,
         )),
         jobs_config: config.jobs.clone(),
+        shared_quotas: cluster
+            .clone()
+            .map(|c| crate::cluster::Leases::new(c, QUOTA_LEASE)),
     };
     let resources = crate::tools::resources::provider(deps.clone());
     let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));
