@@ -20,7 +20,8 @@
 //! Who uses it: `relay` (tickets in `<prefix>:relay:*`, results handed to the waiting replica),
 //! `transport` (legacy SSE routing in `<prefix>:sse:*`, ended Streamable HTTP sessions in
 //! `<prefix>:ended:*`, client capabilities in `<prefix>:client:*`), `http::rate_limit`
-//! (`<prefix>:rl:*`) and the readiness probe in `launch`.
+//! (`<prefix>:rl:*`), `mcp::tasks::redis` (`<prefix>:task:*`), `tools::usage_guard`
+//! (`<prefix>:lease:*`) and the readiness probe in `launch`.
 //!
 //! Adding a Redis implementation of another store (the background `JobStore`, the MCP
 //! `TaskStore`): keep the in-memory trait implementation as the default and add one that
