@@ -14,11 +14,14 @@
 //! - liveness (`liveness.rs`): a heartbeat key per replica, so the others can tell a replica
 //!   that died ([`Cluster::is_alive`]).
 //! - [`GlobalLimit`] (`gcra.rs`): GCRA rate limits in one Lua script, shared by all replicas.
+//! - [`Leases`] (`leases.rs`): global concurrency slots (the `[quotas]` caps) held as
+//!   renewed leases in a sorted set, so a crashed replica's slots expire.
 //!
 //! Who uses it: `relay` (tickets in `<prefix>:relay:*`, results handed to the waiting replica),
 //! `transport` (legacy SSE routing in `<prefix>:sse:*`, ended Streamable HTTP sessions in
 //! `<prefix>:ended:*`, client capabilities in `<prefix>:client:*`), `http::rate_limit`
-//! (`<prefix>:rl:*`) and the readiness probe in `launch`.
+//! (`<prefix>:rl:*`), `mcp::tasks::redis` (`<prefix>:task:*`), `tools::usage_guard`
+//! (`<prefix>:lease:*`) and the readiness probe in `launch`.
 //!
 //! Adding a Redis implementation of another store (the background `JobStore`, the MCP
 //! `TaskStore`): keep the in-memory trait implementation as the default and add one that
@@ -38,6 +41,7 @@ mod error;
 mod gcra;
 mod handle;
 mod inbox;
+mod leases;
 mod liveness;
 
 pub use conn::{Redis, millis};
@@ -45,3 +49,4 @@ pub use error::ClusterError;
 pub use gcra::{GlobalLimit, Verdict};
 pub use handle::Cluster;
 pub use inbox::{Inbox, Listener};
+pub use leases::{Lease, Leases};

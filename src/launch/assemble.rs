@@ -19,6 +19,10 @@ const INSTRUCTIONS: &str = "Drive Kasm Workspaces: start a session with create_k
 execute_kasm_command (real stdout, stderr and exit code), read and write files with \
 read_kasm_file / write_kasm_file, and destroy the session when done.";
 
+/// How long a replica's `[quotas]` slot outlives its last renewal in Redis: the longest a
+/// crashed replica's slots stay taken.
+const QUOTA_LEASE: Duration = Duration::from_secs(30);
+
 /// The bound server and the relay, if any.
 pub struct Assembled {
     pub app: App,
@@ -75,12 +79,15 @@ pub fn assemble(
             config.jobs.window_bytes,
         )),
         jobs_config: config.jobs.clone(),
+        shared_quotas: cluster
+            .clone()
+            .map(|c| crate::cluster::Leases::new(c, QUOTA_LEASE)),
     };
     let resources = crate::tools::resources::provider(deps.clone());
     let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));
     let tools = catalog(deps);
     let tool_count = tools.len();
-    let server = McpServer::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+    let mut server = McpServer::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
         .title("Kasm Workspaces")
         .instructions(INSTRUCTIONS)
         .tools(tools)
@@ -93,8 +100,14 @@ pub fn assemble(
         .request_state_key(crate::keys::from_secret(
             config.server.session_secret.as_ref(),
             crate::keys::KeyUse::RequestState,
-        ))
-        .build();
+        ));
+    // [cluster]: tasks live in Redis, so any replica answers for a task another one runs.
+    if let Some(cluster) = &cluster {
+        server = server.task_store(Arc::new(crate::mcp::tasks::RedisTaskStore::new(
+            cluster.clone(),
+        )));
+    }
+    let server = server.build();
     let routes = match &relay {
         Some(relay) => {
             crate::transport::relay::routes_with_limits(relay.clone(), &config.relay_limits)

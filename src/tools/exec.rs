@@ -310,6 +310,7 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
     check_env_names(&deps, &ctx, args.env.keys())?;
     let plan = plan(&deps, &ctx, &args)?;
     let _exec = super::usage_guard::take(&deps, &ctx, crate::policy::quotas::Quota::Exec)
+        .await
         .map_err(ToolError::new)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
     require_running(&session)?;

@@ -134,7 +134,7 @@ impl KasmResources {
         let principal = &ctx.principal;
         let notes = ctx.audit.clone();
         // Held for the whole read, like a tool call: the principal's concurrent-call quota.
-        let read = match super::usage_guard::take(&self.deps, ctx, Quota::Calls) {
+        let read = match super::usage_guard::take(&self.deps, ctx, Quota::Calls).await {
             Ok(_call) => super::files::read(self.deps.clone(), ctx.clone(), args).await,
             Err(message) => {
                 ctx.audit.deny(Quota::Calls.key(), &message);

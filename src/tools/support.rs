@@ -65,7 +65,7 @@ impl Tool for FnTool {
 
     async fn call(&self, ctx: &CallContext, args: Map<String, Value>) -> ToolOutput {
         // Held for the whole call: the principal's concurrent-call quota.
-        let _call = match super::usage_guard::take(&self.deps, ctx, Quota::Calls) {
+        let _call = match super::usage_guard::take(&self.deps, ctx, Quota::Calls).await {
             Ok(permit) => permit,
             Err(message) => return ToolOutput::error(message),
         };

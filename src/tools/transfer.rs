@@ -153,6 +153,7 @@ pub async fn round_trip(
     } = trip;
     let relay = relay(deps, what)?;
     let _tickets = super::usage_guard::take(deps, ctx, crate::policy::quotas::Quota::Tickets)
+        .await
         .map_err(ToolError::new)?;
     let mut ticket = upload_ticket(relay, ctx, session, purpose, cap, wait).await?;
     let input = WrapperInput {

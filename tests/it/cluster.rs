@@ -2,7 +2,10 @@
 //! real `redis-server`, in front of one simulator. Each test sends a request to one replica
 //! that only works if the other replica's state reached it through Redis.
 
+mod quotas;
 mod redis;
+mod task_store;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;

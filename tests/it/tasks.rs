@@ -80,7 +80,10 @@ impl Product {
 
 /// The JSON-RPC message answering `id` in a response body (JSON, or an SSE stream that ends
 /// after the response), plus the other messages that came before it.
-async fn read_answer(response: reqwest::Response, id: u64) -> (StatusCode, Value, Vec<Value>) {
+pub(crate) async fn read_answer(
+    response: reqwest::Response,
+    id: u64,
+) -> (StatusCode, Value, Vec<Value>) {
     let status = response.status();
     let sse = response
         .headers()
@@ -271,7 +274,7 @@ async fn session_for(client: &Legacy<'_>) -> String {
 
 /// Processes on this host whose command line contains `marker` (the simulator runs each
 /// session's commands as processes of this machine).
-fn processes_with(marker: &str) -> Vec<u32> {
+pub(crate) fn processes_with(marker: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -297,7 +300,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// A `sleep` whose command line no other test uses.
-fn unique_sleep(seconds: u32) -> String {
+pub(crate) fn unique_sleep(seconds: u32) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

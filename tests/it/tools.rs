@@ -82,6 +82,7 @@ async fn rig_on(config: SimulatorConfig, policy: PolicyConfig, with_relay: bool)
             kasm_mcp::config::JobsConfig::default().window_bytes,
         )),
         jobs_config: Default::default(),
+        shared_quotas: None,
     };
     let tools = catalog(deps.clone())
         .into_iter()
@@ -778,6 +779,7 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
             kasm_mcp::config::JobsConfig::default().window_bytes,
         )),
         jobs_config: Default::default(),
+        shared_quotas: None,
     };
     let tools = catalog(deps);
     let snapshot =

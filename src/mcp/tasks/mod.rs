@@ -9,12 +9,14 @@
 //! (in memory by default: [`memory::MemoryTaskStore`]), written before the creating response
 //! is sent and bound to the principal that created it (others get "not found"). Cancellation
 //! is a flag in the store that the running call observes ([`runner`]), so a shared store lets
-//! any replica cancel a task another replica runs.
+//! any replica cancel a task another replica runs. With `[cluster]` the store is
+//! [`redis::RedisTaskStore`] (records in Redis, changes announced to every replica).
 
 pub mod input;
 pub mod memory;
 pub mod methods;
 pub mod record;
+pub mod redis;
 pub mod request;
 pub mod runner;
 pub mod store;
@@ -23,6 +25,7 @@ pub mod wire;
 
 pub use memory::MemoryTaskStore;
 pub use record::{Era, TaskId, TaskOutcome, TaskRecord, TaskStatus};
+pub use redis::RedisTaskStore;
 pub use store::{CancelError, TaskStore, TaskStoreError};
 pub use support::TaskSupport;
 

@@ -154,7 +154,9 @@ async fn create_session(
     };
     // A slot of the principal's session quota, held while the session is being created and
     // then replaced by the tracked session.
-    let slot = take(&deps, &ctx, Quota::Sessions).map_err(ToolError::new)?;
+    let slot = take(&deps, &ctx, Quota::Sessions)
+        .await
+        .map_err(ToolError::new)?;
     let started = Instant::now();
     let created = deps.kasm.request_kasm(&request).await.map_err(|e| {
         let text = e.to_string();
