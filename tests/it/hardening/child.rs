@@ -51,6 +51,16 @@ impl ChildServer {
 
     /// [`ChildServer::start`] against `kasm` (e.g. the simulator).
     pub async fn start_with(kasm: &Kasm, extra: &str, fd_limit: Option<u32>) -> ChildServer {
+        ChildServer::start_with_env(kasm, extra, fd_limit, &[]).await
+    }
+
+    /// [`ChildServer::start_with`] with extra environment variables for the server process.
+    pub async fn start_with_env(
+        kasm: &Kasm,
+        extra: &str,
+        fd_limit: Option<u32>,
+        env: &[(&str, &str)],
+    ) -> ChildServer {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
             "[server]\nport = 0\n\n[kasm]\napi_url = \"{}\"\napi_key = \"{}\"\napi_secret = \"{}\"\n\
@@ -75,6 +85,7 @@ impl ChildServer {
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("RUST_LOG", "info,kasm_mcp=debug")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
