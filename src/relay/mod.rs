@@ -404,9 +404,14 @@ impl Relay {
             let checked = shared.check(ticket, key, false).await?;
             let local = if checked.owner == shared.replica_id() {
                 // The call waits on this replica: take its channel out of the local table.
+                // An earlier attempt may have taken it and broken off before using the
+                // ticket up (the upload was cut, Redis did not answer): the ticket is still
+                // live in Redis, so this retry goes the shared way (stored, then the waiter
+                // woken) instead of being refused — a refused retry would lose the result.
                 match self.take_local(ticket).map(|e| e.slot) {
                     Some(Slot::Upload { sender, .. }) => Some(sender),
-                    _ => return Err(TicketRefused::Unknown),
+                    Some(Slot::Download { .. }) => return Err(TicketRefused::Unknown),
+                    None => None,
                 }
             } else {
                 None
@@ -546,7 +551,7 @@ impl Relay {
     /// With `[cluster]`: the result another replica stored for `ticket`, if any.
     async fn shared_result(&self, ticket: &str) -> Option<UploadResult> {
         let shared = self.shared.as_ref()?;
-        match shared.take_result(ticket).await {
+        match shared.stored_result(ticket).await {
             Ok(result) => result,
             Err(e) => {
                 tracing::debug!(error = %e, "relay: could not look for a shared result");
