@@ -408,10 +408,9 @@ impl Relay {
                 // ticket up (the upload was cut, Redis did not answer): the ticket is still
                 // live in Redis, so this retry goes the shared way (stored, then the waiter
                 // woken) instead of being refused — a refused retry would lose the result.
-                match self.take_local(ticket).map(|e| e.slot) {
-                    Some(Slot::Upload { sender, .. }) => Some(sender),
-                    Some(Slot::Download { .. }) => return Err(TicketRefused::Unknown),
-                    None => None,
+                match self.take_local_upload(ticket) {
+                    Ok(sender) => sender,
+                    Err(()) => return Err(TicketRefused::Unknown),
                 }
             } else {
                 None
@@ -471,8 +470,21 @@ impl Relay {
         }
     }
 
-    fn take_local(&self, ticket: &str) -> Option<Entry> {
-        self.tickets.lock().ok()?.remove(ticket)
+    /// The waiting call's channel of upload ticket `ticket` on this replica: `Ok(None)` when it
+    /// is not here (any more), `Err` when the ticket here is of another kind (left alone).
+    fn take_local_upload(&self, ticket: &str) -> Result<Option<oneshot::Sender<UploadResult>>, ()> {
+        let Ok(mut tickets) = self.tickets.lock() else {
+            return Ok(None);
+        };
+        match tickets.get(ticket).map(|e| &e.slot) {
+            None => return Ok(None),
+            Some(Slot::Upload { .. }) => {}
+            Some(_) => return Err(()),
+        }
+        match tickets.remove(ticket).map(|e| e.slot) {
+            Some(Slot::Upload { sender, .. }) => Ok(Some(sender)),
+            _ => Ok(None),
+        }
     }
 
     fn take(
