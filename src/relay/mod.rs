@@ -404,9 +404,13 @@ impl Relay {
             let checked = shared.check(ticket, key, false).await?;
             let local = if checked.owner == shared.replica_id() {
                 // The call waits on this replica: take its channel out of the local table.
-                match self.take_local(ticket).map(|e| e.slot) {
-                    Some(Slot::Upload { sender, .. }) => Some(sender),
-                    _ => return Err(TicketRefused::Unknown),
+                // An earlier attempt may have taken it and broken off before using the
+                // ticket up (the upload was cut, Redis did not answer): the ticket is still
+                // live in Redis, so this retry goes the shared way (stored, then the waiter
+                // woken) instead of being refused — a refused retry would lose the result.
+                match self.take_local_upload(ticket) {
+                    Ok(sender) => sender,
+                    Err(()) => return Err(TicketRefused::Unknown),
                 }
             } else {
                 None
@@ -466,8 +470,21 @@ impl Relay {
         }
     }
 
-    fn take_local(&self, ticket: &str) -> Option<Entry> {
-        self.tickets.lock().ok()?.remove(ticket)
+    /// The waiting call's channel of upload ticket `ticket` on this replica: `Ok(None)` when it
+    /// is not here (any more), `Err` when the ticket here is of another kind (left alone).
+    fn take_local_upload(&self, ticket: &str) -> Result<Option<oneshot::Sender<UploadResult>>, ()> {
+        let Ok(mut tickets) = self.tickets.lock() else {
+            return Ok(None);
+        };
+        match tickets.get(ticket).map(|e| &e.slot) {
+            None => return Ok(None),
+            Some(Slot::Upload { .. }) => {}
+            Some(_) => return Err(()),
+        }
+        match tickets.remove(ticket).map(|e| e.slot) {
+            Some(Slot::Upload { sender, .. }) => Ok(Some(sender)),
+            _ => Ok(None),
+        }
     }
 
     fn take(
@@ -546,7 +563,7 @@ impl Relay {
     /// With `[cluster]`: the result another replica stored for `ticket`, if any.
     async fn shared_result(&self, ticket: &str) -> Option<UploadResult> {
         let shared = self.shared.as_ref()?;
-        match shared.take_result(ticket).await {
+        match shared.stored_result(ticket).await {
             Ok(result) => result,
             Err(e) => {
                 tracing::debug!(error = %e, "relay: could not look for a shared result");

@@ -8,11 +8,14 @@
 //! - A request is checked against the hash (key compared in constant time, wrong keys counted,
 //!   the ticket left usable); the ticket is used up by one Lua script that deletes the hash
 //!   only if it still exists — so exactly one request, on any replica, wins — and in the same
-//!   step returns a download's bytes or stores an upload as `<prefix>:relay:r:<id>`.
+//!   step returns a download's bytes or stores an upload as `<prefix>:relay:r:<id>` (for as
+//!   long as the ticket had left).
 //! - The replica whose call waits listens to the topic `relay:<id>` of its inbox; the replica
 //!   that stored the result sends it a wake-up there. The waiter also looks for the result
 //!   once a second, so a wake-up lost while its subscription reconnected delays the call by at
-//!   most that second instead of failing it.
+//!   most that second instead of failing it. The waiter reads the stored result without
+//!   removing it (its wait may be cancelled mid-read and restarted); the result is removed
+//!   with the ticket when the call ends.
 
 use std::time::Duration;
 
@@ -35,9 +38,15 @@ if redis.call('DEL', KEYS[1]) == 1 then
 end
 return false
 ";
+/// The stored result lives as long as the ticket had left (its call cannot wait longer), at
+/// least ARGV[2] ms when Redis reports no TTL.
 const CLAIM_UPLOAD: &str = r"
+local left = redis.call('PTTL', KEYS[1])
 if redis.call('DEL', KEYS[1]) == 1 then
-  if KEYS[2] then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+  if KEYS[2] then
+    if left <= 0 then left = ARGV[2] end
+    redis.call('SET', KEYS[2], ARGV[1], 'PX', left)
+  end
   return 1
 end
 return 0
@@ -253,15 +262,18 @@ impl SharedTickets {
         Ok(won == 1)
     }
 
-    /// The stored outcome of an upload to ticket `id`, taken once.
-    pub async fn take_result(
+    /// The stored outcome of an upload to ticket `id`. Read, never removed here: the waiting
+    /// call's wait is cancelled and restarted (every progress tick), and a removing read
+    /// whose reply is dropped with its future would lose the result for good. The key goes
+    /// with the ticket ([`SharedTickets::forget`]) or its TTL.
+    pub async fn stored_result(
         &self,
         id: &str,
     ) -> Result<Option<Result<Bytes, UploadError>>, ClusterError> {
         Ok(self
             .cluster
             .redis()
-            .get_del(&self.key("r", id))
+            .get(&self.key("r", id))
             .await?
             .map(decode))
     }

@@ -3,6 +3,7 @@
 //! that only works if the other replica's state reached it through Redis.
 
 mod quotas;
+mod race;
 mod redis;
 mod task_store;
 mod tasks;

@@ -775,7 +775,8 @@ fn which(program: &str) -> String {
 /// The key header and body a relay stand-in received.
 type Delivered = (String, Vec<u8>);
 
-/// A relay stand-in that answers 429, then 503, then accepts.
+/// A relay stand-in that answers 429, then 502, 503 and 504 (what a load balancer in front of
+/// replicas answers while one is killed or restarting), then accepts.
 #[tokio::test]
 async fn a_rate_limited_result_upload_is_retried_until_it_arrives() {
     use axum::routing::post;
@@ -794,7 +795,9 @@ async fn a_rate_limited_result_upload_is_retried_until_it_arrives() {
                 async move {
                     match attempts.fetch_add(1, Ordering::SeqCst) {
                         0 => axum::http::StatusCode::TOO_MANY_REQUESTS,
-                        1 => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        1 => axum::http::StatusCode::BAD_GATEWAY,
+                        2 => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        3 => axum::http::StatusCode::GATEWAY_TIMEOUT,
                         _ => {
                             let key = headers
                                 .get(KEY_HEADER)
@@ -830,15 +833,15 @@ async fn a_rate_limited_result_upload_is_retried_until_it_arrives() {
         programs.push(uploader);
         let restricted = crate::tools::restricted_path(&programs);
         let mut child = spawn_wrapper(&input, &restricted.path().display().to_string(), tmp.path());
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        let status = tokio::time::timeout(Duration::from_secs(40), child.wait())
             .await
             .unwrap()
             .unwrap();
         assert!(status.success() || status.code().is_some());
         assert_eq!(
             attempts.load(Ordering::SeqCst),
-            3,
-            "{uploader}: 429, 503, then accepted"
+            5,
+            "{uploader}: 429, 502, 503, 504, then accepted"
         );
         let (key, body) = received.lock().unwrap().take().expect("delivered");
         assert_eq!(key, "the-key");
