@@ -4,6 +4,7 @@
 
 mod quotas;
 mod redis;
+mod streams;
 mod task_store;
 mod tasks;
 
