@@ -227,18 +227,18 @@ impl Relay {
         Some((entry.binding.clone(), left))
     }
 
-    /// Whether `ticket` is live (on any replica, with `[cluster]`); `Err` when the shared
-    /// table did not answer.
-    pub async fn is_live(&self, ticket: &str) -> Result<bool, TicketRefused> {
-        if self.lifetime(ticket).is_some() {
-            return Ok(true);
+    /// The purpose of `ticket` if it is live (on any replica, with `[cluster]`); `Err` when
+    /// the shared table did not answer.
+    pub async fn live_purpose(&self, ticket: &str) -> Result<Option<Purpose>, TicketRefused> {
+        if let Some((binding, _)) = self.lifetime(ticket) {
+            return Ok(Some(binding.purpose));
         }
         match &self.shared {
             Some(shared) => shared
-                .is_live(ticket)
+                .live_purpose(ticket)
                 .await
                 .map_err(|_| TicketRefused::Unavailable),
-            None => Ok(false),
+            None => Ok(None),
         }
     }
 
@@ -317,8 +317,10 @@ impl Relay {
     }
 
     /// Create a stream ticket: the container POSTs chunks of at most `max_bytes` to it, any
-    /// number of times until it expires or is dropped; at most `depth` wait unread.
-    pub fn open_stream(
+    /// number of times until it expires or is dropped; at most `depth` wait unread. With
+    /// `[cluster]` it is published too, and chunks other replicas forward are fed to the same
+    /// channel (in the order they arrive) until the ticket is dropped.
+    pub async fn open_stream(
         self: &Arc<Self>,
         binding: TicketBinding,
         max_bytes: usize,
@@ -326,12 +328,26 @@ impl Relay {
         ttl: Duration,
     ) -> Result<StreamTicket, RelayError> {
         let (sender, receiver) = mpsc::channel(depth.max(1));
-        let (id, url, key) = self.insert(binding, ttl, Slot::Stream { max_bytes, sender })?;
-        Ok(StreamTicket {
-            guard: TicketGuard {
-                relay: self.clone(),
-                id,
+        let (id, url, key) = self.insert(
+            binding.clone(),
+            ttl,
+            Slot::Stream {
+                max_bytes,
+                sender: sender.clone(),
             },
+        )?;
+        let guard = TicketGuard {
+            relay: self.clone(),
+            id,
+        };
+        if let Some(shared) = &self.shared {
+            let listener = shared.listen_stream(&guard.id, depth.max(1));
+            self.share(&guard.id, &binding, &key, max_bytes, None, ttl, false)
+                .await?;
+            tokio::spawn(pump_forwarded(listener, sender));
+        }
+        Ok(StreamTicket {
+            guard,
             url,
             key,
             receiver,
@@ -349,8 +365,40 @@ impl Relay {
     }
 
     /// Used by `POST /relay/{ticket}` on a stream ticket: where one chunk goes, when `key` is
-    /// the ticket's key. The ticket stays live.
-    pub fn begin_chunk(&self, ticket: &str, key: Option<&str>) -> Result<ChunkSink, TicketRefused> {
+    /// the ticket's key. The ticket stays live. With `[cluster]`, a stream ticket of another
+    /// replica is checked in Redis and its chunk forwarded to that replica.
+    pub async fn begin_chunk(
+        &self,
+        ticket: &str,
+        key: Option<&str>,
+    ) -> Result<ChunkSink, TicketRefused> {
+        match (self.begin_local_chunk(ticket, key), &self.shared) {
+            (Err(TicketRefused::Unknown), Some(shared)) => {
+                let checked = shared.check(ticket, key, false).await?;
+                if checked.binding.purpose != Purpose::ExecStream
+                    || checked.owner == shared.replica_id()
+                {
+                    return Err(TicketRefused::Unknown);
+                }
+                Ok(ChunkSink {
+                    binding: checked.binding,
+                    max_bytes: checked.max_bytes,
+                    target: ChunkTarget::Forward {
+                        shared: shared.clone(),
+                        id: ticket.to_owned(),
+                        owner: checked.owner,
+                    },
+                })
+            }
+            (local, _) => local,
+        }
+    }
+
+    fn begin_local_chunk(
+        &self,
+        ticket: &str,
+        key: Option<&str>,
+    ) -> Result<ChunkSink, TicketRefused> {
         let mut tickets = self.tickets.lock().map_err(|_| TicketRefused::Unknown)?;
         let Some(entry) = tickets.get_mut(ticket) else {
             return Err(TicketRefused::Unknown);
@@ -367,7 +415,7 @@ impl Relay {
             Slot::Stream { max_bytes, sender } => Ok(ChunkSink {
                 binding: entry.binding.clone(),
                 max_bytes: *max_bytes,
-                sender: sender.clone(),
+                target: ChunkTarget::Local(sender.clone()),
             }),
             _ => Err(TicketRefused::Unknown),
         }
@@ -402,6 +450,10 @@ impl Relay {
     ) -> Result<UploadSink, TicketRefused> {
         if let Some(shared) = &self.shared {
             let checked = shared.check(ticket, key, false).await?;
+            if checked.binding.purpose == Purpose::ExecStream {
+                // Never use a stream ticket up as an upload.
+                return Err(TicketRefused::Unknown);
+            }
             let local = if checked.owner == shared.replica_id() {
                 // The call waits on this replica: take its channel out of the local table.
                 // An earlier attempt may have taken it and broken off before using the
@@ -678,14 +730,51 @@ impl UploadTicket {
 pub struct ChunkSink {
     pub binding: TicketBinding,
     pub max_bytes: usize,
-    sender: mpsc::Sender<Bytes>,
+    target: ChunkTarget,
+}
+
+enum ChunkTarget {
+    /// The ticket's channel on this replica.
+    Local(mpsc::Sender<Bytes>),
+    /// `[cluster]`: the inbox of the replica that holds the ticket.
+    Forward {
+        shared: SharedTickets,
+        id: String,
+        owner: String,
+    },
 }
 
 impl ChunkSink {
-    /// Hand the chunk over, waiting while the receiver is behind; false when nobody
-    /// receives any more.
-    pub async fn deliver(self, body: Bytes) -> bool {
-        self.sender.send(body).await.is_ok()
+    /// Hand the chunk over, waiting while a local receiver is behind; `Ok(false)` when
+    /// nobody receives any more (or, forwarded, the owning replica's inbox did not get it).
+    pub async fn deliver(self, body: Bytes) -> Result<bool, TicketRefused> {
+        match self.target {
+            ChunkTarget::Local(sender) => Ok(sender.send(body).await.is_ok()),
+            ChunkTarget::Forward { shared, id, owner } => {
+                shared.forward_chunk(&id, &owner, &body).await.map_err(|e| {
+                    tracing::warn!(error = %e, "relay: a stream chunk could not be forwarded");
+                    TicketRefused::Unavailable
+                })
+            }
+        }
+    }
+}
+
+/// `[cluster]`: feed the chunks other replicas forward to a stream ticket into its channel,
+/// in arrival order, until the ticket's reader is gone.
+async fn pump_forwarded(mut listener: Listener, sender: mpsc::Sender<Bytes>) {
+    loop {
+        tokio::select! {
+            _ = sender.closed() => return,
+            chunk = listener.recv() => match chunk {
+                Some(chunk) => {
+                    if sender.send(chunk).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+        }
     }
 }
 

@@ -16,6 +16,11 @@
 //!   most that second instead of failing it. The waiter reads the stored result without
 //!   removing it (its wait may be cancelled mid-read and restarted); the result is removed
 //!   with the ticket when the call ends.
+//! - A stream ticket (many POSTs) is published the same way but never used up: a replica
+//!   that does not hold it checks the key against the hash and forwards each chunk (bounded
+//!   by the ticket's cap) to the topic `relay-stream:<id>` of the owner's inbox, where the
+//!   ticket's local channel takes it. Pub/sub keeps one sender's messages in order; the
+//!   wrapper sends the next chunk only once this one was answered.
 
 use std::time::Duration;
 
@@ -75,6 +80,11 @@ pub struct SharedTickets {
 
 fn topic(id: &str) -> String {
     format!("relay:{id}")
+}
+
+/// The inbox topic of a stream ticket's forwarded chunks.
+fn stream_topic(id: &str) -> String {
+    format!("relay-stream:{id}")
 }
 
 /// An upload's outcome as stored for the waiting replica.
@@ -166,9 +176,29 @@ impl SharedTickets {
             .await
     }
 
-    /// Whether ticket `id` is live anywhere in the cluster.
-    pub async fn is_live(&self, id: &str) -> Result<bool, ClusterError> {
-        self.cluster.redis().exists(&self.key("t", id)).await
+    /// The purpose of ticket `id` if it is live anywhere in the cluster.
+    pub async fn live_purpose(&self, id: &str) -> Result<Option<Purpose>, ClusterError> {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(self.key("t", id)).arg("purpose");
+        let purpose: Option<String> = self.cluster.redis().query(cmd).await?;
+        Ok(purpose.as_deref().and_then(Purpose::parse))
+    }
+
+    /// Listen for the chunks other replicas forward to stream ticket `id` (before it is
+    /// published); at most `capacity` wait unread.
+    pub fn listen_stream(&self, id: &str, capacity: usize) -> Listener {
+        self.cluster.inbox().listen(&stream_topic(id), capacity)
+    }
+
+    /// Forward one chunk of stream ticket `id` to the inbox of its `owner`; false when no
+    /// inbox got it (the owner is gone or reconnecting).
+    pub async fn forward_chunk(
+        &self,
+        id: &str,
+        owner: &str,
+        chunk: &[u8],
+    ) -> Result<bool, ClusterError> {
+        self.cluster.send(owner, &stream_topic(id), chunk).await
     }
 
     /// Check a request for ticket `id` (`download`: a GET) without using the ticket up.

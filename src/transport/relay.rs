@@ -34,7 +34,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::RelayLimitsConfig;
 use crate::http::drain::close_after;
 use crate::http::rate_limit::too_many_requests;
-use crate::relay::{KEY_HEADER, Relay, TicketRefused, UploadError};
+use crate::relay::{KEY_HEADER, Purpose, Relay, TicketRefused, UploadError};
 
 /// The relay and its request limits.
 pub struct RelayState {
@@ -74,10 +74,11 @@ impl RelayState {
         }
     }
 
-    /// None when `ticket` may be tried; else the answer: a live ticket over its own budget
+    /// `Ok` when `ticket` may be tried (`true`: it is a stream ticket, here or, with
+    /// `[cluster]`, on another replica); else the answer: a live ticket over its own budget
     /// gets 429; an unknown one gets 404, or 429 when its sender is over the unknown-ticket
     /// budget.
-    async fn refusal(&self, ticket: &str, ip: Option<IpAddr>) -> Option<Response> {
+    async fn refusal(&self, ticket: &str, ip: Option<IpAddr>) -> Result<bool, Response> {
         // Forget limiter keys that are back to full now and then (bounds memory).
         if self.requests.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.unknown_per_ip.retain_recent();
@@ -85,20 +86,23 @@ impl RelayState {
         }
         if self.relay.is_stream(ticket) {
             // Paced by the wrapper (one request per interval), checked by its key.
-            return None;
+            return Ok(true);
         }
-        let live = match self.relay.is_live(ticket).await {
+        let live = match self.relay.live_purpose(ticket).await {
             Ok(live) => live,
-            Err(why) => return Some(refused(why)),
+            Err(why) => return Err(refused(why)),
         };
-        if live {
+        if live == Some(Purpose::ExecStream) {
+            return Ok(true);
+        }
+        if live.is_some() {
             return match self.per_ticket.check_key(&ticket.to_owned()) {
-                Ok(()) => None,
+                Ok(()) => Ok(false),
                 // Counted on the ticket, so the waiting tool can say its result was rate
                 // limited rather than never sent.
                 Err(not_until) => {
                     self.relay.note_rate_limited(ticket).await;
-                    Some(too_many_requests(
+                    Err(too_many_requests(
                         not_until.wait_time_from(self.clock.now()),
                         "attempts for this relay ticket",
                     ))
@@ -113,7 +117,7 @@ impl RelayState {
             _ => not_found(),
         };
         close_after(&mut response);
-        Some(response)
+        Err(response)
     }
 }
 
@@ -171,7 +175,7 @@ async fn download(
     Path(ticket): Path<String>,
     request: Request,
 ) -> Response {
-    if let Some(refusal) = state.refusal(&ticket, client_ip(&request)).await {
+    if let Err(refusal) = state.refusal(&ticket, client_ip(&request)).await {
         return refusal;
     }
     let key = presented_key(request.headers()).map(str::to_owned);
@@ -190,11 +194,10 @@ async fn upload(
     Path(ticket): Path<String>,
     request: Request,
 ) -> Response {
-    if let Some(refusal) = state.refusal(&ticket, client_ip(&request)).await {
-        return refusal;
-    }
-    if state.relay.is_stream(&ticket) {
-        return chunk(&state, &ticket, request).await;
+    match state.refusal(&ticket, client_ip(&request)).await {
+        Err(refusal) => return refusal,
+        Ok(true) => return chunk(&state, &ticket, request).await,
+        Ok(false) => {}
     }
     let key = presented_key(request.headers()).map(str::to_owned);
     let sink = match state.relay.begin_upload(&ticket, key.as_deref()).await {
@@ -247,6 +250,7 @@ async fn chunk(state: &RelayState, ticket: &str, request: Request) -> Response {
     let sink = match state
         .relay
         .begin_chunk(ticket, presented_key(request.headers()))
+        .await
     {
         Ok(sink) => sink,
         Err(why) => return refused(why),
@@ -268,10 +272,10 @@ async fn chunk(state: &RelayState, ticket: &str, request: Request) -> Response {
             Err(_) => return (StatusCode::BAD_REQUEST, "relay chunk broke off\n").into_response(),
         }
     }
-    if sink.deliver(buffer.freeze()).await {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        not_found()
+    match sink.deliver(buffer.freeze()).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => not_found(),
+        Err(why) => refused(why),
     }
 }
 

@@ -5,6 +5,7 @@
 mod quotas;
 mod race;
 mod redis;
+mod streams;
 mod task_store;
 mod tasks;
 

@@ -52,12 +52,14 @@ pub async fn start(
             ticket_ttl(wait),
         )
         .await?;
-    let stream = relay.open_stream(
-        binding(ctx, session, Purpose::ExecStream),
-        config.chunk_bytes.saturating_add(256),
-        STREAM_DEPTH,
-        ticket_ttl(wait),
-    )?;
+    let stream = relay
+        .open_stream(
+            binding(ctx, session, Purpose::ExecStream),
+            config.chunk_bytes.saturating_add(256),
+            STREAM_DEPTH,
+            ticket_ttl(wait),
+        )
+        .await?;
     let started_ms = now_ms();
     let record = JobRecord {
         id: id.clone(),
