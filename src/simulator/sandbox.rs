@@ -237,7 +237,15 @@ impl Sandbox {
     /// Create a session's directories (at `request_kasm`), and its display with an `xterm`
     /// when sessions have displays.
     pub async fn prepare(self: &Arc<Self>, kasm_id: &str) -> io::Result<()> {
-        tokio::fs::create_dir_all(self.home_dir(kasm_id)).await?;
+        let home = self.home_dir(kasm_id);
+        tokio::fs::create_dir_all(&home).await?;
+        // Writable for every user: commands run without capabilities (a capability-less root
+        // cannot write into a directory it does not own) and the display's xterm runs as
+        // kasm-user; in Kasm images the home belongs to kasm-user, the default exec user.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).await?;
+        }
         // As in a container: /tmp and /tmp/.X11-unix are world-writable and sticky, so
         // non-root users (an `xterm` as kasm-user) can use them.
         let x11 = self.tmp_dir(kasm_id).join(".X11-unix");

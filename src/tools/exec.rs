@@ -339,6 +339,12 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
             vec![note.to_string()],
         ));
     }
+    // The relay transfer counts against quotas.max_pending_tickets while this call waits
+    // for it, as every file transfer does; once the command runs in the background, the
+    // per-principal job cap (jobs.max_jobs_per_principal) bounds it instead.
+    let _tickets = super::usage_guard::take(&deps, &ctx, crate::policy::quotas::Quota::Tickets)
+        .await
+        .map_err(ToolError::new)?;
     let (job_id, collector) = super::jobs::launch::start(
         &deps,
         &ctx,

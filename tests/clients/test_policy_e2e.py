@@ -205,7 +205,9 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
 
         # ---- principal A cannot touch principal B's session: every session-scoped tool
         admin_tools = (await alice.list_tools()).tools
-        scoped = [t for t in admin_tools if "kasm_id" in (t.inputSchema.get("properties") or {})]
+        # Tools that act on a session require its kasm_id; list_commands only filters the
+        # caller's own jobs by it (checked below: it shows nothing of B's session).
+        scoped = [t for t in admin_tools if "kasm_id" in (t.inputSchema.get("required") or [])]
         assert len(scoped) >= 10, [t.name for t in scoped]
         for tool in scoped:
             props = tool.inputSchema.get("properties") or {}
@@ -213,6 +215,8 @@ async def test_roles_isolation_images_quotas_roots_and_the_audit_trail(policied)
             args["kasm_id"] = theirs
             text = await refused(alice, tool.name, args)
             assert "does not exist or is not yours" in text, (tool.name, text)
+        listed = await ok(alice, "list_commands", {"kasm_id": theirs})
+        assert listed == {"jobs": []}, listed
         for uri in (f"kasm://sessions/{theirs}", f"kasm://sessions/{theirs}/files/home/kasm-user/x.txt"):
             with pytest.raises(McpError) as denied:
                 await alice.read_resource(AnyUrl(uri))
