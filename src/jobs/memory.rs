@@ -177,15 +177,10 @@ impl JobStore for MemoryJobs {
             if job.kasm_id == kasm_id && job.state.is_running() {
                 job.state = JobState::SessionEnded;
                 job.ended_ms = Some(now);
-                job.finish = Some(Finish {
-                    state: JobState::SessionEnded,
-                    exit_code: None,
-                    duration_ms: None,
-                    incomplete: false,
-                    head_stdout: Vec::new(),
-                    head_stderr: Vec::new(),
-                    note: Some("the session was destroyed, which ended the command".into()),
-                });
+                job.finish = Some(Finish::without_result(
+                    JobState::SessionEnded,
+                    "the session was destroyed, which ended the command",
+                ));
                 job.version = job.version.saturating_add(1);
                 ended += 1;
             }

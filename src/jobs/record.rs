@@ -56,6 +56,22 @@ pub struct Finish {
     pub note: Option<String>,
 }
 
+impl Finish {
+    /// An end without an exit status or output (lost, killed by this server, session gone),
+    /// with why in words.
+    pub fn without_result(state: JobState, note: impl Into<String>) -> Finish {
+        Finish {
+            state,
+            exit_code: None,
+            duration_ms: None,
+            incomplete: false,
+            head_stdout: Vec::new(),
+            head_stderr: Vec::new(),
+            note: Some(note.into()),
+        }
+    }
+}
+
 /// One job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {

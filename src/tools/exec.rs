@@ -403,18 +403,10 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
                 store
                     .finish(
                         &job_id,
-                        crate::jobs::Finish {
-                            state: JobState::Killed,
-                            exit_code: None,
-                            duration_ms: None,
-                            incomplete: false,
-                            head_stdout: Vec::new(),
-                            head_stderr: Vec::new(),
-                            note: Some(
-                                "the call was cancelled by the client, which stopped the command"
-                                    .into(),
-                            ),
-                        },
+                        crate::jobs::Finish::without_result(
+                            JobState::Killed,
+                            "the call was cancelled by the client, which stopped the command",
+                        ),
                     )
                     .await;
                 // The collector then drops the job's relay tickets.

@@ -45,15 +45,7 @@ async fn apply(store: &dyn JobStore, id: &JobId, body: bytes::Bytes) {
 
 /// How the final record ends the job (a lost or unreadable record says why in words).
 fn finish_of(kasm_id: &str, body: Result<bytes::Bytes, crate::relay::UploadError>) -> Finish {
-    let lost = |note: String| Finish {
-        state: JobState::Lost,
-        exit_code: None,
-        duration_ms: None,
-        incomplete: false,
-        head_stdout: Vec::new(),
-        head_stderr: Vec::new(),
-        note: Some(note),
-    };
+    let lost = |note: String| Finish::without_result(JobState::Lost, note);
     let body = match body {
         Ok(body) => body,
         Err(e) => return lost(format!("the command's result did not arrive intact: {e}")),
@@ -127,15 +119,7 @@ pub async fn run(
             }
             _ = &mut deadline => {
                 crate::telemetry::relay_wait("timeout", started.elapsed());
-                store.finish(&id, Finish {
-                    state: JobState::Lost,
-                    exit_code: None,
-                    duration_ms: None,
-                    incomplete: false,
-                    head_stdout: Vec::new(),
-                    head_stderr: Vec::new(),
-                    note: Some(format!("the command: no result came back from session {kasm_id} within {} s: the wrapper was killed, the session was stopped or paused, or it cannot reach this server's relay URL (MCP_RELAY_URL); the spill files in the session may still hold the output", wait.as_secs())),
-                }).await;
+                store.finish(&id, Finish::without_result(JobState::Lost, format!("the command: no result came back from session {kasm_id} within {} s: the wrapper was killed, the session was stopped or paused, or it cannot reach this server's relay URL (MCP_RELAY_URL); the spill files in the session may still hold the output", wait.as_secs()))).await;
                 return;
             }
         }

@@ -117,15 +117,10 @@ pub async fn start(
         deps.jobs
             .finish(
                 &id,
-                Finish {
-                    state: JobState::Lost,
-                    exit_code: None,
-                    duration_ms: None,
-                    incomplete: false,
-                    head_stdout: Vec::new(),
-                    head_stderr: Vec::new(),
-                    note: Some(format!("Kasm did not start the command: {e}")),
-                },
+                Finish::without_result(
+                    JobState::Lost,
+                    format!("Kasm did not start the command: {e}"),
+                ),
             )
             .await;
         return Err(e.into());
