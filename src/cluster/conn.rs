@@ -137,13 +137,6 @@ impl Redis {
         self.query(cmd).await
     }
 
-    /// `GETDEL key`: read and remove in one step (single use).
-    pub async fn get_del(&self, key: &str) -> Result<Option<Vec<u8>>, ClusterError> {
-        let mut cmd = redis::cmd("GETDEL");
-        cmd.arg(key);
-        self.query(cmd).await
-    }
-
     /// `DEL keys…`: how many existed.
     pub async fn del(&self, keys: &[String]) -> Result<u64, ClusterError> {
         let mut cmd = redis::cmd("DEL");
@@ -155,14 +148,6 @@ impl Redis {
     pub async fn exists(&self, key: &str) -> Result<bool, ClusterError> {
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(key);
-        let n: u64 = self.query(cmd).await?;
-        Ok(n > 0)
-    }
-
-    /// `PEXPIRE key ttl`: false when the key is gone.
-    pub async fn pexpire(&self, key: &str, ttl: Duration) -> Result<bool, ClusterError> {
-        let mut cmd = redis::cmd("PEXPIRE");
-        cmd.arg(key).arg(millis(ttl));
         let n: u64 = self.query(cmd).await?;
         Ok(n > 0)
     }
