@@ -19,12 +19,17 @@ use super::conn::{Redis, millis};
 use super::error::ClusterError;
 use super::handle::Cluster;
 
-/// `KEYS[1]` the set; `ARGV`: cap, lease ms, member. 1 when taken.
+/// `KEYS[1]` the set, optional `KEYS[2]` a plain set whose members count against the same
+/// cap (held for good, not leased); `ARGV`: cap, lease ms, member. 1 when taken.
 const TAKE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+local held = redis.call('ZCARD', KEYS[1])
+if KEYS[2] then
+  held = held + redis.call('SCARD', KEYS[2])
+end
+if held >= tonumber(ARGV[1]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
@@ -66,8 +71,8 @@ impl std::fmt::Debug for Leases {
 /// A held slot: renewed while it lives, given back when dropped.
 pub struct Lease {
     redis: Redis,
-    key: String,
-    member: String,
+    pub(super) key: String,
+    pub(super) member: String,
     stop: CancellationToken,
 }
 
@@ -105,8 +110,24 @@ impl Leases {
         }
     }
 
+    /// The cluster these slots live on.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
     /// Take one of the `max` slots named by `parts`: `None` when all are held.
     pub async fn take(&self, parts: &[&str], max: u32) -> Result<Option<Lease>, ClusterError> {
+        self.take_beside(parts, max, None).await
+    }
+
+    /// [`Leases::take`], where the members of the plain set `held` (a full key, e.g. things
+    /// created and kept) count against the same `max`.
+    pub(super) async fn take_beside(
+        &self,
+        parts: &[&str],
+        max: u32,
+        held: Option<String>,
+    ) -> Result<Option<Lease>, ClusterError> {
         let redis = self.cluster.redis().clone();
         let mut key_parts = vec!["lease"];
         key_parts.extend_from_slice(parts);
@@ -118,8 +139,11 @@ impl Leases {
         let (script, k, m) = (self.take.clone(), key.clone(), member.clone());
         let taken: i64 = redis
             .run(|mut c| async move {
-                script
-                    .key(k)
+                let mut invocation = script.key(k);
+                if let Some(held) = held {
+                    invocation.key(held);
+                }
+                invocation
                     .arg(max)
                     .arg(lease_ms)
                     .arg(m)

@@ -14,14 +14,19 @@
 //! - liveness (`liveness.rs`): a heartbeat key per replica, so the others can tell a replica
 //!   that died ([`Cluster::is_alive`]).
 //! - [`GlobalLimit`] (`gcra.rs`): GCRA rate limits in one Lua script, shared by all replicas.
-//! - [`Leases`] (`leases.rs`): global concurrency slots (the `[quotas]` caps) held as
-//!   renewed leases in a sorted set, so a crashed replica's slots expire.
+//! - [`Leases`] (`leases.rs`): global concurrency slots (the `[quotas]` caps, the legacy
+//!   SSE stream caps) held as renewed leases in a sorted set, so a crashed replica's slots
+//!   expire.
+//! - [`SessionCount`] (`sessions.rs`): `quotas.max_sessions` over every replica (sessions
+//!   created and not destroyed, plus creations under way as leases).
 //!
 //! Who uses it: `relay` (tickets in `<prefix>:relay:*`, results handed to the waiting replica),
 //! `transport` (legacy SSE routing in `<prefix>:sse:*`, ended Streamable HTTP sessions in
 //! `<prefix>:ended:*`, client capabilities in `<prefix>:client:*`), `http::rate_limit`
-//! (`<prefix>:rl:*`), `mcp::tasks::redis` (`<prefix>:task:*`), `tools::usage_guard`
-//! (`<prefix>:lease:*`) and the readiness probe in `launch`.
+//! (`<prefix>:rl:*`), `transport::relay` (`<prefix>:rl:relay-ticket:*`), `mcp::tasks::redis`
+//! (`<prefix>:task:*`), `tools::usage_guard` (`<prefix>:lease:*`, `<prefix>:sessions:*`,
+//! `<prefix>:session-owner:*`), `transport::legacy_sse` (`<prefix>:lease:legacy_sse.*`) and
+//! the readiness probe in `launch`.
 //!
 //! Adding a Redis implementation of another store (the background `JobStore`, the MCP
 //! `TaskStore`): keep the in-memory trait implementation as the default and add one that
@@ -43,6 +48,7 @@ mod handle;
 mod inbox;
 mod leases;
 mod liveness;
+mod sessions;
 
 pub use conn::{Redis, millis};
 pub use error::ClusterError;
@@ -50,3 +56,4 @@ pub use gcra::{GlobalLimit, Verdict};
 pub use handle::Cluster;
 pub use inbox::{Inbox, Listener};
 pub use leases::{Lease, Leases};
+pub use sessions::{Creating, SessionCount, SharedQuotas};

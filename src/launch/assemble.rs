@@ -81,7 +81,7 @@ pub fn assemble(
         jobs_config: config.jobs.clone(),
         shared_quotas: cluster
             .clone()
-            .map(|c| crate::cluster::Leases::new(c, QUOTA_LEASE)),
+            .map(|c| crate::cluster::SharedQuotas::new(c, QUOTA_LEASE)),
     };
     let resources = crate::tools::resources::provider(deps.clone());
     let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));

@@ -83,9 +83,10 @@ pub struct ToolDeps {
     /// Background command jobs (`crate::jobs`), and their settings (`[jobs]`).
     pub jobs: Arc<dyn crate::jobs::JobStore>,
     pub jobs_config: crate::config::JobsConfig,
-    /// `[cluster]`: the `[quotas]` concurrency caps held as leases in Redis, so they are
-    /// global across replicas (`None`: per process).
-    pub shared_quotas: Option<crate::cluster::Leases>,
+    /// `[cluster]`: the `[quotas]` caps counted in Redis (concurrency caps as leases, the
+    /// session cap as a shared count), so they are global across replicas (`None`: per
+    /// process).
+    pub shared_quotas: Option<crate::cluster::SharedQuotas>,
 }
 
 impl std::fmt::Debug for ToolDeps {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::ToolDeps;
+use super::usage_guard::session_ended;
 use crate::policy::lifetimes::{Expiry, expiry};
 use crate::usage::count_reaped;
 
@@ -52,7 +53,7 @@ pub async fn sweep(deps: &ToolDeps) -> usize {
         // A session Kasm no longer knows is gone too: stop tracking it either way unless the
         // call failed transiently.
         if result.as_ref().is_ok_or_gone() {
-            deps.usage.forget(&session.kasm_id);
+            session_ended(deps, &session.kasm_id).await;
             deps.jobs.end_session(&session.kasm_id).await;
             if result.is_ok() {
                 count_reaped();

@@ -4,12 +4,15 @@
 //!
 //! With `[cluster]`, the concurrency caps (calls, exec, tickets) are also taken as leases in
 //! Redis ([`crate::cluster::Leases`]), so N replicas together allow the configured figure.
-//! The sessions cap counts the sessions this replica tracks and stays per replica.
+//! The sessions cap is counted in Redis only ([`crate::cluster::SessionCount`]): a session
+//! created on one replica and destroyed through another must not stay counted on the first,
+//! so the per-replica tracking does not decide it. [`Slot::created`] and [`session_ended`]
+//! keep that count.
 
 use serde_json::json;
 
 use super::ToolDeps;
-use crate::cluster::Lease;
+use crate::cluster::{Creating, Lease};
 use crate::mcp::CallContext;
 use crate::policy::quotas::{Quota, QuotaExceeded};
 use crate::usage::{Permit, acquire};
@@ -19,7 +22,40 @@ use crate::usage::{Permit, acquire};
 #[derive(Debug)]
 pub struct Slot {
     _local: Permit,
-    _shared: Option<Lease>,
+    shared: Option<Shared>,
+}
+
+/// The part of a [`Slot`] held in Redis.
+#[derive(Debug)]
+enum Shared {
+    Lease(#[allow(dead_code)] Lease),
+    Creating(Creating),
+}
+
+impl Slot {
+    /// The creation this `quotas.max_sessions` slot was taken for made session `kasm_id`.
+    /// With `[cluster]` the session counts from now on instead of the creation (without,
+    /// the session is counted by [`crate::usage::UsageStore::track`]).
+    pub async fn created(self, deps: &ToolDeps, kasm_id: &str) {
+        let (Some(Shared::Creating(creating)), Some(shared)) = (self.shared, &deps.shared_quotas)
+        else {
+            return;
+        };
+        if let Err(e) = shared.sessions.commit(creating, kasm_id).await {
+            tracing::warn!(kasm_id, error = %e, "a created session could not be counted for quotas.max_sessions; it is not counted over the replicas");
+        }
+    }
+}
+
+/// Session `kasm_id` was destroyed (or found gone) through this server: it no longer counts
+/// towards `quotas.max_sessions`, here and, with `[cluster]`, on every replica.
+pub async fn session_ended(deps: &ToolDeps, kasm_id: &str) {
+    deps.usage.forget(kasm_id);
+    if let Some(shared) = &deps.shared_quotas
+        && let Err(e) = shared.sessions.forget(kasm_id).await
+    {
+        tracing::warn!(kasm_id, error = %e, "a destroyed session could not be uncounted for quotas.max_sessions");
+    }
 }
 
 /// The cap of `quota` from `[quotas]`.
@@ -55,13 +91,30 @@ fn refuse(ctx: &CallContext, quota: Quota, max: u32, message: String) -> String 
 pub async fn take(deps: &ToolDeps, ctx: &CallContext, quota: Quota) -> Result<Slot, String> {
     let principal = &ctx.principal.name;
     let max = cap(deps, quota);
-    let local = acquire(&deps.usage, principal, quota, max)
+    // With [cluster] the session cap is decided in Redis alone.
+    let local_max = match (&deps.shared_quotas, quota) {
+        (Some(_), Quota::Sessions) => None,
+        _ => max,
+    };
+    let local = acquire(&deps.usage, principal, quota, local_max)
         .map_err(|e| refuse(ctx, quota, e.max, e.to_string()))?;
     let shared = match (&deps.shared_quotas, max) {
-        (Some(leases), Some(max)) if quota != Quota::Sessions => {
+        (Some(shared), Some(max)) => {
             let owner = hex::encode(principal.as_bytes());
-            match leases.take(&[quota.key(), &owner], max).await {
-                Ok(Some(lease)) => Some(lease),
+            let taken = match quota {
+                Quota::Sessions => shared
+                    .sessions
+                    .take(principal, max)
+                    .await
+                    .map(|c| c.map(Shared::Creating)),
+                _ => shared
+                    .leases
+                    .take(&[quota.key(), &owner], max)
+                    .await
+                    .map(|l| l.map(Shared::Lease)),
+            };
+            match taken {
+                Ok(Some(held)) => Some(held),
                 Ok(None) => {
                     let e = QuotaExceeded { quota, max };
                     return Err(refuse(
@@ -85,6 +138,6 @@ pub async fn take(deps: &ToolDeps, ctx: &CallContext, quota: Quota) -> Result<Sl
     };
     Ok(Slot {
         _local: local,
-        _shared: shared,
+        shared,
     })
 }

@@ -22,7 +22,7 @@ use crate::tools::ToolDeps;
 use crate::tools::access::{absolute_url, acting_user, denied, find_session};
 use crate::tools::schema::{self, parse_args};
 use crate::tools::support::{FnTool, ToolError, ToolResult, handler, structured};
-use crate::tools::usage_guard::take;
+use crate::tools::usage_guard::{session_ended, take};
 use crate::tools::workspaces::{LaunchRefusal, resolve_launchable};
 use crate::usage::TrackedSession;
 
@@ -183,7 +183,7 @@ async fn create_session(
         created: now,
         last_used: now,
     });
-    drop(slot);
+    slot.created(&deps, kasm_id.as_str()).await;
     ctx.audit.kasm_id(kasm_id.as_str());
     let mut result = Created {
         kasm_id: created.kasm_id.clone(),
@@ -368,7 +368,7 @@ async fn session_action(
         )
         .await?;
     if matches!(action, Lifecycle::Destroy) {
-        deps.usage.forget(session.kasm_id.as_str());
+        session_ended(&deps, session.kasm_id.as_str()).await;
         deps.owners.forget(session.kasm_id.as_str());
         deps.jobs.end_session(session.kasm_id.as_str()).await;
     }
