@@ -213,6 +213,11 @@ impl Relay {
         self.base_url.read().ok().and_then(|g| g.clone())
     }
 
+    /// `[cluster]`: this replica's handle on the shared state the tickets live in.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.shared.as_ref().map(SharedTickets::cluster)
+    }
+
     /// Number of tickets currently pending on this replica.
     pub fn pending(&self) -> usize {
         self.tickets.lock().map(|t| t.len()).unwrap_or(0)

@@ -116,6 +116,10 @@ impl SharedTickets {
         SharedTickets { cluster }
     }
 
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
     pub fn replica_id(&self) -> &str {
         self.cluster.replica_id()
     }

@@ -11,7 +11,10 @@
 //! The relay has its own request limits (`[relay_limits]`) instead of the per-IP limit of the
 //! MCP endpoints: session containers that share an egress address would share that budget,
 //! so one session's flood could make another principal's result upload fail. A live ticket
-//! is limited per ticket, so nothing but its own holder can use up its attempts. A request
+//! is limited per ticket, so nothing but its own holder can use up its attempts (with
+//! `[cluster]` that budget is counted in Redis, so guesses spread over N replicas get the
+//! configured figure, not N times it; while Redis does not answer, each replica counts
+//! locally, never unlimited). A request
 //! naming an unknown ticket is limited per client address and always answered with
 //! `Connection: close` (its body unread): each guess costs the sender a new connection, the
 //! server a table lookup.
@@ -31,6 +34,7 @@ use futures::StreamExt;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::cluster::{GlobalLimit, Verdict};
 use crate::config::RelayLimitsConfig;
 use crate::http::drain::close_after;
 use crate::http::rate_limit::too_many_requests;
@@ -41,6 +45,8 @@ pub struct RelayState {
     relay: Arc<Relay>,
     unknown_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_ticket: DefaultKeyedRateLimiter<String>,
+    /// `[cluster]`: the per-ticket budget counted over every replica.
+    per_ticket_shared: Option<GlobalLimit>,
     requests: AtomicU64,
     clock: DefaultClock,
 }
@@ -57,7 +63,21 @@ impl RelayState {
             };
             quota.allow_burst(burst)
         };
+        let per_ticket_shared = relay.cluster().map(|cluster| {
+            let rate = limits.per_ticket_per_minute.max(1);
+            let burst = match limits.per_ticket_burst {
+                0 => rate,
+                burst => burst,
+            };
+            GlobalLimit::new(
+                cluster.redis(),
+                "relay-ticket",
+                std::time::Duration::from_secs(60) / rate,
+                burst,
+            )
+        });
         RelayState {
+            per_ticket_shared,
             relay,
             unknown_per_ip: RateLimiter::keyed(quota(
                 limits.unknown_ticket_per_second,
@@ -96,16 +116,13 @@ impl RelayState {
             return Ok(true);
         }
         if live.is_some() {
-            return match self.per_ticket.check_key(&ticket.to_owned()) {
+            return match self.ticket_attempt(ticket).await {
                 Ok(()) => Ok(false),
                 // Counted on the ticket, so the waiting tool can say its result was rate
                 // limited rather than never sent.
-                Err(not_until) => {
+                Err(wait) => {
                     self.relay.note_rate_limited(ticket).await;
-                    Err(too_many_requests(
-                        not_until.wait_time_from(self.clock.now()),
-                        "attempts for this relay ticket",
-                    ))
+                    Err(too_many_requests(wait, "attempts for this relay ticket"))
                 }
             };
         }
@@ -118,6 +135,25 @@ impl RelayState {
         };
         close_after(&mut response);
         Err(response)
+    }
+}
+
+impl RelayState {
+    /// One attempt on live `ticket`, over every replica with `[cluster]`; `Err(wait)` when
+    /// its budget is spent.
+    async fn ticket_attempt(&self, ticket: &str) -> Result<(), std::time::Duration> {
+        if let Some(shared) = &self.per_ticket_shared {
+            match shared.check(ticket, 1).await {
+                Ok(Verdict::Allowed) => return Ok(()),
+                Ok(Verdict::Wait(wait)) => return Err(wait),
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay ticket attempts counted locally: Redis did not answer");
+                }
+            }
+        }
+        self.per_ticket
+            .check_key(&ticket.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
