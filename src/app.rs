@@ -147,6 +147,13 @@ impl App {
             config.legacy_sse.max_streams,
             config.legacy_sse.max_streams_per_principal,
         );
+        if let Some(cluster) = &cluster {
+            // A dead replica's streams give their slots back within twice the time after
+            // which it counts as gone.
+            let lease = cluster.liveness_ttl().saturating_mul(2);
+            transport.legacy = std::mem::take(&mut transport.legacy)
+                .shared(crate::cluster::Leases::new(cluster.clone(), lease));
+        }
         transport.cluster = cluster.clone();
         let transport = Arc::new(transport);
 

@@ -3,7 +3,8 @@
 //! response and notification comes back on the stream as a `message` event. Sessions live in
 //! memory, are bound to the principal that opened them (another principal gets 404), and are
 //! removed — with their in-flight work cancelled — when the stream closes. Open streams are
-//! capped server-wide and per principal (429), so one token cannot lock the others out.
+//! capped server-wide (503) and per principal (429), so one token cannot lock the others out;
+//! with `[cluster]` both caps count the streams of every replica (`legacy_sessions.rs`).
 //!
 //! Each stream has a bounded queue (`legacy_sse.queue_messages`): a POSTed request reserves
 //! the slot of its answer up front, so a client that does not read its stream gets 429 on
@@ -33,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::accounting;
 use super::legacy_routing::{self, Forwarded, NotRouted};
-use super::legacy_sessions::LegacySession;
+use super::legacy_sessions::{LegacySession, Refused};
 use super::origin::{Peer, origin};
 use super::rpc;
 use super::sse::{message_event, sse_response};
@@ -74,35 +75,14 @@ pub async fn connect(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (outbound, inbound) = mpsc::channel(state.legacy.queue_messages);
     let cancel = CancellationToken::new();
-    {
-        let mut sessions = state.legacy.lock();
-        if sessions.len() >= state.legacy.max_streams {
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many open SSE connections (legacy_sse.max_streams); retry later or use /mcp",
-            );
-        }
-        let own = sessions
-            .values()
-            .filter(|s| s.principal.name == principal.name)
-            .count();
-        if own >= state.legacy.max_per_principal {
-            return json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "principal {:?} already has {own} open SSE connections (the limit is {}, legacy_sse.max_streams_per_principal); close one, or use /mcp",
-                    principal.name, state.legacy.max_per_principal
-                ),
-            );
-        }
-        sessions.insert(
-            id.clone(),
-            LegacySession {
-                principal: principal.clone(),
-                outbound,
-                cancel: cancel.clone(),
-            },
-        );
+    let session = LegacySession {
+        principal: principal.clone(),
+        outbound,
+        cancel: cancel.clone(),
+        leases: Vec::new(),
+    };
+    if let Err(refused) = state.legacy.open(id.clone(), session).await {
+        return refusal(refused, &principal);
     }
     if let Some(cluster) = &state.cluster {
         legacy_routing::keep_route(
@@ -129,6 +109,41 @@ pub async fn connect(
         .take_until(cancel.cancelled_owned());
     let stream = futures::stream::once(async move { endpoint }).chain(messages);
     sse_response(stream, state.keep_alive, state.shutdown.idle_streams_end())
+}
+
+/// The answer to a `GET /sse` the caps refused.
+fn refusal(refused: Refused, principal: &Principal) -> Response {
+    match refused {
+        Refused::Full { everywhere: false } => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many open SSE connections (legacy_sse.max_streams); retry later or use /mcp",
+        ),
+        Refused::Full { everywhere: true } => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many open SSE connections over every replica (legacy_sse.max_streams); retry later or use /mcp",
+        ),
+        Refused::PrincipalFull {
+            held: Some(own),
+            max,
+        } => json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "principal {:?} already has {own} open SSE connections (the limit is {max}, legacy_sse.max_streams_per_principal); close one, or use /mcp",
+                principal.name
+            ),
+        ),
+        Refused::PrincipalFull { held: None, max } => json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "principal {:?} already has {max} open SSE connections over every replica (the limit is {max}, legacy_sse.max_streams_per_principal); close one, or use /mcp",
+                principal.name
+            ),
+        ),
+        Refused::Unavailable(e) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the SSE connection caps cannot be checked: {e}"),
+        ),
+    }
 }
 
 fn session_id_from(query: Option<&str>) -> Option<String> {
