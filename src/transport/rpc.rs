@@ -14,6 +14,8 @@ use crate::http::body_limit::rejection_response;
 pub const PARSE_ERROR: i64 = -32700;
 /// Not a JSON-RPC message the transport can take.
 pub const INVALID_REQUEST: i64 = -32600;
+/// The server could not handle a valid request (e.g. the shared state did not answer).
+pub const INTERNAL_ERROR: i64 = -32603;
 /// Unsupported `MCP-Protocol-Version` (2026-07-28 code; also used for older revisions).
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 

@@ -426,12 +426,7 @@ async fn shared_session(
     key: &str,
     message: &Value,
 ) -> Result<(), Response> {
-    let unavailable = |e: crate::cluster::ClusterError| {
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &rpc::error_body(rpc::id(message), -32603, &e.to_string(), None),
-        )
-    };
+    let unavailable = |e: crate::cluster::ClusterError| unavailable(message, &e);
     if shared_sessions::is_ended(cluster, &session.nonce)
         .await
         .map_err(unavailable)?
@@ -456,6 +451,32 @@ async fn shared_session(
         }
     }
     Ok(())
+}
+
+/// `[cluster]`: the answer to `message` when the shared state it needs does not answer. Its
+/// requests get a JSON-RPC error naming the cause under HTTP 200, which clients show as the
+/// call's error (an SDK treats a 503 as a broken transport and hides the text); a message
+/// with no request to answer (a notification, a response) gets 503 with the same text.
+fn unavailable(message: &Value, e: &crate::cluster::ClusterError) -> Response {
+    let text = e.to_string();
+    let answer = |m: &Value| {
+        rpc::contains_request(m)
+            .then(|| rpc::error_body(rpc::id(m), rpc::INTERNAL_ERROR, &text, None))
+    };
+    let answers = match message {
+        Value::Array(items) => {
+            let answers: Vec<Value> = items.iter().filter_map(answer).collect();
+            (!answers.is_empty()).then_some(Value::Array(answers))
+        }
+        one => answer(one),
+    };
+    match answers {
+        Some(body) => json_response(StatusCode::OK, &body),
+        None => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &rpc::error_body(Value::Null, rpc::INTERNAL_ERROR, &text, None),
+        ),
+    }
 }
 
 /// `[cluster]`: after a successful `initialize`, share what the client declared under the new
