@@ -10,10 +10,9 @@ use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
 use super::record::{TaskId, TaskOutcome, TaskRecord, TaskStatus, now_ms};
-use super::store::{CancelError, TaskStore, TaskStoreError};
+use super::store::{CancelError, StoredCap, TaskStore, TaskStoreError, check_caps};
 
-/// Most tasks one principal may have running at once.
-pub const MAX_RUNNING_PER_OWNER: usize = 64;
+pub use super::store::MAX_RUNNING_PER_OWNER;
 /// Most tasks kept in all (running or finished, not expired): beyond, creation is refused.
 pub const MAX_RECORDS: usize = 100_000;
 
@@ -44,18 +43,12 @@ impl TaskStore for MemoryTaskStore {
             .values()
             .filter(|r| r.owner == record.owner && !r.status.is_terminal())
             .count();
-        if running >= MAX_RUNNING_PER_OWNER {
-            return Err(TaskStoreError::TooManyRunning {
-                owner: record.owner,
-                running,
-                limit: MAX_RUNNING_PER_OWNER,
-            });
-        }
-        if tasks.len() >= MAX_RECORDS {
-            return Err(TaskStoreError::Unavailable(format!(
-                "{MAX_RECORDS} tasks are stored; finished ones expire after their ttl"
-            )));
-        }
+        check_caps(
+            &record.owner,
+            running,
+            tasks.len(),
+            StoredCap::Total(MAX_RECORDS),
+        )?;
         tasks.insert(record.id.clone(), record);
         Ok(())
     }

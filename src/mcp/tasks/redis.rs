@@ -8,6 +8,12 @@
 //!   task's expiry time, expired members trimmed with `ZREMRANGEBYSCORE` on every write and
 //!   listing; the set itself expires with its last task). Listings read it and `MGET` the
 //!   records — no `KEYS`/`SCAN`.
+//! - Each principal's running tasks are a second sorted set, `<prefix>:task:running:<hex(owner)>`
+//!   (score = expiry time): a creation adds the task, the change that makes it terminal
+//!   removes it in the same script, and a task whose record expired while running (its
+//!   replica died) is trimmed like the index. So a creation checks both caps
+//!   ([`check_caps`]) from two `ZCARD`s inside its own script — atomically, without reading
+//!   any record.
 //! - Every change (cancel, finish, input asked or given) is a read–modify–compare-and-set: a
 //!   Lua script replaces the record only if it is still the one read, so two replicas never
 //!   overwrite each other's change (a `cancelled` task is never turned `completed`).
@@ -28,9 +34,10 @@ use serde_json::{Map, Value};
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::memory::MAX_RUNNING_PER_OWNER;
 use super::record::{TaskId, TaskOutcome, TaskRecord, TaskStatus, now_ms};
-use super::store::{CancelError, TaskStore, TaskStoreError};
+use super::store::{
+    CancelError, MAX_RUNNING_PER_OWNER, StoredCap, TaskStore, TaskStoreError, check_caps,
+};
 use crate::cluster::{Cluster, ClusterError};
 
 /// The longest a waiter sleeps without re-reading the record (the safety net under pub/sub).
@@ -42,20 +49,34 @@ const TOPIC: &str = "tasks:changed";
 /// How often a compare-and-set that lost a race is retried before giving up.
 const CAS_ATTEMPTS: usize = 16;
 
-/// `KEYS[1]` record, `KEYS[2]` index; `ARGV`: json, ttl ms, expiry ms, id, now ms.
+/// `KEYS[1]` record, `KEYS[2]` index, `KEYS[3]` running set; `ARGV`: json, ttl ms, expiry
+/// ms, id, now ms, most running, most stored. `{created (1/0), running, stored}`, the counts
+/// as they were before.
 const CREATE: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
+local running = redis.call('ZCARD', KEYS[3])
+local stored = redis.call('ZCARD', KEYS[2])
+if running >= tonumber(ARGV[6]) or stored >= tonumber(ARGV[7]) then
+  return {0, running, stored}
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[2], last[2])
-return 1
+for i = 2, 3 do
+  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[4])
+  local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[i], last[2])
+end
+return {1, running, stored}
 ";
 
-/// `KEYS[1]` record; `ARGV`: the value read, the new value. 1 when replaced.
+/// `KEYS[1]` record, `KEYS[2]` running set; `ARGV`: the value read, the new value, the id to
+/// remove from the running set ('' when the change does not end the task). 1 when replaced.
 const COMPARE_AND_SET: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  if ARGV[3] ~= '' then
+    redis.call('ZREM', KEYS[2], ARGV[3])
+  end
   return 1
 end
 return 0
@@ -117,6 +138,12 @@ impl RedisTaskStore {
             .key(&["task", "by", &hex::encode(owner.as_bytes())])
     }
 
+    fn running_key(&self, owner: &str) -> String {
+        self.cluster
+            .redis()
+            .key(&["task", "running", &hex::encode(owner.as_bytes())])
+    }
+
     /// The stored text of task `id` and its record (`None`: no such task).
     async fn read(&self, id: &TaskId) -> Result<Option<(Vec<u8>, TaskRecord)>, ClusterError> {
         let Some(raw) = self.cluster.redis().get(&self.record_key(id)).await? else {
@@ -155,20 +182,37 @@ impl RedisTaskStore {
             if record.expired_at(now_ms()) {
                 return Ok(Err(None));
             }
+            let was_running = !record.status.is_terminal();
             let answer = match change(&mut record) {
                 Ok(answer) => answer,
                 Err(declined) => return Ok(Err(Some(declined))),
             };
+            let ends = if was_running && record.status.is_terminal() {
+                id.to_string()
+            } else {
+                String::new()
+            };
             let new = serde_json::to_vec(&record)
                 .map_err(|e| ClusterError::Corrupt(format!("task {id}: {e}")))?;
-            let (script, key) = (self.cas.clone(), key.clone());
-            let replaced: i64 =
-                self.cluster
-                    .redis()
-                    .run(|mut c| async move {
-                        script.key(key).arg(raw).arg(new).invoke_async(&mut c).await
-                    })
-                    .await?;
+            let (script, key, running) = (
+                self.cas.clone(),
+                key.clone(),
+                self.running_key(&record.owner),
+            );
+            let replaced: i64 = self
+                .cluster
+                .redis()
+                .run(|mut c| async move {
+                    script
+                        .key(key)
+                        .key(running)
+                        .arg(raw)
+                        .arg(new)
+                        .arg(ends)
+                        .invoke_async(&mut c)
+                        .await
+                })
+                .await?;
             if replaced == 1 {
                 self.announce(id).await;
                 return Ok(Ok((record, answer)));
@@ -224,51 +268,49 @@ fn unavailable(e: ClusterError) -> TaskStoreError {
 #[async_trait]
 impl TaskStore for RedisTaskStore {
     async fn create(&self, record: TaskRecord) -> Result<(), TaskStoreError> {
-        // The caps are checked before the write: two replicas racing may each let one more
-        // through, never an unbounded number.
-        let owned = self.owned(&record.owner).await.map_err(unavailable)?;
-        let running = owned.iter().filter(|r| !r.status.is_terminal()).count();
-        if running >= MAX_RUNNING_PER_OWNER {
-            return Err(TaskStoreError::TooManyRunning {
-                owner: record.owner,
-                running,
-                limit: MAX_RUNNING_PER_OWNER,
-            });
-        }
-        if owned.len() >= MAX_RECORDS_PER_OWNER {
-            return Err(TaskStoreError::Unavailable(format!(
-                "principal {:?} has {MAX_RECORDS_PER_OWNER} tasks stored; finished ones expire after their ttl",
-                record.owner
-            )));
-        }
         let expires_at = record.created_at_ms.saturating_add(record.ttl_ms);
         let now = now_ms();
         let ttl = expires_at.saturating_sub(now).max(1);
         let json = serde_json::to_vec(&record)
             .map_err(|e| TaskStoreError::Unavailable(format!("task record: {e}")))?;
-        let (script, key, index) = (
+        let (script, key, index, running) = (
             self.create.clone(),
             self.record_key(&record.id),
             self.index_key(&record.owner),
+            self.running_key(&record.owner),
         );
         let id = record.id.to_string();
-        self.cluster
+        // The caps are checked and the task written in one script: replicas racing cannot
+        // let more through than the caps.
+        let (created, running, stored): (i64, usize, usize) = self
+            .cluster
             .redis()
             .run(|mut c| async move {
                 script
                     .key(key)
                     .key(index)
+                    .key(running)
                     .arg(json)
                     .arg(ttl)
                     .arg(expires_at)
                     .arg(id)
                     .arg(now)
-                    .invoke_async::<i64>(&mut c)
+                    .arg(MAX_RUNNING_PER_OWNER)
+                    .arg(MAX_RECORDS_PER_OWNER)
+                    .invoke_async(&mut c)
                     .await
             })
             .await
             .map_err(unavailable)?;
-        Ok(())
+        if created == 1 {
+            return Ok(());
+        }
+        let cap = StoredCap::PerOwner(MAX_RECORDS_PER_OWNER);
+        check_caps(&record.owner, running, stored, cap)?;
+        Err(TaskStoreError::Unavailable(format!(
+            "the task store refused task {} for principal {:?} ({running} running, {stored} stored)",
+            record.id, record.owner
+        )))
     }
 
     async fn get(&self, id: &TaskId, owner: &str) -> Option<TaskRecord> {

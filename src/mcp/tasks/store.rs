@@ -24,6 +24,44 @@ pub enum TaskStoreError {
     Unavailable(String),
 }
 
+/// Most tasks one principal may have running at once (every store).
+pub const MAX_RUNNING_PER_OWNER: usize = 64;
+
+/// The cap on stored tasks (running or finished, not expired) of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredCap {
+    /// At most this many in the whole store.
+    Total(usize),
+    /// At most this many per principal.
+    PerOwner(usize),
+}
+
+/// Whether `owner`, with `running` tasks running and `stored` tasks kept (counted as `cap`
+/// says), may create one more: the two checks every store makes before a creation.
+pub fn check_caps(
+    owner: &str,
+    running: usize,
+    stored: usize,
+    cap: StoredCap,
+) -> Result<(), TaskStoreError> {
+    if running >= MAX_RUNNING_PER_OWNER {
+        return Err(TaskStoreError::TooManyRunning {
+            owner: owner.to_owned(),
+            running,
+            limit: MAX_RUNNING_PER_OWNER,
+        });
+    }
+    match cap {
+        StoredCap::Total(max) if stored >= max => Err(TaskStoreError::Unavailable(format!(
+            "{max} tasks are stored; finished ones expire after their ttl"
+        ))),
+        StoredCap::PerOwner(max) if stored >= max => Err(TaskStoreError::Unavailable(format!(
+            "principal {owner:?} has {max} tasks stored; finished ones expire after their ttl"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Why a task could not be cancelled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CancelError {
@@ -83,4 +121,34 @@ pub trait TaskStore: Send + Sync {
     /// Wait until task `id` may have changed, or `timeout` passes (a store without change
     /// notifications may simply sleep).
     async fn changed(&self, id: &TaskId, timeout: Duration);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_refuse_at_the_limits_and_name_them() {
+        assert_eq!(check_caps("p", 0, 0, StoredCap::Total(1)), Ok(()));
+        assert_eq!(
+            check_caps("p", MAX_RUNNING_PER_OWNER - 1, 9, StoredCap::PerOwner(10)),
+            Ok(())
+        );
+        assert!(matches!(
+            check_caps("p", MAX_RUNNING_PER_OWNER, 0, StoredCap::Total(10)),
+            Err(TaskStoreError::TooManyRunning {
+                running: 64,
+                limit: 64,
+                ..
+            })
+        ));
+        let total = check_caps("p", 0, 10, StoredCap::Total(10)).unwrap_err();
+        assert!(total.to_string().contains("10 tasks are stored"), "{total}");
+        let own = check_caps("p", 0, 10, StoredCap::PerOwner(10)).unwrap_err();
+        assert!(
+            own.to_string()
+                .contains("principal \"p\" has 10 tasks stored"),
+            "{own}"
+        );
+    }
 }
