@@ -453,6 +453,8 @@ async fn redis_stopped_makes_readyz_503_and_calls_fail_clearly_then_it_recovers(
         "up\n"
     );
 
+    let session = pair.initialize(&pair.a).await;
+
     pair.redis.stop();
     let (status, body) = pair.readyz(&pair.a).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -480,6 +482,41 @@ async fn redis_stopped_makes_readyz_503_and_calls_fail_clearly_then_it_recovers(
     assert!(
         text.contains("shared state (Redis") && text.contains("nothing was run"),
         "{text}"
+    );
+
+    // In a session, the request is answered with a JSON-RPC error naming the cause (HTTP 200:
+    // SDK clients show it as the call's error; a 503 reaches them as a broken transport).
+    let started = std::time::Instant::now();
+    let r = pair
+        .http
+        .post(format!("{}/mcp", pair.b.base_url()))
+        .bearer_auth(TOKEN)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+            "params": {"name": "execute_kasm_command", "arguments": exec.clone()}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["id"], 5, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Redis") && message.contains("[cluster] redis_url"),
+        "{body}"
+    );
+    // A notification has no answer to carry the error: 503.
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(
+        pair.in_session(&pair.b, &session, note).await,
+        StatusCode::SERVICE_UNAVAILABLE
     );
 
     pair.redis.restart();

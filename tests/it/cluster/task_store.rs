@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use kasm_mcp::cluster::Cluster;
 use kasm_mcp::config::ClusterConfig;
+use kasm_mcp::mcp::tasks::store::MAX_RUNNING_PER_OWNER;
 use kasm_mcp::mcp::tasks::{
     CancelError, Era, RedisTaskStore, TaskOutcome, TaskRecord, TaskStatus, TaskStore,
+    TaskStoreError,
 };
 use serde_json::{Map, Value, json};
 
@@ -180,4 +182,61 @@ async fn redis_down_is_an_error_or_not_found_never_a_hang_or_panic() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn the_running_cap_holds_over_two_replicas_counts_no_records_and_frees_on_end_or_expiry() {
+    let redis = RedisServer::start();
+    let (_ca, a) = store(&redis, "cap-a");
+    let (_cb, b) = store(&redis, "cap-b");
+    let task = |ttl_ms| TaskRecord::new("carol", "execute_kasm_command", Era::Legacy, ttl_ms, 500);
+    // The first expires soon while running, as if its replica died before finishing it.
+    let short = task(2_000);
+    let short_created = Instant::now();
+    a.create(short.clone()).await.unwrap();
+    let mut ids = vec![short.id.clone()];
+    for i in 1..MAX_RUNNING_PER_OWNER {
+        let record = task(60_000);
+        let on = if i % 2 == 0 { &a } else { &b };
+        on.create(record.clone()).await.unwrap();
+        ids.push(record.id);
+    }
+    let full = TaskStoreError::TooManyRunning {
+        owner: "carol".into(),
+        running: MAX_RUNNING_PER_OWNER,
+        limit: MAX_RUNNING_PER_OWNER,
+    };
+    // Created half on each replica: the cap counts both.
+    assert_eq!(b.create(task(60_000)).await, Err(full.clone()));
+    assert_eq!(a.create(task(60_000)).await, Err(full.clone()));
+    // The count is not read from the records: one made unreadable still counts as running.
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = ::redis::cmd("SET")
+        .arg(format!("kasm-mcp:task:{}", ids[3].as_str()))
+        .arg("not json")
+        .arg("KEEPTTL")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(b.create(task(60_000)).await, Err(full.clone()));
+    // Another principal has its own cap.
+    a.create(TaskRecord::new("dave", "t", Era::Legacy, 60_000, 500))
+        .await
+        .unwrap();
+    // Finished on A: B may create one more, and no second.
+    a.finish(&ids[1], TaskStatus::Completed, None, None)
+        .await
+        .unwrap();
+    b.create(task(60_000)).await.unwrap();
+    assert_eq!(a.create(task(60_000)).await, Err(full.clone()));
+    // Cancelled on B: A may create one more.
+    b.request_cancel(&ids[2], "carol").await.unwrap();
+    a.create(task(60_000)).await.unwrap();
+    assert_eq!(b.create(task(60_000)).await, Err(full.clone()));
+    // The short task's record expired while it ran: its slot comes back by itself.
+    let left = Duration::from_millis(2_100).saturating_sub(short_created.elapsed());
+    tokio::time::sleep(left).await;
+    b.create(task(60_000)).await.unwrap();
+    assert_eq!(a.create(task(60_000)).await, Err(full));
 }
