@@ -418,7 +418,11 @@ pub async fn delete(
 }
 
 /// `[cluster]`: refuse a session another replica ended, and learn what its client declared at
-/// `initialize` when this replica has not seen it yet.
+/// `initialize` when this replica has not seen it yet. While Redis does not answer, requests
+/// get the error ([`unavailable`]); notifications and responses are taken on this replica's
+/// word (the session's seal is valid): they need no answer, and an SDK treats a refused
+/// `notifications/initialized` as a broken transport, so the call after it would never
+/// show the outage's message.
 async fn shared_session(
     state: &TransportState,
     cluster: &crate::cluster::Cluster,
@@ -426,11 +430,15 @@ async fn shared_session(
     key: &str,
     message: &Value,
 ) -> Result<(), Response> {
-    let unavailable = |e: crate::cluster::ClusterError| unavailable(message, &e);
-    if shared_sessions::is_ended(cluster, &session.nonce)
-        .await
-        .map_err(unavailable)?
-    {
+    let ended = match shared_sessions::is_ended(cluster, &session.nonce).await {
+        Ok(ended) => ended,
+        Err(e) if !rpc::contains_request(message) => {
+            tracing::warn!(error = %e, "a notification in a session taken without the shared ended-session check: Redis did not answer");
+            false
+        }
+        Err(e) => return Err(unavailable(message, &e)),
+    };
+    if ended {
         return Err(json_response(
             StatusCode::NOT_FOUND,
             &rpc::error_body(
@@ -456,7 +464,7 @@ async fn shared_session(
 /// `[cluster]`: the answer to `message` when the shared state it needs does not answer. Its
 /// requests get a JSON-RPC error naming the cause under HTTP 200, which clients show as the
 /// call's error (an SDK treats a 503 as a broken transport and hides the text); a message
-/// with no request to answer (a notification, a response) gets 503 with the same text.
+/// with no request to answer gets 503 with the same text.
 fn unavailable(message: &Value, e: &crate::cluster::ClusterError) -> Response {
     let text = e.to_string();
     let answer = |m: &Value| {

