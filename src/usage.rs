@@ -3,7 +3,10 @@
 //! sessions created through this server (owner, creation and last-use times). Behind the
 //! [`UsageStore`] trait so a shared store can replace [`MemoryUsage`] for several replicas;
 //! today it is one process's memory, so a restart forgets the sessions it created (they are
-//! then neither counted nor reaped). Permits are RAII: dropping one gives the slot back.
+//! then neither counted nor reaped). With `[cluster]` the `quotas.max_sessions` decision is
+//! made from a count in Redis instead (`cluster::SessionCount`, taken in `tools::usage_guard`);
+//! this store still tracks the sessions for the reaper and the lifetime checks. Permits are
+//! RAII: dropping one gives the slot back.
 //! The decisions are `policy::quotas` and `policy::lifetimes`.
 
 use std::collections::HashMap;

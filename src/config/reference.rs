@@ -370,13 +370,13 @@ pub fn keys() -> Vec<KeyDoc> {
         key!(
             "legacy_sse.max_streams",
             |c| c.legacy_sse.max_streams.to_string(),
-            "Most legacy /sse streams open at once, all principals together; beyond it GET /sse gets 503.",
+            "Most legacy /sse streams open at once, all principals together (over every replica with [cluster]); beyond it GET /sse gets 503.",
             "1–1000000"
         ),
         key!(
             "legacy_sse.max_streams_per_principal",
             |c| c.legacy_sse.max_streams_per_principal.to_string(),
-            "Most legacy /sse streams one principal may hold open; beyond it GET /sse gets 429.",
+            "Most legacy /sse streams one principal may hold open (over every replica with [cluster]); beyond it GET /sse gets 429.",
             "1–legacy_sse.max_streams"
         ),
         key!(
@@ -394,7 +394,7 @@ pub fn keys() -> Vec<KeyDoc> {
         key!(
             "relay_limits.per_ticket_per_minute",
             |c| c.relay_limits.per_ticket_per_minute.to_string(),
-            "Requests one live relay ticket accepts per minute (retries of the same upload).",
+            "Requests one live relay ticket accepts per minute (retries of the same upload; counted over every replica with [cluster]).",
             "at least 1"
         ),
         key!(
@@ -458,7 +458,7 @@ pub fn keys() -> Vec<KeyDoc> {
         key!(
             "cluster.liveness_ttl_ms",
             |c| c.cluster.liveness_ttl_ms.to_string(),
-            "A replica counts as gone this long after its last heartbeat (it beats every third of it); posts to a legacy SSE stream it held then get 404.",
+            "A replica counts as gone this long after its last heartbeat (it beats every third of it); posts to a legacy SSE stream it held then get 404, and its streams' slots of the legacy_sse caps come back within twice this.",
             "1000–600000"
         ),
         key!(
@@ -618,7 +618,7 @@ pub fn keys() -> Vec<KeyDoc> {
         key!(
             "quotas.max_sessions",
             |c| shown(&c.quotas.max_sessions),
-            "Sessions a principal may have created through this server and not yet destroyed. Unset: no limit.",
+            "Sessions a principal may have created through this server and not yet destroyed (over every replica with [cluster]). Unset: no limit.",
             "at least 1"
         ),
         key!(
