@@ -205,3 +205,57 @@ impl LegacySessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Role;
+
+    fn session(name: &str) -> LegacySession {
+        let (outbound, _) = mpsc::channel(1);
+        LegacySession {
+            principal: Principal {
+                name: name.into(),
+                role: Role::Viewer,
+                kasm_user_id: None,
+                oauth: None,
+            },
+            outbound,
+            cancel: CancellationToken::new(),
+            leases: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_per_principal_count_follows_opens_and_removals() {
+        let table = LegacySessions::new(4).with_caps(3, 2);
+        table.open("a1".into(), session("a")).await.unwrap();
+        table.open("a2".into(), session("a")).await.unwrap();
+        assert!(matches!(
+            table.open("a3".into(), session("a")).await,
+            Err(Refused::PrincipalFull {
+                held: Some(2),
+                max: 2
+            })
+        ));
+        table.open("b1".into(), session("b")).await.unwrap();
+        assert!(matches!(
+            table.open("c1".into(), session("c")).await,
+            Err(Refused::Full { everywhere: false })
+        ));
+        assert_eq!(table.lock().held_by("a"), 2);
+        table.remove("a1");
+        table.remove("a1");
+        assert_eq!(table.lock().held_by("a"), 1, "removed once");
+        table.open("a3".into(), session("a")).await.unwrap();
+        for id in ["a2", "a3", "b1"] {
+            table.remove(id);
+        }
+        let inner = table.lock();
+        assert_eq!(
+            (inner.len(), inner.held_by("a"), inner.held_by("b")),
+            (0, 0, 0)
+        );
+        assert!(inner.per_principal.is_empty(), "no empty counts kept");
+    }
+}
