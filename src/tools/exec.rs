@@ -38,6 +38,10 @@ pub const MAX_COMMAND_AND_ENV_BYTES: usize = 120 * 1024;
 
 const NAME: &str = "execute_kasm_command";
 
+/// How long a cancelled call waits for its command to report its process group before the
+/// kill is given up (the wrapper reports it with its first upload, normally within 0.3 s).
+const PGID_WAIT: Duration = Duration::from_secs(10);
+
 pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
     vec![FnTool::shared(spec(&deps.policy), deps, handler!(execute))]
 }
@@ -390,11 +394,10 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
         }
         Err(e) => {
             if ctx.cancel.is_cancelled()
-                && let Ok(job) =
-                    super::jobs::launch::record(deps.jobs.as_ref(), &ctx, &job_id).await
-                && super::jobs::kill::send_kill(&deps, &job, "TERM", 2)
-                    .await
-                    .is_ok()
+                && let Ok(Some(_)) = super::jobs::kill::send_kill_once_started(
+                    &deps, &ctx, &job_id, "TERM", 2, PGID_WAIT,
+                )
+                .await
             {
                 let store = deps.jobs.as_ref();
                 super::jobs::launch::wait_ended(store, &ctx, &job_id, Duration::from_secs(3)).await;
@@ -519,17 +522,15 @@ impl Drop for StopOnDrop {
         };
         let (deps, ctx, job_id) = (self.deps.clone(), self.ctx.clone(), self.job_id.clone());
         runtime.spawn(async move {
-            let Ok(job) = super::jobs::launch::record(deps.jobs.as_ref(), &ctx, &job_id).await
-            else {
-                return;
-            };
-            if !job.state.is_running() {
-                return;
-            }
-            match super::jobs::kill::send_kill(&deps, &job, "TERM", 2).await {
-                Ok(()) => tracing::info!(kasm_id = %job.kasm_id, "stopped the command of a cancelled call"),
+            match super::jobs::kill::send_kill_once_started(
+                &deps, &ctx, &job_id, "TERM", 2, PGID_WAIT,
+            )
+            .await
+            {
+                Ok(None) => {}
+                Ok(Some(job)) => tracing::info!(kasm_id = %job.kasm_id, "stopped the command of a cancelled call"),
                 Err(e) => {
-                    tracing::warn!(kasm_id = %job.kasm_id, error = %e.0, "could not stop the command of a cancelled call")
+                    tracing::warn!(job = %job_id, error = %e.0, "could not stop the command of a cancelled call")
                 }
             }
         });

@@ -131,6 +131,33 @@ pub async fn send_kill(
     Ok(())
 }
 
+/// Send the kill as soon as the job has reported its process group, waiting up to `limit`
+/// for that report: a call cancelled just after its command started can come before the
+/// wrapper's first upload names the group. `Ok(None)` when the job ended meanwhile (nothing
+/// left to signal).
+pub async fn send_kill_once_started(
+    deps: &ToolDeps,
+    ctx: &CallContext,
+    id: &JobId,
+    signal: &str,
+    grace_s: u64,
+    limit: Duration,
+) -> Result<Option<JobRecord>, ToolError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let job = record(deps.jobs.as_ref(), ctx, id).await?;
+        if !job.state.is_running() {
+            return Ok(None);
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if job.pgid.is_some() || left.is_zero() {
+            send_kill(deps, &job, signal, grace_s).await?;
+            return Ok(Some(job));
+        }
+        deps.jobs.wait_change(id, job.version, left).await;
+    }
+}
+
 async fn kill_command(
     deps: Arc<ToolDeps>,
     ctx: CallContext,
