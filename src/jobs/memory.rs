@@ -95,7 +95,7 @@ impl JobStore for MemoryJobs {
             .ok_or_else(|| JobError::NotFound(id.to_string()))
     }
 
-    async fn list(&self, owner: Owner<'_>) -> Vec<JobSummary> {
+    async fn list(&self, owner: Owner<'_>) -> Result<Vec<JobSummary>, JobError> {
         let mut jobs = self.lock();
         self.expire(&mut jobs);
         let mut mine: Vec<&JobRecord> = jobs
@@ -103,7 +103,7 @@ impl JobStore for MemoryJobs {
             .filter(|j| j.principal == owner.principal)
             .collect();
         mine.sort_by_key(|j| std::cmp::Reverse(j.started_ms));
-        mine.into_iter().map(JobRecord::summary).collect()
+        Ok(mine.into_iter().map(JobRecord::summary).collect())
     }
 
     async fn append(&self, id: &JobId, seq: u64, stream: Stream, offset: u64, bytes: &[u8]) {
@@ -165,8 +165,8 @@ impl JobStore for MemoryJobs {
         }
     }
 
-    async fn state(&self, id: &JobId) -> Option<(JobState, u64)> {
-        self.lock().get(id).map(|j| (j.state, j.version))
+    async fn state(&self, id: &JobId) -> Result<Option<(JobState, u64)>, JobError> {
+        Ok(self.lock().get(id).map(|j| (j.state, j.version)))
     }
 
     async fn end_session(&self, kasm_id: &str) -> usize {
@@ -251,8 +251,8 @@ mod tests {
             store.get(bob.clone(), &a.id).await,
             Err(JobError::NotFound(a.id.to_string()))
         );
-        assert!(store.list(bob).await.is_empty());
-        assert_eq!(store.list(alice.clone()).await.len(), 2);
+        assert!(store.list(bob).await.unwrap().is_empty());
+        assert_eq!(store.list(alice.clone()).await.unwrap().len(), 2);
         store.finish(&a.id, done()).await;
         // Finished jobs do not count against the running limit; the oldest finished ones
         // make room once as many are kept as the limit.
@@ -260,11 +260,15 @@ mod tests {
         store.insert(b.clone(), 2).await.unwrap();
         store.finish(&b.id, done()).await;
         store.insert(job("alice", "k1"), 3).await.unwrap();
-        assert_eq!(store.list(alice.clone()).await.len(), 4);
+        assert_eq!(store.list(alice.clone()).await.unwrap().len(), 4);
         store.insert(job("alice", "k1"), 2).await.unwrap_err();
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert!(store.get(alice.clone(), &a.id).await.is_err(), "expired");
-        assert_eq!(store.list(alice).await.len(), 2, "the running ones stay");
+        assert_eq!(
+            store.list(alice).await.unwrap().len(),
+            2,
+            "the running ones stay"
+        );
     }
 
     #[tokio::test]

@@ -7,16 +7,20 @@
 //! nothing but the record: a Kasm exec of `kill` on that group), the paths of the spill files
 //! inside the session that hold the whole output, and a bounded in-memory [`Window`] of the
 //! newest bytes of stdout and stderr. The memory implementation ([`MemoryJobs`]) is the
-//! default for one process; a shared store (Redis) can implement the same trait.
+//! default for one process; with `[cluster] redis_url` every replica uses [`RedisJobs`]
+//! (records, output windows and indexes in Redis), so any replica can read, list, wait on and
+//! kill a job another replica started.
 
 mod id;
 mod memory;
 mod record;
+mod redis;
 mod window;
 
 pub use id::JobId;
 pub use memory::MemoryJobs;
 pub use record::{Finish, JobRecord, JobState, JobSummary, Stream};
+pub use redis::RedisJobs;
 pub use window::{Slice, Window};
 
 use std::time::Duration;
@@ -33,6 +37,9 @@ pub enum JobError {
         "you already run {0} commands (jobs.max_jobs_per_principal): wait for some to end or stop them with kill_command (list_commands shows them)"
     )]
     TooMany(usize),
+    /// The shared store (Redis) did not answer; the text says what to check.
+    #[error("the job store could not be reached: {0}")]
+    Unavailable(String),
 }
 
 /// Who asks: only jobs of this principal are visible.
@@ -52,7 +59,7 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// The job, if `owner` may see it.
     async fn get(&self, owner: Owner<'_>, id: &JobId) -> Result<JobRecord, JobError>;
     /// The owner's jobs, newest first.
-    async fn list(&self, owner: Owner<'_>) -> Vec<JobSummary>;
+    async fn list(&self, owner: Owner<'_>) -> Result<Vec<JobSummary>, JobError>;
     /// Add output bytes at `offset` of `stream` (a chunk numbered `seq`; older or repeated
     /// sequence numbers are ignored).
     async fn append(&self, id: &JobId, seq: u64, stream: Stream, offset: u64, bytes: &[u8]);
@@ -67,7 +74,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn wait_change(&self, id: &JobId, seen: u64, timeout: Duration) -> u64;
     /// The state and version of a job, for its collector (no owner check: never shown to a
     /// caller).
-    async fn state(&self, id: &JobId) -> Option<(JobState, u64)>;
+    /// `Err` when the store could not be asked (the job's fate is unknown, not ended).
+    async fn state(&self, id: &JobId) -> Result<Option<(JobState, u64)>, JobError>;
     /// The session ended: every running job in it ends as `SessionEnded`. Returns how many.
     async fn end_session(&self, kasm_id: &str) -> usize;
 }

@@ -48,9 +48,9 @@ pub struct Finish {
     pub incomplete: bool,
     /// The first bytes of stdout and stderr (at most the call's output cap), for the result
     /// of a call that waited for the end.
-    #[serde(default)]
+    #[serde(default, with = "super::window::serde_bytes_b64")]
     pub head_stdout: Vec<u8>,
-    #[serde(default)]
+    #[serde(default, with = "super::window::serde_bytes_b64")]
     pub head_stderr: Vec<u8>,
     /// Why, in words, when the state is not `exited`.
     pub note: Option<String>,

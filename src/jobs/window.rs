@@ -99,7 +99,7 @@ impl Window {
 }
 
 /// Bytes as base64 text in serialized records (compact in JSON and Redis).
-mod serde_bytes_b64 {
+pub(super) mod serde_bytes_b64 {
     use base64::Engine;
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -74,10 +74,19 @@ pub fn assemble(
         usage: Arc::new(crate::usage::MemoryUsage::default()),
         owners: Default::default(),
         desktop: config.desktop.clone(),
-        jobs: Arc::new(crate::jobs::MemoryJobs::new(
-            Duration::from_secs(config.jobs.finished_ttl_s),
-            config.jobs.window_bytes,
-        )),
+        // [cluster]: jobs live in Redis, so any replica reads, lists and kills a job another
+        // one started.
+        jobs: match &cluster {
+            Some(cluster) => Arc::new(crate::jobs::RedisJobs::new(
+                cluster.clone(),
+                Duration::from_secs(config.jobs.finished_ttl_s),
+                config.jobs.window_bytes,
+            )),
+            None => Arc::new(crate::jobs::MemoryJobs::new(
+                Duration::from_secs(config.jobs.finished_ttl_s),
+                config.jobs.window_bytes,
+            )),
+        },
         jobs_config: config.jobs.clone(),
         shared_quotas: cluster
             .clone()

@@ -2,6 +2,8 @@
 //! real `redis-server`, in front of one simulator. Each test sends a request to one replica
 //! that only works if the other replica's state reached it through Redis.
 
+mod job_store;
+mod jobs;
 mod quotas;
 mod race;
 mod redis;

@@ -100,8 +100,14 @@ pub async fn run(
         // Ended by someone else (a cancelled call, the session's end): stop collecting, which
         // drops both tickets at once.
         let seen = match store.state(&id).await {
-            Some((state, version)) if state.is_running() => version,
-            _ => return,
+            Ok(Some((state, version))) if state.is_running() => version,
+            Ok(_) => return,
+            // The shared store did not answer: keep the tickets and try again after the
+            // next upload or change (wait_change polls), never drop a live job's output.
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "job collector: cannot read the job's state");
+                u64::MAX
+            }
         };
         tokio::select! {
             biased;

@@ -51,7 +51,8 @@ async fn list_commands(
         .list(Owner {
             principal: &ctx.principal.name,
         })
-        .await;
+        .await
+        .map_err(|e| crate::tools::support::ToolError::new(e.to_string()))?;
     if let Some(kasm_id) = &args.kasm_id {
         jobs.retain(|j| j.kasm_id == kasm_id.as_str());
     }
