@@ -1,12 +1,20 @@
 """Background command jobs end to end: the official Python SDK (mcp 1.x) drives a
-`kasm-mcp demo` (with `[jobs] yield_after_s = 3` from its --policy file) over /mcp and /sse.
-Commands really run in the simulator's session sandboxes; their output streams back through
-the relay while they run.
+`kasm-mcp demo` over /mcp and /sse. Commands really run in the simulator's session
+sandboxes; their output streams back through the relay while they run.
+
+In external mode (KASM_MCP_TEST_URL, e.g. scripts/cluster-tests.sh: three replicas behind
+nginx round-robin) the tests that need no process of their own run against that server, so
+every job is started, polled, listed and killed through whichever replica nginx picks; a
+second principal's token comes from KASM_MCP_TEST_OTHER_TOKEN. The tests that need the
+demo's own process (its VmRSS, or its `[jobs] yield_after_s = 3` from a --policy file) are
+marked `demo_process`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
 import secrets
 import socket
 import time
@@ -16,12 +24,27 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import _start_demo, _stop
+from conftest import _start_demo, _stop, external_server
 from mcp_clients import TRANSPORTS, open_session, structured
 
 pytestmark = pytest.mark.anyio
 
 AGENT = "4bbb6998064a4d1ea4685f3cdd05feb4"  # the simulator's default Kasm user
+
+
+@pytest.fixture(scope="module")
+def jobs_server(request: pytest.FixtureRequest):
+    """The server with a second principal `bob`: the external one (every replica behind the
+    load balancer) when KASM_MCP_TEST_URL names one, else the module's own demo."""
+    external = external_server()
+    if external is None:
+        yield request.getfixturevalue("jobs_demo")
+        return
+    other = os.environ.get("KASM_MCP_TEST_OTHER_TOKEN")
+    if not other:
+        pytest.fail("KASM_MCP_TEST_URL is set but KASM_MCP_TEST_OTHER_TOKEN (a second principal) is not")
+    external.bob_headers = {"Authorization": f"Bearer {other}"}
+    yield external
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +128,8 @@ async def test_foreground_progress_shows_the_latest_line_before_the_result(demo_
     assert events.index("progress:a") < events.index("result"), events
 
 
+# Needs a server whose yield_after_s is 3 s (the demo's own --policy file).
+@pytest.mark.demo_process
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_command_past_yield_after_s_returns_a_job_and_the_rest_later(jobs_demo, transport):
     async with open_session(jobs_demo, transport) as session:
@@ -124,11 +149,11 @@ async def test_a_command_past_yield_after_s_returns_a_job_and_the_rest_later(job
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_a_background_http_server_is_listed_reachable_and_killed(jobs_demo, transport):
+async def test_a_background_http_server_is_listed_reachable_and_killed(jobs_server, transport):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    async with open_session(jobs_demo, transport) as session:
+    async with open_session(jobs_server, transport) as session:
         async with kasm_session(session) as kasm_id:
             r = await run(session, kasm_id, f"python3 -m http.server {port} --bind 127.0.0.1", background=True)
             assert r["running"] is True, r
@@ -155,6 +180,8 @@ async def test_a_background_http_server_is_listed_reachable_and_killed(jobs_demo
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+# Reads the demo process's own VmRSS.
+@pytest.mark.demo_process
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_fifty_megabytes_are_all_in_the_spill_file_while_server_memory_stays_bounded(
     jobs_demo, transport
@@ -186,13 +213,13 @@ async def test_fifty_megabytes_are_all_in_the_spill_file_while_server_memory_sta
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_another_principal_can_neither_read_nor_kill_a_job(jobs_demo, transport):
-    async with open_session(jobs_demo, transport) as alice:
+async def test_another_principal_can_neither_read_nor_kill_a_job(jobs_server, transport):
+    async with open_session(jobs_server, transport) as alice:
         async with kasm_session(alice) as kasm_id:
             r = await run(alice, kasm_id, "sleep 30", background=True)
             job = r["job_id"]
             unknown = "0123456789abcdef0123456789abcdef"
-            async with open_session(jobs_demo, transport, headers=jobs_demo.bob_headers) as bob:
+            async with open_session(jobs_server, transport, headers=jobs_server.bob_headers) as bob:
                 for tool in ("get_command_output", "kill_command"):
                     theirs = await call_err(bob, tool, {"job_id": job})
                     none = await call_err(bob, tool, {"job_id": unknown})
@@ -202,3 +229,46 @@ async def test_another_principal_can_neither_read_nor_kill_a_job(jobs_demo, tran
             mine = await call_ok(alice, "get_command_output", {"job_id": job})
             assert mine["state"] == "running", mine
             await call_ok(alice, "kill_command", {"job_id": job, "grace_s": 1})
+
+
+def answered_by(server, tool: str) -> list[float]:
+    """How many calls of `tool` each replica answered successfully (one entry per /metrics)."""
+    return [
+        dataclasses.replace(server, metrics_urls=[url]).metric("kasm_mcp_tool_calls_total", tool=tool, outcome="ok")
+        for url in server.metrics_urls
+    ]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_background_job_is_polled_listed_and_killed_on_any_replica(jobs_server, transport):
+    """Every call on its own request: behind a round-robin load balancer the job is started,
+    long-polled, listed and killed by different replicas (Streamable HTTP; over legacy SSE
+    every call runs on the replica that holds the stream)."""
+    before = answered_by(jobs_server, "get_command_output")
+    async with open_session(jobs_server, transport) as session:
+        async with kasm_session(session) as kasm_id:
+            r = await run(session, kasm_id, "echo early; sleep 3; echo later; sleep 120", background=True)
+            job = r["job_id"]
+            first = await call_ok(session, "get_command_output", {"job_id": job, "wait_s": 20})
+            assert first["stdout"]["text"] == "early\n", first
+            # A long-poll past the first line returns when "later" arrives, wherever it lands.
+            started = time.monotonic()
+            later = await call_ok(
+                session, "get_command_output", {"job_id": job, "since": first["stdout"]["next"], "wait_s": 30}
+            )
+            assert later["stdout"]["text"] == "later\n", later
+            assert time.monotonic() - started < 15, "woken by the output, not the 30 s wait"
+            for _ in range(4):
+                seen = await call_ok(session, "get_command_output", {"job_id": job, "tail": 100})
+                assert seen["state"] == "running" and seen["stdout"]["text"] == "early\nlater\n", seen
+                listed = await call_ok(session, "list_commands", {"kasm_id": kasm_id})
+                assert [j["state"] for j in listed["jobs"] if j["job_id"] == job] == ["running"], listed
+            killed = await call_ok(session, "kill_command", {"job_id": job, "grace_s": 1})
+            assert killed["state"] == "killed", killed
+            after = await call_ok(session, "get_command_output", {"job_id": job})
+            assert after["state"] == "killed" and after["running"] is False, after
+    grew = [b - a for a, b in zip(before, answered_by(jobs_server, "get_command_output"), strict=True)]
+    print(f"\n[{transport}] get_command_output answered per replica: {grew}")
+    assert sum(grew) >= 7, grew
+    if transport == "streamable-http" and len(grew) > 1:
+        assert sum(1 for g in grew if g > 0) >= 2, f"one replica answered every poll: {grew}"

@@ -109,7 +109,7 @@ class Cluster:
         self.redis_port = free_port()
         self.nginx_port = free_port()
         self.replica_ports = [free_port() for _ in range(REPLICAS)]
-        self.tokens = {name: "kmcp_test_" + secrets.token_urlsafe(24) for name in ["agent", "burst", "probe"]}
+        self.tokens = {name: "kmcp_test_" + secrets.token_urlsafe(24) for name in ["agent", "burst", "probe", "other"]}
         self.session_secret = secrets.token_hex(32)
         self.key_prefix = f"kasm-mcp-test-{secrets.token_hex(4)}:"
         self.cluster = True
@@ -319,6 +319,8 @@ def client_suite(cluster: Cluster, results: Results) -> None:
         os.environ,
         KASM_MCP_TEST_URL=cluster.nginx_url,
         KASM_MCP_TEST_TOKEN=cluster.tokens["agent"],
+        # A second principal (tests/clients/test_jobs_e2e.py: jobs are private across replicas).
+        KASM_MCP_TEST_OTHER_TOKEN=cluster.tokens["other"],
         KASM_MCP_TEST_SIMULATOR_URL=cluster.simulator_url,
         KASM_MCP_TEST_METRICS_URLS=",".join(cluster.replica_url(i) for i in range(REPLICAS)),
         # A test that hangs (an answer lost between replicas) fails instead of stalling the run.
