@@ -92,6 +92,11 @@ pub fn assemble(
             .clone()
             .map(|c| crate::cluster::SharedQuotas::new(c, QUOTA_LEASE)),
     };
+    if let Some(relay) = &relay {
+        relay.set_tagged(Arc::new(crate::tools::JobUploads {
+            store: deps.jobs.clone(),
+        }));
+    }
     let resources = crate::tools::resources::provider(deps.clone());
     let _reaper = crate::tools::reaper::spawn(Arc::new(deps.clone()));
     let tools = catalog(deps);

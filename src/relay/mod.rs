@@ -20,12 +20,13 @@
 
 pub mod frame;
 mod shared;
+mod tagged;
 mod ticket;
 pub mod wrapper;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -37,6 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{Cluster, Listener};
 use shared::SharedTickets;
+pub use tagged::TaggedUploads;
 pub use ticket::{Purpose, Refusal, Refusals, TicketBinding, TicketRefused, UploadError};
 
 /// The request header that carries a ticket's key.
@@ -116,6 +118,8 @@ pub struct Relay {
     max_pending: usize,
     tickets: Mutex<HashMap<String, Entry>>,
     shared: Option<SharedTickets>,
+    /// `[cluster]`: where uploads to tagged tickets of other replicas go.
+    tagged: OnceLock<Arc<dyn TaggedUploads>>,
 }
 
 impl fmt::Debug for Relay {
@@ -145,6 +149,8 @@ enum SinkTarget {
         owner: String,
         /// The waiting call's channel when it waits on this replica.
         local: Option<oneshot::Sender<UploadResult>>,
+        /// A tagged ticket of another replica: also handed to the tagged sink here.
+        tagged: Option<(Arc<dyn TaggedUploads>, String)>,
     },
 }
 
@@ -164,6 +170,7 @@ impl UploadSink {
     }
 
     async fn hand_over(self, result: UploadResult) -> Result<bool, TicketRefused> {
+        let binding = self.binding;
         match self.target {
             SinkTarget::Local(sender) => Ok(sender.send(result).is_ok()),
             SinkTarget::Shared {
@@ -171,6 +178,7 @@ impl UploadSink {
                 id,
                 owner,
                 local: Some(sender),
+                ..
             } => {
                 // The call waits here: use the ticket up in Redis, then hand over directly.
                 let won = shared
@@ -184,10 +192,17 @@ impl UploadSink {
                 id,
                 owner,
                 local: None,
-            } => shared
-                .claim_upload(&id, &owner, Some(&result), RESULT_TTL)
-                .await
-                .map_err(|_| TicketRefused::Unavailable),
+                tagged,
+            } => {
+                let won = shared
+                    .claim_upload(&id, &owner, Some(&result), RESULT_TTL)
+                    .await
+                    .map_err(|_| TicketRefused::Unavailable)?;
+                if let (true, Some((sink, tag))) = (won, tagged) {
+                    sink.result(&tag, &binding, result).await;
+                }
+                Ok(won)
+            }
         }
     }
 }
@@ -199,6 +214,26 @@ impl Relay {
             max_pending: options.max_pending.max(1),
             tickets: Mutex::new(HashMap::new()),
             shared: options.cluster.map(SharedTickets::new),
+            tagged: OnceLock::new(),
+        }
+    }
+
+    /// `[cluster]`: where this replica hands the uploads to tagged tickets other replicas
+    /// created (set once, at start).
+    pub fn set_tagged(&self, sink: Arc<dyn TaggedUploads>) {
+        let _ = self.tagged.set(sink);
+    }
+
+    /// `[cluster]`: tag live tickets `ids` (of this replica) with `tag`, so the replica that
+    /// receives their uploads hands them to its [`TaggedUploads`] sink. Without `[cluster]`
+    /// nothing to do: every upload reaches this replica.
+    pub async fn tag(&self, ids: &[&str], tag: &str) -> Result<(), RelayError> {
+        match &self.shared {
+            Some(shared) => shared
+                .tag(ids, tag)
+                .await
+                .map_err(|e| RelayError::Shared(e.to_string())),
+            None => Ok(()),
         }
     }
 
@@ -385,14 +420,18 @@ impl Relay {
                 {
                     return Err(TicketRefused::Unknown);
                 }
-                Ok(ChunkSink {
-                    binding: checked.binding,
-                    max_bytes: checked.max_bytes,
-                    target: ChunkTarget::Forward {
+                let target = match (checked.tag, self.tagged.get()) {
+                    (Some(tag), Some(sink)) => ChunkTarget::Tagged(sink.clone(), tag),
+                    _ => ChunkTarget::Forward {
                         shared: shared.clone(),
                         id: ticket.to_owned(),
                         owner: checked.owner,
                     },
+                };
+                Ok(ChunkSink {
+                    binding: checked.binding,
+                    max_bytes: checked.max_bytes,
+                    target,
                 })
             }
             (local, _) => local,
@@ -472,6 +511,10 @@ impl Relay {
             } else {
                 None
             };
+            let tagged = match (checked.tag, self.tagged.get(), &local) {
+                (Some(tag), Some(sink), None) => Some((sink.clone(), tag)),
+                _ => None,
+            };
             return Ok(UploadSink {
                 binding: checked.binding,
                 max_bytes: checked.max_bytes,
@@ -480,6 +523,7 @@ impl Relay {
                     id: ticket.to_owned(),
                     owner: checked.owner,
                     local,
+                    tagged,
                 },
             });
         }
@@ -747,6 +791,8 @@ enum ChunkTarget {
         id: String,
         owner: String,
     },
+    /// `[cluster]`: a tagged ticket of another replica, handed to the tagged sink here.
+    Tagged(Arc<dyn TaggedUploads>, String),
 }
 
 impl ChunkSink {
@@ -761,6 +807,7 @@ impl ChunkSink {
                     TicketRefused::Unavailable
                 })
             }
+            ChunkTarget::Tagged(sink, tag) => Ok(sink.chunk(&tag, body).await),
         }
     }
 }

@@ -56,6 +56,14 @@ if redis.call('DEL', KEYS[1]) == 1 then
 end
 return 0
 ";
+/// Tag a live ticket (never recreate a used one).
+const TAG: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'tag', ARGV[1])
+  return 1
+end
+return 0
+";
 /// Count a refusal on a live ticket (never recreate a used one).
 const NOTE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -70,6 +78,8 @@ pub struct SharedTicket {
     pub binding: TicketBinding,
     pub owner: String,
     pub max_bytes: usize,
+    /// What the creating replica tagged the ticket with ([`super::Relay::tag`]).
+    pub tag: Option<String>,
 }
 
 /// The Redis side of the relay.
@@ -238,7 +248,24 @@ impl SharedTickets {
             },
             owner: field("owner"),
             max_bytes: field("max_bytes").parse().unwrap_or(0),
+            tag: fields.get("tag").filter(|t| !t.is_empty()).cloned(),
         })
+    }
+
+    /// Tag live tickets `ids` with `tag` (one round trip).
+    pub async fn tag(&self, ids: &[&str], tag: &str) -> Result<(), ClusterError> {
+        let script = Script::new(TAG);
+        let mut pipe = redis::pipe();
+        // A pipeline does not load scripts by itself (EVALSHA would fail with NOSCRIPT).
+        pipe.load_script(&script).ignore();
+        for id in ids {
+            pipe.invoke_script(script.key(self.key("t", id)).arg(tag))
+                .ignore();
+        }
+        self.cluster
+            .redis()
+            .run(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+            .await
     }
 
     /// Use a checked download ticket up and take its bytes (`Unknown` if another request won).

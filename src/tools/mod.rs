@@ -52,6 +52,7 @@ use crate::mcp::Tool;
 use crate::relay::Relay;
 use crate::usage::UsageStore;
 
+pub use jobs::JobUploads;
 pub use support::ToolError;
 
 /// What the tools need to run.

@@ -13,7 +13,7 @@ use crate::tools::relay_loss::record;
 use crate::tools::support::ToolError;
 
 /// Apply one stream upload.
-async fn apply(store: &dyn JobStore, id: &JobId, body: bytes::Bytes) {
+pub(super) async fn apply(store: &dyn JobStore, id: &JobId, body: bytes::Bytes) {
     let frame = match parse_frame(body).and_then(|f| StreamFrame::parse(&f)) {
         Ok(frame) => frame,
         Err(e) => {
@@ -44,7 +44,7 @@ async fn apply(store: &dyn JobStore, id: &JobId, body: bytes::Bytes) {
 }
 
 /// How the final record ends the job (a lost or unreadable record says why in words).
-fn finish_of(kasm_id: &str, body: Result<bytes::Bytes, crate::relay::UploadError>) -> Finish {
+pub(super) fn finish_of(kasm_id: &str, body: Result<bytes::Bytes, crate::relay::UploadError>) -> Finish {
     let lost = |note: String| Finish::without_result(JobState::Lost, note);
     let body = match body {
         Ok(body) => body,

@@ -60,6 +60,9 @@ pub async fn start(
             ticket_ttl(wait),
         )
         .await?;
+    // [cluster]: whichever replica receives the wrapper's chunks and result stores them in
+    // the shared job store itself (tools::jobs::JobUploads).
+    relay.tag(&[result.id(), stream.id()], id.as_str()).await?;
     let started_ms = now_ms();
     let record = JobRecord {
         id: id.clone(),

@@ -11,6 +11,9 @@ pub mod launch;
 mod list;
 mod output;
 pub mod text;
+mod uploads;
+
+pub use uploads::JobUploads;
 
 use std::sync::Arc;
 
