@@ -44,7 +44,10 @@ pub(super) async fn apply(store: &dyn JobStore, id: &JobId, body: bytes::Bytes) 
 }
 
 /// How the final record ends the job (a lost or unreadable record says why in words).
-pub(super) fn finish_of(kasm_id: &str, body: Result<bytes::Bytes, crate::relay::UploadError>) -> Finish {
+pub(super) fn finish_of(
+    kasm_id: &str,
+    body: Result<bytes::Bytes, crate::relay::UploadError>,
+) -> Finish {
     let lost = |note: String| Finish::without_result(JobState::Lost, note);
     let body = match body {
         Ok(body) => body,

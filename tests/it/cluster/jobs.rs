@@ -300,3 +300,143 @@ async fn a_foreground_call_on_a_gets_progress_from_output_relayed_through_b() {
         "{result}"
     );
 }
+
+/// Replica A on a runtime of its own, so that "A dies" can drop every task it runs (its
+/// server, its job collectors, its inbox) at once, as a SIGKILL would.
+struct Doomed {
+    url: String,
+    kill: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn start_doomed(config: kasm_mcp::config::Config, sim_url: String) -> Doomed {
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let (kill, kill_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let app = runtime.block_on(async {
+            let kasm = kasm_mcp::kasm::KasmClient::from_config(&config.kasm).unwrap();
+            kasm_mcp::launch::assemble(
+                config,
+                std::sync::Arc::new(kasm),
+                sim_url,
+                kasm_mcp::launch::RelayPlan::ConfiguredOrSelf,
+            )
+            .unwrap()
+            .app
+            .spawn()
+        });
+        url_tx.send(app.base_url()).unwrap();
+        let _ = kill_rx.recv();
+        runtime.shutdown_background();
+        drop(app);
+    });
+    let url = url_rx.recv().unwrap();
+    Doomed { url, kill, thread }
+}
+
+/// A successful stateless tool call on the replica at `url`: its structured content.
+async fn call_at(http: &reqwest::Client, url: &str, tool: &str, arguments: Value) -> Value {
+    let r = http
+        .post(format!("{url}/mcp"))
+        .bearer_auth(super::TOKEN)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": tool, "arguments": arguments}}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{tool}: {body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["result"]["isError"], false, "{tool}: {body}");
+    body["result"]["structuredContent"].clone()
+}
+
+async fn ready(http: &reqwest::Client, url: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} never became ready");
+}
+
+#[tokio::test]
+async fn a_jobs_output_and_end_reach_b_after_the_replica_that_started_it_died() {
+    let sim = kasm_mcp::simulator::Simulator::start(kasm_mcp::simulator::SimulatorConfig {
+        start_delay: Duration::ZERO,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let redis = super::RedisServer::start();
+    let b = super::start(super::config(&sim, &redis, "replica-b"), &sim);
+    // A's container uploads all go to B (A's relay URL), as through a load balancer.
+    let mut a_config = super::config(&sim, &redis, "replica-a");
+    a_config.server.relay_url = Some(b.base_url());
+    let a = start_doomed(a_config, sim.base_url());
+    let http = reqwest::Client::new();
+    ready(&http, &a.url).await;
+    ready(&http, &b.base_url()).await;
+    let created = call_at(
+        &http,
+        &b.base_url(),
+        "create_kasm_session",
+        json!({"image_name": "Terminal"}),
+    )
+    .await;
+    let kasm_id = created["kasm_id"].as_str().unwrap().to_owned();
+    let started = call_at(
+        &http,
+        &a.url,
+        "execute_kasm_command",
+        json!({"kasm_id": kasm_id, "background": true, "timeout_s": 60,
+               "command": "sleep 2; echo after-a-died; sleep 1; echo bye >&2; exit 3"}),
+    )
+    .await;
+    let job = started["job_id"].as_str().unwrap().to_owned();
+    // A dies with everything it ran (its collector of this job included).
+    a.kill.send(()).unwrap();
+    a.thread.join().unwrap();
+    assert!(
+        http.get(format!("{}/healthz", a.url)).send().await.is_err(),
+        "A is gone"
+    );
+
+    // The chunks and the result land on B, which stores them: the job ends on B with its
+    // output and exit status, although nobody is left on A to forward them to.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let ended = loop {
+        let out = call_at(
+            &http,
+            &b.base_url(),
+            "get_command_output",
+            json!({"job_id": job, "wait_s": 5, "since": stdout.len(), "stderr_since": stderr.len()}),
+        )
+        .await;
+        stdout.push_str(out["stdout"]["text"].as_str().unwrap());
+        stderr.push_str(out["stderr"]["text"].as_str().unwrap());
+        if out["running"] == false {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "the job never ended on B: {out}");
+    };
+    assert_eq!(ended["state"], "exited", "{ended}");
+    assert_eq!(ended["exit_code"], 3, "{ended}");
+    assert_eq!(
+        (stdout.as_str(), stderr.as_str()),
+        ("after-a-died\n", "bye\n")
+    );
+    drop((sim, redis));
+}
