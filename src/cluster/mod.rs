@@ -24,22 +24,20 @@
 //! `transport` (legacy SSE routing in `<prefix>:sse:*`, ended Streamable HTTP sessions in
 //! `<prefix>:ended:*`, client capabilities in `<prefix>:client:*`), `http::rate_limit`
 //! (`<prefix>:rl:*`), `transport::relay` (`<prefix>:rl:relay-ticket:*`), `mcp::tasks::redis`
-//! (`<prefix>:task:*`), `tools::usage_guard` (`<prefix>:lease:*`, `<prefix>:sessions:*`,
-//! `<prefix>:session-owner:*`), `transport::legacy_sse` (`<prefix>:lease:legacy_sse.*`) and
-//! the readiness probe in `launch`.
+//! (`<prefix>:task:*`), `jobs::redis` (`<prefix>:job:*`), `tools::usage_guard`
+//! (`<prefix>:lease:*`, `<prefix>:sessions:*`, `<prefix>:session-owner:*`),
+//! `transport::legacy_sse` (`<prefix>:lease:legacy_sse.*`) and the readiness probe in
+//! `launch`.
 //!
-//! Adding a Redis implementation of another store (the background `JobStore`, the MCP
-//! `TaskStore`): keep the in-memory trait implementation as the default and add one that
-//! - stores each record as serde JSON under `<prefix>:<kind>:<id>` with `SET … PX` (the TTL
-//!   the record would be reaped after) and updates it with a small Lua script or `WATCH`, so
-//!   two replicas never overwrite each other's state change (e.g. `running → cancelled`);
-//! - keeps a per-principal index as a sorted set (`<prefix>:<kind>:by:<principal>`, score =
-//!   creation time, trimmed with `ZREMRANGEBYSCORE`) for listings — never `KEYS`;
-//! - records the owning replica in the record; a cancel or kill received by another replica
-//!   is routed with `Cluster::send(owner, "<kind>:<id>", …)` to a topic the owner listens to
-//!   with `Inbox::listen`, and falls back to marking the record (the owner's poll sees it)
-//!   when `send` reports the owner gone;
-//! - appends output chunks to a capped list (`RPUSH` + `LTRIM`) that any replica can read.
+//! Adding a Redis implementation of another store: keep the in-memory trait implementation as
+//! the default and add one that (as `RedisTaskStore` and `RedisJobs` do)
+//! - stores each record under `<prefix>:<kind>:<id>` with a TTL (the time the record would be
+//!   reaped after) and changes it with a small Lua script (or a compare-and-set), so two
+//!   replicas never overwrite each other's state change (e.g. `running → cancelled`);
+//! - keeps a per-principal index as a sorted set (`<prefix>:<kind>:…:<hex(principal)>`,
+//!   trimmed with `ZREMRANGEBYSCORE`) for listings and counts — never `KEYS`;
+//! - announces each change with `Cluster::broadcast`, and has its waiters re-read the record
+//!   at least once a second, so a lost pub/sub message costs latency, not correctness.
 
 mod conn;
 mod error;

@@ -708,13 +708,13 @@ pub fn keys() -> Vec<KeyDoc> {
         key!(
             "jobs.window_bytes",
             |c| c.jobs.window_bytes.to_string(),
-            "Bytes of the newest stdout, and separately stderr, kept in memory per job; the whole output is in the spill files inside the session.",
+            "Bytes of the newest stdout, and separately stderr, kept per job (in memory; with `[cluster]` in Redis, where each output chunk rewrites the window, so keep it modest); the whole output is in the spill files inside the session.",
             "1024–67108864"
         ),
         key!(
             "jobs.max_jobs_per_principal",
             |c| c.jobs.max_jobs_per_principal.to_string(),
-            "Most running jobs (commands in flight, foreground or background) one principal may hold; as many finished ones are kept for reading, the oldest going first.",
+            "Most running jobs (commands in flight, foreground or background) one principal may hold, counted over every replica with `[cluster]`; as many finished ones are kept for reading, the oldest going first.",
             "at least 1"
         ),
         key!(

@@ -21,6 +21,9 @@
 //!   by the ticket's cap) to the topic `relay-stream:<id>` of the owner's inbox, where the
 //!   ticket's local channel takes it. Pub/sub keeps one sender's messages in order; the
 //!   wrapper sends the next chunk only once this one was answered.
+//! - A ticket may carry a `tag` (a background job's id, [`super::Relay::tag`]): the replica
+//!   that receives a chunk or the result of a tagged ticket hands it to its
+//!   [`super::TaggedUploads`] sink (the shared job store) instead of forwarding it.
 
 use std::time::Duration;
 
