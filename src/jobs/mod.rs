@@ -20,7 +20,7 @@ mod window;
 pub use id::JobId;
 pub use memory::MemoryJobs;
 pub use record::{Finish, JobRecord, JobState, JobSummary, Stream};
-pub use redis::RedisJobs;
+pub use redis::{ORPHAN_GRACE, RedisJobs};
 pub use window::{Slice, Window};
 
 use std::time::Duration;

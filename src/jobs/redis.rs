@@ -11,10 +11,13 @@
 //!   and trim to `jobs.window_bytes` (the same arithmetic as [`Window::append`]), the first
 //!   end winning (a kill request turning it `killed`), the version bump with each change.
 //! - Per principal, two sorted sets index the jobs: `<prefix>:job:run:<hex>` (running, score =
-//!   when the record expires) and `<prefix>:job:fin:<hex>` (ended, score = end time); both are
-//!   trimmed with `ZREMRANGEBYSCORE`. The insert script counts the running set, so
-//!   `jobs.max_jobs_per_principal` holds across replicas, and evicts the oldest ended jobs as
-//!   the memory store does. Per Kasm session, the set `<prefix>:job:ses:<hex>` lists its jobs
+//!   the job's deadline) and `<prefix>:job:fin:<hex>` (ended, score = end time); both are
+//!   trimmed with `ZREMRANGEBYSCORE` once their records expire. The insert script counts the
+//!   running jobs not past their deadline, so `jobs.max_jobs_per_principal` holds across
+//!   replicas, and evicts the oldest ended jobs as the memory store does.
+//! - A job's collector (on the replica that started it) ends it as `lost` at its deadline. If
+//!   that replica died, the first replica to read the job [`ORPHAN_GRACE`] after its deadline
+//!   ends it so, and a job past its deadline never holds a place under the running limit. Per Kasm session, the set `<prefix>:job:ses:<hex>` lists its jobs
 //!   for `end_session`. No `KEYS`/`SCAN`.
 //! - After a change the replica wakes its own waiters and broadcasts `jobs:changed` (body: the
 //!   job id); every replica wakes the waiters of that job, which re-read its version. A lost
@@ -41,6 +44,9 @@ use crate::cluster::{Cluster, ClusterError, millis};
 pub const POLL: Duration = Duration::from_millis(1000);
 /// The topic every replica's store listens to.
 const TOPIC: &str = "jobs:changed";
+/// How long after its deadline a running job is taken for orphaned (its collector, which ends
+/// it at the deadline, is gone with its replica).
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(5);
 /// How often an end that Redis did not take is tried again (it must not be lost).
 const FINISH_ATTEMPTS: u32 = 3;
 
@@ -48,13 +54,13 @@ const FINISH_ATTEMPTS: u32 = 3;
 const INT: &str = "local function int(n) return string.format('%d', n) end\n";
 
 /// `KEYS`: record, running index, ended index, session set. `ARGV`: id, record JSON,
-/// principal, now, record TTL ms, running expiry (unix ms), ended cut-off (unix ms), max.
-/// Returns `{'full', running}` or `{'ok', evicted ids…}`.
+/// principal, now, record TTL ms, deadline (unix ms), expired cut-off (now - finished TTL),
+/// max, finished TTL ms. Returns `{'full', running}` or `{'ok', evicted ids…}`.
 const INSERT: &str = r"
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[7])
 local max = tonumber(ARGV[8])
-local running = redis.call('ZCARD', KEYS[2])
+local running = redis.call('ZCOUNT', KEYS[2], ARGV[4], '+inf')
 if running >= max then return {'full', int(running)} end
 local out = {'ok'}
 local ended = redis.call('ZCARD', KEYS[3])
@@ -66,7 +72,7 @@ redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'who', ARGV[3], 'state', 'running', 
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[2], last[2])
+redis.call('PEXPIREAT', KEYS[2], int(tonumber(last[2]) + tonumber(ARGV[9])))
 redis.call('SADD', KEYS[4], ARGV[1])
 if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[4], ARGV[5]) end
 return out
@@ -407,13 +413,47 @@ impl RedisJobs {
     }
 }
 
+impl RedisJobs {
+    /// `job`, ended as `lost` first when it still runs [`ORPHAN_GRACE`] past its deadline
+    /// (its collector would have ended it: the replica that started it is gone).
+    async fn unless_orphaned(&self, job: JobRecord) -> JobRecord {
+        let overdue = job
+            .deadline_ms
+            .saturating_add(u64::try_from(ORPHAN_GRACE.as_millis()).unwrap_or(u64::MAX));
+        if !job.state.is_running() || now_ms() < overdue {
+            return job;
+        }
+        let id = job.id.to_string();
+        let lost = Finish::without_result(
+            JobState::Lost,
+            format!(
+                "no result came back from session {} before the job's deadline, and the replica that started it is gone; the spill files in the session may still hold the output",
+                job.kasm_id
+            ),
+        );
+        match self.end(&id, &lost, false).await {
+            Ok(_) => match self.read(&id).await {
+                Ok(Some(ended)) => ended,
+                _ => job,
+            },
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "job store: an orphaned job could not be ended");
+                job
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl JobStore for RedisJobs {
     async fn insert(&self, job: JobRecord, max_per_principal: usize) -> Result<(), JobError> {
         let id = job.id.to_string();
         let now = now_ms();
-        let expires = job.deadline_ms.saturating_add(self.ttl_ms());
-        let life = expires.saturating_sub(now).max(1);
+        let life = job
+            .deadline_ms
+            .saturating_add(self.ttl_ms())
+            .saturating_sub(now)
+            .max(1);
         let (running, ended) = self.index_keys(&job.principal);
         let json = serde_json::to_vec(&job).map_err(|e| JobError::Unavailable(e.to_string()))?;
         let keys = vec![
@@ -428,9 +468,10 @@ impl JobStore for RedisJobs {
             job.principal.clone().into_bytes(),
             now.to_string().into_bytes(),
             life.to_string().into_bytes(),
-            expires.to_string().into_bytes(),
+            job.deadline_ms.to_string().into_bytes(),
             now.saturating_sub(self.ttl_ms()).to_string().into_bytes(),
             max_per_principal.to_string().into_bytes(),
+            self.ttl_ms().to_string().into_bytes(),
         ];
         let script = self.scripts.insert.clone();
         let answer: Vec<String> = self
@@ -471,7 +512,9 @@ impl JobStore for RedisJobs {
 
     async fn get(&self, owner: Owner<'_>, id: &JobId) -> Result<JobRecord, JobError> {
         match self.read(id.as_str()).await {
-            Ok(Some(job)) if job.principal == owner.principal => Ok(job),
+            Ok(Some(job)) if job.principal == owner.principal => {
+                Ok(self.unless_orphaned(job).await)
+            }
             Ok(_) => Err(JobError::NotFound(id.to_string())),
             Err(e) => {
                 tracing::warn!(job = %id, error = %e, "job store: cannot read a job");
@@ -487,7 +530,7 @@ impl JobStore for RedisJobs {
         pipe.cmd("ZREMRANGEBYSCORE")
             .arg(&running)
             .arg("-inf")
-            .arg(now)
+            .arg(now.saturating_sub(self.ttl_ms()))
             .ignore()
             .cmd("ZREMRANGEBYSCORE")
             .arg(&ended)
@@ -522,7 +565,7 @@ impl JobStore for RedisJobs {
             .run(|mut c| async move { pipe.query_async(&mut c).await })
             .await
             .map_err(unavailable)?;
-        let mut mine: Vec<JobRecord> = ids
+        let found: Vec<JobRecord> = ids
             .iter()
             .zip(hashes)
             .filter_map(|(id, fields)| match parse(id, fields) {
@@ -534,6 +577,10 @@ impl JobStore for RedisJobs {
             })
             .filter(|j| j.principal == owner.principal)
             .collect();
+        let mut mine = Vec::with_capacity(found.len());
+        for job in found {
+            mine.push(self.unless_orphaned(job).await);
+        }
         mine.sort_by_key(|j| std::cmp::Reverse(j.started_ms));
         Ok(mine.iter().map(JobRecord::summary).collect())
     }

@@ -346,6 +346,41 @@ async fn jobs_expire_with_their_ttl_index_included() {
 }
 
 #[tokio::test]
+async fn a_job_past_its_deadline_frees_its_place_and_is_ended_as_lost_by_a_reader() {
+    let redis = RedisServer::start();
+    let (_ca, a) = store(&redis, "orphan-a", MINUTE, 16);
+    let (_cb, b) = store(&redis, "orphan-b", MINUTE, 16);
+    // Started on A, whose collector (the one that ends a job at its deadline) never runs:
+    // as if A died right after the start.
+    let orphan = job("frank", "k1", Duration::from_millis(300));
+    a.insert(orphan.clone(), 1).await.unwrap();
+    assert_eq!(
+        b.insert(job("frank", "k1", MINUTE), 1).await,
+        Err(JobError::TooMany(1))
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Past its deadline it holds no place under the limit any more.
+    b.insert(job("frank", "k1", MINUTE), 1).await.unwrap();
+    let frank = Owner { principal: "frank" };
+    assert_eq!(
+        b.get(frank.clone(), &orphan.id).await.unwrap().state,
+        JobState::Running,
+        "within the grace its collector may still end it"
+    );
+    tokio::time::sleep(kasm_mcp::jobs::ORPHAN_GRACE).await;
+    let ended = b.get(frank.clone(), &orphan.id).await.unwrap();
+    assert_eq!(ended.state, JobState::Lost, "{ended:?}");
+    let note = ended.finish.unwrap().note.unwrap();
+    assert!(note.contains("replica that started it is gone"), "{note}");
+    // Stored, not only shown: A reads it ended too, and a late result changes nothing.
+    a.finish(&orphan.id, exited(0)).await;
+    assert_eq!(
+        a.get(frank, &orphan.id).await.unwrap().state,
+        JobState::Lost
+    );
+}
+
+#[tokio::test]
 async fn redis_down_is_an_error_never_a_hang_or_panic() {
     let mut redis = RedisServer::start();
     let (_c, a) = store(&redis, "jobs-down", MINUTE, 16);
