@@ -12,6 +12,9 @@ use crate::relay::{Purpose, StreamTicket, UploadTicket};
 use crate::tools::relay_loss::record;
 use crate::tools::support::ToolError;
 
+/// How often the collector looks whether someone else ended its job.
+const ENDED_POLL: Duration = Duration::from_millis(500);
+
 /// Apply one stream upload.
 pub(super) async fn apply(store: &dyn JobStore, id: &JobId, body: bytes::Bytes) {
     let frame = match parse_frame(body).and_then(|f| StreamFrame::parse(&f)) {
@@ -100,22 +103,23 @@ pub async fn run(
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     loop {
-        // Ended by someone else (a cancelled call, the session's end): stop collecting, which
-        // drops both tickets at once.
-        let seen = match store.state(&id).await {
-            Ok(Some((state, version))) if state.is_running() => version,
+        // Ended by someone else (a cancelled call, the session's end, the replica that
+        // received the result): stop collecting, which drops both tickets at once.
+        match store.state(&id).await {
+            Ok(Some((state, _))) if state.is_running() => {}
             Ok(_) => return,
-            // The shared store did not answer: keep the tickets and try again after the
-            // next upload or change (wait_change polls), never drop a live job's output.
+            // The shared store did not answer: keep the tickets and look again at the next
+            // upload or poll, never drop a live job's output.
             Err(e) => {
                 tracing::warn!(job = %id, error = %e, "job collector: cannot read the job's state");
-                u64::MAX
             }
-        };
+        }
         tokio::select! {
             biased;
             Some(body) = stream.next() => apply(store.as_ref(), &id, body).await,
-            _ = store.wait_change(&id, seen, Duration::from_secs(3600)) => {}
+            // Polled, not woken by every change: output written by other replicas is no
+            // business of the collector, only the job's end is.
+            () = tokio::time::sleep(ENDED_POLL) => {}
             received = result.received() => {
                 let outcome = if received.is_ok() { "received" } else { "failed" };
                 crate::telemetry::relay_wait(outcome, started.elapsed());
