@@ -20,7 +20,8 @@
 //!   ends it so, and a job past its deadline never holds a place under the running limit. Per Kasm session, the set `<prefix>:job:ses:<hex>` lists its jobs
 //!   for `end_session`. No `KEYS`/`SCAN`.
 //! - After a change the replica wakes its own waiters and broadcasts `jobs:changed` (body: the
-//!   job id); every replica wakes the waiters of that job, which re-read its version. A lost
+//!   job id and the replica); every other replica wakes the waiters of that job, which re-read
+//!   its version. A lost
 //!   message costs at most [`POLL`] of latency: waiters re-read that often anyway.
 //!
 //! Every Redis operation runs under `cluster.op_timeout_ms`; failures are logged and reported
@@ -263,13 +264,22 @@ impl RedisJobs {
         let stop = CancellationToken::new();
         let mut listener = cluster.inbox().listen(TOPIC, 1024);
         let wake = waiters.clone();
+        let me = cluster.replica_id().to_owned();
         let stopped = stop.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     () = stopped.cancelled() => return,
                     message = listener.recv() => match message {
-                        Some(body) => wake.wake(&String::from_utf8_lossy(&body)),
+                        Some(body) => {
+                            // `<job id> <replica>`; this replica woke its own waiters already.
+                            let body = String::from_utf8_lossy(&body);
+                            match body.split_once(' ') {
+                                Some((_, from)) if from == me => {}
+                                Some((id, _)) => wake.wake(id),
+                                None => wake.wake(&body),
+                            }
+                        }
                         None => return,
                     },
                 }
@@ -334,7 +344,8 @@ impl RedisJobs {
     /// answer).
     async fn announce(&self, id: &str) {
         self.waiters.wake(id);
-        if let Err(e) = self.cluster.broadcast(TOPIC, id.as_bytes()).await {
+        let body = format!("{id} {}", self.cluster.replica_id());
+        if let Err(e) = self.cluster.broadcast(TOPIC, body.as_bytes()).await {
             tracing::debug!(job = id, error = %e, "job store: change not broadcast; other replicas poll");
         }
     }
