@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::http::{ClientOptions, Transport};
 use super::response::{self, RawResponse};
+use super::status_answer;
 use super::{
     ExecConfig, Image, JoinKasmResponse, KasmApi, KasmError, KasmResult, KeepaliveResponse,
     NewUser, Recordings, RequestKasm, RequestKasmResponse, Session, SessionStatus, User, UserRef,
@@ -158,10 +159,7 @@ impl KasmApi for KasmClient {
         body.insert("skip_agent_check".into(), Value::Bool(false));
         let id = kasm_id(kasm)?;
         self.transport
-            .call(EP, body, |raw| {
-                let value = response::unchecked_json(EP, &raw)?;
-                response::session_status(EP, &id, &value)
-            })
+            .call(EP, body, |raw| status_answer::session_status(EP, &id, &raw))
             .await
     }
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod ids;
 pub mod permissions;
 pub mod response;
+pub mod status_answer;
 pub mod types;
 
 use async_trait::async_trait;

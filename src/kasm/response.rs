@@ -23,7 +23,7 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
-    fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
@@ -305,11 +305,20 @@ fn phase(status: &str) -> Phase {
 }
 
 fn progress(value: &Value) -> Option<u8> {
-    let raw = value.get("operational_progress")?;
+    value.get("operational_progress").and_then(progress_of)
+}
+
+/// `operational_progress` as a percentage: a number, or a string holding one.
+pub(crate) fn progress_of(raw: &Value) -> Option<u8> {
     let number = raw
         .as_f64()
         .or_else(|| raw.as_str().and_then(|s| s.trim().parse().ok()))?;
-    Some(number.clamp(0.0, 100.0).round() as u8)
+    Some(percent(number))
+}
+
+/// A progress figure clamped to 0–100 and rounded.
+pub(crate) fn percent(number: f64) -> u8 {
+    number.clamp(0.0, 100.0).round() as u8
 }
 
 fn text_field(value: &Value, key: &str) -> Option<String> {
@@ -320,6 +329,38 @@ fn text_field(value: &Value, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The `operational_*` fields of a `get_kasm_status` answer (top level, or its `kasm` object);
+/// each is `None` unless it is present with the right type (and, for text, non-empty).
+#[derive(Debug, Default)]
+pub struct Operational {
+    pub status: Option<String>,
+    pub message: Option<String>,
+    pub progress: Option<u8>,
+}
+
+impl Operational {
+    fn of(value: &Value) -> Self {
+        Operational {
+            status: text_field(value, "operational_status"),
+            message: text_field(value, "operational_message"),
+            progress: progress(value),
+        }
+    }
+}
+
+/// What [`decide_status`] reads from a `get_kasm_status` answer, whichever way it was parsed.
+#[derive(Debug, Default)]
+pub struct StatusFields {
+    /// [`error_message`] of the answer.
+    pub error: Option<String>,
+    /// The `kasm` object's fields, when `kasm` is an object.
+    pub record: Option<Operational>,
+    /// The top-level fields.
+    pub top: Operational,
+    /// A non-empty top-level `kasm_url` string.
+    pub kasm_url: Option<String>,
+}
+
 /// Interpret any shape of a 2xx `get_kasm_status` body (1.15 error-only "currently starting",
 /// 1.19 `kasm` object, top-level `operational_*`, `{"operational_status":"paused"}`, running).
 pub fn session_status(
@@ -327,14 +368,40 @@ pub fn session_status(
     kasm_id: &str,
     value: &Value,
 ) -> KasmResult<SessionStatus> {
-    let error = error_message(value);
-    let (status, record) = match value.get("kasm").filter(|k| k.is_object()) {
-        Some(kasm) => {
-            let status = text_field(kasm, "operational_status").unwrap_or_default();
-            (status, Some(kasm))
-        }
-        None => match text_field(value, "operational_status") {
-            Some(status) => (status, None),
+    let kasm = value.get("kasm").filter(|k| k.is_object());
+    let fields = StatusFields {
+        error: error_message(value),
+        record: kasm.map(Operational::of),
+        top: Operational::of(value),
+        kasm_url: text_field(value, "kasm_url"),
+    };
+    decide_status(endpoint, kasm_id, fields, || match kasm {
+        Some(kasm) => decode_ref::<Session>(endpoint, kasm),
+        None => Err(KasmError::Decode {
+            endpoint,
+            detail: "no \"kasm\" object".into(),
+        }),
+    })
+}
+
+/// The status a `get_kasm_status` answer stands for, from its [`StatusFields`];
+/// `record` decodes the `kasm` object (called only for a running session that has one).
+pub fn decide_status(
+    endpoint: &'static str,
+    kasm_id: &str,
+    fields: StatusFields,
+    record: impl FnOnce() -> KasmResult<Session>,
+) -> KasmResult<SessionStatus> {
+    let StatusFields {
+        error,
+        record: kasm,
+        top,
+        kasm_url,
+    } = fields;
+    let status = match &kasm {
+        Some(kasm) => kasm.status.clone().unwrap_or_default(),
+        None => match &top.status {
+            Some(status) => status.clone(),
             None => {
                 return match error.map(|message| logical_error(endpoint, &message)) {
                     Some(KasmError::NotReady { status, message }) => Ok(SessionStatus::NotReady {
@@ -355,8 +422,8 @@ pub fn session_status(
     let status = status.to_ascii_lowercase();
     match phase(&status) {
         Phase::Running => {
-            let session = match record {
-                Some(kasm) => decode_ref::<Session>(endpoint, kasm)?,
+            let session = match kasm {
+                Some(_) => record()?,
                 None => Session {
                     kasm_id: kasm_id.to_string(),
                     operational_status: Some(status),
@@ -365,7 +432,7 @@ pub fn session_status(
             };
             Ok(SessionStatus::Running {
                 session: Box::new(session),
-                kasm_url: text_field(value, "kasm_url").map(ConnectUrl::from),
+                kasm_url: kasm_url.map(ConnectUrl::from),
             })
         }
         Phase::Inactive => Ok(SessionStatus::Inactive { status }),
@@ -374,14 +441,15 @@ pub fn session_status(
             message: format!("the session is being deleted (status {status})"),
         }),
         Phase::Transitional => {
-            let sources = [record, Some(value)];
-            let message = sources
-                .iter()
-                .flatten()
-                .find_map(|v| text_field(v, "operational_message"))
+            let (record_message, record_progress) = match kasm {
+                Some(kasm) => (kasm.message, kasm.progress),
+                None => (None, None),
+            };
+            let message = record_message
+                .or(top.message)
                 .or(error)
                 .unwrap_or_else(|| format!("the session is {status}"));
-            let progress = sources.iter().flatten().find_map(|v| progress(v));
+            let progress = record_progress.or(top.progress);
             let status = if status.is_empty() {
                 "unknown".to_string()
             } else {
@@ -425,4 +493,4 @@ pub fn screenshot(endpoint: &'static str, raw: RawResponse) -> KasmResult<Bytes>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

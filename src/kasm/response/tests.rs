@@ -114,7 +114,7 @@ fn kasm_object_with_non_running_status_1_19_is_not_ready() {
     );
 }
 
-const R6: &str = r#"{"current_time":"2026-09-10 12:52:49.123456",
+pub(crate) const R6: &str = r#"{"current_time":"2026-09-10 12:52:49.123456",
  "kasm_url":"/#/connect/kasm/8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f/4bbb6998064a4d1ea4685f3cdd05feb4/5d6e7f80-91a2-4b3c-8d4e-5f60718293a4",
  "kasm":{"kasm_id":"8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f","user_id":"4bbb6998064a4d1ea4685f3cdd05feb4",
   "image_id":"c7af5cfaf7a649b69afd948f11199bd1","operational_status":"running",

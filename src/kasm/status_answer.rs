@@ -1,0 +1,160 @@
+//! `get_kasm_status` answers read in place: the fields [`response::decide_status`] needs are
+//! taken as borrowed slices of the body (`&RawValue`) and everything else is skipped, instead
+//! of building a `serde_json::Value` tree of the whole answer first (the session record's
+//! `port_map`, `client_settings`, `image`… — most of the answer, and ≈ 7 % of a status call's
+//! CPU as a `Value`). Any body this path cannot read exactly like the `Value` path (not JSON,
+//! not an object, a duplicate key, a record that does not decode) goes the `Value` way, so
+//! results and error messages are the same either way.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::response::{
+    self, Operational, RawResponse, StatusFields, decide_status, percent, progress_of,
+};
+use super::{KasmError, KasmResult, Session, SessionStatus};
+
+/// The top level of an answer: only the fields the status decision reads.
+#[derive(Deserialize)]
+struct Answer<'a> {
+    #[serde(borrow, default)]
+    error_message: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    kasm: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    kasm_url: Option<&'a RawValue>,
+    // Not `#[serde(flatten)]` of `OperationalRaw`: that buffers every field through serde's
+    // `Content`, the cost this module avoids.
+    #[serde(borrow, default)]
+    operational_status: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    operational_message: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    operational_progress: Option<&'a RawValue>,
+}
+
+/// The `operational_*` fields of the `kasm` object, unread.
+#[derive(Deserialize)]
+struct OperationalRaw<'a> {
+    #[serde(borrow, default)]
+    operational_status: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    operational_message: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    operational_progress: Option<&'a RawValue>,
+}
+
+impl OperationalRaw<'_> {
+    fn read(&self) -> Operational {
+        operational(
+            self.operational_status,
+            self.operational_message,
+            self.operational_progress,
+        )
+    }
+}
+
+fn operational(
+    status: Option<&RawValue>,
+    message: Option<&RawValue>,
+    progress_raw: Option<&RawValue>,
+) -> Operational {
+    Operational {
+        status: text(status),
+        message: text(message),
+        progress: progress_raw.and_then(progress),
+    }
+}
+
+/// A non-empty JSON string (anything else is `None`, as `Value::as_str` + non-empty).
+fn text(raw: Option<&RawValue>) -> Option<String> {
+    raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+        .filter(|s| !s.is_empty())
+}
+
+/// As [`response::error_message`] on one field: null and blank strings are no message, other
+/// non-strings are quoted as compact JSON.
+fn error_text(raw: Option<&RawValue>) -> Option<String> {
+    let raw = raw?;
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(s) if s.trim().is_empty() => None,
+        Ok(s) => Some(s),
+        Err(_) => serde_json::from_str::<serde_json::Value>(raw.get())
+            .ok()
+            .filter(|v| !v.is_null())
+            .map(|v| v.to_string()),
+    }
+}
+
+fn progress(raw: &RawValue) -> Option<u8> {
+    match serde_json::from_str::<f64>(raw.get()) {
+        Ok(number) => Some(percent(number)),
+        // A string holding a number (or anything else: `progress_of` decides).
+        Err(_) => serde_json::from_str::<serde_json::Value>(raw.get())
+            .ok()
+            .as_ref()
+            .and_then(progress_of),
+    }
+}
+
+/// Interpret a `get_kasm_status` response: any shape of a 2xx body, or the error a non-2xx
+/// one stands for (same results as `unchecked_json` + `session_status`).
+pub fn session_status(
+    endpoint: &'static str,
+    kasm_id: &str,
+    raw: &RawResponse,
+) -> KasmResult<SessionStatus> {
+    if raw.is_success()
+        && let Some(done) = read_in_place(endpoint, kasm_id, &raw.body)
+    {
+        return done;
+    }
+    let value = response::unchecked_json(endpoint, raw)?;
+    response::session_status(endpoint, kasm_id, &value)
+}
+
+/// The answer read without a `Value`; `None` when only the `Value` path reads it exactly.
+fn read_in_place(
+    endpoint: &'static str,
+    kasm_id: &str,
+    body: &[u8],
+) -> Option<KasmResult<SessionStatus>> {
+    // A struct also deserializes from a JSON array; the `Value` path sees no fields there.
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return None;
+    }
+    let answer: Answer = serde_json::from_slice(body).ok()?;
+    let record = answer.kasm.filter(|k| k.get().trim_start().starts_with('{'));
+    let record_fields = match record {
+        Some(kasm) => Some(serde_json::from_str::<OperationalRaw>(kasm.get()).ok()?.read()),
+        None => None,
+    };
+    let fields = StatusFields {
+        error: error_text(answer.error_message).or_else(|| error_text(answer.error)),
+        record: record_fields,
+        top: operational(
+            answer.operational_status,
+            answer.operational_message,
+            answer.operational_progress,
+        ),
+        kasm_url: text(answer.kasm_url),
+    };
+    let decided = decide_status(endpoint, kasm_id, fields, || {
+        record
+            .and_then(|kasm| serde_json::from_str::<Session>(kasm.get()).ok())
+            .ok_or(KasmError::Decode {
+                endpoint,
+                detail: String::new(),
+            })
+    });
+    match decided {
+        // The record did not decode (or no field said anything): the `Value` path words it.
+        Err(KasmError::Decode { .. }) => None,
+        other => Some(other),
+    }
+}
+
+#[cfg(test)]
+mod tests;
