@@ -22,10 +22,16 @@ pub const UUID_PATTERN: &str = r"^\s*([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]
 /// Anything else is refused before it reaches Kasm, where a non-UUID makes PostgreSQL fail.
 pub fn normalize_id(what: &str, raw: &str) -> Result<String, KasmError> {
     let trimmed = raw.trim();
-    let hex: String = trimmed.chars().filter(|c| *c != '-').collect();
-    let dashes_ok = !trimmed.contains('-') || is_dashed_uuid(trimmed);
-    if hex.len() == 32 && dashes_ok && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(hex.to_ascii_lowercase())
+    if is_uuid(trimmed.as_bytes()) {
+        // One allocation of the final size (this runs several times per tool call).
+        let mut hex = String::with_capacity(32);
+        hex.extend(
+            trimmed
+                .bytes()
+                .filter(|b| *b != b'-')
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+        Ok(hex)
     } else {
         Err(KasmError::InvalidArgument(format!(
             "{what} must be a UUID (32 hex digits, dashes optional), got {raw:?}"
@@ -33,9 +39,20 @@ pub fn normalize_id(what: &str, raw: &str) -> Result<String, KasmError> {
     }
 }
 
-fn is_dashed_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+/// 32 hex digits, or 8-4-4-4-12 hex digits with dashes.
+fn is_uuid(s: &[u8]) -> bool {
+    const DASHES: [usize; 4] = [8, 13, 18, 23];
+    match s.len() {
+        32 => s.iter().all(u8::is_ascii_hexdigit),
+        36 => s.iter().enumerate().all(|(i, b)| {
+            if DASHES.contains(&i) {
+                *b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        }),
+        _ => false,
+    }
 }
 
 /// Declares a normalised Kasm UUID newtype: parse once, then pass around.
@@ -149,6 +166,45 @@ mod tests {
             "../../etc/passwd",
         ] {
             assert!(normalize_id("kasm_id", bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The first implementation (collect, split, lowercase): the allocation-light one must
+    /// accept and produce exactly the same.
+    fn normalize_reference(raw: &str) -> Option<String> {
+        let trimmed = raw.trim();
+        let hex: String = trimmed.chars().filter(|c| *c != '-').collect();
+        let groups: Vec<&str> = trimmed.split('-').collect();
+        let dashes_ok =
+            !trimmed.contains('-') || groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
+        (hex.len() == 32 && dashes_ok && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| hex.to_ascii_lowercase())
+    }
+
+    #[test]
+    fn same_answers_as_the_reference_implementation() {
+        for raw in [
+            "8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f",
+            "  8F6C1D2E3B4A4C5D9E0F1A2B3C4D5E6F\n",
+            "8f6c1d2e-3b4a-4c5d-9e0f-1a2b3c4d5e6f",
+            "\u{a0}8f6c1d2e-3b4a-4c5d-9e0f-1a2b3c4d5e6f\t",
+            "8f6c1d2e3-b4a-4c5d-9e0f-1a2b3c4d5e6f",
+            "8f6c1d2e-3b4a-4c5d-9e0f1-a2b3c4d5e6f",
+            "8f6c1d2e--3b4a4c5d-9e0f-1a2b3c4d5e6f",
+            "-8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f",
+            "8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f-",
+            "8f6c1d2e3b4a4c5d9e0f1a2b3c4d5é6",
+            "8f6c1d2e 3b4a4c5d9e0f1a2b3c4d5e6",
+            "8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6fa",
+            "g f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6",
+            "",
+            "-",
+        ] {
+            assert_eq!(
+                normalize_id("kasm_id", raw).ok(),
+                normalize_reference(raw),
+                "{raw:?}"
+            );
         }
     }
 
