@@ -80,6 +80,12 @@ struct Args {
     /// Seconds-long smoke run: every phase once, tiny counts (never a timed pass/fail).
     #[arg(long)]
     quick: bool,
+
+    /// `RUST_LOG` of the server under test. `warn` leaves out the per-request log line and
+    /// the audit events (`info`, the default of `kasm-mcp serve`): pass `info` to measure
+    /// with them (the server's log goes to this program's stderr).
+    #[arg(long, default_value = "warn")]
+    server_log: String,
 }
 
 /// A part of the run (`--phases`).
@@ -534,6 +540,7 @@ async fn run(args: Args) -> Result<u64, String> {
         &config_toml(port, &tokens, args.sse_streams),
         dir.path(),
         port,
+        &args.server_log,
     )
     .await?;
     let http = reqwest::Client::builder()
@@ -571,6 +578,7 @@ async fn run(args: Args) -> Result<u64, String> {
         },
     );
     println!("load average at start: {}", loadavg());
+    println!("server log filter (RUST_LOG): {}", args.server_log);
 
     // ---- idle cost: RSS on a fresh server here, per open connection at the end.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -759,6 +767,7 @@ async fn run(args: Args) -> Result<u64, String> {
             &config_toml(port, &tokens, args.sse_streams),
             dir.path(),
             port,
+            &args.server_log,
         )
         .await?;
         let addr = format!("127.0.0.1:{port}");

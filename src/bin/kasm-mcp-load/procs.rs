@@ -157,6 +157,7 @@ pub async fn start_server(
     config_toml: &str,
     dir: &Path,
     port: u16,
+    log_filter: &str,
 ) -> Result<Proc, String> {
     let path = dir.join("load.toml");
     std::fs::write(&path, config_toml).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -168,7 +169,7 @@ pub async fn start_server(
         .env("KASM_API_SECRET", &sim.secret)
         .env("KASM_USER_ID", &sim.user_id)
         .env("MCP_RELAY_URL", format!("http://127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log_filter)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
