@@ -126,9 +126,15 @@ fn read_in_place(
         return None;
     }
     let answer: Answer = serde_json::from_slice(body).ok()?;
-    let record = answer.kasm.filter(|k| k.get().trim_start().starts_with('{'));
+    let record = answer
+        .kasm
+        .filter(|k| k.get().trim_start().starts_with('{'));
     let record_fields = match record {
-        Some(kasm) => Some(serde_json::from_str::<OperationalRaw>(kasm.get()).ok()?.read()),
+        Some(kasm) => Some(
+            serde_json::from_str::<OperationalRaw>(kasm.get())
+                .ok()?
+                .read(),
+        ),
         None => None,
     };
     let fields = StatusFields {

@@ -105,10 +105,19 @@ fn odd_and_failing_bodies_give_the_value_paths_result() {
         (200, "{}"),
         (200, r#"{"current_time":"x"}"#),
         (200, r#"{"operational_status":"","operational_message":""}"#),
-        (200, r#"{"operational_status":"paused","operational_status":"running"}"#),
-        (200, r#"{"kasm":{"kasm_id":5,"operational_status":"running"}}"#),
+        (
+            200,
+            r#"{"operational_status":"paused","operational_status":"running"}"#,
+        ),
+        (
+            200,
+            r#"{"kasm":{"kasm_id":5,"operational_status":"running"}}"#,
+        ),
         (200, r#"{"kasm":{"operational_status":"running"}}"#),
-        (200, r#"{"kasm":{"kasm_id":"k","operational_status":"running","image":7}}"#),
+        (
+            200,
+            r#"{"kasm":{"kasm_id":"k","operational_status":"running","image":7}}"#,
+        ),
         (200, r#"{"operational_status":"running""#),
         (400, r#"{"error_message":"Could not find requested Kasm."}"#),
         (403, r#"{"error_message":"Access Denied"}"#),
@@ -126,7 +135,11 @@ fn odd_and_failing_bodies_give_the_value_paths_result() {
     assert!(read_in_place(EP, KASM_ID, br#"[null,null,null,null,"running",null,null]"#).is_none());
     // Nor is a record that does not decode (the `Value` path words the error).
     assert!(
-        read_in_place(EP, KASM_ID, br#"{"kasm":{"kasm_id":5,"operational_status":"running"}}"#)
-            .is_none()
+        read_in_place(
+            EP,
+            KASM_ID,
+            br#"{"kasm":{"kasm_id":5,"operational_status":"running"}}"#
+        )
+        .is_none()
     );
 }
