@@ -53,17 +53,18 @@ impl TaskStore for MemoryTaskStore {
         Ok(())
     }
 
-    async fn get(&self, id: &TaskId, owner: &str) -> Option<TaskRecord> {
-        live(&self.lock(), id).filter(|r| r.owner == owner).cloned()
+    async fn get(&self, id: &TaskId, owner: &str) -> Result<Option<TaskRecord>, TaskStoreError> {
+        Ok(live(&self.lock(), id).filter(|r| r.owner == owner).cloned())
     }
 
-    async fn list(&self, owner: &str) -> Vec<TaskRecord> {
+    async fn list(&self, owner: &str) -> Result<Vec<TaskRecord>, TaskStoreError> {
         let now = now_ms();
-        self.lock()
+        Ok(self
+            .lock()
             .values()
             .filter(|r| r.owner == owner && !r.expired_at(now))
             .cloned()
-            .collect()
+            .collect())
     }
 
     async fn request_cancel(&self, id: &TaskId, owner: &str) -> Result<TaskRecord, CancelError> {
@@ -193,10 +194,10 @@ mod tests {
         let store = MemoryTaskStore::default();
         let a = task("alice");
         store.create(a.clone()).await.unwrap();
-        assert_eq!(store.get(&a.id, "alice").await, Some(a.clone()));
-        assert_eq!(store.get(&a.id, "bob").await, None);
-        assert!(store.list("bob").await.is_empty());
-        assert_eq!(store.list("alice").await.len(), 1);
+        assert_eq!(store.get(&a.id, "alice").await.unwrap(), Some(a.clone()));
+        assert_eq!(store.get(&a.id, "bob").await.unwrap(), None);
+        assert!(store.list("bob").await.unwrap().is_empty());
+        assert_eq!(store.list("alice").await.unwrap().len(), 1);
         assert_eq!(
             store.request_cancel(&a.id, "bob").await,
             Err(CancelError::NotFound)
@@ -233,8 +234,12 @@ mod tests {
         let mut old = task("alice");
         old.created_at_ms = old.created_at_ms.saturating_sub(old.ttl_ms);
         store.create(old.clone()).await.unwrap();
-        assert_eq!(store.get(&old.id, "alice").await, None, "past its ttl");
-        assert!(store.list("alice").await.is_empty());
+        assert_eq!(
+            store.get(&old.id, "alice").await.unwrap(),
+            None,
+            "past its ttl"
+        );
+        assert!(store.list("alice").await.unwrap().is_empty());
 
         let a = task("alice");
         store.create(a.clone()).await.unwrap();
@@ -249,7 +254,7 @@ mod tests {
                 .await
         );
         assert_eq!(
-            store.get(&a.id, "alice").await.unwrap().status,
+            store.get(&a.id, "alice").await.unwrap().unwrap().status,
             TaskStatus::InputRequired
         );
         let answers = |keys: &[&str]| -> Map<String, Value> {
@@ -267,7 +272,7 @@ mod tests {
                 .await,
             Some(1)
         );
-        let now = store.get(&a.id, "alice").await.unwrap();
+        let now = store.get(&a.id, "alice").await.unwrap().unwrap();
         assert_eq!(now.status, TaskStatus::InputRequired, "k2 is still open");
         assert!(now.input_requests.contains_key("k2") && !now.input_requests.contains_key("k1"));
         assert!(store.take_input(&a.id, "k1").await.is_some());
@@ -277,7 +282,7 @@ mod tests {
             Some(1)
         );
         assert_eq!(
-            store.get(&a.id, "alice").await.unwrap().status,
+            store.get(&a.id, "alice").await.unwrap().unwrap().status,
             TaskStatus::Working
         );
     }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::input::CLIENT_ERROR;
 use super::record::{TaskId, TaskOutcome, TaskRecord, TaskStatus};
-use super::store::{CancelError, TaskStore};
+use super::store::{CancelError, TaskStore, TaskStoreError};
 use super::wire::{RELATED_TASK, legacy_task, modern_detailed, status_notification};
 use crate::mcp::client_requests::{ClientRequestError, ClientRequester};
 use crate::mcp::jsonrpc::{RpcError, code, params_object, required_str};
@@ -23,6 +23,12 @@ fn not_found(id: &str) -> RpcError {
     RpcError::invalid_params(format!(
         "Failed to retrieve task: Task not found ({id:?} is not a task of yours, or it expired)"
     ))
+}
+
+/// The store could not be read: an internal error naming the cause (Redis and its setting),
+/// never "not found", which would tell the client its task is gone.
+fn unavailable(e: impl std::fmt::Display) -> RpcError {
+    RpcError::internal(e.to_string())
 }
 
 /// `params.taskId`, parsed.
@@ -40,7 +46,15 @@ async fn lookup(
     owner: &str,
 ) -> Result<TaskRecord, RpcError> {
     let (id, raw) = task_id(params)?;
-    store.get(&id, owner).await.ok_or_else(|| not_found(&raw))
+    found(store.get(&id, owner).await, &raw)
+}
+
+/// A store lookup as the methods answer it.
+fn found(
+    lookup: Result<Option<TaskRecord>, TaskStoreError>,
+    raw: &str,
+) -> Result<TaskRecord, RpcError> {
+    lookup.map_err(unavailable)?.ok_or_else(|| not_found(raw))
 }
 
 /// 2025-11-25 `tasks/get`.
@@ -77,7 +91,7 @@ pub async fn legacy_result(
     let mut waited = false;
     let mut asked = std::collections::BTreeSet::new();
     let record = loop {
-        let record = store.get(&id, owner).await.ok_or_else(|| not_found(&raw))?;
+        let record = found(store.get(&id, owner).await, &raw)?;
         if record.status.is_terminal() {
             break record;
         }
@@ -173,7 +187,7 @@ pub async fn legacy_list(
     page_size: usize,
 ) -> Result<Value, RpcError> {
     let after = cursor_param(&params_object(params)?)?;
-    let all = store.list(owner).await;
+    let all = store.list(owner).await.map_err(unavailable)?;
     let key = |r: &TaskRecord| format!("{:020}-{}", r.created_at_ms, r.id);
     let Page { items, next_cursor } = paginate(all, key, after.as_deref(), page_size);
     let mut result = Map::new();
@@ -200,6 +214,7 @@ pub async fn legacy_cancel(
         Err(e @ CancelError::Terminal(_)) => {
             Err(RpcError::invalid_params(format!("Cannot cancel task: {e}")))
         }
+        Err(e @ CancelError::Unavailable(_)) => Err(unavailable(e)),
     }
 }
 
@@ -213,6 +228,7 @@ pub async fn modern_cancel(
     match store.request_cancel(&id, owner).await {
         Ok(_) | Err(CancelError::Terminal(_)) => Ok(json!({})),
         Err(CancelError::NotFound) => Err(not_found(&raw)),
+        Err(e @ CancelError::Unavailable(_)) => Err(unavailable(e)),
     }
 }
 

@@ -313,14 +313,20 @@ impl TaskStore for RedisTaskStore {
         )))
     }
 
-    async fn get(&self, id: &TaskId, owner: &str) -> Option<TaskRecord> {
-        self.live(id).await.filter(|r| r.owner == owner)
+    async fn get(&self, id: &TaskId, owner: &str) -> Result<Option<TaskRecord>, TaskStoreError> {
+        let found = self.read(id).await.map_err(|e| {
+            tracing::warn!(task = %id, error = %e, "task store: cannot read a task");
+            TaskStoreError::Unavailable(e.to_string())
+        })?;
+        Ok(found
+            .map(|(_, record)| record)
+            .filter(|r| !r.expired_at(now_ms()) && r.owner == owner))
     }
 
-    async fn list(&self, owner: &str) -> Vec<TaskRecord> {
-        self.owned(owner).await.unwrap_or_else(|e| {
+    async fn list(&self, owner: &str) -> Result<Vec<TaskRecord>, TaskStoreError> {
+        self.owned(owner).await.map_err(|e| {
             tracing::warn!(error = %e, "task store: cannot list tasks");
-            Vec::new()
+            TaskStoreError::Unavailable(e.to_string())
         })
     }
 
@@ -345,7 +351,7 @@ impl TaskStore for RedisTaskStore {
             Ok(Err(declined)) => Err(declined.unwrap_or(CancelError::NotFound)),
             Err(e) => {
                 tracing::warn!(task = %id, error = %e, "task store: cannot cancel a task");
-                Err(CancelError::NotFound)
+                Err(CancelError::Unavailable(e.to_string()))
             }
         }
     }

@@ -69,6 +69,10 @@ pub enum CancelError {
     NotFound,
     #[error("already in terminal status '{}'", .0.as_str())]
     Terminal(TaskStatus),
+    /// The store could not be reached (the shared state is down): not the same as "no such
+    /// task", which would tell the client its task is gone.
+    #[error("the task store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Where tasks live.
@@ -77,11 +81,12 @@ pub trait TaskStore: Send + Sync {
     /// Store a new task; when this returns `Ok`, [`TaskStore::get`] finds it (on any replica).
     async fn create(&self, record: TaskRecord) -> Result<(), TaskStoreError>;
 
-    /// The task `id` if it exists, has not expired and belongs to `owner`.
-    async fn get(&self, id: &TaskId, owner: &str) -> Option<TaskRecord>;
+    /// The task `id` if it exists, has not expired and belongs to `owner`; an error only
+    /// when the store cannot be read (never "not found" for an unreachable store).
+    async fn get(&self, id: &TaskId, owner: &str) -> Result<Option<TaskRecord>, TaskStoreError>;
 
     /// All live tasks of `owner` (any order).
-    async fn list(&self, owner: &str) -> Vec<TaskRecord>;
+    async fn list(&self, owner: &str) -> Result<Vec<TaskRecord>, TaskStoreError>;
 
     /// Mark the task cancelled (status `cancelled`, cancel flag set) and return it;
     /// refused for a terminal task.

@@ -49,10 +49,10 @@ async fn two_replicas_share_tasks_through_redis() {
     // Created on A: read, listed on B; bound to its owner.
     let task = TaskRecord::new("alice", "execute_kasm_command", Era::Legacy, 60_000, 500);
     a.create(task.clone()).await.unwrap();
-    assert_eq!(b.get(&task.id, "alice").await, Some(task.clone()));
-    assert_eq!(b.get(&task.id, "bob").await, None);
-    assert_eq!(b.list("alice").await, vec![task.clone()]);
-    assert!(b.list("bob").await.is_empty());
+    assert_eq!(b.get(&task.id, "alice").await.unwrap(), Some(task.clone()));
+    assert_eq!(b.get(&task.id, "bob").await.unwrap(), None);
+    assert_eq!(b.list("alice").await.unwrap(), vec![task.clone()]);
+    assert!(b.list("bob").await.unwrap().is_empty());
     assert_eq!(
         b.request_cancel(&task.id, "bob").await,
         Err(CancelError::NotFound)
@@ -84,7 +84,7 @@ async fn two_replicas_share_tasks_through_redis() {
         None
     );
     assert_eq!(
-        b.get(&task.id, "alice").await.unwrap().status,
+        b.get(&task.id, "alice").await.unwrap().unwrap().status,
         TaskStatus::Cancelled
     );
 
@@ -96,7 +96,7 @@ async fn two_replicas_share_tasks_through_redis() {
             a.finish(&t.id, TaskStatus::Completed, Some(outcome.clone()), None),
             b.request_cancel(&t.id, "alice"),
         );
-        let stored = b.get(&t.id, "alice").await.unwrap();
+        let stored = b.get(&t.id, "alice").await.unwrap().unwrap();
         match (finished.is_some(), cancel.is_ok()) {
             (true, false) => assert_eq!(stored.status, TaskStatus::Completed),
             (false, true) => {
@@ -114,7 +114,7 @@ async fn two_replicas_share_tasks_through_redis() {
         a.request_input(&t.id, "k1", json!({"method": "elicitation/create"}))
             .await
     );
-    let seen = b.get(&t.id, "alice").await.unwrap();
+    let seen = b.get(&t.id, "alice").await.unwrap().unwrap();
     assert_eq!(seen.status, TaskStatus::InputRequired);
     assert!(seen.input_requests.contains_key("k1"));
     let answers: Map<String, Value> = [
@@ -130,7 +130,7 @@ async fn two_replicas_share_tasks_through_redis() {
     );
     assert_eq!(b.provide_input(&t.id, "alice", answers).await, Some(0));
     assert_eq!(
-        a.get(&t.id, "alice").await.unwrap().status,
+        a.get(&t.id, "alice").await.unwrap().unwrap().status,
         TaskStatus::Working
     );
     assert_eq!(
@@ -142,14 +142,14 @@ async fn two_replicas_share_tasks_through_redis() {
     // Expiry: the record and its index entry go with the ttl.
     let short = TaskRecord::new("carol", "t", Era::Legacy, 300, 100);
     a.create(short.clone()).await.unwrap();
-    assert_eq!(b.list("carol").await.len(), 1);
+    assert_eq!(b.list("carol").await.unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(b.get(&short.id, "carol").await, None);
-    assert!(b.list("carol").await.is_empty());
+    assert_eq!(b.get(&short.id, "carol").await.unwrap(), None);
+    assert!(b.list("carol").await.unwrap().is_empty());
 }
 
 #[tokio::test]
-async fn redis_down_is_an_error_or_not_found_never_a_hang_or_panic() {
+async fn redis_down_is_an_error_never_not_found_a_hang_or_a_panic() {
     let mut redis = RedisServer::start();
     let (_c, a) = store(&redis, "store-down");
     let task = TaskRecord::new("alice", "t", Era::Legacy, 60_000, 500);
@@ -163,7 +163,19 @@ async fn redis_down_is_an_error_or_not_found_never_a_hang_or_panic() {
         matches!(&refused, Err(kasm_mcp::mcp::tasks::TaskStoreError::Unavailable(m)) if m.contains("redis_url")),
         "{refused:?}"
     );
-    assert_eq!(a.get(&task.id, "alice").await, None);
+    // A task that exists must not be reported gone because Redis is: "not found" would
+    // tell the client to give up on it.
+    let read = a.get(&task.id, "alice").await;
+    assert!(
+        matches!(&read, Err(kasm_mcp::mcp::tasks::TaskStoreError::Unavailable(m)) if m.contains("redis_url")),
+        "{read:?}"
+    );
+    assert!(a.list("alice").await.is_err());
+    let cancel = a.request_cancel(&task.id, "alice").await;
+    assert!(
+        matches!(&cancel, Err(kasm_mcp::mcp::tasks::CancelError::Unavailable(m)) if m.contains("redis_url")),
+        "{cancel:?}"
+    );
     assert!(!a.cancel_requested(&task.id).await);
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -172,7 +184,7 @@ async fn redis_down_is_an_error_or_not_found_never_a_hang_or_panic() {
     );
     redis.restart();
     let started = Instant::now();
-    while a.get(&task.id, "alice").await.is_none() {
+    while !matches!(a.get(&task.id, "alice").await, Ok(Some(_))) {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "the store did not recover after Redis restarted"
