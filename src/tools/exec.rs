@@ -428,7 +428,7 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
     let report = ExecReport {
         exit_code: finish.exit_code.unwrap_or(-1),
         timed_out: finish.state == JobState::TimedOut,
-        // Without `date +%s%N` in the container, fall back to the time measured here.
+        // Without `/proc/uptime` in the container, fall back to the time measured here.
         duration_ms: finish
             .duration_ms
             .or_else(|| job.ended_ms.map(|end| end.saturating_sub(job.started_ms))),

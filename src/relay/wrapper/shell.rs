@@ -29,13 +29,14 @@ const PRELUDE: &str = r#"IFS=' ' read -r kmcp_url kmcp_key kmcp_get kmcp_get_key
 exec 3<&-
 kmcp_nl='
 '
-# kmcp_cs: centiseconds on a monotonic clock (/proc/uptime), else from `date`.
+# kmcp_cs: centiseconds on a monotonic clock (/proc/uptime; kmcp_fine=1), else whole
+# seconds from `date` (too coarse for duration_ms: the record says `-` and the server times it).
 kmcp_clock() {
   kmcp_up=
   { read -r kmcp_up kmcp_x < /proc/uptime; } 2>/dev/null
   case $kmcp_up in
-    [0-9]*.[0-9][0-9]) kmcp_cs=$(( ${kmcp_up%.*} * 100 + 1${kmcp_up#*.} - 100 )) ;;
-    *) kmcp_cs=$(date +%s 2>/dev/null) || kmcp_cs=0; kmcp_cs=$(( ${kmcp_cs:-0} * 100 )) ;;
+    [0-9]*.[0-9][0-9]) kmcp_cs=$(( ${kmcp_up%.*} * 100 + 1${kmcp_up#*.} - 100 )); kmcp_fine=1 ;;
+    *) kmcp_fine=; kmcp_cs=$(date +%s 2>/dev/null) || kmcp_cs=0; kmcp_cs=$(( ${kmcp_cs:-0} * 100 )) ;;
   esac
 }
 kmcp_clock
@@ -403,7 +404,8 @@ while kill -0 "$r1" 2>/dev/null || kill -0 "$r2" 2>/dev/null; do
   if sleep 0.01 2>/dev/null; then i=$((i + 1)); else sleep 1; i=$((i + 100)); fi
 done
 kmcp_stop_readers
-dur=$(( (t1 - t0) * 10 ))
+dur=-
+[ -n "$kmcp_fine" ] && dur=$(( (t1 - t0) * 10 ))
 for f in out err; do
   if [ -f "$d/$f" ]; then cat "$d/$f" > "$d/$f.snap"; else : > "$d/$f.snap"; fi
 done
@@ -613,7 +615,8 @@ kmcp_clock
 if [ $((kmcp_cs - t0)) -ge $((kmcp_timeout * 100)) ]; then
   case "$rc" in 124|137|143) to=1 ;; esac
 fi
-dur=$(( (t1 - t0) * 10 ))
+dur=-
+[ -n "$kmcp_fine" ] && dur=$(( (t1 - t0) * 10 ))
 if [ ! -d "$d" ]; then
   kmcp_post "$d/post"
   exit 0
