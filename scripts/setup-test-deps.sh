@@ -17,6 +17,13 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq shellcheck >/dev/null
 fi
 
+# The wrapper's busybox run (tests/it/relay_lean.rs: ash with busybox applets, as in
+# Alpine-based images).
+if ! command -v busybox >/dev/null 2>&1; then
+  echo "installing busybox"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq busybox >/dev/null
+fi
+
 # The scale-out tests: a real Redis (tests/it/cluster and scripts/cluster-tests.sh, which fail
 # without it, never skip) and nginx as the load balancer in front of the replicas. Debian
 # packages, installed only when a program is missing.

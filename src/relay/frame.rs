@@ -135,7 +135,7 @@ impl StreamFrame {
 pub struct ExecReport {
     pub exit_code: i64,
     pub timed_out: bool,
-    /// Measured inside the container, when `date +%s%N` works there.
+    /// Measured inside the container from `/proc/uptime` (10 ms steps); `None` without it.
     pub duration_ms: Option<u64>,
     pub stdout: Bytes,
     pub stderr: Bytes,

@@ -39,7 +39,7 @@ pub const MAX_COMMAND_AND_ENV_BYTES: usize = 120 * 1024;
 const NAME: &str = "execute_kasm_command";
 
 /// How long a cancelled call waits for its command to report its process group before the
-/// kill is given up (the wrapper reports it with its first upload, normally within 0.3 s).
+/// kill is given up (the wrapper reports it after a first nap of 0.05 s, in one request).
 const PGID_WAIT: Duration = Duration::from_secs(10);
 
 pub fn tools(deps: &Arc<ToolDeps>) -> Vec<Arc<dyn Tool>> {
@@ -428,7 +428,7 @@ async fn execute(deps: Arc<ToolDeps>, ctx: CallContext, args: Map<String, Value>
     let report = ExecReport {
         exit_code: finish.exit_code.unwrap_or(-1),
         timed_out: finish.state == JobState::TimedOut,
-        // Without `date +%s%N` in the container, fall back to the time measured here.
+        // Without `/proc/uptime` in the container, fall back to the time measured here.
         duration_ms: finish
             .duration_ms
             .or_else(|| job.ended_ms.map(|end| end.saturating_sub(job.started_ms))),

@@ -17,6 +17,7 @@ mod oauth;
 mod ops;
 mod properties;
 mod relay_integrity;
+mod relay_lean;
 mod round_trips;
 mod sealing;
 mod simulator;

@@ -49,7 +49,7 @@ async fn rig() -> Rig {
 // ---- wrapper-level harness ------------------------------------------------------------------
 
 /// The real relay routes on a loopback listener.
-async fn host_relay() -> Arc<Relay> {
+pub(crate) async fn host_relay() -> Arc<Relay> {
     let relay = Arc::new(Relay::new(RelayOptions::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     relay.set_base_url(format!("http://{}", listener.local_addr().unwrap()));
@@ -58,7 +58,7 @@ async fn host_relay() -> Arc<Relay> {
     relay
 }
 
-fn binding(purpose: Purpose) -> TicketBinding {
+pub(crate) fn binding(purpose: Purpose) -> TicketBinding {
     TicketBinding {
         principal: "t".into(),
         kasm_id: "k".into(),
@@ -77,7 +77,7 @@ fn exec_job(command: &str, timeout_s: u64, cap: usize) -> Job {
     })
 }
 
-fn endpoint(url: &str, key: &str) -> Endpoint {
+pub(crate) fn endpoint(url: &str, key: &str) -> Endpoint {
     Endpoint {
         url: url.into(),
         key: key.into(),
@@ -86,7 +86,7 @@ fn endpoint(url: &str, key: &str) -> Endpoint {
 
 /// Start a wrapper on this host in its own process group, with `path` as PATH and `tmp` as
 /// TMPDIR (the exec's environment as Kasm would set it).
-fn spawn_wrapper(input: &WrapperInput, path: &str, tmp: &Path) -> tokio::process::Child {
+pub(crate) fn spawn_wrapper(input: &WrapperInput, path: &str, tmp: &Path) -> tokio::process::Child {
     tokio::process::Command::new("sh")
         .arg("-c")
         .arg(input.script().text())
@@ -622,7 +622,7 @@ async fn stalling_download() -> String {
 
 use futures::StreamExt;
 
-fn names_in(dir: &Path) -> Vec<String> {
+pub(crate) fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
@@ -761,7 +761,7 @@ async fn a_wrapper_killed_mid_write_leaves_no_temp_file_after_the_next_write() {
     );
 }
 
-fn which(program: &str) -> String {
+pub(crate) fn which(program: &str) -> String {
     std::env::split_paths(&std::env::var_os("PATH").unwrap())
         .map(|d| d.join(program))
         .find(|p| p.is_file())

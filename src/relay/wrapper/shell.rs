@@ -15,13 +15,32 @@
 
 use super::vars::{Script, TICKETS_ENV, USER_ENV_PREFIX};
 
-/// Stage 2's helpers: tickets from fd 3, stale temp cleanup, a locked temp dir, uploads and
-/// downloads with retries, failure records (`workdir_removed` when the record to upload is
-/// gone with the temp dir), the allowed-roots check on resolved paths.
+/// Stage 2's helpers: tickets from fd 3, a clock without processes, stale temp cleanup, the
+/// locked work directory, uploads and downloads with retries (several records in one `curl`
+/// when it is there), failure records (`workdir_removed` when the record to upload is gone
+/// with the temp dir), the allowed-roots check on resolved paths.
+///
+/// The helpers start as few processes as they can (each fork+exec costs a millisecond on a
+/// quiet core and several on a loaded one): the clock is `/proc/uptime` read with `read`,
+/// answers of `command -v` and HTTP status codes go through files in the work directory
+/// instead of `$(…)` subshells, and the uploader reads its configuration from a
+/// here-document instead of a `printf |` pipeline.
 const PRELUDE: &str = r#"IFS=' ' read -r kmcp_url kmcp_key kmcp_get kmcp_get_key kmcp_sput kmcp_sput_key <&3 || exit 1
 exec 3<&-
-kmcp_now() { date +%s 2>/dev/null || echo 0; }
-kmcp_end=$(( $(kmcp_now) + ${kmcp_budget:-60} - 1 ))
+kmcp_nl='
+'
+# kmcp_cs: centiseconds on a monotonic clock (/proc/uptime; kmcp_fine=1), else whole
+# seconds from `date` (too coarse for duration_ms: the record says `-` and the server times it).
+kmcp_clock() {
+  kmcp_up=
+  { read -r kmcp_up kmcp_x < /proc/uptime; } 2>/dev/null
+  case $kmcp_up in
+    [0-9]*.[0-9][0-9]) kmcp_cs=$(( ${kmcp_up%.*} * 100 + 1${kmcp_up#*.} - 100 )); kmcp_fine=1 ;;
+    *) kmcp_fine=; kmcp_cs=$(date +%s 2>/dev/null) || kmcp_cs=0; kmcp_cs=$(( ${kmcp_cs:-0} * 100 )) ;;
+  esac
+}
+kmcp_clock
+kmcp_end=$(( kmcp_cs / 100 + ${kmcp_budget:-60} - 1 ))
 kmcp_stale_min=$(( ${kmcp_stale:-3600} / 60 + 1 ))
 kmcp_locks=
 command -v flock >/dev/null 2>&1 && kmcp_locks=1
@@ -43,10 +62,14 @@ kmcp_clean() {
 kmcp_base=${TMPDIR:-/tmp}
 { [ -d "$kmcp_base" ] && [ -w "$kmcp_base" ]; } || kmcp_base=/tmp
 kmcp_clean "$kmcp_base" kmcp
-d=$(mktemp -d "$kmcp_base/kmcp-new.XXXXXX") || exit 1
-exec 9<"$d"
-[ -n "$kmcp_locks" ] && flock -n 9
-mv "$d" "$kmcp_base/kmcp.${d##*.}" 2>/dev/null && d="$kmcp_base/kmcp.${d##*.}"
+# Locks the new work directory $1 (kmcp-new.*) and renames it to kmcp.*, which the cleaner
+# above removes only when unlocked (or, without flock, old).
+kmcp_lock() {
+  exec 9<"$1"
+  [ -n "$kmcp_locks" ] && flock -n 9
+  d=$1
+  mv "$1" "$kmcp_base/kmcp.${1##*.}" 2>/dev/null && d="$kmcp_base/kmcp.${1##*.}"
+}
 kmcp_readers=
 kmcp_cleanup() {
   trap - EXIT HUP INT TERM
@@ -57,10 +80,32 @@ kmcp_cleanup() {
   [ -d "$d" ] || kmcp_post "$d/post"
   rm -rf "$d"
 }
-trap kmcp_cleanup EXIT
-trap 'kmcp_cleanup; exit 129' HUP
-trap 'kmcp_cleanup; exit 130' INT
-trap 'kmcp_cleanup; exit 143' TERM
+kmcp_traps() {
+  trap kmcp_cleanup EXIT
+  trap 'kmcp_cleanup; exit 129' HUP
+  trap 'kmcp_cleanup; exit 130' INT
+  trap 'kmcp_cleanup; exit 143' TERM
+}
+# kmcp_sh: the sh found on the wrapper's own PATH (the caller's env may change PATH).
+kmcp_which_sh() {
+  { command -v sh > "$d/sh" && read -r kmcp_sh < "$d/sh"; } 2>/dev/null || kmcp_sh=/bin/sh
+}
+# kmcp_tk: how `timeout` runs: k (takes -k), plain (no -k), or empty (no timeout). A regular
+# file (GNU coreutils) takes -k; a link (a busybox applet, older ones lack -k) is probed.
+kmcp_timeout_mode() {
+  kmcp_tk=
+  kmcp_tp=
+  { command -v timeout > "$d/timeout" && read -r kmcp_tp < "$d/timeout"; } 2>/dev/null || return 0
+  kmcp_tk=plain
+  case $kmcp_tp in
+    /*) if [ ! -L "$kmcp_tp" ] && ! [ "$kmcp_tp" -ef /bin/busybox ] && ! [ "$kmcp_tp" -ef /usr/bin/busybox ]; then
+          kmcp_tk=k
+          return 0
+        fi ;;
+  esac
+  timeout -k 2 5 true >/dev/null 2>&1 && kmcp_tk=k
+  return 0
+}
 kmcp_wget_status() {
   c=000
   while read -r a b rest; do
@@ -72,6 +117,7 @@ kmcp_gnu_wget() {
   case $(wget --version 2>/dev/null) in *'GNU Wget'*) return 0 ;; esac
   return 1
 }
+# One request; prints its HTTP status code (000: no answer, none: no uploader).
 kmcp_http() {
   case $1 in
     post) kmcp_u=$kmcp_url; kmcp_k=$kmcp_key ;;
@@ -80,11 +126,15 @@ kmcp_http() {
   esac
   if command -v curl >/dev/null 2>&1; then
     if [ "$1" != get ]; then
-      printf 'url = "%s"\nheader = "X-Relay-Key: %s"\n' "$kmcp_u" "$kmcp_k" |
-        curl -K - -sS -X POST -H 'Content-Type: application/octet-stream' --data-binary "@$2" -o /dev/null -w '%{http_code}' 2>/dev/null
+      curl -K - -sS -X POST -H 'Content-Type: application/octet-stream' --data-binary "@$2" -o /dev/null -w '%{http_code}\n' 2>/dev/null <<KMCP_CFG
+url = "$kmcp_u"
+header = "X-Relay-Key: $kmcp_k"
+KMCP_CFG
     else
-      printf 'url = "%s"\nheader = "X-Relay-Key: %s"\n' "$kmcp_u" "$kmcp_k" |
-        curl -K - -sS -o "$2" -w '%{http_code}' 2>/dev/null
+      curl -K - -sS -o "$2" -w '%{http_code}\n' 2>/dev/null <<KMCP_CFG
+url = "$kmcp_u"
+header = "X-Relay-Key: $kmcp_k"
+KMCP_CFG
     fi
   elif kmcp_gnu_wget; then
     # GNU wget reads --config twice, so not from a pipe: a private file that lives only as
@@ -125,10 +175,13 @@ except Exception:
   fi
 }
 kmcp_transfer() {
+  [ "$1" = get ] || [ -f "$2" ] || return 1
   kmcp_wait=1
   kmcp_try=0
   while :; do
-    kmcp_code=$(kmcp_http "$1" "$2")
+    kmcp_code=
+    kmcp_http "$1" "$2" > "$d/code"
+    { read -r kmcp_code < "$d/code"; } 2>/dev/null
     case $kmcp_code in
       2??) return 0 ;;
       429|5??|000|'') ;;
@@ -136,7 +189,8 @@ kmcp_transfer() {
     esac
     kmcp_try=$((kmcp_try + 1))
     [ "$kmcp_try" -lt 12 ] || return 1
-    [ $(( $(kmcp_now) + kmcp_wait )) -lt "$kmcp_end" ] || return 1
+    kmcp_clock
+    [ $(( kmcp_cs / 100 + kmcp_wait )) -lt "$kmcp_end" ] || return 1
     sleep "$kmcp_wait"
     [ "$kmcp_wait" -lt 8 ] && kmcp_wait=$((kmcp_wait * 2))
   done
@@ -155,6 +209,54 @@ kmcp_post() {
 }
 kmcp_chunk_post() { kmcp_transfer chunk "$1"; }
 kmcp_fetch() { kmcp_transfer get "$1"; }
+# The file of a queued record: start, o|e (a chunk of stdout|stderr) or post (the result).
+kmcp_file() {
+  case $1 in
+    start) kmcp_f="$d/start" ;;
+    o|e) kmcp_f="$d/chunk.$1" ;;
+    *) kmcp_f="$d/post" ;;
+  esac
+}
+# Sends the queued records named by the arguments, in order, the result last: with curl in
+# one process over one connection (`next` between them; --fail-early stops at the first
+# refusal), then one by one (with retries) whatever it did not deliver, or everything when
+# there is no curl.
+kmcp_flush() {
+  if command -v curl >/dev/null 2>&1; then
+    case $d in
+      *[\"\\]*) ;;
+      *)
+        kmcp_cfg=
+        for kmcp_w; do
+          kmcp_file "$kmcp_w"
+          kmcp_u=$kmcp_sput
+          kmcp_k=$kmcp_sput_key
+          [ "$kmcp_w" = post ] && kmcp_u=$kmcp_url && kmcp_k=$kmcp_key
+          [ -z "$kmcp_cfg" ] || kmcp_cfg="$kmcp_cfg${kmcp_nl}next$kmcp_nl"
+          kmcp_cfg="${kmcp_cfg}url = \"$kmcp_u\"${kmcp_nl}header = \"X-Relay-Key: $kmcp_k\"${kmcp_nl}header = \"Content-Type: application/octet-stream\"${kmcp_nl}data-binary = \"@$kmcp_f\"${kmcp_nl}output = \"/dev/null\"${kmcp_nl}write-out = \"%{http_code}\\n\"${kmcp_nl}fail"
+        done
+        : > "$d/codes"
+        curl -K - -sS --fail-early > "$d/codes" 2>/dev/null <<KMCP_CFG
+$kmcp_cfg
+KMCP_CFG
+        while read -r kmcp_code; do
+          case $kmcp_code in
+            2??) shift ;;
+            *) break ;;
+          esac
+        done < "$d/codes"
+        ;;
+    esac
+  fi
+  for kmcp_w; do
+    kmcp_file "$kmcp_w"
+    case $kmcp_w in
+      post) kmcp_post "$kmcp_f" ;;
+      start) kmcp_chunk_post "$kmcp_f" ;;
+      *) kmcp_http chunk "$kmcp_f" > /dev/null ;;
+    esac
+  done
+}
 kmcp_fail() {
   printf '%s err %s %s\n' "$kmcp_kind" "$1" "$(printf '%s' "${2:-}" | tr '\n' ' ')" > "$d/post"
   kmcp_post "$d/post"
@@ -178,10 +280,16 @@ KMCP_ROOTS_END
 }
 "#;
 
+/// The work directory of the exec, read, write and list scripts: a `mktemp` name, locked and
+/// renamed by `kmcp_lock`, removed on exit.
+const WORKDIR: &str = r#"kmcp_new=$(mktemp -d "$kmcp_base/kmcp-new.XXXXXX") || exit 1
+kmcp_lock "$kmcp_new"
+kmcp_traps
+"#;
+
 /// Turns `$kmcp_env` (names) and `KMCP_E_<name>` (values) into `NAME=value` positional
 /// parameters for `env`, unsetting the carriers so the command does not inherit them.
-const USER_ENV: &str = r#"kmcp_sh=$(command -v sh) || kmcp_sh=/bin/sh
-set --
+const USER_ENV: &str = r#"set --
 for kmcp_n in $kmcp_env; do
   case $kmcp_n in ''|[0-9]*|*[!A-Za-z0-9_]*) continue ;; esac
   eval "kmcp_v=\${KMCP_E_$kmcp_n-}"
@@ -229,33 +337,35 @@ kmcp_cancel_watch() {
   ) > /dev/null 2>&1 < /dev/null 9<&- &
   kmcp_cw=$!
 }
+kmcp_which_sh
+kmcp_timeout_mode
+[ $# -gt 0 ] && set -- env "$@"
+set -- "$@" "$kmcp_sh" -c -- "$kmcp_cmd"
+case $kmcp_tk in
+  k) set -- timeout -k 2 "$kmcp_timeout" "$@" ;;
+  plain) set -- timeout "$kmcp_timeout" "$@" ;;
+esac
 mkfifo "$d/o" "$d/e" || exit 1
 kmcp_reader "$d/o" "$d/out"
 r1=$!
 kmcp_reader "$d/e" "$d/err"
 r2=$!
 kmcp_readers=1
-t0=$(date +%s%N 2>/dev/null)
-s0=$(date +%s)
+kmcp_clock
+t0=$kmcp_cs
 rc=0
 if [ -n "$kmcp_cwd" ] && ! cd "$kmcp_cwd" 2>/dev/null; then
   printf 'kasm-mcp: cannot change to working_dir %s\n' "$kmcp_cwd" > "$d/e"
   : > "$d/o"
   rc=1
-elif timeout -k 2 5 true >/dev/null 2>&1; then
-  timeout -k 2 "$kmcp_timeout" env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > "$d/o" 2> "$d/e" < /dev/null 9<&- &
-  pid=$!
-  kmcp_cancel_watch "$pid"
-  wait "$pid"
-  rc=$?
-elif command -v timeout >/dev/null 2>&1; then
-  timeout "$kmcp_timeout" env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > "$d/o" 2> "$d/e" < /dev/null 9<&- &
+elif [ -n "$kmcp_tk" ]; then
+  "$@" > "$d/o" 2> "$d/e" < /dev/null 9<&- &
   pid=$!
   kmcp_cancel_watch "$pid"
   wait "$pid"
   rc=$?
 else
-  env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > "$d/o" 2> "$d/e" < /dev/null 9<&- &
+  "$@" > "$d/o" 2> "$d/e" < /dev/null 9<&- &
   pid=$!
   kmcp_cancel_watch "$pid"
   (
@@ -276,12 +386,12 @@ else
   kill "$wd" 2>/dev/null
 fi
 [ -n "$kmcp_cw" ] && kill "$kmcp_cw" 2>/dev/null
-t1=$(date +%s%N 2>/dev/null)
-s1=$(date +%s)
+kmcp_clock
+t1=$kmcp_cs
 to=0
 if [ -e "$d/timedout" ]; then
   to=1
-elif [ $((s1 - s0)) -ge "$kmcp_timeout" ]; then
+elif [ $((t1 - t0)) -ge $((kmcp_timeout * 100)) ]; then
   case "$rc" in 124|137|143) to=1 ;; esac
 fi
 incomplete=0
@@ -295,10 +405,7 @@ while kill -0 "$r1" 2>/dev/null || kill -0 "$r2" 2>/dev/null; do
 done
 kmcp_stop_readers
 dur=-
-case "$t0$t1" in
-  *[!0-9]*|'') ;;
-  *) dur=$(( (t1 - t0) / 1000000 )) ;;
-esac
+[ -n "$kmcp_fine" ] && dur=$(( (t1 - t0) * 10 ))
 for f in out err; do
   if [ -f "$d/$f" ]; then cat "$d/$f" > "$d/$f.snap"; else : > "$d/$f.snap"; fi
 done
@@ -312,70 +419,138 @@ kmcp_post "$d/post"
 /// Runs the command in its own session (`setsid`, so its process group id is its pid and a
 /// later exec can signal the whole group) with stdout and stderr written to spill files in
 /// `$kmcp_base/kmcp-job.<job id>/` (mode 0700), which keep the whole output (and, once it
-/// ends, the command's `exit_code`). It first sends
-/// `START <g|p> <id> <spill dir>` to the stream ticket (`g`: a process group id, `p`: a
-/// single pid when `setsid` is missing), then every `$kmcp_interval` seconds, per stream
-/// that grew, one `CHUNK <seq> <o|e> <offset>` frame with at most `$kmcp_chunk` of its
-/// newest bytes (output that grows faster is skipped in the chunks, never in the files).
-/// When the command ends it sends the last chunks and then the usual `EXEC` record (the
-/// first `$kmcp_cap` bytes of each file; `incomplete` = 1 when processes the command left
-/// behind still hold the files 3 s after it ended) to the result ticket. A watchdog kills the group
-/// if `timeout` is missing or does not end it.
+/// ends, the command's `exit_code`). It sends `START <g|p> <id> <spill dir>` to the stream
+/// ticket (`g`: a process group id, `p`: a single pid when `setsid` is missing), then every
+/// `$kmcp_interval` seconds, per stream that grew, one `CHUNK <seq> <o|e> <offset>` frame with
+/// at most `$kmcp_chunk` of its newest bytes (output that grows faster is skipped in the
+/// chunks, never in the files). When the command ends it sends the last chunks and then the
+/// usual `EXEC` record (the first `$kmcp_cap` bytes of each file; `incomplete` = 1 when
+/// processes the command left behind still hold the files 3 s after it ended) to the result
+/// ticket. A watchdog kills the group if `timeout` is missing or does not end it.
+///
+/// The fast path (a command that ends within its first nap of 0.05 s): the process that
+/// waits for the command wakes the script with SIGUSR1 when it ends, so no time is lost
+/// polling; `START`, the last chunks and `EXEC` then go in one `curl` run. For `true` the
+/// script starts `mkdir`, `flock`, `mv`, the waiter (a fork), `setsid` → `timeout` → `sh`
+/// (which runs `true` itself), one `sleep` (killed when the command ends) and one `curl`; output adds one
+/// `wc` and a `tail`/`cat` per stream that has some.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
-( umask 077; mkdir -p "$kmcp_spill" ) || kmcp_fail spill_failed
+mkdir -p -m 700 "$kmcp_spill" "$kmcp_base/kmcp-new.$kmcp_job" 2>/dev/null
+[ -d "$kmcp_base/kmcp-new.$kmcp_job" ] || exit 1
+kmcp_lock "$kmcp_base/kmcp-new.$kmcp_job"
+kmcp_traps
+[ -d "$kmcp_spill" ] || kmcp_fail spill_failed
 : > "$kmcp_spill/stdout" && : > "$kmcp_spill/stderr" || kmcp_fail spill_failed
 kmcp_seq=0
-kmcp_send() {
-  kmcp_size=$(wc -c < "$1" 2>/dev/null) || return 1
-  kmcp_size=${kmcp_size##* }
-  [ "$kmcp_size" -gt "$3" ] || return 1
+# Sizes of the files $1 and $2 into kmcp_lo and kmcp_le (one `wc`, none when both are empty).
+kmcp_sizes() {
+  kmcp_lo=0
+  kmcp_le=0
+  [ -s "$1" ] || [ -s "$2" ] || return 0
+  wc -c "$1" "$2" > "$d/sizes" 2>/dev/null
+  { read -r kmcp_lo kmcp_x; read -r kmcp_le kmcp_x; } < "$d/sizes" 2>/dev/null
+  case $kmcp_lo in ''|*[!0-9]*) kmcp_lo=0 ;; esac
+  case $kmcp_le in ''|*[!0-9]*) kmcp_le=0 ;; esac
+}
+# Writes the chunk of file $1 (stream $2) past offset $3 up to its size $4 into $d/chunk.$2,
+# at most $kmcp_chunk of the newest bytes; fails when there is nothing new. $5 = 1: the file
+# may still grow, cut it at $4.
+kmcp_chunk_file() {
+  [ "$4" -gt "$3" ] || return 1
   kmcp_from=$3
-  [ $((kmcp_size - kmcp_from)) -gt "$kmcp_chunk" ] && kmcp_from=$((kmcp_size - kmcp_chunk))
+  [ $(($4 - kmcp_from)) -gt "$kmcp_chunk" ] && kmcp_from=$(($4 - kmcp_chunk))
   kmcp_seq=$((kmcp_seq + 1))
   {
     printf 'CHUNK %s %s %s\n' "$kmcp_seq" "$2" "$kmcp_from"
-    tail -c +$((kmcp_from + 1)) "$1" | head -c $((kmcp_size - kmcp_from))
-  } > "$d/chunk"
-  kmcp_http chunk "$d/chunk" >/dev/null
+    if [ "$5" = 1 ]; then
+      tail -c +$((kmcp_from + 1)) "$1" | head -c $(($4 - kmcp_from))
+    else
+      tail -c +$((kmcp_from + 1)) "$1"
+    fi
+  } > "$d/chunk.$2"
+}
+# While the command runs: posts what file $1 (stream $2) gained past offset $3; kmcp_size is
+# its size then.
+kmcp_send() {
+  [ -s "$1" ] || return 1
+  { wc -c < "$1" > "$d/size" && read -r kmcp_size < "$d/size"; } 2>/dev/null || return 1
+  case $kmcp_size in ''|*[!0-9]*) return 1 ;; esac
+  kmcp_chunk_file "$1" "$2" "$3" "$kmcp_size" 1 || return 1
+  kmcp_http chunk "$d/chunk.$2" > /dev/null
   return 0
 }
+kmcp_which_sh
+kmcp_timeout_mode
 kmcp_ss=
 command -v setsid >/dev/null 2>&1 && kmcp_ss=setsid
-set -- env "$@" "$kmcp_sh" -c -- "$kmcp_cmd"
-if timeout -k 2 5 true >/dev/null 2>&1; then
-  set -- timeout -k 2 "$kmcp_timeout" "$@"
-elif command -v timeout >/dev/null 2>&1; then
-  set -- timeout "$kmcp_timeout" "$@"
-fi
-t0=$(date +%s%N 2>/dev/null)
-s0=$(kmcp_now)
+[ $# -gt 0 ] && set -- env "$@"
+set -- "$@" "$kmcp_sh" -c -- "$kmcp_cmd"
+case $kmcp_tk in
+  k) set -- timeout -k 2 "$kmcp_timeout" "$@" ;;
+  plain) set -- timeout "$kmcp_timeout" "$@" ;;
+esac
+kmcp_woke=
+trap 'kmcp_woke=1' USR1
+kmcp_waiter=
+kmcp_clock
+t0=$kmcp_cs
 if [ -n "$kmcp_cwd" ] && ! cd "$kmcp_cwd" 2>/dev/null; then
   printf 'kasm-mcp: cannot change to working_dir %s\n' "$kmcp_cwd" > "$kmcp_spill/stderr"
   echo 1 > "$kmcp_spill/exit_code"
 else
+  # The waiter: records the command's pid (setsid runs in it without a fork, since a
+  # background child of a shell without job control leads no process group: so it is the
+  # group id), keeps the exit code beside the output (so a command that removes the work
+  # directory still has it reported) and wakes the script.
   (
-    $kmcp_ss "$kmcp_sh" -c 'echo "$$" > "$0.tmp" && mv "$0.tmp" "$0"; exec "$@"' "$d/pgid" "$@"
-    echo "$?" > "$kmcp_spill/.exit_code" && mv "$kmcp_spill/.exit_code" "$kmcp_spill/exit_code"
+    $kmcp_ss "$@" &
+    echo "$!" > "$d/pgid"
+    wait "$!"
+    echo "$?" > "$kmcp_spill/exit_code"
+    kill -USR1 "$$" 2>/dev/null
   ) > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" < /dev/null 9<&- &
   kmcp_waiter=$!
 fi
-# Whether the subshell that waits for the command still runs (a zombie does not count).
+# Whether the command ended (its exit code, written whole with a newline, is in rc).
+rc=
+kmcp_ended() {
+  { read -r rc < "$kmcp_spill/exit_code"; } 2>/dev/null && return 0
+  rc=
+  return 1
+}
+# Whether the waiter still runs (a zombie or a reaped one does not; without /proc: yes).
 kmcp_waiting() {
-  [ -n "${kmcp_waiter:-}" ] || return 1
-  kmcp_st=$(cut -d' ' -f3 "/proc/$kmcp_waiter/stat" 2>/dev/null) || return 0
-  case $kmcp_st in Z|X|'') return 1 ;; esac
-  return 0
+  [ -n "$kmcp_waiter" ] || return 1
+  if { read -r kmcp_st < "/proc/$kmcp_waiter/stat"; } 2>/dev/null; then
+    case ${kmcp_st##*) } in Z*|X*) return 1 ;; esac
+    return 0
+  fi
+  [ ! -d "/proc/$$" ]
+}
+# Sleeps $1 seconds, or less when the waiter's SIGUSR1 arrives (`wait` returns at a trapped
+# signal). A `sleep` without fractions fails at once: whole seconds from then on.
+kmcp_nap() {
+  if [ -z "$kmcp_woke" ]; then
+    sleep "$1" 2>/dev/null &
+    kmcp_sl=$!
+    kmcp_ws=0
+    [ -n "$kmcp_woke" ] || { wait "$kmcp_sl"; kmcp_ws=$?; }
+    if [ -n "$kmcp_woke" ] || [ "$kmcp_ws" -gt 128 ]; then
+      kill "$kmcp_sl" 2>/dev/null
+    elif [ "$kmcp_ws" -ne 0 ]; then
+      kmcp_interval=1
+    fi
+  fi
+  kmcp_woke=
 }
 kmcp_kind_id=p
 [ -n "$kmcp_ss" ] && kmcp_kind_id=g
-i=0
-while [ ! -s "$d/pgid" ] && [ ! -e "$kmcp_spill/exit_code" ] && [ "$i" -lt 500 ]; do
-  if sleep 0.01 2>/dev/null; then i=$((i + 1)); else sleep 1; i=$((i + 100)); fi
-done
 pg=-
-[ -s "$d/pgid" ] && read -r pg < "$d/pgid"
-printf 'START %s %s %s\n' "$kmcp_kind_id" "$pg" "$kmcp_spill" > "$d/start"
-kmcp_chunk_post "$d/start"
+# The START record into $d/start (the group id once the command wrote it whole).
+kmcp_start() {
+  if [ "$pg" = - ] && { read -r kmcp_p < "$d/pgid"; } 2>/dev/null; then pg=$kmcp_p; fi
+  printf 'START %s %s %s\n' "$kmcp_kind_id" "$pg" "$kmcp_spill" > "$d/start"
+}
 kmcp_kill() {
   case $pg in ''|-|*[!0-9]*) return ;; esac
   if [ "$kmcp_kind_id" = g ]; then kill "-$1" "-$pg" 2>/dev/null; else kill "-$1" "$pg" 2>/dev/null; fi
@@ -383,27 +558,52 @@ kmcp_kill() {
 so=0
 se=0
 to=0
-# Until the command ends (its exit code is kept beside the output, so a command that removes
-# the wrapper's work directory still has it reported), or something removes the spill files.
-while [ ! -e "$kmcp_spill/exit_code" ] && [ -d "$kmcp_spill" ] && kmcp_waiting; do
-  sleep "$kmcp_interval" 2>/dev/null || sleep 1
+kmcp_sent=
+# The first nap is short: START (the group id that kill_command and a cancelled call need)
+# is late by at most that much, and a command that ends within it costs one request.
+kmcp_first=0.05
+# Until the command ends, or something removes the spill files, or the waiter is killed.
+while ! kmcp_ended && [ -d "$kmcp_spill" ] && kmcp_waiting; do
+  kmcp_nap "${kmcp_first:-$kmcp_interval}"
+  kmcp_first=
+  # Ended during the first nap: START goes with the result.
+  [ -z "$kmcp_sent" ] && kmcp_ended && break
+  kmcp_clock
+  if [ -z "$kmcp_sent" ]; then
+    # START once the group id is known (or after 5 s without it).
+    kmcp_start
+    if [ "$pg" != - ] || [ $((kmcp_cs - t0)) -ge 500 ]; then
+      kmcp_chunk_post "$d/start"
+      kmcp_sent=1
+    fi
+  fi
   kmcp_send "$kmcp_spill/stdout" o "$so" && so=$kmcp_size
   kmcp_send "$kmcp_spill/stderr" e "$se" && se=$kmcp_size
-  if [ "$to" = 0 ] && [ $(( $(kmcp_now) - s0 )) -gt $((kmcp_timeout + 4)) ]; then
+  if [ "$to" = 0 ] && [ $((kmcp_cs - t0)) -gt $(( (kmcp_timeout + 4) * 100 )) ]; then
     to=1
     kmcp_kill TERM
     sleep 2
     kmcp_kill KILL
   fi
 done
-rc=
-[ -e "$kmcp_spill/exit_code" ] && read -r rc < "$kmcp_spill/exit_code"
+[ -n "$rc" ] || kmcp_ended
 # The waiter was killed: the exit status is lost (the output is in the spill files).
 [ -n "$rc" ] || [ ! -d "$d" ] || kmcp_fail exit_status_lost
-t1=$(date +%s%N 2>/dev/null)
+kmcp_clock
+t1=$kmcp_cs
+# Processes the command left behind that still hold the spill files (any fd of any process
+# this user may inspect).
+kmcp_held() {
+  for kmcp_h in /proc/[0-9]*/fd/[0-9]*; do
+    if [ "$kmcp_h" -ef "$kmcp_spill/stdout" ] || [ "$kmcp_h" -ef "$kmcp_spill/stderr" ]; then
+      return 0
+    fi
+  done
+  return 1
+}
 incomplete=0
 i=0
-while ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -qF -- "-> $kmcp_spill/std"; do
+while kmcp_held; do
   if [ "$i" -ge 30 ]; then
     incomplete=1
     break
@@ -411,24 +611,49 @@ while ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -qF -- "-> $kmcp_spill/std"; do
   sleep 0.1 2>/dev/null || sleep 1
   i=$((i + 1))
 done
-s1=$(kmcp_now)
-if [ $((s1 - s0)) -ge "$kmcp_timeout" ]; then
+kmcp_clock
+if [ $((kmcp_cs - t0)) -ge $((kmcp_timeout * 100)) ]; then
   case "$rc" in 124|137|143) to=1 ;; esac
 fi
-kmcp_send "$kmcp_spill/stdout" o "$so"
-kmcp_send "$kmcp_spill/stderr" e "$se"
 dur=-
-case "$t0$t1" in
-  *[!0-9]*|'') ;;
-  *) dur=$(( (t1 - t0) / 1000000 )) ;;
-esac
-head -c "$kmcp_cap" "$kmcp_spill/stdout" > "$d/out.snap"
-head -c "$kmcp_cap" "$kmcp_spill/stderr" > "$d/err.snap"
-{
-  printf 'EXEC %s %s %s %s %s %s\n' "$rc" "$to" "$dur" "$(wc -c < "$d/out.snap")" "$(wc -c < "$d/err.snap")" "$incomplete"
-  cat "$d/out.snap" "$d/err.snap"
-} > "$d/post"
-kmcp_post "$d/post"
+[ -n "$kmcp_fine" ] && dur=$(( (t1 - t0) * 10 ))
+if [ ! -d "$d" ]; then
+  kmcp_post "$d/post"
+  exit 0
+fi
+q=
+if [ -z "$kmcp_sent" ]; then
+  kmcp_start
+  q=start
+fi
+kmcp_sizes "$kmcp_spill/stdout" "$kmcp_spill/stderr"
+kmcp_chunk_file "$kmcp_spill/stdout" o "$so" "$kmcp_lo" "$incomplete" && q="$q o"
+kmcp_chunk_file "$kmcp_spill/stderr" e "$se" "$kmcp_le" "$incomplete" && q="$q e"
+if [ "$incomplete" = 1 ]; then
+  # Writers are still there: the record comes from one snapshot of each file.
+  head -c "$kmcp_cap" "$kmcp_spill/stdout" > "$d/out.snap"
+  head -c "$kmcp_cap" "$kmcp_spill/stderr" > "$d/err.snap"
+  kmcp_sizes "$d/out.snap" "$d/err.snap"
+  {
+    printf 'EXEC %s %s %s %s %s %s\n' "$rc" "$to" "$dur" "$kmcp_lo" "$kmcp_le" 1
+    cat "$d/out.snap" "$d/err.snap"
+  } > "$d/post"
+else
+  {
+    if [ "$kmcp_lo" -le "$kmcp_cap" ] && [ "$kmcp_le" -le "$kmcp_cap" ]; then
+      printf 'EXEC %s %s %s %s %s %s\n' "$rc" "$to" "$dur" "$kmcp_lo" "$kmcp_le" 0
+      [ $((kmcp_lo + kmcp_le)) -eq 0 ] || cat "$kmcp_spill/stdout" "$kmcp_spill/stderr"
+    else
+      [ "$kmcp_lo" -le "$kmcp_cap" ] || kmcp_lo=$kmcp_cap
+      [ "$kmcp_le" -le "$kmcp_cap" ] || kmcp_le=$kmcp_cap
+      printf 'EXEC %s %s %s %s %s %s\n' "$rc" "$to" "$dur" "$kmcp_lo" "$kmcp_le" 0
+      head -c "$kmcp_cap" "$kmcp_spill/stdout"
+      head -c "$kmcp_cap" "$kmcp_spill/stderr"
+    fi
+  } > "$d/post"
+fi
+# shellcheck disable=SC2086
+kmcp_flush $q post
 "#;
 
 /// Uploads the file `$kmcp_path` (at most `$kmcp_max` bytes) after checking its resolved path.
@@ -538,7 +763,8 @@ kmcp_post "$d/post"
 
 /// Dispatch-only exec (no relay configured): run the command with the caller's environment,
 /// detached from output.
-const DISPATCH_BODY: &str = r#"if [ -n "$kmcp_cwd" ]; then cd "$kmcp_cwd" || exit 1; fi
+const DISPATCH_BODY: &str = r#"kmcp_sh=$(command -v sh) || kmcp_sh=/bin/sh
+if [ -n "$kmcp_cwd" ]; then cd "$kmcp_cwd" || exit 1; fi
 exec env "$@" "$kmcp_sh" -c -- "$kmcp_cmd" > /dev/null 2>&1 < /dev/null
 "#;
 
@@ -581,7 +807,12 @@ pub fn text(script: Script) -> String {
     } else {
         ""
     };
-    let stage2 = format!("{}{PRELUDE}{user_env}{body}", prologue(script));
+    let workdir = if matches!(script, Script::Stream) {
+        ""
+    } else {
+        WORKDIR
+    };
+    let stage2 = format!("{}{PRELUDE}{workdir}{user_env}{body}", prologue(script));
     // The scripts contain no NUL, so quoting cannot fail; fall back to a harmless no-op.
     let quoted = shlex::try_quote(&stage2).unwrap_or_else(|_| "true".into());
     format!(

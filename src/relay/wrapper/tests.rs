@@ -93,7 +93,8 @@ fn the_script_reads_exactly_the_inputs_the_environment_carries() {
                 || rest.starts_with(USER_ENV_PREFIX)
                 || rest.starts_with("KMCP_TICKETS_END")
                 || rest.starts_with("KMCP_ROOTS_END")
-                || rest.starts_with("KMCP_URL");
+                || rest.starts_with("KMCP_URL")
+                || rest.starts_with("KMCP_CFG");
             assert!(known, "{script:?} mentions {}", &rest[..rest.len().min(20)]);
         }
     }

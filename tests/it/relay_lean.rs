@@ -1,0 +1,263 @@
+//! The streaming wrapper's lean path (issue 14: the relay round trip of `true`), run on this
+//! host against the real relay routes: which programs it starts for `true` (every program it
+//! may call is a logging shim on its PATH), and the same START / CHUNK / EXEC records from
+//! dash, bash and a busybox userland (ash with busybox applets, as in Alpine-based images).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use kasm_mcp::relay::Purpose;
+use kasm_mcp::relay::frame::{ExecReport, StreamFrame, parse_frame};
+use kasm_mcp::relay::wrapper::{CommandJob, Job, StreamJob, Tickets, WrapperInput};
+
+use crate::relay_integrity::{binding, endpoint, host_relay, names_in, spawn_wrapper, which};
+
+/// Every program the wrapper scripts call by name (besides `sh`).
+const PROGRAMS: [&str; 22] = [
+    "mkdir", "flock", "mv", "setsid", "timeout", "sleep", "curl", "rm", "env", "date", "wc", "cat",
+    "head", "tail", "mktemp", "cut", "ls", "grep", "find", "mkfifo", "tr", "realpath",
+];
+
+/// What one streamed run sent: the stream records in order, and the result.
+struct Run {
+    stream: Vec<StreamFrame>,
+    report: ExecReport,
+}
+
+/// Run `command` through the streaming wrapper with `path` as PATH and `tmp` as TMPDIR.
+async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
+    let relay = host_relay().await;
+    let mut result = relay
+        .expect_upload(binding(Purpose::ExecResult), 4096, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut stream = relay
+        .open_stream(
+            binding(Purpose::ExecStream),
+            4096,
+            16,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let input = WrapperInput {
+        job: Job::Stream(StreamJob {
+            command: CommandJob {
+                command: command.into(),
+                cwd: None,
+                timeout_s: 20,
+                cap: 1001,
+                env: BTreeMap::new(),
+                cancel_tag: None,
+            },
+            job_id: "0123456789abcdef0123456789abcdef".into(),
+            chunk_bytes: 1024,
+            interval_ms: 200,
+        }),
+        tickets: Some(Tickets {
+            upload: endpoint(result.url(), result.key()),
+            download: None,
+            stream: Some(endpoint(stream.url(), stream.key())),
+        }),
+        budget_s: 30,
+        stale_after_s: 700,
+    };
+    let mut child = spawn_wrapper(&input, path, tmp);
+    let body = tokio::time::timeout(Duration::from_secs(30), result.received())
+        .await
+        .expect("a result arrived")
+        .unwrap();
+    let report = ExecReport::parse(&parse_frame(body).unwrap()).unwrap();
+    // The wrapper sends its stream records before the result, one request after the other.
+    let mut frames = Vec::new();
+    while let Some(body) = stream.try_next() {
+        frames.push(StreamFrame::parse(&parse_frame(body).unwrap()).unwrap());
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the wrapper exits after its upload")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    Run {
+        stream: frames,
+        report,
+    }
+}
+
+/// A directory with `sh` and, for each of `programs`, a shim that logs its name to `log`
+/// and runs the real program.
+fn logging_path(programs: &[&str], log: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(which("sh"), dir.path().join("sh")).unwrap();
+    for program in programs {
+        let shim = dir.path().join(program);
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\necho {program} >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                which(program)
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// The output a run's chunks carry for one stream, placed at their offsets.
+fn chunked(run: &Run, want_stdout: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for frame in &run.stream {
+        if let StreamFrame::Chunk {
+            stdout,
+            offset,
+            bytes,
+            ..
+        } = frame
+            && *stdout == want_stdout
+        {
+            out.truncate(usize::try_from(*offset).unwrap());
+            out.extend_from_slice(bytes);
+        }
+    }
+    out
+}
+
+/// Checks a run of `printf 'a\n'; …; printf 'b\n' >&2; exit 3` end to end: one START with a
+/// process group first, the chunks' bytes, the record, the spill files, no work files left.
+fn check_run(run: &Run, tmp: &Path, shell: &str) {
+    match run.stream.first() {
+        Some(StreamFrame::Start {
+            group: true,
+            id: Some(pgid),
+            spill_dir,
+        }) => {
+            assert!(*pgid > 1, "{shell}");
+            assert_eq!(
+                Path::new(spill_dir),
+                tmp.join("kmcp-job.0123456789abcdef0123456789abcdef"),
+                "{shell}"
+            );
+        }
+        other => panic!("{shell}: the first stream record is not a START: {other:?}"),
+    }
+    let starts = run
+        .stream
+        .iter()
+        .filter(|f| matches!(f, StreamFrame::Start { .. }))
+        .count();
+    assert_eq!(starts, 1, "{shell}");
+    assert_eq!(run.report.exit_code, 3, "{shell}");
+    assert!(!run.report.timed_out, "{shell}");
+    assert!(!run.report.incomplete, "{shell}");
+    assert_eq!(&run.report.stdout[..], b"a\n", "{shell}");
+    assert_eq!(&run.report.stderr[..], b"b\n", "{shell}");
+    assert_eq!(chunked(run, true), b"a\n", "{shell}");
+    assert_eq!(chunked(run, false), b"b\n", "{shell}");
+    let spill = tmp.join("kmcp-job.0123456789abcdef0123456789abcdef");
+    assert_eq!(std::fs::read(spill.join("stdout")).unwrap(), b"a\n");
+    assert_eq!(std::fs::read(spill.join("stderr")).unwrap(), b"b\n");
+    assert_eq!(std::fs::read(spill.join("exit_code")).unwrap(), b"3\n");
+    assert_eq!(
+        std::fs::metadata(&spill).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // Only the spill directory stays: the work directory went with the wrapper.
+    assert_eq!(
+        names_in(tmp),
+        vec!["kmcp-job.0123456789abcdef0123456789abcdef".to_string()],
+        "{shell}"
+    );
+}
+
+/// `true` starts only what the lean path needs: the work and spill directories (`mkdir`,
+/// `flock`, `mv`), the command (`setsid`, `timeout`), the nap that ends when the command
+/// does (`sleep`), the upload (`curl`: START and EXEC together, or START alone when `true`
+/// took longer than the first nap on a loaded machine) and the cleanup (`rm`). No `date`,
+/// `wc`, `cat`, `head`, `mktemp`, `mkfifo`, `ls`/`grep` or `env`.
+#[tokio::test]
+async fn true_starts_only_the_programs_of_the_lean_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("programs");
+    let path = logging_path(&PROGRAMS, &log);
+    let run = stream_run("true", &path.path().display().to_string(), tmp.path()).await;
+    assert_eq!(run.report.exit_code, 0);
+    assert!(matches!(
+        run.stream.first(),
+        Some(StreamFrame::Start {
+            group: true,
+            id: Some(_),
+            ..
+        })
+    ));
+    let started = std::fs::read_to_string(&log).unwrap();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in started.lines() {
+        *counts.entry(name).or_default() += 1;
+    }
+    let once = ["mkdir", "flock", "mv", "setsid", "timeout", "rm"];
+    for name in once {
+        assert_eq!(counts.get(name), Some(&1), "{name}: {counts:?}");
+    }
+    let curls = counts.get("curl").copied().unwrap_or(0);
+    assert!((1..=2).contains(&curls), "{counts:?}");
+    let extra: Vec<&&str> = counts
+        .keys()
+        .filter(|name| !once.contains(name) && !["curl", "sleep"].contains(name))
+        .collect();
+    assert!(extra.is_empty(), "started for `true`: {counts:?}");
+}
+
+/// The same records from dash, bash, and busybox ash with busybox applets for every tool
+/// (its `timeout` is a link, so the wrapper probes it for `-k`), for a command that ends at
+/// once and one that outlives the first nap (START alone, a chunk while it runs).
+#[tokio::test]
+async fn the_streaming_wrapper_reports_the_same_records_from_dash_bash_and_busybox() {
+    let busybox = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("busybox"))
+        .find(|p| p.is_file())
+        .expect("busybox is installed (scripts/setup-test-deps.sh)");
+    let bash_bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(which("bash"), bash_bin.path().join("sh")).unwrap();
+    // Only the applets this busybox has (Debian's has no flock: the wrapper then cleans by
+    // age), and the host's curl (busybox has none).
+    let applets = std::process::Command::new(&busybox)
+        .arg("--list")
+        .output()
+        .unwrap()
+        .stdout;
+    let applets = String::from_utf8(applets).unwrap();
+    let busybox_bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(which("curl"), busybox_bin.path().join("curl")).unwrap();
+    for applet in PROGRAMS.iter().chain(&["sh"]) {
+        if *applet != "curl" && applets.lines().any(|a| a == *applet) {
+            std::os::unix::fs::symlink(&busybox, busybox_bin.path().join(applet)).unwrap();
+        }
+    }
+    let shells = [
+        ("dash", std::env::var("PATH").unwrap()),
+        (
+            "bash",
+            format!(
+                "{}:{}",
+                bash_bin.path().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        ),
+        ("busybox", busybox_bin.path().display().to_string()),
+    ];
+    for (shell, path) in shells {
+        for command in [
+            "printf 'a\\n'; printf 'b\\n' >&2; exit 3",
+            "printf 'a\\n'; sleep 0.5; printf 'b\\n' >&2; exit 3",
+        ] {
+            let tmp = tempfile::tempdir().unwrap();
+            let run = stream_run(command, &path, tmp.path()).await;
+            check_run(&run, tmp.path(), &format!("{shell}: {command}"));
+        }
+    }
+}
