@@ -15,5 +15,6 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
 pub mod serve;
+pub mod sniff;
 pub mod step_up;
 pub mod trace;

@@ -1,4 +1,5 @@
-//! The accept loop: hyper's HTTP/1 + HTTP/2 auto builder, one task per connection, with the
+//! The accept loop: hyper's HTTP/1 + HTTP/2 auto builder (told the version from a peek at the
+//! first bytes, see [`super::sniff`]), one task per connection, with the
 //! limits of `[connections]`: a cap on open connections (in total and per client address;
 //! refused connections are closed at once), a header-read timeout counted from a request's
 //! first byte, and an idle timeout between requests. A stop signal stops accepting and asks
@@ -7,10 +8,12 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
@@ -19,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use super::activity::{Activity, Timeouts, Tracked, Watched};
 use super::conn_limits::{ConnectionLimits, ConnectionPermit};
+use super::sniff::{Sniffed, sniff};
 use crate::config::ConnectionsConfig;
 
 /// How long the loop pauses after `accept` fails (e.g. out of file descriptors) before trying
@@ -105,35 +109,97 @@ async fn serve_connection(
     stopping: CancellationToken,
 ) {
     let activity = Activity::new();
-    let io = TokioIo::new(Watched::new(stream, activity.clone(), permit));
-    let service = Tracked::new(router, peer, activity.clone());
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let connection = builder.serve_connection(io, service);
-    tokio::pin!(connection);
-    let mut asked_to_stop = false;
-    loop {
-        let deadline = activity.deadline(timeouts);
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
+    // The version first, from a peek (see `super::sniff` for why hyper-util's own detection is
+    // not used for the common case), under the idle timeout and the stop signal.
+    let sniffed = tokio::select! {
+        sniffed = sniff(&stream) => match sniffed {
+            Ok(sniffed) => sniffed,
+            Err(error) => {
+                tracing::debug!(%error, "connection failed before its first request");
                 return;
             }
-            _ = activity.changed() => {}
-            _ = sleep_until(deadline) => {
-                if activity.deadline(timeouts).is_some_and(|d| d <= tokio::time::Instant::now()) {
-                    if activity.waiting_for_headers() {
-                        tracing::debug!("closing a connection that did not send its headers in time");
-                    } else {
-                        tracing::debug!("closing an idle connection");
+        },
+        _ = sleep_until(activity.deadline(timeouts)) => {
+            tracing::debug!("closing a connection that sent nothing");
+            return;
+        }
+        _ = stopping.cancelled() => return,
+    };
+    let io = TokioIo::new(Watched::new(stream, activity.clone(), permit));
+    let service = Tracked::new(router, peer, activity.clone());
+    let watch = Watch {
+        activity: &activity,
+        timeouts,
+        stopping: &stopping,
+    };
+    match sniffed {
+        // The common case: hyper's HTTP/1 connection alone, which keeps this task small
+        // (it lives as long as the connection; an idle one costs what it holds).
+        Sniffed::Http1 => {
+            let connection = http1::Builder::new().serve_connection(io, service);
+            watch.drive(connection, |c| c.graceful_shutdown()).await;
+        }
+        // HTTP/2 (or a preface still arriving: the auto builder reads on and decides). Boxed:
+        // an HTTP/2 connection's state is several times an HTTP/1 one's, and every task
+        // would otherwise reserve room for it.
+        Sniffed::Http2 | Sniffed::Undecided => {
+            Box::pin(async move {
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let builder = if sniffed == Sniffed::Http2 {
+                    builder.http2_only()
+                } else {
+                    builder
+                };
+                let connection = builder.serve_connection(io, service);
+                watch.drive(connection, |c| c.graceful_shutdown()).await;
+            })
+            .await;
+        }
+    }
+}
+
+/// What a connection is watched for while hyper serves it: its timeouts and the stop signal.
+struct Watch<'a> {
+    activity: &'a Activity,
+    timeouts: Timeouts,
+    stopping: &'a CancellationToken,
+}
+
+impl Watch<'_> {
+    /// Poll `connection` until it ends, closing it when a timeout of [`Activity::deadline`]
+    /// passes, and calling `finish` (hyper's graceful shutdown) once a stop is asked for.
+    async fn drive<C, E>(&self, connection: C, finish: impl Fn(Pin<&mut C>))
+    where
+        C: Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        let (activity, timeouts) = (self.activity, self.timeouts);
+        tokio::pin!(connection);
+        let mut asked_to_stop = false;
+        loop {
+            let deadline = activity.deadline(timeouts);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended with an error");
                     }
                     return;
                 }
-            }
-            _ = stopping.cancelled(), if !asked_to_stop => {
-                asked_to_stop = true;
-                connection.as_mut().graceful_shutdown();
+                _ = activity.changed() => {}
+                _ = sleep_until(deadline) => {
+                    if activity.deadline(timeouts).is_some_and(|d| d <= tokio::time::Instant::now()) {
+                        if activity.waiting_for_headers() {
+                            tracing::debug!("closing a connection that did not send its headers in time");
+                        } else {
+                            tracing::debug!("closing an idle connection");
+                        }
+                        return;
+                    }
+                }
+                _ = self.stopping.cancelled(), if !asked_to_stop => {
+                    asked_to_stop = true;
+                    finish(connection.as_mut());
+                }
             }
         }
     }

@@ -7,6 +7,7 @@
 mod batches;
 mod child;
 mod connections;
+mod first_bytes;
 mod keep_alive;
 mod legacy_queue;
 mod relay_flood;

@@ -1,7 +1,9 @@
 //! Idle cost: many connections held open with nothing to do — legacy `GET /sse` streams, and
-//! `/mcp` keep-alive connections after one `ping` (the server has no standalone `/mcp` GET
-//! stream: `GET /mcp` is 405, and a POST's SSE answer ends with its result). Raw TCP, so
-//! every connection is really separate and nothing is pooled.
+//! `/mcp` keep-alive connections after one `ping`. The server has no standalone `/mcp` SSE
+//! stream (`GET /mcp` is 405, which the Streamable HTTP spec allows, and a POST's SSE answer
+//! ends with its result), so what an idle `/mcp` client holds open is its keep-alive
+//! connection; [`get_mcp_status`] checks that this is still so, and the run says it. Raw TCP,
+//! so every connection is really separate and nothing is pooled.
 
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,11 +57,52 @@ async fn open_mcp(addr: &str, token: &str) -> Result<TcpStream, String> {
     Ok(stream)
 }
 
+/// The status line's code of `GET /mcp` asking for an event stream (405 while the server
+/// offers no standalone stream).
+pub async fn get_mcp_status(addr: &str, token: &str) -> Result<u16, String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let request = format!(
+        "GET /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .await
+        .map_err(|e| e.to_string())?;
+    std::str::from_utf8(&head)
+        .ok()
+        .and_then(|line| line.strip_prefix("HTTP/1.1 "))
+        .and_then(|code| code.trim().parse().ok())
+        .ok_or_else(|| format!("not an HTTP/1.1 status line: {head:?}"))
+}
+
 /// Which idle connection to open.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
     Sse,
     Mcp,
+}
+
+impl Kind {
+    /// What the run's output calls this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Sse => "/sse streams",
+            Kind::Mcp => "/mcp keep-alive connections",
+        }
+    }
+
+    /// One of them.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Kind::Sse => "stream",
+            Kind::Mcp => "connection",
+        }
+    }
 }
 
 /// Open up to `count` idle connections of `kind`, spreading them over `tokens` (the server

@@ -583,8 +583,9 @@ async fn run(args: Args) -> Result<u64, String> {
     // ---- idle cost: RSS on a fresh server here, per open connection at the end.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = bench.server.rss();
+    let (anon, file) = bench.server.rss_split();
     println!(
-        "\nserver RSS idle at start: {idle_rss} KiB ({:.1} MiB)",
+        "\nserver RSS idle at start: {idle_rss} KiB ({:.1} MiB; anonymous {anon} KiB, file-backed {file} KiB)",
         idle_rss as f64 / 1024.0
     );
     // ---- one running session of the default user, created through the server.
@@ -771,6 +772,17 @@ async fn run(args: Args) -> Result<u64, String> {
         )
         .await?;
         let addr = format!("127.0.0.1:{port}");
+        if matches!(kind, idle::Kind::Mcp) {
+            match idle::get_mcp_status(&addr, ADMIN).await {
+                Ok(405) => println!(
+                    "GET /mcp: 405, no standalone /mcp SSE stream exists; an idle /mcp client holds only its keep-alive connection, which is what the next line measures"
+                ),
+                Ok(code) => println!(
+                    "GET /mcp: {code}: the server may now offer standalone /mcp streams, which the next line does NOT measure (it holds keep-alive connections)"
+                ),
+                Err(e) => println!("GET /mcp failed: {e}"),
+            }
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = fresh.rss();
         let started = Instant::now();
@@ -784,8 +796,10 @@ async fn run(args: Args) -> Result<u64, String> {
             0.0
         };
         println!(
-            "idle {kind:?} (fresh server): {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open connection{}",
+            "idle {} (fresh server): {open}/{count} open in {:.1} s; server RSS {before} → {after} KiB: {per:.1} KiB per open {}{}",
+            kind.label(),
             started.elapsed().as_secs_f64(),
+            kind.unit(),
             error
                 .map(|e| format!(" (first refusal: {e})"))
                 .unwrap_or_default()

@@ -32,16 +32,21 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / TICKS_PER_SECOND
 }
 
-/// Resident memory (VmRSS) in KiB.
-pub fn rss_kib(pid: u32) -> u64 {
+/// One `KiB` field of `/proc/PID/status` (0 when unreadable).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// Resident memory (VmRSS) in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
 }
 
 /// A free loopback port (bound and released; fine for a benchmark on one machine).
@@ -87,6 +92,16 @@ impl Proc {
 
     pub fn rss(&self) -> u64 {
         rss_kib(self.pid)
+    }
+
+    /// VmRSS split into (anonymous: heap, stacks, written data; file-backed: the mapped
+    /// binary and libraries), KiB. The file-backed part depends on the page cache (how the
+    /// kernel read the binary in), not on what the server allocated.
+    pub fn rss_split(&self) -> (u64, u64) {
+        (
+            status_kib(self.pid, "RssAnon"),
+            status_kib(self.pid, "RssFile"),
+        )
     }
 }
 
