@@ -110,6 +110,8 @@ struct Entry {
     key_digest: [u8; 32],
     refusals: Refusals,
     slot: Slot,
+    /// `[cluster]`: the tag of a tagged ticket (see [`Relay::tag`]).
+    tag: Option<String>,
 }
 
 /// The ticket table. Shared by the tools (which create tickets) and the `/relay` routes.
@@ -225,16 +227,27 @@ impl Relay {
     }
 
     /// `[cluster]`: tag live tickets `ids` (of this replica) with `tag`, so the replica that
-    /// receives their uploads hands them to its [`TaggedUploads`] sink. Without `[cluster]`
-    /// nothing to do: every upload reaches this replica.
+    /// receives their uploads hands them to its [`TaggedUploads`] sink — this one included:
+    /// a tagged stream's chunks are all stored before they are answered, wherever they land,
+    /// so the wrapper's order holds (a chunk queued here behind one stored at once by another
+    /// replica would arrive out of order and be dropped). Without `[cluster]` nothing to do:
+    /// every upload reaches this replica's collector in order.
     pub async fn tag(&self, ids: &[&str], tag: &str) -> Result<(), RelayError> {
-        match &self.shared {
-            Some(shared) => shared
-                .tag(ids, tag)
-                .await
-                .map_err(|e| RelayError::Shared(e.to_string())),
-            None => Ok(()),
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        shared
+            .tag(ids, tag)
+            .await
+            .map_err(|e| RelayError::Shared(e.to_string()))?;
+        if let Ok(mut tickets) = self.tickets.lock() {
+            for id in ids {
+                if let Some(entry) = tickets.get_mut(*id) {
+                    entry.tag = Some(tag.to_owned());
+                }
+            }
         }
+        Ok(())
     }
 
     /// Set (or replace) the URL containers use to reach this server.
@@ -459,7 +472,10 @@ impl Relay {
             Slot::Stream { max_bytes, sender } => Ok(ChunkSink {
                 binding: entry.binding.clone(),
                 max_bytes: *max_bytes,
-                target: ChunkTarget::Local(sender.clone()),
+                target: match (&entry.tag, self.tagged.get()) {
+                    (Some(tag), Some(sink)) => ChunkTarget::Tagged(sink.clone(), tag.clone()),
+                    _ => ChunkTarget::Local(sender.clone()),
+                },
             }),
             _ => Err(TicketRefused::Unknown),
         }
@@ -642,6 +658,7 @@ impl Relay {
                 key_digest: Sha256::digest(key.as_bytes()).into(),
                 refusals: Refusals::default(),
                 slot,
+                tag: None,
             },
         );
         Ok((id, url, key))

@@ -107,7 +107,14 @@ pub async fn run(
         // received the result): stop collecting, which drops both tickets at once.
         match store.state(&id).await {
             Ok(Some((state, _))) if state.is_running() => {}
-            Ok(_) => return,
+            Ok(_) => {
+                // Output that reached this replica before the end is still the job's: the
+                // store takes chunks after the end (its window is not closed by it).
+                while let Some(body) = stream.try_next() {
+                    apply(store.as_ref(), &id, body).await;
+                }
+                return;
+            }
             // The shared store did not answer: keep the tickets and look again at the next
             // upload or poll, never drop a live job's output.
             Err(e) => {

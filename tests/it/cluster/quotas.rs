@@ -492,3 +492,82 @@ impl ServeProcess {
         self.child.kill().await.unwrap();
     }
 }
+
+/// Records what reaches the tagged-upload sink.
+struct Recorder(std::sync::Mutex<Vec<(String, Vec<u8>)>>);
+
+#[async_trait::async_trait]
+impl kasm_mcp::relay::TaggedUploads for Recorder {
+    async fn chunk(&self, tag: &str, body: bytes::Bytes) -> bool {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push((tag.to_owned(), body.to_vec()));
+        }
+        true
+    }
+    async fn result(
+        &self,
+        _tag: &str,
+        _binding: &TicketBinding,
+        _body: Result<bytes::Bytes, kasm_mcp::relay::UploadError>,
+    ) {
+    }
+}
+
+/// A tagged stream's chunks are stored before they are answered on every replica, the one
+/// that holds the ticket included: a chunk queued there for its collector, behind one that
+/// another replica stored at once, would reach the job store out of order (stdout and stderr
+/// share one sequence) and be dropped as old.
+#[tokio::test]
+async fn a_tagged_streams_chunks_go_to_the_sink_on_the_replica_that_holds_the_ticket_too() {
+    let redis = RedisServer::start();
+    let relay = Arc::new(Relay::new(RelayOptions {
+        base_url: Some("http://127.0.0.1:1".into()),
+        cluster: Some(cluster(&redis, "tag-x")),
+        ..RelayOptions::default()
+    }));
+    let recorder = Arc::new(Recorder(std::sync::Mutex::new(Vec::new())));
+    relay.set_tagged(recorder.clone());
+    let binding = TicketBinding {
+        principal: "p".into(),
+        kasm_id: "k".into(),
+        purpose: Purpose::ExecStream,
+    };
+    let mut untagged = relay
+        .open_stream(binding.clone(), 100, 4, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let mut stream = relay
+        .open_stream(binding, 100, 4, Duration::from_secs(30))
+        .await
+        .unwrap();
+    relay.tag(&[stream.id()], "job-1").await.unwrap();
+
+    let sink = relay
+        .begin_chunk(stream.id(), Some(stream.key()))
+        .await
+        .unwrap();
+    assert!(
+        sink.deliver(bytes::Bytes::from_static(b"one"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        *recorder.0.lock().unwrap(),
+        vec![("job-1".to_owned(), b"one".to_vec())],
+        "stored through the sink before the answer"
+    );
+    assert!(stream.try_next().is_none(), "not also queued locally");
+
+    // An untagged stream (a foreground call's) still feeds its own collector.
+    let sink = relay
+        .begin_chunk(untagged.id(), Some(untagged.key()))
+        .await
+        .unwrap();
+    assert!(
+        sink.deliver(bytes::Bytes::from_static(b"two"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(untagged.try_next().as_deref(), Some(&b"two"[..]));
+    assert_eq!(recorder.0.lock().unwrap().len(), 1);
+}
