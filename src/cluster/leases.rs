@@ -39,16 +39,17 @@ return 1
 
 /// `KEYS[1]` the set; `ARGV`: lease ms, member. 1 when the lease was still held.
 const RENEW: &str = r"
-if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then
-  return 0
-end
+local held = redis.call('ZSCORE', KEYS[1], ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
-return 1
+if held then
+  return 1
+end
+return 0
 ";
 
 /// Slots shared by every replica.
@@ -196,11 +197,20 @@ async fn renew(leases: Leases, key: String, member: String, stop: CancellationTo
                     .await
             })
             .await;
+        if stop.is_cancelled() {
+            // Dropped while this renewal ran (which re-adds a missing member): give the slot
+            // back once more, in case the drop's removal came first.
+            let mut cmd = redis::cmd("ZREM");
+            cmd.arg(&key).arg(&member);
+            let _ = leases.cluster.redis().query::<i64>(cmd).await;
+            return;
+        }
         match renewed {
             Ok(1) => {}
+            // The slot is still in use here: it is counted again (a Redis restart or a stall
+            // longer than the lease lost it; until now others could take it too).
             Ok(_) => {
-                tracing::warn!(key = %key, "a quota lease expired before it was renewed (Redis or this replica stalled); the slot may be taken twice for a moment");
-                return;
+                tracing::warn!(key = %key, "a quota lease had expired before it was renewed (Redis restarted, or Redis or this replica stalled); it is held again, and the cap may have been exceeded meanwhile");
             }
             Err(e) => tracing::warn!(error = %e, "a quota lease could not be renewed; retrying"),
         }

@@ -571,3 +571,33 @@ async fn a_tagged_streams_chunks_go_to_the_sink_on_the_replica_that_holds_the_ti
     assert_eq!(untagged.try_next().as_deref(), Some(&b"two"[..]));
     assert_eq!(recorder.0.lock().unwrap().len(), 1);
 }
+
+/// A slot still in use whose lease Redis lost (a restart without persistence, or a stall
+/// longer than the lease) is counted again at the holder's next renewal: otherwise a
+/// long-lived holder (an open `/sse` stream) would stay uncounted for its whole life and the
+/// cluster would admit up to twice the cap.
+#[tokio::test]
+async fn a_held_lease_that_redis_lost_is_counted_again_at_its_next_renewal() {
+    let mut redis = RedisServer::start();
+    const LEASE: Duration = Duration::from_millis(600);
+    let x = cluster(&redis, "relost-x");
+    let y = cluster(&redis, "relost-y");
+    let (on_x, on_y) = (Leases::new(x, LEASE), Leases::new(y, LEASE));
+    let held = on_x.take(&["sse", "p"], 1).await.unwrap().expect("free");
+    redis.stop();
+    redis.restart();
+    let started = Instant::now();
+    loop {
+        match on_y.take(&["sse", "p"], 1).await {
+            Ok(None) => break,
+            Ok(Some(lease)) => drop(lease),
+            Err(_) => {} // still reconnecting
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the held slot was never counted again after Redis lost it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(held);
+}
