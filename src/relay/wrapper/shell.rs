@@ -68,7 +68,9 @@ kmcp_lock() {
   exec 9<"$1"
   [ -n "$kmcp_locks" ] && flock -n 9
   d=$1
-  mv "$1" "$kmcp_base/kmcp.${1##*.}" 2>/dev/null && d="$kmcp_base/kmcp.${1##*.}"
+  # Never into a kmcp.* that exists already (mv would move the directory inside it).
+  [ -e "$kmcp_base/kmcp.${1##*.}" ] ||
+    { mv "$1" "$kmcp_base/kmcp.${1##*.}" 2>/dev/null && d="$kmcp_base/kmcp.${1##*.}"; }
 }
 kmcp_readers=
 kmcp_cleanup() {
@@ -435,8 +437,8 @@ kmcp_post "$d/post"
 /// (which runs `true` itself), one `sleep` (killed when the command ends) and one `curl`; output adds one
 /// `wc` and a `tail`/`cat` per stream that has some.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
-mkdir -p -m 700 "$kmcp_spill" "$kmcp_base/kmcp-new.$kmcp_job" 2>/dev/null
-[ -d "$kmcp_base/kmcp-new.$kmcp_job" ] || exit 1
+# No -p: both must be new, so a directory someone else made under the same name is never used.
+mkdir -m 700 "$kmcp_spill" "$kmcp_base/kmcp-new.$kmcp_job" 2>/dev/null || exit 1
 kmcp_lock "$kmcp_base/kmcp-new.$kmcp_job"
 kmcp_traps
 [ -d "$kmcp_spill" ] || kmcp_fail spill_failed
@@ -640,16 +642,13 @@ if [ "$incomplete" = 1 ]; then
   } > "$d/post"
 else
   {
-    if [ "$kmcp_lo" -le "$kmcp_cap" ] && [ "$kmcp_le" -le "$kmcp_cap" ]; then
-      printf 'EXEC %s %s %s %s %s %s\n' "$rc" "$to" "$dur" "$kmcp_lo" "$kmcp_le" 0
-      [ $((kmcp_lo + kmcp_le)) -eq 0 ] || cat "$kmcp_spill/stdout" "$kmcp_spill/stderr"
-    else
-      [ "$kmcp_lo" -le "$kmcp_cap" ] || kmcp_lo=$kmcp_cap
-      [ "$kmcp_le" -le "$kmcp_cap" ] || kmcp_le=$kmcp_cap
-      printf 'EXEC %s %s %s %s %s %s\n' "$rc" "$to" "$dur" "$kmcp_lo" "$kmcp_le" 0
-      head -c "$kmcp_cap" "$kmcp_spill/stdout"
-      head -c "$kmcp_cap" "$kmcp_spill/stderr"
-    fi
+    # Exactly the measured bytes: a writer the holder check could not see (another user's
+    # process, no /proc) may still append, and the header's sizes must match the body.
+    [ "$kmcp_lo" -le "$kmcp_cap" ] || kmcp_lo=$kmcp_cap
+    [ "$kmcp_le" -le "$kmcp_cap" ] || kmcp_le=$kmcp_cap
+    printf 'EXEC %s %s %s %s %s %s\n' "$rc" "$to" "$dur" "$kmcp_lo" "$kmcp_le" 0
+    [ "$kmcp_lo" -eq 0 ] || head -c "$kmcp_lo" "$kmcp_spill/stdout"
+    [ "$kmcp_le" -eq 0 ] || head -c "$kmcp_le" "$kmcp_spill/stderr"
   } > "$d/post"
 fi
 # shellcheck disable=SC2086
