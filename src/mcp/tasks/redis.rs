@@ -44,6 +44,9 @@ use crate::cluster::{Cluster, ClusterError};
 pub const POLL: Duration = Duration::from_millis(1000);
 /// Most tasks (running or finished, not expired) one principal may have in Redis.
 pub const MAX_RECORDS_PER_OWNER: usize = 1_000;
+/// How often a task's outcome that Redis did not take is tried, and the pause between tries.
+const FINISH_ATTEMPTS: u32 = 3;
+const FINISH_RETRY: Duration = Duration::from_millis(250);
 /// The topic every replica's store listens to.
 const TOPIC: &str = "tasks:changed";
 /// How often a compare-and-set that lost a race is retried before giving up.
@@ -373,26 +376,34 @@ impl TaskStore for RedisTaskStore {
         outcome: Option<TaskOutcome>,
         message: Option<String>,
     ) -> Option<TaskRecord> {
-        let updated = self
-            .update(id, |record| {
-                if record.status.is_terminal() {
-                    return Err(());
+        // A task's outcome must not be lost to one failed Redis call (the task would stay
+        // `working`, and count as running, until its ttl): try a few times, spaced out.
+        for attempt in 1..=FINISH_ATTEMPTS {
+            let updated = self
+                .update(id, |record| {
+                    if record.status.is_terminal() {
+                        return Err(());
+                    }
+                    record.status = status;
+                    record.outcome = outcome.clone();
+                    record.status_message = message.clone();
+                    record.updated_at_ms = now_ms();
+                    Ok(())
+                })
+                .await;
+            match updated {
+                Ok(Ok((record, ()))) => return Some(record),
+                Ok(Err(_)) => return None,
+                Err(e) if attempt < FINISH_ATTEMPTS => {
+                    tracing::warn!(task = %id, error = %e, attempt, "task store: the outcome of a task was not stored; retrying");
+                    tokio::time::sleep(FINISH_RETRY).await;
                 }
-                record.status = status;
-                record.outcome = outcome.clone();
-                record.status_message = message.clone();
-                record.updated_at_ms = now_ms();
-                Ok(())
-            })
-            .await;
-        match updated {
-            Ok(Ok((record, ()))) => Some(record),
-            Ok(Err(_)) => None,
-            Err(e) => {
-                tracing::error!(task = %id, error = %e, "task store: the outcome of a task could not be stored");
-                None
+                Err(e) => {
+                    tracing::error!(task = %id, error = %e, "task store: the outcome of a task could not be stored; it stays working until its ttl");
+                }
             }
         }
+        None
     }
 
     async fn request_input(&self, id: &TaskId, key: &str, request: Value) -> bool {
