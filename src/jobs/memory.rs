@@ -218,6 +218,7 @@ mod tests {
             last_seq: None,
             finish: None,
             version: 0,
+            replica: None,
         }
     }
 

@@ -107,6 +107,10 @@ pub struct JobRecord {
     pub finish: Option<Finish>,
     /// Grows on every change (for waiters).
     pub version: u64,
+    /// `[cluster]`: the replica that started the job (its collector ends it at the deadline);
+    /// set by the shared store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 /// A line of `list_commands`.

@@ -426,13 +426,21 @@ impl RedisJobs {
 
 impl RedisJobs {
     /// `job`, ended as `lost` first when it still runs [`ORPHAN_GRACE`] past its deadline
-    /// (its collector would have ended it: the replica that started it is gone).
+    /// and the replica that started it is gone (otherwise its collector ends it: its own
+    /// deadline starts only once Kasm has started the command, which may be later).
     async fn unless_orphaned(&self, job: JobRecord) -> JobRecord {
         let overdue = job
             .deadline_ms
             .saturating_add(u64::try_from(ORPHAN_GRACE.as_millis()).unwrap_or(u64::MAX));
         if !job.state.is_running() || now_ms() < overdue {
             return job;
+        }
+        if let Some(replica) = &job.replica {
+            match self.cluster.is_alive(replica).await {
+                Ok(false) => {}
+                // Alive, or unknown: never end a job its collector may still finish.
+                Ok(true) | Err(_) => return job,
+            }
         }
         let id = job.id.to_string();
         let lost = Finish::without_result(
@@ -457,7 +465,8 @@ impl RedisJobs {
 
 #[async_trait::async_trait]
 impl JobStore for RedisJobs {
-    async fn insert(&self, job: JobRecord, max_per_principal: usize) -> Result<(), JobError> {
+    async fn insert(&self, mut job: JobRecord, max_per_principal: usize) -> Result<(), JobError> {
+        job.replica = Some(self.cluster.replica_id().to_owned());
         let id = job.id.to_string();
         let now = now_ms();
         let life = job

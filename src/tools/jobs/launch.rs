@@ -85,6 +85,7 @@ pub async fn start(
         last_seq: None,
         finish: None,
         version: 0,
+        replica: None,
     };
     deps.jobs
         .insert(record, config.max_jobs_per_principal)

@@ -21,6 +21,7 @@ fn store(redis: &RedisServer, replica: &str, ttl: Duration, window: usize) -> (C
     let config = ClusterConfig {
         redis_url: Some(redis.url().into()),
         replica_id: Some(replica.into()),
+        liveness_ttl_ms: 1_000,
         ..ClusterConfig::default()
     };
     let cluster = Cluster::start(&config).unwrap().unwrap();
@@ -68,6 +69,7 @@ fn job(principal: &str, kasm_id: &str, deadline_in: Duration) -> JobRecord {
         last_seq: None,
         finish: None,
         version: 0,
+        replica: None,
     }
 }
 
@@ -100,7 +102,14 @@ async fn two_replicas_share_jobs_through_redis() {
     let j = job("alice", "k1", MINUTE);
     a.insert(j.clone(), 5).await.unwrap();
     let seen = b.get(ALICE, &j.id).await.unwrap();
-    assert_eq!(seen, j, "B reads the record A stored, field for field");
+    let stored = JobRecord {
+        replica: Some("jobs-a".into()),
+        ..j.clone()
+    };
+    assert_eq!(
+        seen, stored,
+        "B reads the record A stored, field for field (stamped with A's replica id)"
+    );
     assert_eq!(
         b.get(BOB, &j.id).await,
         Err(JobError::NotFound(j.id.to_string()))
@@ -348,10 +357,10 @@ async fn jobs_expire_with_their_ttl_index_included() {
 #[tokio::test]
 async fn a_job_past_its_deadline_frees_its_place_and_is_ended_as_lost_by_a_reader() {
     let redis = RedisServer::start();
-    let (_ca, a) = store(&redis, "orphan-a", MINUTE, 16);
+    let (ca, a) = store(&redis, "orphan-a", MINUTE, 16);
     let (_cb, b) = store(&redis, "orphan-b", MINUTE, 16);
-    // Started on A, whose collector (the one that ends a job at its deadline) never runs:
-    // as if A died right after the start.
+    subscribed(&ca).await;
+    // Started on A, whose collector (the one that ends a job at its deadline) never runs.
     let orphan = job("frank", "k1", Duration::from_millis(300));
     a.insert(orphan.clone(), 1).await.unwrap();
     assert_eq!(
@@ -368,6 +377,14 @@ async fn a_job_past_its_deadline_frees_its_place_and_is_ended_as_lost_by_a_reade
         "within the grace its collector may still end it"
     );
     tokio::time::sleep(kasm_mcp::jobs::ORPHAN_GRACE).await;
+    assert_eq!(
+        b.get(frank.clone(), &orphan.id).await.unwrap().state,
+        JobState::Running,
+        "past the grace, but A is alive: its collector ends the job (Kasm may have been slow to start it)"
+    );
+    // A dies (no more heartbeats): after its liveness lapses, a reader ends the job.
+    ca.stop();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     let ended = b.get(frank.clone(), &orphan.id).await.unwrap();
     assert_eq!(ended.state, JobState::Lost, "{ended:?}");
     let note = ended.finish.unwrap().note.unwrap();
