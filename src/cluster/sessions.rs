@@ -136,6 +136,15 @@ impl SessionCount {
         Ok(())
     }
 
+    /// The sessions counted for `principal` (at most its cap, plus any a stalled commit
+    /// added).
+    pub async fn counted(&self, principal: &str) -> Result<Vec<String>, ClusterError> {
+        let owner = hex::encode(principal.as_bytes());
+        let mut cmd = redis::cmd("SMEMBERS");
+        cmd.arg(self.session_set(&owner));
+        self.leases.cluster().redis().query(cmd).await
+    }
+
     /// Session `kasm_id` was destroyed (through any replica): it no longer counts. True when
     /// it was counted.
     pub async fn forget(&self, kasm_id: &str) -> Result<bool, ClusterError> {

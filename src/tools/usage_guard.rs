@@ -58,6 +58,38 @@ pub async fn session_ended(deps: &ToolDeps, kasm_id: &str) {
     }
 }
 
+/// `[cluster]`, at the `quotas.max_sessions` cap: the principal's counted sessions that Kasm
+/// no longer knows (they ended outside this server — Kasm's own expiry, its admin UI — while
+/// no replica tracked them, e.g. after the replica that created them restarted) are
+/// forgotten, so they cannot hold the cap for ever. Only when refusing, at most one
+/// `get_kasm_status` per counted session; only Kasm's "not found" forgets (an error keeps
+/// the count). Returns how many were forgotten.
+async fn forget_vanished_sessions(deps: &ToolDeps, principal: &str) -> usize {
+    let Some(shared) = &deps.shared_quotas else {
+        return 0;
+    };
+    let counted = match shared.sessions.counted(principal).await {
+        Ok(counted) => counted,
+        Err(e) => {
+            tracing::warn!(error = %e, "the sessions counted for quotas.max_sessions could not be read");
+            return 0;
+        }
+    };
+    let mut forgotten = 0;
+    for kasm_id in counted {
+        // Without a user id: the API key sees every session, so "not found" means gone.
+        let answer = deps.kasm.get_kasm_status(&kasm_id, None).await;
+        if matches!(answer, Err(crate::kasm::KasmError::NotFound { .. })) {
+            deps.usage.forget(&kasm_id);
+            if matches!(shared.sessions.forget(&kasm_id).await, Ok(true)) {
+                tracing::info!(kasm_id = %kasm_id, "a session Kasm no longer knows was uncounted for quotas.max_sessions");
+                forgotten += 1;
+            }
+        }
+    }
+    forgotten
+}
+
 /// The cap of `quota` from `[quotas]`.
 fn cap(deps: &ToolDeps, quota: Quota) -> Option<u32> {
     let q = &deps.quotas;
@@ -102,11 +134,14 @@ pub async fn take(deps: &ToolDeps, ctx: &CallContext, quota: Quota) -> Result<Sl
         (Some(shared), Some(max)) => {
             let owner = hex::encode(principal.as_bytes());
             let taken = match quota {
-                Quota::Sessions => shared
-                    .sessions
-                    .take(principal, max)
-                    .await
-                    .map(|c| c.map(Shared::Creating)),
+                Quota::Sessions => match shared.sessions.take(principal, max).await {
+                    // At the cap: sessions Kasm no longer knows must not hold it.
+                    Ok(None) if forget_vanished_sessions(deps, principal).await > 0 => {
+                        shared.sessions.take(principal, max).await
+                    }
+                    other => other,
+                }
+                .map(|c| c.map(Shared::Creating)),
                 _ => shared
                     .leases
                     .take(&[quota.key(), &owner], max)

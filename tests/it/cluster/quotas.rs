@@ -601,3 +601,44 @@ async fn a_held_lease_that_redis_lost_is_counted_again_at_its_next_renewal() {
     }
     drop(held);
 }
+
+/// A counted session that ended outside this server (Kasm's own expiry, its admin UI) while
+/// no replica tracked it must not hold `quotas.max_sessions` for ever: at the cap, the
+/// replica asks Kasm about the counted sessions and forgets the ones it no longer knows.
+#[tokio::test]
+async fn a_session_gone_from_kasm_behind_the_servers_back_does_not_hold_the_session_cap() {
+    let pair = Pair::start_with(|c| c.quotas.max_sessions = Some(1)).await;
+    let first = pair.session(&pair.a).await;
+    // Destroyed straight through the Kasm API, not through any replica.
+    let gone = pair
+        .http
+        .post(format!("{}/api/public/destroy_kasm", pair.sim.base_url()))
+        .json(&json!({
+            "api_key": pair.sim.api_key(),
+            "api_key_secret": pair.sim.api_secret(),
+            "kasm_id": first,
+            "user_id": pair.sim.default_user_id(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(gone.status().is_success());
+    // B never saw that session; it is still counted in Redis, yet B may create one.
+    let (_, created) = pair
+        .call_raw(
+            &pair.b,
+            "create_kasm_session",
+            json!({"image_name": "Terminal"}),
+        )
+        .await;
+    assert_eq!(created["result"]["isError"], false, "{created}");
+    // And the cap still holds for the live one.
+    let (_, over) = pair
+        .call_raw(
+            &pair.a,
+            "create_kasm_session",
+            json!({"image_name": "Terminal"}),
+        )
+        .await;
+    assert_eq!(over["result"]["isError"], true, "{over}");
+}
