@@ -10,6 +10,8 @@
 //!
 //! What comes back:
 //! - [`Handled::Response`]: a JSON-RPC response (or a batch array of them) → HTTP 200.
+//! - [`Handled::RawResponse`]: the same, already serialised (the cached `tools/list`) → HTTP
+//!   200; write [`RawResponse::as_str`] as the body or SSE data, unchanged.
 //! - [`Handled::Accepted`]: a notification or a response was accepted → HTTP 202, no body.
 //!   A *request* also yields `Accepted` when it was cancelled by `notifications/cancelled`:
 //!   the spec says the cancelled request gets no response, so send nothing (close the SSE
