@@ -65,7 +65,7 @@ impl McpServer {
             Method::ServerDiscover => {
                 Reply::Result(modern::discover_result(&self.identity, self.features()))
             }
-            Method::ToolsList => to_reply(self.list_tools(params, meta)),
+            Method::ToolsList => self.list_tools(params, meta, modern.is_some()),
             Method::ToolsCall => self.call_tool(id, params, meta, modern).await,
             Method::LoggingSetLevel => to_reply(self.set_log_level(params, meta)),
             Method::ResourcesList | Method::ResourcesTemplatesList | Method::ResourcesRead
@@ -206,12 +206,46 @@ impl McpServer {
         list_result(result_key, items, page.next_cursor)
     }
 
-    fn list_tools(&self, params: Option<&Value>, meta: &RequestMeta) -> Result<Value, RpcError> {
-        let after = page_after(params)?;
+    /// `tools/list`: the first page from the per-(role, era) cache, later pages built fresh.
+    fn list_tools(&self, params: Option<&Value>, meta: &RequestMeta, modern: bool) -> Reply {
+        let after = match page_after(params) {
+            Ok(after) => after,
+            Err(e) => return Reply::Error(e),
+        };
+        if after.is_none() {
+            let cached = self
+                .tools_list
+                .get_or_build(meta.principal.role, modern, || {
+                    self.tools_list_result(meta, None, modern)
+                });
+            if let Some(raw) = cached {
+                return Reply::RawResult(raw);
+            }
+        }
+        Reply::Result(self.build_tools_list(meta, after.as_deref()))
+    }
+
+    /// One page of `tools/list` as a Value, undecorated (the request path decorates it).
+    pub(crate) fn build_tools_list(&self, meta: &RequestMeta, after: Option<&str>) -> Value {
         let page = self
             .registry
-            .list_page(&meta.principal, after.as_deref(), self.page_size);
-        Ok(list_result("tools", page.items, page.next_cursor))
+            .list_page(&meta.principal, after, self.page_size);
+        list_result("tools", page.items, page.next_cursor)
+    }
+
+    /// The `tools/list` result exactly as an uncached request of this era gets it.
+    pub(crate) fn tools_list_result(
+        &self,
+        meta: &RequestMeta,
+        after: Option<&str>,
+        modern: bool,
+    ) -> Value {
+        let result = self.build_tools_list(meta, after);
+        if modern {
+            modern::decorate_result(Method::ToolsList.as_str(), result)
+        } else {
+            result
+        }
     }
 
     fn set_log_level(&self, params: Option<&Value>, meta: &RequestMeta) -> Result<Value, RpcError> {

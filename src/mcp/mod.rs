@@ -21,6 +21,7 @@ pub mod server;
 pub mod state;
 pub mod tasks;
 pub mod tool;
+pub mod tools_list;
 
 pub use client_requests::{ClientRequestError, ClientRequester};
 pub use completion::{Completion, CompletionProvider, CompletionRef, CompletionRequest};
@@ -38,6 +39,7 @@ pub use tasks::TaskSupport;
 pub use tool::{
     CallContext, Content, LogLevel, Notifier, Tool, ToolAnnotations, ToolOutput, ToolSpec,
 };
+pub use tools_list::RawResponse;
 
 #[cfg(test)]
 mod tests;

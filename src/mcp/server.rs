@@ -10,6 +10,8 @@
 //!
 //! What comes back:
 //! - [`Handled::Response`]: a JSON-RPC response (or a batch array of them) → HTTP 200.
+//! - [`Handled::RawResponse`]: the same, already serialised (the cached `tools/list`) → HTTP
+//!   200; write [`RawResponse::as_str`] as the body or SSE data, unchanged.
 //! - [`Handled::Accepted`]: a notification or a response was accepted → HTTP 202, no body.
 //!   A *request* also yields `Accepted` when it was cancelled by `notifications/cancelled`:
 //!   the spec says the cancelled request gets no response, so send nothing (close the SSE
@@ -21,6 +23,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::mcp::client_requests::PendingClientRequests;
 use crate::mcp::completion::CompletionProvider;
@@ -39,6 +42,7 @@ use crate::mcp::state::{State, owner_key};
 use crate::mcp::tasks::memory::MemoryTaskStore;
 use crate::mcp::tasks::store::TaskStore;
 use crate::mcp::tool::Tool;
+use crate::mcp::tools_list::{RawResponse, ToolsListCache};
 
 /// How large a batch may be and how many of its items run at once (`[batch]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,8 @@ impl Default for BatchLimits {
 pub enum Handled {
     /// A JSON-RPC response (or a batch array of them) to send back.
     Response(Value),
+    /// A success response already serialised (the cached `tools/list`): write its text as is.
+    RawResponse(RawResponse),
     /// A notification or response was accepted (HTTP 202, no body) — or a request was
     /// cancelled and must get no response.
     Accepted,
@@ -73,6 +79,8 @@ pub enum Handled {
 #[derive(Debug)]
 pub(crate) enum Reply {
     Result(Value),
+    /// A result already serialised for this request's era (no decoration to add).
+    RawResult(Arc<RawValue>),
     Error(RpcError),
     /// An HTTP-level refusal (2026-07-28 only).
     Refused {
@@ -88,6 +96,8 @@ pub struct McpServer {
     pub(crate) identity: ServerIdentity,
     tools: Vec<Arc<dyn Tool>>,
     pub(crate) registry: ToolRegistry,
+    /// `tools/list` first pages, serialised once per role and era.
+    pub(crate) tools_list: ToolsListCache,
     pub(crate) resources: Option<Arc<dyn ResourceProvider>>,
     pub(crate) prompts: Option<Arc<dyn PromptProvider>>,
     pub(crate) completions: Option<Arc<dyn CompletionProvider>>,
@@ -181,6 +191,7 @@ impl McpServerBuilder {
             identity: self.identity,
             tools: registry.all(),
             registry,
+            tools_list: ToolsListCache::default(),
             resources: self.resources,
             prompts: self.prompts,
             completions: self.completions,
@@ -418,6 +429,7 @@ impl McpServer {
             .into_iter()
             .filter_map(|handled| match handled {
                 Handled::Response(v) => Some(v),
+                Handled::RawResponse(raw) => Some(raw.to_value()),
                 Handled::HttpError { body, .. } => Some(body),
                 Handled::Accepted => None,
             })
@@ -539,6 +551,7 @@ impl McpServer {
                 };
                 Handled::Response(success(&id, result))
             }
+            Reply::RawResult(result) => Handled::RawResponse(RawResponse::success(&id, &result)),
             Reply::Error(error) => Handled::Response(failure(Some(&id), &error)),
             Reply::Refused { status, error } => Handled::HttpError {
                 status,

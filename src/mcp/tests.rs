@@ -265,6 +265,7 @@ fn request(id: i64, method: &str, params: Value) -> Value {
 fn response(handled: Handled) -> Value {
     match handled {
         Handled::Response(v) => v,
+        Handled::RawResponse(raw) => raw.to_value(),
         other => panic!("expected a response, got {other:?}"),
     }
 }
@@ -356,6 +357,7 @@ async fn protocol_error_codes_table() {
     for (label, message, expected) in cases {
         let body = match h.server.handle(message, admin()).await {
             Handled::Response(v) => v,
+            Handled::RawResponse(raw) => raw.to_value(),
             Handled::HttpError { status, body } => {
                 assert_eq!(status, 400, "{label}");
                 body
@@ -1043,4 +1045,57 @@ async fn modern_param_headers_are_checked_when_forwarded() {
     // A transport that does not forward the headers is not checked.
     let r = response(server.handle(call(), meta()).await);
     assert_eq!(r["result"]["isError"], false);
+}
+
+/// The cached `tools/list` answer is, byte for byte, what the uncached path builds, for every
+/// role and era; it is served raw from the first call on; pages after a cursor are not cached.
+#[tokio::test]
+async fn tools_list_cached_answer_equals_the_freshly_built_one() {
+    use crate::mcp::jsonrpc::{RequestId, success};
+    for page_size in [100, 3] {
+        let h = harness(page_size);
+        for role in [Role::Viewer, Role::Operator, Role::Admin] {
+            for modern in [false, true] {
+                let meta = || {
+                    let mut meta = meta_for(role).0;
+                    if modern {
+                        meta.protocol_version_header = Some("2026-07-28".into());
+                        meta.mcp_method_header = Some("tools/list".into());
+                    }
+                    meta
+                };
+                let params = if modern {
+                    modern_params(json!({}))
+                } else {
+                    json!({})
+                };
+                let fresh = h.server.tools_list_result(&meta(), None, modern);
+                let expected = success(&RequestId::Number(7), fresh.clone()).to_string();
+                for attempt in 0..2 {
+                    let handled = h
+                        .server
+                        .handle(request(7, "tools/list", params.clone()), meta())
+                        .await;
+                    let Handled::RawResponse(raw) = handled else {
+                        panic!("{role} modern={modern} #{attempt}: not raw: {handled:?}");
+                    };
+                    assert_eq!(raw.as_str(), expected, "{role} modern={modern} #{attempt}");
+                }
+                // The era's decoration is in the cached answer, and only in the modern one.
+                assert_eq!(fresh.get("resultType").is_some(), modern);
+                if let Some(cursor) = fresh.get("nextCursor").cloned() {
+                    let mut next = params.clone();
+                    next["cursor"] = cursor;
+                    let handled = h
+                        .server
+                        .handle(request(8, "tools/list", next), meta())
+                        .await;
+                    let Handled::Response(page) = handled else {
+                        panic!("a later page is built fresh, not cached: {handled:?}");
+                    };
+                    assert!(page["result"]["tools"].is_array(), "{page}");
+                }
+            }
+        }
+    }
 }

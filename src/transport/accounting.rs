@@ -119,6 +119,8 @@ pub fn settle(state: &TransportState, pending: PendingCalls, handled: Option<&Ha
     for (id, label) in pending.calls {
         let outcome = match handled {
             Some(Handled::Response(response)) => outcome_of(response, &id),
+            // Only complete, non-error results are pre-serialised.
+            Some(Handled::RawResponse(_)) => "ok",
             Some(Handled::HttpError { .. }) => "protocol_error",
             // A request answered with "accepted" was cancelled (it gets no response).
             Some(Handled::Accepted) => "cancelled",

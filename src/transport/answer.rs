@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 
 use super::accounting::{self, PendingCalls};
+use super::body::Body;
 use super::rpc;
 use super::sse::message_event;
 use super::state::TransportState;
@@ -68,27 +69,25 @@ impl Drop for Work {
 
 /// The final message and HTTP status for a finished piece of work (settle the accounting
 /// first: the answer is moved out, not copied — a `tools/list` answer is ~33 KB of JSON).
-pub fn final_answer(
-    outcome: Result<Handled, JoinError>,
-    id: &Value,
-) -> (StatusCode, Option<Value>) {
+pub fn final_answer(outcome: Result<Handled, JoinError>, id: &Value) -> (StatusCode, Option<Body>) {
     match outcome {
-        Ok(Handled::Response(body)) => (StatusCode::OK, Some(body)),
+        Ok(Handled::Response(body)) => (StatusCode::OK, Some(Body::Json(body))),
+        Ok(Handled::RawResponse(raw)) => (StatusCode::OK, Some(Body::Raw(raw))),
         Ok(Handled::Accepted) => (StatusCode::ACCEPTED, None),
         Ok(Handled::HttpError { status, body }) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            Some(body),
+            Some(Body::Json(body)),
         ),
         Err(error) => {
             tracing::error!(%error, "MCP handler task failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                Some(rpc::error_body(
+                Some(Body::Json(rpc::error_body(
                     id.clone(),
                     -32603,
                     "internal error while handling the request",
                     None,
-                )),
+                ))),
             )
         }
     }
@@ -101,7 +100,7 @@ pub struct Streaming {
     /// The running work; None once it finished.
     pub work: Option<Work>,
     /// Messages to send before waiting again.
-    pub queue: VecDeque<Value>,
+    pub queue: VecDeque<Body>,
     /// Tool calls to settle when the work finishes (or the stream is dropped).
     pub pending: Option<PendingCalls>,
     /// The request id, for an internal-error answer.
@@ -118,7 +117,7 @@ impl Streaming {
         futures::stream::unfold(self, |mut s| async move {
             loop {
                 if let Some(message) = s.queue.pop_front() {
-                    return Some((message_event(&message), s));
+                    return Some((message.event(), s));
                 }
                 let step = {
                     let work = s.work.as_mut()?;
@@ -133,7 +132,7 @@ impl Streaming {
                     Step::Done(outcome) => {
                         s.work = None;
                         while let Ok(note) = s.rx.try_recv() {
-                            s.queue.push_back(note);
+                            s.queue.push_back(Body::Json(note));
                         }
                         if let Some(pending) = s.pending.take() {
                             accounting::settle(&s.state, pending, outcome.as_ref().ok());

@@ -376,18 +376,21 @@ async fn dispatch(
                 cancel.cancel();
             }
         }
-        match handled {
-            Some(Handled::Response(body)) | Some(Handled::HttpError { body, .. }) => {
-                match answer_slot {
-                    Some(slot) => {
-                        slot.send(body);
-                    }
-                    None => {
-                        let _ = forward_note(&outbound, body);
-                    }
+        let answer = match handled {
+            Some(Handled::Response(body)) | Some(Handled::HttpError { body, .. }) => Some(body),
+            // The stream's queue carries Values: a pre-serialised answer is read back into one.
+            Some(Handled::RawResponse(raw)) => Some(raw.to_value()),
+            Some(Handled::Accepted) | None => None,
+        };
+        if let Some(body) = answer {
+            match answer_slot {
+                Some(slot) => {
+                    slot.send(body);
+                }
+                None => {
+                    let _ = forward_note(&outbound, body);
                 }
             }
-            Some(Handled::Accepted) | None => {}
         }
         // A task this request started keeps the request's channel: its later messages
         // (progress, `notifications/tasks/status`) follow on the stream until the task ends

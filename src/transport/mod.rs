@@ -3,6 +3,7 @@
 
 pub mod accounting;
 pub mod answer;
+pub mod body;
 pub mod draining;
 pub mod legacy_routing;
 pub mod legacy_sessions;

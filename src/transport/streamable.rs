@@ -29,10 +29,11 @@ use tokio::task::JoinError;
 
 use super::accounting::{self, PendingCalls};
 use super::answer::{Streaming, Work, final_answer};
+use super::body::Body;
 use super::origin::{Peer, origin};
 use super::rpc::{self, json_response};
 use super::shared_sessions;
-use super::sse::{message_event, sse_response};
+use super::sse::sse_response;
 use super::state::TransportState;
 use crate::mcp::{Handled, Method, RequestMeta};
 use crate::policy::Principal;
@@ -271,9 +272,9 @@ pub async fn post(
             )
         }
         First::Done(outcome) => {
-            let mut queued: VecDeque<Value> = VecDeque::new();
+            let mut queued: VecDeque<Body> = VecDeque::new();
             while let Ok(note) = rx.try_recv() {
-                queued.push_back(note);
+                queued.push_back(Body::Json(note));
             }
             if queued.is_empty() {
                 return finish_json(&state, pending, outcome, &id, false, &principal, accepts);
@@ -300,7 +301,7 @@ pub async fn post(
                 state: state.clone(),
                 rx,
                 work: Some(work),
-                queue: VecDeque::from([note]),
+                queue: VecDeque::from([Body::Json(note)]),
                 pending: Some(pending),
                 id,
             };
@@ -339,11 +340,11 @@ fn finish_json(
     };
     if !accepts.json && status == StatusCode::OK {
         // The client takes only SSE: one event with the response.
-        let stream = futures::stream::iter([message_event(&body)]);
+        let stream = futures::stream::iter([body.event()]);
         return sse_response(stream, state.keep_alive, state.shutdown.forced());
     }
-    let mut response = json_response(status, &body);
-    let succeeded = body.get("result").is_some();
+    let mut response = body.response(status);
+    let succeeded = body.is_success();
     if is_initialize && succeeded {
         let session = state.sessions.mint(&principal.name);
         // What the client declared at `initialize` was kept under the principal (no session

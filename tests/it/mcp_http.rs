@@ -164,11 +164,7 @@ impl Harness {
         let tools: Vec<Arc<dyn Tool>> = vec![
             Arc::new(Echo::new()),
             Arc::new(Slow {
-                spec: spec(
-                    "slow",
-                    "Report progress until done or cancelled",
-                    json!({"type": "object", "properties": {"steps": {"type": "integer"}}}),
-                ),
+                spec: slow_spec(),
                 log: slow.clone(),
             }),
         ];
@@ -245,6 +241,14 @@ impl Harness {
         assert!(ct.starts_with("application/json"), "content-type {ct}");
         (status, resp.json().await.unwrap())
     }
+}
+
+fn slow_spec() -> ToolSpec {
+    spec(
+        "slow",
+        "Report progress until done or cancelled",
+        json!({"type": "object", "properties": {"steps": {"type": "integer"}}}),
+    )
 }
 
 fn initialize_request(id: u64) -> Value {
@@ -1627,4 +1631,97 @@ async fn serve_runs_against_kasm_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success(), "graceful exit: {status:?}");
     sim.shutdown().await;
+}
+
+/// `tools/list` is served from a per-role, per-era cache of serialised text: every transport
+/// must still send exactly the bytes the uncached Value would serialise to (the expectation
+/// is built here from the tools' own specs, not from the server's cache).
+#[tokio::test]
+async fn tools_list_bytes_are_identical_on_every_transport() {
+    let h = Harness::start(test_config()).await;
+    let result = json!({"tools": [Echo::new().spec().to_json(), slow_spec().to_json()]});
+    let envelope =
+        |id: u64, result: &Value| json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
+    let list = |id: u64| json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+    let (session, _) = h.initialize().await;
+    // /mcp, JSON answer; twice (the second is served from the cache filled by the first).
+    for id in [2, 3] {
+        let resp = h
+            .mcp_post(Some(TOKEN))
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&list(id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.text().await.unwrap(), envelope(id, &result));
+    }
+    // /mcp, a client that takes only SSE: one event with the same text.
+    let resp = h
+        .http
+        .post(h.url("/mcp"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&list(4))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let event = SseReader::new(resp).next().await.expect("one event");
+    assert_eq!(event.data, envelope(4, &result));
+    // /mcp, 2026-07-28: the era's decoration is part of the cached text.
+    let modern = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "it", "version": "0"}
+        }
+    }});
+    let decorated = kasm_mcp::mcp::modern::decorate_result("tools/list", result.clone());
+    assert_eq!(decorated["resultType"], "complete", "{decorated}");
+    for _ in 0..2 {
+        let resp = h
+            .mcp_post(Some(TOKEN))
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .json(&modern)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.text().await.unwrap(), envelope(5, &decorated));
+    }
+    // A 2025-03-26 batch carries the answer as one of its items.
+    let resp = h
+        .mcp_post(Some(TOKEN))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-03-26")
+        .json(&json!([list(6), {"jsonrpc": "2.0", "id": 7, "method": "ping"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        format!("[{},{}]", envelope(6, &result), envelope(7, &json!({})))
+    );
+    // Legacy /sse: the answer on the stream.
+    let mut client = open_legacy(&h, TOKEN).await;
+    assert_eq!(client.post(&h, TOKEN, &list(8)).await, StatusCode::ACCEPTED);
+    let event = client.events.next().await.expect("the answer");
+    assert_eq!(event.data, envelope(8, &result));
+    // The operator sees the same tools here (no admin-only tool): same text, own cache slot.
+    let resp = h
+        .mcp_post(Some(OTHER_TOKEN))
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&list(9))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.text().await.unwrap(), envelope(9, &result));
 }

@@ -749,11 +749,9 @@ fn repo_file(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// Fails when a tool's name, schema, annotations or role change without the snapshot being
-/// updated on purpose: `UPDATE_SNAPSHOTS=1 cargo test --test it tools::snapshot`.
-#[tokio::test]
-async fn snapshot_of_tool_schemas_and_docs_is_current() {
-    let deps = ToolDeps {
+/// Tool dependencies that reach nothing (the catalog's specs do not need Kasm).
+fn offline_deps() -> ToolDeps {
+    ToolDeps {
         kasm: Arc::new(
             KasmClient::new(
                 "http://127.0.0.1:9",
@@ -780,7 +778,14 @@ async fn snapshot_of_tool_schemas_and_docs_is_current() {
         )),
         jobs_config: Default::default(),
         shared_quotas: None,
-    };
+    }
+}
+
+/// Fails when a tool's name, schema, annotations or role change without the snapshot being
+/// updated on purpose: `UPDATE_SNAPSHOTS=1 cargo test --test it tools::snapshot`.
+#[tokio::test]
+async fn snapshot_of_tool_schemas_and_docs_is_current() {
+    let deps = offline_deps();
     let tools = catalog(deps);
     let snapshot =
         serde_json::to_string_pretty(&kasm_mcp::tools::docs::snapshot(&tools)).unwrap() + "\n";
@@ -1782,4 +1787,65 @@ async fn a_file_resource_read_is_held_to_the_concurrent_call_quota() {
     // The slot is free again: the read runs.
     let contents = provider.read(&rig.context(), &uri).await.unwrap();
     assert_eq!(contents.len(), 1);
+}
+
+/// `tools/list` of the real catalog (the derived schemas) is served from a per-role, per-era
+/// cache of serialised text; for every role and era it is exactly the text the tools' specs
+/// serialise to, filtered by role and sorted by name (built here, not by the server).
+#[tokio::test]
+async fn tools_list_of_the_real_catalog_is_cached_byte_for_byte() {
+    use kasm_mcp::mcp::{Handled, McpServer, RequestMeta};
+    let tools = catalog(offline_deps());
+    let server = McpServer::new(tools.clone());
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        let mut visible: Vec<_> = tools
+            .iter()
+            .filter(|t| kasm_mcp::policy::may_use_tool(role, t.spec().min_role))
+            .collect();
+        visible.sort_by(|a, b| a.spec().name.cmp(&b.spec().name));
+        let listed: Vec<Value> = visible.iter().map(|t| t.spec().to_json()).collect();
+        assert!(listed.len() < 100, "one page holds the catalog");
+        let result = json!({ "tools": listed });
+        for modern in [false, true] {
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let mut meta = RequestMeta {
+                principal: Principal {
+                    name: format!("{role}-user"),
+                    role,
+                    kasm_user_id: None,
+                    oauth: None,
+                },
+                notifications: tx,
+                session_key: None,
+                protocol_version_header: None,
+                mcp_method_header: None,
+                mcp_name_header: None,
+                origin: Default::default(),
+            };
+            let mut request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+            let mut expected = result.clone();
+            if modern {
+                meta.protocol_version_header = Some("2026-07-28".into());
+                meta.mcp_method_header = Some("tools/list".into());
+                request["params"] = json!({"_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                    "io.modelcontextprotocol/clientInfo": {"name": "it", "version": "0"}
+                }});
+                expected = kasm_mcp::mcp::modern::decorate_result("tools/list", expected);
+            }
+            let expected = json!({"jsonrpc": "2.0", "id": 1, "result": expected}).to_string();
+            for attempt in 0..2 {
+                match server.handle(request.clone(), meta.clone()).await {
+                    Handled::RawResponse(raw) => {
+                        assert!(
+                            raw.as_str() == expected,
+                            "{role} modern={modern} #{attempt}: cached text differs"
+                        );
+                    }
+                    other => panic!("{role} modern={modern}: not served raw: {other:?}"),
+                }
+            }
+        }
+    }
 }
