@@ -63,7 +63,7 @@ pub async fn session_ended(deps: &ToolDeps, kasm_id: &str) {
 /// no replica tracked them, e.g. after the replica that created them restarted) are
 /// forgotten, so they cannot hold the cap for ever. Only when refusing, at most one
 /// `get_kasm_status` per counted session; only Kasm's "not found" forgets (an error keeps
-/// the count). Returns how many were forgotten.
+/// the count), through [`session_ended`]. Returns how many Kasm no longer knows.
 async fn forget_vanished_sessions(deps: &ToolDeps, principal: &str) -> usize {
     let Some(shared) = &deps.shared_quotas else {
         return 0;
@@ -80,11 +80,9 @@ async fn forget_vanished_sessions(deps: &ToolDeps, principal: &str) -> usize {
         // Without a user id: the API key sees every session, so "not found" means gone.
         let answer = deps.kasm.get_kasm_status(&kasm_id, None).await;
         if matches!(answer, Err(crate::kasm::KasmError::NotFound { .. })) {
-            deps.usage.forget(&kasm_id);
-            if matches!(shared.sessions.forget(&kasm_id).await, Ok(true)) {
-                tracing::info!(kasm_id = %kasm_id, "a session Kasm no longer knows was uncounted for quotas.max_sessions");
-                forgotten += 1;
-            }
+            tracing::info!(kasm_id = %kasm_id, "a session Kasm no longer knows is uncounted for quotas.max_sessions");
+            session_ended(deps, &kasm_id).await;
+            forgotten += 1;
         }
     }
     forgotten

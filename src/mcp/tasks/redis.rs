@@ -157,17 +157,14 @@ impl RedisTaskStore {
         Ok(Some((raw, record)))
     }
 
-    /// A live task (not past its ttl), logging what Redis could not answer.
-    async fn live(&self, id: &TaskId) -> Option<TaskRecord> {
-        match self.read(id).await {
-            Ok(found) => found
-                .map(|(_, record)| record)
-                .filter(|r| !r.expired_at(now_ms())),
-            Err(e) => {
-                tracing::warn!(task = %id, error = %e, "task store: cannot read a task");
-                None
-            }
-        }
+    /// A live task (not past its ttl); what Redis could not answer is logged and returned.
+    async fn live(&self, id: &TaskId) -> Result<Option<TaskRecord>, ClusterError> {
+        let found = self.read(id).await.inspect_err(|e| {
+            tracing::warn!(task = %id, error = %e, "task store: cannot read a task");
+        })?;
+        Ok(found
+            .map(|(_, record)| record)
+            .filter(|r| !r.expired_at(now_ms())))
     }
 
     /// Apply `change` to task `id` atomically with respect to other replicas: `Ok(None)`
@@ -317,13 +314,11 @@ impl TaskStore for RedisTaskStore {
     }
 
     async fn get(&self, id: &TaskId, owner: &str) -> Result<Option<TaskRecord>, TaskStoreError> {
-        let found = self.read(id).await.map_err(|e| {
-            tracing::warn!(task = %id, error = %e, "task store: cannot read a task");
-            TaskStoreError::Unavailable(e.to_string())
-        })?;
-        Ok(found
-            .map(|(_, record)| record)
-            .filter(|r| !r.expired_at(now_ms()) && r.owner == owner))
+        let found = self
+            .live(id)
+            .await
+            .map_err(|e| TaskStoreError::Unavailable(e.to_string()))?;
+        Ok(found.filter(|r| r.owner == owner))
     }
 
     async fn list(&self, owner: &str) -> Result<Vec<TaskRecord>, TaskStoreError> {
@@ -487,7 +482,13 @@ impl TaskStore for RedisTaskStore {
         tokio::pin!(notified);
         notified.as_mut().enable();
         // Already terminal (or gone): nothing more will happen to it.
-        if self.live(id).await.is_none_or(|r| r.status.is_terminal()) {
+        if self
+            .live(id)
+            .await
+            .ok()
+            .flatten()
+            .is_none_or(|r| r.status.is_terminal())
+        {
             return;
         }
         let _ = tokio::time::timeout(timeout.min(POLL), notified).await;

@@ -46,6 +46,13 @@ pub(super) async fn apply(store: &dyn JobStore, id: &JobId, body: bytes::Bytes) 
     }
 }
 
+/// Apply every chunk already queued on the stream ticket.
+async fn drain(store: &dyn JobStore, id: &JobId, stream: &mut StreamTicket) {
+    while let Some(body) = stream.try_next() {
+        apply(store, id, body).await;
+    }
+}
+
 /// How the final record ends the job (a lost or unreadable record says why in words).
 pub(super) fn finish_of(
     kasm_id: &str,
@@ -110,9 +117,7 @@ pub async fn run(
             Ok(_) => {
                 // Output that reached this replica before the end is still the job's: the
                 // store takes chunks after the end (its window is not closed by it).
-                while let Some(body) = stream.try_next() {
-                    apply(store.as_ref(), &id, body).await;
-                }
+                drain(store.as_ref(), &id, &mut stream).await;
                 return;
             }
             // The shared store did not answer: keep the tickets and look again at the next
@@ -131,9 +136,7 @@ pub async fn run(
                 let outcome = if received.is_ok() { "received" } else { "failed" };
                 crate::telemetry::relay_wait(outcome, started.elapsed());
                 // The wrapper sends its last chunks before the result: apply what is queued.
-                while let Some(body) = stream.try_next() {
-                    apply(store.as_ref(), &id, body).await;
-                }
+                drain(store.as_ref(), &id, &mut stream).await;
                 store.finish(&id, finish_of(&kasm_id, received)).await;
                 return;
             }
