@@ -6,11 +6,14 @@
 #                      real commands in this container, so it carries sh, coreutils and curl
 #                      (the relay wrapper uploads command output with curl).
 
-FROM rust:1.88-bookworm AS build
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Cargo.toml names every target (the integration tests and the conformance example too), so
 # the whole source tree is copied; BuildKit cache mounts keep the registry and target warm.
-COPY Cargo.toml Cargo.lock ./
+# build.rs + link/: the start-up functions laid out together (rustc >= 1.90 links with lld,
+# which reads the ordering file; see docs/BENCHMARKS.md "Idle RSS at start").
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY link ./link
 COPY src ./src
 COPY examples ./examples
 COPY tests ./tests
