@@ -257,6 +257,9 @@ struct Row {
     sim_cpu_us: f64,
     /// CPU per call of this load generator (the client side of the call).
     client_cpu_us: f64,
+    /// Voluntary context switches (thread sleeps, so wake-ups) per call of the server,
+    /// the simulator and this program.
+    switches: [f64; 3],
     load: String,
     first_error: Option<String>,
 }
@@ -359,11 +362,20 @@ impl Bench {
         let load = loadavg();
         let server_cpu = || server.map_or(f64::NAN, Proc::cpu);
         let me = std::process::id();
+        let switches = || {
+            [
+                server.map_or(0, Proc::switches),
+                self.sim.switches(),
+                procs::voluntary_switches(me),
+            ]
+        };
         let (server_before, sim_cpu, client_cpu) =
             (server_cpu(), self.sim.cpu(), procs::cpu_seconds(me));
+        let switches_before = switches();
         let kasm_before = self.kasm_requests().await;
         let (mut samples, elapsed) = run().await;
         let client_cpu = procs::cpu_seconds(me) - client_cpu;
+        let switches_after = switches();
         // (The counter endpoint is not an API call: it does not count itself.)
         let kasm_after = self.kasm_requests().await;
         let server_cpu = server_cpu() - server_before;
@@ -381,6 +393,9 @@ impl Bench {
             server_cpu_us: server_cpu * 1e6 / calls,
             sim_cpu_us: sim_cpu * 1e6 / calls,
             client_cpu_us: client_cpu * 1e6 / calls,
+            switches: std::array::from_fn(|i| {
+                switches_after[i].saturating_sub(switches_before[i]) as f64 / calls
+            }),
             load,
             first_error,
         }
@@ -1069,6 +1084,21 @@ CPU per call (µs): load generator + server + simulator = sum → {cores:.0} cor
             row.summary.p99 - direct_open.summary.p99
         );
     }
+    println!(
+        "\nwake-ups per call (voluntary context switches of all threads: server / simulator / load generator):"
+    );
+    for (mode, rows) in [
+        ("closed", [&direct, &floor, &ours]),
+        ("open", [&direct_open, &floor_open, &ours_open]),
+    ] {
+        for row in rows {
+            let [server, sim, client] = row.switches;
+            println!(
+                "  {mode} loop, {}: {server:.2} / {sim:.2} / {client:.2}",
+                row.name
+            );
+        }
+    }
     for row in [
         &direct,
         &floor,
@@ -1123,6 +1153,7 @@ async fn soak_phase(bench: &Bench) -> u64 {
                 server_cpu_us: f64::NAN,
                 sim_cpu_us: f64::NAN,
                 client_cpu_us: f64::NAN,
+                switches: [f64::NAN; 3],
                 load: loadavg(),
                 first_error,
             },

@@ -32,6 +32,25 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / TICKS_PER_SECOND
 }
 
+/// Voluntary context switches of all of a process's threads so far: each is a thread
+/// going to sleep (parked worker, blocked read), so their count per call counts the
+/// wake-ups a call costs. 0 when unreadable.
+pub fn voluntary_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
 /// One `KiB` field of `/proc/PID/status` (0 when unreadable).
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -88,6 +107,10 @@ pub struct Proc {
 impl Proc {
     pub fn cpu(&self) -> f64 {
         cpu_seconds(self.pid)
+    }
+
+    pub fn switches(&self) -> u64 {
+        voluntary_switches(self.pid)
     }
 
     pub fn rss(&self) -> u64 {
