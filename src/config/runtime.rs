@@ -9,17 +9,12 @@ use super::errors::invalid;
 const MAX_WORKER_THREADS: usize = 1024;
 
 /// The runtime's settings, read by `launch::run_async_on` before the server starts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// Threads that run requests; 0 = one per CPU core (or `TOKIO_WORKER_THREADS` if set).
+    /// Threads that run requests; 0 (the default) = one per CPU core (or
+    /// `TOKIO_WORKER_THREADS` if set).
     pub worker_threads: usize,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        RuntimeConfig { worker_threads: 0 }
-    }
 }
 
 impl RuntimeConfig {
