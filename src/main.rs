@@ -239,7 +239,11 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         eprintln!("kasm-mcp serve: {e}");
         return ExitCode::FAILURE;
     }
-    exit_code(run_async("serve", kasm_mcp::launch::run_serve(config)).is_some())
+    let workers = config.runtime.worker_threads;
+    exit_code(
+        kasm_mcp::launch::run_async_on("serve", workers, kasm_mcp::launch::run_serve(config))
+            .is_some(),
+    )
 }
 
 fn healthcheck(config_file: Option<PathBuf>, ready: bool, timeout_ms: u64) -> ExitCode {

@@ -9,7 +9,7 @@
 //! One file per section (`server.rs`, `kasm.rs`, `auth.rs`, `limits.rs`, `policy.rs` with
 //! `commands.rs` for `[policy.commands]`, `connections.rs`, `batch.rs`, `legacy_sse.rs`,
 //! `relay_limits.rs`, `oauth.rs`, `controls.rs` for `[images]`/`[quotas]`/`[audit]`,
-//! `lifecycle.rs`, `desktop.rs`, `cluster.rs`), each with
+//! `lifecycle.rs`, `desktop.rs`, `cluster.rs`, `runtime.rs`), each with
 //! its own checks; `load.rs` layers the sources; `errors.rs` phrases problems. A new key goes
 //! into its section's struct, `Default` and `validate`, and `config/kasm-mcp.example.toml`.
 
@@ -33,6 +33,7 @@ mod oauth;
 mod policy;
 pub mod reference;
 mod relay_limits;
+mod runtime;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -53,6 +54,7 @@ pub use limits::LimitsConfig;
 pub use oauth::{IntrospectionSettings, KasmUserSource, OAuthConfig, OAuthSettings};
 pub use policy::PolicyConfig;
 pub use relay_limits::RelayLimitsConfig;
+pub use runtime::RuntimeConfig;
 pub use server::ServerConfig;
 
 /// Default location of the optional configuration file.
@@ -99,6 +101,9 @@ pub struct Config {
     /// `[jobs]`: background commands and streamed output (`jobs.rs`).
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// `[runtime]`: the async runtime's worker threads (`runtime.rs`).
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
 }
 
 impl Config {
@@ -120,6 +125,7 @@ impl Config {
         self.policy.validate()?;
         self.connections.validate()?;
         self.batch.validate()?;
+        self.runtime.validate()?;
         self.legacy_sse.validate()?;
         self.relay_limits.validate()?;
         self.oauth.parse()?;

@@ -735,6 +735,12 @@ pub fn keys() -> Vec<KeyDoc> {
             "`kill_command`'s default wait between its first signal and SIGKILL.",
             "0–600"
         ),
+        key!(
+            "runtime.worker_threads",
+            |c| c.runtime.worker_threads.to_string(),
+            "Threads that run requests (`serve`); 0 = one per CPU core (or `TOKIO_WORKER_THREADS`). 1 cuts thread wake-ups per call at low load but caps the server at one core.",
+            "0–1024"
+        ),
     ]
 }
 

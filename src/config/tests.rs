@@ -220,6 +220,7 @@ fn the_shipped_example_file_loads_and_matches_the_defaults() {
             json_of(&d.connections),
         ),
         ("batch", json_of(&c.batch), json_of(&d.batch)),
+        ("runtime", json_of(&c.runtime), json_of(&d.runtime)),
         ("legacy_sse", json_of(&c.legacy_sse), json_of(&d.legacy_sse)),
         ("lifecycle", json_of(&c.lifecycle), json_of(&d.lifecycle)),
         (
@@ -276,6 +277,11 @@ fn connection_batch_queue_and_relay_limits_are_validated() {
         ),
         ("KASM_MCP_BATCH__MAX_ITEMS", "0", "batch.max_items"),
         ("KASM_MCP_BATCH__CONCURRENCY", "0", "batch.concurrency"),
+        (
+            "KASM_MCP_RUNTIME__WORKER_THREADS",
+            "1025",
+            "runtime.worker_threads",
+        ),
         (
             "KASM_MCP_LEGACY_SSE__QUEUE_MESSAGES",
             "0",

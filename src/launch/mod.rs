@@ -19,5 +19,5 @@ pub use demo::{DemoOptions, run_demo};
 pub use fd_limit::raise_fd_limit;
 pub use hash_key::hash_key;
 pub use readiness::KasmProbe;
-pub use runtime::{init_logging, run_async};
+pub use runtime::{init_logging, run_async, run_async_on};
 pub use serve::{LaunchError, run_serve};

@@ -15,6 +15,10 @@
 //!   and Kasm requests per call from the simulator's request counter;
 //! * the same `get_session_status` served by the official Python SDK (FastMCP,
 //!   `bench/fastmcp_status.py`) against the same simulator, as a ratio;
+//! * the floor (`--phases floor`): the same `get_kasm_status` through a minimal axum +
+//!   reqwest proxy (`floor.rs`, this program re-executed as `floor-proxy`, a process of its
+//!   own), beside the direct call and kasm-mcp, closed and open loop, with the arithmetic
+//!   "throughput ≈ cores / CPU per call of client + server + simulator";
 //! * on request (`--phases soak`), a mixed soak: status calls, exec and small file round
 //!   trips from N clients for minutes, with errors and the RSS trend.
 //!
@@ -25,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 mod calls;
+mod floor;
 mod idle;
 mod procs;
 mod soak;
@@ -63,12 +68,12 @@ struct Args {
     /// Idle `/mcp` keep-alive connections to open.
     #[arg(long, default_value_t = 10_000)]
     mcp_connections: usize,
-    /// Which phases run, comma-separated: closed, large, open, relay, python, idle, soak
-    /// (soak is not in the default list: it lasts --soak-seconds).
+    /// Which phases run, comma-separated: closed, floor, large, open, relay, python, idle,
+    /// soak (soak is not in the default list: it lasts --soak-seconds).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "closed,large,open,relay,python,idle"
+        default_value = "closed,floor,large,open,relay,python,idle"
     )]
     phases: Vec<Phase>,
     /// Length of the mixed soak phase.
@@ -86,6 +91,34 @@ struct Args {
     /// with them (the server's log goes to this program's stderr).
     #[arg(long, default_value = "warn")]
     server_log: String,
+    /// Extra environment of the server under test and of the floor proxy, `KEY=VALUE`
+    /// (repeatable), e.g. `--server-env TOKIO_WORKER_THREADS=1` to try a runtime setting
+    /// on the server side only (the simulator and this program keep theirs).
+    #[arg(long = "server-env", value_parser = parse_env_pair)]
+    server_env: Vec<(String, String)>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What the floor phase re-executes this program as.
+#[derive(clap::Subcommand, Debug, Clone)]
+enum Command {
+    /// Serve the floor proxy in front of the Kasm at --backend (credentials from
+    /// KASM_API_KEY / KASM_API_SECRET); prints `listening=ADDR`.
+    #[command(hide = true)]
+    FloorProxy {
+        #[arg(long)]
+        backend: String,
+    },
+}
+
+/// `KEY=VALUE` → `(KEY, VALUE)`.
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 /// A part of the run (`--phases`).
@@ -93,6 +126,8 @@ struct Args {
 enum Phase {
     /// Closed loop: direct call, ping, tools/list, get_session_status (/mcp, /sse).
     Closed,
+    /// Direct call, floor proxy and get_session_status side by side, closed and open loop.
+    Floor,
     /// The closed loop again after --other-sessions sessions of another user exist.
     Large,
     /// Open loop at --rate calls/s.
@@ -216,8 +251,15 @@ struct Row {
     kasm_per_call: f64,
     throughput: f64,
     summary: Summary,
+    /// CPU per call of the server of this row (kasm-mcp, the floor proxy or FastMCP; NaN
+    /// for the direct call).
     server_cpu_us: f64,
     sim_cpu_us: f64,
+    /// CPU per call of this load generator (the client side of the call).
+    client_cpu_us: f64,
+    /// Voluntary context switches (thread sleeps, so wake-ups) per call of the server,
+    /// the simulator and this program.
+    switches: [f64; 3],
     load: String,
     first_error: Option<String>,
 }
@@ -283,10 +325,28 @@ impl Bench {
             .unwrap_or(0)
     }
 
-    /// Measure `run` with CPU, Kasm-request and load bookkeeping around it, after sending
-    /// `warm_up` (unrecorded: it opens the connections) from every client.
+    /// Measure `run` against kasm-mcp (see [`Bench::measured_on`]).
     async fn measured<F, Fut>(
         &self,
+        name: &str,
+        role: &'static str,
+        warm_up: Option<&Call>,
+        run: F,
+    ) -> Row
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = (Samples, Duration)>,
+    {
+        self.measured_on(Some(&self.server), name, role, warm_up, run)
+            .await
+    }
+
+    /// Measure `run` with CPU (of `server`, the simulator and this program), Kasm-request and
+    /// load bookkeeping around it, after sending `warm_up` (unrecorded: it opens the
+    /// connections) from every client.
+    async fn measured_on<F, Fut>(
+        &self,
+        server: Option<&Proc>,
         name: &str,
         role: &'static str,
         warm_up: Option<&Call>,
@@ -300,12 +360,25 @@ impl Bench {
             self.warm_up(call).await;
         }
         let load = loadavg();
-        let (server_cpu, sim_cpu) = (self.server.cpu(), self.sim.cpu());
+        let server_cpu = || server.map_or(f64::NAN, Proc::cpu);
+        let me = std::process::id();
+        let switches = || {
+            [
+                server.map_or(0, Proc::switches),
+                self.sim.switches(),
+                procs::voluntary_switches(me),
+            ]
+        };
+        let (server_before, sim_cpu, client_cpu) =
+            (server_cpu(), self.sim.cpu(), procs::cpu_seconds(me));
+        let switches_before = switches();
         let kasm_before = self.kasm_requests().await;
         let (mut samples, elapsed) = run().await;
+        let client_cpu = procs::cpu_seconds(me) - client_cpu;
+        let switches_after = switches();
         // (The counter endpoint is not an API call: it does not count itself.)
         let kasm_after = self.kasm_requests().await;
-        let server_cpu = self.server.cpu() - server_cpu;
+        let server_cpu = server_cpu() - server_before;
         let sim_cpu = self.sim.cpu() - sim_cpu;
         let first_error = samples.first_error.clone();
         let summary = samples.summary();
@@ -319,15 +392,47 @@ impl Bench {
             summary,
             server_cpu_us: server_cpu * 1e6 / calls,
             sim_cpu_us: sim_cpu * 1e6 / calls,
+            client_cpu_us: client_cpu * 1e6 / calls,
+            switches: std::array::from_fn(|i| {
+                switches_after[i].saturating_sub(switches_before[i]) as f64 / calls
+            }),
             load,
             first_error,
         }
     }
 
-    /// A closed-loop phase of `call`, measured after a warm-up.
+    /// A closed-loop phase of `call` to kasm-mcp, measured after a warm-up.
     async fn closed(&self, name: &str, role: &'static str, call: Call) -> Row {
-        self.measured(name, role, Some(&call), || self.closed_loop(call.clone()))
-            .await
+        self.closed_on(Some(&self.server), name, role, call).await
+    }
+
+    /// A closed-loop phase of `call` (served by `server`, `None` for the direct call),
+    /// measured after a warm-up.
+    async fn closed_on(
+        &self,
+        server: Option<&Proc>,
+        name: &str,
+        role: &'static str,
+        call: Call,
+    ) -> Row {
+        self.measured_on(server, name, role, Some(&call), || {
+            self.closed_loop(call.clone())
+        })
+        .await
+    }
+
+    /// An open-loop phase of `call` at `--rate` (served by `server`), after a warm-up.
+    async fn open_on(
+        &self,
+        server: Option<&Proc>,
+        name: &str,
+        role: &'static str,
+        call: Call,
+    ) -> Row {
+        self.measured_on(server, name, role, Some(&call), || {
+            self.open_loop(call.clone())
+        })
+        .await
     }
 
     /// Every client sends `call` a few times, unrecorded.
@@ -499,7 +604,7 @@ fn print_row(row: &Row, limit: Option<f64>) {
         }
     };
     println!(
-        "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} |",
         row.name,
         row.role,
         or_dash(row.kasm_per_call, 2),
@@ -512,6 +617,7 @@ fn print_row(row: &Row, limit: Option<f64>) {
         s.errors,
         or_dash(row.server_cpu_us, 0),
         or_dash(row.sim_cpu_us, 0),
+        or_dash(row.client_cpu_us, 0),
         row.load
     );
     if let Some(e) = &row.first_error {
@@ -522,9 +628,9 @@ fn print_row(row: &Row, limit: Option<f64>) {
 fn header(title: &str) {
     println!("\n{title}\n");
     println!(
-        "| workload | role | Kasm req/call | calls/s | vs direct | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/call | sim CPU µs/call | load avg |"
+        "| workload | role | Kasm req/call | calls/s | vs direct | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/call | sim CPU µs/call | load-gen CPU µs/call | load avg |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 }
 
 async fn run(args: Args) -> Result<u64, String> {
@@ -541,6 +647,7 @@ async fn run(args: Args) -> Result<u64, String> {
         dir.path(),
         port,
         &args.server_log,
+        &args.server_env,
     )
     .await?;
     let http = reqwest::Client::builder()
@@ -579,6 +686,14 @@ async fn run(args: Args) -> Result<u64, String> {
     );
     println!("load average at start: {}", loadavg());
     println!("server log filter (RUST_LOG): {}", args.server_log);
+    if !args.server_env.is_empty() {
+        let pairs: Vec<String> = args
+            .server_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("server environment: {}", pairs.join(" "));
+    }
 
     // ---- idle cost: RSS on a fresh server here, per open connection at the end.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -611,6 +726,9 @@ async fn run(args: Args) -> Result<u64, String> {
         .to_string();
 
     let status_args = json!({"kasm_id": bench.kasm_id});
+    if args.runs(Phase::Floor) {
+        errors += floor_phase(&bench, &status_args).await?;
+    }
     for phase in ["", " (+ other sessions)"] {
         let wanted = if phase.is_empty() {
             Phase::Closed
@@ -642,7 +760,8 @@ async fn run(args: Args) -> Result<u64, String> {
             }
         ));
         let direct = bench
-            .closed(
+            .closed_on(
+                None,
                 &format!("direct Kasm get_kasm_status{phase}"),
                 "—",
                 bench.direct_status(),
@@ -694,23 +813,21 @@ async fn run(args: Args) -> Result<u64, String> {
             "open loop, {} calls/s (latency from the intended start)",
             args.rate
         ));
-        let direct_call = bench.direct_status();
         let direct = bench
-            .measured(
+            .open_on(
+                None,
                 "direct Kasm get_kasm_status",
                 "—",
-                Some(&direct_call),
-                || bench.open_loop(direct_call.clone()),
+                bench.direct_status(),
             )
             .await;
         print_row(&direct, None);
-        let tool_call_ = bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone()));
         let tool = bench
-            .measured(
+            .open_on(
+                Some(&bench.server),
                 "get_session_status /mcp",
                 "admin",
-                Some(&tool_call_),
-                || bench.open_loop(tool_call_.clone()),
+                bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone())),
             )
             .await;
         print_row(&tool, Some(direct.throughput));
@@ -769,6 +886,7 @@ async fn run(args: Args) -> Result<u64, String> {
             dir.path(),
             port,
             &args.server_log,
+            &args.server_env,
         )
         .await?;
         let addr = format!("127.0.0.1:{port}");
@@ -845,21 +963,154 @@ async fn python_phase(bench: &Bench, status_args: &Value) -> Result<u64, String>
         token: ADMIN.to_string(),
         body: body.to_string().into(),
     };
-    let py_cpu = python.cpu();
-    let mut theirs = bench
-        .closed("get_session_status /mcp (FastMCP)", "—", call)
-        .await;
-    let calls = theirs.summary.calls.max(1) as f64;
     // The server column is the Python process here.
-    theirs.server_cpu_us = (python.cpu() - py_cpu) * 1e6 / calls;
+    let theirs = bench
+        .closed_on(
+            Some(&python),
+            "get_session_status /mcp (FastMCP)",
+            "—",
+            call,
+        )
+        .await;
     print_row(&theirs, None);
     println!(
-        "\nkasm-mcp / FastMCP throughput: {:.1}× (server CPU per call {:.0} µs vs {:.0} µs, the FastMCP row's includes the warm-up)",
+        "\nkasm-mcp / FastMCP throughput: {:.1}× (server CPU per call {:.0} µs vs {:.0} µs)",
         ours.throughput / theirs.throughput.max(1e-9),
         ours.server_cpu_us,
         theirs.server_cpu_us
     );
     Ok(ours.summary.errors + theirs.summary.errors)
+}
+
+/// The floor: the direct call, the floor proxy (`floor.rs`) and kasm-mcp's admin
+/// `get_session_status`, closed loop then open loop, one after the other against the same
+/// simulator, and the arithmetic of CPU per call; returns the errors.
+async fn floor_phase(bench: &Bench, status_args: &Value) -> Result<u64, String> {
+    let (proxy, proxy_url) =
+        procs::start_floor_proxy(&bench.sim_info, &bench.args.server_env).await?;
+    let floor_call = Call::Direct {
+        url: format!("{proxy_url}/status"),
+        body: json!({"kasm_id": bench.kasm_id, "user_id": bench.sim_info.user_id})
+            .to_string()
+            .into(),
+    };
+    let tool = bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone()));
+    const FLOOR: &str = "floor proxy (axum + reqwest, no MCP) → get_kasm_status";
+    const TOOL: &str = "get_session_status /mcp";
+    let mut errors = 0;
+    header(&format!(
+        "floor: the same Kasm call direct, through a minimal proxy and through kasm-mcp (closed loop, {} clients)",
+        bench.args.clients
+    ));
+    let direct = bench
+        .closed_on(
+            None,
+            "direct Kasm get_kasm_status",
+            "—",
+            bench.direct_status(),
+        )
+        .await;
+    let floor = bench
+        .closed_on(Some(&proxy), FLOOR, "—", floor_call.clone())
+        .await;
+    let ours = bench.closed(TOOL, "admin", tool.clone()).await;
+    print_row(&direct, None);
+    for row in [&floor, &ours] {
+        print_row(row, Some(direct.throughput));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "
+CPU per call (µs): load generator + server + simulator = sum → {cores:.0} cores / sum = predicted calls/s (measured)"
+    );
+    let sum = |row: &Row| {
+        [row.client_cpu_us, row.server_cpu_us, row.sim_cpu_us]
+            .iter()
+            .filter(|v| v.is_finite())
+            .sum::<f64>()
+    };
+    for row in [&direct, &floor, &ours] {
+        let server = if row.server_cpu_us.is_finite() {
+            format!("{:.0}", row.server_cpu_us)
+        } else {
+            "0".to_string()
+        };
+        println!(
+            "  {}: {:.0} + {server} + {:.0} = {:.0} → {:.0}/s ({:.0}/s)",
+            row.name,
+            row.client_cpu_us,
+            row.sim_cpu_us,
+            sum(row),
+            cores * 1e6 / sum(row).max(1e-9),
+            row.throughput
+        );
+    }
+    println!(
+        "a server that costs no more than the floor reaches {:.2}× the direct call here by CPU ({:.2}× measured); kasm-mcp by CPU {:.2}× ({:.2}× measured). kasm-mcp over the floor: server {:+.0} µs/call, load generator (the MCP client side) {:+.0} µs/call",
+        sum(&direct) / sum(&floor).max(1e-9),
+        floor.throughput / direct.throughput.max(1e-9),
+        sum(&direct) / sum(&ours).max(1e-9),
+        ours.throughput / direct.throughput.max(1e-9),
+        ours.server_cpu_us - floor.server_cpu_us,
+        ours.client_cpu_us - floor.client_cpu_us
+    );
+    header(&format!(
+        "floor, open loop, {} calls/s (latency from the intended start)",
+        bench.args.rate
+    ));
+    let direct_open = bench
+        .open_on(
+            None,
+            "direct Kasm get_kasm_status",
+            "—",
+            bench.direct_status(),
+        )
+        .await;
+    let floor_open = bench.open_on(Some(&proxy), FLOOR, "—", floor_call).await;
+    let ours_open = bench
+        .open_on(Some(&bench.server), TOOL, "admin", tool)
+        .await;
+    print_row(&direct_open, None);
+    for row in [&floor_open, &ours_open] {
+        print_row(row, Some(direct_open.throughput));
+    }
+    println!();
+    for row in [&floor_open, &ours_open] {
+        println!(
+            "added latency over the direct call at {} calls/s, {}: p50 {:+.3} ms, p99 {:+.3} ms",
+            bench.args.rate,
+            row.name,
+            row.summary.p50 - direct_open.summary.p50,
+            row.summary.p99 - direct_open.summary.p99
+        );
+    }
+    println!(
+        "\nwake-ups per call (voluntary context switches of all threads: server / simulator / load generator):"
+    );
+    for (mode, rows) in [
+        ("closed", [&direct, &floor, &ours]),
+        ("open", [&direct_open, &floor_open, &ours_open]),
+    ] {
+        for row in rows {
+            let [server, sim, client] = row.switches;
+            println!(
+                "  {mode} loop, {}: {server:.2} / {sim:.2} / {client:.2}",
+                row.name
+            );
+        }
+    }
+    for row in [
+        &direct,
+        &floor,
+        &ours,
+        &direct_open,
+        &floor_open,
+        &ours_open,
+    ] {
+        errors += row.summary.errors;
+    }
+    drop(proxy);
+    Ok(errors)
 }
 
 /// The mixed soak; returns the errors.
@@ -901,6 +1152,8 @@ async fn soak_phase(bench: &Bench) -> u64 {
                 summary,
                 server_cpu_us: f64::NAN,
                 sim_cpu_us: f64::NAN,
+                client_cpu_us: f64::NAN,
+                switches: [f64::NAN; 3],
                 load: loadavg(),
                 first_error,
             },
@@ -931,10 +1184,25 @@ async fn soak_phase(bench: &Bench) -> u64 {
     errors
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse().effective();
-    match run(args).await {
+    if let Some(Command::FloorProxy { backend }) = args.command {
+        // The product's runtime (`kasm-mcp serve` runs on the same one).
+        let served = kasm_mcp::launch::run_async("floor-proxy", floor::serve(backend));
+        return if served.is_some() {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        };
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kasm-mcp-load: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
         Ok(0) => std::process::ExitCode::SUCCESS,
         Ok(errors) => {
             eprintln!("kasm-mcp-load: {errors} calls failed (see the errors column)");

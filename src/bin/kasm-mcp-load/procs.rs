@@ -32,6 +32,25 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / TICKS_PER_SECOND
 }
 
+/// Voluntary context switches of all of a process's threads so far: each is a thread
+/// going to sleep (parked worker, blocked read), so their count per call counts the
+/// wake-ups a call costs. 0 when unreadable.
+pub fn voluntary_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
 /// One `KiB` field of `/proc/PID/status` (0 when unreadable).
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -88,6 +107,10 @@ pub struct Proc {
 impl Proc {
     pub fn cpu(&self) -> f64 {
         cpu_seconds(self.pid)
+    }
+
+    pub fn switches(&self) -> u64 {
+        voluntary_switches(self.pid)
     }
 
     pub fn rss(&self) -> u64 {
@@ -173,6 +196,7 @@ pub async fn start_server(
     dir: &Path,
     port: u16,
     log_filter: &str,
+    extra_env: &[(String, String)],
 ) -> Result<Proc, String> {
     let path = dir.join("load.toml");
     std::fs::write(&path, config_toml).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -185,6 +209,7 @@ pub async fn start_server(
         .env("KASM_USER_ID", &sim.user_id)
         .env("MCP_RELAY_URL", format!("http://127.0.0.1:{port}"))
         .env("RUST_LOG", log_filter)
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -240,4 +265,36 @@ pub async fn start_python(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Err("the Python server did not listen within 15 s".into())
+}
+
+/// Start this program's floor proxy (`floor-proxy`, see `floor.rs`) in front of the
+/// simulator; returns it and its base URL once it has printed the address it listens on.
+pub async fn start_floor_proxy(
+    sim: &SimInfo,
+    extra_env: &[(String, String)],
+) -> Result<(Proc, String), String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let mut child = Command::new(me)
+        .args(["floor-proxy", "--backend", &sim.url])
+        .env("KASM_API_KEY", &sim.key)
+        .env("KASM_API_SECRET", &sim.secret)
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the floor proxy: {e}"))?;
+    let pid = child.id().ok_or("the floor proxy exited at once")?;
+    let stdout = child.stdout.take().ok_or("no floor proxy stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = match tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
+        Ok(Ok(Some(line))) => line,
+        Ok(_) => return Err("the floor proxy exited before saying where it listens".into()),
+        Err(_) => return Err("the floor proxy did not listen within 10 s".into()),
+    };
+    let addr = line
+        .strip_prefix("listening=")
+        .ok_or_else(|| format!("unexpected first line from the floor proxy: {line:?}"))?;
+    Ok((Proc { _child: child, pid }, format!("http://{addr}")))
 }
