@@ -2,10 +2,10 @@
 //! one: at most 64 characters of `[A-Za-z0-9._-]`) that is echoed on the response and
 //! recorded in the request's tracing span.
 
-use axum::extract::Request;
-use axum::http::HeaderName;
-use axum::middleware::Next;
-use axum::response::Response;
+use std::task::{Context, Poll};
+
+use axum::http::{HeaderName, Request};
+use tower::{Layer, Service};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// The request-id header.
@@ -30,17 +30,47 @@ pub fn is_acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Middleware: drop a client-supplied request id that is not [`is_acceptable`], so a fresh
-/// one is generated instead.
-pub async fn drop_unacceptable(mut request: Request, next: Next) -> Response {
-    let acceptable = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .map(|v| v.to_str().is_ok_and(is_acceptable));
-    if acceptable == Some(false) {
-        request.headers_mut().remove(REQUEST_ID_HEADER);
+/// Layer: drop a client-supplied request id that is not [`is_acceptable`], so that
+/// [`set_layer`] (below it) generates a fresh one instead. Answers nothing itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DropUnacceptableLayer;
+
+impl<S> Layer<S> for DropUnacceptableLayer {
+    type Service = DropUnacceptable<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DropUnacceptable { inner }
     }
-    next.run(request).await
+}
+
+/// The service of [`DropUnacceptableLayer`].
+#[derive(Debug, Clone)]
+pub struct DropUnacceptable<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for DropUnacceptable<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let acceptable = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .map(|v| v.to_str().is_ok_and(is_acceptable));
+        if acceptable == Some(false) {
+            request.headers_mut().remove(REQUEST_ID_HEADER);
+        }
+        self.inner.call(request)
+    }
 }
 
 #[cfg(test)]
@@ -55,5 +85,37 @@ mod tests {
         assert!(!is_acceptable("a\nb"));
         assert!(!is_acceptable("with space"));
         assert!(!is_acceptable(&"x".repeat(65)));
+    }
+
+    /// The id the service below the layer sees, for a request carrying `sent`.
+    async fn id_passed_on(sent: Option<&str>) -> Option<String> {
+        use tower::ServiceExt;
+        let inner = tower::service_fn(|request: Request<()>| async move {
+            Ok::<_, std::convert::Infallible>(
+                request
+                    .headers()
+                    .get(REQUEST_ID_HEADER)
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        });
+        let mut request = Request::new(());
+        if let Some(sent) = sent {
+            request
+                .headers_mut()
+                .insert(REQUEST_ID_HEADER, sent.parse().unwrap());
+        }
+        DropUnacceptableLayer
+            .layer(inner)
+            .oneshot(request)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_layer_drops_only_unacceptable_ids() {
+        assert_eq!(id_passed_on(Some("req_1.2")).await.as_deref(), Some("req_1.2"));
+        assert_eq!(id_passed_on(Some("with space")).await, None);
+        assert_eq!(id_passed_on(Some(&"x".repeat(65))).await, None);
+        assert_eq!(id_passed_on(None).await, None);
     }
 }
