@@ -1,13 +1,27 @@
 //! The assembled HTTP server: binds the listener, stacks the layers around the transports and
 //! runs until stopped. Used by `serve`, `demo` and the integration tests alike.
 //!
-//! Layer order, outermost first: leftover-body drain → request id → trace → metrics →
-//! Host/Origin guard → per-IP rate limit → body limit → bearer auth → OAuth step-up (only
-//! with `[oauth]`) → transport. The OAuth protected-resource metadata (only with `[oauth]`)
-//! sits under the per-IP limit but outside auth. `extra_routes` (the relay, whose URL ticket
-//! is the credential and which caps each upload and rate-limits itself) sit inside the guard
-//! but outside the per-IP rate limit, the body limit and auth; `/healthz` and `/readyz` sit
-//! outside the rate limit so probes are never starved. Connections are accepted by
+//! Every request passes, outermost first, the **edge** layers: leftover-body drain
+//! ([`crate::http::drain`]) → drop an unacceptable client request id → set a request id →
+//! copy it onto the response → trace span and response line ([`crate::http::trace`]) →
+//! metrics ([`crate::http::metrics`]) → Host/Origin guard ([`crate::http::host_origin`]).
+//! Below the edge, by route group:
+//!
+//! | routes | layers below the edge, outermost first |
+//! |---|---|
+//! | `/mcp`, `/sse`, `/messages` | per-IP rate limit → `DefaultBodyLimit` → body limit (413 on a declared length) → bearer auth → OAuth step-up (passes everything on without `[oauth]`) → transport |
+//! | `/metrics` | per-IP rate limit → `DefaultBodyLimit` → body limit → handler (no auth) |
+//! | OAuth protected-resource metadata (only with `[oauth]`) | per-IP rate limit → handler |
+//! | `extra_routes` (the relay: its URL ticket is the credential; it caps each upload and rate-limits itself, `[relay_limits]`) | their own layers only |
+//! | `/healthz`, `/readyz` (never starved by the rate limit) | handler |
+//! | anything else (404) | handler |
+//!
+//! So the Host/Origin guard answers before the rate limit, the per-IP limit before the body
+//! limit, the body limit before authentication. Each group gets its whole stack in one
+//! `Router::layer` call (axum applies layers per route and boxes each route once per call;
+//! the routing has to come first, because trace and metrics name the matched route). The
+//! layers are hand-written tower services that decide in place and return the inner future
+//! as it is (see [`crate::http::layer_future`]). Connections are accepted by
 //! [`crate::http::serve`] under `[connections]`.
 
 use std::collections::HashMap;
@@ -174,9 +188,7 @@ impl App {
             .layer(trace::layer())
             .layer(TrackLayer::new(metrics.clone()))
             .layer(GuardLayer::new(guard));
-        let per_ip = edge
-            .clone()
-            .layer(PerIpLayer::new(limits.clone()));
+        let per_ip = edge.clone().layer(PerIpLayer::new(limits.clone()));
         let bounded = per_ip
             .clone()
             .layer(DefaultBodyLimit::max(max_body))

@@ -209,9 +209,7 @@ where
                     inner.call(request).await
                 })
             }
-            (_, Err(error)) => {
-                LayerFuture::answer(unauthorized(auth, error.to_string(), None))
-            }
+            (_, Err(error)) => LayerFuture::answer(unauthorized(auth, error.to_string(), None)),
         }
     }
 }
@@ -352,7 +350,9 @@ mod tests {
             .headers()
             .get(header::WWW_AUTHENTICATE)
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         let seen = (status == StatusCode::OK).then(|| String::from_utf8_lossy(&body).into_owned());
         (status, challenge, seen)
     }
@@ -360,11 +360,18 @@ mod tests {
     #[tokio::test]
     async fn the_layer_passes_the_principal_on_or_answers_401_with_a_challenge() {
         let (status, challenge, seen) = through_layer(Some("Bearer tok-a")).await;
-        assert_eq!((status, challenge, seen.as_deref()), (StatusCode::OK, None, Some("alice")));
+        assert_eq!(
+            (status, challenge, seen.as_deref()),
+            (StatusCode::OK, None, Some("alice"))
+        );
         for refused in [None, Some("Bearer wrong"), Some("Basic dG9rLWE=")] {
             let (status, challenge, seen) = through_layer(refused).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused:?}");
-            assert_eq!(challenge.as_deref(), Some("Bearer realm=\"kasm-mcp\""), "{refused:?}");
+            assert_eq!(
+                challenge.as_deref(),
+                Some("Bearer realm=\"kasm-mcp\""),
+                "{refused:?}"
+            );
             assert_eq!(seen, None);
         }
     }

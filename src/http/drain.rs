@@ -128,7 +128,9 @@ impl Leftover {
             return Ok(response);
         }
         let limits = self.limits;
-        let fits = self.declared.is_none_or(|len| len <= limits.max_bytes as u64);
+        let fits = self
+            .declared
+            .is_none_or(|len| len <= limits.max_bytes as u64);
         let mut response = response;
         Err(Box::pin(async move {
             let drained = fits
@@ -302,7 +304,9 @@ mod tests {
     #[tokio::test]
     async fn a_body_the_service_read_leaves_nothing_to_do() {
         let echo = tower::service_fn(|request: Request| async move {
-            let bytes = axum::body::to_bytes(request.into_body(), 1024).await.unwrap();
+            let bytes = axum::body::to_bytes(request.into_body(), 1024)
+                .await
+                .unwrap();
             Ok::<_, std::convert::Infallible>(Response::new(Body::from(bytes)))
         });
         let response = DrainLayer::new(LIMITS)
@@ -311,7 +315,9 @@ mod tests {
             .await
             .unwrap();
         assert!(!says_close(&response));
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         assert_eq!(&body[..], b"a body longer than sixteen bytes");
     }
 }

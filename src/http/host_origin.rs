@@ -324,9 +324,18 @@ mod tests {
 
     #[tokio::test]
     async fn the_layer_refuses_before_the_service() {
-        assert_eq!(layer_status(Some("localhost:1"), None).await, StatusCode::OK);
-        assert_eq!(layer_status(Some("mcp.example.com"), None).await, StatusCode::OK);
-        assert_eq!(layer_status(Some("evil.com"), None).await, StatusCode::FORBIDDEN);
+        assert_eq!(
+            layer_status(Some("localhost:1"), None).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            layer_status(Some("mcp.example.com"), None).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            layer_status(Some("evil.com"), None).await,
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(layer_status(None, None).await, StatusCode::FORBIDDEN);
         assert_eq!(
             layer_status(Some("localhost"), Some("https://evil.example")).await,

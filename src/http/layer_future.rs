@@ -55,13 +55,13 @@ where
         match self.project() {
             // Polled again after it gave its answer: the contract of `Future` is broken by the
             // caller; an empty 500 is the least harmful reply and cannot panic.
-            Projected::Answered { response } => Poll::Ready(Ok(response.take().unwrap_or_else(
-                || {
+            Projected::Answered { response } => {
+                Poll::Ready(Ok(response.take().unwrap_or_else(|| {
                     let mut response = Response::default();
                     *response.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
                     response
-                },
-            ))),
+                })))
+            }
             Projected::Inner { future } => future.poll(cx),
             Projected::Waiting { future } => future.as_mut().poll(cx),
         }
@@ -92,7 +92,8 @@ mod tests {
         let answered: LayerFuture<std::future::Ready<Result<Response, Infallible>>, Infallible> =
             LayerFuture::answer(status(403));
         assert_eq!(answered.await.unwrap().status(), 403);
-        let inner: LayerFuture<_, Infallible> = LayerFuture::inner(std::future::ready(Ok(status(200))));
+        let inner: LayerFuture<_, Infallible> =
+            LayerFuture::inner(std::future::ready(Ok(status(200))));
         assert_eq!(inner.await.unwrap().status(), 200);
         let waiting: LayerFuture<std::future::Ready<Result<Response, Infallible>>, Infallible> =
             LayerFuture::waiting(async {

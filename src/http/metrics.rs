@@ -208,11 +208,12 @@ mod tests {
         };
         let metrics = Arc::new(Metrics::default());
         let before = count(&metrics.render());
-        let service = TrackLayer::new(metrics.clone()).layer(tower::service_fn(|_: Request| async {
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = axum::http::StatusCode::IM_A_TEAPOT;
-            Ok::<_, std::convert::Infallible>(response)
-        }));
+        let service =
+            TrackLayer::new(metrics.clone()).layer(tower::service_fn(|_: Request| async {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = axum::http::StatusCode::IM_A_TEAPOT;
+                Ok::<_, std::convert::Infallible>(response)
+            }));
         let response = service.oneshot(Request::new(Body::empty())).await.unwrap();
         assert_eq!(response.status(), 418);
         assert_eq!(count(&metrics.render()), before + 1);

@@ -356,12 +356,20 @@ mod tests {
         }
         assert_eq!(
             statuses,
-            [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]
+            [
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
         );
         let other = service.clone().oneshot(from("10.0.0.2:1")).await.unwrap();
         assert_eq!(other.status(), StatusCode::OK, "limits are per address");
         let unknown = service.oneshot(Request::new(Body::empty())).await.unwrap();
-        assert_eq!(unknown.status(), StatusCode::OK, "no peer address: not limited");
+        assert_eq!(
+            unknown.status(),
+            StatusCode::OK,
+            "no peer address: not limited"
+        );
     }
 
     #[test]

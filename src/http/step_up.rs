@@ -112,7 +112,11 @@ where
 
 /// The request (its body read back in) when `principal`'s token grants what its calls need;
 /// otherwise the 403 (or 413 for a body that cannot be read).
-async fn check(step_up: &StepUp, principal: &Principal, request: Request) -> Result<Request, Response> {
+async fn check(
+    step_up: &StepUp,
+    principal: &Principal,
+    request: Request,
+) -> Result<Request, Response> {
     let Some(grant) = &principal.oauth else {
         return Ok(request);
     };
@@ -160,6 +164,45 @@ async fn check(step_up: &StepUp, principal: &Principal, request: Request) -> Res
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// What the service below the layer receives for a body sent by `principal`.
+    async fn passed_on(layer: StepUpLayer, principal: Option<Principal>) -> String {
+        use tower::ServiceExt;
+        let echo = tower::service_fn(|request: Request| async move {
+            let bytes = axum::body::to_bytes(request.into_body(), 1024)
+                .await
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from(bytes)))
+        });
+        let mut request = Request::new(Body::from(
+            r#"{"method":"tools/call","params":{"name":"run"}}"#,
+        ));
+        if let Some(principal) = principal {
+            request.extensions_mut().insert(principal);
+        }
+        let response = layer.layer(echo).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn without_oauth_or_an_oauth_principal_the_request_passes_untouched() {
+        let body = r#"{"method":"tools/call","params":{"name":"run"}}"#;
+        let viewer = Principal {
+            name: "static".into(),
+            role: Role::Viewer,
+            kasm_user_id: None,
+            oauth: None,
+        };
+        assert_eq!(
+            passed_on(StepUpLayer::new(None), Some(viewer.clone())).await,
+            body
+        );
+        assert_eq!(passed_on(StepUpLayer::new(None), None).await, body);
+    }
 
     #[test]
     fn the_highest_role_of_a_batch_counts() {
