@@ -1,13 +1,27 @@
 //! The assembled HTTP server: binds the listener, stacks the layers around the transports and
 //! runs until stopped. Used by `serve`, `demo` and the integration tests alike.
 //!
-//! Layer order, outermost first: leftover-body drain → request id → trace → metrics →
-//! Host/Origin guard → per-IP rate limit → body limit → bearer auth → OAuth step-up (only
-//! with `[oauth]`) → transport. The OAuth protected-resource metadata (only with `[oauth]`)
-//! sits under the per-IP limit but outside auth. `extra_routes` (the relay, whose URL ticket
-//! is the credential and which caps each upload and rate-limits itself) sit inside the guard
-//! but outside the per-IP rate limit, the body limit and auth; `/healthz` and `/readyz` sit
-//! outside the rate limit so probes are never starved. Connections are accepted by
+//! Every request passes, outermost first, the **edge** layers: leftover-body drain
+//! ([`crate::http::drain`]) → drop an unacceptable client request id → set a request id →
+//! copy it onto the response → trace span and response line ([`crate::http::trace`]) →
+//! metrics ([`crate::http::metrics`]) → Host/Origin guard ([`crate::http::host_origin`]).
+//! Below the edge, by route group:
+//!
+//! | routes | layers below the edge, outermost first |
+//! |---|---|
+//! | `/mcp`, `/sse`, `/messages` | per-IP rate limit → `DefaultBodyLimit` → body limit (413 on a declared length) → bearer auth → OAuth step-up (passes everything on without `[oauth]`) → transport |
+//! | `/metrics` | per-IP rate limit → `DefaultBodyLimit` → body limit → handler (no auth) |
+//! | OAuth protected-resource metadata (only with `[oauth]`) | per-IP rate limit → handler |
+//! | `extra_routes` (the relay: its URL ticket is the credential; it caps each upload and rate-limits itself, `[relay_limits]`) | their own layers only |
+//! | `/healthz`, `/readyz` (never starved by the rate limit) | handler |
+//! | anything else (404) | handler |
+//!
+//! So the Host/Origin guard answers before the rate limit, the per-IP limit before the body
+//! limit, the body limit before authentication. Each group gets its whole stack in one
+//! `Router::layer` call (axum applies layers per route and boxes each route once per call;
+//! the routing has to come first, because trace and metrics name the matched route). The
+//! layers are hand-written tower services that decide in place and return the inner future
+//! as it is (see [`crate::http::layer_future`]). Connections are accepted by
 //! [`crate::http::serve`] under `[connections]`.
 
 use std::collections::HashMap;
@@ -20,7 +34,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
 use tokio::task::JoinHandle;
@@ -28,17 +41,19 @@ use tower::ServiceBuilder;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::http::auth::{self, Authenticator};
+use crate::http::auth::{Authenticator, RequireBearerLayer};
+use crate::http::body_limit::RejectOversizedLayer;
 use crate::http::conn_limits::raise_fd_limit;
-use crate::http::drain::{self, DrainLimits};
+use crate::http::drain::{DrainLayer, DrainLimits};
 use crate::http::error::json_error;
 use crate::http::health::{self, Readiness};
-use crate::http::host_origin::{self, HostOriginGuard};
-use crate::http::metrics::{self, Metrics};
-use crate::http::rate_limit::{self, RateLimits};
+use crate::http::host_origin::{GuardLayer, HostOriginGuard};
+use crate::http::metrics::{self, Metrics, TrackLayer};
+use crate::http::rate_limit::{PerIpLayer, RateLimits};
+use crate::http::request_id::{self, DropUnacceptableLayer};
 use crate::http::serve::{self, ServeLimits};
-use crate::http::step_up::{self, StepUp};
-use crate::http::{body_limit, request_id, trace};
+use crate::http::step_up::{StepUp, StepUpLayer};
+use crate::http::trace;
 use crate::kasm::KasmApi;
 use crate::mcp::McpServer;
 use crate::oauth::OAuthVerifier;
@@ -157,7 +172,39 @@ impl App {
         transport.cluster = cluster.clone();
         let transport = Arc::new(transport);
 
-        let mut transports = Router::new()
+        let guard = HostOriginGuard::from_config(&config.server);
+        let drain_limits = DrainLimits {
+            max_bytes: max_body,
+            max_time: Duration::from_millis(config.connections.refused_body_read_ms),
+        };
+        // Each group of routes gets its whole stack in ONE `Router::layer` call: axum boxes
+        // every route once per call (and clones that box per request), so stacking the layers
+        // in several calls nested one box inside another per layer group.
+        let edge = ServiceBuilder::new()
+            .layer(DrainLayer::new(drain_limits))
+            .layer(DropUnacceptableLayer)
+            .layer(request_id::set_layer())
+            .layer(request_id::propagate_layer())
+            .layer(trace::layer())
+            .layer(TrackLayer::new(metrics.clone()))
+            .layer(GuardLayer::new(guard));
+        let per_ip = edge.clone().layer(PerIpLayer::new(limits.clone()));
+        let bounded = per_ip
+            .clone()
+            .layer(DefaultBodyLimit::max(max_body))
+            .layer(RejectOversizedLayer::new(max_body));
+        // Step-up sits inside authentication: it reads the principal the bearer check inserted.
+        let step_up = oauth.as_ref().map(|verifier| StepUp {
+            verifier: verifier.clone(),
+            min_roles,
+            max_body,
+        });
+        let authenticated = bounded
+            .clone()
+            .layer(RequireBearerLayer::new(authenticator))
+            .layer(StepUpLayer::new(step_up));
+
+        let transports = Router::new()
             .route(
                 "/mcp",
                 post(streamable::post)
@@ -166,57 +213,28 @@ impl App {
             )
             .route("/sse", get(legacy_sse::connect))
             .route("/messages", post(legacy_sse::post_message))
-            .with_state(transport);
-        if let Some(verifier) = &oauth {
-            // Inside authentication: it reads the principal the bearer check inserted.
-            let step_up = Arc::new(StepUp {
-                verifier: verifier.clone(),
-                min_roles,
-                max_body,
-            });
-            transports = transports.layer(from_fn_with_state(step_up, step_up::check));
-        }
-        let mcp = transports
-            .layer(from_fn_with_state(
-                Arc::new(authenticator),
-                auth::require_bearer,
-            ))
+            .with_state(transport)
+            .layer(authenticated);
+        let metrics_route = Router::new()
             .route("/metrics", get(metrics::serve).with_state(metrics.clone()))
-            .layer(from_fn_with_state(max_body, body_limit::reject_oversized))
-            .layer(DefaultBodyLimit::max(max_body));
+            .layer(bounded);
         // The relay streams bodies itself under a per-ticket cap, so it sits outside the
         // global body limit (file transfers are larger than MCP messages); it has its own
         // rate limits (`[relay_limits]`), so that sessions sharing an egress address do not
         // share — and cannot exhaust — the per-IP budget of each other's result uploads.
         // The OAuth protected-resource metadata (only with `[oauth]`) is under the per-IP limit.
-        let mut limited = mcp;
+        let mut router = transports.merge(metrics_route);
         if let Some(verifier) = &oauth {
-            limited = limited.merge(crate::oauth::metadata::routes(verifier.clone()));
+            router = router.merge(crate::oauth::metadata::routes(verifier.clone()).layer(per_ip));
         }
-        let limited = limited.layer(from_fn_with_state(limits.clone(), rate_limit::limit_per_ip));
         let probes = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
             .with_state(readiness.clone());
-        let guard = HostOriginGuard::from_config(&config.server);
-        let drain_limits = DrainLimits {
-            max_bytes: max_body,
-            max_time: Duration::from_millis(config.connections.refused_body_read_ms),
-        };
-        let router = limited
-            .merge(extra_routes)
-            .merge(probes)
-            .fallback(not_found)
-            .layer(
-                ServiceBuilder::new()
-                    .layer(from_fn_with_state(drain_limits, drain::drain_leftover_body))
-                    .layer(axum::middleware::from_fn(request_id::drop_unacceptable))
-                    .layer(request_id::set_layer())
-                    .layer(request_id::propagate_layer())
-                    .layer(trace::layer())
-                    .layer(from_fn_with_state(metrics.clone(), metrics::track))
-                    .layer(from_fn_with_state(Arc::new(guard), host_origin::guard)),
-            );
+        let router = router
+            .merge(extra_routes.layer(edge.clone()))
+            .merge(probes.layer(edge.clone()))
+            .merge(Router::new().fallback(not_found).layer(edge));
 
         let connections = ServeLimits::from_config(&config.connections, raise_fd_limit());
         Ok(App {

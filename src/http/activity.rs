@@ -11,21 +11,22 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, header};
+use axum::routing::future::RouteFuture;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
+use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 use super::conn_limits::ConnectionPermit;
 
@@ -289,29 +290,54 @@ impl Tracked {
 impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    type Future = Answering;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let in_progress = self.activity.begin();
-        let router = self.router.clone();
-        let activity = self.activity.clone();
-        Box::pin(async move {
-            let response = router.oneshot(request.map(Body::new)).await?;
-            let closes = response
-                .headers()
-                .get(header::CONNECTION)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-            if closes {
-                activity.mark_closing();
-            }
-            Ok(response.map(|body| {
-                Body::new(Finishing {
-                    body,
-                    _in_progress: in_progress,
-                })
-            }))
-        })
+        // A `Router` is always ready (its `poll_ready` answers `Ready` at once), so it is
+        // called directly: a clone is one reference count, the routing is done here.
+        let future = tower::Service::call(&mut self.router.clone(), request);
+        Answering {
+            future,
+            in_progress: Some(in_progress),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Tracked`]: the router's answer, whose body then holds the
+    /// request's [`InProgress`] until it is finished (dropping the future unanswered ends it).
+    pub struct Answering {
+        #[pin]
+        future: RouteFuture<Infallible>,
+        in_progress: Option<InProgress>,
+    }
+}
+
+impl Future for Answering {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.future.poll(cx))?;
+        let Some(in_progress) = this.in_progress.take() else {
+            // Polled again after it answered (a broken caller): nothing is in progress.
+            return Poll::Ready(Ok(response));
+        };
+        let closes = response
+            .headers()
+            .get(header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        if closes {
+            in_progress.0.mark_closing();
+        }
+        Poll::Ready(Ok(response.map(|body| {
+            Body::new(Finishing {
+                body,
+                _in_progress: in_progress,
+            })
+        })))
     }
 }
 

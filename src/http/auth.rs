@@ -8,13 +8,15 @@
 //! challenge of RFC 9728.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
+use tower::{Layer, Service};
 
 use super::error::json_error;
+use super::layer_future::{LayerFuture, take_ready};
 use crate::config::Config;
 use crate::oauth::{OAuthVerifier, Refusal, challenge};
 use crate::policy::{Principal, Role};
@@ -134,31 +136,82 @@ fn bearer(authorization: Option<&HeaderValue>) -> Result<&str, AuthError> {
     Ok(token)
 }
 
-/// Middleware: authenticate, insert the [`Principal`] extension, or answer 401 (403/503 for
-/// a valid OAuth token that grants no role or names no usable Kasm user).
-pub async fn require_bearer(
-    State(auth): State<Arc<Authenticator>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let principal = match (
-        &auth.oauth,
-        auth.authenticate(request.headers().get(header::AUTHORIZATION)),
-    ) {
-        (_, Ok(principal)) => principal,
-        (Some(oauth), Err(AuthError::Invalid)) => {
-            let Ok(token) = bearer(request.headers().get(header::AUTHORIZATION)) else {
-                return unauthorized(&auth, AuthError::Malformed.to_string(), None);
-            };
-            match oauth.verify(token).await {
-                Ok(principal) => principal,
-                Err(refusal) => return refused(&auth, oauth, refusal),
-            }
+/// Layer: authenticate, insert the [`Principal`] extension, or answer 401 (403/503 for a
+/// valid OAuth token that grants no role or names no usable Kasm user). Static tokens are
+/// decided in place; only a token that has to be validated as an OAuth access token waits
+/// (JWKS, introspection) in a boxed future.
+#[derive(Clone)]
+pub struct RequireBearerLayer {
+    auth: Arc<Authenticator>,
+}
+
+impl RequireBearerLayer {
+    pub fn new(auth: Authenticator) -> Self {
+        RequireBearerLayer {
+            auth: Arc::new(auth),
         }
-        (_, Err(error)) => return unauthorized(&auth, error.to_string(), None),
-    };
-    request.extensions_mut().insert(principal);
-    next.run(request).await
+    }
+}
+
+impl<S> Layer<S> for RequireBearerLayer {
+    type Service = RequireBearer<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireBearer {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+/// The service of [`RequireBearerLayer`].
+#[derive(Clone)]
+pub struct RequireBearer<S> {
+    inner: S,
+    auth: Arc<Authenticator>,
+}
+
+impl<S> Service<Request> for RequireBearer<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = LayerFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let auth = &self.auth;
+        match (
+            &auth.oauth,
+            auth.authenticate(request.headers().get(header::AUTHORIZATION)),
+        ) {
+            (_, Ok(principal)) => {
+                request.extensions_mut().insert(principal);
+                LayerFuture::inner(self.inner.call(request))
+            }
+            (Some(oauth), Err(AuthError::Invalid)) => {
+                let (auth, oauth) = (auth.clone(), oauth.clone());
+                let mut inner = take_ready(&mut self.inner);
+                LayerFuture::waiting(async move {
+                    let Ok(token) = bearer(request.headers().get(header::AUTHORIZATION)) else {
+                        return Ok(unauthorized(&auth, AuthError::Malformed.to_string(), None));
+                    };
+                    let principal = match oauth.verify(token).await {
+                        Ok(principal) => principal,
+                        Err(refusal) => return Ok(refused(&auth, &oauth, refusal)),
+                    };
+                    request.extensions_mut().insert(principal);
+                    inner.call(request).await
+                })
+            }
+            (_, Err(error)) => LayerFuture::answer(unauthorized(auth, error.to_string(), None)),
+        }
+    }
 }
 
 fn unauthorized(auth: &Authenticator, message: String, invalid: Option<&str>) -> Response {
@@ -263,6 +316,64 @@ mod tests {
             auth.authenticate(Some(&header("tok-a"))),
             Err(AuthError::Malformed)
         );
+    }
+
+    /// The status and `WWW-Authenticate` the layer answers for `authorization`, and the
+    /// principal the service below it saw.
+    async fn through_layer(
+        authorization: Option<&str>,
+    ) -> (StatusCode, Option<String>, Option<String>) {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let auth = Authenticator::from_config(&config(&[("alice", "tok-a", "viewer")]));
+        let inner = tower::service_fn(|request: Request| async move {
+            let name = request
+                .extensions()
+                .get::<Principal>()
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from(name)))
+        });
+        let mut request = Request::new(Body::empty());
+        if let Some(value) = authorization {
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, header(value));
+        }
+        let response = RequireBearerLayer::new(auth)
+            .layer(inner)
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let seen = (status == StatusCode::OK).then(|| String::from_utf8_lossy(&body).into_owned());
+        (status, challenge, seen)
+    }
+
+    #[tokio::test]
+    async fn the_layer_passes_the_principal_on_or_answers_401_with_a_challenge() {
+        let (status, challenge, seen) = through_layer(Some("Bearer tok-a")).await;
+        assert_eq!(
+            (status, challenge, seen.as_deref()),
+            (StatusCode::OK, None, Some("alice"))
+        );
+        for refused in [None, Some("Bearer wrong"), Some("Basic dG9rLWE=")] {
+            let (status, challenge, seen) = through_layer(refused).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused:?}");
+            assert_eq!(
+                challenge.as_deref(),
+                Some("Bearer realm=\"kasm-mcp\""),
+                "{refused:?}"
+            );
+            assert_eq!(seen, None);
+        }
     }
 
     #[test]

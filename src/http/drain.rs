@@ -6,19 +6,24 @@
 //! the answer goes out; when that is not possible it marks the answer `Connection: close`,
 //! so the client knows to open a new connection.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Version, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use super::body_limit::declared_length;
 
 /// How much of a leftover body is read, and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -27,50 +32,163 @@ pub struct DrainLimits {
     pub max_time: Duration,
 }
 
-/// Middleware: see the module documentation.
-pub async fn drain_leftover_body(
-    State(limits): State<DrainLimits>,
-    request: Request,
-    next: Next,
-) -> Response {
-    use http_body::Body as _;
-    let http1 = request.version() <= Version::HTTP_11;
-    if !http1 || request.body().is_end_stream() {
-        return next.run(request).await;
+/// Layer: see the module documentation. A request without a body (or over HTTP/2, where an
+/// early answer does not cost the connection) passes through untouched.
+#[derive(Debug, Clone, Copy)]
+pub struct DrainLayer {
+    limits: DrainLimits,
+}
+
+impl DrainLayer {
+    pub fn new(limits: DrainLimits) -> Self {
+        DrainLayer { limits }
     }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let (parts, body) = request.into_parts();
-    let slot = Arc::new(Mutex::new(Some(body)));
-    let request = Request::from_parts(parts, Body::new(Shared(slot.clone())));
-    let mut response = next.run(request).await;
-    if Arc::strong_count(&slot) > 1 || says_close(&response) {
-        // The handler still streams the body, or the answer already closes the connection.
-        return response;
+}
+
+impl<S> Layer<S> for DrainLayer {
+    type Service = Drain<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Drain {
+            inner,
+            limits: self.limits,
+        }
     }
-    let leftover = slot.lock().ok().and_then(|mut s| s.take());
-    let Some(leftover) = leftover else {
-        return response;
-    };
-    if leftover.is_end_stream() {
-        return response;
+}
+
+/// The service of [`DrainLayer`].
+#[derive(Debug, Clone)]
+pub struct Drain<S> {
+    inner: S,
+    limits: DrainLimits,
+}
+
+impl<S, B> Service<Request> for Drain<S>
+where
+    S: Service<Request, Response = Response<B>>,
+    B: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = Draining<S::Future, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
-    let fits = declared.is_none_or(|len| len <= limits.max_bytes as u64);
-    let drained = fits
-        && tokio::time::timeout(limits.max_time, discard(leftover, limits.max_bytes))
-            .await
-            .unwrap_or(false);
-    if !drained {
-        close_after(&mut response);
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        use http_body::Body as _;
+        let http1 = request.version() <= Version::HTTP_11;
+        if !http1 || request.body().is_end_stream() {
+            return Draining {
+                future: Some(self.inner.call(request)),
+                watch: None,
+                drain: None,
+            };
+        }
+        let declared = declared_length(request.headers());
+        let (parts, body) = request.into_parts();
+        let slot = Arc::new(Mutex::new(Some(body)));
+        let request = Request::from_parts(parts, Body::new(Shared(slot.clone())));
+        Draining {
+            future: Some(self.inner.call(request)),
+            watch: Some(Leftover {
+                slot,
+                declared,
+                limits: self.limits,
+            }),
+            drain: None,
+        }
     }
-    response
+}
+
+/// What [`Draining`] needs to read a leftover body once the answer is ready.
+struct Leftover {
+    slot: Arc<Mutex<Option<Body>>>,
+    declared: Option<u64>,
+    limits: DrainLimits,
+}
+
+impl Leftover {
+    /// The answer as it goes out at once, or the work of reading the leftover body first.
+    fn settle<B: Send + 'static>(
+        self,
+        response: Response<B>,
+    ) -> Result<Response<B>, BoxFuture<'static, Response<B>>> {
+        use http_body::Body as _;
+        if Arc::strong_count(&self.slot) > 1 || says_close(&response) {
+            // The handler still streams the body, or the answer already closes the connection.
+            return Ok(response);
+        }
+        let leftover = self.slot.lock().ok().and_then(|mut s| s.take());
+        let Some(leftover) = leftover else {
+            return Ok(response);
+        };
+        if leftover.is_end_stream() {
+            return Ok(response);
+        }
+        let limits = self.limits;
+        let fits = self
+            .declared
+            .is_none_or(|len| len <= limits.max_bytes as u64);
+        let mut response = response;
+        Err(Box::pin(async move {
+            let drained = fits
+                && tokio::time::timeout(limits.max_time, discard(leftover, limits.max_bytes))
+                    .await
+                    .unwrap_or(false);
+            if !drained {
+                close_after(&mut response);
+            }
+            response
+        }))
+    }
+}
+
+pin_project! {
+    /// The response future of [`Drain`]: the inner service's answer, after reading what it
+    /// left of the request body (in a boxed future, only when something is left). The inner
+    /// future is dropped as soon as it has answered, so that whatever it held of the body is
+    /// let go before the leftover is looked at.
+    pub struct Draining<F, B> {
+        #[pin]
+        future: Option<F>,
+        watch: Option<Leftover>,
+        drain: Option<BoxFuture<'static, Response<B>>>,
+    }
+}
+
+impl<F, B, E> Future for Draining<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Send + 'static,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(drain) = this.drain.as_mut() {
+            return drain.as_mut().poll(cx).map(Ok);
+        }
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            // Polled after it answered: nothing is left to give.
+            return Poll::Pending;
+        };
+        let result = ready!(future.poll(cx));
+        this.future.set(None);
+        let response = result?;
+        let Some(watch) = this.watch.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        match watch.settle(response) {
+            Ok(response) => Poll::Ready(Ok(response)),
+            Err(drain) => this.drain.insert(drain).as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 /// Whether `response` already says `Connection: close`.
-fn says_close(response: &Response) -> bool {
+fn says_close<B>(response: &Response<B>) -> bool {
     response
         .headers()
         .get(header::CONNECTION)
@@ -78,7 +196,7 @@ fn says_close(response: &Response) -> bool {
 }
 
 /// Mark `response` as the last one on its connection.
-pub fn close_after(response: &mut Response) {
+pub fn close_after<B>(response: &mut Response<B>) {
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -136,5 +254,70 @@ impl http_body::Body for Shared {
             .ok()
             .and_then(|slot| slot.as_ref().map(http_body::Body::size_hint))
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use tower::ServiceExt;
+
+    const LIMITS: DrainLimits = DrainLimits {
+        max_bytes: 16,
+        max_time: Duration::from_secs(5),
+    };
+
+    /// The answer of an early-refusing service (which reads none of the body) behind the
+    /// layer, to a POST with `body`, declaring `declared` as its length.
+    async fn early_answer(body: &'static str, declared: usize) -> Response {
+        let refuse = tower::service_fn(|_: Request| async {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let mut request = Request::new(Body::from(body));
+        request
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(declared));
+        DrainLayer::new(LIMITS)
+            .layer(refuse)
+            .oneshot(request)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_small_leftover_is_read_and_the_connection_stays_open() {
+        let response = early_answer("{\"small\":1}", 11).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(!says_close(&response), "{:?}", response.headers());
+    }
+
+    #[tokio::test]
+    async fn a_leftover_over_the_limit_closes_the_connection() {
+        let response = early_answer("a body longer than sixteen bytes", 32).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(says_close(&response));
+    }
+
+    #[tokio::test]
+    async fn a_body_the_service_read_leaves_nothing_to_do() {
+        let echo = tower::service_fn(|request: Request| async move {
+            let bytes = axum::body::to_bytes(request.into_body(), 1024)
+                .await
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from(bytes)))
+        });
+        let response = DrainLayer::new(LIMITS)
+            .layer(echo)
+            .oneshot(Request::new(Body::from("a body longer than sixteen bytes")))
+            .await
+            .unwrap();
+        assert!(!says_close(&response));
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"a body longer than sixteen bytes");
     }
 }

@@ -3,13 +3,15 @@
 //! origin or one of `server.allowed_origins`. Anything else gets 403.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
+use tower::{Layer, Service};
 
 use super::error::json_error;
+use super::layer_future::LayerFuture;
 use crate::config::ServerConfig;
 
 const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
@@ -143,34 +145,79 @@ fn normalize_origin(origin: &str) -> Option<String> {
     Some(url.origin().ascii_serialization().to_ascii_lowercase())
 }
 
-/// Middleware: 403 on a foreign `Host` or `Origin`.
-pub async fn guard(
-    State(guard): State<Arc<HostOriginGuard>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
-    let refusal = match host {
-        Some(host) if guard.host_allowed(&host) => None,
-        Some(_) => Some("Host header is not allowed (add it to server.allowed_hosts)"),
-        None => Some("missing Host header"),
-    };
-    let refusal = refusal.or_else(|| {
-        let origin = request.headers().get(header::ORIGIN)?;
-        let allowed = origin
-            .to_str()
-            .map(|o| guard.origin_allowed(o))
-            .unwrap_or(false);
-        (!allowed).then_some("Origin is not allowed (add it to server.allowed_origins)")
-    });
-    match refusal {
-        Some(message) => json_error(StatusCode::FORBIDDEN, message),
-        None => next.run(request).await,
+impl HostOriginGuard {
+    /// Why `request` is refused (the 403 message), or `None` when its Host and Origin pass.
+    pub fn refusal<B>(&self, request: &axum::http::Request<B>) -> Option<&'static str> {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        let refusal = match host {
+            Some(host) if self.host_allowed(host) => None,
+            Some(_) => Some("Host header is not allowed (add it to server.allowed_hosts)"),
+            None => Some("missing Host header"),
+        };
+        refusal.or_else(|| {
+            let origin = request.headers().get(header::ORIGIN)?;
+            let allowed = origin
+                .to_str()
+                .map(|o| self.origin_allowed(o))
+                .unwrap_or(false);
+            (!allowed).then_some("Origin is not allowed (add it to server.allowed_origins)")
+        })
+    }
+}
+
+/// Layer: 403 on a foreign `Host` or `Origin`.
+#[derive(Debug, Clone)]
+pub struct GuardLayer {
+    guard: Arc<HostOriginGuard>,
+}
+
+impl GuardLayer {
+    pub fn new(guard: HostOriginGuard) -> Self {
+        GuardLayer {
+            guard: Arc::new(guard),
+        }
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard {
+            inner,
+            guard: self.guard.clone(),
+        }
+    }
+}
+
+/// The service of [`GuardLayer`].
+#[derive(Debug, Clone)]
+pub struct Guard<S> {
+    inner: S,
+    guard: Arc<HostOriginGuard>,
+}
+
+impl<S> Service<Request> for Guard<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = LayerFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self.guard.refusal(&request) {
+            Some(message) => LayerFuture::answer(json_error(StatusCode::FORBIDDEN, message)),
+            None => LayerFuture::inner(self.inner.call(request)),
+        }
     }
 }
 
@@ -252,5 +299,51 @@ mod tests {
         assert!(!g.origin_allowed("null"));
         assert!(!g.origin_allowed("file:///etc"));
         assert!(guard(&[], &["*"]).origin_allowed("https://any.example"));
+    }
+
+    /// The status the layer answers for a request with these headers (200: passed on).
+    async fn layer_status(host: Option<&str>, origin: Option<&str>) -> StatusCode {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let inner = tower::service_fn(|_: Request| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+        });
+        let mut request = Request::new(Body::empty());
+        for (name, value) in [(header::HOST, host), (header::ORIGIN, origin)] {
+            if let Some(value) = value {
+                request.headers_mut().insert(name, value.parse().unwrap());
+            }
+        }
+        GuardLayer::new(guard(&["mcp.example.com"], &[]))
+            .layer(inner)
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn the_layer_refuses_before_the_service() {
+        assert_eq!(
+            layer_status(Some("localhost:1"), None).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            layer_status(Some("mcp.example.com"), None).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            layer_status(Some("evil.com"), None).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(layer_status(None, None).await, StatusCode::FORBIDDEN);
+        assert_eq!(
+            layer_status(Some("localhost"), Some("https://evil.example")).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            layer_status(Some("localhost"), Some("http://localhost:3000")).await,
+            StatusCode::OK
+        );
     }
 }

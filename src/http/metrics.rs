@@ -3,12 +3,16 @@
 //! HTTP responses by route and status, tool calls by tool and outcome.
 
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 use crate::telemetry::{self, HTTP_REQUESTS, TOOL_CALLS};
 
@@ -73,15 +77,87 @@ impl Metrics {
     }
 }
 
-/// Middleware: count every response under its matched route (`unmatched` for 404s).
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| route_label(Some(p.as_str())));
-    let response = next.run(request).await;
-    metrics.record_request(route, response.status().as_u16());
-    response
+/// Layer: count every response under its matched route (`unmatched` for 404s). It sits
+/// inside the router's per-route stack, where [`MatchedPath`] is known.
+#[derive(Debug, Clone)]
+pub struct TrackLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl TrackLayer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        TrackLayer { metrics }
+    }
+}
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Track {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// The service of [`TrackLayer`].
+#[derive(Debug, Clone)]
+pub struct Track<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Service<Request> for Track<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|p| route_label(Some(p.as_str())));
+        Tracked {
+            future: self.inner.call(request),
+            metrics: self.metrics.clone(),
+            route,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Track`]: counts the response when it is ready.
+    pub struct Tracked<F> {
+        #[pin]
+        future: F,
+        metrics: Arc<Metrics>,
+        route: Option<&'static str>,
+    }
+}
+
+impl<F, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.future.poll(cx));
+        if let Ok(response) = &result {
+            this.metrics
+                .record_request(*this.route, response.status().as_u16());
+        }
+        Poll::Ready(result)
+    }
 }
 
 /// `GET /metrics`.
@@ -117,5 +193,29 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_layer_counts_each_response_under_its_route_and_status() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let series = "kasm_mcp_http_requests_total{route=\"unmatched\",status=\"4xx\"}";
+        let count = |text: &str| -> u64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(series))
+                .and_then(|rest| rest.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let metrics = Arc::new(Metrics::default());
+        let before = count(&metrics.render());
+        let service =
+            TrackLayer::new(metrics.clone()).layer(tower::service_fn(|_: Request| async {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = axum::http::StatusCode::IM_A_TEAPOT;
+                Ok::<_, std::convert::Infallible>(response)
+            }));
+        let response = service.oneshot(Request::new(Body::empty())).await.unwrap();
+        assert_eq!(response.status(), 418);
+        assert_eq!(count(&metrics.render()), before + 1);
     }
 }

@@ -11,6 +11,7 @@ pub mod drain;
 pub mod error;
 pub mod health;
 pub mod host_origin;
+pub mod layer_future;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;

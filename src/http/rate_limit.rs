@@ -10,16 +10,18 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower::{Layer, Service};
 
 use super::error::json_error;
+use super::layer_future::{LayerFuture, take_ready};
 use crate::cluster::{Cluster, GlobalLimit, Verdict};
 use crate::config::LimitsConfig;
 
@@ -111,6 +113,11 @@ impl RateLimits {
         self.check_principal_n(name, n)
     }
 
+    /// Whether [`RateLimits::check_ip_shared`] asks Redis (`[cluster]`), i.e. has to wait.
+    fn ip_limit_is_shared(&self) -> bool {
+        self.global_ip.is_some()
+    }
+
     /// One request from `ip`; `Err(wait)` when over the limit.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
         match &self.per_ip {
@@ -180,23 +187,80 @@ pub fn too_many_requests(wait: Duration, what: &str) -> Response {
     response
 }
 
-/// Middleware: the per-client-IP limit (runs before authentication).
-pub async fn limit_per_ip(
-    State(limits): State<Arc<RateLimits>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    if let Some(ip) = ip
-        && let Err(wait) = limits.check_ip_shared(ip).await
-    {
-        crate::telemetry::rate_limited("ip");
-        return too_many_requests(wait, "per client address");
+/// The 429 of the per-IP limit (and its counter).
+fn per_ip_refusal(wait: Duration) -> Response {
+    crate::telemetry::rate_limited("ip");
+    too_many_requests(wait, "per client address")
+}
+
+/// Layer: the per-client-IP limit (runs before authentication). Requests without a peer
+/// address (`ConnectInfo`) are not limited.
+#[derive(Clone)]
+pub struct PerIpLayer {
+    limits: Arc<RateLimits>,
+}
+
+impl PerIpLayer {
+    pub fn new(limits: Arc<RateLimits>) -> Self {
+        PerIpLayer { limits }
     }
-    next.run(request).await
+}
+
+impl<S> Layer<S> for PerIpLayer {
+    type Service = PerIp<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PerIp {
+            inner,
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+/// The service of [`PerIpLayer`]: decided in place from the in-memory limiter; with
+/// `[cluster]` the count is in Redis, so the request waits for it in a boxed future.
+#[derive(Clone)]
+pub struct PerIp<S> {
+    inner: S,
+    limits: Arc<RateLimits>,
+}
+
+impl<S> Service<Request> for PerIp<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = LayerFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let ip = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let Some(ip) = ip else {
+            return LayerFuture::inner(self.inner.call(request));
+        };
+        if self.limits.ip_limit_is_shared() {
+            let limits = self.limits.clone();
+            let mut inner = take_ready(&mut self.inner);
+            return LayerFuture::waiting(async move {
+                match limits.check_ip_shared(ip).await {
+                    Ok(()) => inner.call(request).await,
+                    Err(wait) => Ok(per_ip_refusal(wait)),
+                }
+            });
+        }
+        match self.limits.check_ip(ip) {
+            Ok(()) => LayerFuture::inner(self.inner.call(request)),
+            Err(wait) => LayerFuture::answer(per_ip_refusal(wait)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +324,52 @@ mod tests {
             assert!(limits.check_ip(ip).is_ok());
             assert!(limits.check_principal("a").is_ok());
         }
+    }
+
+    #[tokio::test]
+    async fn the_layer_answers_429_with_retry_after_once_an_address_is_over() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let limits = Arc::new(RateLimits::from_config(&LimitsConfig {
+            per_ip_per_second: 1,
+            per_ip_burst: 2,
+            per_principal_per_minute: 0,
+            per_principal_burst: 0,
+        }));
+        let service = PerIpLayer::new(limits).layer(tower::service_fn(|_: Request| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+        }));
+        let from = |peer: &str| {
+            let mut request = Request::new(Body::empty());
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            request
+        };
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let response = service.clone().oneshot(from("10.0.0.1:1")).await.unwrap();
+            statuses.push(response.status());
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+            }
+        }
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+        );
+        let other = service.clone().oneshot(from("10.0.0.2:1")).await.unwrap();
+        assert_eq!(other.status(), StatusCode::OK, "limits are per address");
+        let unknown = service.oneshot(Request::new(Body::empty())).await.unwrap();
+        assert_eq!(
+            unknown.status(),
+            StatusCode::OK,
+            "no peer address: not limited"
+        );
     }
 
     #[test]

@@ -6,15 +6,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::{Value, json};
+use tower::{Layer, Service};
 
 use super::error::json_error;
+use super::layer_future::{LayerFuture, take_ready};
 use crate::oauth::OAuthVerifier;
 use crate::policy::{Principal, Role};
 
@@ -39,22 +41,93 @@ fn needed_role(min_roles: &HashMap<String, Role>, message: &Value) -> Option<Rol
     }
 }
 
-/// Middleware (inside authentication, on the MCP POST endpoints).
-pub async fn check(State(step_up): State<Arc<StepUp>>, request: Request, next: Next) -> Response {
-    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
-        return next.run(request).await;
-    };
-    let Some(grant) = principal.oauth.clone() else {
-        return next.run(request).await;
+/// Layer (inside authentication, on the MCP endpoints; `None` without `[oauth]`: passes
+/// everything on). Requests of static-token principals pass at once; an OAuth principal's
+/// body is read (in a boxed future) to find the tools it calls.
+#[derive(Clone)]
+pub struct StepUpLayer {
+    step_up: Option<Arc<StepUp>>,
+}
+
+impl StepUpLayer {
+    pub fn new(step_up: Option<StepUp>) -> Self {
+        StepUpLayer {
+            step_up: step_up.map(Arc::new),
+        }
+    }
+}
+
+impl<S> Layer<S> for StepUpLayer {
+    type Service = StepUpCheck<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        StepUpCheck {
+            inner,
+            step_up: self.step_up.clone(),
+        }
+    }
+}
+
+/// The service of [`StepUpLayer`].
+#[derive(Clone)]
+pub struct StepUpCheck<S> {
+    inner: S,
+    step_up: Option<Arc<StepUp>>,
+}
+
+impl<S> Service<Request> for StepUpCheck<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = LayerFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Some(step_up) = &self.step_up else {
+            return LayerFuture::inner(self.inner.call(request));
+        };
+        let Some(principal) = request.extensions().get::<Principal>() else {
+            return LayerFuture::inner(self.inner.call(request));
+        };
+        if principal.oauth.is_none() {
+            return LayerFuture::inner(self.inner.call(request));
+        }
+        let principal = principal.clone();
+        let step_up = step_up.clone();
+        let mut inner = take_ready(&mut self.inner);
+        LayerFuture::waiting(async move {
+            match check(&step_up, &principal, request).await {
+                Ok(request) => inner.call(request).await,
+                Err(refusal) => Ok(refusal),
+            }
+        })
+    }
+}
+
+/// The request (its body read back in) when `principal`'s token grants what its calls need;
+/// otherwise the 403 (or 413 for a body that cannot be read).
+async fn check(
+    step_up: &StepUp,
+    principal: &Principal,
+    request: Request,
+) -> Result<Request, Response> {
+    let Some(grant) = &principal.oauth else {
+        return Ok(request);
     };
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, step_up.max_body).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            return json_error(
+            return Err(json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request body too large or unreadable",
-            );
+            ));
         }
     };
     if let Ok(message) = serde_json::from_slice::<Value>(&bytes)
@@ -82,16 +155,54 @@ pub async fn check(State(step_up): State<Arc<StepUp>>, request: Request, next: N
             header::WWW_AUTHENTICATE,
             step_up.verifier.insufficient(needed, &grant.scopes),
         );
-        return response;
+        return Err(response);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// What the service below the layer receives for a body sent by `principal`.
+    async fn passed_on(layer: StepUpLayer, principal: Option<Principal>) -> String {
+        use tower::ServiceExt;
+        let echo = tower::service_fn(|request: Request| async move {
+            let bytes = axum::body::to_bytes(request.into_body(), 1024)
+                .await
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from(bytes)))
+        });
+        let mut request = Request::new(Body::from(
+            r#"{"method":"tools/call","params":{"name":"run"}}"#,
+        ));
+        if let Some(principal) = principal {
+            request.extensions_mut().insert(principal);
+        }
+        let response = layer.layer(echo).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn without_oauth_or_an_oauth_principal_the_request_passes_untouched() {
+        let body = r#"{"method":"tools/call","params":{"name":"run"}}"#;
+        let viewer = Principal {
+            name: "static".into(),
+            role: Role::Viewer,
+            kasm_user_id: None,
+            oauth: None,
+        };
+        assert_eq!(
+            passed_on(StepUpLayer::new(None), Some(viewer.clone())).await,
+            body
+        );
+        assert_eq!(passed_on(StepUpLayer::new(None), None).await, body);
+    }
 
     #[test]
     fn the_highest_role_of_a_batch_counts() {
