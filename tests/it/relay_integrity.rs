@@ -355,12 +355,16 @@ async fn commands_starting_with_a_dash_or_plus_run_as_commands() {
         )
         .await;
     assert!(!out.is_error, "{}", text_of(&out));
+    // Dispatch-only mode does not wait for the command: the shell creates the file before
+    // `echo` writes into it, so wait for the content, not for the file to exist.
     let file = rig.home(&id).join("plus.txt");
     let started = Instant::now();
-    while !file.exists() && started.elapsed() < Duration::from_secs(10) {
+    let mut content = String::new();
+    while content != "plus\n" && started.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        content = std::fs::read_to_string(&file).unwrap_or_default();
     }
-    assert_eq!(std::fs::read_to_string(file).unwrap(), "plus\n");
+    assert_eq!(content, "plus\n");
 }
 
 // ---- 4. control characters in paths ---------------------------------------------------------------
