@@ -433,10 +433,16 @@ mod tests {
     fn kept_handles_count_in_the_same_series_as_the_registry() {
         let _ = handle();
         let series = KasmSeries::new("kept_handle_test_endpoint");
-        let ok = "kasm_mcp_kasm_requests_total{endpoint=\"kept_handle_test_endpoint\",status=\"200\"}";
-        let other = "kasm_mcp_kasm_requests_total{endpoint=\"kept_handle_test_endpoint\",status=\"404\"}";
-        let count = "kasm_mcp_kasm_request_duration_seconds_count{endpoint=\"kept_handle_test_endpoint\"}";
-        assert!(!render().contains("kept_handle_test_endpoint"), "no series before a call");
+        let ok =
+            "kasm_mcp_kasm_requests_total{endpoint=\"kept_handle_test_endpoint\",status=\"200\"}";
+        let other =
+            "kasm_mcp_kasm_requests_total{endpoint=\"kept_handle_test_endpoint\",status=\"404\"}";
+        let count =
+            "kasm_mcp_kasm_request_duration_seconds_count{endpoint=\"kept_handle_test_endpoint\"}";
+        assert!(
+            !render().contains("kept_handle_test_endpoint"),
+            "no series before a call"
+        );
         series.record("200", Duration::from_millis(3));
         series.record("200", Duration::from_millis(3));
         kasm_request("kept_handle_test_endpoint", "200", Duration::from_millis(3));
@@ -472,9 +478,15 @@ mod tests {
         };
         assert_eq!(calls("series_test_tool", "ok"), 2.0, "{text}");
         assert_eq!(calls("series_test_tool", "tool_error"), 1.0, "{text}");
-        assert_eq!(calls("series_test_tool", "an outcome of no kept handle"), 1.0);
+        assert_eq!(
+            calls("series_test_tool", "an outcome of no kept handle"),
+            1.0
+        );
         assert_eq!(calls("series/test_method", "rate_limited"), 1.0, "{text}");
-        assert!(!text.contains("series_test_other"), "unused tools add no series: {text}");
+        assert!(
+            !text.contains("series_test_other"),
+            "unused tools add no series: {text}"
+        );
         let durations = |tool: &str| {
             value(
                 &text,

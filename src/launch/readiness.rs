@@ -62,7 +62,9 @@ pub fn classify(outcome: Result<(), KasmError>) -> Result<String, Unready> {
             fix,
             ..
         }) => Err(unready(
-            &format!("Kasm answered the readiness probe with HTTP {status} redirecting to {location} (redirects are not followed)"),
+            &format!(
+                "Kasm answered the readiness probe with HTTP {status} redirecting to {location} (redirects are not followed)"
+            ),
             &fix,
         )),
         Err(KasmError::Http { status, .. }) => Err(unready(

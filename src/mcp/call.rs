@@ -206,7 +206,15 @@ impl McpServer {
         let era = if modern { Era::Modern } else { Era::Legacy };
         let record = TaskRecord::new(&meta.principal.name, &name, era, ttl_ms, POLL_INTERVAL_MS);
         if let Err(e) = self.tasks.create(record.clone()).await {
-            audit(&self.tool_series, meta, &name, &args, &notes, Outcome::Error, started);
+            audit(
+                &self.tool_series,
+                meta,
+                &name,
+                &args,
+                &notes,
+                Outcome::Error,
+                started,
+            );
             return Reply::Error(RpcError::internal(format!(
                 "could not create the task: {e}"
             )));
@@ -379,16 +387,32 @@ impl McpServer {
                     "unknown_tool"
                 };
                 notes.deny(rule, &error.message);
-                audit(&self.tool_series, meta, &name, args, &notes, Outcome::Error, started);
+                audit(
+                    &self.tool_series,
+                    meta,
+                    &name,
+                    args,
+                    &notes,
+                    Outcome::Error,
+                    started,
+                );
                 return Reply::Error(error);
             }
         };
-        if let Some(error) = modern.and_then(|m| modern_refusal(tool.as_ref(), &args, m)) {
+        if let Some(error) = modern.and_then(|m| modern_refusal(tool.as_ref(), args, m)) {
             notes.deny("protocol", &error.message);
-            audit(&self.tool_series, meta, &name, &args, &notes, Outcome::Error, started);
+            audit(
+                &self.tool_series,
+                meta,
+                &name,
+                args,
+                &notes,
+                Outcome::Error,
+                started,
+            );
             return Reply::Refused { status: 400, error };
         }
-        match self.task_mode(tool.as_ref(), &params, meta, &owner, modern) {
+        match self.task_mode(tool.as_ref(), params, meta, &owner, modern) {
             Ok(Mode::Direct) => {}
             Ok(Mode::Task { ttl_ms }) => {
                 let call = TaskCall {
@@ -404,7 +428,15 @@ impl McpServer {
             }
             Err(error) => {
                 notes.deny("protocol", &error.message);
-                audit(&self.tool_series, meta, &name, &args, &notes, Outcome::Error, started);
+                audit(
+                    &self.tool_series,
+                    meta,
+                    &name,
+                    args,
+                    &notes,
+                    Outcome::Error,
+                    started,
+                );
                 if error.code == code::MISSING_CLIENT_CAPABILITY {
                     return Reply::Refused { status: 400, error };
                 }
@@ -419,7 +451,7 @@ impl McpServer {
             format!(
                 "{}|tools/call|{name}|{}",
                 meta.principal.name,
-                canonical_sha256(&args)
+                canonical_sha256(args)
             )
         });
         let round = match (modern, &binding) {
@@ -428,7 +460,7 @@ impl McpServer {
                     &self.sealer,
                     self.cluster(),
                     binding,
-                    &params,
+                    params,
                     m.client_capabilities.clone(),
                 )
                 .await
@@ -436,14 +468,22 @@ impl McpServer {
                     Ok(round) => Some(Arc::new(round)),
                     Err(e) => {
                         notes.deny("protocol", &e.message);
-                        audit(&self.tool_series, meta, &name, &args, &notes, Outcome::Error, started);
+                        audit(
+                            &self.tool_series,
+                            meta,
+                            &name,
+                            args,
+                            &notes,
+                            Outcome::Error,
+                            started,
+                        );
                         return Reply::Error(e);
                     }
                 }
             }
             _ => None,
         };
-        let notifier = self.notifier_for(meta, &owner, &params, modern, round.clone());
+        let notifier = self.notifier_for(meta, &owner, params, modern, round.clone());
         let (cancel, serial) = self.state.start_call(&owner, id);
         let mut guard = InFlight {
             server: self,

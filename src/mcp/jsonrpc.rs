@@ -310,10 +310,7 @@ mod tests {
                 "invalid",
             ),
             (json!({"jsonrpc":"2.0","id":1}), "invalid"),
-            (
-                json!({"jsonrpc":"2.0","method":"n","params":7}),
-                "invalid",
-            ),
+            (json!({"jsonrpc":"2.0","method":"n","params":7}), "invalid"),
             (
                 json!({"jsonrpc":"2.0","id":"a","method":"m","params":{"arguments":{"k":[1,{"x":null}]}}}),
                 "request",

@@ -33,11 +33,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::accounting;
+use super::body::Body;
 use super::legacy_routing::{self, Forwarded, NotRouted};
 use super::legacy_sessions::{LegacySession, Refused};
 use super::origin::{Peer, origin};
 use super::rpc;
-use super::body::Body;
 use super::sse::sse_response;
 use super::state::TransportState;
 use crate::http::error::json_error;

@@ -49,5 +49,4 @@ impl TransportState {
             cluster: None,
         }
     }
-
 }

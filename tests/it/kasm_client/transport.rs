@@ -96,7 +96,11 @@ async fn redirects_are_refused_with_the_url_to_configure_and_never_followed() {
                 "{text}"
             );
         }
-        assert_eq!(moved.hits(), 3, "HTTP {status}: one request per call, no retry");
+        assert_eq!(
+            moved.hits(),
+            3,
+            "HTTP {status}: one request per call, no retry"
+        );
     }
     assert_eq!(
         target.hits(),
@@ -115,7 +119,10 @@ async fn redirects_are_refused_with_the_url_to_configure_and_never_followed() {
     );
     // The URL the error suggests is the one that works.
     let fixed = client_at(&target.url, sim.api_key(), sim.api_secret(), options());
-    fixed.get_images().await.expect("the suggested KASM_API_URL works");
+    fixed
+        .get_images()
+        .await
+        .expect("the suggested KASM_API_URL works");
     assert_eq!(target.hits(), 1);
     sim.shutdown().await;
 }
