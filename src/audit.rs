@@ -290,6 +290,16 @@ pub fn tool_call_json(record: &ToolCallRecord<'_>) -> Value {
     event
 }
 
+/// Whether a tool-call event is written now: always to the stdout and file sinks; to the log
+/// sink when its filter lets `audit` events at `info` through (the default). A caller may skip
+/// building the record (the arguments' digest) when it is not.
+pub fn records_tool_calls() -> bool {
+    match SINK.get().unwrap_or(&Sink::Log) {
+        Sink::Log => tracing::enabled!(target: "audit", tracing::Level::INFO),
+        Sink::Stdout | Sink::File(_) => true,
+    }
+}
+
 /// Emit the audit event for one tool call.
 pub fn record_tool_call(record: &ToolCallRecord<'_>) {
     emit(
@@ -556,6 +566,22 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn tool_call_events_are_recorded_when_the_log_filter_lets_them_through() {
+        use tracing_subscriber::filter::LevelFilter;
+        let at = |level: LevelFilter| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(level)
+                .with_writer(std::io::sink)
+                .finish();
+            tracing::subscriber::with_default(subscriber, records_tool_calls)
+        };
+        assert!(at(LevelFilter::INFO));
+        assert!(at(LevelFilter::DEBUG));
+        assert!(!at(LevelFilter::WARN));
+        assert!(!at(LevelFilter::OFF));
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //! [`upkeep`] (run by the app every few seconds) folds histogram samples into their buckets
 //! so memory stays bounded between scrapes.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Tool calls by tool and outcome (`ok`, `tool_error`, `protocol_error`, `rate_limited`,
@@ -145,6 +147,197 @@ pub fn kasm_request(endpoint: &'static str, status: &'static str, elapsed: Durat
     metrics::histogram!(KASM_DURATION, "endpoint" => endpoint).record(elapsed.as_secs_f64());
 }
 
+/// A handle resolved on first use and kept. `counter!`/`histogram!` with labels build a key,
+/// hash it and look the series up in the recorder's registry on every call (and copy owned
+/// label values); a kept handle is one atomic operation. The recorder is installed before
+/// the first resolution, so a kept handle never points at the no-op recorder. A series
+/// still appears in `/metrics` only once something was recorded in it, as before.
+struct Kept<T>(OnceLock<T>);
+
+impl<T: Clone> Kept<T> {
+    const fn new() -> Self {
+        Kept(OnceLock::new())
+    }
+
+    fn get(&self, resolve: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(|| {
+            let _ = handle();
+            resolve()
+        })
+    }
+}
+
+/// The series of one Kasm endpoint: its latency and its `200` count are kept handles (the
+/// answer of nearly every call); other statuses are looked up when they happen.
+pub struct KasmSeries {
+    endpoint: &'static str,
+    duration: Kept<Histogram>,
+    ok: Kept<Counter>,
+}
+
+impl std::fmt::Debug for KasmSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KasmSeries")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KasmSeries {
+    pub const fn new(endpoint: &'static str) -> Self {
+        KasmSeries {
+            endpoint,
+            duration: Kept::new(),
+            ok: Kept::new(),
+        }
+    }
+
+    /// As [`kasm_request`] for this endpoint.
+    pub fn record(&self, status: &'static str, elapsed: Duration) {
+        let endpoint = self.endpoint;
+        if status == "200" {
+            self.ok
+                .get(|| metrics::counter!(KASM_REQUESTS, "endpoint" => endpoint, "status" => "200"))
+                .increment(1);
+        } else {
+            metrics::counter!(KASM_REQUESTS, "endpoint" => endpoint, "status" => status)
+                .increment(1);
+        }
+        self.duration
+            .get(|| metrics::histogram!(KASM_DURATION, "endpoint" => endpoint))
+            .record(elapsed.as_secs_f64());
+    }
+}
+
+/// The outcomes of [`TOOL_CALLS`], in the order of [`ToolSeries`]' handles.
+const TOOL_OUTCOMES: [&str; 6] = [
+    "ok",
+    "tool_error",
+    "protocol_error",
+    "rate_limited",
+    "cancelled",
+    "dropped",
+];
+
+/// The series of one tool-call label (a tool name, `unknown`, or a metered method's name):
+/// its call count per outcome and its latency, as kept handles.
+struct ToolSeries {
+    label: Box<str>,
+    outcomes: [Kept<Counter>; TOOL_OUTCOMES.len()],
+    duration: Kept<Histogram>,
+}
+
+impl ToolSeries {
+    fn new(label: &str) -> Self {
+        ToolSeries {
+            label: label.into(),
+            outcomes: std::array::from_fn(|_| Kept::new()),
+            duration: Kept::new(),
+        }
+    }
+}
+
+/// What a metered call is counted under: an entry of a [`ToolSeriesTable`] (a tool name, or
+/// `unknown`), or another metered method by its name. Cheap to carry until the call's outcome
+/// is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolLabel {
+    Series(usize),
+    Method(&'static str),
+}
+
+/// The tool-call series of the tools a server was built with: each tool's name, and
+/// `unknown` for a name that is not a tool (so a client cannot grow the series count).
+pub struct ToolSeriesTable {
+    series: Vec<ToolSeries>,
+    index: HashMap<Box<str>, usize>,
+}
+
+impl std::fmt::Debug for ToolSeriesTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolSeriesTable")
+            .field("labels", &self.series.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The entry of `unknown` in every [`ToolSeriesTable`].
+const UNKNOWN: usize = 0;
+
+impl ToolSeriesTable {
+    /// The table for these tool names, plus `unknown`.
+    pub fn new<'a>(tools: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut table = ToolSeriesTable {
+            series: vec![ToolSeries::new("unknown")],
+            index: HashMap::new(),
+        };
+        for name in tools {
+            if !table.index.contains_key(name) {
+                table.index.insert(name.into(), table.series.len());
+                table.series.push(ToolSeries::new(name));
+            }
+        }
+        table
+    }
+
+    /// The label of a tool name taken from a request: the name itself when it is a tool of
+    /// the table, `unknown` otherwise.
+    pub fn label(&self, name: &str) -> ToolLabel {
+        ToolLabel::Series(self.index.get(name).copied().unwrap_or(UNKNOWN))
+    }
+
+    /// The label's text.
+    pub fn name(&self, label: ToolLabel) -> &str {
+        match label {
+            ToolLabel::Series(at) => self.series.get(at).map_or("unknown", |s| &s.label),
+            ToolLabel::Method(method) => method,
+        }
+    }
+
+    /// Count one call under `label` with `outcome` (one of `ok`, `tool_error`,
+    /// `protocol_error`, `rate_limited`, `cancelled`, `dropped`).
+    pub fn call(&self, label: ToolLabel, outcome: &'static str) {
+        let series = match label {
+            ToolLabel::Series(at) => self.series.get(at),
+            ToolLabel::Method(_) => None,
+        };
+        let kept = series.and_then(|s| {
+            let at = TOOL_OUTCOMES.iter().position(|o| *o == outcome)?;
+            Some((s.outcomes.get(at)?, &*s.label))
+        });
+        match (kept, label) {
+            (Some((handle, name)), _) => handle
+                .get(|| {
+                    metrics::counter!(TOOL_CALLS, "tool" => name.to_owned(), "outcome" => outcome)
+                })
+                .increment(1),
+            (None, ToolLabel::Method(method)) => {
+                metrics::counter!(TOOL_CALLS, "tool" => method, "outcome" => outcome).increment(1);
+            }
+            (None, ToolLabel::Series(_)) => {
+                let name = self.name(label).to_owned();
+                metrics::counter!(TOOL_CALLS, "tool" => name, "outcome" => outcome).increment(1);
+            }
+        }
+    }
+
+    /// Record one allowed call's latency under the tool `name` (a tool of the table; any
+    /// other name is looked up in the registry, as before).
+    pub fn duration(&self, name: &str, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        match self.index.get(name).and_then(|&at| self.series.get(at)) {
+            Some(series) => {
+                let name = &*series.label;
+                series
+                    .duration
+                    .get(|| metrics::histogram!(TOOL_DURATION, "tool" => name.to_owned()))
+                    .record(seconds);
+            }
+            None => metrics::histogram!(TOOL_DURATION, "tool" => name.to_owned()).record(seconds),
+        }
+    }
+}
+
 /// Count one refused call under the rule its audit event names (see [`refusal_label`]).
 /// Called once per refused call, where its audit event is written.
 pub fn policy_refusal(rule: &str) {
@@ -227,6 +420,81 @@ mod tests {
         drop(stream);
         assert_eq!(status_label(404), "404");
         assert_eq!(status_label(418), "4xx");
+    }
+
+    /// The value of one series line of the exposition text (0 when absent).
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    #[test]
+    fn kept_handles_count_in_the_same_series_as_the_registry() {
+        let _ = handle();
+        let series = KasmSeries::new("kept_handle_test_endpoint");
+        let ok =
+            "kasm_mcp_kasm_requests_total{endpoint=\"kept_handle_test_endpoint\",status=\"200\"}";
+        let other =
+            "kasm_mcp_kasm_requests_total{endpoint=\"kept_handle_test_endpoint\",status=\"404\"}";
+        let count =
+            "kasm_mcp_kasm_request_duration_seconds_count{endpoint=\"kept_handle_test_endpoint\"}";
+        assert!(
+            !render().contains("kept_handle_test_endpoint"),
+            "no series before a call"
+        );
+        series.record("200", Duration::from_millis(3));
+        series.record("200", Duration::from_millis(3));
+        kasm_request("kept_handle_test_endpoint", "200", Duration::from_millis(3));
+        series.record("404", Duration::from_millis(3));
+        let text = render();
+        assert_eq!(value(&text, ok), 3.0, "{text}");
+        assert_eq!(value(&text, other), 1.0, "{text}");
+        assert_eq!(value(&text, count), 4.0, "{text}");
+    }
+
+    #[test]
+    fn tool_series_count_tools_unknown_names_and_methods_under_bounded_labels() {
+        let _ = handle();
+        let table = ToolSeriesTable::new(["series_test_tool", "series_test_other"]);
+        let tool = table.label("series_test_tool");
+        assert_eq!(table.name(tool), "series_test_tool");
+        let stranger = table.label("series_test_not_a_tool");
+        assert_eq!(table.name(stranger), "unknown");
+        assert_eq!(table.label("unknown"), stranger);
+        table.call(tool, "ok");
+        table.call(tool, "ok");
+        table.call(tool, "tool_error");
+        table.call(tool, "an outcome of no kept handle");
+        table.call(ToolLabel::Method("series/test_method"), "rate_limited");
+        table.duration("series_test_tool", Duration::from_millis(7));
+        table.duration("series_test_not_a_tool", Duration::from_millis(7));
+        let text = render();
+        let calls = |tool: &str, outcome: &str| {
+            value(
+                &text,
+                &format!("kasm_mcp_tool_calls_total{{tool=\"{tool}\",outcome=\"{outcome}\"}}"),
+            )
+        };
+        assert_eq!(calls("series_test_tool", "ok"), 2.0, "{text}");
+        assert_eq!(calls("series_test_tool", "tool_error"), 1.0, "{text}");
+        assert_eq!(
+            calls("series_test_tool", "an outcome of no kept handle"),
+            1.0
+        );
+        assert_eq!(calls("series/test_method", "rate_limited"), 1.0, "{text}");
+        assert!(
+            !text.contains("series_test_other"),
+            "unused tools add no series: {text}"
+        );
+        let durations = |tool: &str| {
+            value(
+                &text,
+                &format!("kasm_mcp_tool_call_duration_seconds_count{{tool=\"{tool}\"}}"),
+            )
+        };
+        assert_eq!(durations("series_test_tool"), 1.0, "{text}");
+        assert_eq!(durations("series_test_not_a_tool"), 1.0, "{text}");
     }
 
     #[test]

@@ -62,6 +62,16 @@ fn session_fields(kasm: &str, user: Option<&str>) -> KasmResult<Fields> {
     Ok(map)
 }
 
+/// The body of `get_kasm_status`, written as it is (the most frequent call: no map of its
+/// fields is built). Keys in the order a map of them would have (sorted).
+#[derive(Serialize)]
+struct StatusRequest<'a> {
+    kasm_id: &'a str,
+    skip_agent_check: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+}
+
 fn target_user(user: &str) -> KasmResult<Fields> {
     Ok(fields(
         json!({ "target_user": { "user_id": user_id(user)? } }),
@@ -155,11 +165,17 @@ impl KasmApi for KasmClient {
 
     async fn get_kasm_status(&self, kasm: &str, user: Option<&str>) -> KasmResult<SessionStatus> {
         const EP: &str = "get_kasm_status";
-        let mut body = session_fields(kasm, user)?;
-        body.insert("skip_agent_check".into(), Value::Bool(false));
         let id = kasm_id(kasm)?;
+        let user = opt_user_id(user)?;
+        let body = StatusRequest {
+            kasm_id: &id,
+            skip_agent_check: false,
+            user_id: user.as_deref(),
+        };
         self.transport
-            .call(EP, body, |raw| status_answer::session_status(EP, &id, &raw))
+            .call_with(EP, &body, |raw| {
+                status_answer::session_status(EP, &id, &raw)
+            })
             .await
     }
 
@@ -376,6 +392,28 @@ fn group_fields(user: &str, group_id: &str) -> KasmResult<Fields> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed `get_kasm_status` body writes what the map of its fields wrote, byte for byte.
+    #[test]
+    fn the_status_request_body_is_the_map_body() {
+        let kasm = "0ac5a4ec-2a8b-4c5b-8d4e-111111111111";
+        let user = "5e3d2f1a4b6c4d8e9f0a1b2c3d4e5f60";
+        for user in [None, Some(user)] {
+            let mut map = session_fields(kasm, user).unwrap();
+            map.insert("skip_agent_check".into(), Value::Bool(false));
+            let id = kasm_id(kasm).unwrap();
+            let user = opt_user_id(user).unwrap();
+            let typed = StatusRequest {
+                kasm_id: &id,
+                skip_agent_check: false,
+                user_id: user.as_deref(),
+            };
+            assert_eq!(
+                serde_json::to_string(&typed).unwrap(),
+                serde_json::to_string(&map).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn from_config_names_every_missing_setting() {

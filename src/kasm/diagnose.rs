@@ -108,7 +108,8 @@ impl Probing {
             Err(
                 e @ (KasmError::Connect { .. }
                 | KasmError::Timeout { .. }
-                | KasmError::NotJson { .. }),
+                | KasmError::NotJson { .. }
+                | KasmError::Redirect { .. }),
             ) => return Err((Verdict::Unreachable, e.to_string())),
             Err(e @ KasmError::Http { .. }) => (ProbeOutcome::Unknown, None, e.to_string()),
             Err(other) => (

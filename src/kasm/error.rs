@@ -73,6 +73,20 @@ pub enum KasmError {
         snippet: String,
     },
 
+    /// A 3xx answer. Redirects are not followed: the request body carries the API key and
+    /// secret, which a 307/308 would send on to wherever `Location` points.
+    #[error(
+        "Kasm answered {endpoint} with HTTP {status} redirecting to {location}; redirects are not followed (the request carries the API key and secret): {fix}"
+    )]
+    Redirect {
+        endpoint: &'static str,
+        status: u16,
+        /// The `Location`, resolved against the request URL.
+        location: String,
+        /// What to configure instead.
+        fix: String,
+    },
+
     /// JSON that does not have the documented shape.
     #[error("Kasm's answer to {endpoint} could not be understood: {detail}")]
     Decode {

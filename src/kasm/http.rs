@@ -3,16 +3,22 @@
 //! exponential backoff and jitter for the calls that are safe to repeat — and only those.
 //! Response bodies are read chunk by chunk and refused above
 //! [`ClientOptions::max_response_bytes`], so a wrong `KASM_API_URL` (a file server) or a
-//! hostile proxy cannot exhaust memory.
+//! hostile proxy cannot exhaust memory. Redirects are not followed: the request body carries
+//! the API key and secret, and a 307/308 would send it on to wherever the `Location` points;
+//! a redirect is a [`KasmError::Redirect`] telling the operator which URL to configure.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rand::Rng;
+use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
+use super::endpoints::Endpoints;
 use super::response::{RawResponse, snippet};
 use super::{KasmError, KasmResult};
 use crate::config::KasmConfig;
@@ -91,19 +97,23 @@ impl ClientOptions {
 
 /// The JSON body of a call: its fields and the credentials, serialised without copying.
 #[derive(serde::Serialize)]
-struct WithCredentials<'a> {
+struct WithCredentials<'a, F: Serialize> {
     #[serde(flatten)]
-    fields: &'a Map<String, Value>,
+    fields: &'a F,
     api_key: &'a str,
     api_key_secret: &'a str,
 }
+
+/// Room reserved for a request body up front: the fields of most calls and the credentials
+/// fit, so the body is not grown (and copied) while it is written.
+const BODY_CAPACITY: usize = 256;
 
 /// Sends calls to `{base}/api/public/<endpoint>`.
 pub struct Transport {
     http: reqwest::Client,
     base: String,
-    /// `base`, parsed (endpoint URLs are built from it without parsing again).
-    base_url: url::Url,
+    /// Every endpoint's URL (from `base`, parsed once) and metric handles.
+    endpoints: Endpoints,
     api_key: SecretString,
     api_secret: SecretString,
     options: ClientOptions,
@@ -144,6 +154,8 @@ fn build_http(options: &ClientOptions) -> KasmResult<reqwest::Client> {
         .connect_timeout(options.connect_timeout)
         .timeout(options.request_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
+        // See the module doc: a redirect becomes `KasmError::Redirect`, never a second request.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(options.user_agent.clone());
     if !options.verify_tls {
         tracing::warn!(
@@ -176,6 +188,76 @@ fn build_http(options: &ClientOptions) -> KasmResult<reqwest::Client> {
         .map_err(|e| KasmError::InvalidArgument(format!("cannot set up the HTTP client: {e}")))
 }
 
+/// A response body as its chunks arrive. Most answers arrive in one chunk, which becomes the
+/// body as it is (no copy into a growing buffer).
+enum Collected {
+    Empty,
+    One(Bytes),
+    Many(Vec<u8>),
+}
+
+impl Collected {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Collected::Empty => &[],
+            Collected::One(bytes) => bytes,
+            Collected::Many(bytes) => bytes,
+        }
+    }
+
+    fn push(self, chunk: Bytes) -> Collected {
+        match self {
+            Collected::Empty => Collected::One(chunk),
+            Collected::One(first) => {
+                let mut joined = Vec::with_capacity(first.len().saturating_add(chunk.len()));
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&chunk);
+                Collected::Many(joined)
+            }
+            Collected::Many(mut joined) => {
+                joined.extend_from_slice(&chunk);
+                Collected::Many(joined)
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Collected::Empty => Bytes::new(),
+            Collected::One(bytes) => bytes,
+            Collected::Many(bytes) => bytes.into(),
+        }
+    }
+}
+
+/// The error for a 3xx answer: where it points (resolved against the request URL) and the
+/// `KASM_API_URL` that would have reached the endpoint directly.
+fn redirect_error(endpoint: &'static str, status: u16, response: &reqwest::Response) -> KasmError {
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .map(|text| match response.url().join(text) {
+            Ok(resolved) => resolved.to_string(),
+            Err(_) => text.to_string(),
+        });
+    let suffix = format!("/api/public/{endpoint}");
+    let fix = match location.as_deref().and_then(|l| l.strip_suffix(suffix.as_str())) {
+        Some(base) => format!("set KASM_API_URL to {base}"),
+        None => "set KASM_API_URL to the final URL of the Kasm server (the one that answers without a redirect)".to_string(),
+    };
+    KasmError::Redirect {
+        endpoint,
+        status,
+        location: location.unwrap_or_else(|| "(no Location header)".into()),
+        fix,
+    }
+}
+
 /// The full error chain of a reqwest error (the top level alone says little).
 fn error_chain(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
@@ -204,7 +286,7 @@ impl Transport {
         Ok(Transport {
             http: build_http(&options)?,
             base,
-            base_url: parsed,
+            endpoints: Endpoints::new(parsed),
             api_key,
             api_secret,
             options,
@@ -224,6 +306,17 @@ impl Transport {
         fields: Map<String, Value>,
         interpret: impl Fn(RawResponse) -> KasmResult<T>,
     ) -> KasmResult<T> {
+        self.call_with(endpoint, &fields, interpret).await
+    }
+
+    /// [`Transport::call`] with any serialisable object as the fields (a typed request body
+    /// writes its keys without building a map of them first).
+    pub async fn call_with<F: Serialize + Sync, T>(
+        &self,
+        endpoint: &'static str,
+        fields: &F,
+        interpret: impl Fn(RawResponse) -> KasmResult<T>,
+    ) -> KasmResult<T> {
         let retries = if retry_safe(endpoint) {
             self.options.read_retries
         } else {
@@ -233,7 +326,7 @@ impl Transport {
         let started = Instant::now();
         loop {
             let result = self
-                .attempt(endpoint, &fields, attempt)
+                .attempt(endpoint, fields, attempt)
                 .await
                 .and_then(&interpret);
             let result = match result {
@@ -282,10 +375,10 @@ impl Transport {
     /// One HTTP exchange, inside a span that records endpoint, status and duration. The span
     /// is at `debug`, the level of the only events inside it: at the default `info` it was
     /// created and filled on every Kasm call and never shown (≈ 1 % of a call's CPU).
-    async fn attempt(
+    async fn attempt<F: Serialize + Sync>(
         &self,
         endpoint: &'static str,
-        fields: &Map<String, Value>,
+        fields: &F,
         attempt: u32,
     ) -> KasmResult<RawResponse> {
         let span = tracing::debug_span!(
@@ -296,8 +389,13 @@ impl Transport {
             duration_ms = tracing::field::Empty,
         );
         let started = Instant::now();
+        let prepared = self.endpoints.get(endpoint);
+        let url = match prepared {
+            Some(prepared) => prepared.url.clone(),
+            None => self.endpoints.url(endpoint),
+        };
         let outcome = self
-            .exchange(endpoint, fields)
+            .exchange(endpoint, url, fields)
             .instrument(span.clone())
             .await;
         let elapsed = started.elapsed();
@@ -307,9 +405,13 @@ impl Transport {
             Ok(raw) => crate::telemetry::status_label(raw.status),
             Err(KasmError::Timeout { .. }) => "timeout",
             Err(KasmError::Connect { .. }) => "connect_error",
+            Err(KasmError::Redirect { status, .. }) => crate::telemetry::status_label(*status),
             Err(_) => "error",
         };
-        crate::telemetry::kasm_request(endpoint, status, elapsed);
+        match prepared {
+            Some(prepared) => prepared.series.record(status, elapsed),
+            None => crate::telemetry::kasm_request(endpoint, status, elapsed),
+        }
         match &outcome {
             Ok(raw) => {
                 span.record("status", raw.status);
@@ -322,42 +424,51 @@ impl Transport {
         outcome
     }
 
-    async fn exchange(
+    async fn exchange<F: Serialize>(
         &self,
         endpoint: &'static str,
-        fields: &Map<String, Value>,
+        url: url::Url,
+        fields: &F,
     ) -> KasmResult<RawResponse> {
-        // Serialised straight from the borrowed fields and secrets: no copy of the map, no
+        // Serialised straight from the borrowed fields and secrets: no copy of the fields, no
         // copy of the credentials (the request body is the only place they are written).
-        let body = serde_json::to_vec(&WithCredentials {
-            fields,
-            api_key: self.api_key.expose_secret(),
-            api_key_secret: self.api_secret.expose_secret(),
-        })
+        let mut body = Vec::with_capacity(BODY_CAPACITY);
+        serde_json::to_writer(
+            &mut body,
+            &WithCredentials {
+                fields,
+                api_key: self.api_key.expose_secret(),
+                api_key_secret: self.api_secret.expose_secret(),
+            },
+        )
         .map_err(|e| {
             KasmError::InvalidArgument(format!("cannot encode the {endpoint} call: {e}"))
         })?;
-        let sent = self
-            .http
-            .post(self.endpoint_url(endpoint))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
+        // What `client.post(url).header(..).body(..)` builds, without its per-call header
+        // parsing: the content type is a static header value.
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        *request.body_mut() = Some(body.into());
+        let sent = self.http.execute(request).await;
         let mut response = sent.map_err(|e| self.transport_error(endpoint, &e))?;
         let status = response.status().as_u16();
+        if response.status().is_redirection() {
+            return Err(redirect_error(endpoint, status, &response));
+        }
         let limit = self.options.max_response_bytes;
-        let mut body = Vec::new();
+        let mut body = Collected::Empty;
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| self.transport_error(endpoint, &e))?
         {
             if body.len().saturating_add(chunk.len()) > limit {
-                let start = if body.is_empty() {
+                let start = if body.len() == 0 {
                     &chunk[..]
                 } else {
-                    &body[..]
+                    body.as_slice()
                 };
                 return Err(KasmError::Decode {
                     endpoint,
@@ -367,21 +478,12 @@ impl Transport {
                     ),
                 });
             }
-            body.extend_from_slice(&chunk);
+            body = body.push(chunk);
         }
         Ok(RawResponse {
             status,
-            body: body.into(),
+            body: body.into_bytes(),
         })
-    }
-
-    /// `{base}/api/public/<endpoint>`, from the base URL parsed once.
-    fn endpoint_url(&self, endpoint: &str) -> url::Url {
-        let mut url = self.base_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(["api", "public", endpoint]);
-        }
-        url
     }
 
     fn transport_error(&self, endpoint: &'static str, error: &reqwest::Error) -> KasmError {

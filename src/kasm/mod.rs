@@ -1,13 +1,15 @@
 //! The only module that talks to Kasm: a typed client behind the [`KasmApi`] trait.
 //!
 //! `client.rs` is the reqwest implementation (one method per endpoint); `http.rs` its transport
-//! (timeouts, pooling, TLS, read-only retries); `response.rs` the mapping of every response to
+//! (timeouts, pooling, TLS, read-only retries, no redirects); `endpoints.rs` what it prepares
+//! once per endpoint (URL, metric handles); `response.rs` the mapping of every response to
 //! a value or an error; `types.rs` the request/response shapes; `error.rs` the failure taxonomy;
 //! `permissions.rs` the endpoint → permission table; `ids.rs` UUID normalisation;
 //! `diagnose.rs` side-effect-free permission probes.
 
 pub mod client;
 pub mod diagnose;
+pub mod endpoints;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -56,6 +56,17 @@ pub fn classify(outcome: Result<(), KasmError>) -> Result<String, Unready> {
             "the server at KASM_API_URL does not answer like Kasm's API",
             "set KASM_API_URL to the Kasm server's base URL (without /api/public), not a proxy or login page",
         )),
+        Err(KasmError::Redirect {
+            status,
+            location,
+            fix,
+            ..
+        }) => Err(unready(
+            &format!(
+                "Kasm answered the readiness probe with HTTP {status} redirecting to {location} (redirects are not followed)"
+            ),
+            &fix,
+        )),
         Err(KasmError::Http { status, .. }) => Err(unready(
             &format!("Kasm answered the readiness probe with HTTP {status}"),
             "check Kasm's health (Admin → Diagnostics) and any proxy in front of it",
@@ -119,6 +130,18 @@ mod tests {
         }))
         .unwrap_err();
         assert!(down.problem.contains("unreachable") && down.fix.contains("KASM_API_URL"));
+        let redirected = classify(Err(KasmError::Redirect {
+            endpoint: "get_images",
+            status: 308,
+            location: "https://kasm.example.com/api/public/get_images".into(),
+            fix: "set KASM_API_URL to https://kasm.example.com".into(),
+        }))
+        .unwrap_err();
+        assert!(
+            redirected.problem.contains("308")
+                && redirected.fix == "set KASM_API_URL to https://kasm.example.com",
+            "{redirected:?}"
+        );
         assert!(
             classify(Err(KasmError::MissingPermission {
                 endpoint: "get_images",

@@ -14,10 +14,10 @@ use serde_json::{Map, Value, json};
 
 use crate::audit::{
     Decision, Details, Notes, Outcome, ToolCallRecord, audit_digest, canonical_sha256,
-    record_tool_call,
+    record_tool_call, records_tool_calls,
 };
 use crate::mcp::client_requests::ClientRequester;
-use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_object, required_str};
+use crate::mcp::jsonrpc::{RequestId, RpcError, code, params_map, required_str};
 use crate::mcp::lifecycle::TASKS_VERSION;
 use crate::mcp::meta::RequestMeta;
 use crate::mcp::modern::{ModernRequest, check_param_headers};
@@ -31,6 +31,7 @@ use crate::mcp::tasks::request::{Mode, POLL_INTERVAL_MS, legacy_mode, modern_mod
 use crate::mcp::tasks::runner::{self, Ended, Launch};
 use crate::mcp::tasks::wire::{legacy_created, modern_created};
 use crate::mcp::tool::{CallContext, Notifier, Tool, ToolOutput};
+use crate::telemetry::ToolSeriesTable;
 
 /// Longest tool name echoed into an audit event (names come from the client).
 const MAX_AUDITED_NAME: usize = 128;
@@ -38,6 +39,7 @@ const MAX_AUDITED_NAME: usize = 128;
 /// One call's audit event. A call some rule refused (the router's own checks, or a tool that
 /// noted `ctx.audit.deny`) is recorded as `decision = "deny"` with the rule and reason.
 fn audit(
+    series: &ToolSeriesTable,
     meta: &RequestMeta,
     tool: &str,
     args: &Map<String, Value>,
@@ -45,7 +47,7 @@ fn audit(
     outcome: Outcome,
     started: Instant,
 ) {
-    let tool: String = tool.chars().take(MAX_AUDITED_NAME).collect();
+    let tool = audited_name(tool);
     let details = notes.snapshot();
     let decision = if details.rule.is_some() {
         Decision::Deny
@@ -56,12 +58,13 @@ fn audit(
     // Allowed calls name a registered tool (a bounded label set); a refused call may name
     // anything the client sent, so refusals are counted without the name.
     match decision {
-        Decision::Allow => {
-            metrics::histogram!(crate::telemetry::TOOL_DURATION, "tool" => tool.clone())
-                .record(elapsed.as_secs_f64());
-        }
+        Decision::Allow => series.duration(tool, elapsed),
         // The one place a refused tool call is counted, under the rule that refused it.
         Decision::Deny => crate::telemetry::policy_refusal(details.rule.as_deref().unwrap_or("")),
+    }
+    // Filtered out (e.g. a log level above `info`): the arguments' digest is not computed.
+    if !records_tool_calls() {
+        return;
     }
     record_tool_call(&ToolCallRecord {
         principal: &meta.principal.name,
@@ -71,13 +74,21 @@ fn audit(
             .as_ref()
             .and_then(|g| g.client_id.as_deref()),
         scopes: meta.principal.oauth.as_ref().map(|g| g.scopes.as_slice()),
-        tool: &tool,
+        tool,
         arguments_sha256: audit_digest(args),
         decision,
         outcome,
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         details,
     });
+}
+
+/// The first [`MAX_AUDITED_NAME`] characters of a tool name, borrowed.
+fn audited_name(tool: &str) -> &str {
+    match tool.char_indices().nth(MAX_AUDITED_NAME) {
+        Some((end, _)) => &tool[..end],
+        None => tool,
+    }
 }
 
 /// The audit notes of a call, pre-filled with the request's facts.
@@ -195,7 +206,15 @@ impl McpServer {
         let era = if modern { Era::Modern } else { Era::Legacy };
         let record = TaskRecord::new(&meta.principal.name, &name, era, ttl_ms, POLL_INTERVAL_MS);
         if let Err(e) = self.tasks.create(record.clone()).await {
-            audit(meta, &name, &args, &notes, Outcome::Error, started);
+            audit(
+                &self.tool_series,
+                meta,
+                &name,
+                &args,
+                &notes,
+                Outcome::Error,
+                started,
+            );
             return Reply::Error(RpcError::internal(format!(
                 "could not create the task: {e}"
             )));
@@ -232,6 +251,7 @@ impl McpServer {
         let audited_meta = meta.clone();
         let audited_args = args.clone();
         let audited_name = name.clone();
+        let series = Arc::clone(&self.tool_series);
         let on_end = Box::new(move |ended: Ended| {
             let outcome = match ended {
                 Ended::Ok => Outcome::Ok,
@@ -239,6 +259,7 @@ impl McpServer {
                 Ended::Cancelled => Outcome::Cancelled,
             };
             audit(
+                &series,
                 &audited_meta,
                 &audited_name,
                 &audited_args,
@@ -334,18 +355,20 @@ impl McpServer {
         modern: Option<&ModernRequest>,
     ) -> Reply {
         let started = Instant::now();
-        let params = match params_object(params) {
+        // Borrowed from the request: the tool gets the one copy of the arguments it owns.
+        let empty = Map::new();
+        let params = match params_map(params, &empty) {
             Ok(p) => p,
             Err(e) => return Reply::Error(e),
         };
-        let name = match required_str(&params, "name") {
+        let name = match required_str(params, "name") {
             Ok(n) => n.to_string(),
             Err(e) => return Reply::Error(e),
         };
         // `arguments` is optional in the spec; when present it must be an object.
         let args = match params.get("arguments") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(args)) => args.clone(),
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(args)) => args,
             Some(_) => {
                 return Reply::Error(RpcError::invalid_params(
                     "params.arguments must be an object",
@@ -364,23 +387,39 @@ impl McpServer {
                     "unknown_tool"
                 };
                 notes.deny(rule, &error.message);
-                audit(meta, &name, &args, &notes, Outcome::Error, started);
+                audit(
+                    &self.tool_series,
+                    meta,
+                    &name,
+                    args,
+                    &notes,
+                    Outcome::Error,
+                    started,
+                );
                 return Reply::Error(error);
             }
         };
-        if let Some(error) = modern.and_then(|m| modern_refusal(tool.as_ref(), &args, m)) {
+        if let Some(error) = modern.and_then(|m| modern_refusal(tool.as_ref(), args, m)) {
             notes.deny("protocol", &error.message);
-            audit(meta, &name, &args, &notes, Outcome::Error, started);
+            audit(
+                &self.tool_series,
+                meta,
+                &name,
+                args,
+                &notes,
+                Outcome::Error,
+                started,
+            );
             return Reply::Refused { status: 400, error };
         }
-        match self.task_mode(tool.as_ref(), &params, meta, &owner, modern) {
+        match self.task_mode(tool.as_ref(), params, meta, &owner, modern) {
             Ok(Mode::Direct) => {}
             Ok(Mode::Task { ttl_ms }) => {
                 let call = TaskCall {
                     tool,
                     name,
-                    args,
-                    params,
+                    args: args.clone(),
+                    params: params.clone(),
                     notes,
                     started,
                     ttl_ms,
@@ -389,7 +428,15 @@ impl McpServer {
             }
             Err(error) => {
                 notes.deny("protocol", &error.message);
-                audit(meta, &name, &args, &notes, Outcome::Error, started);
+                audit(
+                    &self.tool_series,
+                    meta,
+                    &name,
+                    args,
+                    &notes,
+                    Outcome::Error,
+                    started,
+                );
                 if error.code == code::MISSING_CLIENT_CAPABILITY {
                     return Reply::Refused { status: 400, error };
                 }
@@ -404,7 +451,7 @@ impl McpServer {
             format!(
                 "{}|tools/call|{name}|{}",
                 meta.principal.name,
-                canonical_sha256(&args)
+                canonical_sha256(args)
             )
         });
         let round = match (modern, &binding) {
@@ -413,7 +460,7 @@ impl McpServer {
                     &self.sealer,
                     self.cluster(),
                     binding,
-                    &params,
+                    params,
                     m.client_capabilities.clone(),
                 )
                 .await
@@ -421,14 +468,22 @@ impl McpServer {
                     Ok(round) => Some(Arc::new(round)),
                     Err(e) => {
                         notes.deny("protocol", &e.message);
-                        audit(meta, &name, &args, &notes, Outcome::Error, started);
+                        audit(
+                            &self.tool_series,
+                            meta,
+                            &name,
+                            args,
+                            &notes,
+                            Outcome::Error,
+                            started,
+                        );
                         return Reply::Error(e);
                     }
                 }
             }
             _ => None,
         };
-        let notifier = self.notifier_for(meta, &owner, &params, modern, round.clone());
+        let notifier = self.notifier_for(meta, &owner, params, modern, round.clone());
         let (cancel, serial) = self.state.start_call(&owner, id);
         let mut guard = InFlight {
             server: self,
@@ -437,7 +492,7 @@ impl McpServer {
             serial,
             meta,
             name: &name,
-            args: &args,
+            args,
             notes: notes.clone(),
             started,
             settled: false,
@@ -514,6 +569,7 @@ impl InFlight<'_> {
             .state
             .finish_call(&self.owner, &self.id, self.serial);
         audit(
+            &self.server.tool_series,
             self.meta,
             self.name,
             self.args,

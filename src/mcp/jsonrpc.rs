@@ -197,6 +197,30 @@ pub fn classify(message: &Value) -> Incoming {
     }
 }
 
+/// [`classify`] taking the message: its `params` are moved out instead of copied (they hold
+/// a tool call's arguments). The same answer as [`classify`] for every message.
+pub fn classify_owned(mut message: Value) -> Incoming {
+    let params = message.as_object_mut().and_then(|obj| obj.remove("params"));
+    let mut incoming = classify(&message);
+    let slot = match &mut incoming {
+        Incoming::Request { params, .. } | Incoming::Notification { params, .. } => params,
+        Incoming::Response { .. } | Incoming::Invalid { .. } => return incoming,
+    };
+    match params {
+        Some(p) if !p.is_object() && !p.is_array() && !p.is_null() => Incoming::Invalid {
+            id: match incoming {
+                Incoming::Request { id, .. } => Some(id),
+                _ => None,
+            },
+            error: RpcError::invalid_request("\"params\" must be an object or an array"),
+        },
+        params => {
+            *slot = params.filter(|p| !p.is_null());
+            incoming
+        }
+    }
+}
+
 /// `{"jsonrpc":"2.0","id":…,"result":…}`.
 pub fn success(id: &RequestId, result: Value) -> Value {
     // Built by moving `result` in: `json!` would serialize a deep copy of it.
@@ -220,9 +244,18 @@ pub fn notification(method: &str, params: Value) -> Value {
 
 /// `params` as an object: absent/null → empty; an array or other value → -32602.
 pub fn params_object(params: Option<&Value>) -> Result<Map<String, Value>, RpcError> {
+    let empty = Map::new();
+    params_map(params, &empty).cloned()
+}
+
+/// [`params_object`], borrowed: absent/null → `empty`.
+pub fn params_map<'a>(
+    params: Option<&'a Value>,
+    empty: &'a Map<String, Value>,
+) -> Result<&'a Map<String, Value>, RpcError> {
     match params {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map.clone()),
+        None | Some(Value::Null) => Ok(empty),
+        Some(Value::Object(map)) => Ok(map),
         Some(_) => Err(RpcError::invalid_params(
             "params must be an object for this method",
         )),
@@ -277,6 +310,35 @@ mod tests {
                 "invalid",
             ),
             (json!({"jsonrpc":"2.0","id":1}), "invalid"),
+            (json!({"jsonrpc":"2.0","method":"n","params":7}), "invalid"),
+            (
+                json!({"jsonrpc":"2.0","id":"a","method":"m","params":{"arguments":{"k":[1,{"x":null}]}}}),
+                "request",
+            ),
+            (
+                json!({"jsonrpc":"2.0","id":2,"method":"m","params":[1,2]}),
+                "request",
+            ),
+            (
+                json!({"jsonrpc":"2.0","id":2,"method":"m","params":null}),
+                "request",
+            ),
+            (
+                json!({"jsonrpc":"2.0","method":"n","params":{"a":1}}),
+                "notification",
+            ),
+            (
+                json!({"jsonrpc":"2.0","id":7,"result":{},"params":{"a":1}}),
+                "response",
+            ),
+            (
+                json!({"jsonrpc":"2.0","id":{},"method":"m","params":5}),
+                "invalid",
+            ),
+            (
+                json!({"jsonrpc":"2.0","id":1,"method":5,"params":5}),
+                "invalid",
+            ),
             (
                 json!({"jsonrpc":"2.0","id":1,"result":1,"error":{}}),
                 "invalid",
@@ -285,6 +347,11 @@ mod tests {
             (json!(42), "invalid"),
         ];
         for (message, expected) in cases {
+            assert_eq!(
+                classify_owned(message.clone()),
+                classify(&message),
+                "{message}"
+            );
             let kind = match classify(&message) {
                 Incoming::Request { .. } => "request",
                 Incoming::Notification { .. } => "notification",

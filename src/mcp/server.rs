@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 
 use crate::mcp::client_requests::PendingClientRequests;
 use crate::mcp::completion::CompletionProvider;
-use crate::mcp::jsonrpc::{Incoming, RequestId, RpcError, classify, failure, success};
+use crate::mcp::jsonrpc::{Incoming, RequestId, RpcError, classify_owned, failure, success};
 use crate::mcp::lifecycle::{BATCH_VERSION, Features, ServerIdentity};
 use crate::mcp::meta::RequestMeta;
 use crate::mcp::method::Method;
@@ -43,6 +43,7 @@ use crate::mcp::tasks::memory::MemoryTaskStore;
 use crate::mcp::tasks::store::TaskStore;
 use crate::mcp::tool::Tool;
 use crate::mcp::tools_list::{RawResponse, ToolsListCache};
+use crate::telemetry::ToolSeriesTable;
 
 /// How large a batch may be and how many of its items run at once (`[batch]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +99,8 @@ pub struct McpServer {
     pub(crate) registry: ToolRegistry,
     /// `tools/list` first pages, serialised once per role and era.
     pub(crate) tools_list: ToolsListCache,
+    /// The tool-call metric series of this catalog, resolved once.
+    pub(crate) tool_series: Arc<ToolSeriesTable>,
     pub(crate) resources: Option<Arc<dyn ResourceProvider>>,
     pub(crate) prompts: Option<Arc<dyn PromptProvider>>,
     pub(crate) completions: Option<Arc<dyn CompletionProvider>>,
@@ -187,11 +190,16 @@ impl McpServerBuilder {
 
     pub fn build(self) -> McpServer {
         let registry = ToolRegistry::new(self.tools);
+        let tools = registry.all();
+        let tool_series = Arc::new(ToolSeriesTable::new(
+            tools.iter().map(|t| t.spec().name.as_str()),
+        ));
         McpServer {
             identity: self.identity,
-            tools: registry.all(),
+            tools,
             registry,
             tools_list: ToolsListCache::default(),
+            tool_series,
             resources: self.resources,
             prompts: self.prompts,
             completions: self.completions,
@@ -311,6 +319,11 @@ impl McpServer {
     /// All registered tools, sorted by name.
     pub fn tools(&self) -> &[Arc<dyn Tool>] {
         &self.tools
+    }
+
+    /// The tool-call metric series of this server's tools (tool names and `unknown`).
+    pub fn tool_series(&self) -> &ToolSeriesTable {
+        &self.tool_series
     }
 
     pub(crate) fn features(&self) -> Features {
@@ -448,7 +461,7 @@ impl McpServer {
         in_batch: bool,
         param_headers: Option<&[(String, String)]>,
     ) -> Handled {
-        match classify(&message) {
+        match classify_owned(message) {
             Incoming::Invalid { id, error } => Handled::HttpError {
                 status: 400,
                 body: failure(id.as_ref(), &error),

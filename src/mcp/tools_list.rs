@@ -77,6 +77,11 @@ impl RawResponse {
         &self.0
     }
 
+    /// The response text, moved out.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     /// The response as a Value, for paths that carry Values (batches, the legacy `/sse`
     /// queue). Our own serialisation always parses; a failure would say so to the client.
     pub fn to_value(&self) -> Value {

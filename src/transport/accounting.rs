@@ -12,12 +12,13 @@ use super::state::TransportState;
 use crate::http::rate_limit::{PrincipalRefusal, too_many_requests};
 use crate::mcp::{Handled, Method};
 use crate::policy::Principal;
+use crate::telemetry::ToolLabel;
 
 /// Tool calls in a message, awaiting their outcome.
 #[derive(Debug, Default)]
 pub struct PendingCalls {
     /// (request id, metrics label)
-    calls: Vec<(Value, String)>,
+    calls: Vec<(Value, ToolLabel)>,
 }
 
 /// The methods other than `tools/call` that reach Kasm, metered against the same
@@ -40,12 +41,12 @@ enum Metered<'a> {
 /// The metered messages in a message (or batch): tool calls with their tool name, and the
 /// other [`KASM_METHODS`] under their method name.
 fn metered_calls(message: &Value) -> Vec<(Value, Metered<'_>)> {
-    let items: Vec<&Value> = match message {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
+    let items: &[Value] = match message {
+        Value::Array(items) => items,
+        other => std::slice::from_ref(other),
     };
     items
-        .into_iter()
+        .iter()
         .filter_map(|m| {
             let method = rpc::method(m).and_then(Method::parse)?;
             if method == Method::ToolsCall {
@@ -76,12 +77,13 @@ pub async fn admit(
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
         return Err(Box::new(rpc::json_response(status, &body)));
     }
-    let calls: Vec<(Value, String)> = metered_calls(message)
+    let series = state.server.tool_series();
+    let calls: Vec<(Value, ToolLabel)> = metered_calls(message)
         .into_iter()
         .map(|(id, metered)| {
             let label = match metered {
-                Metered::Tool(name) => state.tool_label(name),
-                Metered::Method(method) => method.as_str().to_owned(),
+                Metered::Tool(name) => series.label(name),
+                Metered::Method(method) => ToolLabel::Method(method.as_str()),
             };
             (id, label)
         })
@@ -94,7 +96,7 @@ pub async fn admit(
     {
         crate::telemetry::rate_limited("principal");
         for (_, label) in &calls {
-            state.metrics.record_tool_call(label, "rate_limited");
+            series.call(*label, "rate_limited");
         }
         return Err(Box::new(match refusal {
             PrincipalRefusal::Wait(wait) => too_many_requests(wait, "tool calls per principal"),
@@ -126,7 +128,7 @@ pub fn settle(state: &TransportState, pending: PendingCalls, handled: Option<&Ha
             Some(Handled::Accepted) => "cancelled",
             None => "dropped",
         };
-        state.metrics.record_tool_call(&label, outcome);
+        state.server.tool_series().call(label, outcome);
     }
 }
 

@@ -26,14 +26,14 @@ impl Body {
         }
     }
 
-    /// An `application/json` response with it.
-    pub fn response(&self, status: StatusCode) -> Response {
+    /// An `application/json` response with it (a raw answer's text is moved in, not copied).
+    pub fn into_response(self, status: StatusCode) -> Response {
         match self {
-            Body::Json(message) => json_response(status, message),
+            Body::Json(message) => json_response(status, &message),
             Body::Raw(raw) => (
                 status,
                 [(header::CONTENT_TYPE, "application/json")],
-                raw.as_str().to_owned(),
+                raw.into_string(),
             )
                 .into_response(),
         }

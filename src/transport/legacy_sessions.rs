@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::body::Body;
 use crate::cluster::{ClusterError, Lease, Leases};
 use crate::policy::Principal;
 
@@ -29,8 +29,9 @@ pub const MAX_LEGACY_SESSIONS_PER_PRINCIPAL: usize = 32;
 /// One open legacy connection: who opened it, where its events go, and how to stop its work.
 pub(super) struct LegacySession {
     pub(super) principal: Principal,
-    /// Bounded: at most `queue_messages` messages wait for the client to read them.
-    pub(super) outbound: mpsc::Sender<Value>,
+    /// Bounded: at most `queue_messages` messages wait for the client to read them. A
+    /// pre-serialised answer (the cached `tools/list`) is queued as its text.
+    pub(super) outbound: mpsc::Sender<Body>,
     pub(super) cancel: CancellationToken,
     /// `[cluster]`: this stream's slots of the two caps, given back when it is removed.
     pub(super) leases: Vec<Lease>,

@@ -33,11 +33,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::accounting;
+use super::body::Body;
 use super::legacy_routing::{self, Forwarded, NotRouted};
 use super::legacy_sessions::{LegacySession, Refused};
 use super::origin::{Peer, origin};
 use super::rpc;
-use super::sse::{message_event, sse_response};
+use super::sse::sse_response;
 use super::state::TransportState;
 use crate::http::error::json_error;
 use crate::mcp::{Handled, Origin, RequestMeta};
@@ -104,7 +105,7 @@ pub async fn connect(
     let messages = ReceiverStream::new(inbound)
         .map(move |message| {
             let _keep_session_while_streaming = &guard;
-            message_event(&message)
+            message.event()
         })
         .take_until(cancel.cancelled_owned());
     let stream = futures::stream::once(async move { endpoint }).chain(messages);
@@ -315,7 +316,7 @@ async fn dispatch(
     principal: Principal,
     message: Value,
     origin: Origin,
-    outbound: mpsc::Sender<Value>,
+    outbound: mpsc::Sender<Body>,
     cancel: CancellationToken,
 ) -> Response {
     // A request's answer gets its queue slot now, or the request is refused: a client that
@@ -377,9 +378,11 @@ async fn dispatch(
             }
         }
         let answer = match handled {
-            Some(Handled::Response(body)) | Some(Handled::HttpError { body, .. }) => Some(body),
-            // The stream's queue carries Values: a pre-serialised answer is read back into one.
-            Some(Handled::RawResponse(raw)) => Some(raw.to_value()),
+            Some(Handled::Response(body)) | Some(Handled::HttpError { body, .. }) => {
+                Some(Body::Json(body))
+            }
+            // Written to the stream as it is, as on /mcp.
+            Some(Handled::RawResponse(raw)) => Some(Body::Raw(raw)),
             Some(Handled::Accepted) | None => None,
         };
         if let Some(body) = answer {
@@ -388,7 +391,7 @@ async fn dispatch(
                     slot.send(body);
                 }
                 None => {
-                    let _ = forward_note(&outbound, body);
+                    let _ = outbound.try_send(body);
                 }
             }
         }
@@ -413,6 +416,9 @@ async fn dispatch(
 }
 
 /// Queue a message for the stream; false when the queue is full (the reader is not keeping up).
-fn forward_note(outbound: &mpsc::Sender<Value>, message: Value) -> bool {
-    !matches!(outbound.try_send(message), Err(TrySendError::Full(_)))
+fn forward_note(outbound: &mpsc::Sender<Body>, message: Value) -> bool {
+    !matches!(
+        outbound.try_send(Body::Json(message)),
+        Err(TrySendError::Full(_))
+    )
 }

@@ -1,7 +1,6 @@
 //! What the transport handlers share: the MCP router, session sealing, the legacy SSE session
 //! table, limits, metrics, the shutdown signal and (with `[cluster]`) this replica's cluster.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +25,6 @@ pub struct TransportState {
     pub shutdown: Shutdown,
     /// `[cluster]`: legacy SSE routing, ended sessions and client capabilities in Redis.
     pub cluster: Option<Cluster>,
-    tool_names: HashSet<String>,
 }
 
 impl TransportState {
@@ -39,11 +37,6 @@ impl TransportState {
         max_body_bytes: usize,
         shutdown: Shutdown,
     ) -> Self {
-        let tool_names = server
-            .tools()
-            .iter()
-            .map(|t| t.spec().name.clone())
-            .collect();
         TransportState {
             server,
             sessions,
@@ -54,17 +47,6 @@ impl TransportState {
             max_body_bytes,
             shutdown,
             cluster: None,
-            tool_names,
-        }
-    }
-
-    /// The metrics label for a tool name taken from a request body: the name itself when it
-    /// is a registered tool, `unknown` otherwise (keeps the label set bounded).
-    pub fn tool_label(&self, name: &str) -> String {
-        if self.tool_names.contains(name) {
-            name.to_owned()
-        } else {
-            "unknown".to_owned()
         }
     }
 }

@@ -343,8 +343,8 @@ fn finish_json(
         let stream = futures::stream::iter([body.event()]);
         return sse_response(stream, state.keep_alive, state.shutdown.forced());
     }
-    let mut response = body.response(status);
     let succeeded = body.is_success();
+    let mut response = body.into_response(status);
     if is_initialize && succeeded {
         let session = state.sessions.mint(&principal.name);
         // What the client declared at `initialize` was kept under the principal (no session

@@ -102,6 +102,36 @@ pub async fn html_server() -> String {
     format!("http://{addr}")
 }
 
+/// A server that answers every request with `status` and a `Location` of `target` followed
+/// by the request's path (`target` may be relative: `/kasm`), as a Kasm moved to https or to
+/// another host answers; counts the requests it got.
+pub struct Redirector {
+    pub url: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Redirector {
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+pub async fn redirector(status: StatusCode, target: &str) -> Redirector {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let target = target.to_string();
+    let answer = move |uri: Uri| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let location = format!("{target}{}", uri.path());
+        async move { (status, [(header::LOCATION, location)], "moved").into_response() }
+    };
+    let addr = serve(axum::Router::new().fallback(answer)).await;
+    Redirector {
+        url: format!("http://{addr}"),
+        hits,
+    }
+}
+
 /// A proxy in front of a simulator that counts calls and answers the first `fail_first` of
 /// them with a 502 HTML page (as a load balancer does) instead of forwarding them.
 pub struct Proxy {

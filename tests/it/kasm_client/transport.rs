@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use axum::http::StatusCode;
 use kasm_mcp::kasm::{ExecConfig, KasmApi, KasmError, NewUser, RequestKasm, UserRef};
 use kasm_mcp::simulator::{Faults, SimulatorConfig, TERMINAL_IMAGE_ID};
 use serde_json::{Map, Value};
@@ -43,6 +44,86 @@ async fn html_from_a_misconfigured_url_is_quoted() {
         "{err:?}"
     );
     assert!(err.to_string().contains("KASM_API_URL"), "{err}");
+    sim.shutdown().await;
+}
+
+/// A Kasm URL that redirects: every status of redirect is refused with the URL to configure
+/// (the `Location` the redirect names, without `/api/public/<endpoint>`), never followed — the
+/// request body carries the API key and secret — and never retried; the suggested URL works.
+#[tokio::test]
+async fn redirects_are_refused_with_the_url_to_configure_and_never_followed() {
+    let sim = simulator(SimulatorConfig::default()).await;
+    // Where every redirect points: counts what reaches it.
+    let target = proxy(sim.base_url(), 0).await;
+    for status in [301u16, 302, 303, 307, 308] {
+        let moved = redirector(StatusCode::from_u16(status).unwrap(), &target.url).await;
+        let api = client_at(&moved.url, sim.api_key(), sim.api_secret(), options());
+        let calls: [(&str, Result<(), KasmError>); 3] = [
+            (
+                "get_kasm_status",
+                api.get_kasm_status(NO_SUCH_KASM, None).await.map(drop),
+            ),
+            // A read the client retries on transient errors: a redirect is not one.
+            ("get_images", api.get_images().await.map(drop)),
+            (
+                "request_kasm",
+                api.request_kasm(&RequestKasm::default()).await.map(drop),
+            ),
+        ];
+        for (endpoint, result) in calls {
+            let err = result.unwrap_err();
+            match &err {
+                KasmError::Redirect {
+                    endpoint: e,
+                    status: s,
+                    location,
+                    fix,
+                } => {
+                    assert_eq!((*e, *s), (endpoint, status));
+                    assert_eq!(
+                        location,
+                        &format!("{}/api/public/{endpoint}", target.url),
+                        "{err}"
+                    );
+                    assert_eq!(fix, &format!("set KASM_API_URL to {}", target.url));
+                }
+                other => panic!("HTTP {status} from {endpoint}: {other:?}"),
+            }
+            assert!(!err.is_transient(), "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("HTTP {status}")) && text.contains("KASM_API_URL"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            moved.hits(),
+            3,
+            "HTTP {status}: one request per call, no retry"
+        );
+    }
+    assert_eq!(
+        target.hits(),
+        0,
+        "a redirect was followed: the request (with the API key and secret) reached the Location"
+    );
+    // A relative Location resolves against the request's URL; the fix names its base.
+    let moved = redirector(StatusCode::PERMANENT_REDIRECT, "/kasm").await;
+    let api = client_at(&moved.url, sim.api_key(), sim.api_secret(), options());
+    let err = api.get_images().await.unwrap_err();
+    assert!(
+        matches!(&err, KasmError::Redirect { location, fix, .. }
+            if location == &format!("{}/kasm/api/public/get_images", moved.url)
+                && fix == &format!("set KASM_API_URL to {}/kasm", moved.url)),
+        "{err:?}"
+    );
+    // The URL the error suggests is the one that works.
+    let fixed = client_at(&target.url, sim.api_key(), sim.api_secret(), options());
+    fixed
+        .get_images()
+        .await
+        .expect("the suggested KASM_API_URL works");
+    assert_eq!(target.hits(), 1);
     sim.shutdown().await;
 }
 
