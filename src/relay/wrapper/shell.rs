@@ -539,14 +539,16 @@ else
   # The waiter: records the command's pid (setsid runs in it without a fork, since a
   # background child of a shell without job control leads no process group: so it is the
   # group id), keeps the exit code beside the output (so a command that removes the work
-  # directory still has it reported) and wakes the script.
+  # directory still has it reported) and wakes the script. Only the command holds the spill
+  # files: the waiter, which may still be exiting when the script wakes, must not look like
+  # a process the command left behind (that cost a 0.1 s nap in kmcp_held).
   (
-    $kmcp_ss "$@" &
+    $kmcp_ss "$@" > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" &
     echo "$!" > "$d/pgid"
     wait "$!"
     echo "$?" > "$kmcp_spill/exit_code"
     kill -USR1 "$$" 2>/dev/null
-  ) > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" < /dev/null 7>&- 9<&- &
+  ) > /dev/null 2>&1 < /dev/null 7>&- 9<&- &
   kmcp_waiter=$!
 fi
 # Whether the command ended (its exit code, written whole with a newline, is in rc).
