@@ -161,6 +161,10 @@ pub struct Sandbox {
     max_processes: usize,
     sessions: Mutex<HashMap<String, SessionProcesses>>,
     displays: Displays,
+    /// `nsenter` by absolute path: spawning a bare name under a cleared environment makes
+    /// the standard library fork the whole simulator instead of `posix_spawn`ing (measured:
+    /// +0.5 ms of simulator CPU per exec).
+    nsenter: PathBuf,
 }
 
 impl Sandbox {
@@ -197,6 +201,7 @@ impl Sandbox {
             max_processes: max_processes.max(1),
             sessions: Mutex::new(HashMap::new()),
             displays: Displays::default(),
+            nsenter: on_path("nsenter").unwrap_or_else(|| PathBuf::from("/usr/bin/nsenter")),
         })
     }
 
@@ -510,7 +515,7 @@ impl Sandbox {
         // of the exec's environment stays outside the pid namespace, invisible to every
         // session command (`docker exec` leaves none behind either).
         let user = spec.user.as_deref().map(resolve_user).transpose()?;
-        let mut cmd = tokio::process::Command::new("nsenter");
+        let mut cmd = tokio::process::Command::new(&self.nsenter);
         cmd.arg(format!("--target={}", holder.init))
             .args(["--pid", "--mount", "--root"])
             .arg(format!("--wdns={workdir}"))
@@ -629,12 +634,17 @@ fn remove_tree(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The first `program` on the simulator's PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
 /// The first `bwrap` on PATH that can actually build a sandbox here.
 async fn usable_bwrap() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    let bwrap = std::env::split_paths(&path)
-        .map(|dir| dir.join("bwrap"))
-        .find(|candidate| candidate.is_file())?;
+    let bwrap = on_path("bwrap")?;
     let probe = tokio::process::Command::new(&bwrap)
         .args([
             "--ro-bind",
