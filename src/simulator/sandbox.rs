@@ -11,11 +11,13 @@
 //! signalled as a whole (pause = SIGSTOP, resume = SIGCONT, stop/destroy/shutdown = SIGKILL).
 //! No `--die-with-parent`/`PR_SET_PDEATHSIG`: those fire when the spawning *thread* exits.
 //!
-//! With bwrap, all execs of a session share ONE pid namespace, as `docker exec`s of one
-//! container do: a per-session *holder* (`bwrap --unshare-pid … sleep`, with an empty
-//! environment) owns the namespace, and each exec builds its filesystem view with `bwrap`,
-//! then enters the namespace with `nsenter --pid`, mounts its `/proc` and drops every
-//! capability with `setpriv` (which also switches to the exec's `user`).
+//! With bwrap, all execs of a session share ONE pid namespace and ONE mount namespace, as
+//! `docker exec`s of one container do: a per-session *holder* (`bwrap --unshare-pid … sleep`,
+//! with an empty environment) builds the session's filesystem view (host files read-only,
+//! the session's home and `/tmp`, its display socket, a `/proc` of its own pid namespace)
+//! and owns both namespaces. Each exec enters them with `nsenter --pid --mount` (which
+//! `setns()`es, as `docker exec` does: no per-exec mounts) and drops every capability with
+//! `setpriv` (which also switches to the exec's `user`).
 //! So a process one exec started in the background (`setsid`, `nohup … &`) outlives
 //! that exec, and a later exec sees it and can signal it (`kill -- -PGID`), as in Kasm.
 //! Stopping the holder's namespace init kills every process of the session; pause and resume
@@ -42,10 +44,6 @@ use super::display::{Displays, SESSION_DISPLAY, SESSION_SOCKET};
 /// The in-container home directory of Kasm images.
 pub const KASM_HOME: &str = "/home/kasm-user";
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Run inside the session's pid namespace by `nsenter`: mount that namespace's `/proc` over
-/// the host's, then exec the rest of the arguments.
-const ENTER_SESSION: &str = r#"mount -t proc proc /proc && exec "$@""#;
 
 /// How commands are isolated, once resolved at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +113,16 @@ impl Holder {
             .map(PathBuf::into_os_string)
     }
 
+    /// Whether bwrap has finished the session's filesystem view: the init's child (the
+    /// namespace's pid 2) has become `sleep`.
+    fn view_ready(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.init))
+            .ok()
+            .and_then(|t| t.split_whitespace().next().map(str::to_string))
+            .and_then(|child| std::fs::read_to_string(format!("/proc/{child}/comm")).ok())
+            .is_some_and(|comm| comm.trim_end() == "sleep")
+    }
+
     /// Signal every process of the namespace (those that left the exec's group too).
     fn signal_all(&self, signal: Signal) {
         let Some(ns) = self.namespace() else { return };
@@ -153,6 +161,10 @@ pub struct Sandbox {
     max_processes: usize,
     sessions: Mutex<HashMap<String, SessionProcesses>>,
     displays: Displays,
+    /// `nsenter` by absolute path: spawning a bare name under a cleared environment makes
+    /// the standard library fork the whole simulator instead of `posix_spawn`ing (measured:
+    /// +0.5 ms of simulator CPU per exec).
+    nsenter: PathBuf,
 }
 
 impl Sandbox {
@@ -189,6 +201,7 @@ impl Sandbox {
             max_processes: max_processes.max(1),
             sessions: Mutex::new(HashMap::new()),
             displays: Displays::default(),
+            nsenter: on_path("nsenter").unwrap_or_else(|| PathBuf::from("/usr/bin/nsenter")),
         })
     }
 
@@ -254,6 +267,8 @@ impl Sandbox {
             use std::os::unix::fs::PermissionsExt;
             tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).await?;
         }
+        // The display first: the holder binds its socket into the session's view.
+        let display = self.has_displays() && self.displays.start(kasm_id).await?.is_some();
         if let Isolation::Bwrap(bwrap) = &self.isolation {
             let (sandbox, kasm_id, bwrap) = (Arc::clone(self), kasm_id.to_string(), bwrap.clone());
             tokio::task::spawn_blocking(move || sandbox.holder(&bwrap, &kasm_id))
@@ -261,7 +276,7 @@ impl Sandbox {
                 .map_err(io::Error::other)?
                 .map_err(io::Error::other)?;
         }
-        if self.has_displays() && self.displays.start(kasm_id).await?.is_some() {
+        if display {
             // As kasm-user (uid 1000), as in Kasm images: without capabilities, a root xterm
             // cannot chown its pty and exits.
             let xterm = ExecSpec {
@@ -302,7 +317,7 @@ impl Sandbox {
         let mut command = match &self.isolation {
             Isolation::Bwrap(bwrap) => {
                 let holder = self.holder(bwrap, kasm_id)?;
-                self.bwrap_command(bwrap, holder, kasm_id, &spec)?
+                self.session_command(holder, kasm_id, &spec)?
             }
             Isolation::Directory => self.directory_command(kasm_id, &spec)?,
             Isolation::Unavailable => return Err(ExecError::SandboxUnavailable),
@@ -339,7 +354,8 @@ impl Sandbox {
         Ok(pgid)
     }
 
-    /// The session's pid-namespace holder, started when missing (or dead).
+    /// The session's namespace holder, started when missing (or dead): its pid namespace and
+    /// its mount namespace with the session's filesystem view, which every exec enters.
     fn holder(&self, bwrap: &Path, kasm_id: &str) -> Result<Holder, ExecError> {
         let mut sessions = self.lock();
         let procs = sessions.entry(kasm_id.to_string()).or_default();
@@ -347,9 +363,10 @@ impl Sandbox {
             return Ok(holder);
         }
         let mut command = std::process::Command::new(bwrap);
+        command.arg("--unshare-pid");
+        self.session_view(&mut command, kasm_id);
         command
-            .args(["--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev"])
-            .args(["--proc", "/proc", "--", "sleep", "infinity"])
+            .args(["--", "sleep", "infinity"])
             .env_clear()
             .env("PATH", DEFAULT_PATH)
             .process_group(0)
@@ -373,11 +390,15 @@ impl Sandbox {
                 .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse().ok()));
             if let Some(init) = first {
                 let holder = Holder { pgid, init };
-                // The init has entered the new namespace once its link differs from ours.
+                // The init has entered the new namespace once its link differs from ours; the
+                // session's view is complete once its child runs `sleep` (bwrap builds the
+                // view in the init, then forks the command): an exec must not enter the
+                // mount namespace half built.
                 if holder.namespace()
                     != std::fs::read_link("/proc/self/ns/pid")
                         .ok()
                         .map(PathBuf::into_os_string)
+                    && holder.view_ready()
                 {
                     break init;
                 }
@@ -457,9 +478,25 @@ impl Sandbox {
         }
     }
 
-    fn bwrap_command(
+    /// The session's filesystem view, as `bwrap` arguments: host files read-only, the sandbox
+    /// root hidden, `/home` holding only the session's home, a private `/tmp` (with the
+    /// display socket when the session has one), and `/proc` of the new pid namespace.
+    fn session_view(&self, cmd: &mut std::process::Command, kasm_id: &str) {
+        cmd.args(["--ro-bind", "/", "/"]);
+        if !self.root.starts_with("/tmp") && !self.root.starts_with("/home") {
+            cmd.arg("--tmpfs").arg(&self.root);
+        }
+        cmd.args(["--tmpfs", "/home"]);
+        cmd.arg("--bind").arg(self.home_dir(kasm_id)).arg(KASM_HOME);
+        cmd.arg("--bind").arg(self.tmp_dir(kasm_id)).arg("/tmp");
+        if let Some(socket) = self.displays.socket(kasm_id) {
+            cmd.arg("--bind").arg(socket).arg(SESSION_SOCKET);
+        }
+        cmd.args(["--dev", "/dev", "--proc", "/proc"]);
+    }
+
+    fn session_command(
         &self,
-        bwrap: &Path,
         holder: Holder,
         kasm_id: &str,
         spec: &ExecSpec,
@@ -471,38 +508,18 @@ impl Sandbox {
         if !workdir.starts_with('/') || !visible.is_dir() {
             return Err(ExecError::NoWorkdir(workdir));
         }
-        // A private filesystem view, then into the session's pid namespace: `nsenter` forks
-        // the command into it, mounts that namespace's /proc, and `setpriv` drops every
-        // capability (and switches user) before the command starts. The `bwrap` and `nsenter`
-        // processes that hold a copy of the exec's environment stay outside the namespace,
-        // invisible to every session command (`docker exec` leaves none behind either).
+        // Into the session's namespaces, as `docker exec` does: `nsenter` setns()es into the
+        // holder's mount namespace (the session's filesystem view, its own /proc) and pid
+        // namespace, forks the command into it, and `setpriv` drops every capability (and
+        // switches user) before the command starts. The `nsenter` process that holds a copy
+        // of the exec's environment stays outside the pid namespace, invisible to every
+        // session command (`docker exec` leaves none behind either).
         let user = spec.user.as_deref().map(resolve_user).transpose()?;
-        let mut cmd = tokio::process::Command::new(bwrap);
-        cmd.args(["--ro-bind", "/", "/"]);
-        if !self.root.starts_with("/tmp") && !self.root.starts_with("/home") {
-            cmd.arg("--tmpfs").arg(&self.root);
-        }
-        cmd.args(["--tmpfs", "/home"]);
-        cmd.arg("--bind").arg(&home).arg(KASM_HOME);
-        cmd.arg("--bind").arg(&tmp).arg("/tmp");
-        let display = self.displays.socket(kasm_id);
-        if let Some(socket) = &display {
-            cmd.arg("--bind").arg(socket).arg(SESSION_SOCKET);
-        }
-        cmd.args([
-            "--dev", "/dev", "--proc", "/proc", "--chdir", &workdir, "--",
-        ]);
-        cmd.arg("nsenter")
-            .arg(format!("--target={}", holder.init))
-            .args([
-                "--pid",
-                "--",
-                "sh",
-                "-c",
-                ENTER_SESSION,
-                "kasm-exec",
-                "setpriv",
-            ]);
+        let mut cmd = tokio::process::Command::new(&self.nsenter);
+        cmd.arg(format!("--target={}", holder.init))
+            .args(["--pid", "--mount", "--root"])
+            .arg(format!("--wdns={workdir}"))
+            .args(["--", "setpriv"]);
         if let Some(uid_gid) = &user {
             cmd.arg(format!("--reuid={}", uid_gid.0))
                 .arg(format!("--regid={}", uid_gid.1))
@@ -513,7 +530,7 @@ impl Sandbox {
         cmd.args(["--bounding-set=-all", "--inh-caps=-all", "--"]);
         cmd.args(&spec.argv);
         let mut env = container_env(KASM_HOME, &spec.env);
-        if display.is_some() {
+        if self.displays.socket(kasm_id).is_some() {
             env.entry("DISPLAY".into())
                 .or_insert_with(|| SESSION_DISPLAY.into());
         }
@@ -617,12 +634,17 @@ fn remove_tree(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The first `program` on the simulator's PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
 /// The first `bwrap` on PATH that can actually build a sandbox here.
 async fn usable_bwrap() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    let bwrap = std::env::split_paths(&path)
-        .map(|dir| dir.join("bwrap"))
-        .find(|candidate| candidate.is_file())?;
+    let bwrap = on_path("bwrap")?;
     let probe = tokio::process::Command::new(&bwrap)
         .args([
             "--ro-bind",

@@ -106,7 +106,7 @@ fn host_path() -> String {
 }
 
 /// Live (not zombie) processes in process group `pgid` with one of these command names.
-fn group_members(pgid: u32, names: &[&str]) -> Vec<String> {
+pub(crate) fn group_members(pgid: u32, names: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {

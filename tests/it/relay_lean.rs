@@ -12,7 +12,9 @@ use kasm_mcp::relay::Purpose;
 use kasm_mcp::relay::frame::{ExecReport, StreamFrame, parse_frame};
 use kasm_mcp::relay::wrapper::{CommandJob, Job, StreamJob, Tickets, WrapperInput};
 
-use crate::relay_integrity::{binding, endpoint, host_relay, names_in, spawn_wrapper, which};
+use crate::relay_integrity::{
+    binding, endpoint, group_members, host_relay, names_in, spawn_wrapper, which,
+};
 
 /// Every program the wrapper scripts call by name (besides `sh`).
 const PROGRAMS: [&str; 22] = [
@@ -69,7 +71,9 @@ async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
         .await
         .expect("a result arrived")
         .unwrap();
-    let report = ExecReport::parse(&parse_frame(body).unwrap()).unwrap();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let report = ExecReport::parse(&parse_frame(body).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: the result was {text:?}"));
     // The wrapper sends its stream records before the result, one request after the other.
     let mut frames = Vec::new();
     while let Some(body) = stream.try_next() {
@@ -174,10 +178,11 @@ fn check_run(run: &Run, tmp: &Path, shell: &str) {
 }
 
 /// `true` starts only what the lean path needs: the work and spill directories (`mkdir`,
-/// `flock`, `mv`), the command (`setsid`, `timeout`), the nap that ends when the command
-/// does (`sleep`), the upload (`curl`: START and EXEC together, or START alone when `true`
-/// took longer than the first nap on a loaded machine) and the cleanup (`rm`). No `date`,
-/// `wc`, `cat`, `head`, `mktemp`, `mkfifo`, `ls`/`grep` or `env`.
+/// `flock`, `mv`), the uploader started before the command (`mkfifo` for its configuration,
+/// `curl`), the command (`setsid`, `timeout`), the nap that ends when the command does
+/// (`sleep`), the upload (that `curl`: START and EXEC together; a second `curl` for START
+/// alone when `true` took longer than the first nap on a loaded machine) and the cleanup
+/// (`rm`). No `date`, `wc`, `cat`, `head`, `mktemp`, `ls`/`grep` or `env`.
 #[tokio::test]
 async fn true_starts_only_the_programs_of_the_lean_path() {
     let tmp = tempfile::tempdir().unwrap();
@@ -199,7 +204,7 @@ async fn true_starts_only_the_programs_of_the_lean_path() {
     for name in started.lines() {
         *counts.entry(name).or_default() += 1;
     }
-    let once = ["mkdir", "flock", "mv", "setsid", "timeout", "rm"];
+    let once = ["mkdir", "mkfifo", "flock", "mv", "setsid", "timeout", "rm"];
     for name in once {
         assert_eq!(counts.get(name), Some(&1), "{name}: {counts:?}");
     }
@@ -260,4 +265,105 @@ async fn the_streaming_wrapper_reports_the_same_records_from_dash_bash_and_busyb
             check_run(&run, tmp.path(), &format!("{shell}: {command}"));
         }
     }
+}
+
+/// The uploader started before the command never outlives the wrapper: killed while its
+/// command runs, the wrapper leaves a `curl` that was blocked reading its configuration,
+/// which then reads EOF and exits at once (no hang, no upload).
+#[tokio::test]
+async fn the_early_uploader_exits_when_the_wrapper_dies() {
+    let relay = host_relay().await;
+    let mut result = relay
+        .expect_upload(binding(Purpose::ExecResult), 4096, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let stream = relay
+        .open_stream(
+            binding(Purpose::ExecStream),
+            4096,
+            16,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = WrapperInput {
+        job: Job::Stream(StreamJob {
+            command: CommandJob {
+                command: "sleep 20".into(),
+                cwd: None,
+                timeout_s: 20,
+                cap: 1001,
+                env: BTreeMap::new(),
+                cancel_tag: None,
+            },
+            job_id: "fedcba9876543210fedcba9876543210".into(),
+            chunk_bytes: 1024,
+            interval_ms: 200,
+        }),
+        tickets: Some(Tickets {
+            upload: endpoint(result.url(), result.key()),
+            download: None,
+            stream: Some(endpoint(stream.url(), stream.key())),
+        }),
+        budget_s: 30,
+        stale_after_s: 700,
+    };
+    let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
+    let pgid = child.id().unwrap();
+    // START went out on its own (the command outlived the first nap); the early uploader
+    // still waits for its configuration.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .all(|e| !e.path().join("pgid").exists())
+        || group_members(pgid, &["curl"]).len() != 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no waiting uploader: {:?}",
+            group_members(pgid, &["curl"])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        group_members(pgid, &["curl"]).len(),
+        1,
+        "the uploader waits"
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !group_members(pgid, &["curl"]).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the uploader outlived the wrapper: {:?}",
+            group_members(pgid, &["curl"])
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nothing was uploaded as the result.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), result.received())
+            .await
+            .is_err(),
+        "a result arrived from a killed wrapper"
+    );
+    // The command and the waiter: the command's group id is in the work directory.
+    for entry in std::fs::read_dir(tmp.path()).unwrap().flatten() {
+        if let Ok(text) = std::fs::read_to_string(entry.path().join("pgid"))
+            && let Ok(group) = text.trim().parse::<i32>()
+        {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(group),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(i32::try_from(pgid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    );
 }

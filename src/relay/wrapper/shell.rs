@@ -75,6 +75,7 @@ kmcp_lock() {
 kmcp_readers=
 kmcp_cleanup() {
   trap - EXIT HUP INT TERM
+  [ -n "${kmcp_ul:-}" ] && kmcp_upwait
   [ -n "$kmcp_readers" ] && kmcp_stop_readers
   [ -n "${kmcp_tmp:-}" ] && rm -f "$kmcp_tmp"
   # The work directory vanished under the script (sh exits at the first redirection into it
@@ -219,12 +220,38 @@ kmcp_file() {
     *) kmcp_f="$d/post" ;;
   esac
 }
+# The uploader of kmcp_flush, started before the command (curl's start-up, ~10 ms of loading
+# its libraries, then overlaps the command): `curl -K -` reading its configuration from a
+# FIFO in the new work directory $1, which only this shell holds open for writing (fd 7,
+# closed in every background child). It blocks until kmcp_flush writes the configuration and
+# closes fd 7, or gets EOF and exits at once (no URL) when the shell exits or dies. Every
+# descriptor is opened here, so renaming the directory afterwards does not matter.
+kmcp_ul=
+kmcp_uploader() {
+  command -v curl >/dev/null 2>&1 || return 0
+  case $1 in *[\"\\]*) return 0 ;; esac
+  mkfifo -m 600 "$1/cfg" 2>/dev/null || return 0
+  # Read-write first: neither open then waits for the other end.
+  exec 7<> "$1/cfg" 6< "$1/cfg" 5> "$1/codes"
+  curl -K - -sS --fail-early <&6 >&5 2>/dev/null 5>&- 6<&- 7>&- &
+  kmcp_ul=$!
+  exec 5>&- 6<&-
+}
+# Ends the early uploader's input and waits for it (a trapped signal interrupts `wait`).
+kmcp_upwait() {
+  exec 7>&-
+  while :; do
+    wait "$kmcp_ul" 2>/dev/null
+    [ $? -gt 128 ] && kill -0 "$kmcp_ul" 2>/dev/null || break
+  done
+  kmcp_ul=
+}
 # Sends the queued records named by the arguments, in order, the result last: with curl in
 # one process over one connection (`next` between them; --fail-early stops at the first
-# refusal), then one by one (with retries) whatever it did not deliver, or everything when
-# there is no curl.
+# refusal; the early uploader when it runs), then one by one (with retries) whatever it did
+# not deliver, or everything when there is no curl.
 kmcp_flush() {
-  if command -v curl >/dev/null 2>&1; then
+  if [ -n "$kmcp_ul" ] || command -v curl >/dev/null 2>&1; then
     case $d in
       *[\"\\]*) ;;
       *)
@@ -237,10 +264,15 @@ kmcp_flush() {
           [ -z "$kmcp_cfg" ] || kmcp_cfg="$kmcp_cfg${kmcp_nl}next$kmcp_nl"
           kmcp_cfg="${kmcp_cfg}url = \"$kmcp_u\"${kmcp_nl}header = \"X-Relay-Key: $kmcp_k\"${kmcp_nl}header = \"Content-Type: application/octet-stream\"${kmcp_nl}data-binary = \"@$kmcp_f\"${kmcp_nl}output = \"/dev/null\"${kmcp_nl}write-out = \"%{http_code}\\n\"${kmcp_nl}fail"
         done
-        : > "$d/codes"
-        curl -K - -sS --fail-early > "$d/codes" 2>/dev/null <<KMCP_CFG
+        if [ -n "$kmcp_ul" ]; then
+          printf '%s\n' "$kmcp_cfg" >&7
+          kmcp_upwait
+        else
+          : > "$d/codes"
+          curl -K - -sS --fail-early > "$d/codes" 2>/dev/null <<KMCP_CFG
 $kmcp_cfg
 KMCP_CFG
+        fi
         while read -r kmcp_code; do
           case $kmcp_code in
             2??) shift ;;
@@ -250,6 +282,7 @@ KMCP_CFG
         ;;
     esac
   fi
+  [ -z "$kmcp_ul" ] || kmcp_upwait
   for kmcp_w; do
     kmcp_file "$kmcp_w"
     case $kmcp_w in
@@ -432,13 +465,16 @@ kmcp_post "$d/post"
 ///
 /// The fast path (a command that ends within its first nap of 0.05 s): the process that
 /// waits for the command wakes the script with SIGUSR1 when it ends, so no time is lost
-/// polling; `START`, the last chunks and `EXEC` then go in one `curl` run. For `true` the
-/// script starts `mkdir`, `flock`, `mv`, the waiter (a fork), `setsid` → `timeout` → `sh`
-/// (which runs `true` itself), one `sleep` (killed when the command ends) and one `curl`; output adds one
-/// `wc` and a `tail`/`cat` per stream that has some.
+/// polling; `START`, the last chunks and `EXEC` then go in one `curl` run, started (with
+/// `mkfifo` for its configuration) before the command so that its start-up overlaps the
+/// command. For `true` the script starts `mkdir`, `mkfifo`, `curl` (waiting for its
+/// configuration), `flock`, `mv`, the waiter (a fork), `setsid` → `timeout` → `sh` (which runs
+/// `true` itself) and one `sleep` (killed when the command ends); output adds one `wc` and a
+/// `tail`/`cat` per stream that has some.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
 # No -p: both must be new, so a directory someone else made under the same name is never used.
 mkdir -m 700 "$kmcp_spill" "$kmcp_base/kmcp-new.$kmcp_job" 2>/dev/null || exit 1
+kmcp_uploader "$kmcp_base/kmcp-new.$kmcp_job"
 kmcp_lock "$kmcp_base/kmcp-new.$kmcp_job"
 kmcp_traps
 [ -d "$kmcp_spill" ] || kmcp_fail spill_failed
@@ -503,14 +539,16 @@ else
   # The waiter: records the command's pid (setsid runs in it without a fork, since a
   # background child of a shell without job control leads no process group: so it is the
   # group id), keeps the exit code beside the output (so a command that removes the work
-  # directory still has it reported) and wakes the script.
+  # directory still has it reported) and wakes the script. Only the command holds the spill
+  # files: the waiter, which may still be exiting when the script wakes, must not look like
+  # a process the command left behind (that cost a 0.1 s nap in kmcp_held).
   (
-    $kmcp_ss "$@" &
+    $kmcp_ss "$@" > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" &
     echo "$!" > "$d/pgid"
     wait "$!"
     echo "$?" > "$kmcp_spill/exit_code"
     kill -USR1 "$$" 2>/dev/null
-  ) > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" < /dev/null 9<&- &
+  ) > /dev/null 2>&1 < /dev/null 7>&- 9<&- &
   kmcp_waiter=$!
 fi
 # Whether the command ended (its exit code, written whole with a newline, is in rc).
@@ -533,7 +571,7 @@ kmcp_waiting() {
 # signal). A `sleep` without fractions fails at once: whole seconds from then on.
 kmcp_nap() {
   if [ -z "$kmcp_woke" ]; then
-    sleep "$1" 2>/dev/null &
+    sleep "$1" 2>/dev/null 7>&- &
     kmcp_sl=$!
     kmcp_ws=0
     [ -n "$kmcp_woke" ] || { wait "$kmcp_sl"; kmcp_ws=$?; }
