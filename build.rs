@@ -23,12 +23,14 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=KASM_MCP_NO_SYMBOL_ORDER");
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     if linker_is_bundled_lld() && env::var_os("KASM_MCP_NO_SYMBOL_ORDER").is_none() {
         let dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
         let path = std::path::Path::new(&dir).join(ORDER_FILE);
         // Only here: a debug build does not rerun (and rebuild) when the list changes.
         println!("cargo:rerun-if-changed={ORDER_FILE}");
-        if path.is_file() {
+        // `-Wl,` splits at commas: a checkout path with one cannot be passed this way.
+        if path.is_file() && !path.to_string_lossy().contains(',') {
             let arg = |flag: String| println!("cargo:rustc-link-arg-bin=kasm-mcp={flag}");
             arg(format!("-Wl,--symbol-ordering-file={}", path.display()));
             arg("-Wl,--no-warn-symbol-ordering".to_string());
@@ -42,7 +44,11 @@ fn linker_is_bundled_lld() -> bool {
     if var("PROFILE") != "release" || var("TARGET") != "x86_64-unknown-linux-gnu" {
         return false;
     }
-    if env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_some() {
+    // RUSTC_LINKER: a linker set anywhere cargo reads it (environment or `.cargo/config.toml`
+    // `[target.…] linker`), which may be GNU ld or gold, neither of which knows the option.
+    if env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_some()
+        || env::var_os("RUSTC_LINKER").is_some()
+    {
         return false;
     }
     // `-Clinker=…`, `-Clinker-features=-lld`, `-Clink-arg=-fuse-ld=bfd`, …: the user chose.

@@ -268,36 +268,72 @@ mod tests {
         max_time: Duration::from_secs(5),
     };
 
+    /// A request body that records whether it was read to its end.
+    struct Watched {
+        data: Option<Bytes>,
+        read_to_end: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl http_body::Body for Watched {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            match self.data.take() {
+                Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                None => {
+                    self.read_to_end
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    Poll::Ready(None)
+                }
+            }
+        }
+    }
+
     /// The answer of an early-refusing service (which reads none of the body) behind the
-    /// layer, to a POST with `body`, declaring `declared` as its length.
-    async fn early_answer(body: &'static str, declared: usize) -> Response {
+    /// layer, to a POST with `body`, declaring `declared` as its length; and whether the
+    /// body was read to its end once the answer was there.
+    async fn early_answer(body: &'static str, declared: usize) -> (Response, bool) {
         let refuse = tower::service_fn(|_: Request| async {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             Ok::<_, std::convert::Infallible>(response)
         });
-        let mut request = Request::new(Body::from(body));
+        let read_to_end = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut request = Request::new(Body::new(Watched {
+            data: Some(Bytes::from_static(body.as_bytes())),
+            read_to_end: Arc::clone(&read_to_end),
+        }));
         request
             .headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(declared));
-        DrainLayer::new(LIMITS)
+        let response = DrainLayer::new(LIMITS)
             .layer(refuse)
             .oneshot(request)
             .await
-            .unwrap()
+            .unwrap();
+        (
+            response,
+            read_to_end.load(std::sync::atomic::Ordering::SeqCst),
+        )
     }
 
     #[tokio::test]
     async fn a_small_leftover_is_read_and_the_connection_stays_open() {
-        let response = early_answer("{\"small\":1}", 11).await;
+        let (response, read_to_end) = early_answer("{\"small\":1}", 11).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(read_to_end, "the leftover body was not drained");
         assert!(!says_close(&response), "{:?}", response.headers());
     }
 
     #[tokio::test]
     async fn a_leftover_over_the_limit_closes_the_connection() {
-        let response = early_answer("a body longer than sixteen bytes", 32).await;
+        let (response, read_to_end) = early_answer("a body longer than sixteen bytes", 32).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(!read_to_end, "a leftover over the limit was read");
         assert!(says_close(&response));
     }
 

@@ -242,8 +242,13 @@ fn redirect_error(endpoint: &'static str, status: u16, response: &reqwest::Respo
         .get(LOCATION)
         .and_then(|value| value.to_str().ok())
         .map(|text| match response.url().join(text) {
-            Ok(resolved) => resolved.to_string(),
-            Err(_) => text.to_string(),
+            // Never quote credentials a Location may carry (`https://user:pw@host/…`).
+            Ok(mut resolved) => {
+                let _ = resolved.set_username("");
+                let _ = resolved.set_password(None);
+                resolved.to_string()
+            }
+            Err(_) => "(a Location that is not a URL)".to_string(),
         });
     let suffix = format!("/api/public/{endpoint}");
     let fix = match location.as_deref().and_then(|l| l.strip_suffix(suffix.as_str())) {
@@ -444,14 +449,16 @@ impl Transport {
         .map_err(|e| {
             KasmError::InvalidArgument(format!("cannot encode the {endpoint} call: {e}"))
         })?;
-        // What `client.post(url).header(..).body(..)` builds, without its per-call header
-        // parsing: the content type is a static header value.
-        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
-        request
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        *request.body_mut() = Some(body.into());
-        let sent = self.http.execute(request).await;
+        // Through the request builder, not `Request::new`: the builder moves credentials in
+        // the URL (`https://user:pw@host`, e.g. a proxy's basic auth in KASM_API_URL) into an
+        // `Authorization` header and out of the URL. The content type is a static value.
+        let sent = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send()
+            .await;
         let mut response = sent.map_err(|e| self.transport_error(endpoint, &e))?;
         let status = response.status().as_u16();
         if response.status().is_redirection() {

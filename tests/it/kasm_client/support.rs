@@ -108,20 +108,32 @@ pub async fn html_server() -> String {
 pub struct Redirector {
     pub url: String,
     hits: Arc<AtomicUsize>,
+    authorization: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Redirector {
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
+
+    /// The `Authorization` header of the last request, if it had one.
+    pub fn authorization(&self) -> Option<String> {
+        self.authorization.lock().unwrap().clone()
+    }
 }
 
 pub async fn redirector(status: StatusCode, target: &str) -> Redirector {
     let hits = Arc::new(AtomicUsize::new(0));
+    let authorization = Arc::new(std::sync::Mutex::new(None));
     let counted = Arc::clone(&hits);
+    let seen = Arc::clone(&authorization);
     let target = target.to_string();
-    let answer = move |uri: Uri| {
+    let answer = move |uri: Uri, headers: axum::http::HeaderMap| {
         counted.fetch_add(1, Ordering::SeqCst);
+        *seen.lock().unwrap() = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let location = format!("{target}{}", uri.path());
         async move { (status, [(header::LOCATION, location)], "moved").into_response() }
     };
@@ -129,6 +141,7 @@ pub async fn redirector(status: StatusCode, target: &str) -> Redirector {
     Redirector {
         url: format!("http://{addr}"),
         hits,
+        authorization,
     }
 }
 

@@ -47,6 +47,26 @@ async fn html_from_a_misconfigured_url_is_quoted() {
     sim.shutdown().await;
 }
 
+/// Credentials in KASM_API_URL (a proxy's basic auth: `https://user:pw@host`) go in an
+/// `Authorization` header, as reqwest's request builder puts them, and out of the URL; no
+/// error quotes them, nor credentials a redirect's `Location` carries.
+#[tokio::test]
+async fn credentials_in_the_kasm_url_are_sent_as_basic_auth_and_never_quoted() {
+    let moved = redirector(
+        StatusCode::PERMANENT_REDIRECT,
+        "https://x:y@elsewhere.example",
+    )
+    .await;
+    let with_credentials = moved.url.replacen("http://", "http://u:p@", 1);
+    let api = client_at(&with_credentials, "k", "s", options());
+    let err = api.get_images().await.unwrap_err();
+    assert_eq!(moved.authorization().as_deref(), Some("Basic dTpw"));
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, KasmError::Redirect { .. }), "{text}");
+    assert!(text.contains("elsewhere.example"), "{text}");
+    assert!(!text.contains("u:p@") && !text.contains("x:y@"), "{text}");
+}
+
 /// A Kasm URL that redirects: every status of redirect is refused with the URL to configure
 /// (the `Location` the redirect names, without `/api/public/<endpoint>`), never followed — the
 /// request body carries the API key and secret — and never retried; the suggested URL works.
