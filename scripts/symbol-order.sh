@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin kasm-mcp --quiet
-bin=target/release/kasm-mcp
+bin=${CARGO_TARGET_DIR:-target}/release/kasm-mcp
 if [ "${1:-}" = "--check" ]; then
     found=$(nm --defined-only "$bin" | awk 'NR == FNR {want[$0] = 1; next} ($3 in want) {n++} END {print n + 0}' \
         link/kasm-mcp.symbol-order -)
