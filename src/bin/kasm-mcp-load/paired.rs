@@ -1,6 +1,7 @@
 //! The paired open loop: N calls on ONE schedule over the same time window. Tick `i` of
 //! stream `k` is intended to start at `i + k/N` periods; each call is timed from its own
-//! intended start (no coordinated omission). Every stream sees the same machine (the same
+//! intended start (no coordinated omission); a thread paces the starts with the OS's
+//! high-resolution timer (tokio's is whole milliseconds). Every stream sees the same machine (the same
 //! idle-vCPU wake-ups, the same neighbours), so the difference of two streams measures
 //! what one adds over the other, which two runs one after the other cannot do here.
 
@@ -30,19 +31,30 @@ pub async fn run<const N: usize>(
     let ticks = (f64::from(rate) * duration.max(0.0)).round() as usize;
     let period = Duration::from_secs_f64(1.0 / f64::from(rate));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let runtime = tokio::runtime::Handle::current();
+    let calls = calls.clone();
+    let http = http.clone();
     let started = Instant::now();
-    for tick in 0..ticks {
-        for (stream, call) in calls.iter().enumerate() {
-            let intended = started + intended_offset(period, tick, stream, N);
-            tokio::time::sleep_until(intended.into()).await;
-            let (call, http, tx) = (call.clone(), http.clone(), tx.clone());
-            tokio::spawn(async move {
-                let outcome = call.send(&http).await;
-                let _ = tx.send((stream, tick, intended.elapsed(), outcome));
-            });
+    // The pacer is a thread of its own that sleeps with the OS's high-resolution timer:
+    // tokio's timer rounds every deadline up to a whole millisecond, which at 1,000 calls/s
+    // would move the half-period offset by up to ±0.5 ms (the sign set by where the start
+    // falls in tokio's millisecond) and bias the paired difference by as much.
+    let pacer = tokio::task::spawn_blocking(move || {
+        for tick in 0..ticks {
+            for (stream, call) in calls.iter().enumerate() {
+                let intended = started + intended_offset(period, tick, stream, N);
+                let now = Instant::now();
+                if intended > now {
+                    std::thread::sleep(intended - now);
+                }
+                let (call, http, tx) = (call.clone(), http.clone(), tx.clone());
+                runtime.spawn(async move {
+                    let outcome = call.send(&http).await;
+                    let _ = tx.send((stream, tick, intended.elapsed(), outcome));
+                });
+            }
         }
-    }
-    drop(tx);
+    });
     type Slot = Option<(Duration, Result<(), String>)>;
     let mut slots: [Vec<Slot>; N] = std::array::from_fn(|_| vec![None; ticks]);
     while let Some((stream, tick, elapsed, outcome)) = rx.recv().await {
@@ -51,6 +63,7 @@ pub async fn run<const N: usize>(
         }
     }
     let elapsed = started.elapsed();
+    let _ = pacer.await;
     let samples = slots.map(|stream| {
         let mut samples = Samples::default();
         for slot in stream {
