@@ -7,7 +7,9 @@
 //!   `tools/call get_session_status` (admin and operator, over `/mcp` and over `/sse`),
 //!   before and after 500 sessions of another user exist in Kasm;
 //! * open-loop latency at a constant rate (measured from each call's intended start, so
-//!   there is no coordinated omission) of the direct call and of `get_session_status`;
+//!   there is no coordinated omission) of the direct call and of `get_session_status`,
+//!   paired (`paired.rs`): both at --rate, interleaved on one schedule over one window, so
+//!   the added latency is measured on the same machine state;
 //! * the relay round trip of `execute_kasm_command` `true`;
 //! * idle cost: RSS at start, and (last, as the allocator keeps what they used) per open
 //!   `/sse` stream and per idle `/mcp` connection;
@@ -17,7 +19,7 @@
 //!   `bench/fastmcp_status.py`) against the same simulator, as a ratio;
 //! * the floor (`--phases floor`): the same `get_kasm_status` through a minimal axum +
 //!   reqwest proxy (`floor.rs`, this program re-executed as `floor-proxy`, a process of its
-//!   own), beside the direct call and kasm-mcp, closed and open loop, with the arithmetic
+//!   own), beside the direct call and kasm-mcp, closed loop and paired open loop, with the arithmetic
 //!   "throughput ≈ cores / CPU per call of client + server + simulator";
 //! * on request (`--phases soak`), a mixed soak: status calls, exec and small file round
 //!   trips from N clients for minutes, with errors and the RSS trend.
@@ -31,6 +33,7 @@
 mod calls;
 mod floor;
 mod idle;
+mod paired;
 mod procs;
 mod soak;
 mod stats;
@@ -126,11 +129,11 @@ fn parse_env_pair(text: &str) -> Result<(String, String), String> {
 enum Phase {
     /// Closed loop: direct call, ping, tools/list, get_session_status (/mcp, /sse).
     Closed,
-    /// Direct call, floor proxy and get_session_status side by side, closed and open loop.
+    /// Direct call, floor proxy and get_session_status side by side, closed loop and paired open loop.
     Floor,
     /// The closed loop again after --other-sessions sessions of another user exist.
     Large,
-    /// Open loop at --rate calls/s.
+    /// Paired open loop: the direct call and get_session_status, each at --rate calls/s, interleaved.
     Open,
     /// Sequential relay round trips (`execute_kasm_command true`).
     Relay,
@@ -242,6 +245,15 @@ struct Bench {
     server: Proc,
     base: String,
     kasm_id: String,
+}
+
+/// One stream of a measurement: who serves it, its name in the table, and the call that
+/// warms its connections up (`None`: no warm-up).
+struct Stream<'a> {
+    server: Option<&'a Proc>,
+    name: &'a str,
+    role: &'static str,
+    warm_up: Option<&'a Call>,
 }
 
 /// One measured row.
@@ -356,49 +368,89 @@ impl Bench {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = (Samples, Duration)>,
     {
-        if let Some(call) = warm_up {
-            self.warm_up(call).await;
+        let stream = Stream {
+            server,
+            name,
+            role,
+            warm_up,
+        };
+        let ([row], _) = self
+            .measured_many([stream], move || async move {
+                let (samples, elapsed) = run().await;
+                ([samples], elapsed)
+            })
+            .await;
+        row
+    }
+
+    /// Measure `run`, which drives N streams at once over one window, with CPU, Kasm-request
+    /// and load bookkeeping around it, after each stream's warm-up. Each row's server CPU and
+    /// server wake-ups are per call of its own stream (every stream has its own server, or
+    /// none); the simulator's and this program's CPU and wake-ups, and Kasm requests, serve
+    /// every stream at once, so they are per call over all streams (with N = 1: its own).
+    /// Also returns each stream's latencies (µs) in the order `run` recorded them.
+    async fn measured_many<const N: usize, F, Fut>(
+        &self,
+        streams: [Stream<'_>; N],
+        run: F,
+    ) -> ([Row; N], [Vec<u64>; N])
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ([Samples; N], Duration)>,
+    {
+        for stream in &streams {
+            if let Some(call) = stream.warm_up {
+                self.warm_up(call).await;
+            }
         }
         let load = loadavg();
-        let server_cpu = || server.map_or(f64::NAN, Proc::cpu);
         let me = std::process::id();
-        let switches = || {
-            [
-                server.map_or(0, Proc::switches),
-                self.sim.switches(),
-                procs::voluntary_switches(me),
-            ]
-        };
-        let (server_before, sim_cpu, client_cpu) =
-            (server_cpu(), self.sim.cpu(), procs::cpu_seconds(me));
-        let switches_before = switches();
+        let server_cpu = |s: &Stream| s.server.map_or(f64::NAN, Proc::cpu);
+        let server_switches = |s: &Stream| s.server.map_or(0, Proc::switches);
+        let shared_switches = || [self.sim.switches(), procs::voluntary_switches(me)];
+        let servers_before = streams.each_ref().map(server_cpu);
+        let server_switches_before = streams.each_ref().map(server_switches);
+        let (sim_cpu, client_cpu) = (self.sim.cpu(), procs::cpu_seconds(me));
+        let shared_before = shared_switches();
         let kasm_before = self.kasm_requests().await;
         let (mut samples, elapsed) = run().await;
         let client_cpu = procs::cpu_seconds(me) - client_cpu;
-        let switches_after = switches();
+        let shared_after = shared_switches();
+        let server_switches_after = streams.each_ref().map(server_switches);
         // (The counter endpoint is not an API call: it does not count itself.)
         let kasm_after = self.kasm_requests().await;
-        let server_cpu = server_cpu() - server_before;
+        let servers_after = streams.each_ref().map(server_cpu);
         let sim_cpu = self.sim.cpu() - sim_cpu;
-        let first_error = samples.first_error.clone();
-        let summary = samples.summary();
-        let calls = summary.calls.max(1) as f64;
+        let recorded = samples.each_ref().map(|s| s.micros.clone());
+        let all_calls = samples.iter().map(|s| s.micros.len()).sum::<usize>().max(1) as f64;
         let kasm_calls = kasm_after.saturating_sub(kasm_before) as f64;
-        Row {
-            name: name.to_string(),
-            role,
-            kasm_per_call: kasm_calls / calls,
-            throughput: summary.calls as f64 / elapsed.as_secs_f64().max(1e-9),
-            summary,
-            server_cpu_us: server_cpu * 1e6 / calls,
-            sim_cpu_us: sim_cpu * 1e6 / calls,
-            client_cpu_us: client_cpu * 1e6 / calls,
-            switches: std::array::from_fn(|i| {
-                switches_after[i].saturating_sub(switches_before[i]) as f64 / calls
-            }),
-            load,
-            first_error,
-        }
+        let [sim_switches, client_switches] =
+            std::array::from_fn(|i| shared_after[i].saturating_sub(shared_before[i]) as f64);
+        let rows = std::array::from_fn(|k| {
+            let first_error = samples[k].first_error.clone();
+            let summary = samples[k].summary();
+            let calls = summary.calls.max(1) as f64;
+            let server_switches =
+                server_switches_after[k].saturating_sub(server_switches_before[k]) as f64;
+            Row {
+                name: streams[k].name.to_string(),
+                role: streams[k].role,
+                kasm_per_call: kasm_calls / all_calls,
+                throughput: summary.calls as f64 / elapsed.as_secs_f64().max(1e-9),
+                summary,
+                server_cpu_us: (servers_after[k] - servers_before[k]) * 1e6 / calls,
+                sim_cpu_us: sim_cpu * 1e6 / all_calls,
+                client_cpu_us: client_cpu * 1e6 / all_calls,
+                switches: [
+                    server_switches / calls,
+                    sim_switches / all_calls,
+                    client_switches / all_calls,
+                ],
+                load: load.clone(),
+                first_error,
+            }
+        });
+        (rows, recorded)
     }
 
     /// A closed-loop phase of `call` to kasm-mcp, measured after a warm-up.
@@ -421,18 +473,23 @@ impl Bench {
         .await
     }
 
-    /// An open-loop phase of `call` at `--rate` (served by `server`), after a warm-up.
-    async fn open_on(
+    /// The paired open loop (`paired.rs`): each `(server, name, role, call)` at `--rate`,
+    /// interleaved on one schedule over one window, after a warm-up of each. Returns the rows
+    /// and each stream's latencies (µs) in tick order.
+    async fn open_paired<const N: usize>(
         &self,
-        server: Option<&Proc>,
-        name: &str,
-        role: &'static str,
-        call: Call,
-    ) -> Row {
-        self.measured_on(server, name, role, Some(&call), || {
-            self.open_loop(call.clone())
-        })
-        .await
+        streams: [(Option<&Proc>, &str, &'static str, &Call); N],
+    ) -> ([Row; N], [Vec<u64>; N]) {
+        let calls = streams.map(|(.., call)| call.clone());
+        let specs = streams.map(|(server, name, role, call)| Stream {
+            server,
+            name,
+            role,
+            warm_up: Some(call),
+        });
+        let (rate, duration) = (self.args.rate, self.args.duration);
+        self.measured_many(specs, || paired::run(&self.http, &calls, rate, duration))
+            .await
     }
 
     /// Every client sends `call` a few times, unrecorded.
@@ -478,29 +535,6 @@ impl Bench {
             }
         }
         (all, started.elapsed())
-    }
-
-    /// `rate` calls per second for the phase's duration, each timed from its intended start.
-    async fn open_loop(&self, call: Call) -> (Samples, Duration) {
-        let total = (f64::from(self.args.rate) * self.args.duration).round() as u64;
-        let interval = Duration::from_secs_f64(1.0 / f64::from(self.args.rate.max(1)));
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let started = Instant::now();
-        for i in 0..total {
-            let intended = started + interval.mul_f64(i as f64);
-            tokio::time::sleep_until(intended.into()).await;
-            let (call, http, tx) = (call.clone(), self.http.clone(), tx.clone());
-            tokio::spawn(async move {
-                let outcome = call.send(&http).await;
-                let _ = tx.send((intended.elapsed(), outcome));
-            });
-        }
-        drop(tx);
-        let mut samples = Samples::default();
-        while let Some((elapsed, outcome)) = rx.recv().await {
-            samples.record(elapsed, outcome);
-        }
-        (samples, started.elapsed())
     }
 
     /// N legacy `/sse` sessions (admin), each calling `get_session_status` back to back.
@@ -622,6 +656,28 @@ fn print_row(row: &Row, limit: Option<f64>) {
     );
     if let Some(e) = &row.first_error {
         eprintln!("  first error of {}: {e}", row.name);
+    }
+}
+
+/// Under a paired open-loop table (`rows[0]` the direct call): what the shared columns
+/// mean, and each other stream's added latency over the direct call, from the same window.
+fn print_paired(rate: u32, rows: &[&Row], recorded: &[Vec<u64>]) {
+    let n = rows.len();
+    println!(
+        "\npaired: the {n} streams ran on one schedule over the same window, interleaved (stream k starts k/{n} of a period after the direct call), each timed from its intended start. Server CPU is per call of its own stream; Kasm req/call, sim CPU, load-gen CPU (and their wake-ups) cover all {n} streams (the simulator and this program serve them at once), per call over all of them."
+    );
+    let (Some(direct), Some(base)) = (rows.first(), recorded.first()) else {
+        return;
+    };
+    for (k, (row, ours)) in rows.iter().zip(recorded).enumerate().skip(1) {
+        let median = paired::median_difference_ms(ours, base)
+            .map_or("—".to_string(), |d| format!("{d:+.3} ms"));
+        println!(
+            "added latency over the direct call at {rate} calls/s, paired (same window, interleaved, +{k}/{n} period), {}: p50 {:+.3} ms, p99 {:+.3} ms; median of per-tick differences {median}",
+            row.name,
+            row.summary.p50 - direct.summary.p50,
+            row.summary.p99 - direct.summary.p99,
+        );
     }
 }
 
@@ -810,34 +866,28 @@ async fn run(args: Args) -> Result<u64, String> {
     // ---- open loop: added latency at a constant rate.
     if args.runs(Phase::Open) {
         header(&format!(
-            "open loop, {} calls/s (latency from the intended start)",
+            "open loop, paired: direct call and get_session_status at {} calls/s each, interleaved on one schedule (latency from the intended start)",
             args.rate
         ));
-        let direct = bench
-            .open_on(
-                None,
-                "direct Kasm get_kasm_status",
-                "—",
-                bench.direct_status(),
-            )
+        let (direct_call, tool) = (
+            bench.direct_status(),
+            bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone())),
+        );
+        let ([direct, tool], recorded) = bench
+            .open_paired([
+                (None, "direct Kasm get_kasm_status", "—", &direct_call),
+                (
+                    Some(&bench.server),
+                    "get_session_status /mcp",
+                    "admin",
+                    &tool,
+                ),
+            ])
             .await;
         print_row(&direct, None);
-        let tool = bench
-            .open_on(
-                Some(&bench.server),
-                "get_session_status /mcp",
-                "admin",
-                bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone())),
-            )
-            .await;
         print_row(&tool, Some(direct.throughput));
         errors += direct.summary.errors + tool.summary.errors;
-        println!(
-            "\nadded latency over the direct call at {} calls/s: p50 {:+.3} ms, p99 {:+.3} ms",
-            args.rate,
-            tool.summary.p50 - direct.summary.p50,
-            tool.summary.p99 - direct.summary.p99
-        );
+        print_paired(args.rate, &[&direct, &tool], &recorded);
     }
 
     // ---- relay round trip.
@@ -983,8 +1033,9 @@ async fn python_phase(bench: &Bench, status_args: &Value) -> Result<u64, String>
 }
 
 /// The floor: the direct call, the floor proxy (`floor.rs`) and kasm-mcp's admin
-/// `get_session_status`, closed loop then open loop, one after the other against the same
-/// simulator, and the arithmetic of CPU per call; returns the errors.
+/// `get_session_status`, closed loop (one after the other) then the paired open loop (the
+/// three interleaved on one schedule), against the same simulator, and the arithmetic of CPU
+/// per call; returns the errors.
 async fn floor_phase(bench: &Bench, status_args: &Value) -> Result<u64, String> {
     let (proxy, proxy_url) =
         procs::start_floor_proxy(&bench.sim_info, &bench.args.server_env).await?;
@@ -1055,35 +1106,26 @@ CPU per call (µs): load generator + server + simulator = sum → {cores:.0} cor
         ours.client_cpu_us - floor.client_cpu_us
     );
     header(&format!(
-        "floor, open loop, {} calls/s (latency from the intended start)",
+        "floor, open loop, paired: the three at {} calls/s each, interleaved on one schedule (latency from the intended start)",
         bench.args.rate
     ));
-    let direct_open = bench
-        .open_on(
-            None,
-            "direct Kasm get_kasm_status",
-            "—",
-            bench.direct_status(),
-        )
-        .await;
-    let floor_open = bench.open_on(Some(&proxy), FLOOR, "—", floor_call).await;
-    let ours_open = bench
-        .open_on(Some(&bench.server), TOOL, "admin", tool)
+    let direct_call = bench.direct_status();
+    let ([direct_open, floor_open, ours_open], recorded) = bench
+        .open_paired([
+            (None, "direct Kasm get_kasm_status", "—", &direct_call),
+            (Some(&proxy), FLOOR, "—", &floor_call),
+            (Some(&bench.server), TOOL, "admin", &tool),
+        ])
         .await;
     print_row(&direct_open, None);
     for row in [&floor_open, &ours_open] {
         print_row(row, Some(direct_open.throughput));
     }
-    println!();
-    for row in [&floor_open, &ours_open] {
-        println!(
-            "added latency over the direct call at {} calls/s, {}: p50 {:+.3} ms, p99 {:+.3} ms",
-            bench.args.rate,
-            row.name,
-            row.summary.p50 - direct_open.summary.p50,
-            row.summary.p99 - direct_open.summary.p99
-        );
-    }
+    print_paired(
+        bench.args.rate,
+        &[&direct_open, &floor_open, &ours_open],
+        &recorded,
+    );
     println!(
         "\nwake-ups per call (voluntary context switches of all threads: server / simulator / load generator):"
     );
