@@ -161,6 +161,26 @@ struct TaskCall {
 }
 
 impl McpServer {
+    /// The audit event of a call refused (or failed) before its tool ran.
+    fn audit_refused(
+        &self,
+        meta: &RequestMeta,
+        name: &str,
+        args: &Map<String, Value>,
+        notes: &Notes,
+        started: Instant,
+    ) {
+        audit(
+            &self.tool_series,
+            meta,
+            name,
+            args,
+            notes,
+            Outcome::Error,
+            started,
+        );
+    }
+
     /// Whether this call runs as a task (2025-11-25: the client asked with `params.task` in
     /// a session that negotiated 2025-11-25; 2026-07-28: the request declares the extension
     /// and the tool supports tasks).
@@ -206,15 +226,7 @@ impl McpServer {
         let era = if modern { Era::Modern } else { Era::Legacy };
         let record = TaskRecord::new(&meta.principal.name, &name, era, ttl_ms, POLL_INTERVAL_MS);
         if let Err(e) = self.tasks.create(record.clone()).await {
-            audit(
-                &self.tool_series,
-                meta,
-                &name,
-                &args,
-                &notes,
-                Outcome::Error,
-                started,
-            );
+            self.audit_refused(meta, &name, &args, &notes, started);
             return Reply::Error(RpcError::internal(format!(
                 "could not create the task: {e}"
             )));
@@ -387,29 +399,13 @@ impl McpServer {
                     "unknown_tool"
                 };
                 notes.deny(rule, &error.message);
-                audit(
-                    &self.tool_series,
-                    meta,
-                    &name,
-                    args,
-                    &notes,
-                    Outcome::Error,
-                    started,
-                );
+                self.audit_refused(meta, &name, args, &notes, started);
                 return Reply::Error(error);
             }
         };
         if let Some(error) = modern.and_then(|m| modern_refusal(tool.as_ref(), args, m)) {
             notes.deny("protocol", &error.message);
-            audit(
-                &self.tool_series,
-                meta,
-                &name,
-                args,
-                &notes,
-                Outcome::Error,
-                started,
-            );
+            self.audit_refused(meta, &name, args, &notes, started);
             return Reply::Refused { status: 400, error };
         }
         match self.task_mode(tool.as_ref(), params, meta, &owner, modern) {
@@ -428,15 +424,7 @@ impl McpServer {
             }
             Err(error) => {
                 notes.deny("protocol", &error.message);
-                audit(
-                    &self.tool_series,
-                    meta,
-                    &name,
-                    args,
-                    &notes,
-                    Outcome::Error,
-                    started,
-                );
+                self.audit_refused(meta, &name, args, &notes, started);
                 if error.code == code::MISSING_CLIENT_CAPABILITY {
                     return Reply::Refused { status: 400, error };
                 }
@@ -444,7 +432,6 @@ impl McpServer {
             }
         }
 
-        let owner = owner_key(meta);
         // 2026-07-28: answers to earlier input requests (MRTR), bound to this exact call
         // (hashed only for such requests: the canonical SHA-256 costs every other call).
         let binding = modern.map(|_| {
@@ -468,15 +455,7 @@ impl McpServer {
                     Ok(round) => Some(Arc::new(round)),
                     Err(e) => {
                         notes.deny("protocol", &e.message);
-                        audit(
-                            &self.tool_series,
-                            meta,
-                            &name,
-                            args,
-                            &notes,
-                            Outcome::Error,
-                            started,
-                        );
+                        self.audit_refused(meta, &name, args, &notes, started);
                         return Reply::Error(e);
                     }
                 }
