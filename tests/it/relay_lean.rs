@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use kasm_mcp::relay::Purpose;
 use kasm_mcp::relay::frame::{ExecReport, StreamFrame, parse_frame};
 use kasm_mcp::relay::wrapper::{CommandJob, Job, StreamJob, Tickets, WrapperInput};
+use kasm_mcp::relay::{Purpose, Relay, StreamTicket, UploadTicket};
 
 use crate::relay_integrity::{
     binding, endpoint, group_members, host_relay, names_in, spawn_wrapper, which,
@@ -28,14 +29,18 @@ struct Run {
     report: ExecReport,
 }
 
-/// Run `command` through the streaming wrapper with `path` as PATH and `tmp` as TMPDIR.
-async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
-    let relay = host_relay().await;
-    let mut result = relay
+/// The streaming wrapper's input for `command` as job `job_id`, with the tickets it uploads
+/// its result and its stream records to on `relay`.
+async fn stream_job(
+    relay: &Arc<Relay>,
+    command: &str,
+    job_id: &str,
+) -> (WrapperInput, UploadTicket, StreamTicket) {
+    let result = relay
         .expect_upload(binding(Purpose::ExecResult), 4096, Duration::from_secs(60))
         .await
         .unwrap();
-    let mut stream = relay
+    let stream = relay
         .open_stream(
             binding(Purpose::ExecStream),
             4096,
@@ -54,7 +59,7 @@ async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
                 env: BTreeMap::new(),
                 cancel_tag: None,
             },
-            job_id: "0123456789abcdef0123456789abcdef".into(),
+            job_id: job_id.into(),
             chunk_bytes: 1024,
             interval_ms: 200,
         }),
@@ -66,6 +71,14 @@ async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
         budget_s: 30,
         stale_after_s: 700,
     };
+    (input, result, stream)
+}
+
+/// Run `command` through the streaming wrapper with `path` as PATH and `tmp` as TMPDIR.
+async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
+    let relay = host_relay().await;
+    let (input, mut result, mut stream) =
+        stream_job(&relay, command, "0123456789abcdef0123456789abcdef").await;
     let mut child = spawn_wrapper(&input, path, tmp);
     let body = tokio::time::timeout(Duration::from_secs(30), result.received())
         .await
@@ -273,42 +286,10 @@ async fn the_streaming_wrapper_reports_the_same_records_from_dash_bash_and_busyb
 #[tokio::test]
 async fn the_early_uploader_exits_when_the_wrapper_dies() {
     let relay = host_relay().await;
-    let mut result = relay
-        .expect_upload(binding(Purpose::ExecResult), 4096, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let stream = relay
-        .open_stream(
-            binding(Purpose::ExecStream),
-            4096,
-            16,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
+    // The stream ticket stays open (held) while the wrapper runs.
+    let (input, mut result, _stream) =
+        stream_job(&relay, "sleep 20", "fedcba9876543210fedcba9876543210").await;
     let tmp = tempfile::tempdir().unwrap();
-    let input = WrapperInput {
-        job: Job::Stream(StreamJob {
-            command: CommandJob {
-                command: "sleep 20".into(),
-                cwd: None,
-                timeout_s: 20,
-                cap: 1001,
-                env: BTreeMap::new(),
-                cancel_tag: None,
-            },
-            job_id: "fedcba9876543210fedcba9876543210".into(),
-            chunk_bytes: 1024,
-            interval_ms: 200,
-        }),
-        tickets: Some(Tickets {
-            upload: endpoint(result.url(), result.key()),
-            download: None,
-            stream: Some(endpoint(stream.url(), stream.key())),
-        }),
-        budget_s: 30,
-        stale_after_s: 700,
-    };
     let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
     let pgid = child.id().unwrap();
     // START went out on its own (the command outlived the first nap); the early uploader
