@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::telemetry::{self, HTTP_REQUESTS, TOOL_CALLS};
+use crate::telemetry::{self, HTTP_REQUESTS};
 
 /// The HTTP layer's recorder (a handle on the process's Prometheus recorder).
 #[derive(Debug)]
@@ -51,13 +51,6 @@ impl Metrics {
             "status" => telemetry::status_label(status)
         )
         .increment(1);
-    }
-
-    /// Count one tool call. `tool` must come from a bounded set (known tool names).
-    /// `outcome`: `ok`, `tool_error`, `protocol_error`, `rate_limited`, `cancelled`, or
-    /// `dropped` (the client went away before the answer).
-    pub fn record_tool_call(&self, tool: &str, outcome: &'static str) {
-        metrics::counter!(TOOL_CALLS, "tool" => tool.to_owned(), "outcome" => outcome).increment(1);
     }
 
     /// The Prometheus exposition text.
@@ -181,16 +174,10 @@ mod tests {
         let m = Metrics::default();
         m.record_request(Some("/mcp"), 200);
         m.record_request(Some("/mcp"), 200);
-        m.record_tool_call("metrics_unit_test_tool", "ok");
+        // Tool calls are counted through `telemetry::ToolSeriesTable` (tested there).
         let text = m.render();
         assert!(
             text.contains("kasm_mcp_http_requests_total{route=\"/mcp\",status=\"200\"}"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "kasm_mcp_tool_calls_total{tool=\"metrics_unit_test_tool\",outcome=\"ok\"} 1"
-            ),
             "{text}"
         );
     }
