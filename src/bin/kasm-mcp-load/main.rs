@@ -25,6 +25,8 @@
 //!   trips from N clients for minutes, with errors and the RSS trend.
 //!
 //! `--phases` picks which of these run (e.g. `--phases closed` to profile the closed loop).
+//! `--rt PRIORITY` runs everything under SCHED_FIFO (`rt.rs`): a quiet machine's figures on
+//! a shared one, labelled as such.
 //!
 //! Loopback only; every phase is bounded in time. `--quick` is the seconds-long smoke run.
 
@@ -35,6 +37,7 @@ mod floor;
 mod idle;
 mod paired;
 mod procs;
+mod rt;
 mod soak;
 mod stats;
 
@@ -99,6 +102,13 @@ struct Args {
     /// on the server side only (the simulator and this program keep theirs).
     #[arg(long = "server-env", value_parser = parse_env_pair)]
     server_env: Vec<(String, String)>,
+    /// Run this program, and the simulator, server and floor proxy it starts, under
+    /// SCHED_FIFO at this priority (1..=99) by re-executing itself under `chrt -f` (needs
+    /// root or CAP_SYS_NICE). Other tenants' threads then wait while a measured thread is
+    /// runnable: quiet-machine figures, not a faster server. Avoid closed-loop phases with
+    /// it (they would hold both cores for seconds); `open` and `floor-open` are meant.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    rt: Option<u8>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -131,6 +141,8 @@ enum Phase {
     Closed,
     /// Direct call, floor proxy and get_session_status side by side, closed loop and paired open loop.
     Floor,
+    /// Only the paired open loop of `floor` (not in the default list): for `--rt` runs.
+    FloorOpen,
     /// The closed loop again after --other-sessions sessions of another user exist.
     Large,
     /// Paired open loop: the direct call and get_session_status, each at --rate calls/s, interleaved.
@@ -479,7 +491,7 @@ impl Bench {
     async fn open_paired<const N: usize>(
         &self,
         streams: [(Option<&Proc>, &str, &'static str, &Call); N],
-    ) -> ([Row; N], [Vec<u64>; N]) {
+    ) -> ([Row; N], [Vec<u64>; N], Samples) {
         let calls = streams.map(|(.., call)| call.clone());
         let specs = streams.map(|(server, name, role, call)| Stream {
             server,
@@ -488,8 +500,17 @@ impl Bench {
             warm_up: Some(call),
         });
         let (rate, duration) = (self.args.rate, self.args.duration);
-        self.measured_many(specs, || paired::run(&self.http, &calls, rate, duration))
-            .await
+        let lateness = std::sync::Mutex::new(Vec::new());
+        let (rows, recorded) = self
+            .measured_many(specs, || {
+                paired::run(&self.http, &calls, rate, duration, &lateness)
+            })
+            .await;
+        let pacer = Samples {
+            micros: lateness.into_inner().unwrap_or_default(),
+            ..Samples::default()
+        };
+        (rows, recorded, pacer)
     }
 
     /// Every client sends `call` a few times, unrecorded.
@@ -660,8 +681,9 @@ fn print_row(row: &Row, limit: Option<f64>) {
 }
 
 /// Under a paired open-loop table (`rows[0]` the direct call): what the shared columns
-/// mean, and each other stream's added latency over the direct call, from the same window.
-fn print_paired(rate: u32, rows: &[&Row], recorded: &[Vec<u64>]) {
+/// mean, each other stream's added latency over the direct call, from the same window, the
+/// pacer's lateness and the wake-ups per call.
+fn print_paired(rate: u32, rows: &[&Row], recorded: &[Vec<u64>], mut pacer: Samples) {
     let n = rows.len();
     println!(
         "\npaired: the {n} streams ran on one schedule over the same window, interleaved (stream k starts k/{n} of a period after the direct call), each timed from its intended start. Server CPU is per call of its own stream; Kasm req/call, sim CPU, load-gen CPU (and their wake-ups) cover all {n} streams (the simulator and this program serve them at once), per call over all of them."
@@ -670,14 +692,30 @@ fn print_paired(rate: u32, rows: &[&Row], recorded: &[Vec<u64>]) {
         return;
     };
     for (k, (row, ours)) in rows.iter().zip(recorded).enumerate().skip(1) {
-        let median = paired::median_difference_ms(ours, base)
-            .map_or("—".to_string(), |d| format!("{d:+.3} ms"));
+        let per_tick = paired::differences_ms(ours, base).map_or("—".to_string(), |d| {
+            format!(
+                "p50 {:+.3} ms, p90 {:+.3} ms, p99 {:+.3} ms",
+                d.p50, d.p90, d.p99
+            )
+        });
         println!(
-            "added latency over the direct call at {rate} calls/s, paired (same window, interleaved, +{k}/{n} period), {}: p50 {:+.3} ms, p99 {:+.3} ms; median of per-tick differences {median}",
+            "added latency over the direct call at {rate} calls/s, paired (same window, interleaved, +{k}/{n} period), {}: p50 {:+.3} ms, p99 {:+.3} ms; per-tick differences (its call − the direct call of the same tick): {per_tick}",
             row.name,
             row.summary.p50 - direct.summary.p50,
             row.summary.p99 - direct.summary.p99,
         );
+    }
+    let late = pacer.summary();
+    println!(
+        "pacer: each call handed to the runtime after its intended start by p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (inside every stream's latency alike)",
+        late.p50, late.p99, late.max
+    );
+    println!(
+        "wake-ups per call (voluntary context switches of all threads: server / simulator / load generator; the last two over all {n} streams):"
+    );
+    for row in rows {
+        let [server, sim, client] = row.switches;
+        println!("  {}: {server:.2} / {sim:.2} / {client:.2}", row.name);
     }
 }
 
@@ -741,6 +779,10 @@ async fn run(args: Args) -> Result<u64, String> {
         },
     );
     println!("load average at start: {}", loadavg());
+    println!(
+        "scheduling (this program and its children): {}",
+        rt::policy()
+    );
     println!("server log filter (RUST_LOG): {}", args.server_log);
     if !args.server_env.is_empty() {
         let pairs: Vec<String> = args
@@ -782,8 +824,8 @@ async fn run(args: Args) -> Result<u64, String> {
         .to_string();
 
     let status_args = json!({"kasm_id": bench.kasm_id});
-    if args.runs(Phase::Floor) {
-        errors += floor_phase(&bench, &status_args).await?;
+    if args.runs(Phase::Floor) || args.runs(Phase::FloorOpen) {
+        errors += floor_phase(&bench, &status_args, args.runs(Phase::Floor)).await?;
     }
     for phase in ["", " (+ other sessions)"] {
         let wanted = if phase.is_empty() {
@@ -873,7 +915,7 @@ async fn run(args: Args) -> Result<u64, String> {
             bench.direct_status(),
             bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone())),
         );
-        let ([direct, tool], recorded) = bench
+        let ([direct, tool], recorded, pacer) = bench
             .open_paired([
                 (None, "direct Kasm get_kasm_status", "—", &direct_call),
                 (
@@ -887,7 +929,7 @@ async fn run(args: Args) -> Result<u64, String> {
         print_row(&direct, None);
         print_row(&tool, Some(direct.throughput));
         errors += direct.summary.errors + tool.summary.errors;
-        print_paired(args.rate, &[&direct, &tool], &recorded);
+        print_paired(args.rate, &[&direct, &tool], &recorded, pacer);
     }
 
     // ---- relay round trip.
@@ -1033,10 +1075,10 @@ async fn python_phase(bench: &Bench, status_args: &Value) -> Result<u64, String>
 }
 
 /// The floor: the direct call, the floor proxy (`floor.rs`) and kasm-mcp's admin
-/// `get_session_status`, closed loop (one after the other) then the paired open loop (the
-/// three interleaved on one schedule), against the same simulator, and the arithmetic of CPU
-/// per call; returns the errors.
-async fn floor_phase(bench: &Bench, status_args: &Value) -> Result<u64, String> {
+/// `get_session_status`, closed loop (one after the other; with `closed`) then the paired
+/// open loop (the three interleaved on one schedule), against the same simulator, and the
+/// arithmetic of CPU per call; returns the errors.
+async fn floor_phase(bench: &Bench, status_args: &Value, closed: bool) -> Result<u64, String> {
     let (proxy, proxy_url) =
         procs::start_floor_proxy(&bench.sim_info, &bench.args.server_env).await?;
     let floor_call = Call::Direct {
@@ -1046,9 +1088,44 @@ async fn floor_phase(bench: &Bench, status_args: &Value) -> Result<u64, String> 
             .into(),
     };
     let tool = bench.mcp(ADMIN, tool_call("get_session_status", status_args.clone()));
-    const FLOOR: &str = "floor proxy (axum + reqwest, no MCP) → get_kasm_status";
-    const TOOL: &str = "get_session_status /mcp";
     let mut errors = 0;
+    if closed {
+        errors += floor_closed(bench, &proxy, &floor_call, &tool).await;
+    }
+    header(&format!(
+        "floor, open loop, paired: the three at {} calls/s each, interleaved on one schedule (latency from the intended start)",
+        bench.args.rate
+    ));
+    let direct_call = bench.direct_status();
+    let ([direct_open, floor_open, ours_open], recorded, pacer) = bench
+        .open_paired([
+            (None, "direct Kasm get_kasm_status", "—", &direct_call),
+            (Some(&proxy), FLOOR, "—", &floor_call),
+            (Some(&bench.server), TOOL, "admin", &tool),
+        ])
+        .await;
+    print_row(&direct_open, None);
+    for row in [&floor_open, &ours_open] {
+        print_row(row, Some(direct_open.throughput));
+    }
+    print_paired(
+        bench.args.rate,
+        &[&direct_open, &floor_open, &ours_open],
+        &recorded,
+        pacer,
+    );
+    for row in [&direct_open, &floor_open, &ours_open] {
+        errors += row.summary.errors;
+    }
+    drop(proxy);
+    Ok(errors)
+}
+
+const FLOOR: &str = "floor proxy (axum + reqwest, no MCP) → get_kasm_status";
+const TOOL: &str = "get_session_status /mcp";
+
+/// The closed loop of the floor phase, with the CPU arithmetic; returns the errors.
+async fn floor_closed(bench: &Bench, proxy: &Proc, floor_call: &Call, tool: &Call) -> u64 {
     header(&format!(
         "floor: the same Kasm call direct, through a minimal proxy and through kasm-mcp (closed loop, {} clients)",
         bench.args.clients
@@ -1062,7 +1139,7 @@ async fn floor_phase(bench: &Bench, status_args: &Value) -> Result<u64, String> 
         )
         .await;
     let floor = bench
-        .closed_on(Some(&proxy), FLOOR, "—", floor_call.clone())
+        .closed_on(Some(proxy), FLOOR, "—", floor_call.clone())
         .await;
     let ours = bench.closed(TOOL, "admin", tool.clone()).await;
     print_row(&direct, None);
@@ -1105,54 +1182,17 @@ CPU per call (µs): load generator + server + simulator = sum → {cores:.0} cor
         ours.server_cpu_us - floor.server_cpu_us,
         ours.client_cpu_us - floor.client_cpu_us
     );
-    header(&format!(
-        "floor, open loop, paired: the three at {} calls/s each, interleaved on one schedule (latency from the intended start)",
-        bench.args.rate
-    ));
-    let direct_call = bench.direct_status();
-    let ([direct_open, floor_open, ours_open], recorded) = bench
-        .open_paired([
-            (None, "direct Kasm get_kasm_status", "—", &direct_call),
-            (Some(&proxy), FLOOR, "—", &floor_call),
-            (Some(&bench.server), TOOL, "admin", &tool),
-        ])
-        .await;
-    print_row(&direct_open, None);
-    for row in [&floor_open, &ours_open] {
-        print_row(row, Some(direct_open.throughput));
-    }
-    print_paired(
-        bench.args.rate,
-        &[&direct_open, &floor_open, &ours_open],
-        &recorded,
-    );
     println!(
-        "\nwake-ups per call (voluntary context switches of all threads: server / simulator / load generator):"
+        "closed-loop wake-ups per call (voluntary context switches of all threads: server / simulator / load generator):"
     );
-    for (mode, rows) in [
-        ("closed", [&direct, &floor, &ours]),
-        ("open", [&direct_open, &floor_open, &ours_open]),
-    ] {
-        for row in rows {
-            let [server, sim, client] = row.switches;
-            println!(
-                "  {mode} loop, {}: {server:.2} / {sim:.2} / {client:.2}",
-                row.name
-            );
-        }
+    for row in [&direct, &floor, &ours] {
+        let [server, sim, client] = row.switches;
+        println!("  {}: {server:.2} / {sim:.2} / {client:.2}", row.name);
     }
-    for row in [
-        &direct,
-        &floor,
-        &ours,
-        &direct_open,
-        &floor_open,
-        &ours_open,
-    ] {
-        errors += row.summary.errors;
-    }
-    drop(proxy);
-    Ok(errors)
+    [&direct, &floor, &ours]
+        .iter()
+        .map(|row| row.summary.errors)
+        .sum()
 }
 
 /// The mixed soak; returns the errors.
@@ -1236,6 +1276,9 @@ fn main() -> std::process::ExitCode {
         } else {
             std::process::ExitCode::FAILURE
         };
+    }
+    if let Some(code) = rt::reexec_under_chrt(args.rt) {
+        return code;
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

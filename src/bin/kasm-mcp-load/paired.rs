@@ -21,11 +21,14 @@ pub fn intended_offset(period: Duration, tick: usize, stream: usize, streams: us
 /// Send each of `calls` `rate` times per second for `duration` seconds, interleaved.
 /// The samples of each stream are recorded in tick order (errors included), so
 /// `micros[i]` of every stream belongs to tick `i` until the samples are sorted.
+/// `lateness` receives, per call, how long after its intended start the pacer handed it
+/// to the runtime (µs): the pacer's own share of every latency.
 pub async fn run<const N: usize>(
     http: &reqwest::Client,
     calls: &[Call; N],
     rate: u32,
     duration: f64,
+    lateness: &std::sync::Mutex<Vec<u64>>,
 ) -> ([Samples; N], Duration) {
     let rate = rate.max(1);
     let ticks = (f64::from(rate) * duration.max(0.0)).round() as usize;
@@ -40,6 +43,7 @@ pub async fn run<const N: usize>(
     // would move the half-period offset by up to ±0.5 ms (the sign set by where the start
     // falls in tokio's millisecond) and bias the paired difference by as much.
     let pacer = tokio::task::spawn_blocking(move || {
+        let mut late = Vec::with_capacity(ticks.saturating_mul(N));
         for tick in 0..ticks {
             for (stream, call) in calls.iter().enumerate() {
                 let intended = started + intended_offset(period, tick, stream, N);
@@ -47,6 +51,7 @@ pub async fn run<const N: usize>(
                 if intended > now {
                     std::thread::sleep(intended - now);
                 }
+                late.push(u64::try_from(intended.elapsed().as_micros()).unwrap_or(u64::MAX));
                 let (call, http, tx) = (call.clone(), http.clone(), tx.clone());
                 runtime.spawn(async move {
                     let outcome = call.send(&http).await;
@@ -54,6 +59,7 @@ pub async fn run<const N: usize>(
                 });
             }
         }
+        late
     });
     type Slot = Option<(Duration, Result<(), String>)>;
     let mut slots: [Vec<Slot>; N] = std::array::from_fn(|_| vec![None; ticks]);
@@ -63,7 +69,9 @@ pub async fn run<const N: usize>(
         }
     }
     let elapsed = started.elapsed();
-    let _ = pacer.await;
+    if let (Ok(late), Ok(mut sink)) = (pacer.await, lateness.lock()) {
+        *sink = late;
+    }
     let samples = slots.map(|stream| {
         let mut samples = Samples::default();
         for slot in stream {
@@ -75,8 +83,18 @@ pub async fn run<const N: usize>(
     (samples, elapsed)
 }
 
-/// The median (nearest rank) of `ours[i] - base[i]` over the ticks both have, in ms.
-pub fn median_difference_ms(ours: &[u64], base: &[u64]) -> Option<f64> {
+/// Percentiles of the per-tick differences `ours[i] - base[i]` (ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Differences {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+/// The percentiles (nearest rank) of `ours[i] - base[i]` over the ticks both have: unlike
+/// `p99(ours) - p99(base)`, the p99 of these is the tail of what one call adds over the
+/// call paired with it, a tail of the base stream cancelling in its own tick.
+pub fn differences_ms(ours: &[u64], base: &[u64]) -> Option<Differences> {
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let mut differences: Vec<i64> = ours
         .iter()
@@ -87,8 +105,18 @@ pub fn median_difference_ms(ours: &[u64], base: &[u64]) -> Option<f64> {
         return None;
     }
     differences.sort_unstable();
-    let rank = differences.len().div_ceil(2);
-    differences.get(rank - 1).map(|&d| d as f64 / 1000.0)
+    let n = differences.len();
+    let at = |p: f64| {
+        let rank = ((p / 100.0) * n as f64).ceil() as usize;
+        differences
+            .get(rank.clamp(1, n) - 1)
+            .map_or(f64::NAN, |&d| d as f64 / 1000.0)
+    };
+    Some(Differences {
+        p50: at(50.0),
+        p90: at(90.0),
+        p99: at(99.0),
+    })
 }
 
 #[cfg(test)]
@@ -109,11 +137,25 @@ mod tests {
     }
 
     #[test]
-    fn median_of_per_tick_differences() {
+    fn percentiles_of_per_tick_differences() {
         // Tick-wise: +1000, -500, +200 µs → median +200 µs, unlike p50(ours) - p50(base).
         let ours = [2000, 1000, 1400];
         let base = [1000, 1500, 1200];
-        assert_eq!(median_difference_ms(&ours, &base), Some(0.2));
-        assert_eq!(median_difference_ms(&[], &[]), None);
+        let d = differences_ms(&ours, &base).map(|d| (d.p50, d.p90, d.p99));
+        assert_eq!(d, Some((0.2, 1.0, 1.0)));
+        assert_eq!(differences_ms(&[], &[]), None);
+    }
+
+    #[test]
+    fn a_tail_shared_by_both_streams_cancels_in_the_differences() {
+        // 100 ticks: tick 0 is 10 ms late for both streams (the machine), every other tick
+        // the second stream adds 0.2 ms. p99(ours) - p99(base) sees 0.2 ms; the differences
+        // see 0.2 ms at p50 and p99 and never the shared 10 ms.
+        let base: Vec<u64> = (0..100)
+            .map(|i| if i == 0 { 10_000 } else { 300 })
+            .collect();
+        let ours: Vec<u64> = base.iter().map(|b| b + 200).collect();
+        let d = differences_ms(&ours, &base).map(|d| (d.p50, d.p99));
+        assert_eq!(d, Some((0.2, 0.2)));
     }
 }
