@@ -190,12 +190,13 @@ fn check_run(run: &Run, tmp: &Path, shell: &str) {
     );
 }
 
-/// `true` starts only what the lean path needs: the work and spill directories (`mkdir`,
-/// `flock`, `mv`), the uploader started before the command (`mkfifo` for its configuration,
-/// `curl`), the command (`setsid`, `timeout`), the nap that ends when the command does
-/// (`sleep`), the upload (that `curl`: START and EXEC together; a second `curl` for START
-/// alone when `true` took longer than the first nap on a loaded machine) and the cleanup
-/// (`rm`). No `date`, `wc`, `cat`, `head`, `mktemp`, `ls`/`grep` or `env`.
+/// `true` starts only what the lean path needs: the work and spill directories (`mkdir`),
+/// the uploader started before the command (`mkfifo` for its configuration, `curl`), the
+/// command (`setsid`, `timeout`), the nap that ends when the command does (`sleep`), the
+/// upload (that `curl`: START and EXEC together) and the cleanup (`rm`). When `true` took
+/// longer than the first nap on a loaded machine: a second `curl` for START alone and the
+/// `flock` of the work directory. No `mv`, `date`, `wc`, `cat`, `head`, `mktemp`,
+/// `ls`/`grep` or `env`.
 #[tokio::test]
 async fn true_starts_only_the_programs_of_the_lean_path() {
     let tmp = tempfile::tempdir().unwrap();
@@ -217,15 +218,18 @@ async fn true_starts_only_the_programs_of_the_lean_path() {
     for name in started.lines() {
         *counts.entry(name).or_default() += 1;
     }
-    let once = ["mkdir", "mkfifo", "flock", "mv", "setsid", "timeout", "rm"];
+    let once = ["mkdir", "mkfifo", "setsid", "timeout", "rm"];
     for name in once {
         assert_eq!(counts.get(name), Some(&1), "{name}: {counts:?}");
     }
     let curls = counts.get("curl").copied().unwrap_or(0);
     assert!((1..=2).contains(&curls), "{counts:?}");
+    // The lock only when the command outlived the first nap (START went alone).
+    let flocks = counts.get("flock").copied().unwrap_or(0);
+    assert_eq!(flocks, curls - 1, "{counts:?}");
     let extra: Vec<&&str> = counts
         .keys()
-        .filter(|name| !once.contains(name) && !["curl", "sleep"].contains(name))
+        .filter(|name| !once.contains(name) && !["curl", "sleep", "flock"].contains(name))
         .collect();
     assert!(extra.is_empty(), "started for `true`: {counts:?}");
 }
@@ -347,4 +351,145 @@ async fn the_early_uploader_exits_when_the_wrapper_dies() {
         nix::unistd::Pid::from_raw(i32::try_from(pgid).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
     );
+}
+
+/// Runs `command` as streamed job `job_id` through the wrapper with the host's PATH and
+/// `tmp` as TMPDIR, and returns its result once it arrived (the wrapper has exited then).
+async fn finished_run(relay: &Arc<Relay>, command: &str, job_id: &str, tmp: &Path) -> ExecReport {
+    let (input, mut result, _stream) = stream_job(relay, command, job_id).await;
+    let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp);
+    let body = tokio::time::timeout(Duration::from_secs(30), result.received())
+        .await
+        .expect("a result arrived")
+        .unwrap();
+    let report = ExecReport::parse(&parse_frame(body).unwrap()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the wrapper exits after its upload")
+        .unwrap();
+    report
+}
+
+/// The stale cleaner's decisions (run by every wrapper before it starts its command), on
+/// directories made by hand in the state a wrapper leaves them in: a work directory without
+/// `held` (a wrapper that has not locked it yet: a command within its first nap) stays while
+/// it is young and goes when old; one with `held` goes once unlocked (its wrapper is gone)
+/// and stays while locked; `kmcp-new.*` goes only when old.
+#[tokio::test]
+async fn the_cleaner_removes_only_unlocked_held_or_old_work_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let made = |name: &str, held: bool| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        if held {
+            std::fs::write(dir.join("held"), "\n").unwrap();
+        }
+        dir
+    };
+    made("kmcp.young", false);
+    made("kmcp.dead", true);
+    let live = made("kmcp.live", true);
+    made("kmcp-new.young", false);
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for name in ["kmcp.old", "kmcp-new.old"] {
+        let dir = made(name, false);
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    // A live wrapper's lock on kmcp.live: flock(1) holding it while `sleep` runs.
+    let mut holder = std::process::Command::new(which("flock"))
+        .arg(&live)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::process::Command::new(which("flock"))
+        .args(["-n"])
+        .arg(&live)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(std::time::Instant::now() < deadline, "kmcp.live not locked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let relay = host_relay().await;
+    let report = finished_run(
+        &relay,
+        "true",
+        "00000000000000000000000000000001",
+        tmp.path(),
+    )
+    .await;
+    assert_eq!(report.exit_code, 0);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let mut left = names_in(tmp.path());
+    left.retain(|n| !n.starts_with("kmcp-job."));
+    assert_eq!(
+        left,
+        ["kmcp-new.young", "kmcp.live", "kmcp.young"],
+        "{left:?}"
+    );
+}
+
+/// A live job's work directory survives the cleaner of the runs started beside it, both
+/// before its wrapper locked it (within the command's first nap) and after: the job still
+/// reports its own output and exit code, not `workdir_removed`.
+#[tokio::test]
+async fn the_cleaner_never_removes_a_live_jobs_work_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = host_relay().await;
+    let job = "0000000000000000000000000000000a";
+    let (input, mut result, _stream) = stream_job(&relay, "sleep 2; echo done", job).await;
+    let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
+    let work = tmp.path().join(format!("kmcp.{job}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !work.is_dir() {
+        assert!(std::time::Instant::now() < deadline, "no work directory");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // At once: most likely before the job took its lock.
+    let early_unlocked = !work.join("held").exists();
+    let report = finished_run(
+        &relay,
+        "true",
+        "0000000000000000000000000000000b",
+        tmp.path(),
+    )
+    .await;
+    assert_eq!(report.exit_code, 0);
+    assert!(work.is_dir(), "removed while unlocked: {early_unlocked}");
+    // Once the job holds its lock.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !work.join("held").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never locked its directory"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let report = finished_run(
+        &relay,
+        "true",
+        "0000000000000000000000000000000c",
+        tmp.path(),
+    )
+    .await;
+    assert_eq!(report.exit_code, 0);
+    assert!(work.is_dir());
+    let body = tokio::time::timeout(Duration::from_secs(30), result.received())
+        .await
+        .expect("the job's result arrived")
+        .unwrap();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let report = ExecReport::parse(&parse_frame(body).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: the result was {text:?}"));
+    assert_eq!(report.exit_code, 0, "{text}");
+    assert_eq!(&report.stdout[..], b"done\n");
+    assert!(child.wait().await.unwrap().success());
+    assert!(!work.exists(), "the job removes its own work directory");
 }

@@ -45,10 +45,15 @@ kmcp_stale_min=$(( ${kmcp_stale:-3600} / 60 + 1 ))
 kmcp_locks=
 command -v flock >/dev/null 2>&1 && kmcp_locks=1
 kmcp_old() { [ -n "$(find "$1" -prune -mmin +"$kmcp_stale_min" 2>/dev/null)" ]; }
+# With flock, a file goes once it is unlocked (its wrapper is gone); so does a directory that
+# has a `held` file, made once its lock was taken. A directory without one goes only when old:
+# its wrapper has not taken the lock yet (or was killed before it did).
 kmcp_clean() {
   for f in "$1/$2".*; do
     [ -e "$f" ] || continue
-    if [ -n "$kmcp_locks" ]; then
+    # Never this wrapper's own (the streaming one cleans after making it).
+    [ "$f" != "${d:-}" ] || continue
+    if [ -n "$kmcp_locks" ] && { [ ! -d "$f" ] || [ -e "$f/held" ]; }; then
       flock -n "$f" rm -rf "$f" >/dev/null 2>&1
     elif kmcp_old "$f"; then
       rm -rf "$f"
@@ -61,12 +66,17 @@ kmcp_clean() {
 }
 kmcp_base=${TMPDIR:-/tmp}
 { [ -d "$kmcp_base" ] && [ -w "$kmcp_base" ]; } || kmcp_base=/tmp
-kmcp_clean "$kmcp_base" kmcp
+# Locks the directory $1, open on fd 9, and marks it `held`: the cleaner above then removes
+# it as soon as it is unlocked. (`echo`, not `:`: a failed redirection of a special built-in
+# would end the script.)
+kmcp_hold() {
+  [ -n "$kmcp_locks" ] && flock -n 9 && { echo > "$1/held"; } 2>/dev/null
+}
 # Locks the new work directory $1 (kmcp-new.*) and renames it to kmcp.*, which the cleaner
 # above removes only when unlocked (or, without flock, old).
 kmcp_lock() {
   exec 9<"$1"
-  [ -n "$kmcp_locks" ] && flock -n 9
+  kmcp_hold "$1"
   d=$1
   # Never into a kmcp.* that exists already (mv would move the directory inside it).
   [ -e "$kmcp_base/kmcp.${1##*.}" ] ||
@@ -233,7 +243,7 @@ kmcp_uploader() {
   mkfifo -m 600 "$1/cfg" 2>/dev/null || return 0
   # Read-write first: neither open then waits for the other end.
   exec 7<> "$1/cfg" 6< "$1/cfg" 5> "$1/codes"
-  curl -K - -sS --fail-early <&6 >&5 2>/dev/null 5>&- 6<&- 7>&- &
+  curl -K - -sS --fail-early <&6 >&5 2>/dev/null 5>&- 6<&- 7>&- 9<&- &
   kmcp_ul=$!
   exec 5>&- 6<&-
 }
@@ -315,9 +325,10 @@ KMCP_ROOTS_END
 }
 "#;
 
-/// The work directory of the exec, read, write and list scripts: a `mktemp` name, locked and
-/// renamed by `kmcp_lock`, removed on exit.
-const WORKDIR: &str = r#"kmcp_new=$(mktemp -d "$kmcp_base/kmcp-new.XXXXXX") || exit 1
+/// The work directory of the exec, read, write and list scripts (after the stale cleaner): a
+/// `mktemp` name, locked and renamed by `kmcp_lock`, removed on exit.
+const WORKDIR: &str = r#"kmcp_clean "$kmcp_base" kmcp
+kmcp_new=$(mktemp -d "$kmcp_base/kmcp-new.XXXXXX") || exit 1
 kmcp_lock "$kmcp_new"
 kmcp_traps
 "#;
@@ -468,14 +479,19 @@ kmcp_post "$d/post"
 /// polling; `START`, the last chunks and `EXEC` then go in one `curl` run, started (with
 /// `mkfifo` for its configuration) before the command so that its start-up overlaps the
 /// command. For `true` the script starts `mkdir`, `mkfifo`, `curl` (waiting for its
-/// configuration), `flock`, `mv`, the waiter (a fork), `setsid` → `timeout` → `sh` (which runs
-/// `true` itself) and one `sleep` (killed when the command ends); output adds one `wc` and a
-/// `tail`/`cat` per stream that has some.
+/// configuration), the waiter (a fork), `setsid` → `timeout` → `sh` (which runs `true`
+/// itself) and one `sleep` (killed when the command ends); output adds one `wc` and a
+/// `tail`/`cat` per stream that has some. The work directory is locked (`flock`) only when
+/// the command outlives the first nap.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
+# The work directory has its kmcp.* name from the start (no rename): the cleaner leaves it
+# alone while it has no `held` file and is young, and it is locked (kmcp_hold) only once the
+# command outlives the first nap, so a command that ends at once costs no `flock` or `mv`.
+d="$kmcp_base/kmcp.$kmcp_job"
 # No -p: both must be new, so a directory someone else made under the same name is never used.
-mkdir -m 700 "$kmcp_spill" "$kmcp_base/kmcp-new.$kmcp_job" 2>/dev/null || exit 1
-kmcp_uploader "$kmcp_base/kmcp-new.$kmcp_job"
-kmcp_lock "$kmcp_base/kmcp-new.$kmcp_job"
+mkdir -m 700 "$kmcp_spill" "$d" 2>/dev/null || exit 1
+exec 9<"$d"
+kmcp_uploader "$d"
 kmcp_traps
 [ -d "$kmcp_spill" ] || kmcp_fail spill_failed
 : > "$kmcp_spill/stdout" && : > "$kmcp_spill/stderr" || kmcp_fail spill_failed
@@ -551,6 +567,8 @@ else
   ) > /dev/null 2>&1 < /dev/null 7>&- 9<&- &
   kmcp_waiter=$!
 fi
+# The stale cleaner, while the command runs (not before it: nothing it does is needed first).
+kmcp_clean "$kmcp_base" kmcp 7>&-
 # Whether the command ended (its exit code, written whole with a newline, is in rc).
 rc=
 kmcp_ended() {
@@ -615,6 +633,9 @@ while ! kmcp_ended && [ -d "$kmcp_spill" ] && kmcp_waiting; do
     if [ "$pg" != - ] || [ $((kmcp_cs - t0)) -ge 500 ]; then
       kmcp_chunk_post "$d/start"
       kmcp_sent=1
+      # The command outlived the first nap: lock the work directory now (from then on the
+      # cleaner of another run removes it as soon as this wrapper is gone).
+      kmcp_hold "$d"
     fi
   fi
   kmcp_send "$kmcp_spill/stdout" o "$so" && so=$kmcp_size
