@@ -42,14 +42,15 @@ use tower::ServiceBuilder;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::http::auth::{Authenticator, RequireBearerLayer};
-use crate::http::body_limit::RejectOversizedLayer;
+use crate::http::body_limit::BodyLimit;
 use crate::http::conn_limits::raise_fd_limit;
 use crate::http::drain::{DrainLayer, DrainLimits};
 use crate::http::error::json_error;
 use crate::http::health::{self, Readiness};
-use crate::http::host_origin::{GuardLayer, HostOriginGuard};
+use crate::http::host_origin::HostOriginGuard;
 use crate::http::metrics::{self, Metrics, TrackLayer};
 use crate::http::rate_limit::{PerIpLayer, RateLimits};
+use crate::http::refuse::RefuseLayer;
 use crate::http::request_id::{self, DropUnacceptableLayer};
 use crate::http::serve::{self, ServeLimits};
 use crate::http::step_up::{StepUp, StepUpLayer};
@@ -172,7 +173,7 @@ impl App {
         transport.cluster = cluster.clone();
         let transport = Arc::new(transport);
 
-        let guard = HostOriginGuard::from_config(&config.server);
+        let guard = Arc::new(HostOriginGuard::from_config(&config.server));
         let drain_limits = DrainLimits {
             max_bytes: max_body,
             max_time: Duration::from_millis(config.connections.refused_body_read_ms),
@@ -187,12 +188,12 @@ impl App {
             .layer(request_id::propagate_layer())
             .layer(trace::layer())
             .layer(TrackLayer::new(metrics.clone()))
-            .layer(GuardLayer::new(guard));
+            .layer(RefuseLayer::new(guard));
         let per_ip = edge.clone().layer(PerIpLayer::new(limits.clone()));
         let bounded = per_ip
             .clone()
             .layer(DefaultBodyLimit::max(max_body))
-            .layer(RejectOversizedLayer::new(max_body));
+            .layer(RefuseLayer::new(BodyLimit::new(max_body)));
         // Step-up sits inside authentication: it reads the principal the bearer check inserted.
         let step_up = oauth.as_ref().map(|verifier| StepUp {
             verifier: verifier.clone(),

@@ -14,6 +14,7 @@ pub mod host_origin;
 pub mod layer_future;
 pub mod metrics;
 pub mod rate_limit;
+pub mod refuse;
 pub mod request_id;
 pub mod serve;
 pub mod sniff;
