@@ -20,9 +20,9 @@
 //! limit, the body limit before authentication. Each group gets its whole stack in one
 //! `Router::layer` call (axum applies layers per route and boxes each route once per call;
 //! the routing has to come first, because trace and metrics name the matched route). The
-//! layers are hand-written tower services that decide in place and return the inner future
-//! as it is (see [`crate::http::layer_future`]). Connections are accepted by
-//! [`crate::http::serve`] under `[connections]`.
+//! checks (Host/Origin, per-IP limit, body limit, auth, step-up) are deciders run by one
+//! generic layer ([`crate::http::refuse`]) that decides in place and returns the inner future
+//! as it is. Connections are accepted by [`crate::http::serve`] under `[connections]`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -41,7 +41,7 @@ use tower::ServiceBuilder;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::http::auth::{Authenticator, RequireBearerLayer};
+use crate::http::auth::Authenticator;
 use crate::http::body_limit::BodyLimit;
 use crate::http::conn_limits::raise_fd_limit;
 use crate::http::drain::{DrainLayer, DrainLimits};
@@ -49,11 +49,11 @@ use crate::http::error::json_error;
 use crate::http::health::{self, Readiness};
 use crate::http::host_origin::HostOriginGuard;
 use crate::http::metrics::{self, Metrics, TrackLayer};
-use crate::http::rate_limit::{PerIpLayer, RateLimits};
+use crate::http::rate_limit::{PerIp, RateLimits};
 use crate::http::refuse::RefuseLayer;
 use crate::http::request_id::{self, DropUnacceptableLayer};
 use crate::http::serve::{self, ServeLimits};
-use crate::http::step_up::{StepUp, StepUpLayer};
+use crate::http::step_up::StepUp;
 use crate::http::trace;
 use crate::kasm::KasmApi;
 use crate::mcp::McpServer;
@@ -189,7 +189,9 @@ impl App {
             .layer(trace::layer())
             .layer(TrackLayer::new(metrics.clone()))
             .layer(RefuseLayer::new(guard));
-        let per_ip = edge.clone().layer(PerIpLayer::new(limits.clone()));
+        let per_ip = edge
+            .clone()
+            .layer(RefuseLayer::new(PerIp::new(limits.clone())));
         let bounded = per_ip
             .clone()
             .layer(DefaultBodyLimit::max(max_body))
@@ -202,8 +204,8 @@ impl App {
         });
         let authenticated = bounded
             .clone()
-            .layer(RequireBearerLayer::new(authenticator))
-            .layer(StepUpLayer::new(step_up));
+            .layer(RefuseLayer::new(Arc::new(authenticator)))
+            .layer(RefuseLayer::new(step_up.map(Arc::new)));
 
         let transports = Router::new()
             .route(

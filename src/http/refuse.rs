@@ -16,9 +16,6 @@ use tower::{Layer, Service};
 use super::layer_future::{LayerFuture, take_ready};
 
 /// What a [`Decide`] made of a request.
-// `Pass` carries the request it was given back to the layer, which matches on it at once: the
-// enum is never stored, so boxing the large variant would only add an allocation per request.
-#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     /// Call the inner service with this request (the same one, maybe with an extension added).
     Pass(Request),
