@@ -276,9 +276,7 @@ mod tests {
     async fn through_layer(
         authorization: Option<&str>,
     ) -> (StatusCode, Option<String>, Option<String>) {
-        use crate::http::refuse::RefuseLayer;
         use axum::body::Body;
-        use tower::{Layer, ServiceExt};
         let auth = Authenticator::from_config(&config(&[("alice", "tok-a", "viewer")]));
         let inner = tower::service_fn(|request: Request| async move {
             let name = request
@@ -294,20 +292,12 @@ mod tests {
                 .headers_mut()
                 .insert(header::AUTHORIZATION, header(value));
         }
-        let response = RefuseLayer::new(Arc::new(auth))
-            .layer(inner)
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status();
-        let challenge = response
-            .headers()
+        let (status, headers, body) =
+            crate::http::refuse::respond(Arc::new(auth), inner, request).await;
+        let challenge = headers
             .get(header::WWW_AUTHENTICATE)
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        let seen = (status == StatusCode::OK).then(|| String::from_utf8_lossy(&body).into_owned());
+        let seen = (status == StatusCode::OK).then_some(body);
         (status, challenge, seen)
     }
 

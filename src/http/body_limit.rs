@@ -90,16 +90,10 @@ mod tests {
         request
             .headers_mut()
             .insert(header::CONTENT_LENGTH, "4097".parse().unwrap());
-        let response = RefuseLayer::new(BodyLimit::new(4096))
-            .layer(inner)
-            .oneshot(request)
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
+        let (status, headers, body) =
+            crate::http::refuse::respond(BodyLimit::new(4096), inner, request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
         assert_eq!(
             body,
             r#"{"error":"request body is larger than the 4096-byte limit"}"#

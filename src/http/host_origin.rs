@@ -385,10 +385,8 @@ mod tests {
         host: Option<&str>,
         origin: Option<&str>,
     ) -> (StatusCode, Option<String>, String) {
-        use crate::http::refuse::RefuseLayer;
         use axum::body::Body;
         use axum::response::Response;
-        use tower::{Layer, ServiceExt};
         let inner = tower::service_fn(|_: Request| async {
             Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
         });
@@ -398,24 +396,12 @@ mod tests {
                 request.headers_mut().insert(name, value.parse().unwrap());
             }
         }
-        let response = RefuseLayer::new(Arc::new(guard(&["mcp.example.com"], &[])))
-            .layer(inner)
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
+        let guard = Arc::new(guard(&["mcp.example.com"], &[]));
+        let (status, headers, body) = crate::http::refuse::respond(guard, inner, request).await;
+        let content_type = headers
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        (
-            status,
-            content_type,
-            String::from_utf8_lossy(&body).into_owned(),
-        )
+        (status, content_type, body)
     }
 
     /// The status the layer answers for a request with these headers (200: passed on).

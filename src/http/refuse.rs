@@ -93,6 +93,35 @@ where
     }
 }
 
+/// For the deciders' tests: what `decider`, in a [`RefuseLayer`] in front of `inner`, answers
+/// to `request`: the status, the headers and the body as text.
+#[cfg(test)]
+pub(crate) async fn respond<D, S>(
+    decider: D,
+    inner: S,
+    request: Request,
+) -> (axum::http::StatusCode, axum::http::HeaderMap, String)
+where
+    D: Decide + Clone,
+    S: Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use tower::ServiceExt;
+    let Ok(response) = RefuseLayer::new(decider)
+        .layer(inner)
+        .oneshot(request)
+        .await;
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_else(|e| format!("<unreadable body: {e}>"));
+    (parts.status, parts.headers, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,7 +129,6 @@ mod tests {
     use axum::http::StatusCode;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tower::ServiceExt;
 
     /// Decides by the request's path: `/pass`, `/refuse`, `/wait-pass`, `/wait-refuse`; marks
     /// what it passes on with an extension the inner service echoes.
@@ -148,36 +176,23 @@ mod tests {
             async move { Ok::<_, std::convert::Infallible>(response) }
         });
         let request = Request::builder().uri(path).body(Body::empty()).unwrap();
-        let response = RefuseLayer::new(ByPath)
-            .layer(inner)
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        let body = String::from_utf8_lossy(&body).into_owned();
+        let (status, _, body) = respond(ByPath, inner, request).await;
         (status, body, calls.load(Ordering::SeqCst))
     }
 
     #[tokio::test]
     async fn each_decision_reaches_the_inner_service_or_answers_in_its_place() {
-        assert_eq!(
-            through("/pass").await,
-            (StatusCode::OK, "in place".into(), 1)
-        );
-        assert_eq!(
-            through("/refuse").await,
-            (StatusCode::FORBIDDEN, String::new(), 0)
-        );
-        assert_eq!(
-            through("/wait-pass").await,
-            (StatusCode::OK, "after waiting".into(), 1)
-        );
-        assert_eq!(
-            through("/wait-refuse").await,
-            (StatusCode::TOO_MANY_REQUESTS, String::new(), 0)
-        );
+        for (path, status, body, inner_calls) in [
+            ("/pass", StatusCode::OK, "in place", 1),
+            ("/refuse", StatusCode::FORBIDDEN, "", 0),
+            ("/wait-pass", StatusCode::OK, "after waiting", 1),
+            ("/wait-refuse", StatusCode::TOO_MANY_REQUESTS, "", 0),
+        ] {
+            assert_eq!(
+                through(path).await,
+                (status, body.to_owned(), inner_calls),
+                "{path}"
+            );
+        }
     }
 }
