@@ -20,9 +20,9 @@
 //! limit, the body limit before authentication. Each group gets its whole stack in one
 //! `Router::layer` call (axum applies layers per route and boxes each route once per call;
 //! the routing has to come first, because trace and metrics name the matched route). The
-//! layers are hand-written tower services that decide in place and return the inner future
-//! as it is (see [`crate::http::layer_future`]). Connections are accepted by
-//! [`crate::http::serve`] under `[connections]`.
+//! checks (Host/Origin, per-IP limit, body limit, auth, step-up) are deciders run by one
+//! generic layer ([`crate::http::refuse`]) that decides in place and returns the inner future
+//! as it is. Connections are accepted by [`crate::http::serve`] under `[connections]`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -41,18 +41,19 @@ use tower::ServiceBuilder;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::http::auth::{Authenticator, RequireBearerLayer};
-use crate::http::body_limit::RejectOversizedLayer;
+use crate::http::auth::Authenticator;
+use crate::http::body_limit::BodyLimit;
 use crate::http::conn_limits::raise_fd_limit;
 use crate::http::drain::{DrainLayer, DrainLimits};
 use crate::http::error::json_error;
 use crate::http::health::{self, Readiness};
-use crate::http::host_origin::{GuardLayer, HostOriginGuard};
+use crate::http::host_origin::HostOriginGuard;
 use crate::http::metrics::{self, Metrics, TrackLayer};
-use crate::http::rate_limit::{PerIpLayer, RateLimits};
+use crate::http::rate_limit::{PerIp, RateLimits};
+use crate::http::refuse::RefuseLayer;
 use crate::http::request_id::{self, DropUnacceptableLayer};
 use crate::http::serve::{self, ServeLimits};
-use crate::http::step_up::{StepUp, StepUpLayer};
+use crate::http::step_up::StepUp;
 use crate::http::trace;
 use crate::kasm::KasmApi;
 use crate::mcp::McpServer;
@@ -172,7 +173,7 @@ impl App {
         transport.cluster = cluster.clone();
         let transport = Arc::new(transport);
 
-        let guard = HostOriginGuard::from_config(&config.server);
+        let guard = Arc::new(HostOriginGuard::from_config(&config.server));
         let drain_limits = DrainLimits {
             max_bytes: max_body,
             max_time: Duration::from_millis(config.connections.refused_body_read_ms),
@@ -187,12 +188,14 @@ impl App {
             .layer(request_id::propagate_layer())
             .layer(trace::layer())
             .layer(TrackLayer::new(metrics.clone()))
-            .layer(GuardLayer::new(guard));
-        let per_ip = edge.clone().layer(PerIpLayer::new(limits.clone()));
+            .layer(RefuseLayer::new(guard));
+        let per_ip = edge
+            .clone()
+            .layer(RefuseLayer::new(PerIp::new(limits.clone())));
         let bounded = per_ip
             .clone()
             .layer(DefaultBodyLimit::max(max_body))
-            .layer(RejectOversizedLayer::new(max_body));
+            .layer(RefuseLayer::new(BodyLimit::new(max_body)));
         // Step-up sits inside authentication: it reads the principal the bearer check inserted.
         let step_up = oauth.as_ref().map(|verifier| StepUp {
             verifier: verifier.clone(),
@@ -201,8 +204,8 @@ impl App {
         });
         let authenticated = bounded
             .clone()
-            .layer(RequireBearerLayer::new(authenticator))
-            .layer(StepUpLayer::new(step_up));
+            .layer(RefuseLayer::new(Arc::new(authenticator)))
+            .layer(RefuseLayer::new(step_up.map(Arc::new)));
 
         let transports = Router::new()
             .route(

@@ -8,15 +8,13 @@
 //! challenge of RFC 9728.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use tower::{Layer, Service};
 
 use super::error::json_error;
-use super::layer_future::{LayerFuture, take_ready};
+use super::refuse::{Decide, Decision};
 use crate::config::Config;
 use crate::oauth::{OAuthVerifier, Refusal, challenge};
 use crate::policy::{Principal, Role};
@@ -136,80 +134,35 @@ fn bearer(authorization: Option<&HeaderValue>) -> Result<&str, AuthError> {
     Ok(token)
 }
 
-/// Layer: authenticate, insert the [`Principal`] extension, or answer 401 (403/503 for a
-/// valid OAuth token that grants no role or names no usable Kasm user). Static tokens are
-/// decided in place; only a token that has to be validated as an OAuth access token waits
-/// (JWKS, introspection) in a boxed future.
-#[derive(Clone)]
-pub struct RequireBearerLayer {
-    auth: Arc<Authenticator>,
-}
-
-impl RequireBearerLayer {
-    pub fn new(auth: Authenticator) -> Self {
-        RequireBearerLayer {
-            auth: Arc::new(auth),
-        }
-    }
-}
-
-impl<S> Layer<S> for RequireBearerLayer {
-    type Service = RequireBearer<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequireBearer {
-            inner,
-            auth: self.auth.clone(),
-        }
-    }
-}
-
-/// The service of [`RequireBearerLayer`].
-#[derive(Clone)]
-pub struct RequireBearer<S> {
-    inner: S,
-    auth: Arc<Authenticator>,
-}
-
-impl<S> Service<Request> for RequireBearer<S>
-where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = LayerFuture<S::Future, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let auth = &self.auth;
+/// The check (in a [`RefuseLayer`](super::refuse::RefuseLayer)): authenticate, insert the
+/// [`Principal`] extension, or answer 401 (403/503 for a valid OAuth token that grants no role
+/// or names no usable Kasm user). Static tokens are decided in place; only a token that has to
+/// be validated as an OAuth access token waits (JWKS, introspection).
+impl Decide for Arc<Authenticator> {
+    fn decide(&self, mut request: Request) -> Decision {
         match (
-            &auth.oauth,
-            auth.authenticate(request.headers().get(header::AUTHORIZATION)),
+            &self.oauth,
+            self.authenticate(request.headers().get(header::AUTHORIZATION)),
         ) {
             (_, Ok(principal)) => {
                 request.extensions_mut().insert(principal);
-                LayerFuture::inner(self.inner.call(request))
+                Decision::Pass(request)
             }
             (Some(oauth), Err(AuthError::Invalid)) => {
-                let (auth, oauth) = (auth.clone(), oauth.clone());
-                let mut inner = take_ready(&mut self.inner);
-                LayerFuture::waiting(async move {
+                let (auth, oauth) = (self.clone(), oauth.clone());
+                Decision::Wait(Box::pin(async move {
                     let Ok(token) = bearer(request.headers().get(header::AUTHORIZATION)) else {
-                        return Ok(unauthorized(&auth, AuthError::Malformed.to_string(), None));
+                        return Err(unauthorized(&auth, AuthError::Malformed.to_string(), None));
                     };
                     let principal = match oauth.verify(token).await {
                         Ok(principal) => principal,
-                        Err(refusal) => return Ok(refused(&auth, &oauth, refusal)),
+                        Err(refusal) => return Err(refused(&auth, &oauth, refusal)),
                     };
                     request.extensions_mut().insert(principal);
-                    inner.call(request).await
-                })
+                    Ok(request)
+                }))
             }
-            (_, Err(error)) => LayerFuture::answer(unauthorized(auth, error.to_string(), None)),
+            (_, Err(error)) => Decision::Refuse(unauthorized(self, error.to_string(), None)),
         }
     }
 }
@@ -324,7 +277,6 @@ mod tests {
         authorization: Option<&str>,
     ) -> (StatusCode, Option<String>, Option<String>) {
         use axum::body::Body;
-        use tower::ServiceExt;
         let auth = Authenticator::from_config(&config(&[("alice", "tok-a", "viewer")]));
         let inner = tower::service_fn(|request: Request| async move {
             let name = request
@@ -340,20 +292,12 @@ mod tests {
                 .headers_mut()
                 .insert(header::AUTHORIZATION, header(value));
         }
-        let response = RequireBearerLayer::new(auth)
-            .layer(inner)
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status();
-        let challenge = response
-            .headers()
+        let (status, headers, body) =
+            crate::http::refuse::respond(Arc::new(auth), inner, request).await;
+        let challenge = headers
             .get(header::WWW_AUTHENTICATE)
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        let seen = (status == StatusCode::OK).then(|| String::from_utf8_lossy(&body).into_owned());
+        let seen = (status == StatusCode::OK).then_some(body);
         (status, challenge, seen)
     }
 

@@ -2,16 +2,13 @@
 //! is refused at once with 413; bodies without a length are capped by axum's `DefaultBodyLimit`
 //! while they are read (the extractors then fail with 413, see [`rejection_response`]).
 
-use std::task::{Context, Poll};
-
 use axum::extract::Request;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use tower::{Layer, Service};
 
 use super::error::json_error;
-use super::layer_future::LayerFuture;
+use super::refuse::{Decide, Decision};
 
 /// The `Content-Length` a request declares, when it is a number.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -21,55 +18,25 @@ pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
-/// Layer: 413 JSON when `Content-Length` exceeds `limit` bytes.
+/// The check: 413 JSON when `Content-Length` exceeds `limit` bytes (a [`RefuseLayer`](super::refuse::RefuseLayer)
+/// runs it).
 #[derive(Debug, Clone, Copy)]
-pub struct RejectOversizedLayer {
+pub struct BodyLimit {
     limit: usize,
 }
 
-impl RejectOversizedLayer {
+impl BodyLimit {
     pub fn new(limit: usize) -> Self {
-        RejectOversizedLayer { limit }
+        BodyLimit { limit }
     }
 }
 
-impl<S> Layer<S> for RejectOversizedLayer {
-    type Service = RejectOversized<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RejectOversized {
-            inner,
-            limit: self.limit,
+impl Decide for BodyLimit {
+    fn decide(&self, request: Request) -> Decision {
+        match declared_length(request.headers()) {
+            Some(length) if length > self.limit as u64 => Decision::Refuse(too_large(self.limit)),
+            _ => Decision::Pass(request),
         }
-    }
-}
-
-/// The service of [`RejectOversizedLayer`].
-#[derive(Debug, Clone)]
-pub struct RejectOversized<S> {
-    inner: S,
-    limit: usize,
-}
-
-impl<S> Service<Request> for RejectOversized<S>
-where
-    S: Service<Request, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = LayerFuture<S::Future, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        if let Some(length) = declared_length(request.headers())
-            && length > self.limit as u64
-        {
-            return LayerFuture::answer(too_large(self.limit));
-        }
-        LayerFuture::inner(self.inner.call(request))
     }
 }
 
@@ -92,8 +59,9 @@ pub fn rejection_response(rejection: BytesRejection, limit: usize) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::refuse::RefuseLayer;
     use axum::body::Body;
-    use tower::ServiceExt;
+    use tower::{Layer, ServiceExt};
 
     async fn status_for(content_length: Option<&str>) -> StatusCode {
         let inner = tower::service_fn(|_: Request| async {
@@ -105,12 +73,31 @@ mod tests {
                 .headers_mut()
                 .insert(header::CONTENT_LENGTH, length.parse().unwrap());
         }
-        RejectOversizedLayer::new(100)
+        RefuseLayer::new(BodyLimit::new(100))
             .layer(inner)
             .oneshot(request)
             .await
             .unwrap()
             .status()
+    }
+
+    #[tokio::test]
+    async fn the_refusal_is_a_json_413_naming_the_limit() {
+        let inner = tower::service_fn(|_: Request| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from("passed")))
+        });
+        let mut request = Request::new(Body::empty());
+        request
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, "4097".parse().unwrap());
+        let (status, headers, body) =
+            crate::http::refuse::respond(BodyLimit::new(4096), inner, request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            body,
+            r#"{"error":"request body is larger than the 4096-byte limit"}"#
+        );
     }
 
     #[tokio::test]

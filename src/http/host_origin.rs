@@ -3,15 +3,12 @@
 //! origin or one of `server.allowed_origins`. Anything else gets 403.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::response::Response;
-use tower::{Layer, Service};
 
 use super::error::json_error;
-use super::layer_future::LayerFuture;
+use super::refuse::{Decide, Decision};
 use crate::config::ServerConfig;
 
 const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
@@ -60,17 +57,22 @@ impl HostOriginGuard {
         if self.any_host {
             return true;
         }
-        let host = host.trim().to_ascii_lowercase();
-        let Some((name, _port)) = split_host_port(&host) else {
+        // Compared ASCII-case-insensitively in place: no lower-cased copy per request.
+        let host = host.trim();
+        let Some((name, _port)) = split_host_port(host) else {
             return false;
         };
-        if LOOPBACK_HOSTS.contains(&name) {
+        if LOOPBACK_HOSTS
+            .iter()
+            .any(|loopback| loopback.eq_ignore_ascii_case(name))
+        {
             return true;
         }
         self.hosts.iter().any(|allowed| {
-            allowed == &host
-                || split_host_port(allowed)
-                    .is_some_and(|(allowed_name, port)| port.is_none() && allowed_name == name)
+            allowed.eq_ignore_ascii_case(host)
+                || split_host_port(allowed).is_some_and(|(allowed_name, port)| {
+                    port.is_none() && allowed_name.eq_ignore_ascii_case(name)
+                })
         })
     }
 
@@ -94,8 +96,10 @@ impl HostOriginGuard {
         if loopback {
             return true;
         }
-        let serialized = url.origin().ascii_serialization().to_ascii_lowercase();
-        self.origins.iter().any(|o| o == &serialized)
+        let serialized = url.origin().ascii_serialization();
+        self.origins
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(&serialized))
     }
 }
 
@@ -169,54 +173,13 @@ impl HostOriginGuard {
     }
 }
 
-/// Layer: 403 on a foreign `Host` or `Origin`.
-#[derive(Debug, Clone)]
-pub struct GuardLayer {
-    guard: Arc<HostOriginGuard>,
-}
-
-impl GuardLayer {
-    pub fn new(guard: HostOriginGuard) -> Self {
-        GuardLayer {
-            guard: Arc::new(guard),
-        }
-    }
-}
-
-impl<S> Layer<S> for GuardLayer {
-    type Service = Guard<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Guard {
-            inner,
-            guard: self.guard.clone(),
-        }
-    }
-}
-
-/// The service of [`GuardLayer`].
-#[derive(Debug, Clone)]
-pub struct Guard<S> {
-    inner: S,
-    guard: Arc<HostOriginGuard>,
-}
-
-impl<S> Service<Request> for Guard<S>
-where
-    S: Service<Request, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = LayerFuture<S::Future, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        match self.guard.refusal(&request) {
-            Some(message) => LayerFuture::answer(json_error(StatusCode::FORBIDDEN, message)),
-            None => LayerFuture::inner(self.inner.call(request)),
+/// The check: 403 on a foreign `Host` or `Origin` (a
+/// [`RefuseLayer`](super::refuse::RefuseLayer) runs it; the lists are shared, not cloned).
+impl Decide for Arc<HostOriginGuard> {
+    fn decide(&self, request: Request) -> Decision {
+        match self.refusal(&request) {
+            Some(message) => Decision::Refuse(json_error(StatusCode::FORBIDDEN, message)),
+            None => Decision::Pass(request),
         }
     }
 }
@@ -301,10 +264,129 @@ mod tests {
         assert!(guard(&[], &["*"]).origin_allowed("https://any.example"));
     }
 
-    /// The status the layer answers for a request with these headers (200: passed on).
-    async fn layer_status(host: Option<&str>, origin: Option<&str>) -> StatusCode {
+    /// The table of `Host` values: ports, IPv6 literals, trailing dots, mixed case, on both
+    /// sides (configured entries and the header).
+    #[test]
+    fn hosts_compare_case_blind_with_ports_ipv6_and_trailing_dots() {
+        let g = guard(
+            &[
+                "MCP.Example.com",
+                "Other.example.com:8443",
+                "[FE80::1]",
+                "10.0.0.1:80",
+            ],
+            &[],
+        );
+        for (host, allowed) in [
+            ("mcp.example.com", true),
+            ("MCP.EXAMPLE.COM", true),
+            ("mCp.ExAmPlE.cOm:1234", true),
+            ("  mcp.example.com  ", true),
+            ("mcp.example.com.", false),
+            ("mcp.example.com.:443", false),
+            ("mcp.example.co", false),
+            ("xmcp.example.com", false),
+            ("mcp.example.com:", false),
+            ("mcp.example.com:44x", false),
+            ("OTHER.EXAMPLE.COM:8443", true),
+            ("other.example.com:8443", true),
+            ("other.example.com", false),
+            ("Other.example.com:443", false),
+            ("[fe80::1]", true),
+            ("[FE80::1]:8080", true),
+            ("[fe80::2]", false),
+            ("fe80::1", true),
+            ("[fe80::1]x", false),
+            ("[fe80::1]:", true),
+            ("10.0.0.1:80", true),
+            ("10.0.0.1", false),
+            ("10.0.0.1:81", false),
+            ("Localhost.", false),
+            ("LocalHost:1", true),
+            ("[::1]", true),
+            ("::1", true),
+            ("[::1]:65535", true),
+            ("[0:0:0:0:0:0:0:1]", false),
+            ("127.0.0.1", true),
+            ("", false),
+            ("   ", false),
+            (":80", false),
+        ] {
+            assert_eq!(g.host_allowed(host), allowed, "{host:?}");
+        }
+    }
+
+    /// The decision of the lower-casing comparison this guard used before it compared in
+    /// place: both must agree on every host against every configuration.
+    fn lower_casing_reference(g: &HostOriginGuard, host: &str) -> bool {
+        if g.any_host {
+            return true;
+        }
+        let host = host.trim().to_ascii_lowercase();
+        let Some((name, _port)) = split_host_port(&host) else {
+            return false;
+        };
+        if LOOPBACK_HOSTS.contains(&name) {
+            return true;
+        }
+        g.hosts.iter().any(|allowed| {
+            allowed == &host
+                || split_host_port(allowed)
+                    .is_some_and(|(allowed_name, port)| port.is_none() && allowed_name == name)
+        })
+    }
+
+    #[test]
+    fn the_case_blind_comparison_decides_as_lower_casing_did() {
+        let names = [
+            "localhost",
+            "LOCALHOST",
+            "LocalHost.",
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+            "[::1",
+            "::1]",
+            "mcp.example.com",
+            "MCP.Example.COM",
+            "mcp.example.com.",
+            "[fe80::1]",
+            "[FE80::1]",
+            "fe80::1",
+            "",
+            " ",
+            "a:b",
+        ];
+        let ports = ["", ":", ":80", ":8443", ":x", ":8O"];
+        let configs: [&[&str]; 4] = [
+            &[],
+            &["mcp.example.com"],
+            &["MCP.EXAMPLE.COM:8443", "[FE80::1]", "localhost."],
+            &["*"],
+        ];
+        for config in configs {
+            let g = guard(config, &[]);
+            for name in names {
+                for port in ports {
+                    let host = format!("{name}{port}");
+                    assert_eq!(
+                        g.host_allowed(&host),
+                        lower_casing_reference(&g, &host),
+                        "{host:?} with {config:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// What the layer answers for a request with these headers (200 and an empty body: the
+    /// request was passed on), as status, `Content-Type` and body.
+    async fn layer_response(
+        host: Option<&str>,
+        origin: Option<&str>,
+    ) -> (StatusCode, Option<String>, String) {
         use axum::body::Body;
-        use tower::ServiceExt;
+        use axum::response::Response;
         let inner = tower::service_fn(|_: Request| async {
             Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
         });
@@ -314,12 +396,52 @@ mod tests {
                 request.headers_mut().insert(name, value.parse().unwrap());
             }
         }
-        GuardLayer::new(guard(&["mcp.example.com"], &[]))
-            .layer(inner)
-            .oneshot(request)
-            .await
-            .unwrap()
-            .status()
+        let guard = Arc::new(guard(&["mcp.example.com"], &[]));
+        let (status, headers, body) = crate::http::refuse::respond(guard, inner, request).await;
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, content_type, body)
+    }
+
+    /// The status the layer answers for a request with these headers (200: passed on).
+    async fn layer_status(host: Option<&str>, origin: Option<&str>) -> StatusCode {
+        layer_response(host, origin).await.0
+    }
+
+    #[tokio::test]
+    async fn each_refusal_is_a_json_403_naming_its_cause() {
+        let json = Some("application/json".to_owned());
+        for (host, origin, message) in [
+            (
+                Some("evil.com"),
+                None,
+                "Host header is not allowed (add it to server.allowed_hosts)",
+            ),
+            (None, None, "missing Host header"),
+            (
+                Some("localhost"),
+                Some("https://evil.example"),
+                "Origin is not allowed (add it to server.allowed_origins)",
+            ),
+            // The Host is checked first: a foreign Host with a foreign Origin names the Host.
+            (
+                Some("evil.com"),
+                Some("https://evil.example"),
+                "Host header is not allowed (add it to server.allowed_hosts)",
+            ),
+        ] {
+            let body = serde_json::json!({ "error": message }).to_string();
+            assert_eq!(
+                layer_response(host, origin).await,
+                (StatusCode::FORBIDDEN, json.clone(), body),
+                "{host:?} {origin:?}"
+            );
+        }
+        assert_eq!(
+            layer_response(Some("MCP.EXAMPLE.COM:443"), Some("http://[::1]:6274")).await,
+            (StatusCode::OK, None, String::new())
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! The HTTP edge: tower layers (request id, tracing, body limit, Host/Origin guard, bearer
-//! auth, OAuth step-up, rate limits, draining refused bodies), health, readiness and metrics,
+//! The HTTP edge: tower layers (request id, tracing, draining refused bodies, metrics; the
+//! checks — body limit, Host/Origin guard, bearer auth, OAuth step-up, per-IP rate limit — as
+//! deciders of the one generic `refuse` layer), health, readiness and metrics,
 //! and the accept loop with its connection limits (`serve`). Knows nothing of tool semantics; the
 //! router that stacks these layers is assembled in `crate::app`.
 
@@ -14,6 +15,7 @@ pub mod host_origin;
 pub mod layer_future;
 pub mod metrics;
 pub mod rate_limit;
+pub mod refuse;
 pub mod request_id;
 pub mod serve;
 pub mod sniff;

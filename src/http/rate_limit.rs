@@ -10,7 +10,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
@@ -18,10 +17,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tower::{Layer, Service};
 
 use super::error::json_error;
-use super::layer_future::{LayerFuture, take_ready};
+use super::refuse::{Decide, Decision};
 use crate::cluster::{Cluster, GlobalLimit, Verdict};
 use crate::config::LimitsConfig;
 
@@ -193,72 +191,42 @@ fn per_ip_refusal(wait: Duration) -> Response {
     too_many_requests(wait, "per client address")
 }
 
-/// Layer: the per-client-IP limit (runs before authentication). Requests without a peer
-/// address (`ConnectInfo`) are not limited.
+/// The per-client-IP limit (runs before authentication, in a
+/// [`RefuseLayer`](super::refuse::RefuseLayer)). Requests without a peer address
+/// (`ConnectInfo`) are not limited. Decided in place from the in-memory limiter; with
+/// `[cluster]` the count is in Redis, so the request waits for it.
 #[derive(Clone)]
-pub struct PerIpLayer {
+pub struct PerIp {
     limits: Arc<RateLimits>,
 }
 
-impl PerIpLayer {
+impl PerIp {
     pub fn new(limits: Arc<RateLimits>) -> Self {
-        PerIpLayer { limits }
+        PerIp { limits }
     }
 }
 
-impl<S> Layer<S> for PerIpLayer {
-    type Service = PerIp<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PerIp {
-            inner,
-            limits: self.limits.clone(),
-        }
-    }
-}
-
-/// The service of [`PerIpLayer`]: decided in place from the in-memory limiter; with
-/// `[cluster]` the count is in Redis, so the request waits for it in a boxed future.
-#[derive(Clone)]
-pub struct PerIp<S> {
-    inner: S,
-    limits: Arc<RateLimits>,
-}
-
-impl<S> Service<Request> for PerIp<S>
-where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = LayerFuture<S::Future, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl Decide for PerIp {
+    fn decide(&self, request: Request) -> Decision {
         let ip = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
         let Some(ip) = ip else {
-            return LayerFuture::inner(self.inner.call(request));
+            return Decision::Pass(request);
         };
         if self.limits.ip_limit_is_shared() {
             let limits = self.limits.clone();
-            let mut inner = take_ready(&mut self.inner);
-            return LayerFuture::waiting(async move {
+            return Decision::Wait(Box::pin(async move {
                 match limits.check_ip_shared(ip).await {
-                    Ok(()) => inner.call(request).await,
-                    Err(wait) => Ok(per_ip_refusal(wait)),
+                    Ok(()) => Ok(request),
+                    Err(wait) => Err(per_ip_refusal(wait)),
                 }
-            });
+            }));
         }
         match self.limits.check_ip(ip) {
-            Ok(()) => LayerFuture::inner(self.inner.call(request)),
-            Err(wait) => LayerFuture::answer(per_ip_refusal(wait)),
+            Ok(()) => Decision::Pass(request),
+            Err(wait) => Decision::Refuse(per_ip_refusal(wait)),
         }
     }
 }
@@ -328,17 +296,19 @@ mod tests {
 
     #[tokio::test]
     async fn the_layer_answers_429_with_retry_after_once_an_address_is_over() {
+        use crate::http::refuse::RefuseLayer;
         use axum::body::Body;
-        use tower::ServiceExt;
+        use tower::{Layer, ServiceExt};
         let limits = Arc::new(RateLimits::from_config(&LimitsConfig {
             per_ip_per_second: 1,
             per_ip_burst: 2,
             per_principal_per_minute: 0,
             per_principal_burst: 0,
         }));
-        let service = PerIpLayer::new(limits).layer(tower::service_fn(|_: Request| async {
-            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
-        }));
+        let service =
+            RefuseLayer::new(PerIp::new(limits)).layer(tower::service_fn(|_: Request| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+            }));
         let from = |peer: &str| {
             let mut request = Request::new(Body::empty());
             request

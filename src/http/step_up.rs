@@ -6,17 +6,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use tower::{Layer, Service};
 
 use super::error::json_error;
-use super::layer_future::{LayerFuture, take_ready};
+use super::refuse::{Decide, Decision};
 use crate::oauth::OAuthVerifier;
 use crate::policy::{Principal, Role};
 
@@ -41,72 +39,26 @@ fn needed_role(min_roles: &HashMap<String, Role>, message: &Value) -> Option<Rol
     }
 }
 
-/// Layer (inside authentication, on the MCP endpoints; `None` without `[oauth]`: passes
-/// everything on). Requests of static-token principals pass at once; an OAuth principal's
-/// body is read (in a boxed future) to find the tools it calls.
-#[derive(Clone)]
-pub struct StepUpLayer {
-    step_up: Option<Arc<StepUp>>,
-}
-
-impl StepUpLayer {
-    pub fn new(step_up: Option<StepUp>) -> Self {
-        StepUpLayer {
-            step_up: step_up.map(Arc::new),
-        }
-    }
-}
-
-impl<S> Layer<S> for StepUpLayer {
-    type Service = StepUpCheck<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        StepUpCheck {
-            inner,
-            step_up: self.step_up.clone(),
-        }
-    }
-}
-
-/// The service of [`StepUpLayer`].
-#[derive(Clone)]
-pub struct StepUpCheck<S> {
-    inner: S,
-    step_up: Option<Arc<StepUp>>,
-}
-
-impl<S> Service<Request> for StepUpCheck<S>
-where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = LayerFuture<S::Future, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let Some(step_up) = &self.step_up else {
-            return LayerFuture::inner(self.inner.call(request));
+/// The check (in a [`RefuseLayer`](super::refuse::RefuseLayer) inside authentication, on the
+/// MCP endpoints; `None` without `[oauth]`: passes everything on). Requests of static-token
+/// principals pass at once; an OAuth principal's body is read (while the request waits) to find
+/// the tools it calls.
+impl Decide for Option<Arc<StepUp>> {
+    fn decide(&self, request: Request) -> Decision {
+        let Some(step_up) = self else {
+            return Decision::Pass(request);
         };
         let Some(principal) = request.extensions().get::<Principal>() else {
-            return LayerFuture::inner(self.inner.call(request));
+            return Decision::Pass(request);
         };
         if principal.oauth.is_none() {
-            return LayerFuture::inner(self.inner.call(request));
+            return Decision::Pass(request);
         }
         let principal = principal.clone();
         let step_up = step_up.clone();
-        let mut inner = take_ready(&mut self.inner);
-        LayerFuture::waiting(async move {
-            match check(&step_up, &principal, request).await {
-                Ok(request) => inner.call(request).await,
-                Err(refusal) => Ok(refusal),
-            }
-        })
+        Decision::Wait(Box::pin(async move {
+            check(&step_up, &principal, request).await
+        }))
     }
 }
 
@@ -166,8 +118,9 @@ mod tests {
     use serde_json::json;
 
     /// What the service below the layer receives for a body sent by `principal`.
-    async fn passed_on(layer: StepUpLayer, principal: Option<Principal>) -> String {
-        use tower::ServiceExt;
+    async fn passed_on(step_up: Option<Arc<StepUp>>, principal: Option<Principal>) -> String {
+        use crate::http::refuse::RefuseLayer;
+        use tower::{Layer, ServiceExt};
         let echo = tower::service_fn(|request: Request| async move {
             let bytes = axum::body::to_bytes(request.into_body(), 1024)
                 .await
@@ -180,7 +133,11 @@ mod tests {
         if let Some(principal) = principal {
             request.extensions_mut().insert(principal);
         }
-        let response = layer.layer(echo).oneshot(request).await.unwrap();
+        let response = RefuseLayer::new(step_up)
+            .layer(echo)
+            .oneshot(request)
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let bytes = axum::body::to_bytes(response.into_body(), 1024)
             .await
@@ -197,11 +154,8 @@ mod tests {
             kasm_user_id: None,
             oauth: None,
         };
-        assert_eq!(
-            passed_on(StepUpLayer::new(None), Some(viewer.clone())).await,
-            body
-        );
-        assert_eq!(passed_on(StepUpLayer::new(None), None).await, body);
+        assert_eq!(passed_on(None, Some(viewer.clone())).await, body);
+        assert_eq!(passed_on(None, None).await, body);
     }
 
     #[test]
