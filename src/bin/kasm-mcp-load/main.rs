@@ -74,8 +74,9 @@ struct Args {
     /// Idle `/mcp` keep-alive connections to open.
     #[arg(long, default_value_t = 10_000)]
     mcp_connections: usize,
-    /// Which phases run, comma-separated: closed, floor, large, open, relay, python, idle,
-    /// soak (soak is not in the default list: it lasts --soak-seconds).
+    /// Which phases run, comma-separated: closed, floor, floor-open, large, open, relay,
+    /// python, idle, soak (floor-open and soak are not in the default list: floor-open is
+    /// floor's paired open loop alone, for --rt; soak lasts --soak-seconds).
     #[arg(
         long,
         value_delimiter = ',',
@@ -105,8 +106,8 @@ struct Args {
     /// Run this program, and the simulator, server and floor proxy it starts, under
     /// SCHED_FIFO at this priority (1..=99) by re-executing itself under `chrt -f` (needs
     /// root or CAP_SYS_NICE). Other tenants' threads then wait while a measured thread is
-    /// runnable: quiet-machine figures, not a faster server. Avoid closed-loop phases with
-    /// it (they would hold both cores for seconds); `open` and `floor-open` are meant.
+    /// runnable: quiet-machine figures, not a faster server. Only with the phases open,
+    /// floor-open and relay (a real-time closed loop would hold both cores for seconds).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
     rt: Option<u8>,
 
@@ -175,7 +176,29 @@ impl Args {
     fn runs(&self, phase: Phase) -> bool {
         self.phases.contains(&phase)
     }
+
+    /// `--rt` only with the light phases: a real-time closed loop (or 10,000 idle
+    /// connections opened at once) would hold both cores for seconds, and without the
+    /// kernel's RT throttling it would hang the machine.
+    fn rt_refusal(&self) -> Option<String> {
+        self.rt?;
+        let heavy: Vec<String> = self
+            .phases
+            .iter()
+            .filter(|p| !RT_PHASES.contains(p))
+            .filter_map(|p| clap::ValueEnum::to_possible_value(p).map(|v| v.get_name().to_owned()))
+            .collect();
+        (!heavy.is_empty()).then(|| {
+            format!(
+                "kasm-mcp-load: --rt runs only the light phases (open, floor-open, relay); drop it or pick those with --phases (asked for: {})",
+                heavy.join(", ")
+            )
+        })
+    }
 }
+
+/// The phases `--rt` may run: paced or sequential, never saturating a core.
+const RT_PHASES: [Phase; 3] = [Phase::Open, Phase::FloorOpen, Phase::Relay];
 
 /// Tokens with one principal each; `/sse` streams are spread over the `stream-*` ones.
 const ADMIN: &str = "load-admin-token";
@@ -692,12 +715,17 @@ fn print_paired(rate: u32, rows: &[&Row], recorded: &[Vec<u64>], mut pacer: Samp
         return;
     };
     for (k, (row, ours)) in rows.iter().zip(recorded).enumerate().skip(1) {
-        let per_tick = paired::differences_ms(ours, base).map_or("—".to_string(), |d| {
-            format!(
+        // A failed or lost call's time is not a latency: with errors in the window the
+        // per-tick differences would count them, so they are not printed.
+        let errors = row.summary.errors + direct.summary.errors;
+        let per_tick = match paired::differences_ms(ours, base) {
+            _ if errors > 0 => format!("— ({errors} failed calls in the window)"),
+            None => "—".to_string(),
+            Some(d) => format!(
                 "p50 {:+.3} ms, p90 {:+.3} ms, p99 {:+.3} ms",
                 d.p50, d.p90, d.p99
-            )
-        });
+            ),
+        };
         println!(
             "added latency over the direct call at {rate} calls/s, paired (same window, interleaved, +{k}/{n} period), {}: p50 {:+.3} ms, p99 {:+.3} ms; per-tick differences (its call − the direct call of the same tick): {per_tick}",
             row.name,
@@ -705,11 +733,15 @@ fn print_paired(rate: u32, rows: &[&Row], recorded: &[Vec<u64>], mut pacer: Samp
             row.summary.p99 - direct.summary.p99,
         );
     }
-    let late = pacer.summary();
-    println!(
-        "pacer: each call handed to the runtime after its intended start by p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (inside every stream's latency alike)",
-        late.p50, late.p99, late.max
-    );
+    if pacer.micros.is_empty() {
+        println!("pacer: — (its lateness was not recorded)");
+    } else {
+        let late = pacer.summary();
+        println!(
+            "pacer: each call handed to the runtime after its intended start by p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (inside every stream's latency alike)",
+            late.p50, late.p99, late.max
+        );
+    }
     println!(
         "wake-ups per call (voluntary context switches of all threads: server / simulator / load generator; the last two over all {n} streams):"
     );
@@ -1277,6 +1309,10 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         };
     }
+    if let Some(refusal) = args.rt_refusal() {
+        eprintln!("{refusal}");
+        return std::process::ExitCode::from(2);
+    }
     if let Some(code) = rt::reexec_under_chrt(args.rt) {
         return code;
     }
@@ -1297,5 +1333,29 @@ fn main() -> std::process::ExitCode {
             eprintln!("kasm-mcp-load: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(argv: &[&str]) -> Args {
+        Args::parse_from(std::iter::once("kasm-mcp-load").chain(argv.iter().copied()))
+    }
+
+    #[test]
+    fn rt_runs_only_the_light_phases() {
+        assert_eq!(parsed(&["--phases", "closed"]).rt_refusal(), None);
+        assert_eq!(
+            parsed(&["--rt", "20", "--phases", "open,floor-open,relay"]).rt_refusal(),
+            None
+        );
+        let refusal = parsed(&["--rt", "20"]).rt_refusal().unwrap_or_default();
+        for heavy in ["closed", "floor", "large", "python", "idle"] {
+            assert!(refusal.contains(heavy), "{refusal}");
+        }
+        let soak = parsed(&["--rt", "20", "--phases", "relay,soak"]).rt_refusal();
+        assert!(soak.is_some_and(|r| r.ends_with("(asked for: soak)")));
     }
 }

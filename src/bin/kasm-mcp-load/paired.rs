@@ -158,4 +158,26 @@ mod tests {
         let d = differences_ms(&ours, &base).map(|d| (d.p50, d.p99));
         assert_eq!(d, Some((0.2, 0.2)));
     }
+
+    #[test]
+    fn a_tail_of_our_own_shows_in_the_differences_but_not_in_the_difference_of_p99s() {
+        // 100 ticks: the direct call is 5 ms late in ticks 0-1 (the machine), ours in ticks
+        // 2-3 (our own stall), 0.3 ms otherwise for both. Both p99s are 5 ms, so
+        // p99(ours) - p99(base) says 0; the per-tick differences show +4.7 ms at p99 (and
+        // -4.7 ms at the other end, which p50 and p90 do not reach).
+        let late = |ticks: [usize; 2]| -> Vec<u64> {
+            (0..100)
+                .map(|i| if ticks.contains(&i) { 5_000 } else { 300 })
+                .collect()
+        };
+        let (base, ours) = (late([0, 1]), late([2, 3]));
+        let p99 = |v: &[u64]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v[98]
+        };
+        assert_eq!(p99(&ours), p99(&base));
+        let d = differences_ms(&ours, &base).map(|d| (d.p50, d.p90, d.p99));
+        assert_eq!(d, Some((0.0, 0.0, 4.7)));
+    }
 }
