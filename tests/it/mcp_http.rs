@@ -955,45 +955,11 @@ async fn modern_request_stream_close_aborts_the_work() {
     );
 }
 
-/// The log lines a test's thread-default subscriber wrote (JSON, one per line).
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// The audit events of tool `tool` written so far.
-    fn audit_events_of(&self, tool: &str) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["target"] == "audit" && e["fields"]["tool"] == tool)
-            .collect()
-    }
-}
-
 /// Before 2026-07-28 a closed connection does not cancel a call: the router runs in the task
 /// answering the request and, when the client goes away mid-call, goes on as a task of its
-/// own. The call runs to its end and its audit event records it as succeeded.
+/// own, and runs to its end.
 #[tokio::test]
 async fn a_dropped_connection_does_not_stop_a_call_halfway() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    // tokio::test runs every task (the server's too) on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
     let h = Harness::start(test_config()).await;
     let call = json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
         "params": {"name": "slow", "arguments": {"steps": 5}}});
@@ -1026,12 +992,6 @@ async fn a_dropped_connection_does_not_stop_a_call_halfway() {
         "the call was dropped when its connection closed"
     );
     assert_eq!(h.slow.steps.load(Ordering::SeqCst), 5);
-    let audited = || captured.audit_events_of("slow");
-    eventually("the call is audited", || !audited().is_empty()).await;
-    let events = audited();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["fields"]["outcome"], "ok", "{events:?}");
-    assert_eq!(events[0]["fields"]["decision"], "allow", "{events:?}");
 }
 
 /// 2026-07-28: `Mcp-Param-<Name>` headers reach the router, which checks them against the
