@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
 
 /// The shared shutdown state (cheap to clone).
 #[derive(Debug, Clone)]
@@ -85,7 +85,15 @@ impl Shutdown {
         self.inner.work.spawn(work)
     }
 
-    /// Work spawned through [`Shutdown::spawn`] and not finished yet.
+    /// Count a piece of MCP work that runs in the task answering its request (not spawned) as
+    /// in flight, while the returned token lives: graceful shutdown waits for it as for
+    /// spawned work.
+    pub fn track(&self) -> TaskTrackerToken {
+        self.inner.work.token()
+    }
+
+    /// Work spawned through [`Shutdown::spawn`] (or counted by [`Shutdown::track`]) and not
+    /// finished yet.
     pub fn in_flight(&self) -> usize {
         self.inner.work.len()
     }

@@ -108,37 +108,52 @@ pub fn upkeep() {
 /// How often the app runs [`upkeep`].
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// A `&'static` label for an HTTP status (no allocation on the hot path).
-pub fn status_label(status: u16) -> &'static str {
+/// The labels [`status_label`] gives, in a fixed order: the statuses counted by number, then
+/// the classes every other status falls into. An index into this list names a status series.
+const STATUS_LABELS: [&str; 25] = [
+    "200", "201", "202", "204", "400", "401", "403", "404", "405", "406", "408", "409", "413",
+    "415", "421", "429", "500", "502", "503", "504", "1xx", "2xx", "3xx", "4xx", "5xx",
+];
+
+/// The position of an HTTP status's label in [`STATUS_LABELS`].
+fn status_index(status: u16) -> usize {
     match status {
-        200 => "200",
-        201 => "201",
-        202 => "202",
-        204 => "204",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        406 => "406",
-        408 => "408",
-        409 => "409",
-        413 => "413",
-        415 => "415",
-        421 => "421",
-        429 => "429",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
+        200 => 0,
+        201 => 1,
+        202 => 2,
+        204 => 3,
+        400 => 4,
+        401 => 5,
+        403 => 6,
+        404 => 7,
+        405 => 8,
+        406 => 9,
+        408 => 10,
+        409 => 11,
+        413 => 12,
+        415 => 13,
+        421 => 14,
+        429 => 15,
+        500 => 16,
+        502 => 17,
+        503 => 18,
+        504 => 19,
         _ => match status / 100 {
-            1 => "1xx",
-            2 => "2xx",
-            3 => "3xx",
-            4 => "4xx",
-            _ => "5xx",
+            1 => 20,
+            2 => 21,
+            3 => 22,
+            4 => 23,
+            _ => 24,
         },
     }
+}
+
+/// A `&'static` label for an HTTP status (no allocation on the hot path).
+pub fn status_label(status: u16) -> &'static str {
+    STATUS_LABELS
+        .get(status_index(status))
+        .copied()
+        .unwrap_or("5xx")
 }
 
 /// Count one Kasm API request and its latency.
@@ -206,6 +221,58 @@ impl KasmSeries {
         self.duration
             .get(|| metrics::histogram!(KASM_DURATION, "endpoint" => endpoint))
             .record(elapsed.as_secs_f64());
+    }
+}
+
+/// The [`HTTP_REQUESTS`] series of a fixed set of route labels: one kept handle per (route,
+/// status label) pair, resolved the first time that pair is counted. Routes are named by
+/// their position in the list the table was built with (the HTTP layer maps a matched route
+/// to it once per request).
+pub struct HttpSeriesTable {
+    routes: &'static [&'static str],
+    /// `routes.len() × STATUS_LABELS.len()` handles, route-major.
+    counts: Box<[Kept<Counter>]>,
+}
+
+impl std::fmt::Debug for HttpSeriesTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSeriesTable")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpSeriesTable {
+    /// The table of these route labels.
+    pub fn new(routes: &'static [&'static str]) -> Self {
+        HttpSeriesTable {
+            routes,
+            counts: (0..routes.len() * STATUS_LABELS.len())
+                .map(|_| Kept::new())
+                .collect(),
+        }
+    }
+
+    /// Count one response with `status` under the route at position `route` of the table
+    /// (a position outside it is counted under no series and logged: a bug, not a client's
+    /// doing).
+    pub fn record(&self, route: usize, status: u16) {
+        let at = status_index(status);
+        let handle = self
+            .routes
+            .get(route)
+            .zip(STATUS_LABELS.get(at))
+            .and_then(|(&route_label, &status_label)| {
+                let slot = route.checked_mul(STATUS_LABELS.len())?.checked_add(at)?;
+                let handle = self.counts.get(slot)?;
+                Some(handle.get(|| {
+                    metrics::counter!(HTTP_REQUESTS, "route" => route_label, "status" => status_label)
+                }))
+            });
+        match handle {
+            Some(handle) => handle.increment(1),
+            None => tracing::error!(route, status, "HTTP response of no known route series"),
+        }
     }
 }
 
@@ -451,6 +518,56 @@ mod tests {
         assert_eq!(value(&text, ok), 3.0, "{text}");
         assert_eq!(value(&text, other), 1.0, "{text}");
         assert_eq!(value(&text, count), 4.0, "{text}");
+    }
+
+    #[test]
+    fn status_labels_name_counted_statuses_by_number_and_others_by_class() {
+        for label in &STATUS_LABELS[..20] {
+            let status: u16 = label.parse().unwrap();
+            assert_eq!(status_label(status), *label);
+        }
+        for (status, label) in [
+            (100, "1xx"),
+            (101, "1xx"),
+            (206, "2xx"),
+            (301, "3xx"),
+            (418, "4xx"),
+            (451, "4xx"),
+            (501, "5xx"),
+            (599, "5xx"),
+            (0, "5xx"),
+            (999, "5xx"),
+        ] {
+            assert_eq!(status_label(status), label, "{status}");
+        }
+    }
+
+    #[test]
+    fn http_series_count_in_the_registry_series_of_their_labels() {
+        let _ = handle();
+        static ROUTES: [&str; 2] = ["/http_table_test", "http_table_test_spare"];
+        let table = HttpSeriesTable::new(&ROUTES);
+        table.record(0, 200);
+        table.record(0, 200);
+        metrics::counter!(HTTP_REQUESTS, "route" => "/http_table_test", "status" => "200")
+            .increment(1);
+        table.record(0, 503);
+        table.record(1, 418);
+        table.record(2, 200);
+        let text = render();
+        let count = |route: &str, status: &str| {
+            value(
+                &text,
+                &format!("kasm_mcp_http_requests_total{{route=\"{route}\",status=\"{status}\"}}"),
+            )
+        };
+        assert_eq!(count("/http_table_test", "200"), 3.0, "{text}");
+        assert_eq!(count("/http_table_test", "503"), 1.0, "{text}");
+        assert_eq!(count("http_table_test_spare", "4xx"), 1.0, "{text}");
+        assert!(
+            !text.contains("http_table_test_spare\",status=\"200"),
+            "a route outside the table is counted nowhere: {text}"
+        );
     }
 
     #[test]

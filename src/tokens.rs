@@ -37,8 +37,13 @@ impl TokenDigest {
 
     /// Whether `token` hashes to this digest, in time that does not depend on where they differ.
     pub fn matches(&self, token: &str) -> bool {
-        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        bool::from(presented.ct_eq(&self.0))
+        self.matches_digest(&TokenDigest::of(token))
+    }
+
+    /// Whether `presented` (a presented token's digest, hashed once for comparing against
+    /// many entries) is this digest, in time that does not depend on where they differ.
+    pub fn matches_digest(&self, presented: &TokenDigest) -> bool {
+        bool::from(presented.0.ct_eq(&self.0))
     }
 
     /// The lowercase hex form (64 digits).

@@ -97,9 +97,11 @@ impl Authenticator {
     /// The static principal whose digest `token` matches.
     fn static_principal(&self, token: &str) -> Option<Principal> {
         // Compare against every digest so the time taken does not depend on which matched.
+        // The token is hashed once, not once per entry.
+        let presented = crate::tokens::TokenDigest::of(token);
         let mut found: Option<&TokenEntry> = None;
         for entry in &self.tokens {
-            if entry.digest.matches(token) {
+            if entry.digest.matches_digest(&presented) {
                 found = Some(entry);
             }
         }

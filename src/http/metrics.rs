@@ -14,43 +14,57 @@ use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::telemetry::{self, HTTP_REQUESTS};
+use crate::telemetry::{self, HttpSeriesTable};
 
-/// The HTTP layer's recorder (a handle on the process's Prometheus recorder).
+/// The HTTP layer's recorder (a handle on the process's Prometheus recorder) and its kept
+/// per-route response series.
 #[derive(Debug)]
-pub struct Metrics(());
+pub struct Metrics {
+    requests: HttpSeriesTable,
+}
 
 impl Default for Metrics {
     fn default() -> Self {
         let _ = telemetry::handle();
-        Metrics(())
+        Metrics {
+            requests: HttpSeriesTable::new(&ROUTES),
+        }
     }
 }
 
-/// The route label: the matched route pattern (a bounded set), `other` otherwise.
-fn route_label(route: Option<&str>) -> &'static str {
+/// The route labels: the matched route patterns (a bounded set), `other` for any other
+/// matched route, `unmatched` when no route matched.
+const ROUTES: [&str; 9] = [
+    "/mcp",
+    "/sse",
+    "/messages",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/relay/{ticket}",
+    "other",
+    "unmatched",
+];
+
+/// The position in [`ROUTES`] of a matched route pattern (`None`: no route matched).
+fn route_index(route: Option<&str>) -> usize {
     match route {
-        Some("/mcp") => "/mcp",
-        Some("/sse") => "/sse",
-        Some("/messages") => "/messages",
-        Some("/metrics") => "/metrics",
-        Some("/healthz") => "/healthz",
-        Some("/readyz") => "/readyz",
-        Some("/relay/{ticket}") => "/relay/{ticket}",
-        Some(_) => "other",
-        None => "unmatched",
+        Some("/mcp") => 0,
+        Some("/sse") => 1,
+        Some("/messages") => 2,
+        Some("/metrics") => 3,
+        Some("/healthz") => 4,
+        Some("/readyz") => 5,
+        Some("/relay/{ticket}") => 6,
+        Some(_) => 7,
+        None => 8,
     }
 }
 
 impl Metrics {
     /// Count one HTTP response.
     pub fn record_request(&self, route: Option<&str>, status: u16) {
-        metrics::counter!(
-            HTTP_REQUESTS,
-            "route" => route_label(route),
-            "status" => telemetry::status_label(status)
-        )
-        .increment(1);
+        self.requests.record(route_index(route), status);
     }
 
     /// The Prometheus exposition text.
@@ -114,10 +128,12 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|p| route_label(Some(p.as_str())));
+        let route = route_index(
+            request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str),
+        );
         Tracked {
             future: self.inner.call(request),
             metrics: self.metrics.clone(),
@@ -127,12 +143,13 @@ where
 }
 
 pin_project! {
-    /// The response future of [`Track`]: counts the response when it is ready.
+    /// The response future of [`Track`]: counts the response, under the route at `route`
+    /// of [`ROUTES`], when it is ready.
     pub struct Tracked<F> {
         #[pin]
         future: F,
         metrics: Arc<Metrics>,
-        route: Option<&'static str>,
+        route: usize,
     }
 }
 
@@ -147,7 +164,8 @@ where
         let result = ready!(this.future.poll(cx));
         if let Ok(response) = &result {
             this.metrics
-                .record_request(*this.route, response.status().as_u16());
+                .requests
+                .record(*this.route, response.status().as_u16());
         }
         Poll::Ready(result)
     }

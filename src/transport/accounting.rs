@@ -140,7 +140,13 @@ fn outcome_of(response: &Value, id: &Value) -> &'static str {
     match single {
         None => "dropped",
         Some(r) if r.get("error").is_some() => "protocol_error",
-        Some(r) if r.pointer("/result/isError") == Some(&Value::Bool(true)) => "tool_error",
+        // Not `pointer("/result/isError")`: it allocates a string per path segment.
+        Some(r)
+            if r.get("result").and_then(|result| result.get("isError"))
+                == Some(&Value::Bool(true)) =>
+        {
+            "tool_error"
+        }
         Some(_) => "ok",
     }
 }

@@ -1,19 +1,23 @@
 //! Running one POSTed message through the router and turning its outcome into the HTTP
-//! answer: the [`Work`] task (aborted on drop for 2026-07-28 requests, whose closed stream
-//! means cancellation), the final JSON-RPC message and status, and the [`Streaming`] state of an
-//! SSE answer (queued notifications first, then the response; metrics settled once).
+//! answer: the [`Work`] (run where the answer is awaited, a task of its own once the answer
+//! streams or the request is dropped; dropped, i.e. cancelled, instead for 2026-07-28
+//! requests, whose closed stream means cancellation), the final JSON-RPC message and status,
+//! and the [`Streaming`] state of an SSE answer (queued notifications first, then the
+//! response; metrics settled once).
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use axum::http::StatusCode;
 use futures::Stream;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::{JoinError, JoinHandle};
+use tokio::task::JoinHandle;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::accounting::{self, PendingCalls};
 use super::body::Body;
@@ -23,15 +27,47 @@ use super::state::TransportState;
 use crate::mcp::{Handled, McpServer, RequestMeta};
 use crate::shutdown::Shutdown;
 
-/// The router's work for one POST, as a task. Aborted on drop when `abort_on_drop`.
+/// The router's future for one POST.
+type Router = Pin<Box<dyn Future<Output = Handled> + Send>>;
+
+/// Why a piece of work has no answer: the router panicked (or its task failed).
+#[derive(Debug)]
+pub struct WorkFailed(String);
+
+impl std::fmt::Display for WorkFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a piece of work runs.
+enum Running {
+    /// Polled by the task that answers the request (no task of its own, no hop between
+    /// threads); counted as in flight for graceful shutdown by the token.
+    Here {
+        router: Router,
+        _in_flight: TaskTrackerToken,
+    },
+    /// A task of its own (once the answer streams, or after the request was dropped).
+    Task(JoinHandle<Handled>),
+    /// Finished (its outcome was returned).
+    Done,
+}
+
+/// The router's work for one POST. It runs where the answer is awaited until the answer
+/// switches to a stream ([`Work::into_task`]) or the request is dropped: then a call that a
+/// closed connection must not cancel (every era before 2026-07-28) goes on as a tracked task,
+/// so a dropped connection never stops a tool call halfway; with `abort_on_drop` (2026-07-28,
+/// whose closed stream means cancellation) it is dropped, i.e. cancelled.
 pub struct Work {
-    handle: JoinHandle<Handled>,
+    running: Running,
+    shutdown: Shutdown,
     abort_on_drop: bool,
 }
 
 impl Work {
-    /// Run the router on `message` as a task; `param_headers` are the request's
-    /// `Mcp-Param-<Name>` headers as (`<Name>`, value) pairs.
+    /// The router's work on `message`; `param_headers` are the request's `Mcp-Param-<Name>`
+    /// headers as (`<Name>`, value) pairs. It starts when first polled.
     pub fn spawn(
         shutdown: &Shutdown,
         server: Arc<McpServer>,
@@ -40,36 +76,77 @@ impl Work {
         param_headers: Vec<(String, String)>,
         abort_on_drop: bool,
     ) -> Self {
-        let handle = shutdown.spawn(async move {
+        let router: Router = Box::pin(async move {
             server
                 .handle_with_param_headers(message, meta, param_headers)
                 .await
         });
         Work {
-            handle,
+            running: Running::Here {
+                router,
+                _in_flight: shutdown.track(),
+            },
+            shutdown: shutdown.clone(),
             abort_on_drop,
         }
+    }
+
+    /// The same work, going on as a task of its own: for an answer that streams, whose
+    /// body the client may read slowly (a call must not wait for its reader).
+    pub fn into_task(mut self) -> Self {
+        self.running = match std::mem::replace(&mut self.running, Running::Done) {
+            // Spawned before the token is let go, so the work is never uncounted.
+            Running::Here { router, .. } => Running::Task(self.shutdown.spawn(router)),
+            other => other,
+        };
+        self
     }
 }
 
 impl Future for Work {
-    type Output = Result<Handled, JoinError>;
+    type Output = Result<Handled, WorkFailed>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.handle).poll(cx)
+        let outcome = match &mut self.running {
+            Running::Here { router, .. } => {
+                // A panicking router answers 500, as a panicking task did.
+                match std::panic::catch_unwind(AssertUnwindSafe(|| router.as_mut().poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(handled)) => Ok(handled),
+                    Err(_) => Err(WorkFailed("the MCP handler panicked".into())),
+                }
+            }
+            Running::Task(handle) => match ready!(Pin::new(handle).poll(cx)) {
+                Ok(handled) => Ok(handled),
+                Err(error) => Err(WorkFailed(error.to_string())),
+            },
+            // Polled after it finished: nothing is left to give.
+            Running::Done => return Poll::Pending,
+        };
+        self.running = Running::Done;
+        Poll::Ready(outcome)
     }
 }
 
 impl Drop for Work {
     fn drop(&mut self) {
-        if self.abort_on_drop {
-            self.handle.abort();
+        match std::mem::replace(&mut self.running, Running::Done) {
+            Running::Here { router, .. } if !self.abort_on_drop => {
+                // Spawned before the token is let go, so the work is never uncounted.
+                drop(self.shutdown.spawn(router));
+            }
+            Running::Task(handle) if self.abort_on_drop => handle.abort(),
+            // Dropped here: cancelled (abort_on_drop), or nothing left to run.
+            _ => {}
         }
     }
 }
 
 /// The final message and HTTP status for a finished piece of work (settle the accounting
 /// first: the answer is moved out, not copied — a `tools/list` answer is ~33 KB of JSON).
-pub fn final_answer(outcome: Result<Handled, JoinError>, id: &Value) -> (StatusCode, Option<Body>) {
+pub fn final_answer(
+    outcome: Result<Handled, WorkFailed>,
+    id: &Value,
+) -> (StatusCode, Option<Body>) {
     match outcome {
         Ok(Handled::Response(body)) => (StatusCode::OK, Some(Body::Json(body))),
         Ok(Handled::RawResponse(raw)) => (StatusCode::OK, Some(Body::Raw(raw))),
@@ -109,7 +186,7 @@ pub struct Streaming {
 
 enum Step {
     Note(Value),
-    Done(Result<Handled, JoinError>),
+    Done(Result<Handled, WorkFailed>),
 }
 
 impl Streaming {

@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 /// A JSON-RPC message as an SSE `message` event.
 pub fn message_event(message: &Value) -> Event {
-    Event::default().event("message").data(message.to_string())
+    Event::default()
+        .event("message")
+        .data(super::rpc::json_text(message))
 }
 
 /// An SSE response: keep-alive comments every `keep_alive`, no proxy buffering, and the

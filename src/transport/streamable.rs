@@ -25,10 +25,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio::task::JoinError;
 
 use super::accounting::{self, PendingCalls};
-use super::answer::{Streaming, Work, final_answer};
+use super::answer::{Streaming, Work, WorkFailed, final_answer};
 use super::body::Body;
 use super::origin::{Peer, origin};
 use super::rpc::{self, json_response};
@@ -260,7 +259,7 @@ pub async fn post(
             let streaming = Streaming {
                 state: state.clone(),
                 rx,
-                work: Some(work),
+                work: Some(work.into_task()),
                 queue: VecDeque::new(),
                 pending: Some(pending),
                 id,
@@ -300,7 +299,7 @@ pub async fn post(
             let streaming = Streaming {
                 state: state.clone(),
                 rx,
-                work: Some(work),
+                work: Some(work.into_task()),
                 queue: VecDeque::from([Body::Json(note)]),
                 pending: Some(pending),
                 id,
@@ -319,7 +318,7 @@ enum First {
     /// The router emitted a notification (or a server→client request): stream.
     Note(Value),
     /// The router finished without emitting anything.
-    Done(Result<Handled, JoinError>),
+    Done(Result<Handled, WorkFailed>),
     /// Still running after a keep-alive interval: stream.
     Slow,
 }
@@ -327,7 +326,7 @@ enum First {
 fn finish_json(
     state: &TransportState,
     pending: PendingCalls,
-    outcome: Result<Handled, JoinError>,
+    outcome: Result<Handled, WorkFailed>,
     id: &Value,
     is_initialize: bool,
     principal: &Principal,

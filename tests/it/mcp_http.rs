@@ -955,6 +955,45 @@ async fn modern_request_stream_close_aborts_the_work() {
     );
 }
 
+/// Before 2026-07-28 a closed connection does not cancel a call: the router runs in the task
+/// answering the request and, when the client goes away mid-call, goes on as a task of its
+/// own, and runs to its end.
+#[tokio::test]
+async fn a_dropped_connection_does_not_stop_a_call_halfway() {
+    let h = Harness::start(test_config()).await;
+    let call = json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
+        "params": {"name": "slow", "arguments": {"steps": 5}}});
+    // A client of its own, keeping no idle connection: dropping its request closes the socket.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let request = client
+        .post(h.url("/mcp"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&call)
+        .send();
+    let sent = tokio::spawn(request);
+    let log = h.slow.clone();
+    eventually("the call starts", || log.started.load(Ordering::SeqCst)).await;
+    sent.abort();
+    assert!(sent.await.is_err(), "the request was not dropped mid-call");
+    drop(client);
+    let log = h.slow.clone();
+    eventually("the call runs to its end", || {
+        log.finished.load(Ordering::SeqCst) || log.dropped_unfinished.load(Ordering::SeqCst)
+    })
+    .await;
+    assert!(
+        !h.slow.dropped_unfinished.load(Ordering::SeqCst),
+        "the call was dropped when its connection closed"
+    );
+    assert_eq!(h.slow.steps.load(Ordering::SeqCst), 5);
+}
+
 /// 2026-07-28: `Mcp-Param-<Name>` headers reach the router, which checks them against the
 /// arguments marked `x-mcp-header`.
 #[tokio::test]
