@@ -84,6 +84,13 @@ kmcp_lock() {
 }
 kmcp_readers=
 kmcp_cleanup() {
+  # A signal that reaches a background child of this shell between its fork and its exec
+  # (or before it resets the inherited traps) runs this shell's trap in the child: dash and
+  # bash both do. Only the wrapper itself cleans up; such a child just ends. (`read` of
+  # /proc/self is done by the shell itself, so it names the process running the trap.)
+  if { read -r kmcp_self kmcp_rest < /proc/self/stat; } 2>/dev/null && [ "$kmcp_self" != "$$" ]; then
+    exit 143
+  fi
   trap - EXIT HUP INT TERM
   [ -n "${kmcp_ul:-}" ] && kmcp_upwait
   [ -n "$kmcp_readers" ] && kmcp_stop_readers
@@ -594,7 +601,9 @@ kmcp_nap() {
     kmcp_ws=0
     [ -n "$kmcp_woke" ] || { wait "$kmcp_sl"; kmcp_ws=$?; }
     if [ -n "$kmcp_woke" ] || [ "$kmcp_ws" -gt 128 ]; then
-      kill "$kmcp_sl" 2>/dev/null
+      # KILL, not TERM: a TERM that lands before the child has become `sleep` would run
+      # this shell's TERM trap there (see kmcp_cleanup).
+      kill -KILL "$kmcp_sl" 2>/dev/null
     elif [ "$kmcp_ws" -ne 0 ]; then
       kmcp_interval=1
     fi
