@@ -74,12 +74,8 @@ async fn stream_job(
     (input, result, stream)
 }
 
-/// Run `command` through the streaming wrapper with `path` as PATH and `tmp` as TMPDIR.
-async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
-    let relay = host_relay().await;
-    let (input, mut result, mut stream) =
-        stream_job(&relay, command, "0123456789abcdef0123456789abcdef").await;
-    let mut child = spawn_wrapper(&input, path, tmp);
+/// The result uploaded to `result` (within 30 s), parsed, and its text for messages.
+async fn result_report(result: &mut UploadTicket) -> (ExecReport, String) {
     let body = tokio::time::timeout(Duration::from_secs(30), result.received())
         .await
         .expect("a result arrived")
@@ -87,6 +83,16 @@ async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
     let text = String::from_utf8_lossy(&body).into_owned();
     let report = ExecReport::parse(&parse_frame(body).unwrap())
         .unwrap_or_else(|e| panic!("{e}: the result was {text:?}"));
+    (report, text)
+}
+
+/// Run `command` through the streaming wrapper with `path` as PATH and `tmp` as TMPDIR.
+async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
+    let relay = host_relay().await;
+    let (input, mut result, mut stream) =
+        stream_job(&relay, command, "0123456789abcdef0123456789abcdef").await;
+    let mut child = spawn_wrapper(&input, path, tmp);
+    let (report, _) = result_report(&mut result).await;
     // The wrapper sends its stream records before the result, one request after the other.
     let mut frames = Vec::new();
     while let Some(body) = stream.try_next() {
@@ -499,13 +505,7 @@ async fn reports_done(
     work: &Path,
 ) {
     std::fs::write(tmp.join("go"), "").unwrap();
-    let body = tokio::time::timeout(Duration::from_secs(30), result.received())
-        .await
-        .expect("the job's result arrived")
-        .unwrap();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let report = ExecReport::parse(&parse_frame(body).unwrap())
-        .unwrap_or_else(|e| panic!("{e}: the result was {text:?}"));
+    let (report, text) = result_report(&mut result).await;
     assert_eq!(report.exit_code, 0, "{text}");
     assert_eq!(&report.stdout[..], b"done\n");
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
