@@ -1,12 +1,12 @@
 //! What to tell the caller when a session's wrapper ran but its result is lost or cannot be
 //! read — in words that say what happened and what to do, not a parser's complaint.
 //!
-//! The wrapper keeps its work files (the output it collected, the record it uploads) in a
-//! directory `kmcp.*` under `$TMPDIR` or `/tmp` inside the session. When a command removes
-//! them (`rm -rf /tmp/*`), the wrapper sends `<KIND> err workdir_removed [exit code]` from a
-//! new directory; an older wrapper, or an uploader that posts a missing file as an empty body,
-//! sends nothing at all. Both mean the same, and a record cut short no longer matches its
-//! own header.
+//! The wrapper keeps its work files (the output it collected, the record it uploads) in
+//! directories `kmcp*` (`kmcp.*`, `kmcp-new.*`, `kmcp-job.*`) under `$TMPDIR` or `/tmp` inside
+//! the session. When a command removes them (`rm -rf /tmp/*`), the wrapper sends `<KIND> err
+//! workdir_removed [exit code]` from a new directory; an older wrapper, or an uploader that
+//! posts a missing file as an empty body, sends nothing at all. Both mean the same, and a
+//! record cut short no longer matches its own header.
 
 use bytes::Bytes;
 
@@ -15,7 +15,7 @@ use crate::relay::Purpose;
 use crate::relay::frame::{Frame, FrameError, parse_frame};
 
 /// Where the wrapper's work files are, for the messages.
-const WORK_FILES: &str = "its work directory kmcp.* under $TMPDIR or /tmp in the session";
+const WORK_FILES: &str = "its work directories kmcp* under $TMPDIR or /tmp in the session";
 
 /// The wrapper's record from an upload `body`, or the error that says in words why there is
 /// none: the work files were removed (an empty body or a `workdir_removed` record), or the
@@ -52,7 +52,7 @@ fn work_files_removed(
                 Some(code) => format!("the command ran and exited with code {code}, but it removed the files the output collector needed, so its output is lost"),
                 None => "the command ran, but it removed the files the output collector needed, so its exit status and output are unknown".to_string(),
             },
-            "Do not delete kmcp.* in /tmp from a command (to empty /tmp, spare them: `find /tmp -mindepth 1 -maxdepth 1 ! -name 'kmcp.*' -exec rm -rf {} +`); check what the command did with a second command",
+            "Do not delete kmcp* in /tmp from a command (to empty /tmp, spare them: `find /tmp -mindepth 1 -maxdepth 1 ! -name 'kmcp*' -exec rm -rf {} +`); check what the command did with a second command",
         )
     } else {
         (
@@ -92,7 +92,7 @@ mod tests {
                 "{msg}"
             );
             assert!(
-                msg.contains("kmcp.*") && !msg.contains("malformed"),
+                msg.contains("kmcp*") && !msg.contains("kmcp.*") && !msg.contains("malformed"),
                 "{msg}"
             );
         }

@@ -129,7 +129,7 @@ fn no_result(
         ));
     }
     ToolError::new(format!(
-        "{what}: no upload at all reached this server from session {kasm_id} within {secs} s. Either the session container cannot reach this server's relay URL ({base}) — check MCP_RELAY_URL is reachable from inside sessions — or the container has none of curl, GNU wget or python3, or the wrapper was killed (the session was stopped or paused), or a command removed the wrapper's work files (kmcp.* under $TMPDIR or /tmp in the session) so it had nothing to send"
+        "{what}: no upload at all reached this server from session {kasm_id} within {secs} s. Either the session container cannot reach this server's relay URL ({base}) — check MCP_RELAY_URL is reachable from inside sessions — or the container has none of curl, GNU wget or python3, or the wrapper was killed (the session was stopped or paused), or a command removed the wrapper's work files (kmcp* under $TMPDIR or /tmp in the session) so it had nothing to send"
     ))
 }
 

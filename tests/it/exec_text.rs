@@ -154,12 +154,14 @@ async fn a_command_that_removes_the_wrappers_files_is_told_so_at_once() {
     let modern = Modern::connect(&demo).await;
     let kasm_id = new_session(&modern).await;
     let started = Instant::now();
-    // The wrapper's work directory is kmcp.* under $TMPDIR or /tmp (the session's own /tmp in
-    // the simulator's sandbox).
+    // The wrapper's work directory is kmcp-new.* (a streaming job) or kmcp.* under $TMPDIR or
+    // /tmp (the session's own /tmp in the simulator's sandbox). Not kmcp*: that also removes
+    // the spill directory kmcp-job.*, where the exit code is kept, and the answer is then
+    // "exit status and output are unknown" (pinned in src/tools/relay_loss.rs).
     let r = exec(
         &modern,
         &kasm_id,
-        json!({"command": "cd \"${TMPDIR:-/tmp}\" && rm -r kmcp.*; exit 4", "timeout_s": 30}),
+        json!({"command": "cd \"${TMPDIR:-/tmp}\" && rm -r kmcp-new.* kmcp.*; exit 4", "timeout_s": 30}),
     )
     .await;
     assert_eq!(r["result"]["isError"], true, "{r}");

@@ -74,12 +74,8 @@ async fn stream_job(
     (input, result, stream)
 }
 
-/// Run `command` through the streaming wrapper with `path` as PATH and `tmp` as TMPDIR.
-async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
-    let relay = host_relay().await;
-    let (input, mut result, mut stream) =
-        stream_job(&relay, command, "0123456789abcdef0123456789abcdef").await;
-    let mut child = spawn_wrapper(&input, path, tmp);
+/// The result uploaded to `result` (within 30 s), parsed, and its text for messages.
+async fn result_report(result: &mut UploadTicket) -> (ExecReport, String) {
     let body = tokio::time::timeout(Duration::from_secs(30), result.received())
         .await
         .expect("a result arrived")
@@ -87,6 +83,16 @@ async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
     let text = String::from_utf8_lossy(&body).into_owned();
     let report = ExecReport::parse(&parse_frame(body).unwrap())
         .unwrap_or_else(|e| panic!("{e}: the result was {text:?}"));
+    (report, text)
+}
+
+/// Run `command` through the streaming wrapper with `path` as PATH and `tmp` as TMPDIR.
+async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
+    let relay = host_relay().await;
+    let (input, mut result, mut stream) =
+        stream_job(&relay, command, "0123456789abcdef0123456789abcdef").await;
+    let mut child = spawn_wrapper(&input, path, tmp);
+    let (report, _) = result_report(&mut result).await;
     // The wrapper sends its stream records before the result, one request after the other.
     let mut frames = Vec::new();
     while let Some(body) = stream.try_next() {
@@ -370,11 +376,53 @@ async fn finished_run(relay: &Arc<Relay>, command: &str, job_id: &str, tmp: &Pat
     report
 }
 
-/// The stale cleaner's decisions (run by every wrapper before it starts its command), on
-/// directories made by hand in the state a wrapper leaves them in: a work directory without
-/// `held` (a wrapper that has not locked it yet: a command within its first nap) stays while
-/// it is young and goes when old; one with `held` goes once unlocked (its wrapper is gone)
-/// and stays while locked; `kmcp-new.*` goes only when old.
+/// A process that holds the lock (`flock`, as a wrapper does on fd 9) on `dir` while it
+/// lives; killed (and the lock released) when dropped, so a failing test leaks nothing.
+struct LockHolder(std::process::Child);
+
+impl LockHolder {
+    fn lock(dir: &Path) -> Self {
+        // `exec`: the `sleep` is the spawned process itself, holding fd 9 (no child to orphan).
+        // A blocking `flock`: the probe below may hold the lock for an instant.
+        let holder = std::process::Command::new("sh")
+            .args(["-c", r#"exec 9<"$1" && flock 9 && exec sleep 60"#, "sh"])
+            .arg(dir)
+            .spawn()
+            .unwrap();
+        let holder = Self(holder);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::process::Command::new(which("flock"))
+            .args(["-n"])
+            .arg(dir)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} not locked",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        holder
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The stale cleaner's decisions (run by every wrapper; the streaming one while its command
+/// runs), on directories made by hand in the state a wrapper leaves them in, the same for
+/// `kmcp.*` and `kmcp-new.*` (where a streaming wrapper keeps its work directory): one
+/// without `held` (a wrapper that has not locked it yet: a command within its first nap)
+/// stays while it is young and goes when old; one with `held` goes once unlocked (its
+/// wrapper is gone) and stays while locked.
 #[tokio::test]
 async fn the_cleaner_removes_only_unlocked_held_or_old_work_directories() {
     let tmp = tempfile::tempdir().unwrap();
@@ -386,35 +434,19 @@ async fn the_cleaner_removes_only_unlocked_held_or_old_work_directories() {
         }
         dir
     };
-    made("kmcp.young", false);
-    made("kmcp.dead", true);
-    let live = made("kmcp.live", true);
-    made("kmcp-new.young", false);
     let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
-    for name in ["kmcp.old", "kmcp-new.old"] {
-        let dir = made(name, false);
-        std::fs::File::open(&dir)
+    let mut holders = Vec::new();
+    for prefix in ["kmcp.", "kmcp-new."] {
+        made(&format!("{prefix}young"), false);
+        made(&format!("{prefix}dead"), true);
+        let live = made(&format!("{prefix}live"), true);
+        // A live wrapper's lock.
+        holders.push(LockHolder::lock(&live));
+        let old = made(&format!("{prefix}old"), false);
+        std::fs::File::open(&old)
             .unwrap()
             .set_modified(two_hours_ago)
             .unwrap();
-    }
-    // A live wrapper's lock on kmcp.live: flock(1) holding it while `sleep` runs.
-    let mut holder = std::process::Command::new(which("flock"))
-        .arg(&live)
-        .args(["sleep", "60"])
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::process::Command::new(which("flock"))
-        .args(["-n"])
-        .arg(&live)
-        .arg("true")
-        .status()
-        .unwrap()
-        .success()
-    {
-        assert!(std::time::Instant::now() < deadline, "kmcp.live not locked");
-        std::thread::sleep(Duration::from_millis(10));
     }
     let relay = host_relay().await;
     let report = finished_run(
@@ -425,53 +457,136 @@ async fn the_cleaner_removes_only_unlocked_held_or_old_work_directories() {
     )
     .await;
     assert_eq!(report.exit_code, 0);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holders);
     let mut left = names_in(tmp.path());
     left.retain(|n| !n.starts_with("kmcp-job."));
     assert_eq!(
         left,
-        ["kmcp-new.young", "kmcp.live", "kmcp.young"],
+        ["kmcp-new.live", "kmcp-new.young", "kmcp.live", "kmcp.young"],
         "{left:?}"
     );
 }
 
-/// A live job's work directory survives the cleaner of the runs started beside it, both
-/// before its wrapper locked it (within the command's first nap) and after: the job still
-/// reports its own output and exit code, not `workdir_removed`.
-#[tokio::test]
-async fn the_cleaner_never_removes_a_live_jobs_work_directory() {
-    let tmp = tempfile::tempdir().unwrap();
-    let relay = host_relay().await;
-    let job = "0000000000000000000000000000000a";
-    let (input, mut result, _stream) = stream_job(&relay, "sleep 2; echo done", job).await;
-    let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
-    let work = tmp.path().join(format!("kmcp.{job}"));
+/// The stale cleaner of a wrapper from before `held` (commit 67f0271), as an older server in
+/// the same session container runs it on `$1`: any unlocked `kmcp.*` goes, `kmcp-new.*` only
+/// when old.
+const OLD_CLEANER: &str = r#"kmcp_stale_min=61
+kmcp_locks=
+command -v flock >/dev/null 2>&1 && kmcp_locks=1
+kmcp_old() { [ -n "$(find "$1" -prune -mmin +"$kmcp_stale_min" 2>/dev/null)" ]; }
+for f in "$1/kmcp".*; do
+  [ -e "$f" ] || continue
+  if [ -n "$kmcp_locks" ]; then
+    flock -n "$f" rm -rf "$f" >/dev/null 2>&1
+  elif kmcp_old "$f"; then
+    rm -rf "$f"
+  fi
+done
+for f in "$1/kmcp"-new.*; do
+  [ -e "$f" ] || continue
+  kmcp_old "$f" && rm -rf "$f"
+done
+"#;
+
+/// The command of a job that runs until the test creates `go` in `tmp`.
+fn until_go(tmp: &Path) -> String {
+    format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; echo done",
+        tmp.join("go").display()
+    )
+}
+
+/// Waits for the job's result and checks that it reports its own output and exit code (not
+/// `workdir_removed`), and that the wrapper exits having removed its work directory `work`.
+async fn reports_done(
+    mut result: UploadTicket,
+    mut child: tokio::process::Child,
+    tmp: &Path,
+    work: &Path,
+) {
+    std::fs::write(tmp.join("go"), "").unwrap();
+    let (report, text) = result_report(&mut result).await;
+    assert_eq!(report.exit_code, 0, "{text}");
+    assert_eq!(&report.stdout[..], b"done\n");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the wrapper exits after its upload")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!work.exists(), "the job removes its own work directory");
+}
+
+/// Waits until `path` exists.
+async fn appears(path: &Path) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !work.is_dir() {
-        assert!(std::time::Instant::now() < deadline, "no work directory");
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // At once: most likely before the job took its lock.
-    let early_unlocked = !work.join("held").exists();
+}
+
+/// A live job's work directory that is young and not locked (as within the command's first
+/// nap; here for the job's whole life: its PATH has no `flock`) survives both the cleaner of
+/// an older server's wrapper in the same container and that of a current run: the job still
+/// reports its own output and exit code. The old cleaner does remove an unlocked `kmcp.*`
+/// beside it (what it would have done to the job's directory under that name).
+#[tokio::test]
+async fn a_live_jobs_unlocked_work_directory_survives_old_and_new_cleaners() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let without_flock: Vec<&str> = PROGRAMS.into_iter().filter(|p| *p != "flock").collect();
+    let path = logging_path(&without_flock, &logs.path().join("programs"));
+    let witness = tmp.path().join("kmcp.unlocked");
+    std::fs::create_dir(&witness).unwrap();
+    let relay = host_relay().await;
+    let job = "0000000000000000000000000000000d";
+    let (input, result, _stream) = stream_job(&relay, &until_go(tmp.path()), job).await;
+    let child = spawn_wrapper(&input, &path.path().display().to_string(), tmp.path());
+    let work = tmp.path().join(format!("kmcp-new.{job}"));
+    appears(&work).await;
+    // (Its status is that of its last `kmcp_old`: not asserted; the witness shows it ran.)
+    std::process::Command::new("sh")
+        .args(["-c", OLD_CLEANER, "sh"])
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    assert!(!witness.exists(), "the old cleaner did not run");
+    assert!(
+        work.is_dir(),
+        "the old cleaner removed the live job's directory"
+    );
+    assert!(!work.join("held").exists(), "locked without flock");
     let report = finished_run(
         &relay,
         "true",
-        "0000000000000000000000000000000b",
+        "0000000000000000000000000000000e",
         tmp.path(),
     )
     .await;
     assert_eq!(report.exit_code, 0);
-    assert!(work.is_dir(), "removed while unlocked: {early_unlocked}");
-    // Once the job holds its lock.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !work.join("held").exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the job never locked its directory"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        work.is_dir(),
+        "the new cleaner removed the live job's directory"
+    );
+    reports_done(result, child, tmp.path(), &work).await;
+}
+
+/// A live job's work directory, once its wrapper locked it (the command outlived the first
+/// nap), survives the cleaner of a run started beside it: the job still reports its own
+/// output and exit code.
+#[tokio::test]
+async fn a_live_jobs_locked_work_directory_survives_the_cleaner_of_another_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = host_relay().await;
+    let job = "0000000000000000000000000000000a";
+    let (input, result, _stream) = stream_job(&relay, &until_go(tmp.path()), job).await;
+    let child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
+    let work = tmp.path().join(format!("kmcp-new.{job}"));
+    appears(&work.join("held")).await;
     let report = finished_run(
         &relay,
         "true",
@@ -480,16 +595,9 @@ async fn the_cleaner_never_removes_a_live_jobs_work_directory() {
     )
     .await;
     assert_eq!(report.exit_code, 0);
-    assert!(work.is_dir());
-    let body = tokio::time::timeout(Duration::from_secs(30), result.received())
-        .await
-        .expect("the job's result arrived")
-        .unwrap();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let report = ExecReport::parse(&parse_frame(body).unwrap())
-        .unwrap_or_else(|e| panic!("{e}: the result was {text:?}"));
-    assert_eq!(report.exit_code, 0, "{text}");
-    assert_eq!(&report.stdout[..], b"done\n");
-    assert!(child.wait().await.unwrap().success());
-    assert!(!work.exists(), "the job removes its own work directory");
+    assert!(
+        work.is_dir(),
+        "the cleaner removed the live job's directory"
+    );
+    reports_done(result, child, tmp.path(), &work).await;
 }

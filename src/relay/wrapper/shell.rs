@@ -45,23 +45,30 @@ kmcp_stale_min=$(( ${kmcp_stale:-3600} / 60 + 1 ))
 kmcp_locks=
 command -v flock >/dev/null 2>&1 && kmcp_locks=1
 kmcp_old() { [ -n "$(find "$1" -prune -mmin +"$kmcp_stale_min" 2>/dev/null)" ]; }
-# With flock, a file goes once it is unlocked (its wrapper is gone); so does a directory that
-# has a `held` file, made once its lock was taken. A directory without one goes only when old:
-# its wrapper has not taken the lock yet (or was killed before it did).
+# With flock, a directory (`$2.*` or `$2-new.*`) that has a `held` file, made once its lock
+# was taken, goes once it is unlocked (its wrapper is gone); so does a `$2.*` file (locked from
+# the start). A directory without `held` goes only when old: its wrapper has not taken the lock
+# yet (or was killed before it did); so does a `$2-new.*` file. (Cleaners before `held` removed
+# any unlocked `$2.*` and `$2-new.*` only when old: a streaming wrapper, which locks late, keeps
+# its directory as `$2-new.*` so that they leave it alone too.)
 kmcp_clean() {
-  for f in "$1/$2".*; do
+  for f in "$1/$2".* "$1/$2"-new.*; do
     [ -e "$f" ] || continue
     # Never this wrapper's own (the streaming one cleans after making it).
     [ "$f" != "${d:-}" ] || continue
-    if [ -n "$kmcp_locks" ] && { [ ! -d "$f" ] || [ -e "$f/held" ]; }; then
+    kmcp_by=age
+    if [ -n "$kmcp_locks" ]; then
+      if [ -d "$f" ]; then
+        [ -e "$f/held" ] && kmcp_by=lock
+      else
+        case $f in "$1/$2".*) kmcp_by=lock ;; esac
+      fi
+    fi
+    if [ "$kmcp_by" = lock ]; then
       flock -n "$f" rm -rf "$f" >/dev/null 2>&1
     elif kmcp_old "$f"; then
       rm -rf "$f"
     fi
-  done
-  for f in "$1/$2"-new.*; do
-    [ -e "$f" ] || continue
-    kmcp_old "$f" && rm -rf "$f"
   done
 }
 kmcp_base=${TMPDIR:-/tmp}
@@ -491,10 +498,11 @@ kmcp_post "$d/post"
 /// `tail`/`cat` per stream that has some. The work directory is locked (`flock`) only when
 /// the command outlives the first nap.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
-# The work directory has its kmcp.* name from the start (no rename): the cleaner leaves it
-# alone while it has no `held` file and is young, and it is locked (kmcp_hold) only once the
-# command outlives the first nap, so a command that ends at once costs no `flock` or `mv`.
-d="$kmcp_base/kmcp.$kmcp_job"
+# The work directory keeps its kmcp-new.* name for its whole life (no rename): every cleaner,
+# this one's and those of older servers' wrappers in the same container, leaves a young one
+# alone while it has no `held` file, and it is locked (kmcp_hold) only once the command
+# outlives the first nap, so a command that ends at once costs no `flock` or `mv`.
+d="$kmcp_base/kmcp-new.$kmcp_job"
 # No -p: both must be new, so a directory someone else made under the same name is never used.
 mkdir -m 700 "$kmcp_spill" "$d" 2>/dev/null || exit 1
 exec 9<"$d"
@@ -596,7 +604,7 @@ kmcp_waiting() {
 # signal). A `sleep` without fractions fails at once: whole seconds from then on.
 kmcp_nap() {
   if [ -z "$kmcp_woke" ]; then
-    sleep "$1" 2>/dev/null 7>&- &
+    sleep "$1" 2>/dev/null 7>&- 9<&- &
     kmcp_sl=$!
     kmcp_ws=0
     [ -n "$kmcp_woke" ] || { wait "$kmcp_sl"; kmcp_ws=$?; }
@@ -640,11 +648,12 @@ while ! kmcp_ended && [ -d "$kmcp_spill" ] && kmcp_waiting; do
     # START once the group id is known (or after 5 s without it).
     kmcp_start
     if [ "$pg" != - ] || [ $((kmcp_cs - t0)) -ge 500 ]; then
+      # The command outlived the first nap: lock the work directory now, before START's
+      # upload (whose retries may outlast the stale age); from then on the cleaner of another
+      # run removes it as soon as this wrapper is gone.
+      kmcp_hold "$d"
       kmcp_chunk_post "$d/start"
       kmcp_sent=1
-      # The command outlived the first nap: lock the work directory now (from then on the
-      # cleaner of another run removes it as soon as this wrapper is gone).
-      kmcp_hold "$d"
     fi
   fi
   kmcp_send "$kmcp_spill/stdout" o "$so" && so=$kmcp_size
