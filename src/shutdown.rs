@@ -4,7 +4,8 @@
 //!    turns 503 and the transports refuse new work with 503 (see
 //!    `transport::draining`); the listener stays open for the relay's output uploads.
 //! 2. **draining** ([`Shutdown::drain`]): tool calls already running (every piece of MCP work
-//!    is spawned through [`Shutdown::spawn`]) get up to the grace period to finish; their
+//!    is spawned through [`Shutdown::spawn`] or, while it runs in the task answering its
+//!    request, counted by [`Shutdown::track`]) get up to the grace period to finish; their
 //!    answers still flow on the streams that carry them.
 //! 3. **idle streams end** ([`Shutdown::idle_streams_end`]) once no work is in flight: the
 //!    accept loop stops taking connections, and the legacy `/sse` streams (and any stream

@@ -4,7 +4,8 @@
 //! future that decides. [`RefuseLayer`] owns the tower boilerplate (`layer`, `poll_ready`,
 //! the bounds) once; each check keeps only its decision. The response future is
 //! [`LayerFuture`]: a refusal answered at once, the inner service's own future (no box, no
-//! clone of the stack below), or a boxed wait that then calls a clone of the inner service.
+//! clone of the stack below), or a boxed wait that then calls the inner service that was
+//! polled ready (a clone takes its place for the next request).
 
 use std::task::{Context, Poll};
 

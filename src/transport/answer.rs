@@ -18,6 +18,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::task::task_tracker::TaskTrackerToken;
+use tracing::Instrument;
 
 use super::accounting::{self, PendingCalls};
 use super::body::Body;
@@ -67,8 +68,10 @@ pub struct Work {
 
 impl Work {
     /// The router's work on `message`; `param_headers` are the request's `Mcp-Param-<Name>`
-    /// headers as (`<Name>`, value) pairs. It starts when first polled.
-    pub fn spawn(
+    /// headers as (`<Name>`, value) pairs. It starts when first polled, and runs in the
+    /// request's tracing span wherever it runs (here, or as a task of its own later), so its
+    /// log lines have one shape.
+    pub fn start(
         shutdown: &Shutdown,
         server: Arc<McpServer>,
         message: Value,
@@ -76,11 +79,14 @@ impl Work {
         param_headers: Vec<(String, String)>,
         abort_on_drop: bool,
     ) -> Self {
-        let router: Router = Box::pin(async move {
-            server
-                .handle_with_param_headers(message, meta, param_headers)
-                .await
-        });
+        let router: Router = Box::pin(
+            async move {
+                server
+                    .handle_with_param_headers(message, meta, param_headers)
+                    .await
+            }
+            .instrument(tracing::Span::current()),
+        );
         Work {
             running: Running::Here {
                 router,
@@ -112,15 +118,19 @@ impl Future for Work {
                 match std::panic::catch_unwind(AssertUnwindSafe(|| router.as_mut().poll(cx))) {
                     Ok(Poll::Pending) => return Poll::Pending,
                     Ok(Poll::Ready(handled)) => Ok(handled),
-                    Err(_) => Err(WorkFailed("the MCP handler panicked".into())),
+                    Err(panic) => Err(WorkFailed(panicked(panic.as_ref()))),
                 }
             }
             Running::Task(handle) => match ready!(Pin::new(handle).poll(cx)) {
                 Ok(handled) => Ok(handled),
                 Err(error) => Err(WorkFailed(error.to_string())),
             },
-            // Polled after it finished: nothing is left to give.
-            Running::Done => return Poll::Pending,
+            // Polled after it finished: no caller does (each awaits it once or drops it
+            // after its outcome); a hang here would hide such a bug in tests.
+            Running::Done => {
+                debug_assert!(false, "a Work was polled after it finished");
+                return Poll::Pending;
+            }
         };
         self.running = Running::Done;
         Poll::Ready(outcome)
@@ -130,8 +140,11 @@ impl Future for Work {
 impl Drop for Work {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.running, Running::Done) {
-            Running::Here { router, .. } if !self.abort_on_drop => {
-                // Spawned before the token is let go, so the work is never uncounted.
+            // Spawned before the token is let go, so the work is never uncounted. (Outside a
+            // runtime, where spawning would panic inside a drop, there is nothing to run it on.)
+            Running::Here { router, .. }
+                if !self.abort_on_drop && tokio::runtime::Handle::try_current().is_ok() =>
+            {
                 drop(self.shutdown.spawn(router));
             }
             Running::Task(handle) if self.abort_on_drop => handle.abort(),
@@ -139,6 +152,16 @@ impl Drop for Work {
             _ => {}
         }
     }
+}
+
+/// What a panic in the router said, for the error line (as a failed task's error did).
+fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("the MCP handler panicked: {message}")
 }
 
 /// The final message and HTTP status for a finished piece of work (settle the accounting

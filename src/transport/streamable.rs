@@ -211,7 +211,7 @@ pub async fn post(
         mcp_name_header: header_str(&headers, &MCP_NAME_HEADER),
         origin: origin(&headers, &peer),
     };
-    let mut work = Work::spawn(
+    let mut work = Work::start(
         &state.shutdown,
         state.server.clone(),
         message,

@@ -994,6 +994,55 @@ async fn a_dropped_connection_does_not_stop_a_call_halfway() {
     assert_eq!(h.slow.steps.load(Ordering::SeqCst), 5);
 }
 
+/// 2026-07-28: a closed connection is the cancellation, also before the answer streams
+/// (the router still runs in the task answering the request, and is dropped with it).
+#[tokio::test]
+async fn modern_request_dropped_before_it_streams_cancels_the_work() {
+    let h = Harness::start(test_config()).await;
+    // No progress token: nothing makes the answer stream before the drop.
+    let call = json!({"jsonrpc": "2.0", "id": 32, "method": "tools/call", "params": {
+        "name": "slow", "arguments": {"steps": 10_000},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "it", "version": "0"}
+        }
+    }});
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let request = client
+        .post(h.url("/mcp"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "slow")
+        .json(&call)
+        .send();
+    let sent = tokio::spawn(request);
+    let log = h.slow.clone();
+    eventually("the call starts", || log.started.load(Ordering::SeqCst)).await;
+    sent.abort();
+    assert!(sent.await.is_err(), "the request was not dropped mid-call");
+    drop(client);
+    let log = h.slow.clone();
+    eventually("the work is dropped when the connection closes", || {
+        log.dropped_unfinished.load(Ordering::SeqCst) || log.saw_cancel.load(Ordering::SeqCst)
+    })
+    .await;
+    let steps = h.slow.steps.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        h.slow.steps.load(Ordering::SeqCst),
+        steps,
+        "no work after the connection closed"
+    );
+    assert!(!h.slow.finished.load(Ordering::SeqCst));
+}
+
 /// 2026-07-28: `Mcp-Param-<Name>` headers reach the router, which checks them against the
 /// arguments marked `x-mcp-header`.
 #[tokio::test]
