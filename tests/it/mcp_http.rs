@@ -941,8 +941,14 @@ async fn modern_request_stream_close_aborts_the_work() {
     let first = events.next_json().await;
     assert_eq!(first["method"], "notifications/progress", "{first}");
     drop(events);
+    the_work_stops(&h, "the stream closed").await;
+}
+
+/// The `slow` tool's work is dropped or sees its cancellation after `what`, and does no
+/// further step.
+async fn the_work_stops(h: &Harness, what: &str) {
     let log = h.slow.clone();
-    eventually("the work is dropped when the stream closes", || {
+    eventually(&format!("the work is dropped when {what}"), || {
         log.dropped_unfinished.load(Ordering::SeqCst) || log.saw_cancel.load(Ordering::SeqCst)
     })
     .await;
@@ -951,8 +957,32 @@ async fn modern_request_stream_close_aborts_the_work() {
     assert_eq!(
         h.slow.steps.load(Ordering::SeqCst),
         steps,
-        "no work after the stream closed"
+        "no work after {what}"
     );
+    assert!(!h.slow.finished.load(Ordering::SeqCst));
+}
+
+/// Sends `call` with `headers` from a client of its own, keeping no idle connection, and
+/// drops the request (so its socket closes) once the `slow` tool has started.
+async fn drop_mid_call(h: &Harness, call: &Value, headers: &[(&str, &str)]) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut request = client
+        .post(h.url("/mcp"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let sent = tokio::spawn(request.json(call).send());
+    let log = h.slow.clone();
+    eventually("the call starts", || log.started.load(Ordering::SeqCst)).await;
+    sent.abort();
+    assert!(sent.await.is_err(), "the request was not dropped mid-call");
+    drop(client);
 }
 
 /// Before 2026-07-28 a closed connection does not cancel a call: the router runs in the task
@@ -963,25 +993,7 @@ async fn a_dropped_connection_does_not_stop_a_call_halfway() {
     let h = Harness::start(test_config()).await;
     let call = json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
         "params": {"name": "slow", "arguments": {"steps": 5}}});
-    // A client of its own, keeping no idle connection: dropping its request closes the socket.
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let request = client
-        .post(h.url("/mcp"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&call)
-        .send();
-    let sent = tokio::spawn(request);
-    let log = h.slow.clone();
-    eventually("the call starts", || log.started.load(Ordering::SeqCst)).await;
-    sent.abort();
-    assert!(sent.await.is_err(), "the request was not dropped mid-call");
-    drop(client);
+    drop_mid_call(&h, &call, &[("mcp-protocol-version", "2025-11-25")]).await;
     let log = h.slow.clone();
     eventually("the call runs to its end", || {
         log.finished.load(Ordering::SeqCst) || log.dropped_unfinished.load(Ordering::SeqCst)
@@ -1008,39 +1020,13 @@ async fn modern_request_dropped_before_it_streams_cancels_the_work() {
             "io.modelcontextprotocol/clientInfo": {"name": "it", "version": "0"}
         }
     }});
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let request = client
-        .post(h.url("/mcp"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "slow")
-        .json(&call)
-        .send();
-    let sent = tokio::spawn(request);
-    let log = h.slow.clone();
-    eventually("the call starts", || log.started.load(Ordering::SeqCst)).await;
-    sent.abort();
-    assert!(sent.await.is_err(), "the request was not dropped mid-call");
-    drop(client);
-    let log = h.slow.clone();
-    eventually("the work is dropped when the connection closes", || {
-        log.dropped_unfinished.load(Ordering::SeqCst) || log.saw_cancel.load(Ordering::SeqCst)
-    })
-    .await;
-    let steps = h.slow.steps.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        h.slow.steps.load(Ordering::SeqCst),
-        steps,
-        "no work after the connection closed"
-    );
-    assert!(!h.slow.finished.load(Ordering::SeqCst));
+    let headers = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "slow"),
+    ];
+    drop_mid_call(&h, &call, &headers).await;
+    the_work_stops(&h, "the connection closed").await;
 }
 
 /// 2026-07-28: `Mcp-Param-<Name>` headers reach the router, which checks them against the
