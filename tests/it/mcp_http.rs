@@ -992,8 +992,13 @@ async fn drop_mid_call(h: &Harness, call: &Value, headers: &[(&str, &str)]) {
 async fn a_dropped_connection_does_not_stop_a_call_halfway() {
     let h = Harness::start(test_config()).await;
     let call = json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
-        "params": {"name": "slow", "arguments": {"steps": 5}}});
+        "params": {"name": "slow", "arguments": {"steps": 50}}});
     drop_mid_call(&h, &call, &[("mcp-protocol-version", "2025-11-25")]).await;
+    // The drop came mid-call (else the move to a task of its own was never needed).
+    assert!(
+        !h.slow.finished.load(Ordering::SeqCst),
+        "finished before the drop"
+    );
     let log = h.slow.clone();
     eventually("the call runs to its end", || {
         log.finished.load(Ordering::SeqCst) || log.dropped_unfinished.load(Ordering::SeqCst)
@@ -1003,7 +1008,7 @@ async fn a_dropped_connection_does_not_stop_a_call_halfway() {
         !h.slow.dropped_unfinished.load(Ordering::SeqCst),
         "the call was dropped when its connection closed"
     );
-    assert_eq!(h.slow.steps.load(Ordering::SeqCst), 5);
+    assert_eq!(h.slow.steps.load(Ordering::SeqCst), 50);
 }
 
 /// 2026-07-28: a closed connection is the cancellation, also before the answer streams

@@ -27,6 +27,10 @@ use super::vars::{Script, TICKETS_ENV, USER_ENV_PREFIX};
 /// here-document instead of a `printf |` pipeline.
 const PRELUDE: &str = r#"IFS=' ' read -r kmcp_url kmcp_key kmcp_get kmcp_get_key kmcp_sput kmcp_sput_key <&3 || exit 1
 exec 3<&-
+# This shell's pid as /proc names it, for kmcp_cleanup (compared there with /proc/self of the
+# same /proc, so it holds whichever pid namespace that /proc belongs to; empty without /proc).
+kmcp_me=
+{ read -r kmcp_me kmcp_x < /proc/self/stat; } 2>/dev/null
 kmcp_nl='
 '
 # kmcp_cs: centiseconds on a monotonic clock (/proc/uptime; kmcp_fine=1), else whole
@@ -95,7 +99,8 @@ kmcp_cleanup() {
   # (or before it resets the inherited traps) runs this shell's trap in the child: dash and
   # bash both do. Only the wrapper itself cleans up; such a child just ends. (`read` of
   # /proc/self is done by the shell itself, so it names the process running the trap.)
-  if { read -r kmcp_self kmcp_rest < /proc/self/stat; } 2>/dev/null && [ "$kmcp_self" != "$$" ]; then
+  if [ -n "$kmcp_me" ] && { read -r kmcp_self kmcp_x < /proc/self/stat; } 2>/dev/null &&
+    [ "$kmcp_self" != "$kmcp_me" ]; then
     exit 143
   fi
   trap - EXIT HUP INT TERM
@@ -443,9 +448,11 @@ else
   wd=$!
   wait "$pid" 2>/dev/null
   rc=$?
-  kill "$wd" 2>/dev/null
+  kill -KILL "$wd" 2>/dev/null
 fi
-[ -n "$kmcp_cw" ] && kill "$kmcp_cw" 2>/dev/null
+# KILL: a TERM could reach these subshells before they reset the wrapper's traps (see
+# kmcp_cleanup); neither has anything to clean up.
+[ -n "$kmcp_cw" ] && kill -KILL "$kmcp_cw" 2>/dev/null
 kmcp_clock
 t1=$kmcp_cs
 to=0
