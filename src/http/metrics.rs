@@ -62,9 +62,9 @@ fn route_index(route: Option<&str>) -> usize {
 }
 
 impl Metrics {
-    /// Count one HTTP response.
-    pub fn record_request(&self, route: Option<&str>, status: u16) {
-        self.requests.record(route_index(route), status);
+    /// Count one HTTP response under the route at `route` of [`ROUTES`] ([`route_index`]).
+    pub fn record_request(&self, route: usize, status: u16) {
+        self.requests.record(route, status);
     }
 
     /// The Prometheus exposition text.
@@ -164,8 +164,7 @@ where
         let result = ready!(this.future.poll(cx));
         if let Ok(response) = &result {
             this.metrics
-                .requests
-                .record(*this.route, response.status().as_u16());
+                .record_request(*this.route, response.status().as_u16());
         }
         Poll::Ready(result)
     }
@@ -190,8 +189,8 @@ mod tests {
     #[test]
     fn renders_counters() {
         let m = Metrics::default();
-        m.record_request(Some("/mcp"), 200);
-        m.record_request(Some("/mcp"), 200);
+        m.record_request(route_index(Some("/mcp")), 200);
+        m.record_request(route_index(Some("/mcp")), 200);
         // Tool calls are counted through `telemetry::ToolSeriesTable` (tested there).
         let text = m.render();
         assert!(
