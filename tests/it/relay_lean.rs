@@ -516,6 +516,17 @@ async fn reports_done(
     assert!(!work.exists(), "the job removes its own work directory");
 }
 
+/// A `true` run (job `job_id`) in the same temp dir beside a live job succeeds, and its
+/// stale cleaner leaves the live job's work directory `work`.
+async fn true_run_beside(relay: &Arc<Relay>, job_id: &str, tmp: &Path, work: &Path) {
+    let report = finished_run(relay, "true", job_id, tmp).await;
+    assert_eq!(report.exit_code, 0);
+    assert!(
+        work.is_dir(),
+        "the cleaner of a run beside it removed the live job's directory"
+    );
+}
+
 /// Waits until `path` exists.
 async fn appears(path: &Path) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -560,18 +571,13 @@ async fn a_live_jobs_unlocked_work_directory_survives_old_and_new_cleaners() {
         "the old cleaner removed the live job's directory"
     );
     assert!(!work.join("held").exists(), "locked without flock");
-    let report = finished_run(
+    true_run_beside(
         &relay,
-        "true",
         "0000000000000000000000000000000e",
         tmp.path(),
+        &work,
     )
     .await;
-    assert_eq!(report.exit_code, 0);
-    assert!(
-        work.is_dir(),
-        "the new cleaner removed the live job's directory"
-    );
     reports_done(result, child, tmp.path(), &work).await;
 }
 
@@ -587,17 +593,12 @@ async fn a_live_jobs_locked_work_directory_survives_the_cleaner_of_another_run()
     let child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
     let work = tmp.path().join(format!("kmcp-new.{job}"));
     appears(&work.join("held")).await;
-    let report = finished_run(
+    true_run_beside(
         &relay,
-        "true",
         "0000000000000000000000000000000c",
         tmp.path(),
+        &work,
     )
     .await;
-    assert_eq!(report.exit_code, 0);
-    assert!(
-        work.is_dir(),
-        "the cleaner removed the live job's directory"
-    );
     reports_done(result, child, tmp.path(), &work).await;
 }
