@@ -452,14 +452,28 @@ async fn foreign_host_and_origin_are_forbidden() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let resp = h
-        .http
-        .get(h.url("/healthz"))
-        .header("host", "localhost")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    // An empty port is the default one and a trailing dot names the same host (RFC 3986,
+    // RFC 1034), for the loopback names as for configured ones; a foreign name stays foreign
+    // in every spelling.
+    for (host, expected) in [
+        ("localhost", StatusCode::OK),
+        ("localhost:", StatusCode::OK),
+        ("localhost.", StatusCode::OK),
+        ("LOCALHOST.:8080", StatusCode::OK),
+        ("[::1]:", StatusCode::OK),
+        ("evil.example.com.", StatusCode::FORBIDDEN),
+        ("evil.example.com:", StatusCode::FORBIDDEN),
+        ("localhost..", StatusCode::FORBIDDEN),
+    ] {
+        let resp = h
+            .http
+            .get(h.url("/healthz"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), expected, "Host {host:?}");
+    }
 }
 
 #[tokio::test]
