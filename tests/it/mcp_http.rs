@@ -948,9 +948,10 @@ async fn cancelled_notification_stops_the_work() {
 
 #[tokio::test]
 async fn modern_request_stream_close_aborts_the_work() {
-    let h = Harness::start(test_config()).await;
+    super::audit_log::install();
+    let h = Harness::start_own_slow(test_config(), "stream_closed_modern").await;
     let call = json!({"jsonrpc": "2.0", "id": 21, "method": "tools/call", "params": {
-        "name": "slow", "arguments": {"steps": 10_000},
+        "name": "slow_stream_closed_modern", "arguments": {"steps": 10_000},
         "_meta": {
             "progressToken": 21,
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -962,7 +963,7 @@ async fn modern_request_stream_close_aborts_the_work() {
         .mcp_post(Some(TOKEN))
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
-        .header("mcp-name", "slow")
+        .header("mcp-name", "slow_stream_closed_modern")
         .json(&call)
         .send()
         .await
@@ -973,6 +974,11 @@ async fn modern_request_stream_close_aborts_the_work() {
     assert_eq!(first["method"], "notifications/progress", "{first}");
     drop(events);
     the_work_stops(&h, "the stream closed").await;
+    // Audited as cancelled, counted once as dropped: as before the answer streams.
+    let events = super::audit_log::tool_calls("slow_stream_closed_modern", DEADLINE).await;
+    assert_eq!(events.len(), 1, "one audit event per call: {events:?}");
+    assert_eq!(events[0]["outcome"], "cancelled", "{}", events[0]);
+    counted_once(&h, "slow_stream_closed_modern", "dropped").await;
 }
 
 /// The `slow` tool's work is dropped or sees its cancellation after `what`, and does no
