@@ -19,7 +19,7 @@ use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Tool calls by tool and outcome (`ok`, `tool_error`, `protocol_error`, `rate_limited`,
-/// `cancelled`, `dropped`).
+/// `cancelled`, `dropped`), each call counted once (see `transport::accounting`).
 pub const TOOL_CALLS: &str = "kasm_mcp_tool_calls_total";
 /// Tool-call latency by tool, seconds.
 pub const TOOL_DURATION: &str = "kasm_mcp_tool_call_duration_seconds";

@@ -1,6 +1,12 @@
 //! DNS-rebinding protection: the `Host` header must name this server (loopback names always,
 //! plus `server.allowed_hosts`), and an `Origin` header, when present, must be a loopback
 //! origin or one of `server.allowed_origins`. Anything else gets 403.
+//!
+//! Host values and entries are compared as [`HostPort`]s: the name whole and case-blind, an
+//! empty port as no port, one trailing dot as the same name (see [`super::host_name`] for why
+//! that is the RFCs' reading and keeps rebinding out). An entry without a port matches any
+//! port; an entry with a port matches that port only (also not the header without a port:
+//! behind a proxy the server cannot know the scheme's default).
 
 use std::sync::Arc;
 
@@ -8,17 +14,40 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 
 use super::error::json_error;
+use super::host_name::HostPort;
 use super::refuse::{Decide, Decision};
 use crate::config::ServerConfig;
 
 const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
 
+/// A `server.allowed_hosts` entry (or the relay URL's host), parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AllowedHost {
+    /// Without brackets or a trailing dot.
+    name: String,
+    /// `None`: any port.
+    port: Option<u16>,
+}
+
+impl AllowedHost {
+    fn parse(entry: &str) -> Option<Self> {
+        let parsed = HostPort::parse(entry)?;
+        Some(AllowedHost {
+            name: parsed.name().to_owned(),
+            port: parsed.port(),
+        })
+    }
+
+    fn admits(&self, host: &HostPort<'_>) -> bool {
+        host.names(&self.name) && (self.port.is_none() || self.port == host.port())
+    }
+}
+
 /// The Host and Origin allowlists.
 #[derive(Debug, Clone)]
 pub struct HostOriginGuard {
     any_host: bool,
-    /// Lower-cased entries, each either `name` (any port) or `name:port`.
-    hosts: Vec<String>,
+    hosts: Vec<AllowedHost>,
     any_origin: bool,
     /// Serialised origins (`scheme://host[:port]`), lower-cased.
     origins: Vec<String>,
@@ -27,16 +56,31 @@ pub struct HostOriginGuard {
 impl HostOriginGuard {
     /// From `server.allowed_hosts` / `server.allowed_origins` (`*` allows any).
     pub fn from_config(server: &ServerConfig) -> Self {
-        let mut hosts: Vec<String> = server
+        let mut entries: Vec<String> = server
             .allowed_hosts
             .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
+            .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())
             .collect();
         // Session containers reach the relay by the host of `server.relay_url`.
         if let Some(relay_host) = server.relay_url.as_deref().and_then(relay_host) {
-            hosts.push(relay_host);
+            entries.push(relay_host);
         }
+        let any_host = entries.iter().any(|h| h == "*");
+        let hosts = entries
+            .iter()
+            .filter(|h| *h != "*")
+            .filter_map(|entry| {
+                let parsed = AllowedHost::parse(entry);
+                if parsed.is_none() {
+                    tracing::warn!(
+                        entry = %entry,
+                        "server.allowed_hosts entry is not name[:port] and matches nothing; fix or remove it"
+                    );
+                }
+                parsed
+            })
+            .collect();
         let origins: Vec<String> = server
             .allowed_origins
             .iter()
@@ -45,7 +89,7 @@ impl HostOriginGuard {
             .map(|o| normalize_origin(o).unwrap_or_else(|| o.to_ascii_lowercase()))
             .collect();
         HostOriginGuard {
-            any_host: hosts.iter().any(|h| h == "*"),
+            any_host,
             hosts,
             any_origin: origins.iter().any(|o| o == "*"),
             origins,
@@ -58,22 +102,11 @@ impl HostOriginGuard {
             return true;
         }
         // Compared ASCII-case-insensitively in place: no lower-cased copy per request.
-        let host = host.trim();
-        let Some((name, _port)) = split_host_port(host) else {
+        let Some(host) = HostPort::parse(host) else {
             return false;
         };
-        if LOOPBACK_HOSTS
-            .iter()
-            .any(|loopback| loopback.eq_ignore_ascii_case(name))
-        {
-            return true;
-        }
-        self.hosts.iter().any(|allowed| {
-            allowed.eq_ignore_ascii_case(host)
-                || split_host_port(allowed).is_some_and(|(allowed_name, port)| {
-                    port.is_none() && allowed_name.eq_ignore_ascii_case(name)
-                })
-        })
+        LOOPBACK_HOSTS.iter().any(|loopback| host.names(loopback))
+            || self.hosts.iter().any(|allowed| allowed.admits(&host))
     }
 
     /// Whether an `Origin` header value is acceptable.
@@ -100,34 +133,6 @@ impl HostOriginGuard {
         self.origins
             .iter()
             .any(|o| o.eq_ignore_ascii_case(&serialized))
-    }
-}
-
-/// Splits `name[:port]` (IPv6 in brackets); the name comes back without brackets.
-fn split_host_port(host: &str) -> Option<(&str, Option<&str>)> {
-    if let Some(rest) = host.strip_prefix('[') {
-        let (name, after) = rest.split_once(']')?;
-        return match after {
-            "" => Some((name, None)),
-            _ => {
-                let port = after.strip_prefix(':')?;
-                port.chars()
-                    .all(|c| c.is_ascii_digit())
-                    .then_some((name, Some(port)))
-            }
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') => {
-            if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            Some((name, Some(port)))
-        }
-        // A bare IPv6 address without brackets (`::1`).
-        Some(_) => Some((host, None)),
-        None if host.is_empty() => None,
-        None => Some((host, None)),
     }
 }
 
@@ -207,16 +212,25 @@ mod tests {
             "[::1]:9",
             "[::1]",
             "LOCALHOST",
+            // An empty port is the default port; a trailing dot is the same name.
+            "localhost:",
+            "[::1]:",
+            "localhost.",
+            "localhost.:8080",
+            "127.0.0.1.",
         ] {
             assert!(g.host_allowed(h), "{h}");
         }
         for h in [
             "evil.com",
             "evil.com:8080",
+            "evil.com.",
+            "localhost.evil.com",
             "127.0.0.2",
             "",
-            "localhost:",
             "localhost:x",
+            "localhost..",
+            "localhost:65536",
             "[::1",
         ] {
             assert!(!g.host_allowed(h), "{h}");
@@ -265,7 +279,9 @@ mod tests {
     }
 
     /// The table of `Host` values: ports, IPv6 literals, trailing dots, mixed case, on both
-    /// sides (configured entries and the header).
+    /// sides (configured entries and the header). An empty port is no port and one trailing
+    /// dot is the same name (RFC 3986 §3.2.3 and §6.2.3, RFC 1034 §3.1: see `host_name`), on
+    /// both sides; the name is still compared whole.
     #[test]
     fn hosts_compare_case_blind_with_ports_ipv6_and_trailing_dots() {
         let g = guard(
@@ -274,6 +290,8 @@ mod tests {
                 "Other.example.com:8443",
                 "[FE80::1]",
                 "10.0.0.1:80",
+                "dotted.example.org.",
+                "not a:host",
             ],
             &[],
         );
@@ -282,16 +300,30 @@ mod tests {
             ("MCP.EXAMPLE.COM", true),
             ("mCp.ExAmPlE.cOm:1234", true),
             ("  mcp.example.com  ", true),
-            ("mcp.example.com.", false),
-            ("mcp.example.com.:443", false),
+            ("mcp.example.com.", true),
+            ("mcp.example.com.:443", true),
+            ("mcp.example.com..", false),
             ("mcp.example.co", false),
+            ("mcp.example.co.", false),
             ("xmcp.example.com", false),
-            ("mcp.example.com:", false),
+            ("mcp.example.com.evil.com", false),
+            ("mcp.example.com:", true),
+            ("mcp.example.com.:", true),
             ("mcp.example.com:44x", false),
+            ("mcp.example.com:99999", false),
             ("OTHER.EXAMPLE.COM:8443", true),
             ("other.example.com:8443", true),
+            ("other.example.com.:8443", true),
+            ("other.example.com:08443", true),
             ("other.example.com", false),
+            // An empty port is the default one, not the entry's 8443.
+            ("other.example.com:", false),
             ("Other.example.com:443", false),
+            ("dotted.example.org", true),
+            ("dotted.example.org.:80", true),
+            ("dotted.example.org..", false),
+            ("not a:host", false),
+            ("not a", false),
             ("[fe80::1]", true),
             ("[FE80::1]:8080", true),
             ("[fe80::2]", false),
@@ -301,7 +333,7 @@ mod tests {
             ("10.0.0.1:80", true),
             ("10.0.0.1", false),
             ("10.0.0.1:81", false),
-            ("Localhost.", false),
+            ("Localhost.", true),
             ("LocalHost:1", true),
             ("[::1]", true),
             ("::1", true),
@@ -316,31 +348,12 @@ mod tests {
         }
     }
 
-    /// The decision of the lower-casing comparison this guard used before it compared in
-    /// place: both must agree on every host against every configuration.
-    fn lower_casing_reference(g: &HostOriginGuard, host: &str) -> bool {
-        if g.any_host {
-            return true;
-        }
-        let host = host.trim().to_ascii_lowercase();
-        let Some((name, _port)) = split_host_port(&host) else {
-            return false;
-        };
-        if LOOPBACK_HOSTS.contains(&name) {
-            return true;
-        }
-        g.hosts.iter().any(|allowed| {
-            allowed == &host
-                || split_host_port(allowed)
-                    .is_some_and(|(allowed_name, port)| port.is_none() && allowed_name == name)
-        })
-    }
-
+    /// Case never changes a decision: every host, in lower and in upper case, against every
+    /// configuration, also with its entries in the other case.
     #[test]
-    fn the_case_blind_comparison_decides_as_lower_casing_did() {
+    fn the_decision_is_blind_to_case() {
         let names = [
             "localhost",
-            "LOCALHOST",
             "LocalHost.",
             "127.0.0.1",
             "::1",
@@ -350,8 +363,8 @@ mod tests {
             "mcp.example.com",
             "MCP.Example.COM",
             "mcp.example.com.",
+            "mcp.example.com..",
             "[fe80::1]",
-            "[FE80::1]",
             "fe80::1",
             "",
             " ",
@@ -365,15 +378,24 @@ mod tests {
             &["*"],
         ];
         for config in configs {
+            let lower: Vec<String> = config.iter().map(|e| e.to_ascii_lowercase()).collect();
+            let upper: Vec<String> = config.iter().map(|e| e.to_ascii_uppercase()).collect();
+            let guards = [lower, upper]
+                .map(|entries| guard(&entries.iter().map(String::as_str).collect::<Vec<_>>(), &[]));
             let g = guard(config, &[]);
             for name in names {
                 for port in ports {
                     let host = format!("{name}{port}");
-                    assert_eq!(
-                        g.host_allowed(&host),
-                        lower_casing_reference(&g, &host),
-                        "{host:?} with {config:?}"
-                    );
+                    let decision = g.host_allowed(&host);
+                    for other in [host.to_ascii_lowercase(), host.to_ascii_uppercase()] {
+                        for checked in [&g, &guards[0], &guards[1]] {
+                            assert_eq!(
+                                checked.host_allowed(&other),
+                                decision,
+                                "{other:?} against {config:?} in another case"
+                            );
+                        }
+                    }
                 }
             }
         }

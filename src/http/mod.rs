@@ -11,6 +11,7 @@ pub mod conn_limits;
 pub mod drain;
 pub mod error;
 pub mod health;
+pub mod host_name;
 pub mod host_origin;
 pub mod layer_future;
 pub mod metrics;

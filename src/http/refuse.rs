@@ -4,17 +4,17 @@
 //! future that decides. [`RefuseLayer`] owns the tower boilerplate (`layer`, `poll_ready`,
 //! the bounds) once; each check keeps only its decision. The response future is
 //! [`LayerFuture`]: a refusal answered at once, the inner service's own future (no box, no
-//! clone of the stack below), or a boxed wait that then calls the inner service that was
-//! polled ready (a clone takes its place for the next request).
+//! clone of the stack below), or the decider's boxed wait and then the inner service that was
+//! polled ready (a clone takes its place for the next request) — the decider's box is the only
+//! one.
 
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::response::Response;
-use futures::future::BoxFuture;
 use tower::{Layer, Service};
 
-use super::layer_future::{LayerFuture, take_ready};
+use super::layer_future::{LayerFuture, Pending, take_ready};
 
 /// What a [`Decide`] made of a request.
 pub enum Decision {
@@ -23,7 +23,7 @@ pub enum Decision {
     /// Answer with this response; the inner service is not called.
     Refuse(Response),
     /// Decide later: `Ok(request)` goes on to the inner service, `Err(response)` is the answer.
-    Wait(BoxFuture<'static, Result<Request, Response>>),
+    Wait(Pending),
 }
 
 /// One edge check. Implementors are cheap to clone (a number, an `Arc`): the layer clones its
@@ -65,13 +65,12 @@ pub struct Refuse<S, D> {
 
 impl<S, D> Service<Request> for Refuse<S, D>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request, Response = Response> + Clone,
     D: Decide,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = LayerFuture<S::Future, S::Error>;
+    type Future = LayerFuture<S::Future, S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -82,13 +81,7 @@ where
             Decision::Pass(request) => LayerFuture::inner(self.inner.call(request)),
             Decision::Refuse(response) => LayerFuture::answer(response),
             Decision::Wait(decision) => {
-                let mut inner = take_ready(&mut self.inner);
-                LayerFuture::waiting(async move {
-                    match decision.await {
-                        Ok(request) => inner.call(request).await,
-                        Err(response) => Ok(response),
-                    }
-                })
+                LayerFuture::deciding(decision, take_ready(&mut self.inner))
             }
         }
     }

@@ -1,7 +1,16 @@
 //! Per-message bookkeeping shared by both transports: the batch length cap, the per-principal
 //! rate limit on every method that reaches Kasm — one token per item, all of a batch's tokens
-//! or none, checked before the router runs — and their counters (settled from the router's
-//! answer). The tool name comes from the JSON-RPC body, never from a header.
+//! or none, checked before the router runs — and their counters. The tool name comes from
+//! the JSON-RPC body, never from a header.
+//!
+//! Each admitted call is counted exactly once, when the router's work on it ends — wherever
+//! that work runs ([`PendingCalls::watch`]): with the router's outcome (`ok`, `tool_error`,
+//! `protocol_error`, `cancelled` for a request answered "accepted"), also when the client went
+//! away mid-call and the call ran to its end in the background (every revision before
+//! 2026-07-28: a closed connection does not cancel, so the call's real outcome is the truthful
+//! one); `dropped` when the work itself was dropped before it finished — a 2026-07-28 client
+//! closed its stream (which cancels the call; its audit event says `cancelled`), the handler
+//! panicked, or the server stopped it at shutdown.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,13 +21,62 @@ use super::state::TransportState;
 use crate::http::rate_limit::{PrincipalRefusal, too_many_requests};
 use crate::mcp::{Handled, Method};
 use crate::policy::Principal;
-use crate::telemetry::ToolLabel;
+use crate::telemetry::{ToolLabel, ToolSeriesTable};
 
-/// Tool calls in a message, awaiting their outcome.
+/// Tool calls in a message, awaiting their outcome: [`PendingCalls::watch`] them where the
+/// router's work runs.
 #[derive(Debug, Default)]
+#[must_use = "admitted calls are counted only through `watch`"]
 pub struct PendingCalls {
     /// (request id, metrics label)
     calls: Vec<(Value, ToolLabel)>,
+}
+
+impl PendingCalls {
+    /// Watch the calls while the router works on them, in the same future: the router's
+    /// answer settles them ([`Settling::settle`]); the watch dropped unsettled (the work
+    /// dropped before it finished) counts them as `dropped`. Either way, once.
+    pub fn watch(self, series: &ToolSeriesTable) -> Settling<'_> {
+        Settling {
+            series,
+            calls: self.calls,
+        }
+    }
+}
+
+/// Calls being worked on (from [`PendingCalls::watch`]); counted once, when settled or
+/// dropped.
+#[derive(Debug)]
+pub struct Settling<'a> {
+    series: &'a ToolSeriesTable,
+    calls: Vec<(Value, ToolLabel)>,
+}
+
+impl Settling<'_> {
+    /// Count each call with its outcome in the router's answer (`None`: the work ended with
+    /// no answer, e.g. a legacy SSE stream closed under it: `dropped`).
+    pub fn settle(mut self, handled: Option<&Handled>) {
+        for (id, label) in std::mem::take(&mut self.calls) {
+            let outcome = match handled {
+                Some(Handled::Response(response)) => outcome_of(response, &id),
+                // Only complete, non-error results are pre-serialised.
+                Some(Handled::RawResponse(_)) => "ok",
+                Some(Handled::HttpError { .. }) => "protocol_error",
+                // A request answered with "accepted" was cancelled (it gets no response).
+                Some(Handled::Accepted) => "cancelled",
+                None => "dropped",
+            };
+            self.series.call(label, outcome);
+        }
+    }
+}
+
+impl Drop for Settling<'_> {
+    fn drop(&mut self) {
+        for (_, label) in self.calls.drain(..) {
+            self.series.call(label, "dropped");
+        }
+    }
 }
 
 /// The methods other than `tools/call` that reach Kasm, metered against the same
@@ -114,22 +172,6 @@ pub async fn admit(
         }));
     }
     Ok(PendingCalls { calls })
-}
-
-/// Record the outcome of each tool call from the router's answer.
-pub fn settle(state: &TransportState, pending: PendingCalls, handled: Option<&Handled>) {
-    for (id, label) in pending.calls {
-        let outcome = match handled {
-            Some(Handled::Response(response)) => outcome_of(response, &id),
-            // Only complete, non-error results are pre-serialised.
-            Some(Handled::RawResponse(_)) => "ok",
-            Some(Handled::HttpError { .. }) => "protocol_error",
-            // A request answered with "accepted" was cancelled (it gets no response).
-            Some(Handled::Accepted) => "cancelled",
-            None => "dropped",
-        };
-        state.server.tool_series().call(label, outcome);
-    }
 }
 
 fn outcome_of(response: &Value, id: &Value) -> &'static str {

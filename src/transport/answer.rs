@@ -3,7 +3,9 @@
 //! streams or the request is dropped; dropped, i.e. cancelled, instead for 2026-07-28
 //! requests, whose closed stream means cancellation), the final JSON-RPC message and status,
 //! and the [`Streaming`] state of an SSE answer (queued notifications first, then the
-//! response; metrics settled once).
+//! response). The work settles its calls' metrics itself, once, wherever it ends (see
+//! [`super::accounting`]): the JSON and the SSE answers count alike, also when the client
+//! goes away.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -20,11 +22,10 @@ use tokio::task::JoinHandle;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Instrument;
 
-use super::accounting::{self, PendingCalls};
+use super::accounting::PendingCalls;
 use super::body::Body;
 use super::rpc;
 use super::sse::message_event;
-use super::state::TransportState;
 use crate::mcp::{Handled, McpServer, RequestMeta};
 use crate::shutdown::Shutdown;
 
@@ -70,20 +71,25 @@ impl Work {
     /// The router's work on `message`; `param_headers` are the request's `Mcp-Param-<Name>`
     /// headers as (`<Name>`, value) pairs. It starts when first polled, and runs in the
     /// request's tracing span wherever it runs (here, or as a task of its own later), so its
-    /// log lines have one shape.
+    /// log lines have one shape. It settles the `pending` calls' metrics when it ends, or as
+    /// `dropped` when it is dropped unfinished.
     pub fn start(
         shutdown: &Shutdown,
         server: Arc<McpServer>,
         message: Value,
         meta: RequestMeta,
         param_headers: Vec<(String, String)>,
+        pending: PendingCalls,
         abort_on_drop: bool,
     ) -> Self {
         let router: Router = Box::pin(
             async move {
-                server
+                let settling = pending.watch(server.tool_series());
+                let handled = server
                     .handle_with_param_headers(message, meta, param_headers)
-                    .await
+                    .await;
+                settling.settle(Some(&handled));
+                handled
             }
             .instrument(tracing::Span::current()),
         );
@@ -164,8 +170,8 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
     format!("the MCP handler panicked: {message}")
 }
 
-/// The final message and HTTP status for a finished piece of work (settle the accounting
-/// first: the answer is moved out, not copied — a `tools/list` answer is ~33 KB of JSON).
+/// The final message and HTTP status for a finished piece of work (the answer is moved out,
+/// not copied — a `tools/list` answer is ~33 KB of JSON).
 pub fn final_answer(
     outcome: Result<Handled, WorkFailed>,
     id: &Value,
@@ -195,14 +201,11 @@ pub fn final_answer(
 
 /// The state of an SSE response: notifications first, then the final response.
 pub struct Streaming {
-    pub state: Arc<TransportState>,
     pub rx: mpsc::UnboundedReceiver<Value>,
     /// The running work; None once it finished.
     pub work: Option<Work>,
     /// Messages to send before waiting again.
     pub queue: VecDeque<Body>,
-    /// Tool calls to settle when the work finishes (or the stream is dropped).
-    pub pending: Option<PendingCalls>,
     /// The request id, for an internal-error answer.
     pub id: Value,
 }
@@ -234,22 +237,11 @@ impl Streaming {
                         while let Ok(note) = s.rx.try_recv() {
                             s.queue.push_back(Body::Json(note));
                         }
-                        if let Some(pending) = s.pending.take() {
-                            accounting::settle(&s.state, pending, outcome.as_ref().ok());
-                        }
                         let (_, answer) = final_answer(outcome, &s.id);
                         s.queue.extend(answer);
                     }
                 }
             }
         })
-    }
-}
-
-impl Drop for Streaming {
-    fn drop(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            accounting::settle(&self.state, pending, None);
-        }
     }
 }

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::accounting::{self, PendingCalls};
+use super::accounting;
 use super::answer::{Streaming, Work, WorkFailed, final_answer};
 use super::body::Body;
 use super::origin::{Peer, origin};
@@ -217,6 +217,7 @@ pub async fn post(
         message,
         meta,
         param_headers(&headers),
+        pending,
         modern,
     );
 
@@ -226,15 +227,7 @@ pub async fn post(
     if !may_stream {
         drop(rx);
         let outcome = (&mut work).await;
-        let response = finish_json(
-            &state,
-            pending,
-            outcome,
-            &id,
-            is_initialize,
-            &principal,
-            accepts,
-        );
+        let response = finish_json(&state, outcome, &id, is_initialize, &principal, accepts);
         if is_initialize && let Some(cluster) = &state.cluster {
             let minted = response
                 .headers()
@@ -257,11 +250,9 @@ pub async fn post(
     match first {
         First::Slow => {
             let streaming = Streaming {
-                state: state.clone(),
                 rx,
                 work: Some(work.into_task()),
                 queue: VecDeque::new(),
-                pending: Some(pending),
                 id,
             };
             sse_response(
@@ -276,17 +267,14 @@ pub async fn post(
                 queued.push_back(Body::Json(note));
             }
             if queued.is_empty() {
-                return finish_json(&state, pending, outcome, &id, false, &principal, accepts);
+                return finish_json(&state, outcome, &id, false, &principal, accepts);
             }
-            accounting::settle(&state, pending, outcome.as_ref().ok());
             let (_, answer) = final_answer(outcome, &id);
             queued.extend(answer);
             let streaming = Streaming {
-                state: state.clone(),
                 rx,
                 work: None,
                 queue: queued,
-                pending: None,
                 id,
             };
             sse_response(
@@ -297,11 +285,9 @@ pub async fn post(
         }
         First::Note(note) => {
             let streaming = Streaming {
-                state: state.clone(),
                 rx,
                 work: Some(work.into_task()),
                 queue: VecDeque::from([Body::Json(note)]),
-                pending: Some(pending),
                 id,
             };
             sse_response(
@@ -325,14 +311,12 @@ enum First {
 
 fn finish_json(
     state: &TransportState,
-    pending: PendingCalls,
     outcome: Result<Handled, WorkFailed>,
     id: &Value,
     is_initialize: bool,
     principal: &Principal,
     accepts: Accepts,
 ) -> Response {
-    accounting::settle(state, pending, outcome.as_ref().ok());
     let (status, answer) = final_answer(outcome, id);
     let Some(body) = answer else {
         return StatusCode::ACCEPTED.into_response();

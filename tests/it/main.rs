@@ -3,8 +3,10 @@
 //! against the simulator), `mcp_http` (the MCP server over HTTP), `oauth` (the OAuth resource
 //! server against a loopback issuer), `tools` (tools end to end),
 //! `round_trips` (Kasm requests per tool call), `exec_text` (results written for a model,
-//! lost results, one metric per refusal) against `kasm-mcp demo`.
+//! lost results, one metric per refusal) against `kasm-mcp demo`; `audit_log` (a process-wide
+//! capture of audit events).
 
+mod audit_log;
 mod cluster;
 mod command_policy;
 mod exec_text;

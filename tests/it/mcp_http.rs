@@ -160,11 +160,28 @@ impl Harness {
     }
 
     async fn start_with(config: Config, extra_routes: axum::Router) -> Harness {
+        Harness::start_tools(config, extra_routes, slow_spec()).await
+    }
+
+    /// With the slow tool under a name of its own (`slow_<suffix>`): its audit events and
+    /// metric series belong to the one test that uses it (the audit capture and the metrics
+    /// recorder are process-wide, the tests run in parallel).
+    async fn start_own_slow(config: Config, suffix: &str) -> Harness {
+        let mut spec = slow_spec();
+        spec.name = format!("slow_{suffix}");
+        Harness::start_tools(config, axum::Router::new(), spec).await
+    }
+
+    async fn start_tools(
+        config: Config,
+        extra_routes: axum::Router,
+        slow_spec: ToolSpec,
+    ) -> Harness {
         let slow = Arc::new(SlowLog::default());
         let tools: Vec<Arc<dyn Tool>> = vec![
             Arc::new(Echo::new()),
             Arc::new(Slow {
-                spec: slow_spec(),
+                spec: slow_spec,
                 log: slow.clone(),
             }),
         ];
@@ -435,14 +452,28 @@ async fn foreign_host_and_origin_are_forbidden() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let resp = h
-        .http
-        .get(h.url("/healthz"))
-        .header("host", "localhost")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    // An empty port is the default one and a trailing dot names the same host (RFC 3986,
+    // RFC 1034), for the loopback names as for configured ones; a foreign name stays foreign
+    // in every spelling.
+    for (host, expected) in [
+        ("localhost", StatusCode::OK),
+        ("localhost:", StatusCode::OK),
+        ("localhost.", StatusCode::OK),
+        ("LOCALHOST.:8080", StatusCode::OK),
+        ("[::1]:", StatusCode::OK),
+        ("evil.example.com.", StatusCode::FORBIDDEN),
+        ("evil.example.com:", StatusCode::FORBIDDEN),
+        ("localhost..", StatusCode::FORBIDDEN),
+    ] {
+        let resp = h
+            .http
+            .get(h.url("/healthz"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), expected, "Host {host:?}");
+    }
 }
 
 #[tokio::test]
@@ -917,9 +948,10 @@ async fn cancelled_notification_stops_the_work() {
 
 #[tokio::test]
 async fn modern_request_stream_close_aborts_the_work() {
-    let h = Harness::start(test_config()).await;
+    super::audit_log::install();
+    let h = Harness::start_own_slow(test_config(), "stream_closed_modern").await;
     let call = json!({"jsonrpc": "2.0", "id": 21, "method": "tools/call", "params": {
-        "name": "slow", "arguments": {"steps": 10_000},
+        "name": "slow_stream_closed_modern", "arguments": {"steps": 10_000},
         "_meta": {
             "progressToken": 21,
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -931,7 +963,7 @@ async fn modern_request_stream_close_aborts_the_work() {
         .mcp_post(Some(TOKEN))
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
-        .header("mcp-name", "slow")
+        .header("mcp-name", "slow_stream_closed_modern")
         .json(&call)
         .send()
         .await
@@ -942,6 +974,11 @@ async fn modern_request_stream_close_aborts_the_work() {
     assert_eq!(first["method"], "notifications/progress", "{first}");
     drop(events);
     the_work_stops(&h, "the stream closed").await;
+    // Audited as cancelled, counted once as dropped: as before the answer streams.
+    let events = super::audit_log::tool_calls("slow_stream_closed_modern", DEADLINE).await;
+    assert_eq!(events.len(), 1, "one audit event per call: {events:?}");
+    assert_eq!(events[0]["outcome"], "cancelled", "{}", events[0]);
+    counted_once(&h, "slow_stream_closed_modern", "dropped").await;
 }
 
 /// The `slow` tool's work is dropped or sees its cancellation after `what`, and does no
@@ -963,8 +1000,15 @@ async fn the_work_stops(h: &Harness, what: &str) {
 }
 
 /// Sends `call` with `headers` from a client of its own, keeping no idle connection, and
-/// drops the request (so its socket closes) once the `slow` tool has started.
-async fn drop_mid_call(h: &Harness, call: &Value, headers: &[(&str, &str)]) {
+/// drops the request (so its socket closes) once the slow tool has started: before its answer
+/// came, or (`streams`) once its answer switched to an SSE stream, unread.
+async fn drop_mid_call(
+    h: &Harness,
+    call: &Value,
+    accept: &str,
+    headers: &[(&str, &str)],
+    streams: bool,
+) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -973,27 +1017,93 @@ async fn drop_mid_call(h: &Harness, call: &Value, headers: &[(&str, &str)]) {
         .post(h.url("/mcp"))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream");
+        .header("accept", accept);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let sent = tokio::spawn(request.json(call).send());
     let log = h.slow.clone();
     eventually("the call starts", || log.started.load(Ordering::SeqCst)).await;
-    sent.abort();
-    assert!(sent.await.is_err(), "the request was not dropped mid-call");
+    if streams {
+        let response = sent.await.unwrap().unwrap();
+        let kind = response.headers().get("content-type").unwrap();
+        assert_eq!(kind, "text/event-stream", "the answer streams");
+        drop(response);
+    } else {
+        sent.abort();
+        assert!(sent.await.is_err(), "the request was not dropped mid-call");
+    }
     drop(client);
 }
 
-/// Before 2026-07-28 a closed connection does not cancel a call: the router runs in the task
-/// answering the request and, when the client goes away mid-call, goes on as a task of its
-/// own, and runs to its end.
-#[tokio::test]
-async fn a_dropped_connection_does_not_stop_a_call_halfway() {
-    let h = Harness::start(test_config()).await;
-    let call = json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
-        "params": {"name": "slow", "arguments": {"steps": 50}}});
-    drop_mid_call(&h, &call, &[("mcp-protocol-version", "2025-11-25")]).await;
+/// The `kasm_mcp_tool_calls_total` counts of `tool` by outcome, from the app's `/metrics`.
+async fn tool_call_counts(h: &Harness, tool: &str) -> std::collections::BTreeMap<String, u64> {
+    let text = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("kasm_mcp_tool_calls_total{{tool=\"{tool}\",outcome=\"");
+    text.lines()
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
+        .filter_map(|rest| {
+            let (outcome, count) = rest.split_once("\"} ")?;
+            Some((outcome.to_owned(), count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Waits until `tool` has a count in `/metrics`, then checks it is exactly one call, with
+/// `outcome`, and stays so (settled once, not again later).
+async fn counted_once(h: &Harness, tool: &str, outcome: &str) {
+    let start = tokio::time::Instant::now();
+    let mut counts = tool_call_counts(h, tool).await;
+    while counts.is_empty() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the call to {tool} was never counted in /metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        counts = tool_call_counts(h, tool).await;
+    }
+    let expected = std::collections::BTreeMap::from([(outcome.to_owned(), 1)]);
+    assert_eq!(counts, expected, "the counts of {tool}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        tool_call_counts(h, tool).await,
+        expected,
+        "{tool} was counted again"
+    );
+}
+
+/// A legacy (2025-11-25) call of the slow tool `slow_<suffix>` (of [`Harness::start_own_slow`])
+/// whose client goes away mid-call: the call runs to its end in the background, the audit
+/// records it as allowed and `ok` under the dropped request's id, and `/metrics` counts it
+/// once, as `ok`.
+async fn legacy_call_dropped_mid_call_ends_audited_and_counted(
+    suffix: &str,
+    accept: &str,
+    progress: bool,
+) {
+    super::audit_log::install();
+    let h = Harness::start_own_slow(test_config(), suffix).await;
+    let tool = format!("slow_{suffix}");
+    let request_id = format!("dropped-{suffix}");
+    let mut call = json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
+        "params": {"name": tool, "arguments": {"steps": 50}}});
+    if progress {
+        // The answer streams (SSE) from the first progress notification on.
+        call["params"]["_meta"] = json!({"progressToken": 31});
+    }
+    let headers = [
+        ("mcp-protocol-version", "2025-11-25"),
+        ("x-request-id", request_id.as_str()),
+    ];
+    drop_mid_call(&h, &call, accept, &headers, progress).await;
     // The drop came mid-call (else the move to a task of its own was never needed).
     assert!(
         !h.slow.finished.load(Ordering::SeqCst),
@@ -1009,16 +1119,64 @@ async fn a_dropped_connection_does_not_stop_a_call_halfway() {
         "the call was dropped when its connection closed"
     );
     assert_eq!(h.slow.steps.load(Ordering::SeqCst), 50);
+
+    let events = super::audit_log::tool_calls(&tool, DEADLINE).await;
+    assert_eq!(events.len(), 1, "one audit event per call: {events:?}");
+    let event = &events[0];
+    assert_eq!(event["principal"], "alice", "{event}");
+    assert_eq!(event["decision"], "allow", "{event}");
+    assert_eq!(event["outcome"], "ok", "{event}");
+    assert_eq!(event["request_id"], request_id.as_str(), "{event}");
+    counted_once(&h, &tool, "ok").await;
+}
+
+/// Before 2026-07-28 a closed connection does not cancel a call: the router runs in the task
+/// answering the request and, when the client goes away mid-call (here before the answer
+/// streams), goes on as a task of its own, runs to its end, and is audited and counted.
+#[tokio::test]
+async fn a_dropped_connection_does_not_stop_a_call_halfway() {
+    legacy_call_dropped_mid_call_ends_audited_and_counted(
+        "dropped_legacy",
+        "application/json, text/event-stream",
+        false,
+    )
+    .await;
+}
+
+/// The same with a client that takes JSON only (the answer can never stream).
+#[tokio::test]
+async fn a_dropped_json_only_call_ends_audited_and_counted() {
+    legacy_call_dropped_mid_call_ends_audited_and_counted(
+        "dropped_json",
+        "application/json",
+        false,
+    )
+    .await;
+}
+
+/// The same once the answer streams (SSE): the call's real outcome is counted, as on the
+/// JSON answer.
+#[tokio::test]
+async fn a_dropped_stream_call_ends_audited_and_counted() {
+    legacy_call_dropped_mid_call_ends_audited_and_counted(
+        "dropped_stream",
+        "application/json, text/event-stream",
+        true,
+    )
+    .await;
 }
 
 /// 2026-07-28: a closed connection is the cancellation, also before the answer streams
-/// (the router still runs in the task answering the request, and is dropped with it).
+/// (the router still runs in the task answering the request, and is dropped with it): the
+/// audit records the call as allowed and `cancelled`, and `/metrics` counts it once, as
+/// `dropped` (its work was dropped unfinished).
 #[tokio::test]
 async fn modern_request_dropped_before_it_streams_cancels_the_work() {
-    let h = Harness::start(test_config()).await;
+    super::audit_log::install();
+    let h = Harness::start_own_slow(test_config(), "dropped_modern").await;
     // No progress token: nothing makes the answer stream before the drop.
     let call = json!({"jsonrpc": "2.0", "id": 32, "method": "tools/call", "params": {
-        "name": "slow", "arguments": {"steps": 10_000},
+        "name": "slow_dropped_modern", "arguments": {"steps": 10_000},
         "_meta": {
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientCapabilities": {},
@@ -1028,10 +1186,27 @@ async fn modern_request_dropped_before_it_streams_cancels_the_work() {
     let headers = [
         ("mcp-protocol-version", "2026-07-28"),
         ("mcp-method", "tools/call"),
-        ("mcp-name", "slow"),
+        ("mcp-name", "slow_dropped_modern"),
+        ("x-request-id", "dropped-modern"),
     ];
-    drop_mid_call(&h, &call, &headers).await;
+    drop_mid_call(
+        &h,
+        &call,
+        "application/json, text/event-stream",
+        &headers,
+        false,
+    )
+    .await;
     the_work_stops(&h, "the connection closed").await;
+
+    let events = super::audit_log::tool_calls("slow_dropped_modern", DEADLINE).await;
+    assert_eq!(events.len(), 1, "one audit event per call: {events:?}");
+    let event = &events[0];
+    assert_eq!(event["principal"], "alice", "{event}");
+    assert_eq!(event["decision"], "allow", "{event}");
+    assert_eq!(event["outcome"], "cancelled", "{event}");
+    assert_eq!(event["request_id"], "dropped-modern", "{event}");
+    counted_once(&h, "slow_dropped_modern", "dropped").await;
 }
 
 /// 2026-07-28: `Mcp-Param-<Name>` headers reach the router, which checks them against the
