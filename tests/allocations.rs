@@ -85,7 +85,38 @@ fn blocks_per_request(decider: Passes) -> u64 {
     after - before
 }
 
+/// The one test's name, as the libtest command line names it.
+const NAME: &str = "allocations";
+
+/// Speaks as much of libtest's command line as test runners use (`cargo nextest` lists a
+/// binary's tests with `--list --format terse`, then runs each by name with `--exact`):
+/// `--list` names the one test (and no ignored one); a filter that does not match it runs
+/// nothing.
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            println!("{NAME}: test");
+        }
+        return;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let selected = filters.is_empty()
+        || filters.iter().any(|f| {
+            if exact {
+                f.as_str() == NAME
+            } else {
+                NAME.contains(f.as_str())
+            }
+        });
+    if selected {
+        count();
+    }
+}
+
+/// The count itself.
+fn count() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let in_place = blocks_per_request(Passes { waits: false });
     let waiting = blocks_per_request(Passes { waits: true });
