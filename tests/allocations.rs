@@ -100,16 +100,25 @@ fn main() {
         }
         return;
     }
-    let exact = args.iter().any(|a| a == "--exact");
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let selected = filters.is_empty()
-        || filters.iter().any(|f| {
-            if exact {
-                f.as_str() == NAME
-            } else {
-                NAME.contains(f.as_str())
+    let mut exact = false;
+    let mut filters = Vec::new();
+    let mut skips = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--exact" => exact = true,
+            "--skip" => skips.extend(rest.next()),
+            // libtest's options that take a value: the value is not a filter.
+            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" => {
+                rest.next();
             }
-        });
+            option if option.starts_with('-') => {}
+            filter => filters.push(filter),
+        }
+    }
+    let matches = |f: &str| if exact { f == NAME } else { NAME.contains(f) };
+    let selected = (filters.is_empty() || filters.iter().any(|f| matches(f)))
+        && !skips.iter().any(|s| matches(s));
     if selected {
         count();
     }

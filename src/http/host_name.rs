@@ -32,6 +32,10 @@ impl<'a> HostPort<'a> {
             // An IPv6 literal: `[addr]` then nothing or `:port`.
             Some(rest) => {
                 let (name, after) = rest.split_once(']')?;
+                // Only an IPv6 literal goes in brackets (no URL parser makes `[localhost]`).
+                if !name.contains(':') {
+                    return None;
+                }
                 let port = match after {
                     "" => "",
                     _ => after.strip_prefix(':')?,
@@ -121,6 +125,8 @@ mod tests {
             ("[::1].", None),
             ("[]", None),
             ("[]:80", None),
+            ("[localhost]", None),
+            ("[mcp.example.com]:80", None),
         ] {
             let parsed = HostPort::parse(text).map(|h| (h.name(), h.port()));
             assert_eq!(parsed, expected, "{text:?}");

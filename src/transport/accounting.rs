@@ -6,11 +6,12 @@
 //! Each admitted call is counted exactly once, when the router's work on it ends — wherever
 //! that work runs ([`PendingCalls::watch`]): with the router's outcome (`ok`, `tool_error`,
 //! `protocol_error`, `cancelled` for a request answered "accepted"), also when the client went
-//! away mid-call and the call ran to its end in the background (every revision before
-//! 2026-07-28: a closed connection does not cancel, so the call's real outcome is the truthful
-//! one); `dropped` when the work itself was dropped before it finished — a 2026-07-28 client
-//! closed its stream (which cancels the call; its audit event says `cancelled`), the handler
-//! panicked, or the server stopped it at shutdown.
+//! away mid-call and the call ran to its end in the background (`/mcp` in every revision
+//! before 2026-07-28: a closed connection does not cancel, so the call's real outcome is the
+//! truthful one); `dropped` when the work itself was dropped before it finished — a
+//! 2026-07-28 client closed its stream (which cancels the call; its audit event says
+//! `cancelled`), a legacy `/sse` stream closed or overflowed under it (its session is gone:
+//! the work stops), the handler panicked, or the server stopped it at shutdown.
 
 use axum::http::StatusCode;
 use axum::response::Response;

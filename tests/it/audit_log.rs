@@ -38,12 +38,9 @@ impl std::io::Write for Sink {
 
 /// Install the capture (once per process; later calls do nothing).
 pub(crate) fn install() {
-    let mut first = false;
+    // The subscriber is set inside `get_or_init`, so a second caller waits until it is the
+    // global dispatcher (no event of its test can fall between the two).
     LINES.get_or_init(|| {
-        first = true;
-        Mutex::new(Vec::new())
-    });
-    if first {
         let subscriber = tracing_subscriber::fmt()
             .json()
             .with_env_filter(tracing_subscriber::EnvFilter::new("audit=info"))
@@ -51,7 +48,8 @@ pub(crate) fn install() {
             .finish();
         tracing::subscriber::set_global_default(subscriber)
             .expect("no other global subscriber in the test binary");
-    }
+        Mutex::new(Vec::new())
+    });
     // A callsite first seen (on another thread) while the capture was being installed may
     // have cached "not interested": recompute, now that the capture is a dispatcher.
     tracing::callsite::rebuild_interest_cache();
