@@ -54,24 +54,43 @@ struct Phase {
     reading_headers: bool,
     /// An answer said `Connection: close`: linger when closing.
     closing: bool,
+    /// The deadline the connection's watcher sleeps toward ([`Activity::arm`]; `None`: no
+    /// timer). A change wakes the watcher only when it brings the deadline before this one:
+    /// a deadline that moved later or went away is re-read when the armed timer fires.
+    armed: Option<Instant>,
+}
+
+impl Phase {
+    fn deadline(&self, timeouts: Timeouts) -> Option<Instant> {
+        if self.active > 0 {
+            None
+        } else if self.reading_headers {
+            Some(self.since + timeouts.header_read)
+        } else {
+            Some(self.since + timeouts.idle)
+        }
+    }
 }
 
 /// The state of one connection.
 pub struct Activity {
     phase: Mutex<Phase>,
     changed: Notify,
+    timeouts: Timeouts,
 }
 
 impl Activity {
-    pub fn new() -> Arc<Self> {
+    pub fn new(timeouts: Timeouts) -> Arc<Self> {
         Arc::new(Activity {
             phase: Mutex::new(Phase {
                 active: 0,
                 since: Instant::now(),
                 reading_headers: false,
                 closing: false,
+                armed: None,
             }),
             changed: Notify::new(),
+            timeouts,
         })
     }
 
@@ -82,15 +101,18 @@ impl Activity {
     /// When the connection must be closed if nothing changes: None while a request is in
     /// progress; else `header_read` after the first byte of a request whose headers are not
     /// complete, or `idle` after the connection went quiet.
-    pub fn deadline(&self, timeouts: Timeouts) -> Option<Instant> {
-        let phase = self.lock();
-        if phase.active > 0 {
-            None
-        } else if phase.reading_headers {
-            Some(phase.since + timeouts.header_read)
-        } else {
-            Some(phase.since + timeouts.idle)
-        }
+    pub fn deadline(&self) -> Option<Instant> {
+        self.lock().deadline(self.timeouts)
+    }
+
+    /// [`Activity::deadline`], noted as the one the watcher now sleeps toward: from then on
+    /// [`Activity::changed`] completes only when the deadline comes before it (a request
+    /// starting or ending on a busy keep-alive connection moves it later or removes it, so
+    /// the watcher is not woken and its timer not re-armed three times per request).
+    pub fn arm(&self) -> Option<Instant> {
+        let mut phase = self.lock();
+        phase.armed = phase.deadline(self.timeouts);
+        phase.armed
     }
 
     /// Which timeout a deadline from [`Activity::deadline`] belongs to (for the log).
@@ -98,7 +120,7 @@ impl Activity {
         self.lock().reading_headers
     }
 
-    /// Completes when [`Activity::deadline`] may have changed.
+    /// Completes when [`Activity::deadline`] may have come before the [`Activity::arm`]ed one.
     pub async fn changed(&self) {
         self.changed.notified().await;
     }
@@ -108,7 +130,20 @@ impl Activity {
         if phase.active == 0 && !phase.reading_headers {
             phase.reading_headers = true;
             phase.since = Instant::now();
-            drop(phase);
+            self.wake_if_earlier(phase);
+        }
+    }
+
+    /// Wake the watcher when the deadline now comes before the one it sleeps toward (or it
+    /// sleeps toward none).
+    fn wake_if_earlier(&self, phase: MutexGuard<'_, Phase>) {
+        let wake = match (phase.deadline(self.timeouts), phase.armed) {
+            (Some(due), Some(armed)) => due < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        drop(phase);
+        if wake {
             self.changed.notify_one();
         }
     }
@@ -117,8 +152,7 @@ impl Activity {
         let mut phase = self.lock();
         phase.active += 1;
         phase.reading_headers = false;
-        drop(phase);
-        self.changed.notify_one();
+        self.wake_if_earlier(phase);
         InProgress(self.clone())
     }
 
@@ -129,8 +163,7 @@ impl Activity {
             phase.since = Instant::now();
             phase.reading_headers = false;
         }
-        drop(phase);
-        self.changed.notify_one();
+        self.wake_if_earlier(phase);
     }
 
     fn mark_closing(&self) {
@@ -364,5 +397,70 @@ impl http_body::Body for Finishing {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    fn activity(header_read: u64, idle: u64) -> Arc<Activity> {
+        Activity::new(Timeouts {
+            header_read: Duration::from_secs(header_read),
+            idle: Duration::from_secs(idle),
+        })
+    }
+
+    /// Whether the watcher would wake now.
+    fn woken(activity: &Activity) -> bool {
+        activity.changed().now_or_never().is_some()
+    }
+
+    #[tokio::test]
+    async fn a_request_that_only_moves_the_deadline_later_does_not_wake_the_watcher() {
+        let a = activity(2, 3);
+        let armed = a.arm();
+        assert!(armed.is_some());
+        let request = a.begin();
+        assert_eq!(a.deadline(), None);
+        assert!(
+            !woken(&a),
+            "a request starting removes the deadline: no wake"
+        );
+        drop(request);
+        assert!(a.deadline() >= armed);
+        assert!(!woken(&a), "the idle deadline moved later: no wake");
+    }
+
+    #[tokio::test]
+    async fn a_deadline_before_the_armed_one_wakes_the_watcher() {
+        // The header deadline armed, then a request ends: the idle deadline (1 s) comes
+        // before the armed header deadline (30 s).
+        let a = activity(30, 1);
+        a.saw_bytes();
+        assert!(woken(&a), "nothing was armed yet");
+        let armed = a.arm();
+        let request = a.begin();
+        assert!(!woken(&a));
+        drop(request);
+        assert!(a.deadline() < armed);
+        assert!(woken(&a), "the idle deadline is earlier than the armed one");
+    }
+
+    #[tokio::test]
+    async fn a_deadline_after_none_was_armed_wakes_the_watcher() {
+        let a = activity(2, 3);
+        let request = a.begin();
+        assert_eq!(a.arm(), None);
+        drop(request);
+        assert!(a.deadline().is_some());
+        assert!(woken(&a), "the watcher slept without a timer");
+        // New bytes on a quiet connection: the header deadline (2 s) comes before the idle
+        // one (3 s) the watcher armed.
+        a.arm();
+        a.saw_bytes();
+        assert!(woken(&a));
     }
 }

@@ -108,7 +108,7 @@ async fn serve_connection(
     timeouts: Timeouts,
     stopping: CancellationToken,
 ) {
-    let activity = Activity::new();
+    let activity = Activity::new(timeouts);
     // The version first, from a peek (see `super::sniff` for why hyper-util's own detection is
     // not used for the common case), under the idle timeout and the stop signal.
     let sniffed = tokio::select! {
@@ -119,7 +119,7 @@ async fn serve_connection(
                 return;
             }
         },
-        _ = sleep_until(activity.deadline(timeouts)) => {
+        _ = sleep_until(activity.deadline()) => {
             tracing::debug!("closing a connection that sent nothing");
             return;
         }
@@ -129,7 +129,6 @@ async fn serve_connection(
     let service = Tracked::new(router, peer, activity.clone());
     let watch = Watch {
         activity: &activity,
-        timeouts,
         stopping: &stopping,
     };
     match sniffed {
@@ -158,10 +157,10 @@ async fn serve_connection(
     }
 }
 
-/// What a connection is watched for while hyper serves it: its timeouts and the stop signal.
+/// What a connection is watched for while hyper serves it: its timeouts (kept by its
+/// [`Activity`]) and the stop signal.
 struct Watch<'a> {
     activity: &'a Activity,
-    timeouts: Timeouts,
     stopping: &'a CancellationToken,
 }
 
@@ -173,11 +172,11 @@ impl Watch<'_> {
         C: Future<Output = Result<(), E>>,
         E: std::fmt::Display,
     {
-        let (activity, timeouts) = (self.activity, self.timeouts);
+        let activity = self.activity;
         tokio::pin!(connection);
         let mut asked_to_stop = false;
         loop {
-            let deadline = activity.deadline(timeouts);
+            let deadline = activity.arm();
             tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(error) = result {
@@ -187,7 +186,7 @@ impl Watch<'_> {
                 }
                 _ = activity.changed() => {}
                 _ = sleep_until(deadline) => {
-                    if activity.deadline(timeouts).is_some_and(|d| d <= tokio::time::Instant::now()) {
+                    if activity.deadline().is_some_and(|d| d <= tokio::time::Instant::now()) {
                         if activity.waiting_for_headers() {
                             tracing::debug!("closing a connection that did not send its headers in time");
                         } else {

@@ -12,7 +12,11 @@ use serde_json::value::RawValue;
 use super::response::{
     self, Operational, RawResponse, StatusFields, decide_status, percent, progress_of,
 };
-use super::{KasmError, KasmResult, Session, SessionStatus};
+use super::{KasmError, KasmResult, SessionStatus};
+
+mod record;
+
+use record::Record;
 
 /// The top level of an answer: only the fields the status decision reads.
 #[derive(Deserialize)]
@@ -33,27 +37,6 @@ struct Answer<'a> {
     operational_message: Option<&'a RawValue>,
     #[serde(borrow, default)]
     operational_progress: Option<&'a RawValue>,
-}
-
-/// The `operational_*` fields of the `kasm` object, unread.
-#[derive(Deserialize)]
-struct OperationalRaw<'a> {
-    #[serde(borrow, default)]
-    operational_status: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    operational_message: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    operational_progress: Option<&'a RawValue>,
-}
-
-impl OperationalRaw<'_> {
-    fn read(&self) -> Operational {
-        operational(
-            self.operational_status,
-            self.operational_message,
-            self.operational_progress,
-        )
-    }
 }
 
 fn operational(
@@ -126,17 +109,22 @@ fn read_in_place(
         return None;
     }
     let answer: Answer = serde_json::from_slice(body).ok()?;
-    let record = answer
+    // The record is read once, for the decision's fields and the running session's
+    // `Session` alike (see [`record`]).
+    let record = match answer
         .kasm
-        .filter(|k| k.get().trim_start().starts_with('{'));
-    let record_fields = match record {
-        Some(kasm) => Some(
-            serde_json::from_str::<OperationalRaw>(kasm.get())
-                .ok()?
-                .read(),
-        ),
+        .filter(|k| k.get().trim_start().starts_with('{'))
+    {
+        Some(kasm) => Some(serde_json::from_str::<Record>(kasm.get()).ok()?),
         None => None,
     };
+    let record_fields = record.as_ref().map(|r| {
+        operational(
+            r.operational_status,
+            r.operational_message,
+            r.operational_progress,
+        )
+    });
     let fields = StatusFields {
         error: error_text(answer.error_message).or_else(|| error_text(answer.error)),
         record: record_fields,
@@ -149,7 +137,7 @@ fn read_in_place(
     };
     let decided = decide_status(endpoint, kasm_id, fields, || {
         record
-            .and_then(|kasm| serde_json::from_str::<Session>(kasm.get()).ok())
+            .and_then(Record::into_session)
             .ok_or(KasmError::Decode {
                 endpoint,
                 detail: String::new(),

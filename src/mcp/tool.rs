@@ -216,6 +216,17 @@ pub enum Content {
     },
 }
 
+/// `serde_json::to_string_pretty(value)` (the same bytes), written into a buffer sized for a
+/// typical result instead of one that starts at 128 bytes and grows three or four times.
+fn pretty_text(value: &Value) -> String {
+    let mut text = Vec::with_capacity(1024);
+    match serde_json::to_writer_pretty(&mut text, value) {
+        // serde_json writes UTF-8 only.
+        Ok(()) => String::from_utf8(text).unwrap_or_else(|_| value.to_string()),
+        Err(_) => value.to_string(),
+    }
+}
+
 /// The result of a tool call (`CallToolResult`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolOutput {
@@ -227,7 +238,7 @@ pub struct ToolOutput {
 impl ToolOutput {
     /// A structured result, also serialised into a text block for older clients.
     pub fn structured(value: Value) -> Self {
-        let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string());
+        let text = pretty_text(&value);
         ToolOutput {
             content: vec![Content::Text { text }],
             structured: Some(value),
@@ -574,6 +585,23 @@ mod tests {
         ];
         for output in outputs {
             assert_eq!(output.to_json(), output.clone().into_json());
+        }
+    }
+
+    #[test]
+    fn the_text_of_a_structured_result_is_to_string_pretty() {
+        let big = "x".repeat(3000);
+        for value in [
+            serde_json::json!({}),
+            serde_json::json!([]),
+            serde_json::json!({"kasm_id": "k\"\n\u{e9}", "n": [1, -2.5, null], "m": {"b": true, "a": {}}}),
+            serde_json::json!({ "text": big }),
+        ] {
+            let expected = serde_json::to_string_pretty(&value).unwrap();
+            let Content::Text { text } = &ToolOutput::structured(value).content[0] else {
+                panic!("not a text block")
+            };
+            assert_eq!(text, &expected);
         }
     }
 }

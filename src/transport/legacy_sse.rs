@@ -37,6 +37,7 @@ use super::body::Body;
 use super::legacy_routing::{self, Forwarded, NotRouted};
 use super::legacy_sessions::{LegacySession, Refused};
 use super::origin::{Peer, origin};
+use super::posted::Posted;
 use super::rpc;
 use super::sse::sse_response;
 use super::state::TransportState;
@@ -158,9 +159,8 @@ pub async fn post_message(
     State(state): State<Arc<TransportState>>,
     Extension(principal): Extension<Principal>,
     peer: Peer,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Result<Bytes, BytesRejection>,
+    Posted { headers, body }: Posted,
 ) -> Response {
     let Some(session_id) = session_id_from(query.as_deref()) else {
         return json_error(StatusCode::BAD_REQUEST, "missing sessionId query parameter");

@@ -9,6 +9,7 @@ pub mod legacy_routing;
 pub mod legacy_sessions;
 pub mod legacy_sse;
 pub mod origin;
+pub mod posted;
 pub mod relay;
 pub mod rpc;
 pub mod session;

@@ -18,9 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -30,6 +28,7 @@ use super::accounting;
 use super::answer::{Streaming, Work, WorkFailed, final_answer};
 use super::body::Body;
 use super::origin::{Peer, origin};
+use super::posted::Posted;
 use super::rpc::{self, json_response};
 use super::shared_sessions;
 use super::sse::sse_response;
@@ -117,8 +116,7 @@ pub async fn post(
     State(state): State<Arc<TransportState>>,
     Extension(principal): Extension<Principal>,
     peer: Peer,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Posted { headers, body }: Posted,
 ) -> Response {
     if !is_json_content_type(&headers) {
         return json_response(

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::args::IdArgs;
 use crate::kasm::UserId;
-use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolSpec};
+use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
 use crate::policy::Role;
 use crate::tools::ToolDeps;
 use crate::tools::access::{
@@ -60,7 +60,32 @@ async fn session_status(
 ) -> ToolResult {
     let args: IdArgs = parse_args(STATUS, args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
-    structured(&status_json(&deps, &session, ctx.principal.role).await?)
+    let view = status_json(&deps, &session, ctx.principal.role).await?;
+    Ok(ToolOutput::structured(view.into_value()))
+}
+
+impl StatusView {
+    /// The view as `serde_json::to_value` gives it (the same map, so the same bytes on the
+    /// wire), built by moving its strings in instead of running the serializer over copies.
+    /// `tests::into_value_is_to_value` pins it to the derived `Serialize`.
+    fn into_value(self) -> Value {
+        let mut map = self.session.into_map();
+        if let Some(url) = self.session_url {
+            map.insert("session_url".into(), url.map_or(Value::Null, Value::String));
+        }
+        if let Some(note) = self.note {
+            map.insert("note".into(), Value::String(note));
+        }
+        map.insert(
+            "message".into(),
+            self.message.map_or(Value::Null, Value::String),
+        );
+        map.insert(
+            "progress".into(),
+            self.progress.map_or(Value::Null, Value::from),
+        );
+        Value::Object(map)
+    }
 }
 
 /// The status view of a session (shared with the session-status resource), from the
@@ -159,4 +184,48 @@ async fn list_all_sessions(
     let NoArgs {} = parse_args(LIST_ALL, args)?;
     let sessions = deps.kasm.get_kasms().await?;
     structured(&SessionList::of(&sessions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kasm::Session;
+
+    /// The map built by moving equals the derived `Serialize`'s, for every combination of the
+    /// optional fields (the pretty text and the wire bytes are written from it).
+    #[test]
+    fn into_value_is_to_value() {
+        let session = Session {
+            kasm_id: "8f6c".into(),
+            user_id: Some("u".into()),
+            operational_status: Some("running".into()),
+            hostname: Some("h\n\"x\"".into()),
+            ..Session::default()
+        };
+        let urls = [
+            None,
+            Some(None),
+            Some(Some("https://k/#/connect/a".to_string())),
+        ];
+        let notes = [None, Some(SESSION_URL_WITHHELD.to_string())];
+        for session_url in urls {
+            for note in notes.clone() {
+                for (message, progress) in [(None, None), (Some("Pulling".to_string()), Some(40))] {
+                    let view = StatusView {
+                        session: SessionView::of(&session),
+                        session_url: session_url.clone(),
+                        note: note.clone(),
+                        message,
+                        progress,
+                    };
+                    let expected = serde_json::to_value(&view).unwrap();
+                    let expected_text = serde_json::to_string_pretty(&expected).unwrap();
+                    let got = view.into_value();
+                    assert_eq!(got, expected);
+                    assert_eq!(serde_json::to_string_pretty(&got).unwrap(), expected_text);
+                    assert_eq!(got.to_string(), expected.to_string());
+                }
+            }
+        }
+    }
 }
