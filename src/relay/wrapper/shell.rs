@@ -2,7 +2,8 @@
 //!
 //! A relay script runs in two stages. Stage 1 (the `sh -c` argument Kasm starts, whose
 //! environment holds the ticket line) copies the ticket line, unsets it and re-executes `sh`
-//! with stage 2, handing the tickets over on descriptor 3 (a here-document, i.e. a pipe).
+//! with stage 2, handing the tickets over on descriptor 3 (a here-document, i.e. a pipe);
+//! the streaming script's stage 1 first starts its uploader (`EARLY_UPLOADER`).
 //! From then on no process has the tickets in its environment or argv: stage 2 reads them
 //! into shell variables, closes the descriptor, and gives them to the uploader on its stdin
 //! (`curl -K -`, python3 reading stdin; GNU wget gets the URL on a pipe and the key in a
@@ -96,6 +97,10 @@ kmcp_lock() {
     { mv "$1" "$kmcp_base/kmcp.${1##*.}" 2>/dev/null && d="$kmcp_base/kmcp.${1##*.}"; }
 }
 kmcp_readers=
+# The early uploader stage 1 started (the streaming script only, see EARLY_UPLOADER): its pid
+# (empty: none) and the prefix of its FIFOs.
+kmcp_ul=${1-}
+kmcp_ff=${2-}
 kmcp_cleanup() {
   # A signal that reaches a background child of this shell between its fork and its exec
   # (or before it resets the inherited traps) runs this shell's trap in the child: dash and
@@ -260,37 +265,11 @@ kmcp_file() {
     *) kmcp_f="$d/post" ;;
   esac
 }
-# The uploader of kmcp_flush, started first of all (curl's start-up, ~8 ms of loading its
-# libraries, then overlaps the work directory's `mkdir` and the command): `curl -K -` reading
-# its configuration from the FIFO `$1.cfg`, which only this shell holds open for writing
-# (fd 7, closed in every background child), and writing its status codes into the FIFO
-# `$1.codes`, read back on fd 8 once it has exited (a few bytes: the pipe holds them). Both
-# are made by one `mkfifo` beside the work directory $1 that is not there yet, named after
-# it (kmcp_ff): `kmcp-new.*` files, which every cleaner (also older servers') removes only
-# when old, and kmcp_cleanup removes with the directory. It blocks until kmcp_flush writes
-# the configuration and closes fd 7, or gets EOF and exits at once (no URL) when the shell
-# exits or dies.
-kmcp_ul=
-kmcp_ff=
-kmcp_uploader() {
-  command -v curl >/dev/null 2>&1 || return 0
-  case $1 in *[\"\\]*) return 0 ;; esac
-  mkfifo -m 600 "$1.cfg" "$1.codes" 2>/dev/null || return 0
-  kmcp_ff=$1
-  # Read-write first: no open then waits for the other end. Once fd 4 is closed, only curl
-  # writes into the codes FIFO, so fd 8 reads them and then EOF.
-  exec 7<> "$1.cfg" 6< "$1.cfg" 4<> "$1.codes" 8< "$1.codes"
-  curl -K - -sS --fail-early <&6 >&4 2>/dev/null 4>&- 6<&- 7>&- 8<&- &
-  kmcp_ul=$!
-  exec 4>&- 6<&-
-}
-# Ends the early uploader's input and waits for it (a trapped signal interrupts `wait`).
+# Ends the early uploader's input (fd 7): it then sends what kmcp_flush wrote there, or
+# exits at once. (It is stage 1's child, not this shell's: `wait` cannot wait for it; its
+# status codes on fd 8 end when it exits.)
 kmcp_upwait() {
   exec 7>&-
-  while :; do
-    wait "$kmcp_ul" 2>/dev/null
-    [ $? -gt 128 ] && kill -0 "$kmcp_ul" 2>/dev/null || break
-  done
   kmcp_ul=
 }
 # kmcp_ok: how many of the status codes on stdin (one a line, in order) are 2xx before the
@@ -325,6 +304,7 @@ kmcp_flush() {
         if [ -n "$kmcp_ul" ]; then
           printf '%s\n' "$kmcp_cfg" >&7
           kmcp_upwait
+          # Its status codes up to the first failure, or to EOF (it has exited then).
           kmcp_oks <&8
           exec 8<&-
         else
@@ -378,6 +358,39 @@ const WORKDIR: &str = r#"kmcp_clean "$kmcp_base" kmcp
 kmcp_new=$(mktemp -d "$kmcp_base/kmcp-new.XXXXXX") || exit 1
 kmcp_lock "$kmcp_new"
 kmcp_traps
+"#;
+
+/// Stage 1 of the streaming script (before it re-executes `sh` with stage 2): starts the
+/// uploader of its `kmcp_flush`, first of all, so that curl's start-up (~8 ms of loading its
+/// libraries, the longest step before the first record can go) overlaps stage 2's own
+/// start, the work directory's `mkdir` and the command: `curl -K -` reading its configuration
+/// from the FIFO `<work dir>.cfg`, which only the wrapper holds open for writing (fd 7,
+/// closed in every background child; `exec` keeps it), and writing its status codes into the
+/// FIFO `<work dir>.codes`, read back on fd 8 (a few bytes: the pipe holds them; EOF once
+/// curl exits, its only writer). Both are made by one `mkfifo` beside the work directory
+/// `$TMPDIR/kmcp-new.<job>` (the same `kmcp_base` rule as stage 2) that is not there yet:
+/// `kmcp-new.*` files, which every cleaner (also older servers') removes only when old, and
+/// kmcp_cleanup removes with the directory. curl blocks until kmcp_flush writes the
+/// configuration and closes fd 7, or gets EOF and exits at once (no URL) when the wrapper
+/// exits or dies. Stage 2 gets its pid and the FIFOs' prefix as `$1` and `$2` (empty: no
+/// early uploader: no curl, a name with `"` or `\`, or the FIFOs exist already).
+const EARLY_UPLOADER: &str = r#"kmcp_ul=
+kmcp_ff=${TMPDIR:-/tmp}
+{ [ -d "$kmcp_ff" ] && [ -w "$kmcp_ff" ]; } || kmcp_ff=/tmp
+kmcp_ff="$kmcp_ff/kmcp-new.${KMCP_JOB-}"
+case ${KMCP_JOB-} in ''|*[!0-9A-Za-z_-]*) kmcp_ff= ;; esac
+case $kmcp_ff in *[\"\\]*) kmcp_ff= ;; esac
+if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1 &&
+  mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" 2>/dev/null; then
+  # Read-write first: no open then waits for the other end. Once fd 4 is closed, only curl
+  # writes into the codes FIFO.
+  exec 7<> "$kmcp_ff.cfg" 6< "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes"
+  curl -K - -sS --fail-early <&6 >&4 2>/dev/null 4>&- 6<&- 7>&- 8<&- &
+  kmcp_ul=$!
+  exec 4>&- 6<&-
+else
+  kmcp_ff=
+fi
 "#;
 
 /// Turns `$kmcp_env` (names) and `KMCP_E_<name>` (values) into `NAME=value` positional
@@ -528,8 +541,9 @@ kmcp_post "$d/post"
 /// The fast path (a command that ends within its first nap of 0.05 s): the process that
 /// waits for the command wakes the script with SIGUSR1 when it ends, so no time is lost
 /// polling; `START`, the last chunks and `EXEC` then go in one `curl` run, started first of
-/// all (with `mkfifo` for its configuration and status codes, beside the work directory)
-/// so that its start-up overlaps the `mkdir` and the command. For `true` the script starts
+/// all, by stage 1 (`EARLY_UPLOADER`: with `mkfifo` for its configuration and status codes,
+/// beside the work directory) so that its start-up overlaps stage 2, the `mkdir` and the
+/// command. For `true` the script starts
 /// `mkfifo`, `curl` (waiting for its configuration), `mkdir`, the waiter (a fork),
 /// `timeout` (`setsid` → `timeout` when `timeout` is not GNU's) → `sh` (which runs `true`
 /// itself) and one `sleep` (killed when the command ends); output adds one `wc` and a
@@ -541,8 +555,6 @@ const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
 # alone while it has no `held` file, and it is locked (kmcp_hold) only once the command
 # outlives the first nap, so a command that ends at once costs no `flock` or `mv`.
 d="$kmcp_base/kmcp-new.$kmcp_job"
-# The uploader first: its start-up is the longest step before the first record can go.
-kmcp_uploader "$d"
 # No -p: both must be new, so a directory someone else made under the same name is never used.
 if ! mkdir -m 700 "$kmcp_spill" "$d" 2>/dev/null; then
   [ -z "$kmcp_ff" ] || rm -f "$kmcp_ff.cfg" "$kmcp_ff.codes"
@@ -791,6 +803,9 @@ else
     [ "$kmcp_le" -eq 0 ] || head -c "$kmcp_le" "$kmcp_spill/stderr"
   } > "$d/post"
 fi
+# The waiter's wake-up may come late: it must not interrupt the read of curl's status codes
+# (a trapped signal ends `read`). The default action would end the script: ignore it.
+trap '' USR1
 # shellcheck disable=SC2086
 kmcp_flush $q post
 "#;
@@ -954,8 +969,13 @@ pub fn text(script: Script) -> String {
     let stage2 = format!("{}{PRELUDE}{workdir}{user_env}{body}", prologue(script));
     // The scripts contain no NUL, so quoting cannot fail; fall back to a harmless no-op.
     let quoted = shlex::try_quote(&stage2).unwrap_or_else(|_| "true".into());
+    let (early, args) = if matches!(script, Script::Stream) {
+        (EARLY_UPLOADER, r#" "$kmcp_ul" "$kmcp_ff""#)
+    } else {
+        ("", "")
+    };
     format!(
-        "kmcp_t=${{{TICKETS_ENV}-}}\nunset {TICKETS_ENV}\nexec sh -c {quoted} kasm-mcp-wrapper 3<<KMCP_TICKETS_END\n$kmcp_t\nKMCP_TICKETS_END\n"
+        "kmcp_t=${{{TICKETS_ENV}-}}\nunset {TICKETS_ENV}\n{early}exec sh -c {quoted} kasm-mcp-wrapper{args} 3<<KMCP_TICKETS_END\n$kmcp_t\nKMCP_TICKETS_END\n"
     )
 }
 
