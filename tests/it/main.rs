@@ -18,6 +18,7 @@ mod mcp_http;
 mod oauth;
 mod ops;
 mod properties;
+mod relay_early;
 mod relay_integrity;
 mod relay_lean;
 mod round_trips;

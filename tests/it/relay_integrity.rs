@@ -127,7 +127,7 @@ pub(crate) fn group_members(pgid: u32, names: &[&str]) -> Vec<String> {
 }
 
 /// Whether any live (not zombie) process is left in process group `pgid`.
-fn group_alive(pgid: u32) -> bool {
+pub(crate) fn group_alive(pgid: u32) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
         std::fs::read_to_string(entry.path().join("stat"))
             .ok()

@@ -18,7 +18,7 @@ use crate::relay_integrity::{
 };
 
 /// Every program the wrapper scripts call by name (besides `sh`).
-const PROGRAMS: [&str; 22] = [
+pub(crate) const PROGRAMS: [&str; 22] = [
     "mkdir", "flock", "mv", "setsid", "timeout", "sleep", "curl", "rm", "env", "date", "wc", "cat",
     "head", "tail", "mktemp", "cut", "ls", "grep", "find", "mkfifo", "tr", "realpath",
 ];
@@ -31,7 +31,7 @@ struct Run {
 
 /// The streaming wrapper's input for `command` as job `job_id`, with the tickets it uploads
 /// its result and its stream records to on `relay`.
-async fn stream_job(
+pub(crate) async fn stream_job(
     relay: &Arc<Relay>,
     command: &str,
     job_id: &str,
@@ -75,7 +75,7 @@ async fn stream_job(
 }
 
 /// The result uploaded to `result` (within 30 s), parsed, and its text for messages.
-async fn result_report(result: &mut UploadTicket) -> (ExecReport, String) {
+pub(crate) async fn result_report(result: &mut UploadTicket) -> (ExecReport, String) {
     let body = tokio::time::timeout(Duration::from_secs(30), result.received())
         .await
         .expect("a result arrived")
@@ -111,7 +111,7 @@ async fn stream_run(command: &str, path: &str, tmp: &Path) -> Run {
 
 /// A directory with `sh` and, for each of `programs`, a shim that logs its name to `log`
 /// and runs the real program.
-fn logging_path(programs: &[&str], log: &Path) -> tempfile::TempDir {
+pub(crate) fn logging_path(programs: &[&str], log: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(which("sh"), dir.path().join("sh")).unwrap();
     for program in programs {
@@ -196,13 +196,14 @@ fn check_run(run: &Run, tmp: &Path, shell: &str) {
     );
 }
 
-/// `true` starts only what the lean path needs: the work and spill directories (`mkdir`),
-/// the uploader started before the command (`mkfifo` for its configuration, `curl`), the
-/// command (`setsid`, `timeout`), the nap that ends when the command does (`sleep`), the
-/// upload (that `curl`: START and EXEC together) and the cleanup (`rm`). When `true` took
+/// `true` starts only what the lean path needs: the uploader started first (`mkfifo` for its
+/// configuration and status codes, `curl`), the work and spill directories (`mkdir`), the
+/// command (`timeout`, a regular file here, so GNU's, which makes the process group itself:
+/// no `setsid`), the nap that ends when the command does (`sleep`), the upload (that `curl`:
+/// START and EXEC together) and the cleanup (`rm`, also of the FIFOs). When `true` took
 /// longer than the first nap on a loaded machine: a second `curl` for START alone and the
-/// `flock` of the work directory. No `mv`, `date`, `wc`, `cat`, `head`, `mktemp`,
-/// `ls`/`grep` or `env`.
+/// `flock` of the work directory. No `setsid`, `mv`, `date`, `wc`, `cat`, `head`, `mktemp`,
+/// `find` (the cleaner skips the wrapper's own FIFOs), `ls`/`grep` or `env`.
 #[tokio::test]
 async fn true_starts_only_the_programs_of_the_lean_path() {
     let tmp = tempfile::tempdir().unwrap();
@@ -224,7 +225,7 @@ async fn true_starts_only_the_programs_of_the_lean_path() {
     for name in started.lines() {
         *counts.entry(name).or_default() += 1;
     }
-    let once = ["mkdir", "mkfifo", "setsid", "timeout", "rm"];
+    let once = ["mkdir", "mkfifo", "timeout", "rm"];
     for name in once {
         assert_eq!(counts.get(name), Some(&1), "{name}: {counts:?}");
     }
@@ -489,7 +490,7 @@ done
 "#;
 
 /// The command of a job that runs until the test creates `go` in `tmp`.
-fn until_go(tmp: &Path) -> String {
+pub(crate) fn until_go(tmp: &Path) -> String {
     format!(
         "while [ ! -e '{}' ]; do sleep 0.05; done; echo done",
         tmp.join("go").display()
@@ -527,8 +528,19 @@ async fn true_run_beside(relay: &Arc<Relay>, job_id: &str, tmp: &Path, work: &Pa
     );
 }
 
+/// The early uploader's FIFOs of job `job` in `tmp`: its configuration and status codes.
+pub(crate) fn early_fifos(tmp: &Path, job: &str) -> [std::path::PathBuf; 2] {
+    ["cfg", "codes"].map(|end| tmp.join(format!("kmcp-new.{job}.{end}")))
+}
+
+/// Whether `path` is a FIFO (not following a symlink).
+pub(crate) fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
 /// Waits until `path` exists.
-async fn appears(path: &Path) {
+pub(crate) async fn appears(path: &Path) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !path.exists() {
         assert!(
@@ -541,10 +553,12 @@ async fn appears(path: &Path) {
 }
 
 /// A live job's work directory that is young and not locked (as within the command's first
-/// nap; here for the job's whole life: its PATH has no `flock`) survives both the cleaner of
-/// an older server's wrapper in the same container and that of a current run: the job still
-/// reports its own output and exit code. The old cleaner does remove an unlocked `kmcp.*`
-/// beside it (what it would have done to the job's directory under that name).
+/// nap; here for the job's whole life: its PATH has no `flock`) and its early uploader's
+/// FIFOs beside it (`kmcp-new.<job>.cfg` and `.codes`) survive both the cleaner of an older
+/// server's wrapper in the same container and that of a current run: the job still reports
+/// its own output and exit code, and its exit removes the FIFOs with the directory. The old
+/// cleaner does remove an unlocked `kmcp.*` beside it (what it would have done to the job's
+/// directory, or to a `kmcp.*` file, under that name).
 #[tokio::test]
 async fn a_live_jobs_unlocked_work_directory_survives_old_and_new_cleaners() {
     let tmp = tempfile::tempdir().unwrap();
@@ -559,6 +573,11 @@ async fn a_live_jobs_unlocked_work_directory_survives_old_and_new_cleaners() {
     let child = spawn_wrapper(&input, &path.path().display().to_string(), tmp.path());
     let work = tmp.path().join(format!("kmcp-new.{job}"));
     appears(&work).await;
+    // The early uploader's FIFOs beside it (made before it): files named kmcp-new.*.
+    let fifos = early_fifos(tmp.path(), job);
+    for fifo in &fifos {
+        assert!(is_fifo(fifo), "{} is not a FIFO", fifo.display());
+    }
     // (Its status is that of its last `kmcp_old`: not asserted; the witness shows it ran.)
     std::process::Command::new("sh")
         .args(["-c", OLD_CLEANER, "sh"])
@@ -578,7 +597,13 @@ async fn a_live_jobs_unlocked_work_directory_survives_old_and_new_cleaners() {
         &work,
     )
     .await;
+    for fifo in &fifos {
+        assert!(is_fifo(fifo), "a cleaner removed {}", fifo.display());
+    }
     reports_done(result, child, tmp.path(), &work).await;
+    for fifo in &fifos {
+        assert!(!fifo.exists(), "{} outlived its wrapper", fifo.display());
+    }
 }
 
 /// A live job's work directory, once its wrapper locked it (the command outlived the first

@@ -2,7 +2,8 @@
 //!
 //! A relay script runs in two stages. Stage 1 (the `sh -c` argument Kasm starts, whose
 //! environment holds the ticket line) copies the ticket line, unsets it and re-executes `sh`
-//! with stage 2, handing the tickets over on descriptor 3 (a here-document, i.e. a pipe).
+//! with stage 2, handing the tickets over on descriptor 3 (a here-document, i.e. a pipe);
+//! the streaming script's stage 1 first starts its uploader (`EARLY_UPLOADER`).
 //! From then on no process has the tickets in its environment or argv: stage 2 reads them
 //! into shell variables, closes the descriptor, and gives them to the uploader on its stdin
 //! (`curl -K -`, python3 reading stdin; GNU wget gets the URL on a pipe and the key in a
@@ -54,12 +55,14 @@ kmcp_old() { [ -n "$(find "$1" -prune -mmin +"$kmcp_stale_min" 2>/dev/null)" ]; 
 # the start). A directory without `held` goes only when old: its wrapper has not taken the lock
 # yet (or was killed before it did); so does a `$2-new.*` file. (Cleaners before `held` removed
 # any unlocked `$2.*` and `$2-new.*` only when old: a streaming wrapper, which locks late, keeps
-# its directory as `$2-new.*` so that they leave it alone too.)
+# its directory as `$2-new.*` so that they leave it alone too; its uploader's FIFOs beside it,
+# `$2-new.<job>.cfg` and `.codes`, are `$2-new.*` files.)
 kmcp_clean() {
   for f in "$1/$2".* "$1/$2"-new.*; do
     [ -e "$f" ] || continue
-    # Never this wrapper's own (the streaming one cleans after making it).
-    [ "$f" != "${d:-}" ] || continue
+    # Never this wrapper's own (the streaming one cleans after making them; skipping its FIFOs
+    # also saves a `find` each).
+    case $f in "${d:-}"|"${kmcp_ff:-}".cfg|"${kmcp_ff:-}".codes) continue ;; esac
     kmcp_by=age
     if [ -n "$kmcp_locks" ]; then
       if [ -d "$f" ]; then
@@ -94,6 +97,10 @@ kmcp_lock() {
     { mv "$1" "$kmcp_base/kmcp.${1##*.}" 2>/dev/null && d="$kmcp_base/kmcp.${1##*.}"; }
 }
 kmcp_readers=
+# The early uploader stage 1 started (the streaming script only, see EARLY_UPLOADER): its pid
+# (empty: none) and the prefix of its FIFOs.
+kmcp_ul=${1-}
+kmcp_ff=${2-}
 kmcp_cleanup() {
   # A signal that reaches a background child of this shell between its fork and its exec
   # (or before it resets the inherited traps) runs this shell's trap in the child: dash and
@@ -110,7 +117,11 @@ kmcp_cleanup() {
   # The work directory vanished under the script (sh exits at the first redirection into it
   # by `:`): report that instead of leaving the server to wait for its deadline.
   [ -d "$d" ] || kmcp_post "$d/post"
-  rm -rf "$d"
+  # The early uploader's FIFOs go in the same `rm` (their names, not $d: kmcp_post may have
+  # moved d to a new directory).
+  set -- "$d"
+  [ -n "$kmcp_ff" ] && set -- "$d" "$kmcp_ff.cfg" "$kmcp_ff.codes"
+  rm -rf "$@"
 }
 kmcp_traps() {
   trap kmcp_cleanup EXIT
@@ -124,14 +135,19 @@ kmcp_which_sh() {
 }
 # kmcp_tk: how `timeout` runs: k (takes -k), plain (no -k), or empty (no timeout). A regular
 # file (GNU coreutils) takes -k; a link (a busybox applet, older ones lack -k) is probed.
+# kmcp_tg=1: the regular file, which also puts itself in a process group of its own
+# (`setpgid(0, 0)` unless --foreground: GNU and uutils coreutils), so the command needs no
+# `setsid` (kmcp_start still checks /proc before it reports the group).
 kmcp_timeout_mode() {
   kmcp_tk=
+  kmcp_tg=
   kmcp_tp=
   { command -v timeout > "$d/timeout" && read -r kmcp_tp < "$d/timeout"; } 2>/dev/null || return 0
   kmcp_tk=plain
   case $kmcp_tp in
     /*) if [ ! -L "$kmcp_tp" ] && ! [ "$kmcp_tp" -ef /bin/busybox ] && ! [ "$kmcp_tp" -ef /usr/bin/busybox ]; then
           kmcp_tk=k
+          kmcp_tg=1
           return 0
         fi ;;
   esac
@@ -249,31 +265,22 @@ kmcp_file() {
     *) kmcp_f="$d/post" ;;
   esac
 }
-# The uploader of kmcp_flush, started before the command (curl's start-up, ~10 ms of loading
-# its libraries, then overlaps the command): `curl -K -` reading its configuration from a
-# FIFO in the new work directory $1, which only this shell holds open for writing (fd 7,
-# closed in every background child). It blocks until kmcp_flush writes the configuration and
-# closes fd 7, or gets EOF and exits at once (no URL) when the shell exits or dies. Every
-# descriptor is opened here, so renaming the directory afterwards does not matter.
-kmcp_ul=
-kmcp_uploader() {
-  command -v curl >/dev/null 2>&1 || return 0
-  case $1 in *[\"\\]*) return 0 ;; esac
-  mkfifo -m 600 "$1/cfg" 2>/dev/null || return 0
-  # Read-write first: neither open then waits for the other end.
-  exec 7<> "$1/cfg" 6< "$1/cfg" 5> "$1/codes"
-  curl -K - -sS --fail-early <&6 >&5 2>/dev/null 5>&- 6<&- 7>&- 9<&- &
-  kmcp_ul=$!
-  exec 5>&- 6<&-
-}
-# Ends the early uploader's input and waits for it (a trapped signal interrupts `wait`).
+# Ends the early uploader's input (fd 7): it then sends what kmcp_flush wrote there, or
+# exits at once. (It is stage 1's child, not this shell's: `wait` cannot wait for it; its
+# status codes on fd 8 end when it exits.)
 kmcp_upwait() {
   exec 7>&-
-  while :; do
-    wait "$kmcp_ul" 2>/dev/null
-    [ $? -gt 128 ] && kill -0 "$kmcp_ul" 2>/dev/null || break
-  done
   kmcp_ul=
+}
+# kmcp_ok: how many of the status codes on stdin (one a line, in order) are 2xx before the
+# first other one.
+kmcp_oks() {
+  while read -r kmcp_code; do
+    case $kmcp_code in
+      2??) kmcp_ok=$((kmcp_ok + 1)) ;;
+      *) break ;;
+    esac
+  done
 }
 # Sends the queued records named by the arguments, in order, the result last: with curl in
 # one process over one connection (`next` between them; --fail-early stops at the first
@@ -293,21 +300,22 @@ kmcp_flush() {
           [ -z "$kmcp_cfg" ] || kmcp_cfg="$kmcp_cfg${kmcp_nl}next$kmcp_nl"
           kmcp_cfg="${kmcp_cfg}url = \"$kmcp_u\"${kmcp_nl}header = \"X-Relay-Key: $kmcp_k\"${kmcp_nl}header = \"Content-Type: application/octet-stream\"${kmcp_nl}data-binary = \"@$kmcp_f\"${kmcp_nl}output = \"/dev/null\"${kmcp_nl}write-out = \"%{http_code}\\n\"${kmcp_nl}fail"
         done
+        kmcp_ok=0
         if [ -n "$kmcp_ul" ]; then
           printf '%s\n' "$kmcp_cfg" >&7
           kmcp_upwait
+          # Its status codes up to the first failure, or to EOF (it has exited then).
+          kmcp_oks <&8
+          exec 8<&-
         else
           : > "$d/codes"
           curl -K - -sS --fail-early > "$d/codes" 2>/dev/null <<KMCP_CFG
 $kmcp_cfg
 KMCP_CFG
+          kmcp_oks < "$d/codes"
         fi
-        while read -r kmcp_code; do
-          case $kmcp_code in
-            2??) shift ;;
-            *) break ;;
-          esac
-        done < "$d/codes"
+        # (Never more than the records: one code per request.)
+        [ "$kmcp_ok" -le $# ] && shift "$kmcp_ok"
         ;;
     esac
   fi
@@ -350,6 +358,39 @@ const WORKDIR: &str = r#"kmcp_clean "$kmcp_base" kmcp
 kmcp_new=$(mktemp -d "$kmcp_base/kmcp-new.XXXXXX") || exit 1
 kmcp_lock "$kmcp_new"
 kmcp_traps
+"#;
+
+/// Stage 1 of the streaming script (before it re-executes `sh` with stage 2): starts the
+/// uploader of its `kmcp_flush`, first of all, so that curl's start-up (~8 ms of loading its
+/// libraries, the longest step before the first record can go) overlaps stage 2's own
+/// start, the work directory's `mkdir` and the command: `curl -K -` reading its configuration
+/// from the FIFO `<work dir>.cfg`, which only the wrapper holds open for writing (fd 7,
+/// closed in every background child; `exec` keeps it), and writing its status codes into the
+/// FIFO `<work dir>.codes`, read back on fd 8 (a few bytes: the pipe holds them; EOF once
+/// curl exits, its only writer). Both are made by one `mkfifo` beside the work directory
+/// `$TMPDIR/kmcp-new.<job>` (the same `kmcp_base` rule as stage 2) that is not there yet:
+/// `kmcp-new.*` files, which every cleaner (also older servers') removes only when old, and
+/// kmcp_cleanup removes with the directory. curl blocks until kmcp_flush writes the
+/// configuration and closes fd 7, or gets EOF and exits at once (no URL) when the wrapper
+/// exits or dies. Stage 2 gets its pid and the FIFOs' prefix as `$1` and `$2` (empty: no
+/// early uploader: no curl, a name with `"` or `\`, or the FIFOs exist already).
+const EARLY_UPLOADER: &str = r#"kmcp_ul=
+kmcp_ff=${TMPDIR:-/tmp}
+{ [ -d "$kmcp_ff" ] && [ -w "$kmcp_ff" ]; } || kmcp_ff=/tmp
+kmcp_ff="$kmcp_ff/kmcp-new.${KMCP_JOB-}"
+case ${KMCP_JOB-} in ''|*[!0-9A-Za-z_-]*) kmcp_ff= ;; esac
+case $kmcp_ff in *[\"\\]*) kmcp_ff= ;; esac
+if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1 &&
+  mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" 2>/dev/null; then
+  # Read-write first: no open then waits for the other end. Once fd 4 is closed, only curl
+  # writes into the codes FIFO.
+  exec 7<> "$kmcp_ff.cfg" 6< "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes"
+  curl -K - -sS --fail-early <&6 >&4 2>/dev/null 4>&- 6<&- 7>&- 8<&- &
+  kmcp_ul=$!
+  exec 4>&- 6<&-
+else
+  kmcp_ff=
+fi
 "#;
 
 /// Turns `$kmcp_env` (names) and `KMCP_E_<name>` (values) into `NAME=value` positional
@@ -483,24 +524,28 @@ done
 kmcp_post "$d/post"
 "#;
 
-/// Runs the command in its own session (`setsid`, so its process group id is its pid and a
-/// later exec can signal the whole group) with stdout and stderr written to spill files in
+/// Runs the command in a process group of its own (GNU `timeout` makes one; else `setsid`, a
+/// session of its own; so its process group id is its pid and a later exec can signal the
+/// whole group) with stdout and stderr written to spill files in
 /// `$kmcp_base/kmcp-job.<job id>/` (mode 0700), which keep the whole output (and, once it
 /// ends, the command's `exit_code`). It sends `START <g|p> <id> <spill dir>` to the stream
-/// ticket (`g`: a process group id, `p`: a single pid when `setsid` is missing), then every
-/// `$kmcp_interval` seconds, per stream that grew, one `CHUNK <seq> <o|e> <offset>` frame with
-/// at most `$kmcp_chunk` of its newest bytes (output that grows faster is skipped in the
-/// chunks, never in the files). When the command ends it sends the last chunks and then the
-/// usual `EXEC` record (the first `$kmcp_cap` bytes of each file; `incomplete` = 1 when
-/// processes the command left behind still hold the files 3 s after it ended) to the result
-/// ticket. A watchdog kills the group if `timeout` is missing or does not end it.
+/// ticket (`g`: a process group id, once `/proc` shows the pid leads its group; `p`: a single
+/// pid when neither GNU `timeout` nor `setsid` is there, or the pid never led a group), then
+/// every `$kmcp_interval` seconds, per stream that grew, one `CHUNK <seq> <o|e> <offset>`
+/// frame with at most `$kmcp_chunk` of its newest bytes (output that grows faster is skipped
+/// in the chunks, never in the files). When the command ends it sends the last chunks and
+/// then the usual `EXEC` record (the first `$kmcp_cap` bytes of each file; `incomplete` = 1
+/// when processes the command left behind still hold the files 3 s after it ended) to the
+/// result ticket. A watchdog kills the group if `timeout` is missing or does not end it.
 ///
 /// The fast path (a command that ends within its first nap of 0.05 s): the process that
 /// waits for the command wakes the script with SIGUSR1 when it ends, so no time is lost
-/// polling; `START`, the last chunks and `EXEC` then go in one `curl` run, started (with
-/// `mkfifo` for its configuration) before the command so that its start-up overlaps the
-/// command. For `true` the script starts `mkdir`, `mkfifo`, `curl` (waiting for its
-/// configuration), the waiter (a fork), `setsid` → `timeout` → `sh` (which runs `true`
+/// polling; `START`, the last chunks and `EXEC` then go in one `curl` run, started first of
+/// all, by stage 1 (`EARLY_UPLOADER`: with `mkfifo` for its configuration and status codes,
+/// beside the work directory) so that its start-up overlaps stage 2, the `mkdir` and the
+/// command. For `true` the script starts
+/// `mkfifo`, `curl` (waiting for its configuration), `mkdir`, the waiter (a fork),
+/// `timeout` (`setsid` → `timeout` when `timeout` is not GNU's) → `sh` (which runs `true`
 /// itself) and one `sleep` (killed when the command ends); output adds one `wc` and a
 /// `tail`/`cat` per stream that has some. The work directory is locked (`flock`) only when
 /// the command outlives the first nap.
@@ -511,9 +556,11 @@ const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
 # outlives the first nap, so a command that ends at once costs no `flock` or `mv`.
 d="$kmcp_base/kmcp-new.$kmcp_job"
 # No -p: both must be new, so a directory someone else made under the same name is never used.
-mkdir -m 700 "$kmcp_spill" "$d" 2>/dev/null || exit 1
+if ! mkdir -m 700 "$kmcp_spill" "$d" 2>/dev/null; then
+  [ -z "$kmcp_ff" ] || rm -f "$kmcp_ff.cfg" "$kmcp_ff.codes"
+  exit 1
+fi
 exec 9<"$d"
-kmcp_uploader "$d"
 kmcp_traps
 [ -d "$kmcp_spill" ] || kmcp_fail spill_failed
 : > "$kmcp_spill/stdout" && : > "$kmcp_spill/stderr" || kmcp_fail spill_failed
@@ -557,8 +604,10 @@ kmcp_send() {
 }
 kmcp_which_sh
 kmcp_timeout_mode
+# setsid makes the command's pid a process group id, unless GNU timeout does it (one exec
+# less before the command).
 kmcp_ss=
-command -v setsid >/dev/null 2>&1 && kmcp_ss=setsid
+[ -z "$kmcp_tg" ] && command -v setsid >/dev/null 2>&1 && kmcp_ss=setsid
 [ $# -gt 0 ] && set -- env "$@"
 set -- "$@" "$kmcp_sh" -c -- "$kmcp_cmd"
 case $kmcp_tk in
@@ -575,8 +624,8 @@ if [ -n "$kmcp_cwd" ] && ! cd "$kmcp_cwd" 2>/dev/null; then
   echo 1 > "$kmcp_spill/exit_code"
 else
   # The waiter: records the command's pid (setsid runs in it without a fork, since a
-  # background child of a shell without job control leads no process group: so it is the
-  # group id), keeps the exit code beside the output (so a command that removes the work
+  # background child of a shell without job control leads no process group; GNU timeout
+  # calls setpgid(0, 0): so it becomes the group id), keeps the exit code beside the output (so a command that removes the work
   # directory still has it reported) and wakes the script. Only the command holds the spill
   # files: the waiter, which may still be exiting when the script wakes, must not look like
   # a process the command left behind (that cost a 0.1 s nap in kmcp_held).
@@ -586,11 +635,11 @@ else
     wait "$!"
     echo "$?" > "$kmcp_spill/exit_code"
     kill -USR1 "$$" 2>/dev/null
-  ) > /dev/null 2>&1 < /dev/null 7>&- 9<&- &
+  ) > /dev/null 2>&1 < /dev/null 7>&- 8<&- 9<&- &
   kmcp_waiter=$!
 fi
 # The stale cleaner, while the command runs (not before it: nothing it does is needed first).
-kmcp_clean "$kmcp_base" kmcp 7>&-
+kmcp_clean "$kmcp_base" kmcp 7>&- 8<&-
 # Whether the command ended (its exit code, written whole with a newline, is in rc).
 rc=
 kmcp_ended() {
@@ -611,7 +660,7 @@ kmcp_waiting() {
 # signal). A `sleep` without fractions fails at once: whole seconds from then on.
 kmcp_nap() {
   if [ -z "$kmcp_woke" ]; then
-    sleep "$1" 2>/dev/null 7>&- 9<&- &
+    sleep "$1" 2>/dev/null 7>&- 8<&- 9<&- &
     kmcp_sl=$!
     kmcp_ws=0
     [ -n "$kmcp_woke" ] || { wait "$kmcp_sl"; kmcp_ws=$?; }
@@ -626,11 +675,28 @@ kmcp_nap() {
   kmcp_woke=
 }
 kmcp_kind_id=p
-[ -n "$kmcp_ss" ] && kmcp_kind_id=g
+[ -n "$kmcp_ss$kmcp_tg" ] && kmcp_kind_id=g
 pg=-
-# The START record into $d/start (the group id once the command wrote it whole).
+# Whether pid $1 leads its own process group (pgrp, after the state and the ppid that follow
+# the `)` of the name in /proc/<pid>/stat): setsid or timeout makes it one only after its
+# exec. Yes also when it is gone (it ended: nothing left to signal) or without /proc.
+kmcp_leads() {
+  { read -r kmcp_st < "/proc/$1/stat"; } 2>/dev/null || return 0
+  # shellcheck disable=SC2086
+  set -- "$1" ${kmcp_st##*) }
+  [ "${4:-}" = "$1" ]
+}
+# The START record into $d/start: the group id once the command wrote it whole and it leads
+# its group; $1 = last (no more waiting): a pid that does not is reported as a lone pid.
 kmcp_start() {
-  if [ "$pg" = - ] && { read -r kmcp_p < "$d/pgid"; } 2>/dev/null; then pg=$kmcp_p; fi
+  if [ "$pg" = - ] && { read -r kmcp_p < "$d/pgid"; } 2>/dev/null; then
+    if [ "$kmcp_kind_id" = p ] || kmcp_leads "$kmcp_p"; then
+      pg=$kmcp_p
+    elif [ "${1:-}" = last ]; then
+      pg=$kmcp_p
+      kmcp_kind_id=p
+    fi
+  fi
   printf 'START %s %s %s\n' "$kmcp_kind_id" "$pg" "$kmcp_spill" > "$d/start"
 }
 kmcp_kill() {
@@ -653,8 +719,10 @@ while ! kmcp_ended && [ -d "$kmcp_spill" ] && kmcp_waiting; do
   kmcp_clock
   if [ -z "$kmcp_sent" ]; then
     # START once the group id is known (or after 5 s without it).
-    kmcp_start
-    if [ "$pg" != - ] || [ $((kmcp_cs - t0)) -ge 500 ]; then
+    kmcp_late=
+    [ $((kmcp_cs - t0)) -ge 500 ] && kmcp_late=last
+    kmcp_start "$kmcp_late"
+    if [ "$pg" != - ] || [ -n "$kmcp_late" ]; then
       # The command outlived the first nap: lock the work directory now, before START's
       # upload (whose retries may outlast the stale age); from then on the cleaner of another
       # run removes it as soon as this wrapper is gone.
@@ -709,7 +777,7 @@ if [ ! -d "$d" ]; then
 fi
 q=
 if [ -z "$kmcp_sent" ]; then
-  kmcp_start
+  kmcp_start last
   q=start
 fi
 kmcp_sizes "$kmcp_spill/stdout" "$kmcp_spill/stderr"
@@ -735,6 +803,9 @@ else
     [ "$kmcp_le" -eq 0 ] || head -c "$kmcp_le" "$kmcp_spill/stderr"
   } > "$d/post"
 fi
+# The waiter's wake-up may come late: it must not interrupt the read of curl's status codes
+# (a trapped signal ends `read`). The default action would end the script: ignore it.
+trap '' USR1
 # shellcheck disable=SC2086
 kmcp_flush $q post
 "#;
@@ -898,8 +969,13 @@ pub fn text(script: Script) -> String {
     let stage2 = format!("{}{PRELUDE}{workdir}{user_env}{body}", prologue(script));
     // The scripts contain no NUL, so quoting cannot fail; fall back to a harmless no-op.
     let quoted = shlex::try_quote(&stage2).unwrap_or_else(|_| "true".into());
+    let (early, args) = if matches!(script, Script::Stream) {
+        (EARLY_UPLOADER, r#" "$kmcp_ul" "$kmcp_ff""#)
+    } else {
+        ("", "")
+    };
     format!(
-        "kmcp_t=${{{TICKETS_ENV}-}}\nunset {TICKETS_ENV}\nexec sh -c {quoted} kasm-mcp-wrapper 3<<KMCP_TICKETS_END\n$kmcp_t\nKMCP_TICKETS_END\n"
+        "kmcp_t=${{{TICKETS_ENV}-}}\nunset {TICKETS_ENV}\n{early}exec sh -c {quoted} kasm-mcp-wrapper{args} 3<<KMCP_TICKETS_END\n$kmcp_t\nKMCP_TICKETS_END\n"
     )
 }
 

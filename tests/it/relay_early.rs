@@ -1,0 +1,183 @@
+//! The streaming wrapper's early start (issue 14): its uploader's FIFOs beside the work
+//! directory (made before it) go with the wrapper also when it is stopped by a signal, and
+//! with a GNU `timeout` (which makes the command's process group itself) the command runs
+//! without `setsid`, START still names a group that a group kill stops, and a `timeout` that
+//! makes no group is reported as a lone pid, never as a group that does not exist.
+
+use std::time::Duration;
+
+use kasm_mcp::relay::frame::{StreamFrame, parse_frame};
+use kasm_mcp::relay::{StreamTicket, UploadTicket};
+
+use crate::relay_integrity::{
+    group_alive, group_members, host_relay, names_in, spawn_wrapper, which,
+};
+use crate::relay_lean::{
+    PROGRAMS, appears, early_fifos, is_fifo, logging_path, result_report, stream_job, until_go,
+};
+
+/// The first stream record (within `within`): the START, as (group?, id).
+async fn start_record(stream: &mut StreamTicket, within: Duration) -> (bool, u32) {
+    let body = tokio::time::timeout(within, stream.next())
+        .await
+        .expect("a START record arrived")
+        .expect("the stream is open");
+    match StreamFrame::parse(&parse_frame(body).unwrap()).unwrap() {
+        StreamFrame::Start {
+            group,
+            id: Some(id),
+            ..
+        } => (group, u32::try_from(id).unwrap()),
+        other => panic!("the first stream record is not a START with an id: {other:?}"),
+    }
+}
+
+/// The process group of `pid` from `/proc/<pid>/stat`.
+fn pgrp_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Sends `kill -<signal> <target>` from `sh` (as `kill_command`'s exec does: `-PGID` for a
+/// group, the pid for a lone process).
+fn shell_kill(signal: &str, target: &str) {
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {target}")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {target}: {status:?}");
+}
+
+/// The job's result: the command was ended by SIGTERM (128 + 15), not by its timeout.
+async fn ended_by_term(result: &mut UploadTicket) {
+    let (report, text) = result_report(result).await;
+    assert_eq!(report.exit_code, 143, "{text}");
+    assert!(!report.timed_out, "{text}");
+}
+
+/// A wrapper stopped by SIGTERM while its command runs (its trap's cleanup) removes its work
+/// directory and the early uploader's FIFOs beside it in its one `rm`: nothing `kmcp-new.*`
+/// is left for the age rule.
+#[tokio::test]
+async fn a_wrapper_stopped_by_term_removes_its_fifos_with_its_work_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = host_relay().await;
+    let job = "0000000000000000000000000000001a";
+    let (input, _result, _stream) = stream_job(&relay, &until_go(tmp.path()), job).await;
+    let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
+    let work = tmp.path().join(format!("kmcp-new.{job}"));
+    // The command runs once the waiter wrote its pid.
+    appears(&work.join("pgid")).await;
+    let fifos = early_fifos(tmp.path(), job);
+    for fifo in &fifos {
+        assert!(is_fifo(fifo), "{} is not a FIFO", fifo.display());
+    }
+    shell_kill("TERM", &child.id().unwrap().to_string());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the wrapper exits on TERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    let left: Vec<String> = names_in(tmp.path())
+        .into_iter()
+        .filter(|n| n.starts_with("kmcp-new."))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // The command (in its own group) still waits for `go`.
+    std::fs::write(tmp.path().join("go"), "").unwrap();
+}
+
+/// With a GNU `timeout` (a regular file; here a logging shim that runs it) the command runs
+/// without `setsid`: `timeout` puts itself in a group of its own, and START reports that
+/// group only once `/proc` shows the pid leads it. A group kill (`kill -TERM -PGID`, as
+/// `kill_command` sends) stops the whole command, a background child included.
+#[tokio::test]
+async fn without_setsid_start_names_a_group_that_a_group_kill_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("programs");
+    let path = logging_path(&PROGRAMS, &log);
+    let relay = host_relay().await;
+    let (input, mut result, mut stream) = stream_job(
+        &relay,
+        "sleep 30 & sleep 30; wait",
+        "0000000000000000000000000000001b",
+    )
+    .await;
+    let mut child = spawn_wrapper(&input, &path.path().display().to_string(), tmp.path());
+    let (group, pgid) = start_record(&mut stream, Duration::from_secs(10)).await;
+    assert!(group, "START names a lone pid");
+    assert_eq!(pgrp_of(pgid), Some(pgid), "{pgid} leads no group");
+    let started = std::fs::read_to_string(&log).unwrap();
+    assert!(!started.lines().any(|l| l == "setsid"), "{started}");
+    assert!(started.lines().any(|l| l == "timeout"), "{started}");
+    // Both sleeps run in that group.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while group_members(pgid, &["sleep"]).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the sleeps never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shell_kill("TERM", &format!("-{pgid}"));
+    ended_by_term(&mut result).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while group_alive(pgid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group kill left processes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the wrapper exits after its upload")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A `timeout` that is a regular file but makes no process group (here GNU's with
+/// `--foreground`): START never claims a group the pid does not lead; after 5 s it reports
+/// the lone pid, which a plain `kill` (what `kill_command` sends for one) stops.
+#[tokio::test]
+async fn a_timeout_that_makes_no_group_is_reported_as_a_lone_pid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let shim = bin.path().join("timeout");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nexec '{}' --foreground \"$@\"\n",
+            which("timeout")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let relay = host_relay().await;
+    let (input, mut result, mut stream) =
+        stream_job(&relay, "sleep 30", "0000000000000000000000000000001c").await;
+    let started = std::time::Instant::now();
+    let mut child = spawn_wrapper(&input, &path, tmp.path());
+    let (group, pid) = start_record(&mut stream, Duration::from_secs(15)).await;
+    assert!(!group, "START names group {pid}, which it does not lead");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "START came before the 5 s wait for a group"
+    );
+    assert_ne!(pgrp_of(pid), Some(pid));
+    shell_kill("TERM", &pid.to_string());
+    ended_by_term(&mut result).await;
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the wrapper exits after its upload")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        names_in(tmp.path()),
+        vec!["kmcp-job.0000000000000000000000000000001c".to_string()]
+    );
+}
