@@ -181,3 +181,57 @@ async fn a_timeout_that_makes_no_group_is_reported_as_a_lone_pid() {
         vec!["kmcp-job.0000000000000000000000000000001c".to_string()]
     );
 }
+
+/// The early uploader (forked by stage 1, before stage 2 unsets the wrapper's inputs) carries
+/// none of them in its environment: no `KMCP_*` variable (the command text, the job id, the
+/// caller's environment values for the command, …), and no ticket.
+#[tokio::test]
+async fn the_early_uploader_carries_none_of_the_wrappers_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = host_relay().await;
+    let job = "0000000000000000000000000000001d";
+    let (mut input, mut result, _stream) = stream_job(&relay, &until_go(tmp.path()), job).await;
+    if let kasm_mcp::relay::wrapper::Job::Stream(stream) = &mut input.job {
+        stream
+            .command
+            .env
+            .insert("SECRET_FOR_THE_COMMAND".into(), "s3cr3t".into());
+    }
+    let sent = input.environment();
+    assert!(sent.keys().any(|k| k.starts_with("KMCP_E_")), "{sent:?}");
+    let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
+    let wrapper = child.id().unwrap();
+    appears(&tmp.path().join(format!("kmcp-new.{job}")).join("pgid")).await;
+    // The wrapper's children: the early curl is the one whose program is curl.
+    let curl = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            ppid == Some(wrapper) && stat.contains("(curl)")
+        })
+        .expect("the early curl runs as the wrapper's child");
+    let environ = std::fs::read(format!("/proc/{curl}/environ")).unwrap();
+    let names: Vec<String> = environ
+        .split(|b| *b == 0)
+        .filter_map(|v| {
+            std::str::from_utf8(v)
+                .ok()?
+                .split_once('=')
+                .map(|(n, _)| n.to_string())
+        })
+        .collect();
+    assert!(names.iter().any(|n| n == "PATH"), "{names:?}");
+    let inputs: Vec<&String> = names.iter().filter(|n| n.starts_with("KMCP_")).collect();
+    assert!(
+        inputs.is_empty(),
+        "the early curl's environment holds {inputs:?}"
+    );
+    std::fs::write(tmp.path().join("go"), "").unwrap();
+    let (report, text) = result_report(&mut result).await;
+    assert_eq!(report.exit_code, 0, "{text}");
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}

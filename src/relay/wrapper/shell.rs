@@ -112,6 +112,9 @@ kmcp_cleanup() {
   fi
   trap - EXIT HUP INT TERM
   [ -n "${kmcp_ul:-}" ] && kmcp_upwait
+  # The early uploader may still be sending files of the work directory (a signal during
+  # kmcp_flush): its status codes end when it exits (fd 7 is closed by now, so it does).
+  [ -n "${kmcp_ff:-}" ] && { while read -r kmcp_x <&8; do :; done; } 2>/dev/null
   [ -n "$kmcp_readers" ] && kmcp_stop_readers
   [ -n "${kmcp_tmp:-}" ] && rm -f "$kmcp_tmp"
   # The work directory vanished under the script (sh exits at the first redirection into it
@@ -375,6 +378,15 @@ kmcp_traps
 /// exits or dies. Stage 2 gets its pid and the FIFOs' prefix as `$1` and `$2` (empty: no
 /// early uploader: no curl, a name with `"` or `\`, or the FIFOs exist already).
 const EARLY_UPLOADER: &str = r#"kmcp_ul=
+# Unsets every input of the wrapper (KMCP_E_<name> for each name in KMCP_ENV, then the rest,
+# listed by `text`).
+kmcp_unset_inputs() {
+  for kmcp_n in ${KMCP_ENV-}; do
+    case $kmcp_n in ''|[0-9]*|*[!A-Za-z0-9_]*) continue ;; esac
+    unset "KMCP_E_$kmcp_n"
+  done
+  unset KMCP_INPUTS
+}
 kmcp_ff=${TMPDIR:-/tmp}
 { [ -d "$kmcp_ff" ] && [ -w "$kmcp_ff" ]; } || kmcp_ff=/tmp
 kmcp_ff="$kmcp_ff/kmcp-new.${KMCP_JOB-}"
@@ -385,7 +397,12 @@ if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1 &&
   # Read-write first: no open then waits for the other end. Once fd 4 is closed, only curl
   # writes into the codes FIFO.
   exec 7<> "$kmcp_ff.cfg" 6< "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes"
-  curl -K - -sS --fail-early <&6 >&4 2>/dev/null 4>&- 6<&- 7>&- 8<&- &
+  # Without the wrapper's inputs in its environment (stage 2 unsets them only later): the
+  # subshell drops them and becomes curl (no extra process).
+  (
+    kmcp_unset_inputs
+    exec curl -K - -sS --fail-early <&6 >&4 2>/dev/null 4>&- 6<&- 7>&- 8<&-
+  ) &
   kmcp_ul=$!
   exec 4>&- 6<&-
 else
@@ -970,13 +987,19 @@ pub fn text(script: Script) -> String {
     // The scripts contain no NUL, so quoting cannot fail; fall back to a harmless no-op.
     let quoted = shlex::try_quote(&stage2).unwrap_or_else(|_| "true".into());
     let (early, args) = if matches!(script, Script::Stream) {
-        (EARLY_UPLOADER, r#" "$kmcp_ul" "$kmcp_ff""#)
+        (early_uploader(script), r#" "$kmcp_ul" "$kmcp_ff""#)
     } else {
-        ("", "")
+        (String::new(), "")
     };
     format!(
         "kmcp_t=${{{TICKETS_ENV}-}}\nunset {TICKETS_ENV}\n{early}exec sh -c {quoted} kasm-mcp-wrapper{args} 3<<KMCP_TICKETS_END\n$kmcp_t\nKMCP_TICKETS_END\n"
     )
+}
+
+/// [`EARLY_UPLOADER`] with the names of `script`'s inputs in its `unset`.
+fn early_uploader(script: Script) -> String {
+    let names: Vec<&str> = script.vars().iter().map(|var| var.env()).collect();
+    EARLY_UPLOADER.replace("unset KMCP_INPUTS", &format!("unset {}", names.join(" ")))
 }
 
 /// The prefix of the variables carrying user environment values (for the input renderer).
