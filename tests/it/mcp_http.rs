@@ -155,6 +155,18 @@ struct Harness {
 }
 
 impl Harness {
+    /// The app's `/metrics` text.
+    async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn start(config: Config) -> Harness {
         Harness::start_with(config, axum::Router::new()).await
     }
@@ -681,15 +693,7 @@ async fn health_readiness_and_metrics() {
         .await;
     let resp = h.http.get(h.url("/nowhere")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let text = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = h.metrics_text().await;
     // One recorder per process: other tests in this binary call `echo` too, so the count is
     // at least 1, not exactly 1.
     assert!(
@@ -1038,15 +1042,7 @@ async fn drop_mid_call(
 
 /// The `kasm_mcp_tool_calls_total` counts of `tool` by outcome, from the app's `/metrics`.
 async fn tool_call_counts(h: &Harness, tool: &str) -> std::collections::BTreeMap<String, u64> {
-    let text = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = h.metrics_text().await;
     let prefix = format!("kasm_mcp_tool_calls_total{{tool=\"{tool}\",outcome=\"");
     text.lines()
         .filter_map(|line| line.strip_prefix(prefix.as_str()))
