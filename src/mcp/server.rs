@@ -322,7 +322,7 @@ impl McpServer {
     }
 
     /// The tool-call metric series of this server's tools (tool names and `unknown`).
-    pub fn tool_series(&self) -> &ToolSeriesTable {
+    pub fn tool_series(&self) -> &Arc<ToolSeriesTable> {
         &self.tool_series
     }
 
