@@ -1,4 +1,4 @@
-//! A `Host` header value (or a `server.allowed_hosts` entry) taken apart into its name and
+//! A `Host` header value (or a `server.allowed_hosts` entry, or the host of an `Origin`) taken apart into its name and
 //! port, with the spellings of one authority made equal:
 //!
 //! - **An empty port is no port.** RFC 9110 §7.2 (`Host = uri-host [ ":" port ]`) takes `port`
