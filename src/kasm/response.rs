@@ -446,7 +446,7 @@ pub fn decide_status(
                 None => (None, None),
             };
             let message = record_message.or(top.message).or(error).unwrap_or_else(|| {
-                if status.is_empty() {
+                if status.trim().is_empty() {
                     // Not "the session is " with nothing after it.
                     "Kasm's answer has no operational_status for the session yet; ask again in a few seconds".to_string()
                 } else {
@@ -454,7 +454,7 @@ pub fn decide_status(
                 }
             });
             let progress = record_progress.or(top.progress);
-            let status = if status.is_empty() {
+            let status = if status.trim().is_empty() {
                 "unknown".to_string()
             } else {
                 status

@@ -107,6 +107,7 @@ fn kasm_object_without_a_status_is_not_ready_with_a_whole_sentence() {
         r#"{"kasm":{"kasm_id":"8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f"}}"#,
         r#"{"kasm":{"kasm_id":"8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f","operational_status":""}}"#,
         r#"{"kasm":{"operational_status":null,"operational_message":""}}"#,
+        r#"{"kasm":{"operational_status":"  "}}"#,
     ] {
         let Ok(SessionStatus::NotReady {
             status,

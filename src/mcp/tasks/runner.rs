@@ -32,7 +32,10 @@ const CANCEL_CHECK: Duration = Duration::from_millis(500);
 /// How long a cancelled tool may take to stop what it started before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
 /// How long a call stopped by the server's shutdown may take to stop what it started; with
-/// the store write after it, well inside [`crate::shutdown::RECORD_AFTER_FORCE`].
+/// the store write after it, inside [`crate::shutdown::RECORD_AFTER_FORCE`] when the store
+/// answers promptly (a Redis store that retries a slow write can outlast it: the record then
+/// stays `working` until its ttl). Best effort for what the tool started: an exec's kill
+/// request may still be on its way when the process exits.
 const SHUTDOWN_STOP: Duration = Duration::from_secs(1);
 
 /// What a task stopped by the server's shutdown records (status message, error, audit
@@ -107,6 +110,9 @@ async fn run(launch: Launch, forced: Option<CancellationToken>) {
     tokio::pin!(call);
     let watch = watch_cancel(store.as_ref(), &id);
     let finished = tokio::select! {
+        // The call first: a call that ended is recorded as it ended, even when a cancel or the
+        // deadline became ready in the same poll.
+        biased;
         outcome = &mut call => Ok(outcome),
         () = watch => Err(Stopped::Cancelled),
         () = forced_stop(forced.as_ref()) => Err(Stopped::Shutdown),
@@ -129,33 +135,43 @@ async fn run(launch: Launch, forced: Option<CancellationToken>) {
         }
         Err(Stopped::Shutdown) => {
             cancel.cancel();
-            if tokio::time::timeout(SHUTDOWN_STOP, &mut call)
-                .await
-                .is_err()
-            {
-                tracing::warn!(task = %id, "a task's tool did not stop within {SHUTDOWN_STOP:?} of the shutdown deadline; dropped");
+            match tokio::time::timeout(SHUTDOWN_STOP, &mut call).await {
+                // It completed its work within the stop window: recorded as it ended (a call
+                // that did what it was asked must not be reported as "run it again"). An
+                // error or a panic then is most likely its answer to being stopped: the
+                // shutdown is what the record says.
+                Ok(Ok(output)) if !output.is_error => Ok(output),
+                stopped => {
+                    if stopped.is_err() {
+                        tracing::warn!(task = %id, "a task's tool did not stop within {SHUTDOWN_STOP:?} of the shutdown deadline; dropped");
+                    }
+                    let outcome = TaskOutcome::Error {
+                        code: code::INTERNAL_ERROR,
+                        message: SHUTDOWN_MESSAGE.to_owned(),
+                        data: None,
+                    };
+                    let updated = store
+                        .finish(
+                            &id,
+                            TaskStatus::Failed,
+                            Some(outcome),
+                            Some(SHUTDOWN_MESSAGE.to_owned()),
+                        )
+                        .await;
+                    // None: the record had already ended (a `tasks/cancel` came first), and
+                    // the audit keeps that as the reason.
+                    if updated.is_some() {
+                        ctx.audit
+                            .update(|details| details.reason = Some(SHUTDOWN_MESSAGE.to_owned()));
+                    }
+                    if let (Some(record), Some(sink), Era::Legacy) = (&updated, &status_sink, era) {
+                        let _ = sink.send(status_notification(record));
+                    }
+                    tracing::warn!(task = %id, "a task was still running at the end of the shutdown grace period; stopped and recorded as failed");
+                    on_end(Ended::Cancelled);
+                    return;
+                }
             }
-            ctx.audit
-                .update(|details| details.reason = Some(SHUTDOWN_MESSAGE.to_owned()));
-            let outcome = TaskOutcome::Error {
-                code: code::INTERNAL_ERROR,
-                message: SHUTDOWN_MESSAGE.to_owned(),
-                data: None,
-            };
-            let updated = store
-                .finish(
-                    &id,
-                    TaskStatus::Failed,
-                    Some(outcome),
-                    Some(SHUTDOWN_MESSAGE.to_owned()),
-                )
-                .await;
-            if let (Some(record), Some(sink), Era::Legacy) = (&updated, &status_sink, era) {
-                let _ = sink.send(status_notification(record));
-            }
-            tracing::warn!(task = %id, "a task was still running at the end of the shutdown grace period; stopped and recorded as failed");
-            on_end(Ended::Cancelled);
-            return;
         }
     };
     let (status, outcome, message, ended) = match finished {
@@ -243,6 +259,8 @@ mod tests {
         spec: ToolSpec,
         takes: Duration,
         saw_cancel: Arc<AtomicBool>,
+        /// Goes on to the end of `takes` when cancelled (noting it).
+        ignores_cancel: bool,
     }
 
     #[async_trait]
@@ -255,6 +273,10 @@ mod tests {
                 () = tokio::time::sleep(self.takes) => ToolOutput::text("slept"),
                 () = ctx.cancel.cancelled() => {
                     self.saw_cancel.store(true, Ordering::SeqCst);
+                    if self.ignores_cancel {
+                        tokio::time::sleep(self.takes).await;
+                        return ToolOutput::text("slept");
+                    }
                     ToolOutput::error("stopped")
                 }
             }
@@ -267,6 +289,7 @@ mod tests {
     async fn task_through_shutdown(
         takes: Duration,
         grace: Duration,
+        ignores_cancel: bool,
     ) -> (bool, TaskRecord, Option<Ended>, bool, Option<String>) {
         let store: Arc<dyn TaskStore> = Arc::new(MemoryTaskStore::default());
         let record = TaskRecord::new("tester", "sleeper", Era::Modern, 60_000, 500);
@@ -295,6 +318,7 @@ mod tests {
                     spec: spec("sleeper", Role::Viewer),
                     takes,
                     saw_cancel: saw_cancel.clone(),
+                    ignores_cancel,
                 }),
                 ctx,
                 args: Map::new(),
@@ -322,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn the_drain_waits_for_a_running_task() {
         let (drained, record, ended, saw_cancel, reason) =
-            task_through_shutdown(Duration::from_millis(200), Duration::from_secs(10)).await;
+            task_through_shutdown(Duration::from_millis(200), Duration::from_secs(10), false).await;
         assert!(drained, "the task finished within the grace period");
         assert_eq!(record.status, TaskStatus::Completed, "{record:?}");
         assert_eq!(ended, Some(Ended::Ok));
@@ -336,7 +360,8 @@ mod tests {
     #[tokio::test]
     async fn a_task_still_running_at_the_deadline_is_stopped_and_recorded() {
         let (drained, record, ended, saw_cancel, reason) =
-            task_through_shutdown(Duration::from_secs(3600), Duration::from_millis(200)).await;
+            task_through_shutdown(Duration::from_secs(3600), Duration::from_millis(200), false)
+                .await;
         assert!(!drained, "the task ran past the grace period");
         assert_eq!(record.status, TaskStatus::Failed, "{record:?}");
         assert_eq!(record.status_message.as_deref(), Some(SHUTDOWN_MESSAGE));
@@ -351,5 +376,20 @@ mod tests {
         assert_eq!(ended, Some(Ended::Cancelled));
         assert!(saw_cancel, "the tool was told to stop what it started");
         assert_eq!(reason.as_deref(), Some(SHUTDOWN_MESSAGE));
+    }
+
+    /// A call that completes its work within the stop window after the deadline is recorded
+    /// as completed, not as "run it again" (a tool such as `create_kasm_session` must not be
+    /// repeated after it succeeded).
+    #[tokio::test]
+    async fn a_task_that_completes_while_being_stopped_is_recorded_completed() {
+        let (drained, record, ended, saw_cancel, reason) =
+            task_through_shutdown(Duration::from_millis(300), Duration::from_millis(200), true)
+                .await;
+        assert!(!drained, "the task ran past the grace period");
+        assert!(saw_cancel, "the tool was told to stop");
+        assert_eq!(record.status, TaskStatus::Completed, "{record:?}");
+        assert_eq!(ended, Some(Ended::Ok));
+        assert_eq!(reason, None);
     }
 }
