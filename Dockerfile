@@ -57,8 +57,9 @@ EXPOSE 8080
 # Liveness of the process; `kasm-mcp healthcheck --ready` would also require Kasm.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/kasm-mcp", "healthcheck"]
-# SIGTERM drains in-flight tool calls for lifecycle.shutdown_grace_s (default 10 s); compose's
-# stop_grace_period must be longer.
+# SIGTERM drains in-flight tool calls for lifecycle.shutdown_grace_s (default 10 s), then takes
+# up to 3 s to record task calls it cut off; compose's stop_grace_period must be at least 5 s
+# longer.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/kasm-mcp"]
 CMD ["serve"]

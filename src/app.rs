@@ -140,6 +140,7 @@ impl App {
 
         let lifecycle = &config.lifecycle;
         let shutdown = Shutdown::new(Duration::from_secs(lifecycle.shutdown_grace_s));
+        server.run_tasks_under(&shutdown);
         let readiness = Arc::new(Readiness::new(
             Duration::from_millis(lifecycle.readiness_cache_ms),
             Duration::from_millis(lifecycle.readiness_timeout_ms),

@@ -5,14 +5,17 @@
 //!    `transport::draining`); the listener stays open for the relay's output uploads.
 //! 2. **draining** ([`Shutdown::drain`]): tool calls already running (every piece of MCP work
 //!    is spawned through [`Shutdown::spawn`] or, while it runs in the task answering its
-//!    request, counted by [`Shutdown::track`]) get up to the grace period to finish; their
+//!    request, counted by [`Shutdown::track`]; a task's call, which outlives its request,
+//!    through [`Shutdown::spawn_background`]) get up to the grace period to finish; their
 //!    answers still flow on the streams that carry them.
 //! 3. **idle streams end** ([`Shutdown::idle_streams_end`]) once no work is in flight: the
 //!    accept loop stops taking connections, and the legacy `/sse` streams (and any stream
 //!    that only waits for future messages) flush what is queued and end with a clean chunked
 //!    terminator, so the connections close.
 //! 4. **forced** ([`Shutdown::forced`]) when the grace period runs out: every stream ends,
-//!    unanswered calls are dropped.
+//!    unanswered calls are dropped; background work (task calls) gets [`RECORD_AFTER_FORCE`]
+//!    more to stop what it started and record how it ended (a task: `failed`, "the server shut
+//!    down", in its store and the audit trail) before the drain returns.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,8 +37,14 @@ struct Inner {
     idle_end: CancellationToken,
     forced: CancellationToken,
     work: TaskTracker,
+    /// The part of `work` that outlives its request and records its own end when forced.
+    background: TaskTracker,
     grace: Duration,
 }
+
+/// How long background work ([`Shutdown::spawn_background`]) gets, once the grace period is
+/// over, to stop what it started and record how it ended.
+pub const RECORD_AFTER_FORCE: Duration = Duration::from_secs(3);
 
 impl Shutdown {
     /// A server that, once stopping, gives in-flight work `grace` to finish.
@@ -46,6 +55,7 @@ impl Shutdown {
                 idle_end: CancellationToken::new(),
                 forced: CancellationToken::new(),
                 work: TaskTracker::new(),
+                background: TaskTracker::new(),
                 grace,
             }),
         }
@@ -86,6 +96,22 @@ impl Shutdown {
         self.inner.work.spawn(work)
     }
 
+    /// Run MCP work that outlives the request that started it (a task's call): in flight while
+    /// it runs, like [`Shutdown::spawn`]ed work — the drain waits for it within the grace
+    /// period — and, once [`Shutdown::forced`] (which it watches itself), given
+    /// [`RECORD_AFTER_FORCE`] to stop and record how it ended before the drain returns.
+    pub fn spawn_background<F>(&self, work: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let in_flight = self.inner.work.token();
+        self.inner.background.spawn(async move {
+            let _in_flight = in_flight;
+            work.await
+        })
+    }
+
     /// Count a piece of MCP work that runs in the task answering its request (not spawned) as
     /// in flight, while the returned token lives: graceful shutdown waits for it as for
     /// spawned work.
@@ -100,7 +126,8 @@ impl Shutdown {
     }
 
     /// Phases 2–4: wait (after [`Shutdown::begin`]) for the in-flight work, at most the grace
-    /// period; then end idle streams, and force the rest if the grace period ran out. Returns
+    /// period; then end idle streams, and force the rest if the grace period ran out (then
+    /// wait, at most [`RECORD_AFTER_FORCE`], for background work to record its end). Returns
     /// whether every piece of work finished in time.
     pub async fn drain(&self) -> bool {
         self.inner.stopping.cancelled().await;
@@ -116,6 +143,16 @@ impl Shutdown {
                 "shutdown grace period over; dropping the calls still running"
             );
             self.inner.forced.cancel();
+            self.inner.background.close();
+            let recorded = tokio::time::timeout(RECORD_AFTER_FORCE, self.inner.background.wait())
+                .await
+                .is_ok();
+            if !recorded {
+                tracing::warn!(
+                    still_running = self.inner.background.len(),
+                    "background calls (tasks) did not record their end in time after the grace period"
+                );
+            }
         }
         finished
     }
@@ -149,6 +186,41 @@ mod tests {
         );
         assert!(shutdown.idle_streams_end().is_cancelled());
         assert!(!shutdown.forced().is_cancelled());
+    }
+
+    /// Background work is waited for like a request's work, and once forced it gets its time to
+    /// record its end: the drain returns only after that (or [`RECORD_AFTER_FORCE`]).
+    #[tokio::test]
+    async fn drain_waits_for_background_work_and_for_it_to_record_its_end_when_forced() {
+        let shutdown = Shutdown::new(Duration::from_millis(200));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        shutdown.spawn_background(async move {
+            let _ = rx.await;
+        });
+        let recorded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        shutdown.spawn_background({
+            let forced = shutdown.forced().clone();
+            let recorded = recorded.clone();
+            async move {
+                forced.cancelled().await;
+                // Stopping and recording take a while (a store write).
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                recorded.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        assert_eq!(shutdown.in_flight(), 2);
+        let drain = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { shutdown.drain().await }
+        });
+        shutdown.begin();
+        let _ = tx.send(());
+        assert!(!drain.await.unwrap(), "one call ran past the grace period");
+        assert!(
+            recorded.load(std::sync::atomic::Ordering::SeqCst),
+            "the drain returned before the forced background work recorded its end"
+        );
+        assert_eq!(shutdown.in_flight(), 0);
     }
 
     #[tokio::test]

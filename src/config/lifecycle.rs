@@ -10,8 +10,9 @@ use super::errors::{ConfigError, invalid};
 #[serde(deny_unknown_fields, default)]
 pub struct LifecycleConfig {
     /// Seconds graceful shutdown (SIGTERM/SIGINT) waits for in-flight tool calls to finish
-    /// before it cuts them off. Keep it below the orchestrator's kill timeout (Docker: 10 s
-    /// unless `stop_grace_period` says otherwise; Kubernetes: terminationGracePeriodSeconds).
+    /// before it cuts them off (a task's call cut off gets up to 3 s more to record that). Keep
+    /// it at least 5 s below the orchestrator's kill timeout (Docker: 10 s unless
+    /// `stop_grace_period` says otherwise; Kubernetes: terminationGracePeriodSeconds).
     pub shutdown_grace_s: u64,
     /// Milliseconds a Kasm readiness probe result is reused by `/readyz` (0: probe on every
     /// request; never more than one probe is in flight either way).

@@ -406,7 +406,7 @@ pub fn keys() -> Vec<KeyDoc> {
         key!(
             "lifecycle.shutdown_grace_s",
             |c| c.lifecycle.shutdown_grace_s.to_string(),
-            "On SIGTERM/SIGINT, how long running tool calls may finish before they are cut off.",
+            "On SIGTERM/SIGINT, how long running tool calls (task calls too) may finish before they are cut off; a task cut off gets up to 3 s more to record that. Keep it at least 5 s below the orchestrator's kill timeout.",
             "1–3600"
         ),
         key!(

@@ -1,5 +1,5 @@
-//! A `Host` header value (or a `server.allowed_hosts` entry) taken apart into its name and
-//! port, with the spellings of one authority made equal:
+//! A `Host` header value (or a `server.allowed_hosts` entry, or the host of an `Origin`)
+//! taken apart into its name and port, with the spellings of one authority made equal:
 //!
 //! - **An empty port is no port.** RFC 9110 §7.2 (`Host = uri-host [ ":" port ]`) takes `port`
 //!   from RFC 3986 §3.2.3, `port = *DIGIT`: `name:` is well-formed, and §6.2.3 says an empty

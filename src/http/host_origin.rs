@@ -7,6 +7,12 @@
 //! that is the RFCs' reading and keeps rebinding out). An entry without a port matches any
 //! port; an entry with a port matches that port only (also not the header without a port:
 //! behind a proxy the server cannot know the scheme's default).
+//!
+//! Origins (the header and `server.allowed_origins` entries alike) are URLs whose host is
+//! read by the same rules ([`OriginParts`]): `http://localhost.:3000` is `http://localhost:3000`,
+//! as `Host: localhost.:3000` is `localhost:3000`. An origin still matches an entry only with
+//! the same scheme, the same whole name and the same port (the scheme's default when none or
+//! an empty one is written).
 
 use std::sync::Arc;
 
@@ -49,8 +55,52 @@ pub struct HostOriginGuard {
     any_host: bool,
     hosts: Vec<AllowedHost>,
     any_origin: bool,
-    /// Serialised origins (`scheme://host[:port]`), lower-cased.
-    origins: Vec<String>,
+    origins: Vec<OriginParts>,
+}
+
+/// An origin (`scheme://host[:port]`, from the header or a `server.allowed_origins` entry)
+/// taken apart: its host read as a `Host` name is ([`HostPort`]: brackets only around an IPv6
+/// literal, one trailing dot the same name, `a..` refused), its port `None` when it is the
+/// scheme's default (written or not, or empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OriginParts {
+    https: bool,
+    /// Without brackets or a trailing dot.
+    name: String,
+    port: Option<u16>,
+    /// `localhost`, or a loopback IP address.
+    loopback: bool,
+}
+
+impl OriginParts {
+    /// `None` for anything but an `http`/`https` URL with a host.
+    fn parse(text: &str) -> Option<Self> {
+        let url = url::Url::parse(text.trim()).ok()?;
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
+        let host = HostPort::parse(url.host_str()?)?;
+        let loopback = match url.host()? {
+            url::Host::Domain(_) => host.names("localhost"),
+            url::Host::Ipv4(ip) => ip.is_loopback(),
+            url::Host::Ipv6(ip) => ip.is_loopback(),
+        };
+        Some(OriginParts {
+            https,
+            name: host.name().to_owned(),
+            port: url.port(),
+            loopback,
+        })
+    }
+
+    /// The same origin: scheme, whole name (case-blind) and port.
+    fn same(&self, other: &OriginParts) -> bool {
+        self.https == other.https
+            && self.port == other.port
+            && self.name.eq_ignore_ascii_case(&other.name)
+    }
 }
 
 impl HostOriginGuard {
@@ -81,17 +131,30 @@ impl HostOriginGuard {
                 parsed
             })
             .collect();
-        let origins: Vec<String> = server
+        let origin_entries: Vec<&str> = server
             .allowed_origins
             .iter()
             .map(|o| o.trim())
             .filter(|o| !o.is_empty())
-            .map(|o| normalize_origin(o).unwrap_or_else(|| o.to_ascii_lowercase()))
+            .collect();
+        let origins = origin_entries
+            .iter()
+            .filter(|o| **o != "*")
+            .filter_map(|entry| {
+                let parsed = OriginParts::parse(entry);
+                if parsed.is_none() {
+                    tracing::warn!(
+                        entry = %entry,
+                        "server.allowed_origins entry is not an http(s)://host[:port] origin and matches nothing; fix or remove it"
+                    );
+                }
+                parsed
+            })
             .collect();
         HostOriginGuard {
             any_host,
             hosts,
-            any_origin: origins.iter().any(|o| o == "*"),
+            any_origin: origin_entries.contains(&"*"),
             origins,
         }
     }
@@ -114,25 +177,10 @@ impl HostOriginGuard {
         if self.any_origin {
             return true;
         }
-        let Ok(url) = url::Url::parse(origin.trim()) else {
+        let Some(origin) = OriginParts::parse(origin) else {
             return false;
         };
-        if !matches!(url.scheme(), "http" | "https") {
-            return false;
-        }
-        let loopback = match url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        if loopback {
-            return true;
-        }
-        let serialized = url.origin().ascii_serialization();
-        self.origins
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(&serialized))
+        origin.loopback || self.origins.iter().any(|allowed| allowed.same(&origin))
     }
 }
 
@@ -147,11 +195,6 @@ fn relay_host(relay_url: &str) -> Option<String> {
         Some(port) => format!("{host}:{port}").to_ascii_lowercase(),
         None => host.to_ascii_lowercase(),
     })
-}
-
-fn normalize_origin(origin: &str) -> Option<String> {
-    let url = url::Url::parse(origin).ok()?;
-    Some(url.origin().ascii_serialization().to_ascii_lowercase())
 }
 
 impl HostOriginGuard {
@@ -276,6 +319,88 @@ mod tests {
         assert!(!g.origin_allowed("null"));
         assert!(!g.origin_allowed("file:///etc"));
         assert!(guard(&[], &["*"]).origin_allowed("https://any.example"));
+    }
+
+    /// The table of `Origin` values: the host read by the `Host` rules (one trailing dot is
+    /// the same name, an empty port is the scheme's default, brackets only around IPv6), on
+    /// both sides; scheme, whole name and port must still all match an entry.
+    #[test]
+    fn origins_read_their_host_by_the_host_rules() {
+        let g = guard(
+            &[],
+            &[
+                "https://app.example.com",
+                "http://dotted.example.org.:8080",
+                "HTTPS://Upper.Example.COM",
+                "http://[FE80::1]:9000",
+                "https://empty-port.example.net:",
+                "app.example.com",
+                "ftp://files.example.com",
+                "https://bad.example.com..",
+                "*.example.com",
+            ],
+        );
+        for (origin, allowed) in [
+            // Loopback, in every spelling a Host header may use.
+            ("http://localhost:3000", true),
+            ("http://localhost.:3000", true),
+            ("http://LocalHost.", true),
+            ("http://localhost:", true),
+            ("http://localhost.:", true),
+            ("https://localhost", true),
+            ("http://127.0.0.1.:8080", true),
+            ("http://127.0.0.1:", true),
+            ("http://[::1]:", true),
+            ("http://[::1]:6274", true),
+            ("http://localhost..:3000", false),
+            ("http://localhost.evil.com", false),
+            ("http://localhost.evil.com.", false),
+            ("http://evil.localhost", false),
+            ("http://evil.localhost.", false),
+            ("http://[localhost]:3000", false),
+            ("http://::1", false),
+            ("ws://localhost:3000", false),
+            // Configured origins.
+            ("https://app.example.com", true),
+            ("https://app.example.com.", true),
+            ("https://APP.example.com.:443", true),
+            ("https://app.example.com:", true),
+            ("https://app.example.com.:", true),
+            ("https://app.example.com..", false),
+            ("https://app.example.com:8443", false),
+            ("https://app.example.com.:8443", false),
+            ("http://app.example.com", false),
+            ("http://app.example.com.", false),
+            ("https://app.example.co", false),
+            ("https://app.example.co.", false),
+            ("https://xapp.example.com", false),
+            ("https://app.example.com.evil.com", false),
+            ("https://evil.app.example.com", false),
+            ("http://dotted.example.org:8080", true),
+            ("http://dotted.example.org.:8080", true),
+            ("http://dotted.example.org", false),
+            ("http://dotted.example.org:", false),
+            ("https://upper.example.com", true),
+            ("https://upper.example.com.", true),
+            ("http://[fe80::1]:9000", true),
+            ("http://[FE80::1]:9000", true),
+            ("http://[fe80::1]:9001", false),
+            ("http://[fe80::1]", false),
+            ("https://empty-port.example.net", true),
+            ("https://empty-port.example.net.:443", true),
+            ("https://empty-port.example.net:444", false),
+            // Entries that are not origins match nothing.
+            ("http://app.example.com", false),
+            ("ftp://files.example.com", false),
+            ("https://bad.example.com..", false),
+            ("https://bad.example.com", false),
+            ("https://x.example.com", false),
+            ("null", false),
+            ("", false),
+            ("file:///etc", false),
+        ] {
+            assert_eq!(g.origin_allowed(origin), allowed, "{origin:?}");
+        }
     }
 
     /// The table of `Host` values: ports, IPv6 literals, trailing dots, mixed case, on both
@@ -488,6 +613,15 @@ mod tests {
         assert_eq!(
             layer_status(Some("localhost"), Some("http://localhost:3000")).await,
             StatusCode::OK
+        );
+        // The trailing dot the Host header may carry, the Origin header may carry too.
+        assert_eq!(
+            layer_status(Some("localhost.:3000"), Some("http://localhost.:3000")).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            layer_status(Some("mcp.example.com."), Some("http://evil.example.")).await,
+            StatusCode::FORBIDDEN
         );
     }
 }

@@ -445,12 +445,16 @@ pub fn decide_status(
                 Some(kasm) => (kasm.message, kasm.progress),
                 None => (None, None),
             };
-            let message = record_message
-                .or(top.message)
-                .or(error)
-                .unwrap_or_else(|| format!("the session is {status}"));
+            let message = record_message.or(top.message).or(error).unwrap_or_else(|| {
+                if status.trim().is_empty() {
+                    // Not "the session is " with nothing after it.
+                    "Kasm's answer has no operational_status for the session yet; ask again in a few seconds".to_string()
+                } else {
+                    format!("the session is {status}")
+                }
+            });
             let progress = record_progress.or(top.progress);
-            let status = if status.is_empty() {
+            let status = if status.trim().is_empty() {
                 "unknown".to_string()
             } else {
                 status

@@ -280,16 +280,19 @@ impl McpServer {
                 started,
             );
         });
-        runner::spawn(Launch {
-            store: self.tasks.clone(),
-            id: record.id.clone(),
-            era,
-            tool,
-            ctx,
-            args,
-            status_sink: (!modern).then(|| meta.notifications.clone()),
-            on_end,
-        });
+        runner::spawn(
+            Launch {
+                store: self.tasks.clone(),
+                id: record.id.clone(),
+                era,
+                tool,
+                ctx,
+                args,
+                status_sink: (!modern).then(|| meta.notifications.clone()),
+                on_end,
+            },
+            self.tasks_shutdown().as_ref(),
+        );
         Reply::Result(if modern {
             modern_created(&record)
         } else {

@@ -113,6 +113,8 @@ pub struct McpServer {
     pub(crate) tasks: Arc<dyn TaskStore>,
     /// `[cluster]`: where unmatched answers and cancellations are broadcast.
     cluster: std::sync::OnceLock<crate::cluster::Cluster>,
+    /// The shutdown task calls run under ([`McpServer::run_tasks_under`]).
+    shutdown: std::sync::Mutex<Option<crate::shutdown::Shutdown>>,
 }
 
 /// Builds an [`McpServer`].
@@ -215,11 +217,28 @@ impl McpServerBuilder {
                 .tasks
                 .unwrap_or_else(|| Arc::new(MemoryTaskStore::default())),
             cluster: std::sync::OnceLock::new(),
+            shutdown: std::sync::Mutex::new(None),
         }
     }
 }
 
 impl McpServer {
+    /// Run task calls (which outlive their requests) under `shutdown`: a graceful shutdown
+    /// waits for them within its grace period and records the ones still running at its end
+    /// as failed (`tasks::runner`). Each `App` attaches its own (the latest is used); without
+    /// one (a server used without an `App`) they run untracked.
+    pub fn run_tasks_under(&self, shutdown: &crate::shutdown::Shutdown) {
+        *self.shutdown.lock().unwrap_or_else(|e| e.into_inner()) = Some(shutdown.clone());
+    }
+
+    /// The shutdown task calls run under, if any.
+    pub(crate) fn tasks_shutdown(&self) -> Option<crate::shutdown::Shutdown> {
+        self.shutdown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// `[cluster]`: apply the answers and cancellations other replicas could not match
     /// (`replicas.rs`), and send them the ones this replica cannot. Once; later calls do
     /// nothing.
@@ -322,7 +341,7 @@ impl McpServer {
     }
 
     /// The tool-call metric series of this server's tools (tool names and `unknown`).
-    pub fn tool_series(&self) -> &ToolSeriesTable {
+    pub fn tool_series(&self) -> &Arc<ToolSeriesTable> {
         &self.tool_series
     }
 

@@ -3,15 +3,18 @@
 //! or none, checked before the router runs — and their counters. The tool name comes from
 //! the JSON-RPC body, never from a header.
 //!
-//! Each admitted call is counted exactly once, when the router's work on it ends — wherever
-//! that work runs ([`PendingCalls::watch`]): with the router's outcome (`ok`, `tool_error`,
+//! Each admitted call is counted exactly once ([`PendingCalls`]), when the router's work on it
+//! ends — wherever that work runs: with the router's outcome (`ok`, `tool_error`,
 //! `protocol_error`, `cancelled` for a request answered "accepted"), also when the client went
 //! away mid-call and the call ran to its end in the background (`/mcp` in every revision
 //! before 2026-07-28: a closed connection does not cancel, so the call's real outcome is the
 //! truthful one); `dropped` when the work itself was dropped before it finished — a
 //! 2026-07-28 client closed its stream (which cancels the call; its audit event says
 //! `cancelled`), a legacy `/sse` stream closed or overflowed under it (its session is gone:
-//! the work stops), the handler panicked, or the server stopped it at shutdown.
+//! the work stops), the handler panicked, the server stopped it at shutdown, or the work was
+//! dropped before it ever ran (its task never polled).
+
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -24,39 +27,28 @@ use crate::mcp::{Handled, Method};
 use crate::policy::Principal;
 use crate::telemetry::{ToolLabel, ToolSeriesTable};
 
-/// Tool calls in a message, awaiting their outcome: [`PendingCalls::watch`] them where the
-/// router's work runs.
+/// Tool calls in a message, admitted and awaiting their outcome. Each is counted exactly
+/// once: with the router's outcome when [`PendingCalls::settle`]d, or as `dropped` when the
+/// value is dropped unsettled — wherever and whenever that happens, also when the future
+/// holding it is dropped before its first poll (the runtime stopping between the spawn and
+/// the first poll, a task aborted at once): moving it into the router's future is all a
+/// transport has to do.
 #[derive(Debug, Default)]
-#[must_use = "admitted calls are counted only through `watch`"]
+#[must_use = "admitted calls are counted when settled, or as `dropped` when dropped unsettled"]
 pub struct PendingCalls {
+    /// The series they are counted in (`None` only when there are no calls).
+    series: Option<Arc<ToolSeriesTable>>,
     /// (request id, metrics label)
     calls: Vec<(Value, ToolLabel)>,
 }
 
 impl PendingCalls {
-    /// Watch the calls while the router works on them, in the same future: the router's
-    /// answer settles them ([`Settling::settle`]); the watch dropped unsettled (the work
-    /// dropped before it finished) counts them as `dropped`. Either way, once.
-    pub fn watch(self, series: &ToolSeriesTable) -> Settling<'_> {
-        Settling {
-            series,
-            calls: self.calls,
-        }
-    }
-}
-
-/// Calls being worked on (from [`PendingCalls::watch`]); counted once, when settled or
-/// dropped.
-#[derive(Debug)]
-pub struct Settling<'a> {
-    series: &'a ToolSeriesTable,
-    calls: Vec<(Value, ToolLabel)>,
-}
-
-impl Settling<'_> {
     /// Count each call with its outcome in the router's answer (`None`: the work ended with
     /// no answer, e.g. a legacy SSE stream closed under it: `dropped`).
     pub fn settle(mut self, handled: Option<&Handled>) {
+        let Some(series) = self.series.take() else {
+            return;
+        };
         for (id, label) in std::mem::take(&mut self.calls) {
             let outcome = match handled {
                 Some(Handled::Response(response)) => outcome_of(response, &id),
@@ -67,15 +59,17 @@ impl Settling<'_> {
                 Some(Handled::Accepted) => "cancelled",
                 None => "dropped",
             };
-            self.series.call(label, outcome);
+            series.call(label, outcome);
         }
     }
 }
 
-impl Drop for Settling<'_> {
+impl Drop for PendingCalls {
     fn drop(&mut self) {
-        for (_, label) in self.calls.drain(..) {
-            self.series.call(label, "dropped");
+        if let Some(series) = self.series.take() {
+            for (_, label) in self.calls.drain(..) {
+                series.call(label, "dropped");
+            }
         }
     }
 }
@@ -172,7 +166,10 @@ pub async fn admit(
             ),
         }));
     }
-    Ok(PendingCalls { calls })
+    Ok(PendingCalls {
+        series: (!calls.is_empty()).then(|| Arc::clone(series)),
+        calls,
+    })
 }
 
 fn outcome_of(response: &Value, id: &Value) -> &'static str {
@@ -198,6 +195,57 @@ fn outcome_of(response: &Value, id: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The `kasm_mcp_tool_calls_total` count of `tool` with `outcome`.
+    fn counted(tool: &str, outcome: &str) -> f64 {
+        let series = format!("kasm_mcp_tool_calls_total{{tool=\"{tool}\",outcome=\"{outcome}\"}}");
+        crate::telemetry::render()
+            .lines()
+            .find_map(|line| line.strip_prefix(&series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    fn pending(series: &Arc<ToolSeriesTable>, tool: &str, ids: &[i64]) -> PendingCalls {
+        PendingCalls {
+            series: Some(Arc::clone(series)),
+            calls: ids
+                .iter()
+                .map(|id| (json!(id), series.label(tool)))
+                .collect(),
+        }
+    }
+
+    /// Admitted calls whose work never ran — its task spawned, then the runtime stopped
+    /// before the first poll — are counted `dropped`, once each; settled ones only with their
+    /// outcome.
+    #[test]
+    fn every_admitted_call_is_counted_once_even_when_its_work_never_runs() {
+        let _ = crate::telemetry::handle();
+        let tools = ["never_polled_tool", "settled_tool", "dropped_tool"];
+        let series = Arc::new(ToolSeriesTable::new(tools));
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let never_polled = pending(&series, "never_polled_tool", &[1, 2]);
+        drop(runtime.spawn(async move {
+            never_polled.settle(Some(&Handled::Accepted));
+        }));
+        drop(runtime);
+        assert_eq!(counted("never_polled_tool", "dropped"), 2.0);
+        assert_eq!(counted("never_polled_tool", "cancelled"), 0.0);
+
+        pending(&series, "settled_tool", &[3]).settle(Some(&Handled::Response(
+            json!({"jsonrpc": "2.0", "id": 3, "result": {"isError": true}}),
+        )));
+        assert_eq!(counted("settled_tool", "tool_error"), 1.0);
+        assert_eq!(counted("settled_tool", "dropped"), 0.0);
+
+        drop(pending(&series, "dropped_tool", &[4]));
+        assert_eq!(counted("dropped_tool", "dropped"), 1.0);
+        // A message without metered calls holds no series and counts nothing.
+        drop(PendingCalls::default());
+    }
 
     #[test]
     fn every_method_that_reaches_kasm_is_metered_other_methods_are_not() {

@@ -84,11 +84,10 @@ impl Work {
     ) -> Self {
         let router: Router = Box::pin(
             async move {
-                let settling = pending.watch(server.tool_series());
                 let handled = server
                     .handle_with_param_headers(message, meta, param_headers)
                     .await;
-                settling.settle(Some(&handled));
+                pending.settle(Some(&handled));
                 handled
             }
             .instrument(tracing::Span::current()),

@@ -356,7 +356,6 @@ async fn dispatch(
     // Tracked: graceful shutdown waits for it, and the SSE stream stays open until its answer
     // is queued.
     state.shutdown.spawn(async move {
-        let settling = pending.watch(task_state.server.tool_series());
         let work = task_state.server.handle(message, meta);
         tokio::pin!(work);
         let handled = loop {
@@ -371,7 +370,7 @@ async fn dispatch(
                 handled = &mut work => break Some(handled),
             }
         };
-        settling.settle(handled.as_ref());
+        pending.settle(handled.as_ref());
         // Notifications emitted just before the answer go first.
         while let Ok(note) = notes.try_recv() {
             if !forward_note(&outbound, note) {

@@ -4,7 +4,7 @@
 //! server against a loopback issuer), `tools` (tools end to end),
 //! `round_trips` (Kasm requests per tool call), `exec_text` (results written for a model,
 //! lost results, one metric per refusal) against `kasm-mcp demo`; `audit_log` (a process-wide
-//! capture of audit events).
+//! capture of audit events, and the per-thread capture that stands on it).
 
 mod audit_log;
 mod cluster;

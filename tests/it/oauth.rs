@@ -26,6 +26,8 @@ use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::audit_log::ThreadCapture;
+
 const RESOURCE: &str = "https://mcp.test/mcp";
 const METADATA: &str = "https://mcp.test/.well-known/oauth-protected-resource/mcp";
 const STATIC_TOKEN: &str = "static-token-ops";
@@ -670,53 +672,27 @@ async fn opaque_tokens_are_introspected_and_cached() {
 
 // ---- OAuth refusals are audit events (through the configured sink) ------------------------
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-    /// The `audit` events emitted through `audit::record_event` (they carry an `event` kind;
-    /// the default `log` sink turns them into `tracing` events, the other sinks into JSON lines).
-    fn audit_events(&self) -> Vec<Value> {
-        self.text()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["target"] == "audit" && e["fields"]["event"].is_string())
-            .map(|e| e["fields"].clone())
-            .collect()
-    }
+/// The `audit` events emitted through `audit::record_event` (they carry an `event` kind; the
+/// default `log` sink turns them into `tracing` events, the other sinks into JSON lines).
+fn recorded_events(captured: &ThreadCapture) -> Vec<Value> {
+    captured
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["fields"]["event"].is_string())
+        .map(|e| e["fields"].clone())
+        .collect()
 }
 
 #[tokio::test]
 async fn token_refusals_and_step_up_denials_are_audit_events_without_the_token() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    // tokio::test runs every task on this thread, so the thread's default subscriber sees all.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // tokio::test runs every task on this thread (the server's too), so the thread's capture
+    // sees all of this test's events, and only them.
+    let (captured, _guard) = ThreadCapture::start();
 
     let key = es256("k1");
     let stranger = es256("k1-not-published");
     let as_ = TestAs::start(&[&key]).await;
     let mcp = Mcp::start(oauth_config(&as_.issuer, 60));
-    // A test on another thread may have registered the audit callsite while this thread's
-    // subscriber was being set up, caching "not interested": recompute the interest now.
-    tracing::callsite::rebuild_interest_cache();
 
     let forged = sign(&stranger, &claims(&as_.issuer, "kasm:read"));
     let (status, _, _) = mcp.call(&forged, "look").await;
@@ -725,7 +701,7 @@ async fn token_refusals_and_step_up_denials_are_audit_events_without_the_token()
     let (status, _, _) = mcp.call(&viewer, "run").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let events = captured.audit_events();
+    let events = recorded_events(&captured);
     let refusal = events
         .iter()
         .find(|e| e["event"] == "oauth_refusal")

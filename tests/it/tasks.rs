@@ -39,6 +39,11 @@ fn token(name: &str, secret: &str, kasm_user: &str) -> TokenConfig {
 
 impl Product {
     async fn start() -> Product {
+        Product::start_with(|_| {}).await
+    }
+
+    /// With `adjust` applied to the configuration last.
+    async fn start_with(adjust: impl FnOnce(&mut Config)) -> Product {
         let sim = Simulator::start(SimulatorConfig {
             start_delay: Duration::from_millis(200),
             max_kasms_per_user: 4,
@@ -56,6 +61,7 @@ impl Product {
             token("alice", ALICE, &sim.default_user_id()),
             token("bob", BOB, &sim.default_user_id()),
         ];
+        adjust(&mut config);
         let kasm = KasmClient::from_config(&config.kasm).unwrap();
         let app = assemble(
             config,
@@ -596,6 +602,57 @@ async fn tasks_cancel_kills_the_running_command_in_both_eras() {
     }
     // The cancelled legacy task has no result to give.
     product.sim.shutdown().await;
+}
+
+/// SIGTERM while a task's command runs: the drain waits for it within
+/// `lifecycle.shutdown_grace_s`, and at the deadline stops it — the command is killed in the
+/// session — and records it: the call's audit event is `cancelled`, with the reason.
+#[tokio::test]
+async fn a_task_still_running_at_shutdown_is_stopped_and_audited() {
+    super::audit_log::install();
+    let product = Product::start_with(|config| config.lifecycle.shutdown_grace_s = 1).await;
+    let (alice, _) = Legacy::connect(&product, ALICE, "2025-11-25").await;
+    let kasm_id = session_for(&alice).await;
+    let marker = unique_sleep(60);
+    let created = modern(&product, ALICE, true)
+        .result(
+            "tools/call",
+            json!({"name": "execute_kasm_command", "arguments":
+                {"kasm_id": kasm_id, "command": format!("sleep {marker}"), "timeout_s": 120}}),
+        )
+        .await;
+    assert_eq!(created["status"], "working", "{created}");
+    eventually(&format!("sleep {marker} to start"), || {
+        !processes_with(&marker).is_empty()
+    })
+    .await;
+    drop(alice);
+    let Product { app, sim, .. } = product;
+    let stopping = Instant::now();
+    app.stop().await.unwrap();
+    assert!(
+        stopping.elapsed() >= Duration::from_secs(1),
+        "the drain did not wait for the task"
+    );
+    eventually(&format!("sleep {marker} to be killed"), || {
+        processes_with(&marker).is_empty()
+    })
+    .await;
+    let events = super::audit_log::events(|fields| {
+        fields["message"] == "tool call"
+            && fields["tool"] == "execute_kasm_command"
+            && fields["kasm_id"] == kasm_id.as_str()
+            && fields["outcome"] != "ok"
+    });
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["outcome"], "cancelled", "{events:?}");
+    assert!(
+        events[0]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("server shut down")),
+        "{events:?}"
+    );
+    sim.shutdown().await;
 }
 
 #[tokio::test]

@@ -1346,42 +1346,13 @@ async fn writes_larger_than_the_request_body_allows_are_refused_with_the_reason(
 
 // ---- resource reads that run in a session are audited like tool calls ---------------------
 
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn audit_events(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["target"] == "audit")
-            .collect()
-    }
-}
-
 #[tokio::test]
 async fn reading_a_session_file_as_a_resource_leaves_an_audit_event() {
     use kasm_mcp::mcp::resources::ResourceProvider;
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    // tokio::test runs every task on this thread, so the thread's default subscriber sees all.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // tokio::test runs every task on this thread, so the thread's capture sees all of this
+    // test's events, and only them.
+    let (captured, _guard) = super::audit_log::ThreadCapture::start();
 
     let rig = rig().await;
     let id = rig.session().await;

@@ -99,6 +99,33 @@ fn r5_top_level_operational_fields_give_progress() {
     );
 }
 
+/// A `kasm` object without `operational_status` (nor a message) is a session whose state
+/// Kasm does not say yet: `unknown`, with a sentence that says so (not "the session is ").
+#[test]
+fn kasm_object_without_a_status_is_not_ready_with_a_whole_sentence() {
+    for body in [
+        r#"{"kasm":{"kasm_id":"8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f"}}"#,
+        r#"{"kasm":{"kasm_id":"8f6c1d2e3b4a4c5d9e0f1a2b3c4d5e6f","operational_status":""}}"#,
+        r#"{"kasm":{"operational_status":null,"operational_message":""}}"#,
+        r#"{"kasm":{"operational_status":"  "}}"#,
+    ] {
+        let Ok(SessionStatus::NotReady {
+            status,
+            message,
+            progress,
+        }) = status_of(body)
+        else {
+            panic!("{body}: {:?}", status_of(body));
+        };
+        assert_eq!((status.as_str(), progress), ("unknown", None), "{body}");
+        assert_eq!(
+            message,
+            "Kasm's answer has no operational_status for the session yet; ask again in a few seconds",
+            "{body}"
+        );
+    }
+}
+
 #[test]
 fn kasm_object_with_non_running_status_1_19_is_not_ready() {
     let body = r#"{"current_time":"2026-09-10 12:51:31.000000","kasm_url":"/#/connect/kasm/x/y/z",
