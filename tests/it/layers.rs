@@ -21,8 +21,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("tokens", 0),
     ("audit", 0),
     ("keys", 0),
-    // JSON text of a `serde_json::Value` (serde_json's bytes, written faster).
-    ("json_text", 0),
     // Process-wide plumbing every layer may use: metrics series, shutdown phases.
     ("telemetry", 0),
     ("shutdown", 0),
