@@ -9,7 +9,6 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod jobs;
-pub mod json_text;
 pub mod kasm;
 pub mod keys;
 pub mod launch;

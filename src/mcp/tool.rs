@@ -216,10 +216,15 @@ pub enum Content {
     },
 }
 
-/// `serde_json::to_string_pretty(value)` (the same bytes), written by
-/// [`crate::json_text::pretty`] into a buffer sized for a typical result.
+/// `serde_json::to_string_pretty(value)` (the same bytes), written into a buffer sized for a
+/// typical result instead of one that starts at 128 bytes and grows three or four times.
 fn pretty_text(value: &Value) -> String {
-    crate::json_text::pretty(value)
+    let mut text = Vec::with_capacity(1024);
+    match serde_json::to_writer_pretty(&mut text, value) {
+        // serde_json writes UTF-8 only.
+        Ok(()) => String::from_utf8(text).unwrap_or_else(|_| value.to_string()),
+        Err(_) => value.to_string(),
+    }
 }
 
 /// The result of a tool call (`CallToolResult`).
