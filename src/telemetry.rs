@@ -11,7 +11,9 @@
 //! [`upkeep`] (run by the app every few seconds) folds histogram samples into their buckets
 //! so memory stays bounded between scrapes.
 
-use std::collections::HashMap;
+// foldhash, not SipHash: looked up twice per tool call; the table holds only the tool names
+// the server was built with (a client's name is looked up, never inserted).
+use foldhash::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -336,7 +338,7 @@ impl ToolSeriesTable {
     pub fn new<'a>(tools: impl IntoIterator<Item = &'a str>) -> Self {
         let mut table = ToolSeriesTable {
             series: vec![ToolSeries::new("unknown")],
-            index: HashMap::new(),
+            index: HashMap::default(),
         };
         for name in tools {
             if !table.index.contains_key(name) {

@@ -9,7 +9,9 @@
 //! RAII: dropping one gives the slot back.
 //! The decisions are `policy::quotas` and `policy::lifetimes`.
 
-use std::collections::HashMap;
+// foldhash, not SipHash: looked up several times per tool call; keyed by authenticated
+// principals and the Kasm ids of sessions created through this server, never by raw client input.
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

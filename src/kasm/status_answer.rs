@@ -25,8 +25,10 @@ struct Answer<'a> {
     error_message: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<&'a RawValue>,
+    /// Read in the same pass as the rest of the answer (it was skipped as a `&RawValue`
+    /// first and parsed again from that slice: the record is most of the answer).
     #[serde(borrow, default)]
-    kasm: Option<&'a RawValue>,
+    kasm: Option<Kasm<'a>>,
     #[serde(borrow, default)]
     kasm_url: Option<&'a RawValue>,
     // Not `#[serde(flatten)]` of `OperationalRaw`: that buffers every field through serde's
@@ -37,6 +39,65 @@ struct Answer<'a> {
     operational_message: Option<&'a RawValue>,
     #[serde(borrow, default)]
     operational_progress: Option<&'a RawValue>,
+}
+
+/// The answer's `kasm` field: an object is the session's [`Record`] (one that does not decode
+/// fails the whole answer, which then goes the `Value` way); any other JSON value is skipped,
+/// as the `Value` path ignores it.
+// Lives on the stack for one parse: a box would be one more allocation per call.
+#[allow(clippy::large_enum_variant)]
+enum Kasm<'a> {
+    Record(Record<'a>),
+    NotAnObject,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Kasm<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(KasmVisitor(std::marker::PhantomData))
+    }
+}
+
+struct KasmVisitor<'a>(std::marker::PhantomData<Kasm<'a>>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for KasmVisitor<'a> {
+    type Value = Kasm<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Kasm<'a>, M::Error> {
+        Record::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Kasm::Record)
+    }
+
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Kasm<'a>, S::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Kasm::NotAnObject)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Kasm<'a>, E> {
+        Ok(Kasm::NotAnObject)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Kasm<'a>, E> {
+        Ok(Kasm::NotAnObject)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Kasm<'a>, E> {
+        Ok(Kasm::NotAnObject)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Kasm<'a>, E> {
+        Ok(Kasm::NotAnObject)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Kasm<'a>, E> {
+        Ok(Kasm::NotAnObject)
+    }
+
+    fn visit_unit<E>(self) -> Result<Kasm<'a>, E> {
+        Ok(Kasm::NotAnObject)
+    }
 }
 
 fn operational(
@@ -108,15 +169,18 @@ fn read_in_place(
     if !body.trim_ascii_start().starts_with(b"{") {
         return None;
     }
-    let answer: Answer = serde_json::from_slice(body).ok()?;
+    // Read as `str` when the body is UTF-8 (one fast pass): serde_json then checks no string
+    // again as it reads it. A body that is not is read as bytes, as before (serde_json
+    // accepts invalid UTF-8 inside strings it skips), so the outcome is the same.
+    let answer: Answer = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text).ok()?,
+        Err(_) => serde_json::from_slice(body).ok()?,
+    };
     // The record is read once, for the decision's fields and the running session's
     // `Session` alike (see [`record`]).
-    let record = match answer
-        .kasm
-        .filter(|k| k.get().trim_start().starts_with('{'))
-    {
-        Some(kasm) => Some(serde_json::from_str::<Record>(kasm.get()).ok()?),
-        None => None,
+    let record = match answer.kasm {
+        Some(Kasm::Record(record)) => Some(record),
+        Some(Kasm::NotAnObject) | None => None,
     };
     let record_fields = record.as_ref().map(|r| {
         operational(

@@ -12,7 +12,9 @@
 //! The cache supplies a fact (who owns the session); whether the caller may touch it is the
 //! access decision's job.
 
-use std::collections::HashMap;
+// foldhash, not SipHash: looked up on every session-scoped call; keyed by normalised Kasm ids
+// of sessions Kasm confirmed, bounded by `capacity`.
+use foldhash::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -47,7 +49,7 @@ impl OwnerCache {
     /// A cache of at most `capacity` owners (at least one), each kept for `ttl`.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
         OwnerCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
             capacity: capacity.max(1),
             ttl,
         }

@@ -141,7 +141,8 @@ pub fn parse_args<T: DeserializeOwned + JsonSchema + 'static>(
 /// the arguments it checks (it was ~3 % of a `get_session_status` call's CPU).
 fn cached_input<T: JsonSchema + 'static>() -> std::sync::Arc<Value> {
     use std::any::TypeId;
-    use std::collections::HashMap;
+    // Keyed by type: foldhash, not SipHash (looked up once per tool call).
+    use foldhash::HashMap;
     use std::sync::{Arc, OnceLock, RwLock};
     static CACHE: OnceLock<RwLock<HashMap<TypeId, Arc<Value>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);

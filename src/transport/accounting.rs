@@ -103,8 +103,11 @@ fn metered_calls(message: &Value) -> Vec<(Value, Metered<'_>)> {
         .filter_map(|m| {
             let method = rpc::method(m).and_then(Method::parse)?;
             if method == Method::ToolsCall {
+                // Not `pointer("/params/name")`: it allocates a string per path segment (half
+                // of this function's cost). Same answer: an array `params` has no "name".
                 let name = m
-                    .pointer("/params/name")
+                    .get("params")
+                    .and_then(|params| params.get("name"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 return Some((rpc::id(m), Metered::Tool(name)));
@@ -276,5 +279,34 @@ mod tests {
                 (json!(2), Metered::Method(Method::CompletionComplete))
             ]
         );
+    }
+
+    #[test]
+    fn the_tool_name_is_params_name_when_it_is_a_string_else_empty() {
+        let batch = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a"}},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": ["name"]},
+            {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": 5}},
+            {"jsonrpc": "2.0", "id": 4, "method": "tools/call"},
+            {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": {"name": "x"}}},
+            {"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"arguments": {"name": "x"}}},
+            {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "é/~1"}}
+        ]);
+        let names: Vec<Metered> = metered_calls(&batch).into_iter().map(|(_, m)| m).collect();
+        let pointer_names: Vec<Metered> = batch
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                Metered::Tool(
+                    m.pointer("/params/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(names, pointer_names);
+        assert_eq!(names[0], Metered::Tool("a"));
+        assert_eq!(names[6], Metered::Tool("é/~1"));
     }
 }

@@ -54,6 +54,13 @@ const IN_PLACE: &[&str] = &[
     r#"  {"kasm": {"kasm_id":"k","operational_status":"RUNNING","image":{"friendly_name":"T"}}, "kasm_url": ""}"#,
     r#"{"kasm":{},"operational_status":"running"}"#,
     r#"{"kasm":"not an object","operational_status":"paused"}"#,
+    // Any other non-object `kasm` is skipped (it is read in the answer's own pass).
+    r#"{"kasm":[1,{"kasm_id":"k","operational_status":"running"},[]],"operational_status":"paused"}"#,
+    r#"{"kasm":5,"operational_status":"running"}"#,
+    r#"{"kasm":-1.5e3,"operational_status":"running"}"#,
+    r#"{"kasm":true,"operational_status":"Stopped"}"#,
+    r#"{"kasm":"","error_message":"This session is currently starting."}"#,
+    r#"{"operational_status":"running","kasm":{"kasm_id":"k","operational_status":"running","port_map":{"vnc":{"port":1,"path":"a"}},"z":[{"q":null}]}}"#,
     r#"{"kasm":null,"error_message":"This session is currently assigned."}"#,
     r#"{"operational_status":7,"error_message":"This session is currently starting."}"#,
     r#"{"operational_status":"weird_state","operational_progress":"abc"}"#,
@@ -116,6 +123,18 @@ fn odd_and_failing_bodies_give_the_value_paths_result() {
         (200, r#"{"kasm":{"operational_status":"running"}}"#),
         (
             200,
+            r#"{"kasm":{"kasm_id":"k","kasm_id":"j","operational_status":"running"}}"#,
+        ),
+        (
+            200,
+            r#"{"kasm":{"kasm_id":"k","operational_status":"running"},"kasm":null}"#,
+        ),
+        (
+            200,
+            r#"{"error_message":"This session is currently starting.","kasm":{"kasm_id":7}}"#,
+        ),
+        (
+            200,
             r#"{"kasm":{"kasm_id":"k","operational_status":"running","image":7}}"#,
         ),
         (200, r#"{"operational_status":"running""#),
@@ -142,4 +161,25 @@ fn odd_and_failing_bodies_give_the_value_paths_result() {
         )
         .is_none()
     );
+}
+
+/// A body that is not UTF-8 only inside a field nobody reads is read in place as before (as
+/// bytes), with the result of the same body with that field valid.
+#[test]
+fn invalid_utf8_in_a_skipped_field_reads_like_a_valid_one() {
+    for (bad, good) in [
+        (
+            &b"{\"operational_status\":\"paused\",\"x\":\"\xff\xfe\"}"[..],
+            &b"{\"operational_status\":\"paused\",\"x\":\"ok\"}"[..],
+        ),
+        (
+            &b"{\"kasm\":{\"kasm_id\":\"k\",\"operational_status\":\"running\",\"port_map\":{\"a\":\"\xc3\"}}}"[..],
+            &b"{\"kasm\":{\"kasm_id\":\"k\",\"operational_status\":\"running\",\"port_map\":{\"a\":\"b\"}}}"[..],
+        ),
+    ] {
+        assert!(std::str::from_utf8(bad).is_err());
+        let bad = read_in_place(EP, KASM_ID, bad).expect("read in place");
+        let good = read_in_place(EP, KASM_ID, good).expect("read in place");
+        assert_eq!(format!("{bad:?}"), format!("{good:?}"));
+    }
 }
