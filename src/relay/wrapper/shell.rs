@@ -97,10 +97,42 @@ kmcp_lock() {
     { mv "$1" "$kmcp_base/kmcp.${1##*.}" 2>/dev/null && d="$kmcp_base/kmcp.${1##*.}"; }
 }
 kmcp_readers=
-# The early uploader stage 1 started (the streaming script only, see EARLY_UPLOADER): its pid
-# (empty: none) and the prefix of its FIFOs.
-kmcp_ul=${1-}
-kmcp_ff=${2-}
+# The early uploader (the streaming script only, see EARLY_UPLOADER): the prefix of the FIFOs
+# stage 1's helper makes (empty: none), kmcp_fo=1 once this shell holds them (fds 7 and 8,
+# kmcp_take), kmcp_ul=1 while its configuration (fd 7) is open.
+kmcp_ff=${1-}
+kmcp_fo=
+kmcp_ul=
+# Whether $1 is a FIFO of this user and not a link: the early uploader's helper made it with
+# `mkfifo`, which fails on any existing name; no other user can make a file owned by this one,
+# nor (in a sticky /tmp) remove or rename one.
+kmcp_mine() { [ -p "$1" ] && [ ! -h "$1" ] && [ -O "$1" ]; }
+# Takes the early uploader's FIFOs once both are there (it is called at a few points before
+# the command's first nap): fd 7 read-write, from then on the only writer of curl's
+# configuration (the helper closed its own before it became curl); fd 8 read-only, curl's
+# status codes (EOF once curl exits; its only writer is curl's stdout). Neither open waits. A
+# curl that read its configuration before this (it does so only after loading, a few ms
+# after the helper made the FIFOs) found no writer, hence EOF, and exited: kmcp_flush then
+# reads no code from fd 8 and starts a curl of its own.
+kmcp_take() {
+  [ -n "$kmcp_ff" ] && [ -z "$kmcp_fo" ] || return 0
+  kmcp_mine "$kmcp_ff.cfg" && kmcp_mine "$kmcp_ff.codes" || return 0
+  if { command exec 7<> "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes" 4>&-; } 2>/dev/null; then
+    kmcp_fo=1
+    kmcp_ul=1
+  else
+    exec 4>&- 7>&- 8<&-
+  fi
+}
+# Removes the early uploader's FIFOs that are this user's (by name: kmcp_post may have moved
+# d), with $d and whatever else the arguments name, in one `rm`.
+kmcp_rm() {
+  if [ -n "$kmcp_ff" ]; then
+    kmcp_mine "$kmcp_ff.cfg" && set -- "$@" "$kmcp_ff.cfg"
+    kmcp_mine "$kmcp_ff.codes" && set -- "$@" "$kmcp_ff.codes"
+  fi
+  [ $# -eq 0 ] || rm -rf "$@"
+}
 kmcp_cleanup() {
   # A signal that reaches a background child of this shell between its fork and its exec
   # (or before it resets the inherited traps) runs this shell's trap in the child: dash and
@@ -114,17 +146,14 @@ kmcp_cleanup() {
   [ -n "${kmcp_ul:-}" ] && kmcp_upwait
   # The early uploader may still be sending files of the work directory (a signal during
   # kmcp_flush): its status codes end when it exits (fd 7 is closed by now, so it does).
-  [ -n "${kmcp_ff:-}" ] && { while read -r kmcp_x <&8; do :; done; } 2>/dev/null
+  [ -n "${kmcp_fo:-}" ] && { while read -r kmcp_x <&8; do :; done; } 2>/dev/null
   [ -n "$kmcp_readers" ] && kmcp_stop_readers
   [ -n "${kmcp_tmp:-}" ] && rm -f "$kmcp_tmp"
   # The work directory vanished under the script (sh exits at the first redirection into it
   # by `:`): report that instead of leaving the server to wait for its deadline.
   [ -d "$d" ] || kmcp_post "$d/post"
-  # The early uploader's FIFOs go in the same `rm` (their names, not $d: kmcp_post may have
-  # moved d to a new directory).
-  set -- "$d"
-  [ -n "$kmcp_ff" ] && set -- "$d" "$kmcp_ff.cfg" "$kmcp_ff.codes"
-  rm -rf "$@"
+  # The early uploader's FIFOs go in the same `rm`.
+  kmcp_rm "$d"
 }
 kmcp_traps() {
   trap kmcp_cleanup EXIT
@@ -269,16 +298,18 @@ kmcp_file() {
   esac
 }
 # Ends the early uploader's input (fd 7): it then sends what kmcp_flush wrote there, or
-# exits at once. (It is stage 1's child, not this shell's: `wait` cannot wait for it; its
-# status codes on fd 8 end when it exits.)
+# exits at once. (It is stage 1's helper, not this shell's child: `wait` cannot wait for it;
+# its status codes on fd 8 end when it exits.)
 kmcp_upwait() {
   exec 7>&-
   kmcp_ul=
 }
 # kmcp_ok: how many of the status codes on stdin (one a line, in order) are 2xx before the
-# first other one.
+# first other one; kmcp_got: whether there was any.
 kmcp_oks() {
+  kmcp_got=
   while read -r kmcp_code; do
+    kmcp_got=1
     case $kmcp_code in
       2??) kmcp_ok=$((kmcp_ok + 1)) ;;
       *) break ;;
@@ -304,13 +335,17 @@ kmcp_flush() {
           kmcp_cfg="${kmcp_cfg}url = \"$kmcp_u\"${kmcp_nl}header = \"X-Relay-Key: $kmcp_k\"${kmcp_nl}header = \"Content-Type: application/octet-stream\"${kmcp_nl}data-binary = \"@$kmcp_f\"${kmcp_nl}output = \"/dev/null\"${kmcp_nl}write-out = \"%{http_code}\\n\"${kmcp_nl}fail"
         done
         kmcp_ok=0
+        kmcp_got=
         if [ -n "$kmcp_ul" ]; then
           printf '%s\n' "$kmcp_cfg" >&7
           kmcp_upwait
           # Its status codes up to the first failure, or to EOF (it has exited then).
           kmcp_oks <&8
           exec 8<&-
-        else
+        fi
+        # No code at all: the early uploader was not there (or exited before it read its
+        # configuration, see kmcp_take): one curl of its own.
+        if [ -z "$kmcp_got" ] && command -v curl >/dev/null 2>&1; then
           : > "$d/codes"
           curl -K - -sS --fail-early > "$d/codes" 2>/dev/null <<KMCP_CFG
 $kmcp_cfg
@@ -363,22 +398,27 @@ kmcp_lock "$kmcp_new"
 kmcp_traps
 "#;
 
-/// Stage 1 of the streaming script (before it re-executes `sh` with stage 2): starts the
-/// uploader of its `kmcp_flush`, first of all, so that curl's start-up (~8 ms of loading its
-/// libraries, the longest step before the first record can go) overlaps stage 2's own
-/// start, the work directory's `mkdir` and the command: `curl -K -` reading its configuration
-/// from the FIFO `<work dir>.cfg`, which only the wrapper holds open for writing (fd 7,
-/// closed in every background child; `exec` keeps it), and writing its status codes into the
-/// FIFO `<work dir>.codes`, read back on fd 8 (a few bytes: the pipe holds them; EOF once
-/// curl exits, its only writer). Both are made by one `mkfifo` beside the work directory
-/// `$TMPDIR/kmcp-new.<job>` (the same `kmcp_base` rule as stage 2) that is not there yet:
-/// `kmcp-new.*` files, which every cleaner (also older servers') removes only when old, and
-/// kmcp_cleanup removes with the directory. curl blocks until kmcp_flush writes the
+/// Stage 1 of the streaming script (before it re-executes `sh` with stage 2): forks the helper
+/// that becomes the uploader of its `kmcp_flush`, first of all, and execs stage 2 at once, so
+/// that curl's start-up (~4–8 ms of loading its libraries, the longest step before the first
+/// record can go) overlaps stage 2's own start, the work directory's `mkdir` and the command,
+/// and nothing of it (`mkfifo`, the fork) delays stage 2. The helper drops the wrapper's
+/// inputs from its environment, makes two FIFOs with one `mkfifo -m 600` beside the work
+/// directory `$TMPDIR/kmcp-new.<job>` (the same `kmcp_base` rule as stage 2) that is not there
+/// yet, `<prefix>.cfg` (curl's configuration) and `<prefix>.codes` (its status codes: a FIFO
+/// too, not a regular file — curl's stdout must be open before the work directory exists,
+/// and a regular file in a shared `/tmp` opened with `>` would follow a symlink planted
+/// there; `mkfifo` fails on any existing name, and then the helper just ends), opens both
+/// without waiting (read-write first) and becomes `curl -K -` on them, with no writer of its
+/// configuration left but the one stage 2 opens (`kmcp_take`, once it sees both FIFOs,
+/// checked to be its user's and not links): curl blocks until kmcp_flush writes the
 /// configuration and closes fd 7, or gets EOF and exits at once (no URL) when the wrapper
-/// exits or dies. Stage 2 gets its pid and the FIFOs' prefix as `$1` and `$2` (empty: no
-/// early uploader: no curl, a name with `"` or `\`, or the FIFOs exist already).
-const EARLY_UPLOADER: &str = r#"kmcp_ul=
-# Unsets every input of the wrapper (KMCP_E_<name> for each name in KMCP_ENV, then the rest,
+/// exits or dies, or when stage 2 had not taken the FIFOs yet by the time curl read (it then
+/// uploads with a curl of its own). They are `kmcp-new.*` files, which every cleaner (also
+/// older servers') removes only when old, and kmcp_cleanup removes with the directory. Stage
+/// 2 gets the FIFOs' prefix as `$1` (empty: no early uploader: no curl, or a name with `"`
+/// or `\`).
+const EARLY_UPLOADER: &str = r#"# Unsets every input of the wrapper (KMCP_E_<name> for each name in KMCP_ENV, then the rest,
 # listed by `text`).
 kmcp_unset_inputs() {
   for kmcp_n in ${KMCP_ENV-}; do
@@ -392,19 +432,16 @@ kmcp_ff=${TMPDIR:-/tmp}
 kmcp_ff="$kmcp_ff/kmcp-new.${KMCP_JOB-}"
 case ${KMCP_JOB-} in ''|*[!0-9A-Za-z_-]*) kmcp_ff= ;; esac
 case $kmcp_ff in *[\"\\]*) kmcp_ff= ;; esac
-if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1 &&
-  mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" 2>/dev/null; then
-  # Read-write first: no open then waits for the other end. Once fd 4 is closed, only curl
-  # writes into the codes FIFO.
-  exec 7<> "$kmcp_ff.cfg" 6< "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes"
-  # Without the wrapper's inputs in its environment (stage 2 unsets them only later): the
-  # subshell drops them and becomes curl (no extra process).
+if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1; then
+  # Without the wrapper's inputs in its environment (stage 2 unsets them only later). The
+  # read-write opens never wait for the other end; once fd 6 is closed, only stage 2's fd 7
+  # writes into the configuration FIFO, and only curl's stdout into the codes FIFO.
   (
     kmcp_unset_inputs
-    exec curl -K - -sS --fail-early <&6 >&4 2>/dev/null 4>&- 6<&- 7>&- 8<&-
-  ) &
-  kmcp_ul=$!
-  exec 4>&- 6<&-
+    mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" || exit 0
+    exec 6<> "$kmcp_ff.cfg" 0< "$kmcp_ff.cfg" 1<> "$kmcp_ff.codes" 6<&-
+    exec curl -K - -sS --fail-early
+  ) 2>/dev/null &
 else
   kmcp_ff=
 fi
@@ -572,15 +609,18 @@ const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
 # alone while it has no `held` file, and it is locked (kmcp_hold) only once the command
 # outlives the first nap, so a command that ends at once costs no `flock` or `mv`.
 d="$kmcp_base/kmcp-new.$kmcp_job"
+# The early uploader's FIFOs, if its helper has made them already (see kmcp_take).
+kmcp_take
 # No -p: both must be new, so a directory someone else made under the same name is never used.
 if ! mkdir -m 700 "$kmcp_spill" "$d" 2>/dev/null; then
-  [ -z "$kmcp_ff" ] || rm -f "$kmcp_ff.cfg" "$kmcp_ff.codes"
+  kmcp_rm
   exit 1
 fi
 exec 9<"$d"
 kmcp_traps
 [ -d "$kmcp_spill" ] || kmcp_fail spill_failed
 : > "$kmcp_spill/stdout" && : > "$kmcp_spill/stderr" || kmcp_fail spill_failed
+kmcp_take
 kmcp_seq=0
 # Sizes of the files $1 and $2 into kmcp_lo and kmcp_le (one `wc`, none when both are empty).
 kmcp_sizes() {
@@ -655,6 +695,7 @@ else
   ) > /dev/null 2>&1 < /dev/null 7>&- 8<&- 9<&- &
   kmcp_waiter=$!
 fi
+kmcp_take
 # The stale cleaner, while the command runs (not before it: nothing it does is needed first).
 kmcp_clean "$kmcp_base" kmcp 7>&- 8<&-
 # Whether the command ended (its exit code, written whole with a newline, is in rc).
@@ -987,7 +1028,7 @@ pub fn text(script: Script) -> String {
     // The scripts contain no NUL, so quoting cannot fail; fall back to a harmless no-op.
     let quoted = shlex::try_quote(&stage2).unwrap_or_else(|_| "true".into());
     let (early, args) = if matches!(script, Script::Stream) {
-        (early_uploader(script), r#" "$kmcp_ul" "$kmcp_ff""#)
+        (early_uploader(script), r#" "$kmcp_ff""#)
     } else {
         (String::new(), "")
     };
