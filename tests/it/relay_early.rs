@@ -67,7 +67,7 @@ async fn a_wrapper_stopped_by_term_removes_its_fifos_with_its_work_directory() {
     let (input, _result, _stream) = stream_job(&relay, &until_go(tmp.path()), job).await;
     let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
     let work = tmp.path().join(format!("kmcp-new.{job}"));
-    // The command runs once the waiter wrote its pid.
+    // The command runs once the wrapper wrote its pid.
     appears(&work.join("pgid")).await;
     let fifos = early_fifos(tmp.path(), job);
     for fifo in &fifos {
@@ -340,4 +340,68 @@ async fn a_planted_name_is_never_opened_and_the_half_made_pair_is_removed() {
             "{planted}: the FIFO mkfifo made was left behind"
         );
     }
+}
+
+/// The parent process of `pid` from `/proc/<pid>/stat`.
+fn ppid_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The wrapper is the command's parent (no waiter process in between: it wakes the moment
+/// the command ends) and reports the command's own exit status also when SIGUSR1 (what its
+/// nap timer sends) reaches it from elsewhere while it waits, and when the command itself
+/// dies of SIGUSR1 (138: the status an interrupted `wait` returns).
+#[tokio::test]
+async fn the_wrapper_waits_for_its_command_itself_and_keeps_its_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = host_relay().await;
+    let job = "00000000000000000000000000000021";
+    let command = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; exit 7",
+        tmp.path().join("go").display()
+    );
+    let (input, mut result, _stream) = stream_job(&relay, &command, job).await;
+    let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
+    let wrapper = child.id().unwrap();
+    let pgid = tmp.path().join(format!("kmcp-new.{job}")).join("pgid");
+    appears(&pgid).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let command_pid: u32 = loop {
+        if let Ok(pid) = std::fs::read_to_string(&pgid).unwrap().trim().parse() {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pid written");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(
+        ppid_of(command_pid),
+        Some(wrapper),
+        "the command is not the wrapper's own child"
+    );
+    for _ in 0..5 {
+        shell_kill("USR1", &wrapper.to_string());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    std::fs::write(tmp.path().join("go"), "").unwrap();
+    let (report, text) = result_report(&mut result).await;
+    assert_eq!(report.exit_code, 7, "{text}");
+    assert!(!report.timed_out, "{text}");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the wrapper exits after its upload")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let (input, mut result, _stream) = stream_job(
+        &relay,
+        "sleep 0.2; kill -USR1 $$",
+        "00000000000000000000000000000022",
+    )
+    .await;
+    let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
+    let (report, text) = result_report(&mut result).await;
+    assert_eq!(report.exit_code, 138, "{text}");
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
 }

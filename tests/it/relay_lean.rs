@@ -343,7 +343,7 @@ async fn the_early_uploader_exits_when_the_wrapper_dies() {
             .is_err(),
         "a result arrived from a killed wrapper"
     );
-    // The command and the waiter: the command's group id is in the work directory.
+    // The command: its group id is in the work directory.
     for entry in std::fs::read_dir(tmp.path()).unwrap().flatten() {
         if let Ok(text) = std::fs::read_to_string(entry.path().join("pgid"))
             && let Ok(group) = text.trim().parse::<i32>()

@@ -148,6 +148,8 @@ kmcp_cleanup() {
   # kmcp_flush): its status codes end when it exits (fd 7 is closed by now, so it does).
   [ -n "${kmcp_fo:-}" ] && { while read -r kmcp_x <&8; do :; done; } 2>/dev/null
   [ -n "$kmcp_readers" ] && kmcp_stop_readers
+  # The streaming script's nap timer (it would signal this pid later).
+  [ -n "${kmcp_tm:-}" ] && kill -KILL "$kmcp_tm" 2>/dev/null
   [ -n "${kmcp_tmp:-}" ] && rm -f "$kmcp_tmp"
   # The work directory vanished under the script (sh exits at the first redirection into it
   # by `:`): report that instead of leaving the server to wait for its deadline.
@@ -592,17 +594,18 @@ kmcp_post "$d/post"
 /// when processes the command left behind still hold the files 3 s after it ended) to the
 /// result ticket. A watchdog kills the group if `timeout` is missing or does not end it.
 ///
-/// The fast path (a command that ends within its first nap of 0.05 s): the process that
-/// waits for the command wakes the script with SIGUSR1 when it ends, so no time is lost
-/// polling; `START`, the last chunks and `EXEC` then go in one `curl` run, started first of
-/// all, by stage 1 (`EARLY_UPLOADER`: with `mkfifo` for its configuration and status codes,
-/// beside the work directory) so that its start-up overlaps stage 2, the `mkdir` and the
-/// command. For `true` the script starts
-/// `mkfifo`, `curl` (waiting for its configuration), `mkdir`, the waiter (a fork),
-/// `timeout` (`setsid` → `timeout` when `timeout` is not GNU's) → `sh` (which runs `true`
-/// itself) and one `sleep` (killed when the command ends); output adds one `wc` and a
-/// `tail`/`cat` per stream that has some. The work directory is locked (`flock`) only when
-/// the command outlives the first nap.
+/// The fast path (a command that ends within its first nap of 0.05 s): the script is the
+/// command's parent and waits for it (`wait`, which a nap timer's SIGUSR1 interrupts), so it
+/// wakes the moment the command ends, with no process in between; `START`, the last chunks
+/// and `EXEC` then go in one `curl` run, started first of all by a helper stage 1 forks
+/// (`EARLY_UPLOADER`: with `mkfifo` for its configuration and status codes, beside the work
+/// directory) so that its start-up overlaps stage 2, the `mkdir` and the command, while stage
+/// 2 starts without waiting for it. For `true` the wrapper starts `mkfifo` and `curl`
+/// (waiting for its configuration) in the helper, `mkdir`, `timeout` (`setsid` → `timeout`
+/// when `timeout` is not GNU's) → `sh` (which runs `true` itself), at most one nap timer (a
+/// fork running `sleep`; none when the command has already ended by then) and `rm`; output
+/// adds one `wc` and a `tail`/`cat` per stream that has some. The work directory is locked
+/// (`flock`) only when the command outlives the first nap.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
 # The work directory keeps its kmcp-new.* name for its whole life (no rename): every cleaner,
 # this one's and those of older servers' wrappers in the same container, leaves a young one
@@ -673,64 +676,53 @@ case $kmcp_tk in
 esac
 kmcp_woke=
 trap 'kmcp_woke=1' USR1
-kmcp_waiter=
+kmcp_pid=
+# The command's exit status once it ended.
+rc=
 kmcp_clock
 t0=$kmcp_cs
 if [ -n "$kmcp_cwd" ] && ! cd "$kmcp_cwd" 2>/dev/null; then
   printf 'kasm-mcp: cannot change to working_dir %s\n' "$kmcp_cwd" > "$kmcp_spill/stderr"
+  rc=1
   echo 1 > "$kmcp_spill/exit_code"
 else
-  # The waiter: records the command's pid (setsid runs in it without a fork, since a
-  # background child of a shell without job control leads no process group; GNU timeout
-  # calls setpgid(0, 0): so it becomes the group id), keeps the exit code beside the output (so a command that removes the work
-  # directory still has it reported) and wakes the script. Only the command holds the spill
-  # files: the waiter, which may still be exiting when the script wakes, must not look like
-  # a process the command left behind (that cost a 0.1 s nap in kmcp_held).
-  (
-    $kmcp_ss "$@" > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" &
-    echo "$!" > "$d/pgid"
-    wait "$!"
-    echo "$?" > "$kmcp_spill/exit_code"
-    kill -USR1 "$$" 2>/dev/null
-  ) > /dev/null 2>&1 < /dev/null 7>&- 8<&- 9<&- &
-  kmcp_waiter=$!
+  # This shell's own child, waited for by kmcp_nap (no process in between: setsid runs in it
+  # without a fork, since a background child of a shell without job control leads no process
+  # group; GNU timeout calls setpgid(0, 0): so its pid becomes the group id). Only the
+  # command holds the spill files.
+  $kmcp_ss "$@" > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" < /dev/null 7>&- 8<&- 9<&- &
+  kmcp_pid=$!
+  echo "$kmcp_pid" > "$d/pgid"
 fi
 kmcp_take
 # The stale cleaner, while the command runs (not before it: nothing it does is needed first).
 kmcp_clean "$kmcp_base" kmcp 7>&- 8<&-
-# Whether the command ended (its exit code, written whole with a newline, is in rc).
-rc=
-kmcp_ended() {
-  { read -r rc < "$kmcp_spill/exit_code"; } 2>/dev/null && return 0
-  rc=
-  return 1
-}
-# Whether the waiter still runs (a zombie or a reaped one does not; without /proc: yes).
-kmcp_waiting() {
-  [ -n "$kmcp_waiter" ] || return 1
-  if { read -r kmcp_st < "/proc/$kmcp_waiter/stat"; } 2>/dev/null; then
-    case ${kmcp_st##*) } in Z*|X*) return 1 ;; esac
+# Waits for the command for at most $1 seconds: a timer (a subshell: `sleep`, then SIGUSR1 to
+# this shell; a `sleep` without fractions fails at once: then whole seconds) interrupts the
+# `wait` (it returns at a trapped signal). When the command ended, rc is its exit status, kept
+# beside the output too (so a command that removes the work directory still has it
+# reported), and the timer is stopped (KILL, not TERM: a TERM that lands before the subshell
+# has reset this shell's traps would run the TERM trap there, see kmcp_cleanup; its `sleep`
+# ends by itself). A `wait` that returned while the flag was set may have been interrupted:
+# the next one gives the status (shells keep the status of a waited-for pid).
+kmcp_nap() {
+  kmcp_woke=
+  kmcp_tm=
+  # Ended already (a zombie): no timer.
+  if ! { { read -r kmcp_st < "/proc/$kmcp_pid/stat"; } 2>/dev/null && case ${kmcp_st##*) } in Z*) true ;; *) false ;; esac; }; then
+    ( { sleep "$1" || sleep 1; } 2>/dev/null; kill -USR1 "$$" 2>/dev/null ) > /dev/null 2>&1 < /dev/null 7>&- 8<&- 9<&- &
+    kmcp_tm=$!
+  fi
+  wait "$kmcp_pid"
+  kmcp_ws=$?
+  if [ -n "$kmcp_woke" ]; then
+    kmcp_tm=
     return 0
   fi
-  [ ! -d "/proc/$$" ]
-}
-# Sleeps $1 seconds, or less when the waiter's SIGUSR1 arrives (`wait` returns at a trapped
-# signal). A `sleep` without fractions fails at once: whole seconds from then on.
-kmcp_nap() {
-  if [ -z "$kmcp_woke" ]; then
-    sleep "$1" 2>/dev/null 7>&- 8<&- 9<&- &
-    kmcp_sl=$!
-    kmcp_ws=0
-    [ -n "$kmcp_woke" ] || { wait "$kmcp_sl"; kmcp_ws=$?; }
-    if [ -n "$kmcp_woke" ] || [ "$kmcp_ws" -gt 128 ]; then
-      # KILL, not TERM: a TERM that lands before the child has become `sleep` would run
-      # this shell's TERM trap there (see kmcp_cleanup).
-      kill -KILL "$kmcp_sl" 2>/dev/null
-    elif [ "$kmcp_ws" -ne 0 ]; then
-      kmcp_interval=1
-    fi
-  fi
-  kmcp_woke=
+  rc=$kmcp_ws
+  [ -z "$kmcp_tm" ] || kill -KILL "$kmcp_tm" 2>/dev/null
+  kmcp_tm=
+  { echo "$rc" > "$kmcp_spill/exit_code"; } 2>/dev/null
 }
 kmcp_kind_id=p
 [ -n "$kmcp_ss$kmcp_tg" ] && kmcp_kind_id=g
@@ -744,10 +736,11 @@ kmcp_leads() {
   set -- "$1" ${kmcp_st##*) }
   [ "${4:-}" = "$1" ]
 }
-# The START record into $d/start: the group id once the command wrote it whole and it leads
-# its group; $1 = last (no more waiting): a pid that does not is reported as a lone pid.
+# The START record into $d/start: the group id once the command's pid leads its group; $1 =
+# last (no more waiting): a pid that does not is reported as a lone pid.
 kmcp_start() {
-  if [ "$pg" = - ] && { read -r kmcp_p < "$d/pgid"; } 2>/dev/null; then
+  if [ "$pg" = - ] && [ -n "$kmcp_pid" ]; then
+    kmcp_p=$kmcp_pid
     if [ "$kmcp_kind_id" = p ] || kmcp_leads "$kmcp_p"; then
       pg=$kmcp_p
     elif [ "${1:-}" = last ]; then
@@ -768,12 +761,12 @@ kmcp_sent=
 # The first nap is short: START (the group id that kill_command and a cancelled call need)
 # is late by at most that much, and a command that ends within it costs one request.
 kmcp_first=0.05
-# Until the command ends, or something removes the spill files, or the waiter is killed.
-while ! kmcp_ended && [ -d "$kmcp_spill" ] && kmcp_waiting; do
+# Until the command ends.
+while [ -z "$rc" ]; do
   kmcp_nap "${kmcp_first:-$kmcp_interval}"
   kmcp_first=
   # Ended during the first nap: START goes with the result.
-  [ -z "$kmcp_sent" ] && kmcp_ended && break
+  [ -z "$kmcp_sent" ] && [ -n "$rc" ] && break
   kmcp_clock
   if [ -z "$kmcp_sent" ]; then
     # START once the group id is known (or after 5 s without it).
@@ -798,9 +791,6 @@ while ! kmcp_ended && [ -d "$kmcp_spill" ] && kmcp_waiting; do
     kmcp_kill KILL
   fi
 done
-[ -n "$rc" ] || kmcp_ended
-# The waiter was killed: the exit status is lost (the output is in the spill files).
-[ -n "$rc" ] || [ ! -d "$d" ] || kmcp_fail exit_status_lost
 kmcp_clock
 t1=$kmcp_cs
 # Processes the command left behind that still hold the spill files (any fd of any process
@@ -861,7 +851,7 @@ else
     [ "$kmcp_le" -eq 0 ] || head -c "$kmcp_le" "$kmcp_spill/stderr"
   } > "$d/post"
 fi
-# The waiter's wake-up may come late: it must not interrupt the read of curl's status codes
+# A timer's SIGUSR1 may still come: it must not interrupt the read of curl's status codes
 # (a trapped signal ends `read`). The default action would end the script: ignore it.
 trap '' USR1
 # shellcheck disable=SC2086
