@@ -202,18 +202,18 @@ async fn the_early_uploader_carries_none_of_the_wrappers_inputs() {
     let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
     let wrapper = child.id().unwrap();
     appears(&tmp.path().join(format!("kmcp-new.{job}")).join("pgid")).await;
-    // The wrapper's children: the early curl is the one whose program is curl.
+    // The early curl: the one curl in the wrapper's process group (its helper's child).
     let curl = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .find(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat
+            let pgrp = stat
                 .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-            ppid == Some(wrapper) && stat.contains("(curl)")
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
+            pgrp == Some(wrapper) && stat.contains("(curl)")
         })
-        .expect("the early curl runs as the wrapper's child");
+        .expect("the early curl runs in the wrapper's process group");
     let environ = std::fs::read(format!("/proc/{curl}/environ")).unwrap();
     let names: Vec<String> = environ
         .split(|b| *b == 0)

@@ -101,6 +101,7 @@ kmcp_readers=
 # stage 1's helper makes (empty: none), kmcp_fo=1 once this shell holds them (fds 7 and 8,
 # kmcp_take), kmcp_ul=1 while its configuration (fd 7) is open.
 kmcp_ff=${1-}
+kmcp_hs=${2-}
 kmcp_fo=
 kmcp_ul=
 # Whether $1 is a FIFO of this user and not a link: the early uploader's helper made it with
@@ -109,17 +110,26 @@ kmcp_ul=
 kmcp_mine() { [ -p "$1" ] && [ ! -h "$1" ] && [ -O "$1" ]; }
 # Takes the early uploader's FIFOs once both are there (it is called at a few points before
 # the command's first nap): fd 7 read-write, from then on the only writer of curl's
-# configuration (the helper closed its own before it became curl); fd 8 read-only, curl's
-# status codes (EOF once curl exits; its only writer is curl's stdout). Neither open waits. A
-# curl that read its configuration before this (it does so only after loading, a few ms
-# after the helper made the FIFOs) found no writer, hence EOF, and exited: kmcp_flush then
-# reads no code from fd 8 and starts a curl of its own.
+# configuration once the helper's is gone (stopped here); fd 8 read-only, curl's status
+# codes (EOF once curl exits; its only writer is curl's stdout). Neither open waits. When
+# this comes more than a second after the helper made the FIFOs, its curl has had EOF and
+# exited: kmcp_flush then reads no code from fd 8 and starts a curl of its own (so it does
+# without /proc, where the helper's pid cannot be checked: no take).
 kmcp_take() {
-  [ -n "$kmcp_ff" ] && [ -z "$kmcp_fo" ] || return 0
+  [ -n "$kmcp_ff" ] && [ -z "$kmcp_fo" ] && [ -n "$kmcp_hs" ] && [ -n "$kmcp_me" ] || return 0
   kmcp_mine "$kmcp_ff.cfg" && kmcp_mine "$kmcp_ff.codes" || return 0
   if { command exec 7<> "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes" 4>&-; } 2>/dev/null; then
     kmcp_fo=1
     kmcp_ul=1
+    # The helper's writer is no longer needed: stop it. (It is this shell's child, and ends
+    # only after its second or when killed here, so its pid is nobody else's yet, unless
+    # this comes more than a second late: then only while it is still this shell's child and
+    # not the command.)
+    if { read -r kmcp_st < "/proc/$kmcp_hs/stat"; } 2>/dev/null; then
+      # shellcheck disable=SC2086
+      set -- ${kmcp_st##*) }
+      [ "${2:-}" = "$kmcp_me" ] && [ "$kmcp_hs" != "${kmcp_pid:-}" ] && kill -KILL "$kmcp_hs" 2>/dev/null
+    fi
   else
     exec 4>&- 7>&- 8<&-
   fi
@@ -411,15 +421,16 @@ kmcp_traps
 /// too, not a regular file — curl's stdout must be open before the work directory exists,
 /// and a regular file in a shared `/tmp` opened with `>` would follow a symlink planted
 /// there; `mkfifo` fails on any existing name, and then the helper just ends), opens both
-/// without waiting (read-write first) and becomes `curl -K -` on them, with no writer of its
-/// configuration left but the one stage 2 opens (`kmcp_take`, once it sees both FIFOs,
-/// checked to be its user's and not links): curl blocks until kmcp_flush writes the
+/// without waiting (read-write first), starts `curl -K -` on them and becomes `sleep 1`
+/// holding a writer of the configuration, until stage 2 has opened its own (`kmcp_take`,
+/// once it sees both FIFOs, checked to be its user's and not links) and kills it. From then
+/// on stage 2's fd 7 is the only writer: curl blocks until kmcp_flush writes the
 /// configuration and closes fd 7, or gets EOF and exits at once (no URL) when the wrapper
-/// exits or dies, or when stage 2 had not taken the FIFOs yet by the time curl read (it then
-/// uploads with a curl of its own). They are `kmcp-new.*` files, which every cleaner (also
-/// older servers') removes only when old, and kmcp_cleanup removes with the directory. Stage
-/// 2 gets the FIFOs' prefix as `$1` (empty: no early uploader: no curl, or a name with `"`
-/// or `\`).
+/// exits or dies (or within the second, when stage 2 never took the FIFOs: it then uploads
+/// with a curl of its own). They are `kmcp-new.*` files, which every cleaner (also older
+/// servers') removes only when old, and kmcp_cleanup removes with the directory. Stage 2 gets
+/// the FIFOs' prefix and the helper's pid as `$1 $2` (empty: no early uploader: no curl, or a
+/// name with `"` or `\`).
 const EARLY_UPLOADER: &str = r#"# Unsets every input of the wrapper (KMCP_E_<name> for each name in KMCP_ENV, then the rest,
 # listed by `text`).
 kmcp_unset_inputs() {
@@ -438,14 +449,21 @@ if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1; then
   # Without the wrapper's inputs in its environment (stage 2 unsets them only later). The
   # read-write opens never wait for the other end; once fd 6 is closed, only stage 2's fd 7
   # writes into the configuration FIFO, and only curl's stdout into the codes FIFO.
+  # The helper then holds a writer of the configuration (fd 6, as `sleep`) until stage 2 has
+  # taken the FIFOs and kills it, or for a second: curl, which reads its configuration once
+  # it has loaded, gets EOF only once both it and stage 2's fd 7 are closed (stage 2 does not
+  # wait for the helper, so it may take the FIFOs after curl has loaded).
   (
     kmcp_unset_inputs
     mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" || exit 0
-    exec 6<> "$kmcp_ff.cfg" 0< "$kmcp_ff.cfg" 1<> "$kmcp_ff.codes" 6<&-
-    exec curl -K - -sS --fail-early
+    exec 6<> "$kmcp_ff.cfg" 1<> "$kmcp_ff.codes"
+    curl -K - -sS --fail-early < "$kmcp_ff.cfg" 6<&- &
+    exec sleep 1 1>&-
   ) 2>/dev/null &
+  kmcp_hs=$!
 else
   kmcp_ff=
+  kmcp_hs=
 fi
 "#;
 
@@ -1018,7 +1036,7 @@ pub fn text(script: Script) -> String {
     // The scripts contain no NUL, so quoting cannot fail; fall back to a harmless no-op.
     let quoted = shlex::try_quote(&stage2).unwrap_or_else(|_| "true".into());
     let (early, args) = if matches!(script, Script::Stream) {
-        (early_uploader(script), r#" "$kmcp_ff""#)
+        (early_uploader(script), r#" "$kmcp_ff" "$kmcp_hs""#)
     } else {
         (String::new(), "")
     };
