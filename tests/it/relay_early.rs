@@ -16,6 +16,11 @@ use crate::relay_lean::{
     PROGRAMS, appears, early_fifos, is_fifo, logging_path, result_report, stream_job, until_go,
 };
 
+/// Every program the wrappers call by name but `setsid` (so the command runs under `timeout`).
+fn without_setsid() -> Vec<&'static str> {
+    PROGRAMS.into_iter().filter(|p| *p != "setsid").collect()
+}
+
 /// The first stream record (within `within`): the START, as (group?, id).
 async fn start_record(stream: &mut StreamTicket, within: Duration) -> (bool, u32) {
     let body = tokio::time::timeout(within, stream.next())
@@ -88,8 +93,9 @@ async fn a_wrapper_stopped_by_term_removes_its_fifos_with_its_work_directory() {
     std::fs::write(tmp.path().join("go"), "").unwrap();
 }
 
-/// With a GNU `timeout` (a regular file; here a logging shim that runs it) the command runs
-/// without `setsid`: `timeout` puts itself in a group of its own, and START reports that
+/// Without `setsid` (else the command runs under it and the wrapper's own watchdog), with a
+/// GNU `timeout` (a regular file; here a logging shim that runs it), the command runs under
+/// `timeout`: `timeout` puts itself in a group of its own, and START reports that
 /// group only once `/proc` shows the pid leads it. A group kill (`kill -TERM -PGID`, as
 /// `kill_command` sends) stops the whole command, a background child included.
 #[tokio::test]
@@ -97,7 +103,7 @@ async fn without_setsid_start_names_a_group_that_a_group_kill_stops() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("programs");
-    let path = logging_path(&PROGRAMS, &log);
+    let path = logging_path(&without_setsid(), &log);
     let relay = host_relay().await;
     let (input, mut result, mut stream) = stream_job(
         &relay,
@@ -152,11 +158,10 @@ async fn a_timeout_that_makes_no_group_is_reported_as_a_lone_pid() {
     )
     .unwrap();
     std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
-    );
+    // No setsid: with it the command would run without `timeout`.
+    let logs = tempfile::tempdir().unwrap();
+    let rest = logging_path(&without_setsid(), &logs.path().join("programs"));
+    let path = format!("{}:{}", bin.path().display(), rest.path().display());
     let relay = host_relay().await;
     let (input, mut result, mut stream) =
         stream_job(&relay, "sleep 30", "0000000000000000000000000000001c").await;
@@ -404,4 +409,55 @@ async fn the_wrapper_waits_for_its_command_itself_and_keeps_its_status() {
     let (report, text) = result_report(&mut result).await;
     assert_eq!(report.exit_code, 138, "{text}");
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+/// With `setsid` the command runs without `timeout`, under the wrapper's own watchdog: at the
+/// timeout it sends TERM to the command's group (a background child included), and KILL two
+/// seconds later to a group that ignores TERM; either way the result says timed out with
+/// exit code 124 (as GNU `timeout`'s), and nothing of the group is left.
+#[tokio::test]
+async fn the_wrappers_own_watchdog_times_the_command_out_like_timeout() {
+    let relay = host_relay().await;
+    for (job, command, least, most) in [
+        (
+            "00000000000000000000000000000023",
+            "sleep 30 & sleep 30; wait",
+            1.0,
+            2.5,
+        ),
+        (
+            "00000000000000000000000000000024",
+            "trap '' TERM; sleep 30 & sleep 30; wait",
+            3.0,
+            4.8,
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("programs");
+        let path = logging_path(&PROGRAMS, &log);
+        let (mut input, mut result, mut stream) = stream_job(&relay, command, job).await;
+        if let kasm_mcp::relay::wrapper::Job::Stream(stream) = &mut input.job {
+            stream.command.timeout_s = 1;
+        }
+        let started = std::time::Instant::now();
+        let mut child = spawn_wrapper(&input, &path.path().display().to_string(), tmp.path());
+        let (group, pgid) = start_record(&mut stream, Duration::from_secs(10)).await;
+        assert!(group, "{command}: START names a lone pid");
+        let (report, text) = result_report(&mut result).await;
+        let took = started.elapsed().as_secs_f64();
+        assert_eq!(report.exit_code, 124, "{command}: {text}");
+        assert!(report.timed_out, "{command}: {text}");
+        assert!(
+            (least..most).contains(&took),
+            "{command}: the result came after {took:.2} s"
+        );
+        assert!(
+            !group_alive(pgid),
+            "{command}: the group outlived the result"
+        );
+        let programs = std::fs::read_to_string(&log).unwrap();
+        assert!(!programs.lines().any(|l| l == "timeout"), "{programs}");
+        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    }
 }

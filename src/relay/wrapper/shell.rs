@@ -333,6 +333,8 @@ kmcp_oks() {
 # refusal; the early uploader when it runs), then one by one (with retries) whatever it did
 # not deliver, or everything when there is no curl.
 kmcp_flush() {
+  # Its FIFOs, if the helper made them only now (within its second, its curl still waits).
+  kmcp_take
   if [ -n "$kmcp_ul" ] || command -v curl >/dev/null 2>&1; then
     case $d in
       *[\"\\]*) ;;
@@ -681,11 +683,21 @@ kmcp_send() {
   return 0
 }
 kmcp_which_sh
-kmcp_timeout_mode
-# setsid makes the command's pid a process group id, unless GNU timeout does it (one exec
-# less before the command).
+# With setsid (its pid becomes a process group id) the command runs under this script's own
+# watchdog (kmcp_dog=1: TERM to the group at the timeout, KILL 2 s later, and the result says
+# 124, timed out, as GNU timeout's would): no `timeout` process (a fork and an exec) between
+# the script and the command. Without setsid, `timeout` runs it (GNU's makes the group
+# itself), and the watchdog only steps in 4 s after the timeout.
 kmcp_ss=
-[ -z "$kmcp_tg" ] && command -v setsid >/dev/null 2>&1 && kmcp_ss=setsid
+kmcp_tk=
+kmcp_tg=
+kmcp_dog=
+if command -v setsid >/dev/null 2>&1; then
+  kmcp_ss=setsid
+  kmcp_dog=1
+else
+  kmcp_timeout_mode
+fi
 [ $# -gt 0 ] && set -- env "$@"
 set -- "$@" "$kmcp_sh" -c -- "$kmcp_cmd"
 case $kmcp_tk in
@@ -721,8 +733,9 @@ kmcp_clean "$kmcp_base" kmcp 7>&- 8<&-
 # beside the output too (so a command that removes the work directory still has it
 # reported), and the timer is stopped (KILL, not TERM: a TERM that lands before the subshell
 # has reset this shell's traps would run the TERM trap there, see kmcp_cleanup; its `sleep`
-# ends by itself). A `wait` that returned while the flag was set may have been interrupted:
-# the next one gives the status (shells keep the status of a waited-for pid).
+# ends by itself). A `wait` interrupted by the timer returns more than 128, as does one for
+# a command that ended by a signal (or exit 129…255) just as the timer's signal came: then
+# the command's process decides (a second `wait` gives the status of one that has ended).
 kmcp_nap() {
   kmcp_woke=
   kmcp_tm=
@@ -733,11 +746,22 @@ kmcp_nap() {
   fi
   wait "$kmcp_pid"
   kmcp_ws=$?
-  if [ -n "$kmcp_woke" ]; then
+  if [ -n "$kmcp_woke" ] && [ "$kmcp_ws" -gt 128 ]; then
     kmcp_tm=
-    return 0
+    # Interrupted while the command runs (its process is there and not a zombie)?
+    if { read -r kmcp_st < "/proc/$kmcp_pid/stat"; } 2>/dev/null; then
+      case ${kmcp_st##*) } in Z*) ;; *) return 0 ;; esac
+    elif [ ! -d /proc/self ] && kill -0 "$kmcp_pid" 2>/dev/null; then
+      return 0
+    fi
+    # It has ended: the status, now, before any fork (a new job may take the slot of one
+    # whose status `wait` has returned).
+    wait "$kmcp_pid"
+    kmcp_ws=$?
   fi
   rc=$kmcp_ws
+  # Ended by the watchdog (see kmcp_watch).
+  [ "$to" = 1 ] && [ -n "$kmcp_dog" ] && rc=124
   [ -z "$kmcp_tm" ] || kill -KILL "$kmcp_tm" 2>/dev/null
   kmcp_tm=
   { echo "$rc" > "$kmcp_spill/exit_code"; } 2>/dev/null
@@ -776,12 +800,53 @@ so=0
 se=0
 to=0
 kmcp_sent=
+# The watchdog: TERM to the command at its timeout (4 s later when `timeout` runs it), KILL
+# 2 s after that (kmcp_kat: when). kmcp_due: centiseconds since t0 until its next step,
+# which ends the nap before it (kmcp_naplen); kmcp_ics: the interval in centiseconds.
+kmcp_grace=4
+[ -n "$kmcp_dog" ] && kmcp_grace=0
+kmcp_kat=
+kmcp_ics=100
+case $kmcp_interval in
+  [0-9]*.[0-9][0-9][0-9]) kmcp_ics=$(( ${kmcp_interval%%.*} * 100 + 1${kmcp_interval#*.} / 10 - 100 )) ;;
+esac
+kmcp_watch() {
+  if [ "$to" = 0 ] && [ $((kmcp_cs - t0)) -ge $(( (kmcp_timeout + kmcp_grace) * 100 )) ]; then
+    to=1
+    kmcp_kill TERM
+    kmcp_kat=$((kmcp_cs + 200))
+  elif [ -n "$kmcp_kat" ] && [ "$kmcp_cs" -ge "$kmcp_kat" ]; then
+    kmcp_kat=
+    kmcp_kill KILL
+  fi
+}
+# The next nap's length: the interval, or less when the watchdog's next step comes first.
+kmcp_naplen() {
+  kmcp_nl2=$kmcp_interval
+  [ -n "$kmcp_fine" ] || return 0
+  if [ "$to" = 0 ]; then
+    kmcp_due=$((t0 + (kmcp_timeout + kmcp_grace) * 100 - kmcp_cs))
+  elif [ -n "$kmcp_kat" ]; then
+    kmcp_due=$((kmcp_kat - kmcp_cs))
+  else
+    return 0
+  fi
+  [ "$kmcp_due" -gt 0 ] || kmcp_due=1
+  [ "$kmcp_due" -lt "$kmcp_ics" ] && kmcp_nl2="$((kmcp_due / 100)).$((kmcp_due % 100 / 10))$((kmcp_due % 10))"
+  return 0
+}
 # The first nap is short: START (the group id that kill_command and a cancelled call need)
 # is late by at most that much, and a command that ends within it costs one request.
 kmcp_first=0.05
 # Until the command ends.
 while [ -z "$rc" ]; do
-  kmcp_nap "${kmcp_first:-$kmcp_interval}"
+  if [ -n "$kmcp_first" ]; then
+    kmcp_nap "$kmcp_first"
+  else
+    kmcp_clock
+    kmcp_naplen
+    kmcp_nap "$kmcp_nl2"
+  fi
   kmcp_first=
   # Ended during the first nap: START goes with the result.
   [ -z "$kmcp_sent" ] && [ -n "$rc" ] && break
@@ -802,12 +867,7 @@ while [ -z "$rc" ]; do
   fi
   kmcp_send "$kmcp_spill/stdout" o "$so" && so=$kmcp_size
   kmcp_send "$kmcp_spill/stderr" e "$se" && se=$kmcp_size
-  if [ "$to" = 0 ] && [ $((kmcp_cs - t0)) -gt $(( (kmcp_timeout + 4) * 100 )) ]; then
-    to=1
-    kmcp_kill TERM
-    sleep 2
-    kmcp_kill KILL
-  fi
+  kmcp_watch
 done
 kmcp_clock
 t1=$kmcp_cs
