@@ -207,7 +207,7 @@ async fn the_early_uploader_carries_none_of_the_wrappers_inputs() {
     let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
     let wrapper = child.id().unwrap();
     appears(&tmp.path().join(format!("kmcp-new.{job}")).join("pgid")).await;
-    // The early curl: the one curl in the wrapper's process group (its helper's child).
+    // The early curl: the one curl in the wrapper's process group.
     let curl = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
@@ -241,73 +241,10 @@ async fn the_early_uploader_carries_none_of_the_wrappers_inputs() {
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
 }
 
-/// Stage 1 does not wait for the early uploader's `mkfifo`: its helper makes the FIFOs while
-/// stage 2 starts the command. With a `mkfifo` that takes a second, the command runs (and
-/// writes its line) before `mkfifo` is done; the FIFOs then come too late for the wrapper to
-/// take, so it uploads with a curl of its own, the helper's curl (no writer of its
-/// configuration) exits, and the FIFOs go with the work directory.
-#[tokio::test]
-async fn the_command_starts_before_the_early_uploaders_fifos_exist() {
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tempfile::tempdir().unwrap();
-    let log = logs.path().join("order");
-    let bin = tempfile::tempdir().unwrap();
-    let shim = bin.path().join("mkfifo");
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\nsleep 1\n'{}' \"$@\"\ns=$?\necho mkfifo-done >> '{}'\nexit $s\n",
-            which("mkfifo"),
-            log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
-    );
-    let relay = host_relay().await;
-    let job = "0000000000000000000000000000001e";
-    let command = format!("echo command >> '{}'; sleep 2; echo out", log.display());
-    let (input, mut result, _stream) = stream_job(&relay, &command, job).await;
-    let mut child = spawn_wrapper(&input, &path, tmp.path());
-    let wrapper = child.id().unwrap();
-    let (report, text) = result_report(&mut result).await;
-    assert_eq!(report.exit_code, 0, "{text}");
-    assert_eq!(&report.stdout[..], b"out\n", "{text}");
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("the wrapper exits after its upload")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
-    let order = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(
-        order.lines().collect::<Vec<_>>(),
-        ["command", "mkfifo-done"],
-        "the command waited for mkfifo"
-    );
-    assert_eq!(
-        names_in(tmp.path()),
-        vec![format!("kmcp-job.{job}")],
-        "the FIFOs stayed"
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !group_members(wrapper, &["curl"]).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the helper's curl outlived the wrapper"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A name planted where the early uploader's FIFOs go makes `mkfifo` fail for it: the wrapper
-/// never opens it (it takes FIFOs of its own user only, never a link or a regular file), still
-/// reports its result (a curl of its own), leaves the planted name and what it points to as
-/// they were, and removes the other FIFO, which `mkfifo` did make (nothing is left for the
-/// age rule).
+/// never opens it, still reports its result (a curl of its own), leaves the planted name and
+/// what it points to as they were, and removes the other FIFO, which `mkfifo` did make
+/// (nothing is left for the age rule; it removes only FIFOs of its own user, never a link).
 #[tokio::test]
 async fn a_planted_name_is_never_opened_and_the_half_made_pair_is_removed() {
     let relay = host_relay().await;

@@ -97,43 +97,15 @@ kmcp_lock() {
     { mv "$1" "$kmcp_base/kmcp.${1##*.}" 2>/dev/null && d="$kmcp_base/kmcp.${1##*.}"; }
 }
 kmcp_readers=
-# The early uploader (the streaming script only, see EARLY_UPLOADER): the prefix of the FIFOs
-# stage 1's helper makes (empty: none), kmcp_fo=1 once this shell holds them (fds 7 and 8,
-# kmcp_take), kmcp_ul=1 while its configuration (fd 7) is open.
-kmcp_ff=${1-}
-kmcp_hs=${2-}
-kmcp_fo=
-kmcp_ul=
-# Whether $1 is a FIFO of this user and not a link: the early uploader's helper made it with
-# `mkfifo`, which fails on any existing name; no other user can make a file owned by this one,
-# nor (in a sticky /tmp) remove or rename one.
+# The early uploader stage 1 started (the streaming script only, see EARLY_UPLOADER): its pid
+# (empty: none; kmcp_ul is emptied once its configuration, fd 7, is closed, kmcp_fo stays) and
+# the prefix of its FIFOs (set also when they may exist without it).
+kmcp_ul=${1-}
+kmcp_fo=$kmcp_ul
+kmcp_ff=${2-}
+# Whether $1 is a FIFO of this user and not a link (made by stage 1's `mkfifo`, which fails
+# on any existing name; no other user can make a file owned by this one).
 kmcp_mine() { [ -p "$1" ] && [ ! -h "$1" ] && [ -O "$1" ]; }
-# Takes the early uploader's FIFOs once both are there (it is called at a few points before
-# the command's first nap): fd 7 read-write, from then on the only writer of curl's
-# configuration once the helper's is gone (stopped here); fd 8 read-only, curl's status
-# codes (EOF once curl exits; its only writer is curl's stdout). Neither open waits. When
-# this comes more than a second after the helper made the FIFOs, its curl has had EOF and
-# exited: kmcp_flush then reads no code from fd 8 and starts a curl of its own (so it does
-# without /proc, where the helper's pid cannot be checked: no take).
-kmcp_take() {
-  [ -n "$kmcp_ff" ] && [ -z "$kmcp_fo" ] && [ -n "$kmcp_hs" ] && [ -n "$kmcp_me" ] || return 0
-  kmcp_mine "$kmcp_ff.cfg" && kmcp_mine "$kmcp_ff.codes" || return 0
-  if { command exec 7<> "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes" 4>&-; } 2>/dev/null; then
-    kmcp_fo=1
-    kmcp_ul=1
-    # The helper's writer is no longer needed: stop it. (It is this shell's child, and ends
-    # only after its second or when killed here, so its pid is nobody else's yet, unless
-    # this comes more than a second late: then only while it is still this shell's child and
-    # not the command.)
-    if { read -r kmcp_st < "/proc/$kmcp_hs/stat"; } 2>/dev/null; then
-      # shellcheck disable=SC2086
-      set -- ${kmcp_st##*) }
-      [ "${2:-}" = "$kmcp_me" ] && [ "$kmcp_hs" != "${kmcp_pid:-}" ] && kill -KILL "$kmcp_hs" 2>/dev/null
-    fi
-  else
-    exec 4>&- 7>&- 8<&-
-  fi
-}
 # Removes the early uploader's FIFOs that are this user's (by name: kmcp_post may have moved
 # d), with $d and whatever else the arguments name, in one `rm`.
 kmcp_rm() {
@@ -310,8 +282,8 @@ kmcp_file() {
   esac
 }
 # Ends the early uploader's input (fd 7): it then sends what kmcp_flush wrote there, or
-# exits at once. (It is stage 1's helper, not this shell's child: `wait` cannot wait for it;
-# its status codes on fd 8 end when it exits.)
+# exits at once. (It is stage 1's child, not this shell's: `wait` cannot wait for it; its
+# status codes on fd 8 end when it exits.)
 kmcp_upwait() {
   exec 7>&-
   kmcp_ul=
@@ -333,8 +305,6 @@ kmcp_oks() {
 # refusal; the early uploader when it runs), then one by one (with retries) whatever it did
 # not deliver, or everything when there is no curl.
 kmcp_flush() {
-  # Its FIFOs, if the helper made them only now (within its second, its curl still waits).
-  kmcp_take
   if [ -n "$kmcp_ul" ] || command -v curl >/dev/null 2>&1; then
     case $d in
       *[\"\\]*) ;;
@@ -357,8 +327,8 @@ kmcp_flush() {
           kmcp_oks <&8
           exec 8<&-
         fi
-        # No code at all: the early uploader was not there (or exited before it read its
-        # configuration, see kmcp_take): one curl of its own.
+        # No code at all: the early uploader was not there (or died before it sent anything):
+        # one curl of its own.
         if [ -z "$kmcp_got" ] && command -v curl >/dev/null 2>&1; then
           : > "$d/codes"
           curl -K - -sS --fail-early > "$d/codes" 2>/dev/null <<KMCP_CFG
@@ -412,28 +382,25 @@ kmcp_lock "$kmcp_new"
 kmcp_traps
 "#;
 
-/// Stage 1 of the streaming script (before it re-executes `sh` with stage 2): forks the helper
-/// that becomes the uploader of its `kmcp_flush`, first of all, and execs stage 2 at once, so
-/// that curl's start-up (~4–8 ms of loading its libraries, the longest step before the first
-/// record can go) overlaps stage 2's own start, the work directory's `mkdir` and the command,
-/// and nothing of it (`mkfifo`, the fork) delays stage 2. The helper drops the wrapper's
-/// inputs from its environment, makes two FIFOs with one `mkfifo -m 600` beside the work
-/// directory `$TMPDIR/kmcp-new.<job>` (the same `kmcp_base` rule as stage 2) that is not there
-/// yet, `<prefix>.cfg` (curl's configuration) and `<prefix>.codes` (its status codes: a FIFO
-/// too, not a regular file — curl's stdout must be open before the work directory exists,
-/// and a regular file in a shared `/tmp` opened with `>` would follow a symlink planted
-/// there; `mkfifo` fails on any existing name, and then the helper just ends), opens both
-/// without waiting (read-write first), starts `curl -K -` on them and becomes `sleep 1`
-/// holding a writer of the configuration, until stage 2 has opened its own (`kmcp_take`,
-/// once it sees both FIFOs, checked to be its user's and not links) and kills it. From then
-/// on stage 2's fd 7 is the only writer: curl blocks until kmcp_flush writes the
-/// configuration and closes fd 7, or gets EOF and exits at once (no URL) when the wrapper
-/// exits or dies (or within the second, when stage 2 never took the FIFOs: it then uploads
-/// with a curl of its own). They are `kmcp-new.*` files, which every cleaner (also older
-/// servers') removes only when old, and kmcp_cleanup removes with the directory. Stage 2 gets
-/// the FIFOs' prefix and the helper's pid as `$1 $2` (empty: no early uploader: no curl, or a
-/// name with `"` or `\`).
-const EARLY_UPLOADER: &str = r#"# Unsets every input of the wrapper (KMCP_E_<name> for each name in KMCP_ENV, then the rest,
+/// Stage 1 of the streaming script (before it re-executes `sh` with stage 2): starts the
+/// uploader of its `kmcp_flush`, first of all, so that curl's start-up (~4–8 ms of loading
+/// its libraries, the longest step before the first record can go) overlaps stage 2's own
+/// start, the work directory's `mkdir` and the command: `curl -K -` reading its configuration
+/// from the FIFO `<work dir>.cfg`, which only the wrapper holds open for writing (fd 7,
+/// closed in every background child; `exec` keeps it), and writing its status codes into the
+/// FIFO `<work dir>.codes`, read back on fd 8 (a few bytes: the pipe holds them; EOF once
+/// curl exits, its only writer). Both are made by one `mkfifo` beside the work directory
+/// `$TMPDIR/kmcp-new.<job>` (the same `kmcp_base` rule as stage 2) that is not there yet:
+/// `kmcp-new.*` files, which every cleaner (also older servers') removes only when old, and
+/// kmcp_cleanup removes with the directory (each name only if it is a FIFO of this user, not
+/// a link: also the one `mkfifo` made when it failed on the other, a planted name). curl
+/// blocks until kmcp_flush writes the configuration and closes fd 7, or gets EOF and exits at
+/// once (no URL) when the wrapper exits or dies. Stage 2 gets curl's pid and the FIFOs'
+/// prefix as `$1` and `$2` (empty pid: no early uploader: no curl, a name with `"` or `\`,
+/// a failed `mkfifo`, or opens that failed, e.g. out of descriptors: `command exec` then
+/// leaves the wrapper running, on the uploaders of kmcp_flush's fallback).
+const EARLY_UPLOADER: &str = r#"kmcp_ul=
+# Unsets every input of the wrapper (KMCP_E_<name> for each name in KMCP_ENV, then the rest,
 # listed by `text`).
 kmcp_unset_inputs() {
   for kmcp_n in ${KMCP_ENV-}; do
@@ -447,25 +414,21 @@ kmcp_ff=${TMPDIR:-/tmp}
 kmcp_ff="$kmcp_ff/kmcp-new.${KMCP_JOB-}"
 case ${KMCP_JOB-} in ''|*[!0-9A-Za-z_-]*) kmcp_ff= ;; esac
 case $kmcp_ff in *[\"\\]*) kmcp_ff= ;; esac
-if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1; then
-  # Without the wrapper's inputs in its environment (stage 2 unsets them only later). The
-  # read-write opens never wait for the other end; once fd 6 is closed, only stage 2's fd 7
-  # writes into the configuration FIFO, and only curl's stdout into the codes FIFO.
-  # The helper then holds a writer of the configuration (fd 6, as `sleep`) until stage 2 has
-  # taken the FIFOs and kills it, or for a second: curl, which reads its configuration once
-  # it has loaded, gets EOF only once both it and stage 2's fd 7 are closed (stage 2 does not
-  # wait for the helper, so it may take the FIFOs after curl has loaded).
+if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1 &&
+  mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" 2>/dev/null &&
+  # Read-write first: no open then waits for the other end. Once fd 4 is closed, only curl
+  # writes into the codes FIFO.
+  { command exec 7<> "$kmcp_ff.cfg" 6< "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes"; } 2>/dev/null; then
+  # Without the wrapper's inputs in its environment (stage 2 unsets them only later): the
+  # subshell drops them and becomes curl (no extra process).
   (
     kmcp_unset_inputs
-    mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" || exit 0
-    exec 6<> "$kmcp_ff.cfg" 1<> "$kmcp_ff.codes"
-    curl -K - -sS --fail-early < "$kmcp_ff.cfg" 6<&- &
-    exec sleep 1 1>&-
-  ) 2>/dev/null &
-  kmcp_hs=$!
+    exec curl -K - -sS --fail-early <&6 >&4 2>/dev/null 4>&- 6<&- 7>&- 8<&-
+  ) &
+  kmcp_ul=$!
+  exec 4>&- 6<&-
 else
-  kmcp_ff=
-  kmcp_hs=
+  exec 4>&- 6<&- 7>&- 8<&-
 fi
 "#;
 
@@ -600,9 +563,9 @@ done
 kmcp_post "$d/post"
 "#;
 
-/// Runs the command in a process group of its own (GNU `timeout` makes one; else `setsid`, a
-/// session of its own; so its process group id is its pid and a later exec can signal the
-/// whole group) with stdout and stderr written to spill files in
+/// Runs the command in a process group of its own (`setsid`, a session of its own; without
+/// it GNU `timeout` makes one; so its process group id is its pid and a later exec can signal
+/// the whole group) with stdout and stderr written to spill files in
 /// `$kmcp_base/kmcp-job.<job id>/` (mode 0700), which keep the whole output (and, once it
 /// ends, the command's `exit_code`). It sends `START <g|p> <id> <spill dir>` to the stream
 /// ticket (`g`: a process group id, once `/proc` shows the pid leads its group; `p`: a single
@@ -612,28 +575,28 @@ kmcp_post "$d/post"
 /// in the chunks, never in the files). When the command ends it sends the last chunks and
 /// then the usual `EXEC` record (the first `$kmcp_cap` bytes of each file; `incomplete` = 1
 /// when processes the command left behind still hold the files 3 s after it ended) to the
-/// result ticket. A watchdog kills the group if `timeout` is missing or does not end it.
+/// result ticket. Under `setsid` the script's own watchdog times the command out (TERM to the
+/// group at `$kmcp_timeout` s, KILL 2 s later; the result says 124, timed out, as GNU
+/// `timeout`'s would); under `timeout` it only kills the group if `timeout` does not end it.
 ///
 /// The fast path (a command that ends within its first nap of 0.05 s): the script is the
 /// command's parent and waits for it (`wait`, which a nap timer's SIGUSR1 interrupts), so it
 /// wakes the moment the command ends, with no process in between; `START`, the last chunks
-/// and `EXEC` then go in one `curl` run, started first of all by a helper stage 1 forks
-/// (`EARLY_UPLOADER`: with `mkfifo` for its configuration and status codes, beside the work
-/// directory) so that its start-up overlaps stage 2, the `mkdir` and the command, while stage
-/// 2 starts without waiting for it. For `true` the wrapper starts `mkfifo` and `curl`
-/// (waiting for its configuration) in the helper, `mkdir`, `timeout` (`setsid` → `timeout`
-/// when `timeout` is not GNU's) → `sh` (which runs `true` itself), at most one nap timer (a
-/// fork running `sleep`; none when the command has already ended by then) and `rm`; output
-/// adds one `wc` and a `tail`/`cat` per stream that has some. The work directory is locked
-/// (`flock`) only when the command outlives the first nap.
+/// and `EXEC` then go in one `curl` run, started first of all, by stage 1 (`EARLY_UPLOADER`:
+/// with `mkfifo` for its configuration and status codes, beside the work directory) so that
+/// its start-up overlaps stage 2, the `mkdir` and the command. For `true` the wrapper starts
+/// `mkfifo`, `curl` (waiting for its configuration), `mkdir`, `setsid` → `sh` (which runs
+/// `true` itself; `timeout` → `sh` when there is no `setsid`, `setsid` → `timeout` → `sh`
+/// when there is neither `setsid` nor GNU's `timeout`), at most one nap timer (a fork running
+/// `sleep`; none when the command has already ended by then) and `rm`; output adds one `wc`
+/// and a `tail`/`cat` per stream that has some. The work directory is locked (`flock`) only
+/// when the command outlives the first nap.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
 # The work directory keeps its kmcp-new.* name for its whole life (no rename): every cleaner,
 # this one's and those of older servers' wrappers in the same container, leaves a young one
 # alone while it has no `held` file, and it is locked (kmcp_hold) only once the command
 # outlives the first nap, so a command that ends at once costs no `flock` or `mv`.
 d="$kmcp_base/kmcp-new.$kmcp_job"
-# The early uploader's FIFOs, if its helper has made them already (see kmcp_take).
-kmcp_take
 # No -p: both must be new, so a directory someone else made under the same name is never used.
 if ! mkdir -m 700 "$kmcp_spill" "$d" 2>/dev/null; then
   kmcp_rm
@@ -643,7 +606,6 @@ exec 9<"$d"
 kmcp_traps
 [ -d "$kmcp_spill" ] || kmcp_fail spill_failed
 : > "$kmcp_spill/stdout" && : > "$kmcp_spill/stderr" || kmcp_fail spill_failed
-kmcp_take
 kmcp_seq=0
 # Sizes of the files $1 and $2 into kmcp_lo and kmcp_le (one `wc`, none when both are empty).
 kmcp_sizes() {
@@ -724,7 +686,6 @@ else
   kmcp_pid=$!
   echo "$kmcp_pid" > "$d/pgid"
 fi
-kmcp_take
 # The stale cleaner, while the command runs (not before it: nothing it does is needed first).
 kmcp_clean "$kmcp_base" kmcp 7>&- 8<&-
 # Waits for the command for at most $1 seconds: a timer (a subshell: `sleep`, then SIGUSR1 to
@@ -1096,7 +1057,7 @@ pub fn text(script: Script) -> String {
     // The scripts contain no NUL, so quoting cannot fail; fall back to a harmless no-op.
     let quoted = shlex::try_quote(&stage2).unwrap_or_else(|_| "true".into());
     let (early, args) = if matches!(script, Script::Stream) {
-        (early_uploader(script), r#" "$kmcp_ff" "$kmcp_hs""#)
+        (early_uploader(script), r#" "$kmcp_ul" "$kmcp_ff""#)
     } else {
         (String::new(), "")
     };
