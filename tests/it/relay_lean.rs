@@ -197,8 +197,8 @@ fn check_run(run: &Run, tmp: &Path, shell: &str) {
 }
 
 /// `true` starts only what the lean path needs: the uploader started first (`mkfifo` for its
-/// configuration and status codes, `curl`, and the `sleep` of its helper), the work and
-/// spill directories (`mkdir`), the command (`setsid`, which makes its process group; the
+/// configuration and status codes, `curl`), the work and spill directories (`mkdir`), the
+/// command (`setsid`, which makes its process group; the
 /// wrapper's own watchdog replaces `timeout`), at most one nap timer (`sleep`), the upload
 /// (that `curl`: START and EXEC together) and the cleanup (`rm`, also of the FIFOs). When
 /// `true` took longer than the first nap on a loaded machine: a second `curl` for START

@@ -762,8 +762,8 @@ se=0
 to=0
 kmcp_sent=
 # The watchdog: TERM to the command at its timeout (4 s later when `timeout` runs it), KILL
-# 2 s after that (kmcp_kat: when). kmcp_due: centiseconds since t0 until its next step,
-# which ends the nap before it (kmcp_naplen); kmcp_ics: the interval in centiseconds.
+# 2 s after that (kmcp_kat: when). kmcp_due: centiseconds from now to its next step, which
+# ends the nap before it (kmcp_naplen); kmcp_ics: the interval in centiseconds.
 kmcp_grace=4
 [ -n "$kmcp_dog" ] && kmcp_grace=0
 kmcp_kat=
@@ -774,6 +774,8 @@ esac
 kmcp_watch() {
   if [ "$to" = 0 ] && [ $((kmcp_cs - t0)) -ge $(( (kmcp_timeout + kmcp_grace) * 100 )) ]; then
     to=1
+    # The group, or the lone pid when it never led one (kmcp_kill needs pg).
+    [ "$pg" = - ] && kmcp_start last
     kmcp_kill TERM
     kmcp_kat=$((kmcp_cs + 200))
   elif [ -n "$kmcp_kat" ] && [ "$kmcp_cs" -ge "$kmcp_kat" ]; then
