@@ -503,9 +503,9 @@ async fn metrics_move_in_a_scripted_session() {
                     3,
                     "execute_kasm_command",
                     json!({"kasm_id": kasm_id, "timeout_s": 1,
-                            // $PPID is `timeout`; its parent is the subshell that waits
-                            // for it, whose parent is the wrapper that uploads.
-                            "command": "kill -TERM $(cut -d' ' -f4 /proc/$(cut -d' ' -f4 /proc/$PPID/stat)/stat)"}),
+                            // $PPID is the wrapper that uploads (it forks the command,
+                            // whose `setsid` becomes this shell).
+                            "command": "kill -TERM $PPID"}),
                 )
                 .await
         }

@@ -198,12 +198,12 @@ fn check_run(run: &Run, tmp: &Path, shell: &str) {
 
 /// `true` starts only what the lean path needs: the uploader started first (`mkfifo` for its
 /// configuration and status codes, `curl`), the work and spill directories (`mkdir`), the
-/// command (`timeout`, a regular file here, so GNU's, which makes the process group itself:
-/// no `setsid`), the nap that ends when the command does (`sleep`), the upload (that `curl`:
-/// START and EXEC together) and the cleanup (`rm`, also of the FIFOs). When `true` took
-/// longer than the first nap on a loaded machine: a second `curl` for START alone and the
-/// `flock` of the work directory. No `setsid`, `mv`, `date`, `wc`, `cat`, `head`, `mktemp`,
-/// `find` (the cleaner skips the wrapper's own FIFOs), `ls`/`grep` or `env`.
+/// command (`setsid`, which makes its process group; the
+/// wrapper's own watchdog replaces `timeout`), at most one nap timer (`sleep`), the upload
+/// (that `curl`: START and EXEC together) and the cleanup (`rm`, also of the FIFOs). When
+/// `true` took longer than the first nap on a loaded machine: a second `curl` for START
+/// alone and the `flock` of the work directory. No `timeout`, `mv`, `date`, `wc`, `cat`,
+/// `head`, `mktemp`, `find` (the cleaner skips the wrapper's own FIFOs), `ls`/`grep` or `env`.
 #[tokio::test]
 async fn true_starts_only_the_programs_of_the_lean_path() {
     let tmp = tempfile::tempdir().unwrap();
@@ -225,7 +225,7 @@ async fn true_starts_only_the_programs_of_the_lean_path() {
     for name in started.lines() {
         *counts.entry(name).or_default() += 1;
     }
-    let once = ["mkdir", "mkfifo", "timeout", "rm"];
+    let once = ["mkdir", "mkfifo", "setsid", "rm"];
     for name in once {
         assert_eq!(counts.get(name), Some(&1), "{name}: {counts:?}");
     }
@@ -343,7 +343,7 @@ async fn the_early_uploader_exits_when_the_wrapper_dies() {
             .is_err(),
         "a result arrived from a killed wrapper"
     );
-    // The command and the waiter: the command's group id is in the work directory.
+    // The command: its group id is in the work directory.
     for entry in std::fs::read_dir(tmp.path()).unwrap().flatten() {
         if let Ok(text) = std::fs::read_to_string(entry.path().join("pgid"))
             && let Ok(group) = text.trim().parse::<i32>()

@@ -98,9 +98,23 @@ kmcp_lock() {
 }
 kmcp_readers=
 # The early uploader stage 1 started (the streaming script only, see EARLY_UPLOADER): its pid
-# (empty: none) and the prefix of its FIFOs.
+# (empty: none; kmcp_ul is emptied once its configuration, fd 7, is closed, kmcp_fo stays) and
+# the prefix of its FIFOs (set also when they may exist without it).
 kmcp_ul=${1-}
+kmcp_fo=$kmcp_ul
 kmcp_ff=${2-}
+# Whether $1 is a FIFO of this user and not a link (made by stage 1's `mkfifo`, which fails
+# on any existing name; no other user can make a file owned by this one).
+kmcp_mine() { [ -p "$1" ] && [ ! -h "$1" ] && [ -O "$1" ]; }
+# Removes the early uploader's FIFOs that are this user's (by name: kmcp_post may have moved
+# d), with $d and whatever else the arguments name, in one `rm`.
+kmcp_rm() {
+  if [ -n "$kmcp_ff" ]; then
+    kmcp_mine "$kmcp_ff.cfg" && set -- "$@" "$kmcp_ff.cfg"
+    kmcp_mine "$kmcp_ff.codes" && set -- "$@" "$kmcp_ff.codes"
+  fi
+  [ $# -eq 0 ] || rm -rf "$@"
+}
 kmcp_cleanup() {
   # A signal that reaches a background child of this shell between its fork and its exec
   # (or before it resets the inherited traps) runs this shell's trap in the child: dash and
@@ -114,17 +128,16 @@ kmcp_cleanup() {
   [ -n "${kmcp_ul:-}" ] && kmcp_upwait
   # The early uploader may still be sending files of the work directory (a signal during
   # kmcp_flush): its status codes end when it exits (fd 7 is closed by now, so it does).
-  [ -n "${kmcp_ff:-}" ] && { while read -r kmcp_x <&8; do :; done; } 2>/dev/null
+  [ -n "${kmcp_fo:-}" ] && { while read -r kmcp_x <&8; do :; done; } 2>/dev/null
   [ -n "$kmcp_readers" ] && kmcp_stop_readers
+  # The streaming script's nap timer (it would signal this pid later).
+  [ -n "${kmcp_tm:-}" ] && kill -KILL "$kmcp_tm" 2>/dev/null
   [ -n "${kmcp_tmp:-}" ] && rm -f "$kmcp_tmp"
   # The work directory vanished under the script (sh exits at the first redirection into it
   # by `:`): report that instead of leaving the server to wait for its deadline.
   [ -d "$d" ] || kmcp_post "$d/post"
-  # The early uploader's FIFOs go in the same `rm` (their names, not $d: kmcp_post may have
-  # moved d to a new directory).
-  set -- "$d"
-  [ -n "$kmcp_ff" ] && set -- "$d" "$kmcp_ff.cfg" "$kmcp_ff.codes"
-  rm -rf "$@"
+  # The early uploader's FIFOs go in the same `rm`.
+  kmcp_rm "$d"
 }
 kmcp_traps() {
   trap kmcp_cleanup EXIT
@@ -276,9 +289,11 @@ kmcp_upwait() {
   kmcp_ul=
 }
 # kmcp_ok: how many of the status codes on stdin (one a line, in order) are 2xx before the
-# first other one.
+# first other one; kmcp_got: whether there was any.
 kmcp_oks() {
+  kmcp_got=
   while read -r kmcp_code; do
+    kmcp_got=1
     case $kmcp_code in
       2??) kmcp_ok=$((kmcp_ok + 1)) ;;
       *) break ;;
@@ -304,13 +319,17 @@ kmcp_flush() {
           kmcp_cfg="${kmcp_cfg}url = \"$kmcp_u\"${kmcp_nl}header = \"X-Relay-Key: $kmcp_k\"${kmcp_nl}header = \"Content-Type: application/octet-stream\"${kmcp_nl}data-binary = \"@$kmcp_f\"${kmcp_nl}output = \"/dev/null\"${kmcp_nl}write-out = \"%{http_code}\\n\"${kmcp_nl}fail"
         done
         kmcp_ok=0
+        kmcp_got=
         if [ -n "$kmcp_ul" ]; then
           printf '%s\n' "$kmcp_cfg" >&7
           kmcp_upwait
           # Its status codes up to the first failure, or to EOF (it has exited then).
           kmcp_oks <&8
           exec 8<&-
-        else
+        fi
+        # No code at all: the early uploader was not there (or died before it sent anything):
+        # one curl of its own.
+        if [ -z "$kmcp_got" ] && command -v curl >/dev/null 2>&1; then
           : > "$d/codes"
           curl -K - -sS --fail-early > "$d/codes" 2>/dev/null <<KMCP_CFG
 $kmcp_cfg
@@ -364,8 +383,8 @@ kmcp_traps
 "#;
 
 /// Stage 1 of the streaming script (before it re-executes `sh` with stage 2): starts the
-/// uploader of its `kmcp_flush`, first of all, so that curl's start-up (~8 ms of loading its
-/// libraries, the longest step before the first record can go) overlaps stage 2's own
+/// uploader of its `kmcp_flush`, first of all, so that curl's start-up (~4–8 ms of loading
+/// its libraries, the longest step before the first record can go) overlaps stage 2's own
 /// start, the work directory's `mkdir` and the command: `curl -K -` reading its configuration
 /// from the FIFO `<work dir>.cfg`, which only the wrapper holds open for writing (fd 7,
 /// closed in every background child; `exec` keeps it), and writing its status codes into the
@@ -373,10 +392,13 @@ kmcp_traps
 /// curl exits, its only writer). Both are made by one `mkfifo` beside the work directory
 /// `$TMPDIR/kmcp-new.<job>` (the same `kmcp_base` rule as stage 2) that is not there yet:
 /// `kmcp-new.*` files, which every cleaner (also older servers') removes only when old, and
-/// kmcp_cleanup removes with the directory. curl blocks until kmcp_flush writes the
-/// configuration and closes fd 7, or gets EOF and exits at once (no URL) when the wrapper
-/// exits or dies. Stage 2 gets its pid and the FIFOs' prefix as `$1` and `$2` (empty: no
-/// early uploader: no curl, a name with `"` or `\`, or the FIFOs exist already).
+/// kmcp_cleanup removes with the directory (each name only if it is a FIFO of this user, not
+/// a link: also the one `mkfifo` made when it failed on the other, a planted name). curl
+/// blocks until kmcp_flush writes the configuration and closes fd 7, or gets EOF and exits at
+/// once (no URL) when the wrapper exits or dies. Stage 2 gets curl's pid and the FIFOs'
+/// prefix as `$1` and `$2` (empty pid: no early uploader: no curl, a name with `"` or `\`,
+/// a failed `mkfifo`, or opens that failed, e.g. out of descriptors: `command exec` then
+/// leaves the wrapper running, on the uploaders of kmcp_flush's fallback).
 const EARLY_UPLOADER: &str = r#"kmcp_ul=
 # Unsets every input of the wrapper (KMCP_E_<name> for each name in KMCP_ENV, then the rest,
 # listed by `text`).
@@ -393,10 +415,10 @@ kmcp_ff="$kmcp_ff/kmcp-new.${KMCP_JOB-}"
 case ${KMCP_JOB-} in ''|*[!0-9A-Za-z_-]*) kmcp_ff= ;; esac
 case $kmcp_ff in *[\"\\]*) kmcp_ff= ;; esac
 if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1 &&
-  mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" 2>/dev/null; then
+  mkfifo -m 600 "$kmcp_ff.cfg" "$kmcp_ff.codes" 2>/dev/null &&
   # Read-write first: no open then waits for the other end. Once fd 4 is closed, only curl
   # writes into the codes FIFO.
-  exec 7<> "$kmcp_ff.cfg" 6< "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes"
+  { command exec 7<> "$kmcp_ff.cfg" 6< "$kmcp_ff.cfg" 4<> "$kmcp_ff.codes" 8< "$kmcp_ff.codes"; } 2>/dev/null; then
   # Without the wrapper's inputs in its environment (stage 2 unsets them only later): the
   # subshell drops them and becomes curl (no extra process).
   (
@@ -406,7 +428,7 @@ if [ -n "$kmcp_ff" ] && command -v curl >/dev/null 2>&1 &&
   kmcp_ul=$!
   exec 4>&- 6<&-
 else
-  kmcp_ff=
+  exec 4>&- 6<&- 7>&- 8<&-
 fi
 "#;
 
@@ -541,9 +563,9 @@ done
 kmcp_post "$d/post"
 "#;
 
-/// Runs the command in a process group of its own (GNU `timeout` makes one; else `setsid`, a
-/// session of its own; so its process group id is its pid and a later exec can signal the
-/// whole group) with stdout and stderr written to spill files in
+/// Runs the command in a process group of its own (`setsid`, a session of its own; without
+/// it GNU `timeout` makes one; so its process group id is its pid and a later exec can signal
+/// the whole group) with stdout and stderr written to spill files in
 /// `$kmcp_base/kmcp-job.<job id>/` (mode 0700), which keep the whole output (and, once it
 /// ends, the command's `exit_code`). It sends `START <g|p> <id> <spill dir>` to the stream
 /// ticket (`g`: a process group id, once `/proc` shows the pid leads its group; `p`: a single
@@ -553,19 +575,22 @@ kmcp_post "$d/post"
 /// in the chunks, never in the files). When the command ends it sends the last chunks and
 /// then the usual `EXEC` record (the first `$kmcp_cap` bytes of each file; `incomplete` = 1
 /// when processes the command left behind still hold the files 3 s after it ended) to the
-/// result ticket. A watchdog kills the group if `timeout` is missing or does not end it.
+/// result ticket. Under `setsid` the script's own watchdog times the command out (TERM to the
+/// group at `$kmcp_timeout` s, KILL 2 s later; the result says 124, timed out, as GNU
+/// `timeout`'s would); under `timeout` it only kills the group if `timeout` does not end it.
 ///
-/// The fast path (a command that ends within its first nap of 0.05 s): the process that
-/// waits for the command wakes the script with SIGUSR1 when it ends, so no time is lost
-/// polling; `START`, the last chunks and `EXEC` then go in one `curl` run, started first of
-/// all, by stage 1 (`EARLY_UPLOADER`: with `mkfifo` for its configuration and status codes,
-/// beside the work directory) so that its start-up overlaps stage 2, the `mkdir` and the
-/// command. For `true` the script starts
-/// `mkfifo`, `curl` (waiting for its configuration), `mkdir`, the waiter (a fork),
-/// `timeout` (`setsid` → `timeout` when `timeout` is not GNU's) → `sh` (which runs `true`
-/// itself) and one `sleep` (killed when the command ends); output adds one `wc` and a
-/// `tail`/`cat` per stream that has some. The work directory is locked (`flock`) only when
-/// the command outlives the first nap.
+/// The fast path (a command that ends within its first nap of 0.05 s): the script is the
+/// command's parent and waits for it (`wait`, which a nap timer's SIGUSR1 interrupts), so it
+/// wakes the moment the command ends, with no process in between; `START`, the last chunks
+/// and `EXEC` then go in one `curl` run, started first of all, by stage 1 (`EARLY_UPLOADER`:
+/// with `mkfifo` for its configuration and status codes, beside the work directory) so that
+/// its start-up overlaps stage 2, the `mkdir` and the command. For `true` the wrapper starts
+/// `mkfifo`, `curl` (waiting for its configuration), `mkdir`, `setsid` → `sh` (which runs
+/// `true` itself; `timeout` → `sh` when there is no `setsid`, `setsid` → `timeout` → `sh`
+/// when there is neither `setsid` nor GNU's `timeout`), at most one nap timer (a fork running
+/// `sleep`; none when the command has already ended by then) and `rm`; output adds one `wc`
+/// and a `tail`/`cat` per stream that has some. The work directory is locked (`flock`) only
+/// when the command outlives the first nap.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
 # The work directory keeps its kmcp-new.* name for its whole life (no rename): every cleaner,
 # this one's and those of older servers' wrappers in the same container, leaves a young one
@@ -574,7 +599,7 @@ const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
 d="$kmcp_base/kmcp-new.$kmcp_job"
 # No -p: both must be new, so a directory someone else made under the same name is never used.
 if ! mkdir -m 700 "$kmcp_spill" "$d" 2>/dev/null; then
-  [ -z "$kmcp_ff" ] || rm -f "$kmcp_ff.cfg" "$kmcp_ff.codes"
+  kmcp_rm
   exit 1
 fi
 exec 9<"$d"
@@ -620,11 +645,21 @@ kmcp_send() {
   return 0
 }
 kmcp_which_sh
-kmcp_timeout_mode
-# setsid makes the command's pid a process group id, unless GNU timeout does it (one exec
-# less before the command).
+# With setsid (its pid becomes a process group id) the command runs under this script's own
+# watchdog (kmcp_dog=1: TERM to the group at the timeout, KILL 2 s later, and the result says
+# 124, timed out, as GNU timeout's would): no `timeout` process (a fork and an exec) between
+# the script and the command. Without setsid, `timeout` runs it (GNU's makes the group
+# itself), and the watchdog only steps in 4 s after the timeout.
 kmcp_ss=
-[ -z "$kmcp_tg" ] && command -v setsid >/dev/null 2>&1 && kmcp_ss=setsid
+kmcp_tk=
+kmcp_tg=
+kmcp_dog=
+if command -v setsid >/dev/null 2>&1; then
+  kmcp_ss=setsid
+  kmcp_dog=1
+else
+  kmcp_timeout_mode
+fi
 [ $# -gt 0 ] && set -- env "$@"
 set -- "$@" "$kmcp_sh" -c -- "$kmcp_cmd"
 case $kmcp_tk in
@@ -633,63 +668,64 @@ case $kmcp_tk in
 esac
 kmcp_woke=
 trap 'kmcp_woke=1' USR1
-kmcp_waiter=
+kmcp_pid=
+# The command's exit status once it ended.
+rc=
 kmcp_clock
 t0=$kmcp_cs
 if [ -n "$kmcp_cwd" ] && ! cd "$kmcp_cwd" 2>/dev/null; then
   printf 'kasm-mcp: cannot change to working_dir %s\n' "$kmcp_cwd" > "$kmcp_spill/stderr"
+  rc=1
   echo 1 > "$kmcp_spill/exit_code"
 else
-  # The waiter: records the command's pid (setsid runs in it without a fork, since a
-  # background child of a shell without job control leads no process group; GNU timeout
-  # calls setpgid(0, 0): so it becomes the group id), keeps the exit code beside the output (so a command that removes the work
-  # directory still has it reported) and wakes the script. Only the command holds the spill
-  # files: the waiter, which may still be exiting when the script wakes, must not look like
-  # a process the command left behind (that cost a 0.1 s nap in kmcp_held).
-  (
-    $kmcp_ss "$@" > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" &
-    echo "$!" > "$d/pgid"
-    wait "$!"
-    echo "$?" > "$kmcp_spill/exit_code"
-    kill -USR1 "$$" 2>/dev/null
-  ) > /dev/null 2>&1 < /dev/null 7>&- 8<&- 9<&- &
-  kmcp_waiter=$!
+  # This shell's own child, waited for by kmcp_nap (no process in between: setsid runs in it
+  # without a fork, since a background child of a shell without job control leads no process
+  # group; GNU timeout calls setpgid(0, 0): so its pid becomes the group id). Only the
+  # command holds the spill files.
+  $kmcp_ss "$@" > "$kmcp_spill/stdout" 2> "$kmcp_spill/stderr" < /dev/null 7>&- 8<&- 9<&- &
+  kmcp_pid=$!
+  echo "$kmcp_pid" > "$d/pgid"
 fi
 # The stale cleaner, while the command runs (not before it: nothing it does is needed first).
 kmcp_clean "$kmcp_base" kmcp 7>&- 8<&-
-# Whether the command ended (its exit code, written whole with a newline, is in rc).
-rc=
-kmcp_ended() {
-  { read -r rc < "$kmcp_spill/exit_code"; } 2>/dev/null && return 0
-  rc=
-  return 1
-}
-# Whether the waiter still runs (a zombie or a reaped one does not; without /proc: yes).
-kmcp_waiting() {
-  [ -n "$kmcp_waiter" ] || return 1
-  if { read -r kmcp_st < "/proc/$kmcp_waiter/stat"; } 2>/dev/null; then
-    case ${kmcp_st##*) } in Z*|X*) return 1 ;; esac
-    return 0
-  fi
-  [ ! -d "/proc/$$" ]
-}
-# Sleeps $1 seconds, or less when the waiter's SIGUSR1 arrives (`wait` returns at a trapped
-# signal). A `sleep` without fractions fails at once: whole seconds from then on.
+# Waits for the command for at most $1 seconds: a timer (a subshell: `sleep`, then SIGUSR1 to
+# this shell; a `sleep` without fractions fails at once: then whole seconds) interrupts the
+# `wait` (it returns at a trapped signal). When the command ended, rc is its exit status, kept
+# beside the output too (so a command that removes the work directory still has it
+# reported), and the timer is stopped (KILL, not TERM: a TERM that lands before the subshell
+# has reset this shell's traps would run the TERM trap there, see kmcp_cleanup; its `sleep`
+# ends by itself). A `wait` interrupted by the timer returns more than 128, as does one for
+# a command that ended by a signal (or exit 129…255) just as the timer's signal came: then
+# the command's process decides (a second `wait` gives the status of one that has ended).
 kmcp_nap() {
-  if [ -z "$kmcp_woke" ]; then
-    sleep "$1" 2>/dev/null 7>&- 8<&- 9<&- &
-    kmcp_sl=$!
-    kmcp_ws=0
-    [ -n "$kmcp_woke" ] || { wait "$kmcp_sl"; kmcp_ws=$?; }
-    if [ -n "$kmcp_woke" ] || [ "$kmcp_ws" -gt 128 ]; then
-      # KILL, not TERM: a TERM that lands before the child has become `sleep` would run
-      # this shell's TERM trap there (see kmcp_cleanup).
-      kill -KILL "$kmcp_sl" 2>/dev/null
-    elif [ "$kmcp_ws" -ne 0 ]; then
-      kmcp_interval=1
-    fi
-  fi
   kmcp_woke=
+  kmcp_tm=
+  # Ended already (a zombie): no timer.
+  if ! { { read -r kmcp_st < "/proc/$kmcp_pid/stat"; } 2>/dev/null && case ${kmcp_st##*) } in Z*) true ;; *) false ;; esac; }; then
+    ( { sleep "$1" || sleep 1; } 2>/dev/null; kill -USR1 "$$" 2>/dev/null ) > /dev/null 2>&1 < /dev/null 7>&- 8<&- 9<&- &
+    kmcp_tm=$!
+  fi
+  wait "$kmcp_pid"
+  kmcp_ws=$?
+  if [ -n "$kmcp_woke" ] && [ "$kmcp_ws" -gt 128 ]; then
+    kmcp_tm=
+    # Interrupted while the command runs (its process is there and not a zombie)?
+    if { read -r kmcp_st < "/proc/$kmcp_pid/stat"; } 2>/dev/null; then
+      case ${kmcp_st##*) } in Z*) ;; *) return 0 ;; esac
+    elif [ ! -d /proc/self ] && kill -0 "$kmcp_pid" 2>/dev/null; then
+      return 0
+    fi
+    # It has ended: the status, now, before any fork (a new job may take the slot of one
+    # whose status `wait` has returned).
+    wait "$kmcp_pid"
+    kmcp_ws=$?
+  fi
+  rc=$kmcp_ws
+  # Ended by the watchdog (see kmcp_watch).
+  [ "$to" = 1 ] && [ -n "$kmcp_dog" ] && rc=124
+  [ -z "$kmcp_tm" ] || kill -KILL "$kmcp_tm" 2>/dev/null
+  kmcp_tm=
+  { echo "$rc" > "$kmcp_spill/exit_code"; } 2>/dev/null
 }
 kmcp_kind_id=p
 [ -n "$kmcp_ss$kmcp_tg" ] && kmcp_kind_id=g
@@ -703,10 +739,11 @@ kmcp_leads() {
   set -- "$1" ${kmcp_st##*) }
   [ "${4:-}" = "$1" ]
 }
-# The START record into $d/start: the group id once the command wrote it whole and it leads
-# its group; $1 = last (no more waiting): a pid that does not is reported as a lone pid.
+# The START record into $d/start: the group id once the command's pid leads its group; $1 =
+# last (no more waiting): a pid that does not is reported as a lone pid.
 kmcp_start() {
-  if [ "$pg" = - ] && { read -r kmcp_p < "$d/pgid"; } 2>/dev/null; then
+  if [ "$pg" = - ] && [ -n "$kmcp_pid" ]; then
+    kmcp_p=$kmcp_pid
     if [ "$kmcp_kind_id" = p ] || kmcp_leads "$kmcp_p"; then
       pg=$kmcp_p
     elif [ "${1:-}" = last ]; then
@@ -724,15 +761,58 @@ so=0
 se=0
 to=0
 kmcp_sent=
+# The watchdog: TERM to the command at its timeout (4 s later when `timeout` runs it), KILL
+# 2 s after that (kmcp_kat: when). kmcp_due: centiseconds from now to its next step, which
+# ends the nap before it (kmcp_naplen); kmcp_ics: the interval in centiseconds.
+kmcp_grace=4
+[ -n "$kmcp_dog" ] && kmcp_grace=0
+kmcp_kat=
+kmcp_ics=100
+case $kmcp_interval in
+  [0-9]*.[0-9][0-9][0-9]) kmcp_ics=$(( ${kmcp_interval%%.*} * 100 + 1${kmcp_interval#*.} / 10 - 100 )) ;;
+esac
+kmcp_watch() {
+  if [ "$to" = 0 ] && [ $((kmcp_cs - t0)) -ge $(( (kmcp_timeout + kmcp_grace) * 100 )) ]; then
+    to=1
+    # The group, or the lone pid when it never led one (kmcp_kill needs pg).
+    [ "$pg" = - ] && kmcp_start last
+    kmcp_kill TERM
+    kmcp_kat=$((kmcp_cs + 200))
+  elif [ -n "$kmcp_kat" ] && [ "$kmcp_cs" -ge "$kmcp_kat" ]; then
+    kmcp_kat=
+    kmcp_kill KILL
+  fi
+}
+# The next nap's length: the interval, or less when the watchdog's next step comes first.
+kmcp_naplen() {
+  kmcp_nl2=$kmcp_interval
+  [ -n "$kmcp_fine" ] || return 0
+  if [ "$to" = 0 ]; then
+    kmcp_due=$((t0 + (kmcp_timeout + kmcp_grace) * 100 - kmcp_cs))
+  elif [ -n "$kmcp_kat" ]; then
+    kmcp_due=$((kmcp_kat - kmcp_cs))
+  else
+    return 0
+  fi
+  [ "$kmcp_due" -gt 0 ] || kmcp_due=1
+  [ "$kmcp_due" -lt "$kmcp_ics" ] && kmcp_nl2="$((kmcp_due / 100)).$((kmcp_due % 100 / 10))$((kmcp_due % 10))"
+  return 0
+}
 # The first nap is short: START (the group id that kill_command and a cancelled call need)
 # is late by at most that much, and a command that ends within it costs one request.
 kmcp_first=0.05
-# Until the command ends, or something removes the spill files, or the waiter is killed.
-while ! kmcp_ended && [ -d "$kmcp_spill" ] && kmcp_waiting; do
-  kmcp_nap "${kmcp_first:-$kmcp_interval}"
+# Until the command ends.
+while [ -z "$rc" ]; do
+  if [ -n "$kmcp_first" ]; then
+    kmcp_nap "$kmcp_first"
+  else
+    kmcp_clock
+    kmcp_naplen
+    kmcp_nap "$kmcp_nl2"
+  fi
   kmcp_first=
   # Ended during the first nap: START goes with the result.
-  [ -z "$kmcp_sent" ] && kmcp_ended && break
+  [ -z "$kmcp_sent" ] && [ -n "$rc" ] && break
   kmcp_clock
   if [ -z "$kmcp_sent" ]; then
     # START once the group id is known (or after 5 s without it).
@@ -750,16 +830,8 @@ while ! kmcp_ended && [ -d "$kmcp_spill" ] && kmcp_waiting; do
   fi
   kmcp_send "$kmcp_spill/stdout" o "$so" && so=$kmcp_size
   kmcp_send "$kmcp_spill/stderr" e "$se" && se=$kmcp_size
-  if [ "$to" = 0 ] && [ $((kmcp_cs - t0)) -gt $(( (kmcp_timeout + 4) * 100 )) ]; then
-    to=1
-    kmcp_kill TERM
-    sleep 2
-    kmcp_kill KILL
-  fi
+  kmcp_watch
 done
-[ -n "$rc" ] || kmcp_ended
-# The waiter was killed: the exit status is lost (the output is in the spill files).
-[ -n "$rc" ] || [ ! -d "$d" ] || kmcp_fail exit_status_lost
 kmcp_clock
 t1=$kmcp_cs
 # Processes the command left behind that still hold the spill files (any fd of any process
@@ -820,7 +892,7 @@ else
     [ "$kmcp_le" -eq 0 ] || head -c "$kmcp_le" "$kmcp_spill/stderr"
   } > "$d/post"
 fi
-# The waiter's wake-up may come late: it must not interrupt the read of curl's status codes
+# A timer's SIGUSR1 may still come: it must not interrupt the read of curl's status codes
 # (a trapped signal ends `read`). The default action would end the script: ignore it.
 trap '' USR1
 # shellcheck disable=SC2086
