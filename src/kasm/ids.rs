@@ -23,26 +23,29 @@ pub const UUID_PATTERN: &str = r"^\s*([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]
 pub fn normalize_id(what: &str, raw: &str) -> Result<String, KasmError> {
     let trimmed = trim(raw);
     let bytes = trimmed.as_bytes();
-    if is_uuid(bytes) {
-        // One allocation of the final size, the digit groups copied whole and lowercased in
-        // place (this runs several times per tool call; `char`s pushed one at a time cost ten
-        // times more).
-        let mut hex = Vec::with_capacity(32);
-        if bytes.len() == 32 {
-            hex.extend_from_slice(bytes);
-        } else {
-            for group in [0..8, 9..13, 14..18, 19..23, 24..36] {
-                hex.extend_from_slice(&bytes[group]);
-            }
-        }
-        hex.make_ascii_lowercase();
-        // ASCII hex digits only (checked above).
-        Ok(String::from_utf8(hex).unwrap_or_default())
-    } else {
-        Err(KasmError::InvalidArgument(format!(
+    let refused = || {
+        KasmError::InvalidArgument(format!(
             "{what} must be a UUID (32 hex digits, dashes optional), got {raw:?}"
-        )))
+        ))
+    };
+    if !is_uuid(bytes) {
+        return Err(refused());
     }
+    // One allocation of the final size, the digit groups copied whole and lowercased in place
+    // (this runs several times per tool call; `char`s pushed one at a time cost ten times
+    // more).
+    let mut hex = Vec::with_capacity(32);
+    if bytes.len() == 32 {
+        hex.extend_from_slice(bytes);
+    } else {
+        for group in [0..8, 9..13, 14..18, 19..23, 24..36] {
+            hex.extend_from_slice(&bytes[group]);
+        }
+    }
+    hex.make_ascii_lowercase();
+    // ASCII hex digits only (checked above), so this never refuses: were that check ever
+    // loosened, a wrong id is refused here instead of passed on empty.
+    String::from_utf8(hex).map_err(|_| refused())
 }
 
 /// `raw.trim()`, without its Unicode scan when `raw` starts and ends with a printable ASCII

@@ -169,13 +169,10 @@ fn read_in_place(
     if !body.trim_ascii_start().starts_with(b"{") {
         return None;
     }
-    // Read as `str` when the body is UTF-8 (one fast pass): serde_json then checks no string
-    // again as it reads it. A body that is not is read as bytes, as before (serde_json
-    // accepts invalid UTF-8 inside strings it skips), so the outcome is the same.
-    let answer: Answer = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text).ok()?,
-        Err(_) => serde_json::from_slice(body).ok()?,
-    };
+    // Read as `str` (one fast pass): serde_json then checks no string again as it reads it.
+    // A body that is not UTF-8 goes the `Value` way, which refuses it as not JSON (read as
+    // bytes here, the invalid bytes inside a skipped field would pass unseen).
+    let answer: Answer = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
     // The record is read once, for the decision's fields and the running session's
     // `Session` alike (see [`record`]).
     let record = match answer.kasm {

@@ -151,11 +151,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_that_is_not_utf8_gets_the_error_it_got_as_bytes() {
-        for body in [
-            &b"{\"method\":\"x\xff\"}"[..],
-            &b"{\"a\":1}\xc3"[..],
-            &b"\xef\xbb\xbf{}"[..],
-        ] {
+        for body in [&b"{\"method\":\"x\xff\"}"[..], &b"{\"a\":1}\xc3"[..]] {
             let expected = serde_json::from_slice::<Value>(body)
                 .unwrap_err()
                 .to_string();
