@@ -370,6 +370,8 @@ mod stop_tests {
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            // Not the test's own stderr: its `sleep` may outlive the shell by a moment.
+            .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
