@@ -280,3 +280,57 @@ async fn file_results_read_as_text_and_keep_the_machine_form() {
         ["/home/kasm-user/notes: 1 entry\ntodo.txt  10 bytes"]
     );
 }
+
+/// The live (not zombie) children of `pid` that run `comm`.
+fn children_named(pid: u32, comm: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut f = rest.split_whitespace();
+            let state = f.next();
+            let parent = f.next().and_then(|p| p.parse::<u32>().ok());
+            head.ends_with(&format!("({comm}")) && state != Some("Z") && parent == Some(pid)
+        })
+        .collect()
+}
+
+/// Stopping the demo (dropping it, as every test here does) ends its sessions' sandbox
+/// holders too: none outlives it re-parented to init.
+#[tokio::test]
+async fn a_stopped_demo_leaves_no_sandbox_holder_behind() {
+    let demo = Demo::start();
+    let modern = Modern::connect(&demo).await;
+    let kasm_id = new_session(&modern).await;
+    let r = exec(&modern, &kasm_id, json!({"command": "true"})).await;
+    assert_eq!(structured(&r)["exit_code"], json!(0), "{r}");
+    let holders = children_named(u32::try_from(demo.pid()).unwrap(), "bwrap");
+    if holders.is_empty() {
+        // No bwrap here: the simulator runs commands without a sandbox holder.
+        return;
+    }
+    drop(modern);
+    drop(demo);
+    let gone = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| {
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true)
+    };
+    let left: Vec<u32> = holders.iter().copied().filter(|p| !gone(p)).collect();
+    for pid in &left {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(left.is_empty(), "sandbox holders left running: {left:?}");
+}

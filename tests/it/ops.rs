@@ -146,7 +146,7 @@ impl Demo {
         }
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
     }
 
@@ -173,8 +173,24 @@ impl Demo {
 }
 
 impl Drop for Demo {
+    /// SIGTERM first: the demo then shuts its simulator down, which kills each session's
+    /// sandbox holder (`bwrap … sleep infinity`). A SIGKILL alone left them running for good,
+    /// re-parented to init (five per run of the exec_text tests).
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                while std::time::Instant::now() < deadline {
+                    if !matches!(child.try_wait(), Ok(None)) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -4,6 +4,7 @@
 //! without `setsid`, START still names a group that a group kill stops, and a `timeout` that
 //! makes no group is reported as a lone pid, never as a group that does not exist.
 
+use std::path::Path;
 use std::time::Duration;
 
 use kasm_mcp::relay::frame::{StreamFrame, parse_frame};
@@ -72,8 +73,8 @@ async fn a_wrapper_stopped_by_term_removes_its_fifos_with_its_work_directory() {
     let (input, _result, _stream) = stream_job(&relay, &until_go(tmp.path()), job).await;
     let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());
     let work = tmp.path().join(format!("kmcp-new.{job}"));
-    // The command runs once the wrapper wrote its pid.
-    appears(&work.join("pgid")).await;
+    // The command runs once the wrapper wrote its pid (its group id: under setsid).
+    let pgid = command_pid(&work.join("pgid")).await;
     let fifos = early_fifos(tmp.path(), job);
     for fifo in &fifos {
         assert!(is_fifo(fifo), "{} is not a FIFO", fifo.display());
@@ -89,8 +90,46 @@ async fn a_wrapper_stopped_by_term_removes_its_fifos_with_its_work_directory() {
         .filter(|n| n.starts_with("kmcp-new."))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
-    // The command (in its own group) still waits for `go`.
-    std::fs::write(tmp.path().join("go"), "").unwrap();
+    // The command (in its own group) still polls for `go`. The end of the test removes its
+    // temp dir without ever making `go` (writing it just before that removal raced with the
+    // poll: the command missed it and polled on for good, re-parented to init, one leaked
+    // poller per test run): the command ends by itself then, within a poll or two.
+    assert!(
+        group_alive(pgid),
+        "the command ended before its temp dir was removed"
+    );
+    tmp.close().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while group_alive(pgid) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let leaked = group_alive(pgid);
+    if leaked {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status();
+    }
+    assert!(
+        !leaked,
+        "the command still polled 5 s after its temp dir was removed"
+    );
+}
+
+/// The pid the wrapper wrote into `path` (its `pgid` file), once it is there.
+async fn command_pid(path: &Path) -> u32 {
+    appears(path).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(pid) = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+        {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pid written");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Without `setsid` (else the command runs under it and the wrapper's own watchdog), with a
@@ -301,8 +340,9 @@ async fn the_wrapper_waits_for_its_command_itself_and_keeps_its_status() {
     let relay = host_relay().await;
     let job = "00000000000000000000000000000021";
     let command = format!(
-        "while [ ! -e '{}' ]; do sleep 0.05; done; exit 7",
-        tmp.path().join("go").display()
+        "while [ ! -e '{}' ] && [ -d '{}' ]; do sleep 0.05; done; exit 7",
+        tmp.path().join("go").display(),
+        tmp.path().display()
     );
     let (input, mut result, _stream) = stream_job(&relay, &command, job).await;
     let mut child = spawn_wrapper(&input, &std::env::var("PATH").unwrap(), tmp.path());

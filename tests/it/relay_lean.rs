@@ -489,11 +489,16 @@ for f in "$1/kmcp"-new.*; do
 done
 "#;
 
-/// The command of a job that runs until the test creates `go` in `tmp`.
+/// The command of a job that runs until the test creates `go` in `tmp`, or until `tmp` is
+/// gone: a test that ends (or fails) without the command having seen `go` removes its temp
+/// dir, and the command must not poll on forever after it (a leaked poller forks a `sleep`
+/// 20 times a second for good, on a machine whose relay timings other tests and the benches
+/// measure: docs/bench-notes/relay-tail.md).
 pub(crate) fn until_go(tmp: &Path) -> String {
     format!(
-        "while [ ! -e '{}' ]; do sleep 0.05; done; echo done",
-        tmp.join("go").display()
+        "while [ ! -e '{}' ] && [ -d '{}' ]; do sleep 0.05; done; echo done",
+        tmp.join("go").display(),
+        tmp.display()
     )
 }
 

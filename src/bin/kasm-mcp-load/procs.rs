@@ -98,10 +98,40 @@ pub struct SimInfo {
     pub user_id: String,
 }
 
-/// A child process that is killed when dropped (with `child`).
+/// How long a [`Proc`] stopped with SIGTERM first may take to exit before it is killed.
+const TERM_GRACE: Duration = Duration::from_secs(3);
+
+/// A child process that is killed when dropped (with `child`). The simulator is sent SIGTERM
+/// first and given [`TERM_GRACE`] to exit: its shutdown kills its sessions' sandbox holders
+/// (`bwrap … sleep infinity`, re-parented to init once the simulator is gone), which a
+/// SIGKILL leaves running for good, one per run of this program (docs/bench-notes/relay-tail.md).
 pub struct Proc {
-    _child: Child,
+    child: Child,
     pub pid: u32,
+    term_first: bool,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if !self.term_first || !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let Ok(pid) = i32::try_from(self.pid) else {
+            return;
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = std::time::Instant::now() + TERM_GRACE;
+        while std::time::Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Still there: `kill_on_drop` sends SIGKILL as `child` drops.
+    }
 }
 
 impl Proc {
@@ -184,7 +214,14 @@ pub async fn start_simulator(bin: &Path, max_sessions: u32) -> Result<(Proc, Sim
         },
         _ => return Err("the simulator's banner lacks KASM_* settings".into()),
     };
-    Ok((Proc { _child: child, pid }, info))
+    Ok((
+        Proc {
+            child,
+            pid,
+            term_first: true,
+        },
+        info,
+    ))
 }
 
 /// Start `kasm-mcp serve` from environment variables (as a new user would) plus a config
@@ -226,7 +263,11 @@ pub async fn start_server(
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return Ok(Proc { _child: child, pid });
+            return Ok(Proc {
+                child,
+                pid,
+                term_first: false,
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -260,7 +301,11 @@ pub async fn start_python(
             .await
             .is_ok()
         {
-            return Ok(Proc { _child: child, pid });
+            return Ok(Proc {
+                child,
+                pid,
+                term_first: false,
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -296,5 +341,52 @@ pub async fn start_floor_proxy(
     let addr = line
         .strip_prefix("listening=")
         .ok_or_else(|| format!("unexpected first line from the floor proxy: {line:?}"))?;
-    Ok((Proc { _child: child, pid }, format!("http://{addr}")))
+    Ok((
+        Proc {
+            child,
+            pid,
+            term_first: false,
+        },
+        format!("http://{addr}"),
+    ))
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+
+    /// The simulator's [`Proc`] is stopped with SIGTERM first, so its own shutdown (which
+    /// kills its sandbox holders) runs; a SIGKILL alone would skip it. Here a shell whose TERM
+    /// trap leaves a mark stands in for the simulator.
+    #[tokio::test]
+    async fn a_proc_stopped_with_term_first_runs_its_own_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("stopped");
+        let script = format!(
+            "trap 'echo stopped > {}; kill $! 2>/dev/null; exit 0' TERM; echo up; sleep 30 & wait",
+            mark.display()
+        );
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            // Not the test's own stderr: its `sleep` may outlive the shell by a moment.
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        // The trap is set once it has said so.
+        let mut up = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(up.next_line().await.unwrap().as_deref(), Some("up"));
+        drop(Proc {
+            child,
+            pid,
+            term_first: true,
+        });
+        assert!(
+            mark.exists(),
+            "the process was killed without running its TERM handler"
+        );
+    }
 }
