@@ -198,11 +198,11 @@ fn check_run(run: &Run, tmp: &Path, shell: &str) {
 
 /// `true` starts only what the lean path needs: the uploader started first (`mkfifo` for its
 /// configuration and status codes, `curl`), the work and spill directories (`mkdir`), the
-/// command (`setsid`, which makes its process group; the
-/// wrapper's own watchdog replaces `timeout`), at most one nap timer (`sleep`), the upload
+/// command (`timeout`, a regular file here, which makes its process group and stays its
+/// watchdog should the wrapper die), at most one nap timer (`sleep`), the upload
 /// (that `curl`: START and EXEC together) and the cleanup (`rm`, also of the FIFOs). When
 /// `true` took longer than the first nap on a loaded machine: a second `curl` for START
-/// alone and the `flock` of the work directory. No `timeout`, `mv`, `date`, `wc`, `cat`,
+/// alone and the `flock` of the work directory. No `setsid`, `mv`, `date`, `wc`, `cat`,
 /// `head`, `mktemp`, `find` (the cleaner skips the wrapper's own FIFOs), `ls`/`grep` or `env`.
 #[tokio::test]
 async fn true_starts_only_the_programs_of_the_lean_path() {
@@ -225,7 +225,7 @@ async fn true_starts_only_the_programs_of_the_lean_path() {
     for name in started.lines() {
         *counts.entry(name).or_default() += 1;
     }
-    let once = ["mkdir", "mkfifo", "setsid", "rm"];
+    let once = ["mkdir", "mkfifo", "timeout", "rm"];
     for name in once {
         assert_eq!(counts.get(name), Some(&1), "{name}: {counts:?}");
     }

@@ -167,6 +167,8 @@ kmcp_timeout_mode() {
           return 0
         fi ;;
   esac
+  # quick: only whether it is a regular file (no probe, which costs a process start).
+  [ "${1:-}" = quick ] && return 0
   timeout -k 2 5 true >/dev/null 2>&1 && kmcp_tk=k
   return 0
 }
@@ -575,9 +577,10 @@ kmcp_post "$d/post"
 /// in the chunks, never in the files). When the command ends it sends the last chunks and
 /// then the usual `EXEC` record (the first `$kmcp_cap` bytes of each file; `incomplete` = 1
 /// when processes the command left behind still hold the files 3 s after it ended) to the
-/// result ticket. Under `setsid` the script's own watchdog times the command out (TERM to the
-/// group at `$kmcp_timeout` s, KILL 2 s later; the result says 124, timed out, as GNU
-/// `timeout`'s would); under `timeout` it only kills the group if `timeout` does not end it.
+/// result ticket. A regular-file `timeout` (GNU's) runs the command and stays its watchdog
+/// should the script die; the script's own watchdog only kills the group if `timeout` does
+/// not end it. Without one, under `setsid`, the script's own watchdog times the command out
+/// (TERM to the group at `$kmcp_timeout` s, KILL 2 s later; the result says 124, timed out).
 ///
 /// The fast path (a command that ends within its first nap of 0.05 s): the script is the
 /// command's parent and waits for it (`wait`, which a nap timer's SIGUSR1 interrupts), so it
@@ -585,10 +588,10 @@ kmcp_post "$d/post"
 /// and `EXEC` then go in one `curl` run, started first of all, by stage 1 (`EARLY_UPLOADER`:
 /// with `mkfifo` for its configuration and status codes, beside the work directory) so that
 /// its start-up overlaps stage 2, the `mkdir` and the command. For `true` the wrapper starts
-/// `mkfifo`, `curl` (waiting for its configuration), `mkdir`, `setsid` → `sh` (which runs
-/// `true` itself; `timeout` → `sh` when there is no `setsid`, `setsid` → `timeout` → `sh`
-/// when there is neither `setsid` nor GNU's `timeout`), at most one nap timer (a fork running
-/// `sleep`; none when the command has already ended by then) and `rm`; output adds one `wc`
+/// `mkfifo`, `curl` (waiting for its configuration), `mkdir`, `timeout` → `sh` (which runs
+/// `true` itself; `setsid` → `sh` when `timeout` is not a regular file but `setsid` is there;
+/// a linked `timeout` alone after a probe of its `-k` otherwise), at most one nap timer (a fork
+/// running `sleep`; none when the command has already ended by then) and `rm`; output adds one `wc`
 /// and a `tail`/`cat` per stream that has some. The work directory is locked (`flock`) only
 /// when the command outlives the first nap.
 const STREAM_BODY: &str = r#"kmcp_spill="$kmcp_base/kmcp-job.$kmcp_job"
@@ -645,20 +648,24 @@ kmcp_send() {
   return 0
 }
 kmcp_which_sh
-# With setsid (its pid becomes a process group id) the command runs under this script's own
-# watchdog (kmcp_dog=1: TERM to the group at the timeout, KILL 2 s later, and the result says
-# 124, timed out, as GNU timeout's would): no `timeout` process (a fork and an exec) between
-# the script and the command. Without setsid, `timeout` runs it (GNU's makes the group
-# itself), and the watchdog only steps in 4 s after the timeout.
+# A regular-file `timeout` (GNU's, uutils') runs the command and makes its group itself: it
+# stays the command's watchdog even when this script dies (kill_command, a stop, the OOM
+# killer), and this script's watchdog only steps in 4 s after the timeout. Without one but
+# with setsid (its pid becomes a process group id), the command runs under this script's own
+# watchdog (kmcp_dog=1: TERM to the group at the timeout, KILL 2 s later; the result says
+# 124 and timed out, also when the KILL was needed, where GNU timeout says 137). Else
+# `timeout` (busybox's, a lone pid) or nothing, with the watchdog 4 s after the timeout.
 kmcp_ss=
-kmcp_tk=
-kmcp_tg=
 kmcp_dog=
-if command -v setsid >/dev/null 2>&1; then
-  kmcp_ss=setsid
-  kmcp_dog=1
-else
-  kmcp_timeout_mode
+kmcp_timeout_mode quick
+if [ -z "$kmcp_tg" ]; then
+  if command -v setsid >/dev/null 2>&1; then
+    kmcp_ss=setsid
+    kmcp_dog=1
+    kmcp_tk=
+  elif [ -n "$kmcp_tk" ]; then
+    kmcp_timeout_mode
+  fi
 fi
 [ $# -gt 0 ] && set -- env "$@"
 set -- "$@" "$kmcp_sh" -c -- "$kmcp_cmd"
@@ -702,7 +709,10 @@ kmcp_nap() {
   kmcp_tm=
   # Ended already (a zombie): no timer.
   if ! { { read -r kmcp_st < "/proc/$kmcp_pid/stat"; } 2>/dev/null && case ${kmcp_st##*) } in Z*) true ;; *) false ;; esac; }; then
-    ( { sleep "$1" || sleep 1; } 2>/dev/null; kill -USR1 "$$" 2>/dev/null ) > /dev/null 2>&1 < /dev/null 7>&- 8<&- 9<&- &
+    # It signals again every second until it is stopped: a signal that lands before this
+    # shell is inside `wait` only sets kmcp_woke, and `wait` would then block until the
+    # command ends (no START, no chunks, no watchdog); the next one ends it.
+    ( { sleep "$1" || sleep 1; } 2>/dev/null; while kill -USR1 "$$" 2>/dev/null; do sleep 1 2>/dev/null || exit; done ) > /dev/null 2>&1 < /dev/null 7>&- 8<&- 9<&- &
     kmcp_tm=$!
   fi
   wait "$kmcp_pid"
