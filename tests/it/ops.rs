@@ -519,9 +519,9 @@ async fn metrics_move_in_a_scripted_session() {
                     3,
                     "execute_kasm_command",
                     json!({"kasm_id": kasm_id, "timeout_s": 1,
-                            // $PPID is the wrapper that uploads (it forks the command,
-                            // whose `setsid` becomes this shell).
-                            "command": "kill -TERM $PPID"}),
+                            // The wrapper that uploads: $PPID under `setsid` (the
+                            // wrapper forks the command), its parent under GNU `timeout`.
+                            "command": "p=$PPID; read -r c < /proc/$p/comm; if [ \"$c\" = timeout ]; then p=$(cut -d' ' -f4 /proc/$p/stat); fi; kill -TERM $p"}),
                 )
                 .await
         }
