@@ -117,8 +117,9 @@ async fn run(launch: Launch, forced: Option<CancellationToken>) {
         () = watch => Err(Stopped::Cancelled),
         () = forced_stop(forced.as_ref()) => Err(Stopped::Shutdown),
     };
+    // Some(the call's end), or None: the shutdown stopped it.
     let finished = match finished {
-        Ok(finished) => finished,
+        Ok(finished) => Some(finished),
         Err(Stopped::Cancelled) => {
             cancel.cancel();
             tokio::select! {
@@ -140,42 +141,30 @@ async fn run(launch: Launch, forced: Option<CancellationToken>) {
                 // that did what it was asked must not be reported as "run it again"). An
                 // error or a panic then is most likely its answer to being stopped: the
                 // shutdown is what the record says.
-                Ok(Ok(output)) if !output.is_error => Ok(output),
+                Ok(Ok(output)) if !output.is_error => Some(Ok(output)),
                 stopped => {
                     if stopped.is_err() {
                         tracing::warn!(task = %id, "a task's tool did not stop within {SHUTDOWN_STOP:?} of the shutdown deadline; dropped");
                     }
-                    let outcome = TaskOutcome::Error {
-                        code: code::INTERNAL_ERROR,
-                        message: SHUTDOWN_MESSAGE.to_owned(),
-                        data: None,
-                    };
-                    let updated = store
-                        .finish(
-                            &id,
-                            TaskStatus::Failed,
-                            Some(outcome),
-                            Some(SHUTDOWN_MESSAGE.to_owned()),
-                        )
-                        .await;
-                    // None: the record had already ended (a `tasks/cancel` came first), and
-                    // the audit keeps that as the reason.
-                    if updated.is_some() {
-                        ctx.audit
-                            .update(|details| details.reason = Some(SHUTDOWN_MESSAGE.to_owned()));
-                    }
-                    if let (Some(record), Some(sink), Era::Legacy) = (&updated, &status_sink, era) {
-                        let _ = sink.send(status_notification(record));
-                    }
                     tracing::warn!(task = %id, "a task was still running at the end of the shutdown grace period; stopped and recorded as failed");
-                    on_end(Ended::Cancelled);
-                    return;
+                    None
                 }
             }
         }
     };
+    let finished_by_shutdown = finished.is_none();
     let (status, outcome, message, ended) = match finished {
-        Err(_panic) => {
+        None => (
+            TaskStatus::Failed,
+            TaskOutcome::Error {
+                code: code::INTERNAL_ERROR,
+                message: SHUTDOWN_MESSAGE.to_owned(),
+                data: None,
+            },
+            Some(SHUTDOWN_MESSAGE.to_owned()),
+            Ended::Cancelled,
+        ),
+        Some(Err(_panic)) => {
             tracing::error!(task = %id, tool = %ctx_tool_name(tool.as_ref()), "tool panicked in a task");
             let message = format!(
                 "tool {:?} failed unexpectedly; the server logged the details",
@@ -192,7 +181,7 @@ async fn run(launch: Launch, forced: Option<CancellationToken>) {
                 Ended::Failed,
             )
         }
-        Ok(output) => {
+        Some(Ok(output)) => {
             let is_error = output.is_error;
             let result = output.into_json();
             let message = first_text(&result);
@@ -211,6 +200,12 @@ async fn run(launch: Launch, forced: Option<CancellationToken>) {
         }
     };
     let updated = store.finish(&id, status, Some(outcome), message).await;
+    // The shutdown's reason goes into the audit only with its record (a `tasks/cancel` that
+    // came first keeps its own).
+    if finished_by_shutdown && updated.is_some() {
+        ctx.audit
+            .update(|details| details.reason = Some(SHUTDOWN_MESSAGE.to_owned()));
+    }
     if let (Some(record), Some(sink), Era::Legacy) = (&updated, &status_sink, era) {
         let _ = sink.send(status_notification(record));
     }
