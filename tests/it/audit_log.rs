@@ -19,40 +19,25 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The JSON lines written so far (one `fmt` JSON event per write).
-static LINES: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-
-/// Appends to [`LINES`].
-struct Sink;
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Some(lines) = LINES.get() {
-            lines
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+/// The JSON lines written so far (one `fmt` JSON event per write), in the same kind of
+/// buffer a [`ThreadCapture`] writes to.
+static LINES: OnceLock<ThreadCapture> = OnceLock::new();
 
 /// Install the capture (once per process; later calls do nothing).
 pub(crate) fn install() {
     // The subscriber is set inside `get_or_init`, so a second caller waits until it is the
     // global dispatcher (no event of its test can fall between the two).
     LINES.get_or_init(|| {
+        let lines = ThreadCapture::default();
+        let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
             .with_env_filter(tracing_subscriber::EnvFilter::new("audit=info"))
-            .with_writer(|| Sink)
+            .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::set_global_default(subscriber)
             .expect("no other global subscriber in the test binary");
-        Mutex::new(Vec::new())
+        lines
     });
     // A callsite first seen (on another thread) while the capture was being installed may
     // have cached "not interested": recompute, now that the capture is a dispatcher.
@@ -64,7 +49,7 @@ pub(crate) fn events(wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
     let text = LINES
         .get()
         .map(|lines| {
-            String::from_utf8_lossy(&lines.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+            String::from_utf8_lossy(&lines.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
         })
         .unwrap_or_default();
     text.lines()
