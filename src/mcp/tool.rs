@@ -314,6 +314,175 @@ impl ToolOutput {
     }
 }
 
+/// What the router gets from a tool: a [`ToolOutput`], or a successful structured result the
+/// tool already serialised ([`RawToolResult`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallResult {
+    Output(ToolOutput),
+    Raw(RawToolResult),
+}
+
+/// One value of a flat structured result (an object of strings, integers and nulls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar<'a> {
+    Null,
+    Text(&'a str),
+    Int(i64),
+}
+
+impl<'a> Scalar<'a> {
+    /// `Text`, or `Null` for `None`.
+    pub fn text(value: Option<&'a str>) -> Self {
+        value.map_or(Scalar::Null, Scalar::Text)
+    }
+
+    fn to_value(self) -> Value {
+        match self {
+            Scalar::Null => Value::Null,
+            Scalar::Text(s) => Value::String(s.to_string()),
+            Scalar::Int(n) => Value::from(n),
+        }
+    }
+}
+
+/// A successful structured `CallToolResult` (`isError: false`), already serialised: the exact
+/// text `ToolOutput::structured(object).into_json()` serialises to (the router's answer
+/// holds it as it is). Written in one pass from borrowed fields — no `Value`, no map, and
+/// the text block (the object pretty-printed) written straight in its escaped form instead of
+/// being pretty-printed into a string that the answer's serialiser escapes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawToolResult(String);
+
+/// Bytes serde_json escapes inside a string (its `ESCAPE` table: control characters, `"`
+/// and `\`; nothing else, not even DEL or non-ASCII).
+fn needs_escape(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// `s` as serde_json writes it inside a JSON string (no quotes).
+fn push_escaped(out: &mut String, s: &str) {
+    if !needs_escape(s) {
+        out.push_str(s);
+        return;
+    }
+    // Rare (control characters, quotes, backslashes): serde_json's own escaping.
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    out.push_str(
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default(),
+    );
+}
+
+/// `s` escaped twice: how a string value of the pretty text appears in the answer, where the
+/// text itself is a JSON string.
+fn push_escaped_twice(out: &mut String, s: &str) {
+    if !needs_escape(s) {
+        out.push_str(s);
+        return;
+    }
+    let mut once = String::with_capacity(s.len() + 8);
+    push_escaped(&mut once, s);
+    push_escaped(out, &once);
+}
+
+fn push_int(out: &mut String, n: i64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
+impl RawToolResult {
+    /// The result of `ToolOutput::structured(object)` for the flat object `fields`: (key,
+    /// value) pairs, `None` for a key left out of the object. Keys must be sorted (the order
+    /// of serde_json's map, so of its bytes), unique, and need no escaping; any other input
+    /// goes the `Value` way (the same text, slower).
+    pub fn flat_object(fields: &[(&str, Option<Scalar<'_>>)]) -> Self {
+        let keys_fit = fields.windows(2).all(|pair| pair[0].0 < pair[1].0)
+            && fields.iter().all(|(key, _)| !needs_escape(key));
+        if !keys_fit {
+            return Self::through_value(fields);
+        }
+        let present = || {
+            fields
+                .iter()
+                .filter_map(|(key, value)| value.map(|v| (*key, v)))
+        };
+        let mut capacity = 96;
+        for (key, value) in present() {
+            capacity += 2 * key.len()
+                + 16
+                + match value {
+                    Scalar::Text(s) => 2 * s.len() + 8,
+                    Scalar::Null | Scalar::Int(_) => 40,
+                };
+        }
+        let mut out = String::with_capacity(capacity);
+        // The text block: the object as `to_string_pretty` writes it, escaped once more.
+        out.push_str(r#"{"content":[{"text":""#);
+        let mut first = true;
+        for (key, value) in present() {
+            out.push_str(if first { "{\\n  \\\"" } else { ",\\n  \\\"" });
+            first = false;
+            out.push_str(key);
+            out.push_str("\\\": ");
+            match value {
+                Scalar::Null => out.push_str("null"),
+                Scalar::Int(n) => push_int(&mut out, n),
+                Scalar::Text(s) => {
+                    out.push_str("\\\"");
+                    push_escaped_twice(&mut out, s);
+                    out.push_str("\\\"");
+                }
+            }
+        }
+        out.push_str(if first { "{}" } else { "\\n}" });
+        out.push_str(r#"","type":"text"}],"isError":false,"structuredContent":"#);
+        // The structured content: the object as `to_string` writes it.
+        let mut first = true;
+        for (key, value) in present() {
+            out.push_str(if first { "{\"" } else { ",\"" });
+            first = false;
+            out.push_str(key);
+            out.push_str("\":");
+            match value {
+                Scalar::Null => out.push_str("null"),
+                Scalar::Int(n) => push_int(&mut out, n),
+                Scalar::Text(s) => {
+                    out.push('"');
+                    push_escaped(&mut out, s);
+                    out.push('"');
+                }
+            }
+        }
+        out.push_str(if first { "{}}" } else { "}}" });
+        RawToolResult(out)
+    }
+
+    /// The same text the slow way: a `Value` map, `ToolOutput::structured`, serialised.
+    fn through_value(fields: &[(&str, Option<Scalar<'_>>)]) -> Self {
+        let object: Map<String, Value> = fields
+            .iter()
+            .filter_map(|(key, value)| value.map(|v| (key.to_string(), v.to_value())))
+            .collect();
+        let result = ToolOutput::structured(Value::Object(object)).into_json();
+        RawToolResult(result.to_string())
+    }
+
+    /// The serialised `CallToolResult`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The result as a `Value`, for the paths that carry Values (a 2026-07-28 answer is
+    /// decorated). Our own text always parses; a failure would say so to the client.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or_else(|error| {
+            tracing::error!(%error, "a pre-serialised tool result did not parse back");
+            ToolOutput::error("internal error: the tool's result could not be re-read").into_json()
+        })
+    }
+}
+
 /// MCP log levels (syslog order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -555,6 +724,13 @@ pub trait Tool: Send + Sync {
     /// `ToolOutput::error` (not a panic) on bad input.
     async fn call(&self, ctx: &CallContext, args: Map<String, Value>) -> ToolOutput;
 
+    /// The same call, for the router's direct answers: a tool that can write its successful
+    /// result as bytes ([`RawToolResult`]) answers with them, and the router hands them to the
+    /// transport as they are. It must mean exactly what [`Tool::call`] answers.
+    async fn call_raw(&self, ctx: &CallContext, args: Map<String, Value>) -> CallResult {
+        CallResult::Output(self.call(ctx, args).await)
+    }
+
     /// Client capabilities (`"sampling"`, `"elicitation"`, `"roots"`) this tool cannot work
     /// without. A 2026-07-28 request that does not declare them is refused with -32021.
     fn required_client_capabilities(&self) -> &'static [&'static str] {
@@ -563,7 +739,7 @@ pub trait Tool: Send + Sync {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -585,6 +761,99 @@ mod tests {
         ];
         for output in outputs {
             assert_eq!(output.to_json(), output.clone().into_json());
+        }
+    }
+
+    /// Strings that exercise every kind of escape serde_json writes (and the ones it does
+    /// not: DEL, non-ASCII, U+2028), at the start, middle and end of a value.
+    pub(crate) fn odd_strings() -> Vec<String> {
+        let mut odd: Vec<String> = [
+            "",
+            "plain",
+            "é ✓ 😀 \u{2028}\u{2029}",
+            "\u{7f}",
+            "\"",
+            "\\",
+            "\\\"",
+            "\\n",
+            "a\"b\\c\nd\re\tf\u{8}g\u{c}h\u{0}i\u{1f}j\u{1}",
+            "</script><!--",
+            "{\n  \"kasm_id\": \"x\"\n}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for byte in 0u8..0x20 {
+            let c = char::from(byte);
+            odd.push(format!("{c}"));
+            odd.push(format!("{c}x"));
+            odd.push(format!("x{c}"));
+        }
+        odd.push("x".repeat(5000));
+        odd.push("\"".repeat(700));
+        odd
+    }
+
+    fn through_value(fields: &[(&str, Option<Scalar<'_>>)]) -> String {
+        let object: Map<String, Value> = fields
+            .iter()
+            .filter_map(|(key, value)| value.map(|v| (key.to_string(), v.to_value())))
+            .collect();
+        ToolOutput::structured(Value::Object(object))
+            .into_json()
+            .to_string()
+    }
+
+    /// The flat writer gives the text of `ToolOutput::structured(object).into_json()` (what
+    /// the router serialised before) for every value kind, every escape, absent keys, empty
+    /// objects — and keys it cannot write itself go the Value way.
+    #[test]
+    fn a_flat_result_is_the_value_path_text() {
+        let odd = odd_strings();
+        let ints = [0, 1, -1, 40, 100, i64::MAX, i64::MIN];
+        let mut cases: Vec<Vec<(&str, Option<Scalar<'_>>)>> = vec![
+            vec![],
+            vec![("a", None)],
+            vec![("a", None), ("b", None)],
+            vec![("a", Some(Scalar::Null))],
+            vec![
+                ("a", Some(Scalar::Null)),
+                ("b", None),
+                ("c", Some(Scalar::Int(3))),
+            ],
+            // Not sorted, duplicated, or needing escapes: the Value way.
+            vec![("b", Some(Scalar::Int(1))), ("a", Some(Scalar::Null))],
+            vec![("a", Some(Scalar::Int(1))), ("a", Some(Scalar::Int(2)))],
+            vec![
+                ("a\"", Some(Scalar::Null)),
+                ("b\n", Some(Scalar::Text("x"))),
+            ],
+            vec![("é", Some(Scalar::Text("x"))), ("ê", Some(Scalar::Null))],
+        ];
+        for n in ints {
+            cases.push(vec![
+                ("n", Some(Scalar::Int(n))),
+                ("t", Some(Scalar::Text("x"))),
+            ]);
+        }
+        for text in &odd {
+            cases.push(vec![("only", Some(Scalar::Text(text)))]);
+            cases.push(vec![
+                ("a", Some(Scalar::Text(text))),
+                ("b", None),
+                ("c", Some(Scalar::Null)),
+                ("d", Some(Scalar::Text(text))),
+                ("e", Some(Scalar::Int(-7))),
+            ]);
+        }
+        for fields in cases {
+            assert_eq!(
+                RawToolResult::flat_object(&fields).as_str(),
+                through_value(&fields),
+                "{fields:?}"
+            );
+            let raw = RawToolResult::flat_object(&fields);
+            assert_eq!(raw.to_value().to_string(), raw.as_str());
         }
     }
 

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 
 use super::args::IdArgs;
 use crate::kasm::UserId;
-use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
+use crate::mcp::{
+    CallContext, CallResult, RawToolResult, Scalar, Tool, ToolAnnotations, ToolOutput, ToolSpec,
+};
 use crate::policy::Role;
 use crate::tools::ToolDeps;
 use crate::tools::access::{
@@ -50,7 +52,22 @@ pub fn status(deps: &Arc<ToolDeps>) -> Arc<dyn Tool> {
         .output_schema(schema::output::<StatusView>())
         .annotations(ToolAnnotations::read_only())
         .build();
-    FnTool::shared(spec, deps, handler!(session_status))
+    FnTool::shared_raw(
+        spec,
+        deps,
+        handler!(session_status),
+        handler!(session_status_raw),
+    )
+}
+
+async fn status_view(
+    deps: &ToolDeps,
+    ctx: &CallContext,
+    args: Map<String, Value>,
+) -> Result<StatusView, ToolError> {
+    let args: IdArgs = parse_args(STATUS, args)?;
+    let session = find_session(deps, ctx, &args.kasm_id).await?;
+    status_json(deps, &session, ctx.principal.role).await
 }
 
 async fn session_status(
@@ -58,10 +75,18 @@ async fn session_status(
     ctx: CallContext,
     args: Map<String, Value>,
 ) -> ToolResult {
-    let args: IdArgs = parse_args(STATUS, args)?;
-    let session = find_session(&deps, &ctx, &args.kasm_id).await?;
-    let view = status_json(&deps, &session, ctx.principal.role).await?;
+    let view = status_view(&deps, &ctx, args).await?;
     Ok(ToolOutput::structured(view.into_value()))
+}
+
+/// The router's call: the same result, written as bytes (`tests::raw_result_is_the_value_path`).
+async fn session_status_raw(
+    deps: Arc<ToolDeps>,
+    ctx: CallContext,
+    args: Map<String, Value>,
+) -> Result<CallResult, ToolError> {
+    let view = status_view(&deps, &ctx, args).await?;
+    Ok(CallResult::Raw(view.raw_result()))
 }
 
 impl StatusView {
@@ -85,6 +110,44 @@ impl StatusView {
             self.progress.map_or(Value::Null, Value::from),
         );
         Value::Object(map)
+    }
+}
+
+impl StatusView {
+    /// The `CallToolResult` of [`ToolOutput::structured`] of [`StatusView::into_value`],
+    /// written straight from the view's fields (the keys in serde_json's map order).
+    fn raw_result(&self) -> RawToolResult {
+        fn text(value: &Option<String>) -> Option<Scalar<'_>> {
+            Some(Scalar::text(value.as_deref()))
+        }
+        let s = &self.session;
+        RawToolResult::flat_object(&[
+            ("docker_image", text(&s.docker_image)),
+            ("expiration_date", text(&s.expiration_date)),
+            ("hostname", text(&s.hostname)),
+            ("image_id", text(&s.image_id)),
+            ("image_name", text(&s.image_name)),
+            ("kasm_id", Some(Scalar::Text(&s.kasm_id))),
+            ("keepalive_date", text(&s.keepalive_date)),
+            ("message", text(&self.message)),
+            ("note", self.note.as_deref().map(Scalar::Text)),
+            (
+                "progress",
+                Some(self.progress.map_or(Scalar::Null, Scalar::Int)),
+            ),
+            // Left out (viewers), null (not running) or the link.
+            (
+                "session_url",
+                self.session_url
+                    .as_ref()
+                    .map(|url| Scalar::text(url.as_deref())),
+            ),
+            ("share_id", text(&s.share_id)),
+            ("start_date", text(&s.start_date)),
+            ("status", text(&s.status)),
+            ("user_id", text(&s.user_id)),
+            ("username", text(&s.username)),
+        ])
     }
 }
 
@@ -190,6 +253,86 @@ async fn list_all_sessions(
 mod tests {
     use super::*;
     use crate::kasm::Session;
+    use crate::mcp::RawResponse;
+    use crate::mcp::jsonrpc::{RequestId, success};
+
+    /// A view whose every field holds another of `texts` (field `i` the `(k + 7 i)`th).
+    fn session_view(texts: &[Option<&str>], k: usize) -> SessionView {
+        let t = |i: usize| texts[(k + 7 * i) % texts.len()].map(str::to_string);
+        SessionView {
+            kasm_id: t(0).unwrap_or_else(|| "8f6c".into()),
+            user_id: t(1),
+            username: t(2),
+            status: t(3),
+            image_id: t(4),
+            image_name: t(5),
+            docker_image: t(6),
+            hostname: t(7),
+            start_date: t(8),
+            keepalive_date: t(9),
+            expiration_date: t(10),
+            share_id: t(11),
+        }
+    }
+
+    /// What the router wrote before: the result `Value` of the value path, in its
+    /// `jsonrpc::success` envelope, as `rpc::json_text` serialises it.
+    fn old_answer(id: &RequestId, view: StatusView) -> String {
+        let result = ToolOutput::structured(view.into_value()).into_json();
+        crate::transport::rpc::json_text(&success(id, result))
+    }
+
+    /// The answer written as bytes is the value path's, byte for byte: every optional field
+    /// left out, null or set, every field holding odd text (escapes, control characters,
+    /// quotes, unicode, long), extreme progress values, number and string request ids.
+    #[test]
+    fn raw_result_is_the_value_path() {
+        let odd = crate::mcp::tool::tests::odd_strings();
+        let mut texts: Vec<Option<&str>> = vec![None];
+        texts.extend(odd.iter().map(|s| Some(s.as_str())));
+        let ids = [RequestId::Number(7), RequestId::Text("r\"1\u{1}é".into())];
+        let mut checked = 0;
+        for k in 0..texts.len() {
+            let text = |i: usize| texts[(k + 7 * i) % texts.len()].map(str::to_string);
+            let urls = [None, Some(None), Some(text(12))];
+            let notes = [None, Some(SESSION_URL_WITHHELD.to_string()), text(13)];
+            for session_url in &urls {
+                for note in &notes {
+                    for progress in [
+                        None,
+                        Some(0),
+                        Some(40),
+                        Some(-1),
+                        Some(i64::MAX),
+                        Some(i64::MIN),
+                    ] {
+                        let view = || StatusView {
+                            session: session_view(&texts, k),
+                            session_url: session_url.clone(),
+                            note: note.clone(),
+                            message: text(14),
+                            progress,
+                        };
+                        let raw = view().raw_result();
+                        assert_eq!(
+                            raw.as_str(),
+                            ToolOutput::structured(view().into_value())
+                                .into_json()
+                                .to_string()
+                        );
+                        for id in &ids {
+                            assert_eq!(
+                                RawResponse::success_text(id, raw.as_str()).as_str(),
+                                old_answer(id, view())
+                            );
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
 
     /// The map built by moving equals the derived `Serialize`'s, for every combination of the
     /// optional fields (the pretty text and the wire bytes are written from it).
