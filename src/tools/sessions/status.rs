@@ -18,7 +18,7 @@ use crate::tools::access::{
     SESSION_URL_WITHHELD, SessionRef, absolute_url, acting_user, find_session, may_see_session_url,
 };
 use crate::tools::schema::{self, NoArgs, parse_args};
-use crate::tools::session_view::{SessionList, SessionView};
+use crate::tools::session_view::{SessionFields, SessionList, SessionView};
 use crate::tools::support::{FnTool, ToolError, ToolResult, handler, structured};
 
 // ---- get_session_status --------------------------------------------------------------------
@@ -79,14 +79,17 @@ async fn session_status(
     Ok(ToolOutput::structured(view.into_value()))
 }
 
-/// The router's call: the same result, written as bytes (`tests::raw_result_is_the_value_path`).
+/// The router's call: the same result, written as bytes from the session's own strings
+/// (`tests::raw_result_is_the_value_path`).
 async fn session_status_raw(
     deps: Arc<ToolDeps>,
     ctx: CallContext,
     args: Map<String, Value>,
 ) -> Result<CallResult, ToolError> {
-    let view = status_view(&deps, &ctx, args).await?;
-    Ok(CallResult::Raw(view.raw_result()))
+    let args: IdArgs = parse_args(STATUS, args)?;
+    let session = find_session(&deps, &ctx, &args.kasm_id).await?;
+    let fields = status_fields(&deps, &session, ctx.principal.role);
+    Ok(CallResult::Raw(fields.raw_result()))
 }
 
 impl StatusView {
@@ -113,24 +116,47 @@ impl StatusView {
     }
 }
 
-impl StatusView {
-    /// The `CallToolResult` of [`ToolOutput::structured`] of [`StatusView::into_value`],
-    /// written straight from the view's fields (the keys in serde_json's map order).
+/// A [`StatusView`]'s fields, borrowed from the session (the absolute session URL is the one
+/// value of its own): what [`status_json`] copies into the view, and what the router's call
+/// writes as bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StatusFields<'a> {
+    session: SessionFields<'a>,
+    session_url: Option<Option<String>>,
+    note: Option<&'a str>,
+    message: Option<&'a str>,
+    progress: Option<i64>,
+}
+
+impl StatusFields<'_> {
+    fn to_view(&self) -> StatusView {
+        StatusView {
+            session: self.session.to_view(),
+            session_url: self.session_url.clone(),
+            note: self.note.map(str::to_string),
+            message: self.message.map(str::to_string),
+            progress: self.progress,
+        }
+    }
+
+    /// The `CallToolResult` of [`ToolOutput::structured`] of [`StatusView::into_value`] of
+    /// [`StatusFields::to_view`], written straight from the fields (the keys in serde_json's
+    /// map order).
     fn raw_result(&self) -> RawToolResult {
-        fn text(value: &Option<String>) -> Option<Scalar<'_>> {
-            Some(Scalar::text(value.as_deref()))
+        fn text(value: Option<&str>) -> Option<Scalar<'_>> {
+            Some(Scalar::text(value))
         }
         let s = &self.session;
         RawToolResult::flat_object(&[
-            ("docker_image", text(&s.docker_image)),
-            ("expiration_date", text(&s.expiration_date)),
-            ("hostname", text(&s.hostname)),
-            ("image_id", text(&s.image_id)),
-            ("image_name", text(&s.image_name)),
-            ("kasm_id", Some(Scalar::Text(&s.kasm_id))),
-            ("keepalive_date", text(&s.keepalive_date)),
-            ("message", text(&self.message)),
-            ("note", self.note.as_deref().map(Scalar::Text)),
+            ("docker_image", text(s.docker_image)),
+            ("expiration_date", text(s.expiration_date)),
+            ("hostname", text(s.hostname)),
+            ("image_id", text(s.image_id)),
+            ("image_name", text(s.image_name)),
+            ("kasm_id", Some(Scalar::Text(s.kasm_id))),
+            ("keepalive_date", text(s.keepalive_date)),
+            ("message", text(self.message)),
+            ("note", self.note.map(Scalar::Text)),
             (
                 "progress",
                 Some(self.progress.map_or(Scalar::Null, Scalar::Int)),
@@ -142,44 +168,45 @@ impl StatusView {
                     .as_ref()
                     .map(|url| Scalar::text(url.as_deref())),
             ),
-            ("share_id", text(&s.share_id)),
-            ("start_date", text(&s.start_date)),
-            ("status", text(&s.status)),
-            ("user_id", text(&s.user_id)),
-            ("username", text(&s.username)),
+            ("share_id", text(s.share_id)),
+            ("start_date", text(s.start_date)),
+            ("status", text(s.status)),
+            ("user_id", text(s.user_id)),
+            ("username", text(s.username)),
         ])
     }
 }
 
-/// The status view of a session (shared with the session-status resource), from the
-/// `get_kasm_status` answer [`find_session`] got: no further Kasm call. The session URL is
-/// included only for roles that [`may_see_session_url`]; others get a `note` saying why.
+/// The status fields of a session, from the `get_kasm_status` answer [`find_session`] got:
+/// no further Kasm call. The session URL is included only for roles that
+/// [`may_see_session_url`]; others get a `note` saying why.
+fn status_fields<'a>(deps: &ToolDeps, session: &'a SessionRef, role: Role) -> StatusFields<'a> {
+    let mut fields = SessionFields::of(&session.session);
+    fields.status = Some(session.status());
+    let live = &session.live;
+    let (session_url, note) = if may_see_session_url(role) {
+        let url = live.kasm_url.as_ref().map(|u| absolute_url(deps, u));
+        (Some(url), None)
+    } else {
+        (None, Some(SESSION_URL_WITHHELD))
+    };
+    StatusFields {
+        session: fields,
+        session_url,
+        note,
+        message: live.message.as_deref(),
+        progress: live.progress.map(i64::from),
+    }
+}
+
+/// The status view of a session (shared with the session-status resource): see
+/// [`status_fields`].
 pub async fn status_json(
     deps: &ToolDeps,
     session: &SessionRef,
     role: Role,
 ) -> Result<StatusView, ToolError> {
-    let mut view = SessionView::of(&session.session);
-    let live = &session.live;
-    let (status, url, message, progress) = (
-        session.status().to_string(),
-        &live.kasm_url,
-        live.message.clone(),
-        live.progress,
-    );
-    view.status = Some(status);
-    let (session_url, note) = if may_see_session_url(role) {
-        (Some(url.as_ref().map(|u| absolute_url(deps, u))), None)
-    } else {
-        (None, Some(SESSION_URL_WITHHELD.to_string()))
-    };
-    Ok(StatusView {
-        session: view,
-        session_url,
-        note,
-        message,
-        progress: progress.map(i64::from),
-    })
+    Ok(status_fields(deps, session, role).to_view())
 }
 
 // ---- listings ------------------------------------------------------------------------------
@@ -275,6 +302,18 @@ mod tests {
         }
     }
 
+    /// The fields of a view, borrowed (what `status_fields` gives for the session the view
+    /// was copied from).
+    fn fields(view: &StatusView) -> StatusFields<'_> {
+        StatusFields {
+            session: view.session.fields(),
+            session_url: view.session_url.clone(),
+            note: view.note.as_deref(),
+            message: view.message.as_deref(),
+            progress: view.progress,
+        }
+    }
+
     /// What the router wrote before: the result `Value` of the value path, in its
     /// `jsonrpc::success` envelope, as `rpc::json_text` serialises it.
     fn old_answer(id: &RequestId, view: StatusView) -> String {
@@ -313,7 +352,11 @@ mod tests {
                             message: text(14),
                             progress,
                         };
-                        let raw = view().raw_result();
+                        let raw = fields(&view()).raw_result();
+                        assert_eq!(
+                            serde_json::to_value(fields(&view()).to_view()).unwrap(),
+                            serde_json::to_value(view()).unwrap()
+                        );
                         assert_eq!(
                             raw.as_str(),
                             ToolOutput::structured(view().into_value())
