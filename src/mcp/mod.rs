@@ -37,7 +37,7 @@ pub use resources::{
 pub use server::{BatchLimits, Handled, McpServer, McpServerBuilder};
 pub use tasks::TaskSupport;
 pub use tool::{
-    CallContext, CallResult, Content, LogLevel, Notifier, RawToolResult, Scalar, Tool,
+    CallContext, CallResult, Content, FlatKeys, LogLevel, Notifier, RawToolResult, Scalar, Tool,
     ToolAnnotations, ToolOutput, ToolSpec,
 };
 pub use tools_list::RawResponse;

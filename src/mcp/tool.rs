@@ -353,15 +353,40 @@ impl<'a> Scalar<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawToolResult(String);
 
-/// Bytes serde_json escapes inside a string (its `ESCAPE` table: control characters, `"`
-/// and `\`; nothing else, not even DEL or non-ASCII).
-fn needs_escape(s: &str) -> bool {
-    s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+/// Whether serde_json escapes byte `b` inside a string (its `ESCAPE` table: control
+/// characters, `"` and `\`; nothing else, not even DEL or non-ASCII).
+fn escapes(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// `s` as serde_json writes it inside a JSON string (no quotes).
-fn push_escaped(out: &mut String, s: &str) {
-    if !needs_escape(s) {
+/// Whether serde_json escapes anything in `s`. Eight bytes at a time: the values written
+/// here (ids, dates, names, URLs) rarely hold anything to escape, so most are checked whole.
+fn needs_escape(s: &str) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Whether a byte of `w` is below `n` (n ≤ 0x80; exact as a yes/no answer).
+    const fn has_less(w: u64, n: u8) -> bool {
+        w.wrapping_sub(ONES * n as u64) & !w & HIGH != 0
+    }
+    /// Whether a byte of `w` is `b`.
+    const fn has_byte(w: u64, b: u8) -> bool {
+        has_less(w ^ (ONES * b as u64), 1)
+    }
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        if has_less(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\') {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| escapes(b))
+}
+
+/// `s` as serde_json writes it inside a JSON string (no quotes); `clean`: `!needs_escape(s)`.
+fn push_escaped(out: &mut String, s: &str, clean: bool) {
+    if clean {
         out.push_str(s);
         return;
     }
@@ -375,15 +400,15 @@ fn push_escaped(out: &mut String, s: &str) {
 }
 
 /// `s` escaped twice: how a string value of the pretty text appears in the answer, where the
-/// text itself is a JSON string.
-fn push_escaped_twice(out: &mut String, s: &str) {
-    if !needs_escape(s) {
+/// text itself is a JSON string. A clean `s` is written as it is.
+fn push_escaped_twice(out: &mut String, s: &str, clean: bool) {
+    if clean {
         out.push_str(s);
         return;
     }
     let mut once = String::with_capacity(s.len() + 8);
-    push_escaped(&mut once, s);
-    push_escaped(out, &once);
+    push_escaped(&mut once, s, false);
+    push_escaped(out, &once, !needs_escape(&once));
 }
 
 fn push_int(out: &mut String, n: i64) {
@@ -391,36 +416,65 @@ fn push_int(out: &mut String, n: i64) {
     let _ = write!(out, "{n}");
 }
 
-impl RawToolResult {
-    /// The result of `ToolOutput::structured(object)` for the flat object `fields`: (key,
-    /// value) pairs, `None` for a key left out of the object. Keys must be sorted (the order
-    /// of serde_json's map, so of its bytes), unique, and need no escaping; any other input
-    /// goes the `Value` way (the same text, slower).
-    pub fn flat_object(fields: &[(&str, Option<Scalar<'_>>)]) -> Self {
-        let keys_fit = fields.windows(2).all(|pair| pair[0].0 < pair[1].0)
-            && fields.iter().all(|(key, _)| !needs_escape(key));
-        if !keys_fit {
-            return Self::through_value(fields);
+/// The keys of a flat structured result (an object of strings, integers and nulls), checked
+/// once: a tool keeps one for its result's shape and writes each call's values with it
+/// ([`FlatKeys::result`]).
+#[derive(Debug, Clone)]
+pub struct FlatKeys<'k> {
+    keys: &'k [&'k str],
+    /// Sorted (the order of serde_json's map, so of its bytes), unique, nothing to escape:
+    /// written directly. Otherwise every result goes the `Value` way (the same text).
+    direct: bool,
+}
+
+impl<'k> FlatKeys<'k> {
+    pub fn new(keys: &'k [&'k str]) -> Self {
+        let direct = keys.windows(2).all(|pair| pair[0] < pair[1])
+            && keys.iter().all(|key| !needs_escape(key));
+        FlatKeys { keys, direct }
+    }
+
+    /// The result of `ToolOutput::structured(object)` for the object of these keys with
+    /// `values` (one per key, in the keys' order; `None` leaves the key out).
+    pub fn result(&self, values: &[Option<Scalar<'_>>]) -> RawToolResult {
+        debug_assert_eq!(values.len(), self.keys.len(), "one value per key");
+        if !self.direct || values.len() != self.keys.len() {
+            return RawToolResult::through_value(
+                self.keys.iter().copied().zip(values.iter().copied()),
+            );
         }
         let present = || {
-            fields
+            self.keys
                 .iter()
-                .filter_map(|(key, value)| value.map(|v| (*key, v)))
+                .zip(values)
+                .enumerate()
+                .filter_map(|(i, (key, value))| value.map(|v| (i, *key, v)))
         };
+        // Which text values hold nothing to escape (bit i: value i), checked once for both
+        // writes; past 64 values each write checks again.
+        let mut clean: u64 = 0;
         let mut capacity = 96;
-        for (key, value) in present() {
-            capacity += 2 * key.len()
-                + 16
-                + match value {
-                    Scalar::Text(s) => 2 * s.len() + 8,
-                    Scalar::Null | Scalar::Int(_) => 40,
-                };
+        for (i, key, value) in present() {
+            capacity += 2 * key.len() + 16;
+            match value {
+                Scalar::Text(s) => {
+                    capacity += 2 * s.len() + 8;
+                    if i < 64 && !needs_escape(s) {
+                        clean |= 1 << i;
+                    }
+                }
+                Scalar::Null | Scalar::Int(_) => capacity += 40,
+            }
         }
+        let is_clean = |i: usize, s: &str| match u32::try_from(i) {
+            Ok(bit) if bit < 64 => clean & (1 << bit) != 0,
+            _ => !needs_escape(s),
+        };
         let mut out = String::with_capacity(capacity);
         // The text block: the object as `to_string_pretty` writes it, escaped once more.
         out.push_str(r#"{"content":[{"text":""#);
         let mut first = true;
-        for (key, value) in present() {
+        for (i, key, value) in present() {
             out.push_str(if first { "{\\n  \\\"" } else { ",\\n  \\\"" });
             first = false;
             out.push_str(key);
@@ -430,7 +484,7 @@ impl RawToolResult {
                 Scalar::Int(n) => push_int(&mut out, n),
                 Scalar::Text(s) => {
                     out.push_str("\\\"");
-                    push_escaped_twice(&mut out, s);
+                    push_escaped_twice(&mut out, s, is_clean(i, s));
                     out.push_str("\\\"");
                 }
             }
@@ -439,7 +493,7 @@ impl RawToolResult {
         out.push_str(r#"","type":"text"}],"isError":false,"structuredContent":"#);
         // The structured content: the object as `to_string` writes it.
         let mut first = true;
-        for (key, value) in present() {
+        for (i, key, value) in present() {
             out.push_str(if first { "{\"" } else { ",\"" });
             first = false;
             out.push_str(key);
@@ -449,7 +503,7 @@ impl RawToolResult {
                 Scalar::Int(n) => push_int(&mut out, n),
                 Scalar::Text(s) => {
                     out.push('"');
-                    push_escaped(&mut out, s);
+                    push_escaped(&mut out, s, is_clean(i, s));
                     out.push('"');
                 }
             }
@@ -457,11 +511,21 @@ impl RawToolResult {
         out.push_str(if first { "{}}" } else { "}}" });
         RawToolResult(out)
     }
+}
+
+impl RawToolResult {
+    /// The result of `ToolOutput::structured(object)` for the flat object `fields`: (key,
+    /// value) pairs, `None` for a key left out. The keys are checked on every call: a tool
+    /// that writes one shape keeps a [`FlatKeys`] instead.
+    pub fn flat_object(fields: &[(&str, Option<Scalar<'_>>)]) -> Self {
+        let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
+        let values: Vec<Option<Scalar<'_>>> = fields.iter().map(|(_, value)| *value).collect();
+        FlatKeys::new(&keys).result(&values)
+    }
 
     /// The same text the slow way: a `Value` map, `ToolOutput::structured`, serialised.
-    fn through_value(fields: &[(&str, Option<Scalar<'_>>)]) -> Self {
+    fn through_value<'a>(fields: impl Iterator<Item = (&'a str, Option<Scalar<'a>>)>) -> Self {
         let object: Map<String, Value> = fields
-            .iter()
             .filter_map(|(key, value)| value.map(|v| (key.to_string(), v.to_value())))
             .collect();
         let result = ToolOutput::structured(Value::Object(object)).into_json();
@@ -802,6 +866,61 @@ pub(crate) mod tests {
         ToolOutput::structured(Value::Object(object))
             .into_json()
             .to_string()
+    }
+
+    /// The word-at-a-time check answers what a byte-by-byte look at serde_json's escape
+    /// table answers, for every ASCII byte and some multi-byte characters at every offset of
+    /// strings up to 24 bytes, on clean backgrounds of ASCII and of non-ASCII text.
+    #[test]
+    fn needs_escape_is_the_byte_table() {
+        let naive = |s: &str| s.bytes().any(escapes);
+        let mut specials: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
+        specials.extend(
+            [
+                "\u{80}",
+                "é",
+                "✓",
+                "😀",
+                "\u{2028}",
+                "\u{ff}",
+                "\u{1c}\u{1f}",
+            ]
+            .map(String::from),
+        );
+        for background in ["a", "~", "é"] {
+            for len in 0..24 {
+                let base = background.repeat(len);
+                assert!(!needs_escape(&base));
+                for special in &specials {
+                    for at in 0..=len {
+                        let mut text: String = background.repeat(at);
+                        text.push_str(special);
+                        text.push_str(&background.repeat(len - at));
+                        assert_eq!(needs_escape(&text), naive(&text), "{text:?}");
+                    }
+                }
+            }
+        }
+        for b in 0u8..=0xff {
+            assert_eq!(escapes(b), b < 0x20 || b == b'"' || b == b'\\', "{b}");
+        }
+    }
+
+    /// More values than the writer's bit mask holds: the ones past it are checked as they
+    /// are written.
+    #[test]
+    fn a_flat_result_of_many_values_is_the_value_path_text() {
+        let odd = odd_strings();
+        let keys: Vec<String> = (0..100).map(|i| format!("k{i:03}")).collect();
+        let fields: Vec<(&str, Option<Scalar<'_>>)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key.as_str(), Some(Scalar::Text(&odd[i % odd.len()]))))
+            .collect();
+        assert_eq!(
+            RawToolResult::flat_object(&fields).as_str(),
+            through_value(&fields)
+        );
     }
 
     /// The flat writer gives the text of `ToolOutput::structured(object).into_json()` (what

@@ -1,7 +1,7 @@
 //! Following sessions: `get_session_status` (one session's state, polled while it starts)
 //! and the listings `list_user_sessions` and `list_all_sessions`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use super::args::IdArgs;
 use crate::kasm::UserId;
 use crate::mcp::{
-    CallContext, CallResult, RawToolResult, Scalar, Tool, ToolAnnotations, ToolOutput, ToolSpec,
+    CallContext, CallResult, FlatKeys, RawToolResult, Scalar, Tool, ToolAnnotations, ToolOutput,
+    ToolSpec,
 };
 use crate::policy::Role;
 use crate::tools::ToolDeps;
@@ -128,7 +129,7 @@ struct StatusFields<'a> {
     progress: Option<i64>,
 }
 
-impl StatusFields<'_> {
+impl<'a> StatusFields<'a> {
     fn to_view(&self) -> StatusView {
         StatusView {
             session: self.session.to_view(),
@@ -143,39 +144,54 @@ impl StatusFields<'_> {
     /// [`StatusFields::to_view`], written straight from the fields (the keys in serde_json's
     /// map order).
     fn raw_result(&self) -> RawToolResult {
-        fn text(value: Option<&str>) -> Option<Scalar<'_>> {
-            Some(Scalar::text(value))
-        }
         let s = &self.session;
-        RawToolResult::flat_object(&[
-            ("docker_image", text(s.docker_image)),
-            ("expiration_date", text(s.expiration_date)),
-            ("hostname", text(s.hostname)),
-            ("image_id", text(s.image_id)),
-            ("image_name", text(s.image_name)),
-            ("kasm_id", Some(Scalar::Text(s.kasm_id))),
-            ("keepalive_date", text(s.keepalive_date)),
-            ("message", text(self.message)),
-            ("note", self.note.map(Scalar::Text)),
-            (
-                "progress",
-                Some(self.progress.map_or(Scalar::Null, Scalar::Int)),
-            ),
+        let text = |value: Option<&'a str>| Some(Scalar::text(value));
+        // One value per key of `STATUS_KEYS`, in its order.
+        STATUS_KEYS.result(&[
+            text(s.docker_image),
+            text(s.expiration_date),
+            text(s.hostname),
+            text(s.image_id),
+            text(s.image_name),
+            Some(Scalar::Text(s.kasm_id)),
+            text(s.keepalive_date),
+            text(self.message),
+            self.note.map(Scalar::Text),
+            Some(self.progress.map_or(Scalar::Null, Scalar::Int)),
             // Left out (viewers), null (not running) or the link.
-            (
-                "session_url",
-                self.session_url
-                    .as_ref()
-                    .map(|url| Scalar::text(url.as_deref())),
-            ),
-            ("share_id", text(s.share_id)),
-            ("start_date", text(s.start_date)),
-            ("status", text(s.status)),
-            ("user_id", text(s.user_id)),
-            ("username", text(s.username)),
+            self.session_url
+                .as_ref()
+                .map(|url| Scalar::text(url.as_deref())),
+            text(s.share_id),
+            text(s.start_date),
+            text(s.status),
+            text(s.user_id),
+            text(s.username),
         ])
     }
 }
+
+/// The keys of the status result, in serde_json's map order (sorted).
+static STATUS_KEYS: LazyLock<FlatKeys<'static>> = LazyLock::new(|| {
+    FlatKeys::new(&[
+        "docker_image",
+        "expiration_date",
+        "hostname",
+        "image_id",
+        "image_name",
+        "kasm_id",
+        "keepalive_date",
+        "message",
+        "note",
+        "progress",
+        "session_url",
+        "share_id",
+        "start_date",
+        "status",
+        "user_id",
+        "username",
+    ])
+});
 
 /// The status fields of a session, from the `get_kasm_status` answer [`find_session`] got:
 /// no further Kasm call. The session URL is included only for roles that
