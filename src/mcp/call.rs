@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
+use futures::future::Either;
 use serde_json::{Map, Value, json};
 
 use crate::audit::{
@@ -30,7 +31,7 @@ use crate::mcp::tasks::record::{Era, TaskRecord};
 use crate::mcp::tasks::request::{Mode, POLL_INTERVAL_MS, legacy_mode, modern_mode};
 use crate::mcp::tasks::runner::{self, Ended, Launch};
 use crate::mcp::tasks::wire::{legacy_created, modern_created};
-use crate::mcp::tool::{CallContext, Notifier, Tool, ToolOutput};
+use crate::mcp::tool::{CallContext, CallResult, Notifier, Tool, ToolOutput};
 use crate::telemetry::ToolSeriesTable;
 
 /// Longest tool name echoed into an audit event (names come from the client).
@@ -485,7 +486,14 @@ impl McpServer {
             cancel: cancel.clone(),
             audit: notes,
         };
-        let run = AssertUnwindSafe(tool.call(&ctx, args.clone())).catch_unwind();
+        // Outside 2026-07-28 (no decoration, no MRTR round) a tool may answer with its result
+        // already serialised; a 2026-07-28 call gets the `ToolOutput` as before.
+        let call = if modern.is_none() {
+            Either::Left(tool.call_raw(&ctx, args.clone()))
+        } else {
+            Either::Right(tool.call(&ctx, args.clone()).map(CallResult::Output))
+        };
+        let run = AssertUnwindSafe(call).catch_unwind();
         // `biased`: a cancellation that has arrived wins over a result that is ready in the
         // same poll, so a cancelled request never gets a response.
         let finished = tokio::select! {
@@ -503,7 +511,9 @@ impl McpServer {
                 ));
                 (Outcome::Error, Reply::Result(output.to_json()))
             }
-            Some(Ok(output)) => {
+            // Only successful results are written as bytes.
+            Some(Ok(CallResult::Raw(result))) => (Outcome::Ok, Reply::RawToolResult(result)),
+            Some(Ok(CallResult::Output(output))) => {
                 let input_required = round
                     .as_ref()
                     .zip(binding.as_deref())

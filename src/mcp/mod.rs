@@ -37,7 +37,8 @@ pub use resources::{
 pub use server::{BatchLimits, Handled, McpServer, McpServerBuilder};
 pub use tasks::TaskSupport;
 pub use tool::{
-    CallContext, Content, LogLevel, Notifier, Tool, ToolAnnotations, ToolOutput, ToolSpec,
+    CallContext, CallResult, Content, FlatKeys, LogLevel, Notifier, RawToolResult, Scalar, Tool,
+    ToolAnnotations, ToolOutput, ToolSpec,
 };
 pub use tools_list::RawResponse;
 

@@ -10,8 +10,9 @@
 //!
 //! What comes back:
 //! - [`Handled::Response`]: a JSON-RPC response (or a batch array of them) → HTTP 200.
-//! - [`Handled::RawResponse`]: the same, already serialised (the cached `tools/list`) → HTTP
-//!   200; write [`RawResponse::as_str`] as the body or SSE data, unchanged.
+//! - [`Handled::RawResponse`]: the same, already serialised (the cached `tools/list`, a
+//!   successful tool result written as bytes) → HTTP 200; write [`RawResponse::as_str`] as the
+//!   body or SSE data, unchanged.
 //! - [`Handled::Accepted`]: a notification or a response was accepted → HTTP 202, no body.
 //!   A *request* also yields `Accepted` when it was cancelled by `notifications/cancelled`:
 //!   the spec says the cancelled request gets no response, so send nothing (close the SSE
@@ -41,6 +42,7 @@ use crate::mcp::resources::ResourceProvider;
 use crate::mcp::state::{State, owner_key};
 use crate::mcp::tasks::memory::MemoryTaskStore;
 use crate::mcp::tasks::store::TaskStore;
+use crate::mcp::tool::RawToolResult;
 use crate::mcp::tool::Tool;
 use crate::mcp::tools_list::{RawResponse, ToolsListCache};
 use crate::telemetry::ToolSeriesTable;
@@ -66,7 +68,8 @@ impl Default for BatchLimits {
 pub enum Handled {
     /// A JSON-RPC response (or a batch array of them) to send back.
     Response(Value),
-    /// A success response already serialised (the cached `tools/list`): write its text as is.
+    /// A success response already serialised (the cached `tools/list`, a successful tool
+    /// result written as bytes: never `isError`): write its text as is.
     RawResponse(RawResponse),
     /// A notification or response was accepted (HTTP 202, no body) — or a request was
     /// cancelled and must get no response.
@@ -82,6 +85,8 @@ pub(crate) enum Reply {
     Result(Value),
     /// A result already serialised for this request's era (no decoration to add).
     RawResult(Arc<RawValue>),
+    /// A tool's successful result, already serialised (undecorated).
+    RawToolResult(RawToolResult),
     Error(RpcError),
     /// An HTTP-level refusal (2026-07-28 only).
     Refused {
@@ -584,6 +589,15 @@ impl McpServer {
                 Handled::Response(success(&id, result))
             }
             Reply::RawResult(result) => Handled::RawResponse(RawResponse::success(&id, &result)),
+            // The router asks for raw tool results only outside 2026-07-28; one that reaches
+            // a 2026-07-28 request anyway is decorated as a Value.
+            Reply::RawToolResult(result) if modern_request.is_some() => Handled::Response(success(
+                &id,
+                modern::decorate_result(method, result.to_value()),
+            )),
+            Reply::RawToolResult(result) => {
+                Handled::RawResponse(RawResponse::success_text(&id, result.as_str()))
+            }
             Reply::Error(error) => Handled::Response(failure(Some(&id), &error)),
             Reply::Refused { status, error } => Handled::HttpError {
                 status,

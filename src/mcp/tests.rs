@@ -11,9 +11,10 @@ use tokio::sync::{Notify, mpsc};
 use crate::mcp::modern::{META_CLIENT_CAPABILITIES, META_LOG_LEVEL, META_PROTOCOL_VERSION};
 use crate::mcp::registry::tests::spec;
 use crate::mcp::{
-    CallContext, Content, Handled, LogLevel, McpServer, PromptError, PromptInfo, PromptMessage,
-    PromptProvider, PromptResult, PromptRole, RequestMeta, ResourceContents, ResourceError,
-    ResourceInfo, ResourceProvider, Tool, ToolOutput, ToolSpec,
+    CallContext, CallResult, Content, Handled, LogLevel, McpServer, PromptError, PromptInfo,
+    PromptMessage, PromptProvider, PromptResult, PromptRole, RawToolResult, RequestMeta,
+    ResourceContents, ResourceError, ResourceInfo, ResourceProvider, Scalar, Tool, ToolOutput,
+    ToolSpec,
 };
 use crate::policy::{Principal, Role};
 
@@ -744,6 +745,89 @@ async fn a_server_without_providers_offers_only_tools() {
         let r = call(&server, admin(), method, json!({"uri":"x","name":"x"})).await;
         assert_eq!(error_code(&r), Some(-32601), "{method}");
     }
+}
+
+// ---------- results written as bytes ----------
+
+/// Echoes its string (or null) arguments; its router calls answer with the result already
+/// serialised, its `call` with the `ToolOutput` (both `Echo`'s).
+struct FlatEcho(ToolSpec);
+
+#[async_trait]
+impl Tool for FlatEcho {
+    fn spec(&self) -> &ToolSpec {
+        &self.0
+    }
+    async fn call(&self, _ctx: &CallContext, args: Map<String, Value>) -> ToolOutput {
+        ToolOutput::structured(Value::Object(args))
+    }
+    async fn call_raw(&self, _ctx: &CallContext, args: Map<String, Value>) -> CallResult {
+        let fields: Vec<(&str, Option<Scalar<'_>>)> = args
+            .iter()
+            .map(|(key, value)| (key.as_str(), Some(Scalar::text(value.as_str()))))
+            .collect();
+        CallResult::Raw(RawToolResult::flat_object(&fields))
+    }
+}
+
+/// A tool answering with bytes answers, in every era and shape of request, what the same
+/// result as a Value answers: the bytes as they are where nothing is added (a legacy-era
+/// request), the decorated Value in 2026-07-28, a parsed element in a batch.
+#[tokio::test]
+async fn a_raw_tool_result_answers_what_the_value_answers() {
+    let server = McpServer::builder("test-server", "9.9.9")
+        .tools(vec![
+            Arc::new(FlatEcho(spec("flat", Role::Viewer))) as Arc<dyn Tool>,
+            echo("echo", Role::Viewer),
+        ])
+        .build();
+    let args = json!({"a": "x\n\"y\"", "b": null, "c": "é ✓ \u{1}"});
+    let id = crate::mcp::jsonrpc::RequestId::Number(1);
+
+    // Legacy era: the tool's bytes, in the envelope, as the Value path wrote them.
+    let handled = server
+        .handle(
+            request(1, "tools/call", json!({"name": "flat", "arguments": args})),
+            admin(),
+        )
+        .await;
+    let Handled::RawResponse(raw) = handled else {
+        panic!("expected the result as bytes, got {handled:?}")
+    };
+    let value_path = ToolOutput::structured(args.clone()).into_json();
+    let expected = crate::mcp::jsonrpc::success(&id, value_path);
+    assert_eq!(raw.as_str(), crate::transport::rpc::json_text(&expected));
+
+    // 2026-07-28: decorated, exactly as the Value tool's answer.
+    let modern = |tool: &str| {
+        request(
+            1,
+            "tools/call",
+            modern_params(json!({"name": tool, "arguments": args})),
+        )
+    };
+    let flat = server
+        .handle(modern("flat"), modern_meta("tools/call", Some("flat")))
+        .await;
+    let echoed = server
+        .handle(modern("echo"), modern_meta("tools/call", Some("echo")))
+        .await;
+    assert_eq!(response(flat.clone()), response(echoed));
+    assert_eq!(response(flat)["result"]["resultType"], "complete");
+
+    // A 2025-03-26 batch: each answer parsed back into the array.
+    let batch = |tool: &str| {
+        json!([
+            request(1, "tools/call", json!({"name": tool, "arguments": args})),
+            request(2, "ping", json!({})),
+        ])
+    };
+    let mut meta = admin();
+    meta.protocol_version_header = Some("2025-03-26".into());
+    let flat = response(server.handle(batch("flat"), meta.clone()).await);
+    let echoed = response(server.handle(batch("echo"), meta).await);
+    assert_eq!(flat, echoed);
+    assert_eq!(flat[0], expected);
 }
 
 // ---------- 2026-07-28 ----------

@@ -314,6 +314,239 @@ impl ToolOutput {
     }
 }
 
+/// What the router gets from a tool: a [`ToolOutput`], or a successful structured result the
+/// tool already serialised ([`RawToolResult`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallResult {
+    Output(ToolOutput),
+    Raw(RawToolResult),
+}
+
+/// One value of a flat structured result (an object of strings, integers and nulls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar<'a> {
+    Null,
+    Text(&'a str),
+    Int(i64),
+}
+
+impl<'a> Scalar<'a> {
+    /// `Text`, or `Null` for `None`.
+    pub fn text(value: Option<&'a str>) -> Self {
+        value.map_or(Scalar::Null, Scalar::Text)
+    }
+
+    fn to_value(self) -> Value {
+        match self {
+            Scalar::Null => Value::Null,
+            Scalar::Text(s) => Value::String(s.to_string()),
+            Scalar::Int(n) => Value::from(n),
+        }
+    }
+}
+
+/// A successful structured `CallToolResult` (`isError: false`), already serialised: the exact
+/// text `ToolOutput::structured(object).into_json()` serialises to (the router's answer
+/// holds it as it is). Written in one pass from borrowed fields — no `Value`, no map, and
+/// the text block (the object pretty-printed) written straight in its escaped form instead of
+/// being pretty-printed into a string that the answer's serialiser escapes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawToolResult(String);
+
+/// Whether serde_json escapes byte `b` inside a string (its `ESCAPE` table: control
+/// characters, `"` and `\`; nothing else, not even DEL or non-ASCII).
+fn escapes(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether serde_json escapes anything in `s`. Eight bytes at a time: the values written
+/// here (ids, dates, names, URLs) rarely hold anything to escape, so most are checked whole.
+fn needs_escape(s: &str) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Whether a byte of `w` is below `n` (n ≤ 0x80; exact as a yes/no answer).
+    const fn has_less(w: u64, n: u8) -> bool {
+        w.wrapping_sub(ONES * n as u64) & !w & HIGH != 0
+    }
+    /// Whether a byte of `w` is `b`.
+    const fn has_byte(w: u64, b: u8) -> bool {
+        has_less(w ^ (ONES * b as u64), 1)
+    }
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        if has_less(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\') {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| escapes(b))
+}
+
+/// `s` as serde_json writes it inside a JSON string (no quotes); `clean`: `!needs_escape(s)`.
+fn push_escaped(out: &mut String, s: &str, clean: bool) {
+    if clean {
+        out.push_str(s);
+        return;
+    }
+    // Rare (control characters, quotes, backslashes): serde_json's own escaping.
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    out.push_str(
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default(),
+    );
+}
+
+/// `s` escaped twice: how a string value of the pretty text appears in the answer, where the
+/// text itself is a JSON string. A clean `s` is written as it is.
+fn push_escaped_twice(out: &mut String, s: &str, clean: bool) {
+    if clean {
+        out.push_str(s);
+        return;
+    }
+    let mut once = String::with_capacity(s.len() + 8);
+    push_escaped(&mut once, s, false);
+    push_escaped(out, &once, !needs_escape(&once));
+}
+
+fn push_int(out: &mut String, n: i64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
+/// The keys of a flat structured result (an object of strings, integers and nulls), checked
+/// once: a tool keeps one for its result's shape and writes each call's values with it
+/// ([`FlatKeys::result`]).
+#[derive(Debug, Clone)]
+pub struct FlatKeys<'k> {
+    keys: &'k [&'k str],
+    /// Sorted (the order of serde_json's map, so of its bytes), unique, nothing to escape:
+    /// written directly. Otherwise every result goes the `Value` way (the same text).
+    direct: bool,
+}
+
+impl<'k> FlatKeys<'k> {
+    pub fn new(keys: &'k [&'k str]) -> Self {
+        let direct = keys.windows(2).all(|pair| pair[0] < pair[1])
+            && keys.iter().all(|key| !needs_escape(key));
+        FlatKeys { keys, direct }
+    }
+
+    /// The result of `ToolOutput::structured(object)` for the object of these keys with
+    /// `values` (one per key, in the keys' order; `None` leaves the key out).
+    pub fn result(&self, values: &[Option<Scalar<'_>>]) -> RawToolResult {
+        debug_assert_eq!(values.len(), self.keys.len(), "one value per key");
+        if !self.direct || values.len() != self.keys.len() {
+            return RawToolResult::through_value(
+                self.keys.iter().copied().zip(values.iter().copied()),
+            );
+        }
+        let present = || {
+            self.keys
+                .iter()
+                .zip(values)
+                .enumerate()
+                .filter_map(|(i, (key, value))| value.map(|v| (i, *key, v)))
+        };
+        // Which text values hold nothing to escape (bit i: value i), checked once for both
+        // writes; past 64 values each write checks again.
+        let mut clean: u64 = 0;
+        let mut capacity = 96;
+        for (i, key, value) in present() {
+            capacity += 2 * key.len() + 16;
+            match value {
+                Scalar::Text(s) => {
+                    capacity += 2 * s.len() + 8;
+                    if i < 64 && !needs_escape(s) {
+                        clean |= 1 << i;
+                    }
+                }
+                Scalar::Null | Scalar::Int(_) => capacity += 40,
+            }
+        }
+        let is_clean = |i: usize, s: &str| match u32::try_from(i) {
+            Ok(bit) if bit < 64 => clean & (1 << bit) != 0,
+            _ => !needs_escape(s),
+        };
+        let mut out = String::with_capacity(capacity);
+        // The text block: the object as `to_string_pretty` writes it, escaped once more.
+        out.push_str(r#"{"content":[{"text":""#);
+        let mut first = true;
+        for (i, key, value) in present() {
+            out.push_str(if first { "{\\n  \\\"" } else { ",\\n  \\\"" });
+            first = false;
+            out.push_str(key);
+            out.push_str("\\\": ");
+            match value {
+                Scalar::Null => out.push_str("null"),
+                Scalar::Int(n) => push_int(&mut out, n),
+                Scalar::Text(s) => {
+                    out.push_str("\\\"");
+                    push_escaped_twice(&mut out, s, is_clean(i, s));
+                    out.push_str("\\\"");
+                }
+            }
+        }
+        out.push_str(if first { "{}" } else { "\\n}" });
+        out.push_str(r#"","type":"text"}],"isError":false,"structuredContent":"#);
+        // The structured content: the object as `to_string` writes it.
+        let mut first = true;
+        for (i, key, value) in present() {
+            out.push_str(if first { "{\"" } else { ",\"" });
+            first = false;
+            out.push_str(key);
+            out.push_str("\":");
+            match value {
+                Scalar::Null => out.push_str("null"),
+                Scalar::Int(n) => push_int(&mut out, n),
+                Scalar::Text(s) => {
+                    out.push('"');
+                    push_escaped(&mut out, s, is_clean(i, s));
+                    out.push('"');
+                }
+            }
+        }
+        out.push_str(if first { "{}}" } else { "}}" });
+        RawToolResult(out)
+    }
+}
+
+impl RawToolResult {
+    /// The result of `ToolOutput::structured(object)` for the flat object `fields`: (key,
+    /// value) pairs, `None` for a key left out. The keys are checked on every call: a tool
+    /// that writes one shape keeps a [`FlatKeys`] instead.
+    pub fn flat_object(fields: &[(&str, Option<Scalar<'_>>)]) -> Self {
+        let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
+        let values: Vec<Option<Scalar<'_>>> = fields.iter().map(|(_, value)| *value).collect();
+        FlatKeys::new(&keys).result(&values)
+    }
+
+    /// The same text the slow way: a `Value` map, `ToolOutput::structured`, serialised.
+    fn through_value<'a>(fields: impl Iterator<Item = (&'a str, Option<Scalar<'a>>)>) -> Self {
+        let object: Map<String, Value> = fields
+            .filter_map(|(key, value)| value.map(|v| (key.to_string(), v.to_value())))
+            .collect();
+        let result = ToolOutput::structured(Value::Object(object)).into_json();
+        RawToolResult(result.to_string())
+    }
+
+    /// The serialised `CallToolResult`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The result as a `Value`, for the paths that carry Values (a 2026-07-28 answer is
+    /// decorated). Our own text always parses; a failure would say so to the client.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or_else(|error| {
+            tracing::error!(%error, "a pre-serialised tool result did not parse back");
+            ToolOutput::error("internal error: the tool's result could not be re-read").into_json()
+        })
+    }
+}
+
 /// MCP log levels (syslog order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -555,6 +788,13 @@ pub trait Tool: Send + Sync {
     /// `ToolOutput::error` (not a panic) on bad input.
     async fn call(&self, ctx: &CallContext, args: Map<String, Value>) -> ToolOutput;
 
+    /// The same call, for the router's direct answers: a tool that can write its successful
+    /// result as bytes ([`RawToolResult`]) answers with them, and the router hands them to the
+    /// transport as they are. It must mean exactly what [`Tool::call`] answers.
+    async fn call_raw(&self, ctx: &CallContext, args: Map<String, Value>) -> CallResult {
+        CallResult::Output(self.call(ctx, args).await)
+    }
+
     /// Client capabilities (`"sampling"`, `"elicitation"`, `"roots"`) this tool cannot work
     /// without. A 2026-07-28 request that does not declare them is refused with -32021.
     fn required_client_capabilities(&self) -> &'static [&'static str] {
@@ -563,7 +803,7 @@ pub trait Tool: Send + Sync {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -585,6 +825,154 @@ mod tests {
         ];
         for output in outputs {
             assert_eq!(output.to_json(), output.clone().into_json());
+        }
+    }
+
+    /// Strings that exercise every kind of escape serde_json writes (and the ones it does
+    /// not: DEL, non-ASCII, U+2028), at the start, middle and end of a value.
+    pub(crate) fn odd_strings() -> Vec<String> {
+        let mut odd: Vec<String> = [
+            "",
+            "plain",
+            "é ✓ 😀 \u{2028}\u{2029}",
+            "\u{7f}",
+            "\"",
+            "\\",
+            "\\\"",
+            "\\n",
+            "a\"b\\c\nd\re\tf\u{8}g\u{c}h\u{0}i\u{1f}j\u{1}",
+            "</script><!--",
+            "{\n  \"kasm_id\": \"x\"\n}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for byte in 0u8..0x20 {
+            let c = char::from(byte);
+            odd.push(format!("{c}"));
+            odd.push(format!("{c}x"));
+            odd.push(format!("x{c}"));
+        }
+        odd.push("x".repeat(5000));
+        odd.push("\"".repeat(700));
+        odd
+    }
+
+    fn through_value(fields: &[(&str, Option<Scalar<'_>>)]) -> String {
+        let object: Map<String, Value> = fields
+            .iter()
+            .filter_map(|(key, value)| value.map(|v| (key.to_string(), v.to_value())))
+            .collect();
+        ToolOutput::structured(Value::Object(object))
+            .into_json()
+            .to_string()
+    }
+
+    /// The word-at-a-time check answers what a byte-by-byte look at serde_json's escape
+    /// table answers, for every ASCII byte and some multi-byte characters at every offset of
+    /// strings up to 24 bytes, on clean backgrounds of ASCII and of non-ASCII text.
+    #[test]
+    fn needs_escape_is_the_byte_table() {
+        let naive = |s: &str| s.bytes().any(escapes);
+        let mut specials: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
+        specials.extend(
+            [
+                "\u{80}",
+                "é",
+                "✓",
+                "😀",
+                "\u{2028}",
+                "\u{ff}",
+                "\u{1c}\u{1f}",
+            ]
+            .map(String::from),
+        );
+        for background in ["a", "~", "é"] {
+            for len in 0..24 {
+                let base = background.repeat(len);
+                assert!(!needs_escape(&base));
+                for special in &specials {
+                    for at in 0..=len {
+                        let mut text: String = background.repeat(at);
+                        text.push_str(special);
+                        text.push_str(&background.repeat(len - at));
+                        assert_eq!(needs_escape(&text), naive(&text), "{text:?}");
+                    }
+                }
+            }
+        }
+        for b in 0u8..=0xff {
+            assert_eq!(escapes(b), b < 0x20 || b == b'"' || b == b'\\', "{b}");
+        }
+    }
+
+    /// More values than the writer's bit mask holds: the ones past it are checked as they
+    /// are written.
+    #[test]
+    fn a_flat_result_of_many_values_is_the_value_path_text() {
+        let odd = odd_strings();
+        let keys: Vec<String> = (0..100).map(|i| format!("k{i:03}")).collect();
+        let fields: Vec<(&str, Option<Scalar<'_>>)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key.as_str(), Some(Scalar::Text(&odd[i % odd.len()]))))
+            .collect();
+        assert_eq!(
+            RawToolResult::flat_object(&fields).as_str(),
+            through_value(&fields)
+        );
+    }
+
+    /// The flat writer gives the text of `ToolOutput::structured(object).into_json()` (what
+    /// the router serialised before) for every value kind, every escape, absent keys, empty
+    /// objects — and keys it cannot write itself go the Value way.
+    #[test]
+    fn a_flat_result_is_the_value_path_text() {
+        let odd = odd_strings();
+        let ints = [0, 1, -1, 40, 100, i64::MAX, i64::MIN];
+        let mut cases: Vec<Vec<(&str, Option<Scalar<'_>>)>> = vec![
+            vec![],
+            vec![("a", None)],
+            vec![("a", None), ("b", None)],
+            vec![("a", Some(Scalar::Null))],
+            vec![
+                ("a", Some(Scalar::Null)),
+                ("b", None),
+                ("c", Some(Scalar::Int(3))),
+            ],
+            // Not sorted, duplicated, or needing escapes: the Value way.
+            vec![("b", Some(Scalar::Int(1))), ("a", Some(Scalar::Null))],
+            vec![("a", Some(Scalar::Int(1))), ("a", Some(Scalar::Int(2)))],
+            vec![
+                ("a\"", Some(Scalar::Null)),
+                ("b\n", Some(Scalar::Text("x"))),
+            ],
+            vec![("é", Some(Scalar::Text("x"))), ("ê", Some(Scalar::Null))],
+        ];
+        for n in ints {
+            cases.push(vec![
+                ("n", Some(Scalar::Int(n))),
+                ("t", Some(Scalar::Text("x"))),
+            ]);
+        }
+        for text in &odd {
+            cases.push(vec![("only", Some(Scalar::Text(text)))]);
+            cases.push(vec![
+                ("a", Some(Scalar::Text(text))),
+                ("b", None),
+                ("c", Some(Scalar::Null)),
+                ("d", Some(Scalar::Text(text))),
+                ("e", Some(Scalar::Int(-7))),
+            ]);
+        }
+        for fields in cases {
+            assert_eq!(
+                RawToolResult::flat_object(&fields).as_str(),
+                through_value(&fields),
+                "{fields:?}"
+            );
+            let raw = RawToolResult::flat_object(&fields);
+            assert_eq!(raw.to_value().to_string(), raw.as_str());
         }
     }
 

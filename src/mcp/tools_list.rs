@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::mcp::jsonrpc::{RequestId, success};
+use crate::mcp::jsonrpc::RequestId;
 use crate::policy::Role;
 
 /// The serialised first-page `result` of `tools/list`, per role and era.
@@ -53,23 +53,28 @@ pub struct RawResponse(String);
 
 impl RawResponse {
     pub(crate) fn success(id: &RequestId, result: &RawValue) -> Self {
-        // The envelope comes from `jsonrpc::success` itself, so its key order is whatever the
-        // Value's map gives (sorted, or insertion order under serde_json's `preserve_order`):
-        // `result` is last either way, so its `null` is swapped for the serialised result.
-        let mut text = success(id, Value::Null).to_string();
-        match text.strip_suffix("null}").map(str::len) {
-            Some(head) => {
-                text.truncate(head);
-                text.reserve(result.get().len() + 1);
-                text.push_str(result.get());
-                text.push('}');
-                RawResponse(text)
+        Self::success_text(id, result.get())
+    }
+
+    /// The success response with `result`, a serialised JSON value: the envelope written
+    /// around it in the key order of `jsonrpc::success`'s map (serde_json's: sorted, `result`
+    /// last), pinned by `tests::the_envelope_is_what_success_writes`.
+    pub(crate) fn success_text(id: &RequestId, result: &str) -> Self {
+        let mut text = String::with_capacity(result.len() + 48);
+        text.push_str("{\"id\":");
+        match id {
+            RequestId::Number(n) => {
+                use std::fmt::Write;
+                let _ = write!(text, "{n}");
             }
-            None => {
-                let value = serde_json::from_str(result.get()).unwrap_or(Value::Null);
-                RawResponse(success(id, value).to_string())
+            RequestId::Text(s) => {
+                text.push_str(&serde_json::to_string(s.as_str()).unwrap_or_default())
             }
         }
+        text.push_str(",\"jsonrpc\":\"2.0\",\"result\":");
+        text.push_str(result);
+        text.push('}');
+        RawResponse(text)
     }
 
     /// The response text (one JSON object).
@@ -90,5 +95,42 @@ impl RawResponse {
             serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {
                 "code": -32603, "message": "internal error: a cached answer could not be re-read"}})
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::jsonrpc::success;
+
+    /// The envelope written around a serialised result is the text `jsonrpc::success`'s Value
+    /// serialises to, for every kind of id.
+    #[test]
+    fn the_envelope_is_what_success_writes() {
+        let results = [
+            serde_json::json!({"content": [{"type": "text", "text": "a\n\"b\""}], "isError": false}),
+            serde_json::json!({}),
+            serde_json::json!(null),
+        ];
+        let ids = [
+            RequestId::Number(0),
+            RequestId::Number(-1),
+            RequestId::Number(i64::MAX),
+            RequestId::Number(i64::MIN),
+            RequestId::Text(String::new()),
+            RequestId::Text("req-1".into()),
+            RequestId::Text("q\"uote\\ \u{1} \u{7f} é ✓ </script>".into()),
+        ];
+        for id in &ids {
+            for result in &results {
+                let expected = success(id, result.clone()).to_string();
+                let raw = serde_json::value::to_raw_value(result).unwrap();
+                assert_eq!(RawResponse::success(id, &raw).as_str(), expected);
+                assert_eq!(
+                    RawResponse::success_text(id, &result.to_string()).as_str(),
+                    expected
+                );
+            }
+        }
     }
 }

@@ -29,30 +29,91 @@ pub struct SessionView {
     pub share_id: Option<String>,
 }
 
-impl SessionView {
-    pub fn of(session: &Session) -> Self {
+/// The fields of a [`SessionView`], borrowed from the record: what [`SessionView::of`] copies
+/// (the router's `get_session_status` call writes them as bytes without copying them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionFields<'a> {
+    pub kasm_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub image_id: Option<&'a str>,
+    pub image_name: Option<&'a str>,
+    pub docker_image: Option<&'a str>,
+    pub hostname: Option<&'a str>,
+    pub start_date: Option<&'a str>,
+    pub keepalive_date: Option<&'a str>,
+    pub expiration_date: Option<&'a str>,
+    pub share_id: Option<&'a str>,
+}
+
+impl<'a> SessionFields<'a> {
+    pub fn of(session: &'a Session) -> Self {
         let image = session.image.as_ref();
-        SessionView {
-            kasm_id: session.kasm_id.clone(),
-            user_id: session.user_id.clone(),
+        SessionFields {
+            kasm_id: &session.kasm_id,
+            user_id: session.user_id.as_deref(),
             username: session
                 .user
                 .as_ref()
                 .and_then(|u| u.get("username"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            status: session.operational_status.clone(),
+                .and_then(Value::as_str),
+            status: session.operational_status.as_deref(),
             image_id: session
                 .image_id
-                .clone()
-                .or_else(|| image.and_then(|i| i.image_id.clone())),
-            image_name: image.and_then(|i| i.friendly_name.clone()),
-            docker_image: image.and_then(|i| i.name.clone()),
-            hostname: session.hostname.clone(),
-            start_date: session.start_date.clone(),
-            keepalive_date: session.keepalive_date.clone(),
-            expiration_date: session.expiration_date.clone(),
-            share_id: session.share_id.clone(),
+                .as_deref()
+                .or_else(|| image.and_then(|i| i.image_id.as_deref())),
+            image_name: image.and_then(|i| i.friendly_name.as_deref()),
+            docker_image: image.and_then(|i| i.name.as_deref()),
+            hostname: session.hostname.as_deref(),
+            start_date: session.start_date.as_deref(),
+            keepalive_date: session.keepalive_date.as_deref(),
+            expiration_date: session.expiration_date.as_deref(),
+            share_id: session.share_id.as_deref(),
+        }
+    }
+
+    /// The owned view.
+    pub fn to_view(self) -> SessionView {
+        let own = |v: Option<&str>| v.map(str::to_string);
+        SessionView {
+            kasm_id: self.kasm_id.to_string(),
+            user_id: own(self.user_id),
+            username: own(self.username),
+            status: own(self.status),
+            image_id: own(self.image_id),
+            image_name: own(self.image_name),
+            docker_image: own(self.docker_image),
+            hostname: own(self.hostname),
+            start_date: own(self.start_date),
+            keepalive_date: own(self.keepalive_date),
+            expiration_date: own(self.expiration_date),
+            share_id: own(self.share_id),
+        }
+    }
+}
+
+impl SessionView {
+    pub fn of(session: &Session) -> Self {
+        SessionFields::of(session).to_view()
+    }
+
+    /// The view's fields, borrowed.
+    #[cfg(test)]
+    pub fn fields(&self) -> SessionFields<'_> {
+        SessionFields {
+            kasm_id: &self.kasm_id,
+            user_id: self.user_id.as_deref(),
+            username: self.username.as_deref(),
+            status: self.status.as_deref(),
+            image_id: self.image_id.as_deref(),
+            image_name: self.image_name.as_deref(),
+            docker_image: self.docker_image.as_deref(),
+            hostname: self.hostname.as_deref(),
+            start_date: self.start_date.as_deref(),
+            keepalive_date: self.keepalive_date.as_deref(),
+            expiration_date: self.expiration_date.as_deref(),
+            share_id: self.share_id.as_deref(),
         }
     }
 
@@ -129,6 +190,62 @@ mod tests {
             // The text too: Map equality ignores key order, the wire does not.
             assert_eq!(built.to_string(), expected.to_string());
             assert_eq!(built, expected);
+        }
+    }
+
+    /// Borrowing the fields and copying them gives the view `of` gave before it went through
+    /// them (each field from its own place, the image's id only when the record has none).
+    #[test]
+    fn the_borrowed_fields_are_the_view() {
+        let image = |id: Option<&str>| crate::kasm::ImageSummary {
+            image_id: id.map(str::to_string),
+            friendly_name: Some("Terminal".into()),
+            name: Some("kasmweb/terminal:1.19.0".into()),
+        };
+        let s = |v: &str| Some(v.to_string());
+        let records = [
+            Session {
+                kasm_id: "k".into(),
+                ..Session::default()
+            },
+            Session {
+                kasm_id: "k2".into(),
+                user_id: s("u"),
+                image_id: s("record-image"),
+                operational_status: s("running"),
+                hostname: s("h"),
+                start_date: s("sd"),
+                keepalive_date: s("kd"),
+                expiration_date: s("ed"),
+                share_id: s("sh"),
+                image: Some(image(Some("summary-image"))),
+                user: Some(serde_json::json!({"username": "name"})),
+                ..Session::default()
+            },
+            Session {
+                kasm_id: "k3".into(),
+                image: Some(image(Some("summary-image"))),
+                user: Some(serde_json::json!({"username": 7})),
+                ..Session::default()
+            },
+        ];
+        let expected = [
+            serde_json::json!({"kasm_id": "k", "user_id": null, "username": null, "status": null,
+                "image_id": null, "image_name": null, "docker_image": null, "hostname": null,
+                "start_date": null, "keepalive_date": null, "expiration_date": null, "share_id": null}),
+            serde_json::json!({"kasm_id": "k2", "user_id": "u", "username": "name", "status": "running",
+                "image_id": "record-image", "image_name": "Terminal", "docker_image": "kasmweb/terminal:1.19.0",
+                "hostname": "h", "start_date": "sd", "keepalive_date": "kd", "expiration_date": "ed",
+                "share_id": "sh"}),
+            serde_json::json!({"kasm_id": "k3", "user_id": null, "username": null, "status": null,
+                "image_id": "summary-image", "image_name": "Terminal",
+                "docker_image": "kasmweb/terminal:1.19.0", "hostname": null, "start_date": null,
+                "keepalive_date": null, "expiration_date": null, "share_id": null}),
+        ];
+        for (record, expected) in records.iter().zip(expected) {
+            let view = SessionView::of(record);
+            assert_eq!(serde_json::to_value(&view).unwrap(), expected);
+            assert_eq!(view.fields(), SessionFields::of(record));
         }
     }
 

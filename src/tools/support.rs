@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::ToolDeps;
 use crate::kasm::KasmError;
-use crate::mcp::{CallContext, Tool, ToolOutput, ToolSpec};
+use crate::mcp::{CallContext, CallResult, Tool, ToolOutput, ToolSpec};
 use crate::policy::quotas::Quota;
 
 /// A failed call, shown to the model as an `isError` result. Always a complete sentence
@@ -40,11 +40,18 @@ type BoxedCall = Pin<Box<dyn Future<Output = ToolResult> + Send>>;
 /// the raw arguments.
 pub type Handler = fn(Arc<ToolDeps>, CallContext, Map<String, Value>) -> BoxedCall;
 
+type BoxedRawCall = Pin<Box<dyn Future<Output = Result<CallResult, ToolError>> + Send>>;
+
+/// The body of a tool that can also write its result as bytes ([`Tool::call_raw`]): it must
+/// answer what the tool's [`Handler`] answers.
+pub type RawHandler = fn(Arc<ToolDeps>, CallContext, Map<String, Value>) -> BoxedRawCall;
+
 /// A tool made of a spec and a handler function.
 pub struct FnTool {
     spec: ToolSpec,
     deps: Arc<ToolDeps>,
     handler: Handler,
+    raw: Option<RawHandler>,
 }
 
 impl FnTool {
@@ -53,6 +60,23 @@ impl FnTool {
             spec,
             deps: deps.clone(),
             handler,
+            raw: None,
+        })
+    }
+
+    /// A tool whose router calls run `raw` ([`Tool::call_raw`]); [`Tool::call`] runs
+    /// `handler`.
+    pub fn shared_raw(
+        spec: ToolSpec,
+        deps: &Arc<ToolDeps>,
+        handler: Handler,
+        raw: RawHandler,
+    ) -> Arc<dyn Tool> {
+        Arc::new(FnTool {
+            spec,
+            deps: deps.clone(),
+            handler,
+            raw: Some(raw),
         })
     }
 }
@@ -72,6 +96,20 @@ impl Tool for FnTool {
         match (self.handler)(self.deps.clone(), ctx.clone(), args).await {
             Ok(output) => output,
             Err(ToolError(message)) => ToolOutput::error(message),
+        }
+    }
+
+    async fn call_raw(&self, ctx: &CallContext, args: Map<String, Value>) -> CallResult {
+        let Some(raw) = self.raw else {
+            return CallResult::Output(self.call(ctx, args).await);
+        };
+        let _call = match super::usage_guard::take(&self.deps, ctx, Quota::Calls).await {
+            Ok(permit) => permit,
+            Err(message) => return CallResult::Output(ToolOutput::error(message)),
+        };
+        match raw(self.deps.clone(), ctx.clone(), args).await {
+            Ok(result) => result,
+            Err(ToolError(message)) => CallResult::Output(ToolOutput::error(message)),
         }
     }
 }

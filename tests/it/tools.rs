@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use kasm_mcp::config::{PolicyConfig, ServerConfig};
 use kasm_mcp::kasm::{ClientOptions, KasmApi, KasmClient};
-use kasm_mcp::mcp::{CallContext, Content, Notifier, Tool, ToolOutput};
+use kasm_mcp::mcp::{CallContext, CallResult, Content, Notifier, Tool, ToolOutput};
 use kasm_mcp::policy::{Principal, Role};
 use kasm_mcp::relay::{Relay, RelayOptions};
 use kasm_mcp::simulator::{Simulator, SimulatorConfig};
@@ -1209,6 +1209,42 @@ async fn a_viewer_never_receives_the_session_url_and_is_told_why() {
             "{tool}: {description}"
         );
     }
+}
+
+/// The router's call of `get_session_status` (its result written as bytes) answers what the
+/// tool's `call` answers, serialised as the router serialised it, for each role (with and
+/// without the session URL), and an error the same way.
+#[tokio::test]
+async fn get_session_status_as_bytes_is_its_value_result() {
+    let rig = rig().await;
+    let id = rig.session().await;
+    let tool = &rig.tools["get_session_status"];
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        let mut ctx = rig.context();
+        ctx.principal.role = role;
+        let value = tool.call(&ctx, args(json!({"kasm_id": id}))).await;
+        assert!(!value.is_error, "{}", text_of(&value));
+        let CallResult::Raw(raw) = tool.call_raw(&ctx, args(json!({"kasm_id": id}))).await else {
+            panic!("{role}: expected the result as bytes")
+        };
+        // Each call mints a fresh login link: the two calls' links differ in their token.
+        let url = |result: &Value| result["structuredContent"]["session_url"].clone();
+        let expected = value.into_json();
+        let (raw_url, value_url) = (url(&raw.to_value()), url(&expected));
+        assert_eq!(raw_url.is_string(), role != Role::Viewer, "{role}");
+        let raw_text = match (raw_url.as_str(), value_url.as_str()) {
+            (Some(raw_url), Some(value_url)) => raw.as_str().replace(raw_url, value_url),
+            _ => raw.as_str().to_string(),
+        };
+        assert_eq!(raw_text, expected.to_string(), "{role}");
+    }
+    let missing = json!({"kasm_id": "0123456789abcdef0123456789abcdef"});
+    let value = tool.call(&rig.context(), args(missing.clone())).await;
+    assert!(value.is_error);
+    assert_eq!(
+        tool.call_raw(&rig.context(), args(missing)).await,
+        CallResult::Output(value)
+    );
 }
 
 // ---- execute_kasm_command `user`: only users the policy lists ------------------------------

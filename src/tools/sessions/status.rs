@@ -1,7 +1,7 @@
 //! Following sessions: `get_session_status` (one session's state, polled while it starts)
 //! and the listings `list_user_sessions` and `list_all_sessions`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,14 +9,17 @@ use serde_json::{Map, Value};
 
 use super::args::IdArgs;
 use crate::kasm::UserId;
-use crate::mcp::{CallContext, Tool, ToolAnnotations, ToolOutput, ToolSpec};
+use crate::mcp::{
+    CallContext, CallResult, FlatKeys, RawToolResult, Scalar, Tool, ToolAnnotations, ToolOutput,
+    ToolSpec,
+};
 use crate::policy::Role;
 use crate::tools::ToolDeps;
 use crate::tools::access::{
     SESSION_URL_WITHHELD, SessionRef, absolute_url, acting_user, find_session, may_see_session_url,
 };
 use crate::tools::schema::{self, NoArgs, parse_args};
-use crate::tools::session_view::{SessionList, SessionView};
+use crate::tools::session_view::{SessionFields, SessionList, SessionView};
 use crate::tools::support::{FnTool, ToolError, ToolResult, handler, structured};
 
 // ---- get_session_status --------------------------------------------------------------------
@@ -50,7 +53,22 @@ pub fn status(deps: &Arc<ToolDeps>) -> Arc<dyn Tool> {
         .output_schema(schema::output::<StatusView>())
         .annotations(ToolAnnotations::read_only())
         .build();
-    FnTool::shared(spec, deps, handler!(session_status))
+    FnTool::shared_raw(
+        spec,
+        deps,
+        handler!(session_status),
+        handler!(session_status_raw),
+    )
+}
+
+async fn status_view(
+    deps: &ToolDeps,
+    ctx: &CallContext,
+    args: Map<String, Value>,
+) -> Result<StatusView, ToolError> {
+    let args: IdArgs = parse_args(STATUS, args)?;
+    let session = find_session(deps, ctx, &args.kasm_id).await?;
+    status_json(deps, &session, ctx.principal.role).await
 }
 
 async fn session_status(
@@ -58,10 +76,21 @@ async fn session_status(
     ctx: CallContext,
     args: Map<String, Value>,
 ) -> ToolResult {
+    let view = status_view(&deps, &ctx, args).await?;
+    Ok(ToolOutput::structured(view.into_value()))
+}
+
+/// The router's call: the same result, written as bytes from the session's own strings
+/// (`tests::raw_result_is_the_value_path`).
+async fn session_status_raw(
+    deps: Arc<ToolDeps>,
+    ctx: CallContext,
+    args: Map<String, Value>,
+) -> Result<CallResult, ToolError> {
     let args: IdArgs = parse_args(STATUS, args)?;
     let session = find_session(&deps, &ctx, &args.kasm_id).await?;
-    let view = status_json(&deps, &session, ctx.principal.role).await?;
-    Ok(ToolOutput::structured(view.into_value()))
+    let fields = status_fields(&deps, &session, ctx.principal.role);
+    Ok(CallResult::Raw(fields.raw_result()))
 }
 
 impl StatusView {
@@ -88,35 +117,112 @@ impl StatusView {
     }
 }
 
-/// The status view of a session (shared with the session-status resource), from the
-/// `get_kasm_status` answer [`find_session`] got: no further Kasm call. The session URL is
-/// included only for roles that [`may_see_session_url`]; others get a `note` saying why.
+/// A [`StatusView`]'s fields, borrowed from the session (the absolute session URL is the one
+/// value of its own): what [`status_json`] copies into the view, and what the router's call
+/// writes as bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StatusFields<'a> {
+    session: SessionFields<'a>,
+    session_url: Option<Option<String>>,
+    note: Option<&'a str>,
+    message: Option<&'a str>,
+    progress: Option<i64>,
+}
+
+impl<'a> StatusFields<'a> {
+    fn to_view(&self) -> StatusView {
+        StatusView {
+            session: self.session.to_view(),
+            session_url: self.session_url.clone(),
+            note: self.note.map(str::to_string),
+            message: self.message.map(str::to_string),
+            progress: self.progress,
+        }
+    }
+
+    /// The `CallToolResult` of [`ToolOutput::structured`] of [`StatusView::into_value`] of
+    /// [`StatusFields::to_view`], written straight from the fields (the keys in serde_json's
+    /// map order).
+    fn raw_result(&self) -> RawToolResult {
+        let s = &self.session;
+        let text = |value: Option<&'a str>| Some(Scalar::text(value));
+        // One value per key of `STATUS_KEYS`, in its order.
+        STATUS_KEYS.result(&[
+            text(s.docker_image),
+            text(s.expiration_date),
+            text(s.hostname),
+            text(s.image_id),
+            text(s.image_name),
+            Some(Scalar::Text(s.kasm_id)),
+            text(s.keepalive_date),
+            text(self.message),
+            self.note.map(Scalar::Text),
+            Some(self.progress.map_or(Scalar::Null, Scalar::Int)),
+            // Left out (viewers), null (not running) or the link.
+            self.session_url
+                .as_ref()
+                .map(|url| Scalar::text(url.as_deref())),
+            text(s.share_id),
+            text(s.start_date),
+            text(s.status),
+            text(s.user_id),
+            text(s.username),
+        ])
+    }
+}
+
+/// The keys of the status result, in serde_json's map order (sorted).
+static STATUS_KEYS: LazyLock<FlatKeys<'static>> = LazyLock::new(|| {
+    FlatKeys::new(&[
+        "docker_image",
+        "expiration_date",
+        "hostname",
+        "image_id",
+        "image_name",
+        "kasm_id",
+        "keepalive_date",
+        "message",
+        "note",
+        "progress",
+        "session_url",
+        "share_id",
+        "start_date",
+        "status",
+        "user_id",
+        "username",
+    ])
+});
+
+/// The status fields of a session, from the `get_kasm_status` answer [`find_session`] got:
+/// no further Kasm call. The session URL is included only for roles that
+/// [`may_see_session_url`]; others get a `note` saying why.
+fn status_fields<'a>(deps: &ToolDeps, session: &'a SessionRef, role: Role) -> StatusFields<'a> {
+    let mut fields = SessionFields::of(&session.session);
+    fields.status = Some(session.status());
+    let live = &session.live;
+    let (session_url, note) = if may_see_session_url(role) {
+        let url = live.kasm_url.as_ref().map(|u| absolute_url(deps, u));
+        (Some(url), None)
+    } else {
+        (None, Some(SESSION_URL_WITHHELD))
+    };
+    StatusFields {
+        session: fields,
+        session_url,
+        note,
+        message: live.message.as_deref(),
+        progress: live.progress.map(i64::from),
+    }
+}
+
+/// The status view of a session (shared with the session-status resource): see
+/// [`status_fields`].
 pub async fn status_json(
     deps: &ToolDeps,
     session: &SessionRef,
     role: Role,
 ) -> Result<StatusView, ToolError> {
-    let mut view = SessionView::of(&session.session);
-    let live = &session.live;
-    let (status, url, message, progress) = (
-        session.status().to_string(),
-        &live.kasm_url,
-        live.message.clone(),
-        live.progress,
-    );
-    view.status = Some(status);
-    let (session_url, note) = if may_see_session_url(role) {
-        (Some(url.as_ref().map(|u| absolute_url(deps, u))), None)
-    } else {
-        (None, Some(SESSION_URL_WITHHELD.to_string()))
-    };
-    Ok(StatusView {
-        session: view,
-        session_url,
-        note,
-        message,
-        progress: progress.map(i64::from),
-    })
+    Ok(status_fields(deps, session, role).to_view())
 }
 
 // ---- listings ------------------------------------------------------------------------------
@@ -190,6 +296,102 @@ async fn list_all_sessions(
 mod tests {
     use super::*;
     use crate::kasm::Session;
+    use crate::mcp::RawResponse;
+    use crate::mcp::jsonrpc::{RequestId, success};
+
+    /// A view whose every field holds another of `texts` (field `i` the `(k + 7 i)`th).
+    fn session_view(texts: &[Option<&str>], k: usize) -> SessionView {
+        let t = |i: usize| texts[(k + 7 * i) % texts.len()].map(str::to_string);
+        SessionView {
+            kasm_id: t(0).unwrap_or_else(|| "8f6c".into()),
+            user_id: t(1),
+            username: t(2),
+            status: t(3),
+            image_id: t(4),
+            image_name: t(5),
+            docker_image: t(6),
+            hostname: t(7),
+            start_date: t(8),
+            keepalive_date: t(9),
+            expiration_date: t(10),
+            share_id: t(11),
+        }
+    }
+
+    /// The fields of a view, borrowed (what `status_fields` gives for the session the view
+    /// was copied from).
+    fn fields(view: &StatusView) -> StatusFields<'_> {
+        StatusFields {
+            session: view.session.fields(),
+            session_url: view.session_url.clone(),
+            note: view.note.as_deref(),
+            message: view.message.as_deref(),
+            progress: view.progress,
+        }
+    }
+
+    /// What the router wrote before: the result `Value` of the value path, in its
+    /// `jsonrpc::success` envelope, as `rpc::json_text` serialises it.
+    fn old_answer(id: &RequestId, view: StatusView) -> String {
+        let result = ToolOutput::structured(view.into_value()).into_json();
+        crate::transport::rpc::json_text(&success(id, result))
+    }
+
+    /// The answer written as bytes is the value path's, byte for byte: every optional field
+    /// left out, null or set, every field holding odd text (escapes, control characters,
+    /// quotes, unicode, long), extreme progress values, number and string request ids.
+    #[test]
+    fn raw_result_is_the_value_path() {
+        let odd = crate::mcp::tool::tests::odd_strings();
+        let mut texts: Vec<Option<&str>> = vec![None];
+        texts.extend(odd.iter().map(|s| Some(s.as_str())));
+        let ids = [RequestId::Number(7), RequestId::Text("r\"1\u{1}é".into())];
+        let mut checked = 0;
+        for k in 0..texts.len() {
+            let text = |i: usize| texts[(k + 7 * i) % texts.len()].map(str::to_string);
+            let urls = [None, Some(None), Some(text(12))];
+            let notes = [None, Some(SESSION_URL_WITHHELD.to_string()), text(13)];
+            for session_url in &urls {
+                for note in &notes {
+                    for progress in [
+                        None,
+                        Some(0),
+                        Some(40),
+                        Some(-1),
+                        Some(i64::MAX),
+                        Some(i64::MIN),
+                    ] {
+                        let view = || StatusView {
+                            session: session_view(&texts, k),
+                            session_url: session_url.clone(),
+                            note: note.clone(),
+                            message: text(14),
+                            progress,
+                        };
+                        let raw = fields(&view()).raw_result();
+                        assert_eq!(
+                            serde_json::to_value(fields(&view()).to_view()).unwrap(),
+                            serde_json::to_value(view()).unwrap()
+                        );
+                        assert_eq!(
+                            raw.as_str(),
+                            ToolOutput::structured(view().into_value())
+                                .into_json()
+                                .to_string()
+                        );
+                        for id in &ids {
+                            assert_eq!(
+                                RawResponse::success_text(id, raw.as_str()).as_str(),
+                                old_answer(id, view())
+                            );
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
 
     /// The map built by moving equals the derived `Serialize`'s, for every combination of the
     /// optional fields (the pretty text and the wire bytes are written from it).
