@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::Router;
@@ -167,6 +168,12 @@ struct Watch<'a> {
 impl Watch<'_> {
     /// Poll `connection` until it ends, closing it when a timeout of [`Activity::deadline`]
     /// passes, and calling `finish` (hyper's graceful shutdown) once a stop is asked for.
+    ///
+    /// One future, not a `select!` loop over fresh ones: the connection is polled first, with
+    /// [`Activity::polling`] set, so what a request changes (its first bytes, its start and
+    /// end) wakes nobody and is read once the poll returns ([`Activity::arm`]); the timer is
+    /// kept across polls and moved only when the deadline comes earlier. Changes made by
+    /// other tasks (HTTP/2 streams ending) wake the watcher through [`Activity::changed`].
     async fn drive<C, E>(&self, connection: C, finish: impl Fn(Pin<&mut C>))
     where
         C: Future<Output = Result<(), E>>,
@@ -174,33 +181,68 @@ impl Watch<'_> {
     {
         let activity = self.activity;
         tokio::pin!(connection);
+        let stopping = self.stopping.cancelled();
+        tokio::pin!(stopping);
+        let changed = activity.changed();
+        tokio::pin!(changed);
+        // Not polled (so not in the timer wheel) until a deadline is armed.
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<tokio::time::Instant> = None;
         let mut asked_to_stop = false;
-        loop {
-            let deadline = activity.arm();
-            tokio::select! {
-                result = connection.as_mut() => {
+        std::future::poll_fn(|cx| {
+            loop {
+                activity.polling();
+                if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+                    activity.arm(armed);
                     if let Err(error) = result {
                         tracing::debug!(%error, "connection ended with an error");
                     }
-                    return;
+                    return Poll::Ready(());
                 }
-                _ = activity.changed() => {}
-                _ = sleep_until(deadline) => {
-                    if activity.deadline().is_some_and(|d| d <= tokio::time::Instant::now()) {
-                        if activity.waiting_for_headers() {
-                            tracing::debug!("closing a connection that did not send its headers in time");
-                        } else {
-                            tracing::debug!("closing an idle connection");
-                        }
-                        return;
-                    }
-                }
-                _ = self.stopping.cancelled(), if !asked_to_stop => {
+                if !asked_to_stop && stopping.as_mut().poll(cx).is_ready() {
                     asked_to_stop = true;
                     finish(connection.as_mut());
+                    // Polled again: the connection acts on the shutdown when polled.
+                    continue;
                 }
+                break;
             }
-        }
+            loop {
+                // Registered before the deadline is read, so no change from another task
+                // is missed.
+                if changed.as_mut().poll(cx).is_ready() {
+                    changed.set(activity.changed());
+                    continue;
+                }
+                let wanted = activity.arm(armed);
+                if wanted != armed
+                    && let Some(at) = wanted
+                {
+                    timer.as_mut().reset(at);
+                }
+                armed = wanted;
+                if armed.is_none() || timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                // The timer fired: the deadline passed, or it moved later since it was armed.
+                if activity
+                    .deadline()
+                    .is_some_and(|d| d <= tokio::time::Instant::now())
+                {
+                    if activity.waiting_for_headers() {
+                        tracing::debug!(
+                            "closing a connection that did not send its headers in time"
+                        );
+                    } else {
+                        tracing::debug!("closing an idle connection");
+                    }
+                    return Poll::Ready(());
+                }
+                armed = None;
+            }
+        })
+        .await
     }
 }
 
