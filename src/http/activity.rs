@@ -58,6 +58,10 @@ struct Phase {
     /// timer). A change wakes the watcher only when it brings the deadline before this one:
     /// a deadline that moved later or went away is re-read when the armed timer fires.
     armed: Option<Instant>,
+    /// The watcher is polling the connection ([`Activity::polling`]): a change made now wakes
+    /// nobody, the watcher reads the deadline again when that poll returns
+    /// ([`Activity::arm`]).
+    polling: bool,
 }
 
 impl Phase {
@@ -88,6 +92,7 @@ impl Activity {
                 reading_headers: false,
                 closing: false,
                 armed: None,
+                polling: false,
             }),
             changed: Notify::new(),
             timeouts,
@@ -105,14 +110,32 @@ impl Activity {
         self.lock().deadline(self.timeouts)
     }
 
-    /// [`Activity::deadline`], noted as the one the watcher now sleeps toward: from then on
-    /// [`Activity::changed`] completes only when the deadline comes before it (a request
-    /// starting or ending on a busy keep-alive connection moves it later or removes it, so
-    /// the watcher is not woken and its timer not re-armed three times per request).
-    pub fn arm(&self) -> Option<Instant> {
+    /// The deadline the watcher's timer must now sleep toward, given the one it sleeps toward
+    /// (`timer`; `None`: no timer), and the end of a poll of the connection
+    /// ([`Activity::polling`]). A timer that comes no later than [`Activity::deadline`] (or
+    /// while there is none) is kept: firing early only makes the watcher look again, and a
+    /// request starting or ending on a busy keep-alive connection moves the deadline later or
+    /// removes it, so the timer is not re-armed per request. An earlier deadline replaces it.
+    /// From then on [`Activity::changed`] completes only when the deadline comes before the
+    /// returned one (or there is none).
+    pub fn arm(&self, timer: Option<Instant>) -> Option<Instant> {
         let mut phase = self.lock();
-        phase.armed = phase.deadline(self.timeouts);
+        phase.polling = false;
+        phase.armed = match (phase.deadline(self.timeouts), timer) {
+            (Some(due), Some(timer)) => Some(due.min(timer)),
+            (due, timer) => due.or(timer),
+        };
         phase.armed
+    }
+
+    /// The watcher is about to poll the connection (in its own task): what the connection
+    /// changes meanwhile — a request's first bytes, its start, its end — must not wake the
+    /// watcher. Such a wake would come from inside the task's own poll, so the runtime would
+    /// queue the task again and wake another worker thread to take it: two needless
+    /// wake-ups per request. The watcher calls [`Activity::arm`] when the poll returns, and
+    /// sees every change made during it.
+    pub fn polling(&self) {
+        self.lock().polling = true;
     }
 
     /// Which timeout a deadline from [`Activity::deadline`] belongs to (for the log).
@@ -121,8 +144,8 @@ impl Activity {
     }
 
     /// Completes when [`Activity::deadline`] may have come before the [`Activity::arm`]ed one.
-    pub async fn changed(&self) {
-        self.changed.notified().await;
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     fn saw_bytes(&self) {
@@ -135,13 +158,14 @@ impl Activity {
     }
 
     /// Wake the watcher when the deadline now comes before the one it sleeps toward (or it
-    /// sleeps toward none).
+    /// sleeps toward none), unless it is polling the connection (it looks again after).
     fn wake_if_earlier(&self, phase: MutexGuard<'_, Phase>) {
-        let wake = match (phase.deadline(self.timeouts), phase.armed) {
-            (Some(due), Some(armed)) => due < armed,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
+        let wake = !phase.polling
+            && match (phase.deadline(self.timeouts), phase.armed) {
+                (Some(due), Some(armed)) => due < armed,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
         drop(phase);
         if wake {
             self.changed.notify_one();
@@ -421,7 +445,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_that_only_moves_the_deadline_later_does_not_wake_the_watcher() {
         let a = activity(2, 3);
-        let armed = a.arm();
+        let armed = a.arm(None);
         assert!(armed.is_some());
         let request = a.begin();
         assert_eq!(a.deadline(), None);
@@ -441,7 +465,7 @@ mod tests {
         let a = activity(30, 1);
         a.saw_bytes();
         assert!(woken(&a), "nothing was armed yet");
-        let armed = a.arm();
+        let armed = a.arm(None);
         let request = a.begin();
         assert!(!woken(&a));
         drop(request);
@@ -453,14 +477,56 @@ mod tests {
     async fn a_deadline_after_none_was_armed_wakes_the_watcher() {
         let a = activity(2, 3);
         let request = a.begin();
-        assert_eq!(a.arm(), None);
+        assert_eq!(a.arm(None), None);
         drop(request);
         assert!(a.deadline().is_some());
         assert!(woken(&a), "the watcher slept without a timer");
         // New bytes on a quiet connection: the header deadline (2 s) comes before the idle
         // one (3 s) the watcher armed.
-        a.arm();
+        a.arm(None);
         a.saw_bytes();
         assert!(woken(&a));
+    }
+
+    #[tokio::test]
+    async fn what_a_request_changes_while_the_watcher_polls_wakes_nobody_and_is_read_after() {
+        // Header deadline (2 s) before the idle one (3 s): a new request's first bytes bring
+        // the deadline earlier, which wakes an idle watcher (the test above) — but not while
+        // the watcher itself is polling the connection, which reads the deadline afterwards.
+        let a = activity(2, 3);
+        let idle = a.arm(None).unwrap();
+        a.polling();
+        a.saw_bytes();
+        assert!(!woken(&a), "the first bytes came in the watcher's own poll");
+        let headers = a.arm(Some(idle)).unwrap();
+        assert!(
+            headers < idle,
+            "the earlier header deadline replaces the timer"
+        );
+        assert!(!woken(&a));
+        // The request starts and ends in later polls: nothing wakes the watcher, and its
+        // timer stays where it was (no deadline, then a later one).
+        a.polling();
+        let request = a.begin();
+        assert_eq!(a.arm(Some(headers)), Some(headers));
+        a.polling();
+        drop(request);
+        assert!(!woken(&a), "the request ended in the watcher's own poll");
+        assert!(a.deadline().unwrap() > headers);
+        assert_eq!(
+            a.arm(Some(headers)),
+            Some(headers),
+            "a later deadline keeps the timer"
+        );
+        // Outside a poll (another task, e.g. an HTTP/2 stream), an earlier deadline still
+        // wakes it.
+        a.arm(None);
+        let request = a.begin();
+        a.arm(None);
+        drop(request);
+        assert!(
+            woken(&a),
+            "no timer was armed: the end of a request wakes the watcher"
+        );
     }
 }

@@ -83,21 +83,21 @@ fn accepts(headers: &HeaderMap) -> Accepts {
         json: false,
         sse: false,
     };
-    for item in accept.split(',') {
+    // Byte splits and case-insensitive comparisons: no lowercased copy per item.
+    for item in accept.as_bytes().split(|&b| b == b',') {
         let mime = item
-            .split(';')
+            .split(|&b| b == b';')
             .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match mime.as_str() {
-            "*/*" => {
-                result.json = true;
-                result.sse = true;
-            }
-            "application/json" | "application/*" => result.json = true,
-            "text/event-stream" | "text/*" => result.sse = true,
-            _ => {}
+            .unwrap_or(&[])
+            .trim_ascii();
+        let is = |name: &str| mime.eq_ignore_ascii_case(name.as_bytes());
+        if is("*/*") {
+            result.json = true;
+            result.sse = true;
+        } else if is("application/json") || is("application/*") {
+            result.json = true;
+        } else if is("text/event-stream") || is("text/*") {
+            result.sse = true;
         }
     }
     result
@@ -200,6 +200,12 @@ pub async fn post(
     let id = rpc::id(&message);
     let is_request = rpc::contains_request(&message);
     let (tx, mut rx) = mpsc::unbounded_channel();
+    // A sender kept here until the first wait is over: the router's own senders (in the
+    // request's meta, the call's notifier) are dropped inside the work's last poll, and the
+    // last sender's drop wakes the receiver's task — this very task, mid-poll, which the
+    // runtime then queues again and hands to another (sleeping) worker thread to take: one
+    // needless cross-thread wake-up and poll per request. See `quiet_close`.
+    let held = tx.clone();
     let meta = RequestMeta {
         principal: principal.clone(),
         notifications: tx,
@@ -223,7 +229,9 @@ pub async fn post(
     // `initialize` (whose response must carry the session header).
     let may_stream = accepts.sse && is_request && !is_initialize;
     if !may_stream {
+        // Never polled: no task waits on it, the last sender's drop wakes nobody.
         drop(rx);
+        drop(held);
         let outcome = (&mut work).await;
         let response = finish_json(&state, outcome, &id, is_initialize, &principal, accepts);
         if is_initialize && let Some(cluster) = &state.cluster {
@@ -247,6 +255,7 @@ pub async fn post(
     };
     match first {
         First::Slow => {
+            drop(held);
             let streaming = Streaming {
                 rx,
                 work: Some(work.into_task()),
@@ -264,6 +273,7 @@ pub async fn post(
             while let Ok(note) = rx.try_recv() {
                 queued.push_back(Body::Json(note));
             }
+            queued.extend(quiet_close(&mut rx, held).map(Body::Json));
             if queued.is_empty() {
                 return finish_json(&state, outcome, &id, false, &principal, accepts);
             }
@@ -282,6 +292,7 @@ pub async fn post(
             )
         }
         First::Note(note) => {
+            drop(held);
             let streaming = Streaming {
                 rx,
                 work: Some(work.into_task()),
@@ -295,6 +306,23 @@ pub async fn post(
             )
         }
     }
+}
+
+/// Close the notification channel of a request whose work is over (its queue read) without
+/// waking this task: the receiver's registered waker (this task's, from the wait) is replaced
+/// by a no-op one before the last sender we know of (`held`) is dropped. A notification sent
+/// meanwhile (by something the work left running) is returned, for the caller to queue.
+fn quiet_close(
+    rx: &mut mpsc::UnboundedReceiver<Value>,
+    held: mpsc::UnboundedSender<Value>,
+) -> Option<Value> {
+    let mut quiet = std::task::Context::from_waker(std::task::Waker::noop());
+    let late = match rx.poll_recv(&mut quiet) {
+        std::task::Poll::Ready(note) => note,
+        std::task::Poll::Pending => None,
+    };
+    drop(held);
+    late
 }
 
 /// How the first wait on a request ended.
@@ -494,4 +522,115 @@ async fn share_client(
 /// The router's session key for a Streamable HTTP session.
 fn session_key(principal: &Principal, nonce: &str) -> String {
     format!("{}:{nonce}", principal.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The allocating implementation `accepts` replaced.
+    fn reference(accept: &str) -> (bool, bool) {
+        let (mut json, mut sse) = (false, false);
+        for item in accept.split(',') {
+            let mime = item
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match mime.as_str() {
+                "*/*" => (json, sse) = (true, true),
+                "application/json" | "application/*" => json = true,
+                "text/event-stream" | "text/*" => sse = true,
+                _ => {}
+            }
+        }
+        (json, sse)
+    }
+
+    #[test]
+    fn accepts_reads_the_header_as_before() {
+        for accept in [
+            "",
+            ",",
+            "application/json, text/event-stream",
+            "Application/JSON;q=0.9,TEXT/Event-Stream",
+            "\t*/* ",
+            "*/*;q=0",
+            "application/*",
+            "text/*;charset=utf-8",
+            "text/html, application/xml",
+            "application/jsonx, text/event-streams",
+            " application/json ;q=1 , ",
+            ";application/json",
+            "application / json",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+            let got = accepts(&headers);
+            assert_eq!((got.json, got.sse), reference(accept), "{accept:?}");
+        }
+        let got = accepts(&HeaderMap::new());
+        assert_eq!((got.json, got.sse), (true, false), "no Accept header");
+    }
+}
+
+#[cfg(test)]
+mod quiet_close_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake, Waker};
+
+    use super::*;
+
+    struct Counting(AtomicUsize);
+
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A receiver polled (empty) by a task whose wakes are counted.
+    fn waited_on() -> (
+        mpsc::UnboundedReceiver<Value>,
+        mpsc::UnboundedSender<Value>,
+        Arc<Counting>,
+    ) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let wakes = Arc::new(Counting(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        assert!(rx.poll_recv(&mut Context::from_waker(&waker)).is_pending());
+        (rx, tx, wakes)
+    }
+
+    #[test]
+    fn the_last_sender_dropped_wakes_the_waiting_task() {
+        // What `quiet_close` avoids: the router's senders dropped at the end of its work wake
+        // the request's own task.
+        let (_rx, tx, wakes) = waited_on();
+        drop(tx);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn quiet_close_drops_the_last_sender_without_waking_the_task() {
+        let (mut rx, tx, wakes) = waited_on();
+        let held = tx.clone();
+        drop(tx); // the router's sender: `held` is still there
+        assert_eq!(quiet_close(&mut rx, held), None);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+        assert!(rx.is_closed());
+    }
+
+    #[test]
+    fn quiet_close_returns_a_late_notification() {
+        let (mut rx, tx, wakes) = waited_on();
+        let held = tx.clone();
+        tx.send(json!({"late": 1})).unwrap();
+        drop(tx);
+        assert_eq!(quiet_close(&mut rx, held), Some(json!({"late": 1})));
+        // The late send woke the task (as any notification does); closing did not.
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    }
 }
