@@ -27,7 +27,9 @@ cd "$(dirname "$0")/.."
 if [ -n "${SYMBOL_ORDER_BIN:-}" ]; then
     bin=$SYMBOL_ORDER_BIN
 else
-    cargo build --release --bin kasm-mcp --quiet
+    # As the release is built: with the PGO profile (scripts/release-rustflags.sh), whose
+    # inlining decides which functions exist.
+    RUSTFLAGS="$(scripts/release-rustflags.sh)" cargo build --release --bin kasm-mcp --quiet
     bin=${CARGO_TARGET_DIR:-target}/release/kasm-mcp
 fi
 if [ "${1:-}" = "--check" ]; then
