@@ -13,13 +13,16 @@ WORKDIR /src
 # build.rs + link/: the start-up functions laid out together (rustc >= 1.90 links with lld,
 # which reads the ordering file; see docs/BENCHMARKS.md "Idle RSS at start").
 COPY Cargo.toml Cargo.lock build.rs ./
+# link/kasm-mcp.profdata: profile-guided optimisation (scripts/release-rustflags.sh prints
+# the flags, or none when the profile does not fit this rustc's LLVM).
 COPY link ./link
+COPY scripts/release-rustflags.sh ./scripts/
 COPY src ./src
 COPY examples ./examples
 COPY tests ./tests
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin kasm-mcp \
+    RUSTFLAGS="$(scripts/release-rustflags.sh)" cargo build --release --locked --bin kasm-mcp \
     && cp target/release/kasm-mcp /usr/local/bin/kasm-mcp \
     && strip /usr/local/bin/kasm-mcp \
     && mkdir -p /out/var/lib/kasm-mcp

@@ -4,7 +4,7 @@
 Repeatable to ±0.2 % whatever else runs on the machine, so CPU claims between two builds
 can be checked without a quiet machine (see docs/bench-notes/perf-gap.md).
 
-    scripts/callgrind-per-call.py <bin-dir> [calls] [--floor]
+    scripts/callgrind-per-call.py <bin-dir> [calls] [--floor] [--footprint]
 
 <bin-dir> holds `kasm-mcp` and `kasm-mcp-load` (e.g. target/release). Starts the simulator,
 `kasm-mcp serve` under `valgrind --tool=callgrind` with the load generator's configuration
@@ -13,12 +13,16 @@ can be checked without a quiet machine (see docs/bench-notes/perf-gap.md).
 headers, zeroes the counters, makes `calls` more (default 2000), dumps, and prints the
 server's instructions (all threads) per call. With --floor the same calls go to the floor
 proxy (`kasm-mcp-load floor-proxy`) under callgrind instead, and the server runs normally.
+With --footprint callgrind records each instruction's address (`--dump-instr=yes`) and
+the script also prints the measured binary's code the calls ran: distinct 64-byte cache lines
+and 4 KiB pages (a code layout's figure: how many i-cache lines and iTLB entries a call needs).
 The callgrind file stays in /tmp for `callgrind_annotate`. Loopback only.
 """
 import glob, hashlib, http.client, json, os, socket, subprocess, sys, tempfile, time
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 floor = "--floor" in sys.argv
+footprint = "--footprint" in sys.argv
 if not args:
     sys.exit(__doc__)
 bindir = args[0]
@@ -36,6 +40,32 @@ def free_port():
 
 def digest(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def code_footprint(text, calls, binary):
+    """Cache lines and pages of `binary`'s code with instructions in the dump (`0x…` cost
+    lines under `ob=` of the binary; a `calls=` line's next line is a call's cost, skipped)."""
+    names, ob, skip, lines, pages = {}, None, False, {}, set()
+    for line in text.splitlines():
+        if line.startswith(("ob=", "cob=")):
+            key, _, name = line.split("=", 1)[1].partition(" ")
+            if name or not key.startswith("("):
+                names[key] = name or key
+            if line.startswith("ob="):
+                ob = names.get(key, key)
+        elif line.startswith("calls="):
+            skip = True
+        elif line.startswith("0x"):
+            if skip:
+                skip = False
+            elif ob is not None and ob.endswith("/" + binary):
+                address, ir = int(line.split()[0], 16), int(line.split()[-1])
+                lines[address >> 6] = lines.get(address >> 6, 0) + ir
+                pages.add(address >> 12)
+    every = [line for line, ir in lines.items() if ir >= calls]
+    return (f"code of {binary} run: {len(lines)} cache lines of 64 bytes in {len(pages)} pages of "
+            f"4 KiB; with at least one instruction per call: {len(every)} lines "
+            f"({len(every) * 64 // 1024} KiB) in {len({line >> 6 for line in every})} pages")
 
 
 try:
@@ -67,6 +97,8 @@ try:
            "MCP_RELAY_URL": f"http://127.0.0.1:{port}", "RUST_LOG": "warn"}
     out = f"{work}/callgrind.out"
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    if footprint:
+        valgrind[2:2] = ["--dump-instr=yes", "--compress-pos=no"]
     serve = [server_bin, "serve", "--config", f"{work}/load.toml"]
     quiet = dict(stdin=subprocess.DEVNULL, stderr=open(f"{work}/stderr.log", "w"))
     if floor:
@@ -127,6 +159,8 @@ try:
         total = next(int(l.split()[1]) for l in text.splitlines() if l.startswith(("totals:", "summary:")))
         what = "floor proxy" if floor else "kasm-mcp get_session_status (admin, /mcp)"
         print(f"{what}: {total / calls:.0f} instructions per call ({total} over {calls} calls); {dump}")
+        if footprint:
+            print(code_footprint(text, calls, "kasm-mcp-load" if floor else "kasm-mcp"))
 finally:
     for p in reversed(procs):
         p.terminate()
