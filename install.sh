@@ -166,7 +166,14 @@ build_in() {
   command -v cargo >/dev/null 2>&1 \
     || die "building from source needs cargo: install Rust (https://rustup.rs), then re-run"
   say "building from source in $dir (cargo build --release; this takes a few minutes)"
-  (cd "$dir" && cargo build --release --locked --bin kasm-mcp)
+  # The release build as shipped: profile-guided when the tree's profile fits this rustc
+  # (scripts/release-rustflags.sh prints the flags, or nothing); RUSTFLAGS of your own win.
+  (cd "$dir" \
+    && if [ -z "${RUSTFLAGS+set}" ] && [ -f scripts/release-rustflags.sh ]; then
+      RUSTFLAGS=$(bash scripts/release-rustflags.sh 2>/dev/null || true)
+      export RUSTFLAGS
+    fi \
+    && cargo build --release --locked --bin kasm-mcp)
   target_dir="${CARGO_TARGET_DIR:-$dir/target}"
   place "$target_dir/release/kasm-mcp"
 }

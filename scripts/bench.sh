@@ -13,5 +13,7 @@
 # (scripts/setup-test-deps.sh installs it); without it that phase is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bins --quiet
+# The release build as shipped: profile-guided (scripts/release-rustflags.sh prints the flags, or
+# nothing when the profile does not fit this rustc); RUSTFLAGS of your own take precedence.
+RUSTFLAGS=${RUSTFLAGS-$(scripts/release-rustflags.sh)} cargo build --release --bins --quiet
 exec target/release/kasm-mcp-load "$@"
