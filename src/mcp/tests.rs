@@ -750,8 +750,9 @@ async fn a_server_without_providers_offers_only_tools() {
 // ---------- results written as bytes ----------
 
 /// Echoes its string (or null) arguments; its router calls answer with the result already
-/// serialised, its `call` with the `ToolOutput` (both `Echo`'s).
-struct FlatEcho(ToolSpec);
+/// serialised, its `call` with the `ToolOutput` (both `Echo`'s). Counts its `call_raw`s, so a
+/// test sees which path the router took and not only that the answers agree.
+struct FlatEcho(ToolSpec, std::sync::atomic::AtomicUsize);
 
 #[async_trait]
 impl Tool for FlatEcho {
@@ -762,6 +763,7 @@ impl Tool for FlatEcho {
         ToolOutput::structured(Value::Object(args))
     }
     async fn call_raw(&self, _ctx: &CallContext, args: Map<String, Value>) -> CallResult {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let fields: Vec<(&str, Option<Scalar<'_>>)> = args
             .iter()
             .map(|(key, value)| (key.as_str(), Some(Scalar::text(value.as_str()))))
@@ -775,9 +777,14 @@ impl Tool for FlatEcho {
 /// request), the decorated Value in 2026-07-28, a parsed element in a batch.
 #[tokio::test]
 async fn a_raw_tool_result_answers_what_the_value_answers() {
+    let flat_tool = Arc::new(FlatEcho(
+        spec("flat", Role::Viewer),
+        std::sync::atomic::AtomicUsize::new(0),
+    ));
+    let raw_calls = || flat_tool.1.load(std::sync::atomic::Ordering::SeqCst);
     let server = McpServer::builder("test-server", "9.9.9")
         .tools(vec![
-            Arc::new(FlatEcho(spec("flat", Role::Viewer))) as Arc<dyn Tool>,
+            flat_tool.clone() as Arc<dyn Tool>,
             echo("echo", Role::Viewer),
         ])
         .build();
@@ -797,6 +804,7 @@ async fn a_raw_tool_result_answers_what_the_value_answers() {
     let value_path = ToolOutput::structured(args.clone()).into_json();
     let expected = crate::mcp::jsonrpc::success(&id, value_path);
     assert_eq!(raw.as_str(), crate::transport::rpc::json_text(&expected));
+    assert_eq!(raw_calls(), 1, "a legacy-era call asks for the bytes");
 
     // 2026-07-28: decorated, exactly as the Value tool's answer.
     let modern = |tool: &str| {
@@ -814,6 +822,12 @@ async fn a_raw_tool_result_answers_what_the_value_answers() {
         .await;
     assert_eq!(response(flat.clone()), response(echoed));
     assert_eq!(response(flat)["result"]["resultType"], "complete");
+    // The bytes would skip the MRTR round's checks: a 2026-07-28 call gets the ToolOutput.
+    assert_eq!(
+        raw_calls(),
+        1,
+        "a 2026-07-28 call must not ask for the bytes"
+    );
 
     // A 2025-03-26 batch: each answer parsed back into the array.
     let batch = |tool: &str| {

@@ -806,6 +806,19 @@ pub trait Tool: Send + Sync {
 pub(crate) mod tests {
     use super::*;
 
+    /// The results written as bytes (`RawToolResult::flat_object`, `FlatKeys`, the envelope of
+    /// `RawResponse::success_text`) put keys in the order serde_json's `Map` keeps them: sorted.
+    /// A dependency switching on serde_json's `preserve_order` feature would change that order
+    /// in the Value path only; this says so by name instead of as a byte difference elsewhere.
+    #[test]
+    fn serde_json_maps_are_sorted_as_the_byte_writers_assume() {
+        assert_eq!(
+            serde_json::json!({"b": 1, "a": 2}).to_string(),
+            r#"{"a":2,"b":1}"#,
+            "serde_json's `preserve_order` is on: the raw result writers must follow insertion order"
+        );
+    }
+
     #[test]
     fn into_json_is_to_json_without_the_copies() {
         let outputs = [
