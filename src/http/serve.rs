@@ -260,8 +260,11 @@ impl Watch<'_> {
     }
 }
 
-/// How many times in a row one poll of a connection polls it again because it woke itself
-/// (then it yields to the runtime as any task does: no connection holds a worker).
+/// How many polls of a connection one poll of its task makes in a row while it keeps waking
+/// itself (so at most `MAX_OWN_REPOLLS - 1` again; then it yields to the runtime as any task
+/// does: no connection holds a worker). hyper's own fairness yield (after 16 pipelined
+/// requests) is such a self-wake too, so a pipelining connection keeps its worker for at most
+/// this many of those rounds, within tokio's cooperative budget.
 const MAX_OWN_REPOLLS: u32 = 8;
 
 /// The waker a connection is polled with: a wake from outside the connection's own poll goes

@@ -11,3 +11,4 @@ mod first_bytes;
 mod keep_alive;
 mod legacy_queue;
 mod relay_flood;
+mod watcher;
