@@ -292,9 +292,7 @@ impl ResourceProvider for KasmResources {
                 let session = find_session(&self.deps, ctx, &kasm_id)
                     .await
                     .map_err(|e| ResourceError::NotFound(e.0))?;
-                let status = status_json(&self.deps, &session, principal.role)
-                    .await
-                    .map_err(|e| failed(e.0))?;
+                let status = status_json(&self.deps, &session, principal.role);
                 Ok(json_contents(uri, &to_json(&status)?))
             }
         }

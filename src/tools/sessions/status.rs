@@ -68,7 +68,7 @@ async fn status_view(
 ) -> Result<StatusView, ToolError> {
     let args: IdArgs = parse_args(STATUS, args)?;
     let session = find_session(deps, ctx, &args.kasm_id).await?;
-    status_json(deps, &session, ctx.principal.role).await
+    Ok(status_json(deps, &session, ctx.principal.role))
 }
 
 async fn session_status(
@@ -216,13 +216,9 @@ fn status_fields<'a>(deps: &ToolDeps, session: &'a SessionRef, role: Role) -> St
 }
 
 /// The status view of a session (shared with the session-status resource): see
-/// [`status_fields`].
-pub async fn status_json(
-    deps: &ToolDeps,
-    session: &SessionRef,
-    role: Role,
-) -> Result<StatusView, ToolError> {
-    Ok(status_fields(deps, session, role).to_view())
+/// [`status_fields`]. It makes no Kasm call and cannot fail.
+pub fn status_json(deps: &ToolDeps, session: &SessionRef, role: Role) -> StatusView {
+    status_fields(deps, session, role).to_view()
 }
 
 // ---- listings ------------------------------------------------------------------------------
